@@ -1,0 +1,134 @@
+// Package metadata defines the metadata store: the database that names
+// topics, sequences committed files into partition logs, and indexes where
+// every offset lives in the bucket. It is the only place agents agree on
+// state; backends (sqlite/ now, postgres/ later) implement Store and pass the
+// shared conformance suite in metadatatest/.
+package metadata
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Sentinel errors; backends wrap them, callers test with errors.Is.
+var (
+	ErrTopicExists      = errors.New("metadata: topic already exists")
+	ErrUnknownTopic     = errors.New("metadata: unknown topic")
+	ErrUnknownPartition = errors.New("metadata: unknown partition")
+	ErrNotFound         = errors.New("metadata: not found")
+)
+
+// TopicID is a topic's UUID, as Kafka's topic IDs (KIP-516).
+type TopicID [16]byte
+
+func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
+
+// Base64 renders the ID the way Kafka tools print topic IDs.
+func (id TopicID) Base64() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// Topic is a topic's definition.
+type Topic struct {
+	ID         TopicID
+	Name       string
+	Partitions int32
+	// Configs holds only the configs set explicitly on the topic.
+	Configs   map[string]string
+	CreatedAt time.Time
+}
+
+// PartitionState is a partition's committed log bounds.
+type PartitionState struct {
+	// LogStartOffset is the first offset still readable.
+	LogStartOffset int64
+	// HighWatermark is the offset the next committed batch will get; every
+	// offset below it (and at or above LogStartOffset) is readable.
+	HighWatermark int64
+}
+
+// Chunk is one partition's contiguous range of batches inside a file being
+// committed.
+type Chunk struct {
+	TopicID    TopicID
+	Partition  int32
+	ByteOffset int64
+	ByteLength int64
+	Batches    int32
+	// Records is the number of offsets the chunk occupies.
+	Records      int64
+	MaxTimestamp int64
+}
+
+// FileCommit describes an uploaded file to sequence.
+type FileCommit struct {
+	Key    string
+	Size   int64
+	Chunks []Chunk
+}
+
+// ChunkResult is the outcome of committing one chunk: its assigned base
+// offset, or ErrUnknownTopic / ErrUnknownPartition when its topic was deleted
+// (or never had that partition) by commit time.
+type ChunkResult struct {
+	BaseOffset int64
+	Err        error
+}
+
+// Extent locates a committed chunk: offsets [BaseOffset, EndOffset) of one
+// partition live at ByteOffset..ByteOffset+ByteLength of object FileKey.
+type Extent struct {
+	TopicID      TopicID
+	Partition    int32
+	BaseOffset   int64
+	EndOffset    int64
+	FileKey      string
+	ByteOffset   int64
+	ByteLength   int64
+	MaxTimestamp int64
+	CommittedAt  time.Time
+}
+
+// Topics manages topic definitions.
+type Topics interface {
+	// CreateTopic creates a topic with a fresh ID, or fails with
+	// ErrTopicExists.
+	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (Topic, error)
+	// DeleteTopic removes a topic and its log index, or fails with
+	// ErrUnknownTopic. Its data files are left for the orphan sweeper.
+	DeleteTopic(ctx context.Context, name string) (Topic, error)
+	// Topic looks a topic up by name (ErrUnknownTopic if absent).
+	Topic(ctx context.Context, name string) (Topic, error)
+	// TopicByID looks a topic up by ID (ErrUnknownTopic if absent).
+	TopicByID(ctx context.Context, id TopicID) (Topic, error)
+	// ListTopics returns every topic, sorted by name.
+	ListTopics(ctx context.Context) ([]Topic, error)
+}
+
+// Log sequences files into partition logs and answers index lookups.
+type Log interface {
+	// CommitFile records an uploaded file and assigns each chunk the next
+	// offsets of its partition, atomically: after it returns nil, every
+	// chunk with a nil ChunkResult.Err is readable, and no partition's log
+	// has gaps. Results are in c.Chunks order. An error means nothing of
+	// the file was committed.
+	CommitFile(ctx context.Context, c FileCommit) ([]ChunkResult, error)
+	// PartitionState returns a partition's log bounds.
+	PartitionState(ctx context.Context, topic TopicID, partition int32) (PartitionState, error)
+	// Extents returns up to limit extents of a partition in offset order,
+	// starting with the one that contains offset from.
+	Extents(ctx context.Context, topic TopicID, partition int32, from int64, limit int) ([]Extent, error)
+	// ExtentAtTimestamp returns the first extent (in offset order) whose max
+	// timestamp is at or after ts, or ErrNotFound.
+	ExtentAtTimestamp(ctx context.Context, topic TopicID, partition int32, ts int64) (Extent, error)
+}
+
+// Store is a complete metadata backend.
+type Store interface {
+	Topics
+	Log
+	// ClusterID returns the cluster's ID, created once and stable forever.
+	ClusterID(ctx context.Context) (string, error)
+	Close() error
+}

@@ -1,0 +1,370 @@
+// Package sqlite is the embedded metadata backend: one SQLite database file
+// (modernc.org/sqlite, no cgo) in WAL mode with full fsync on commit. It
+// serves one agent process; clusters use the PostgreSQL backend.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// migrations are applied in order; PRAGMA user_version records how many ran.
+// Never edit a released migration: append a new one.
+var migrations = []string{
+	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+	CREATE TABLE topics (
+		id BLOB PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		partitions INTEGER NOT NULL,
+		configs TEXT NOT NULL,
+		created_at INTEGER NOT NULL);
+	CREATE TABLE partitions (
+		topic_id BLOB NOT NULL,
+		partition INTEGER NOT NULL,
+		log_start INTEGER NOT NULL DEFAULT 0,
+		next_offset INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+	CREATE TABLE files (
+		id INTEGER PRIMARY KEY,
+		key TEXT NOT NULL UNIQUE,
+		size INTEGER NOT NULL,
+		committed_at INTEGER NOT NULL);
+	CREATE TABLE extents (
+		topic_id BLOB NOT NULL,
+		partition INTEGER NOT NULL,
+		base_offset INTEGER NOT NULL,
+		end_offset INTEGER NOT NULL,
+		file_id INTEGER NOT NULL REFERENCES files(id),
+		byte_offset INTEGER NOT NULL,
+		byte_length INTEGER NOT NULL,
+		batches INTEGER NOT NULL,
+		max_timestamp INTEGER NOT NULL,
+		committed_at INTEGER NOT NULL,
+		PRIMARY KEY (topic_id, partition, base_offset)) WITHOUT ROWID;`,
+}
+
+// Store is the SQLite metadata backend. Writes go through a single
+// connection (SQLite has one writer); reads use a small pool that WAL mode
+// lets run beside the writer.
+type Store struct {
+	w *sql.DB
+	r *sql.DB
+}
+
+var _ metadata.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{w: w, r: r}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+		return err
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('cluster_id', ?)`,
+		base64.RawURLEncoding.EncodeToString(id[:])); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.w.Close(), s.r.Close())
+}
+
+// ClusterID implements metadata.Store.
+func (s *Store) ClusterID(ctx context.Context) (string, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'cluster_id'`).Scan(&id)
+	return id, err
+}
+
+// CreateTopic implements metadata.Topics.
+func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
+	if configs == nil {
+		configs = map[string]string{}
+	}
+	cfg, err := json.Marshal(configs)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	rand.Read(t.ID[:])
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	defer tx.Rollback()
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM topics WHERE name = ?`, name).Scan(&exists); err != nil {
+		return metadata.Topic{}, err
+	}
+	if exists > 0 {
+		return metadata.Topic{}, fmt.Errorf("%w: %s", metadata.ErrTopicExists, name)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO topics(id, name, partitions, configs, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID[:], name, partitions, string(cfg), t.CreatedAt.UnixMilli()); err != nil {
+		return metadata.Topic{}, err
+	}
+	for p := int32(0); p < partitions; p++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO partitions(topic_id, partition) VALUES (?, ?)`, t.ID[:], p); err != nil {
+			return metadata.Topic{}, err
+		}
+	}
+	return t, tx.Commit()
+}
+
+// DeleteTopic implements metadata.Topics.
+func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	defer tx.Rollback()
+	t, err := scanTopic(tx.QueryRowContext(ctx, topicSelect+` WHERE name = ?`, name))
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	for _, q := range []string{
+		`DELETE FROM extents WHERE topic_id = ?`,
+		`DELETE FROM partitions WHERE topic_id = ?`,
+		`DELETE FROM topics WHERE id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, t.ID[:]); err != nil {
+			return metadata.Topic{}, err
+		}
+	}
+	return t, tx.Commit()
+}
+
+const topicSelect = `SELECT id, name, partitions, configs, created_at FROM topics`
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanTopic(row rowScanner) (metadata.Topic, error) {
+	var (
+		t       metadata.Topic
+		id      []byte
+		cfg     string
+		created int64
+	)
+	if err := row.Scan(&id, &t.Name, &t.Partitions, &cfg, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return t, metadata.ErrUnknownTopic
+		}
+		return t, err
+	}
+	copy(t.ID[:], id)
+	t.CreatedAt = time.UnixMilli(created).UTC()
+	if err := json.Unmarshal([]byte(cfg), &t.Configs); err != nil {
+		return t, fmt.Errorf("sqlite: topic %s configs: %w", t.Name, err)
+	}
+	return t, nil
+}
+
+// Topic implements metadata.Topics.
+func (s *Store) Topic(ctx context.Context, name string) (metadata.Topic, error) {
+	return scanTopic(s.r.QueryRowContext(ctx, topicSelect+` WHERE name = ?`, name))
+}
+
+// TopicByID implements metadata.Topics.
+func (s *Store) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.Topic, error) {
+	return scanTopic(s.r.QueryRowContext(ctx, topicSelect+` WHERE id = ?`, id[:]))
+}
+
+// ListTopics implements metadata.Topics.
+func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
+	rows, err := s.r.QueryContext(ctx, topicSelect+` ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.Topic
+	for rows.Next() {
+		t, err := scanTopic(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// CommitFile implements metadata.Log.
+func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.ChunkResult, error) {
+	now := time.Now().UnixMilli()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin commit: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO files(key, size, committed_at) VALUES (?, ?, ?)`, c.Key, c.Size, now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record file %s: %w", c.Key, err)
+	}
+	fileID, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	next, err := tx.PrepareContext(ctx, `UPDATE partitions SET next_offset = next_offset + ? WHERE topic_id = ? AND partition = ? RETURNING next_offset`)
+	if err != nil {
+		return nil, err
+	}
+	defer next.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	results := make([]metadata.ChunkResult, len(c.Chunks))
+	committed := 0
+	for i, ch := range c.Chunks {
+		var end int64
+		err := next.QueryRowContext(ctx, ch.Records, ch.TopicID[:], ch.Partition).Scan(&end)
+		if errors.Is(err, sql.ErrNoRows) {
+			results[i].Err = s.missingPartition(ctx, tx, ch)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: sequence chunk: %w", err)
+		}
+		base := end - ch.Records
+		if _, err := ins.ExecContext(ctx, ch.TopicID[:], ch.Partition, base, end, fileID, ch.ByteOffset, ch.ByteLength, ch.Batches, ch.MaxTimestamp, now); err != nil {
+			return nil, fmt.Errorf("sqlite: index chunk: %w", err)
+		}
+		results[i].BaseOffset = base
+		committed++
+	}
+	if committed == 0 {
+		// Nothing references the file; leave it to the orphan sweeper.
+		return results, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: commit file %s: %w", c.Key, err)
+	}
+	return results, nil
+}
+
+func (s *Store) missingPartition(ctx context.Context, tx *sql.Tx, ch metadata.Chunk) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM topics WHERE id = ?`, ch.TopicID[:]).Scan(&n); err == nil && n == 0 {
+		return fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, ch.TopicID)
+	}
+	return fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, ch.TopicID, ch.Partition)
+}
+
+// PartitionState implements metadata.Log.
+func (s *Store) PartitionState(ctx context.Context, topic metadata.TopicID, partition int32) (metadata.PartitionState, error) {
+	var st metadata.PartitionState
+	err := s.r.QueryRowContext(ctx, `SELECT log_start, next_offset FROM partitions WHERE topic_id = ? AND partition = ?`,
+		topic[:], partition).Scan(&st.LogStartOffset, &st.HighWatermark)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, topic, partition)
+	}
+	return st, err
+}
+
+const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at
+	FROM extents e JOIN files f ON f.id = e.file_id`
+
+func scanExtent(row rowScanner) (metadata.Extent, error) {
+	var (
+		e         metadata.Extent
+		id        []byte
+		committed int64
+	)
+	if err := row.Scan(&id, &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &committed); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return e, metadata.ErrNotFound
+		}
+		return e, err
+	}
+	copy(e.TopicID[:], id)
+	e.CommittedAt = time.UnixMilli(committed).UTC()
+	return e, nil
+}
+
+// Extents implements metadata.Log.
+func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition int32, from int64, limit int) ([]metadata.Extent, error) {
+	rows, err := s.r.QueryContext(ctx, extentSelect+`
+		WHERE e.topic_id = ?1 AND e.partition = ?2 AND e.base_offset >= coalesce(
+			(SELECT max(base_offset) FROM extents WHERE topic_id = ?1 AND partition = ?2 AND base_offset <= ?3), 0)
+		ORDER BY e.base_offset LIMIT ?4`, topic[:], partition, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.Extent
+	for rows.Next() {
+		e, err := scanExtent(rows)
+		if err != nil {
+			return nil, err
+		}
+		if e.EndOffset <= from {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ExtentAtTimestamp implements metadata.Log.
+func (s *Store) ExtentAtTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (metadata.Extent, error) {
+	return scanExtent(s.r.QueryRowContext(ctx, extentSelect+`
+		WHERE e.topic_id = ? AND e.partition = ? AND e.max_timestamp >= ?
+		ORDER BY e.base_offset LIMIT 1`, topic[:], partition, ts))
+}

@@ -1,0 +1,136 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob" // mem:// for tests
+	"gocloud.dev/gcerrors"
+)
+
+// blobBucket adapts a gocloud.dev/blob bucket.
+type blobBucket struct {
+	b *blob.Bucket
+	// dir is the root directory of a file:// bucket, whose writes must be
+	// fsynced by hand: fileblob renames a temp file into place but never
+	// syncs it. Empty for other schemes, whose Put is durable on return.
+	dir string
+}
+
+// Open opens a bucket by URL: file:///path (created if missing), mem://, or
+// any scheme whose gocloud driver is linked into the binary.
+func Open(ctx context.Context, rawURL string) (Bucket, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: bad bucket URL %q: %w", rawURL, err)
+	}
+	if u.Scheme == "file" {
+		return OpenDir(u.Path)
+	}
+	b, err := blob.OpenBucket(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: open %q: %w", rawURL, err)
+	}
+	return &blobBucket{b: b}, nil
+}
+
+// OpenDir opens a local directory as a bucket, creating it if needed. Puts
+// are fsynced (file and directory) before they return.
+func OpenDir(dir string) (Bucket, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("objstore: create bucket dir: %w", err)
+	}
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	if err != nil {
+		return nil, fmt.Errorf("objstore: open dir %q: %w", dir, err)
+	}
+	return &blobBucket{b: b, dir: dir}, nil
+}
+
+func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
+	if err := b.b.WriteAll(ctx, key, data, nil); err != nil {
+		return fmt.Errorf("objstore: put %s: %w", key, err)
+	}
+	if b.dir != "" {
+		if err := syncPath(filepath.Join(b.dir, filepath.FromSlash(key))); err != nil {
+			return fmt.Errorf("objstore: sync %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// syncPath fsyncs a file and the directories up to the bucket root's parent
+// chain that a rename may have touched (the file's own directory suffices for
+// the rename; new parent directories are synced by the caller's next Put).
+func syncPath(path string) error {
+	for _, p := range []string{path, filepath.Dir(path)} {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *blobBucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	r, err := b.b.NewRangeReader(ctx, key, offset, length, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+		}
+		return nil, fmt.Errorf("objstore: get %s: %w", key, err)
+	}
+	defer r.Close()
+	size := length
+	if size < 0 {
+		size = r.Size() - offset
+	}
+	buf := make([]byte, max(size, 0))
+	n, err := io.ReadFull(r, buf)
+	if err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && length < 0) {
+		return nil, fmt.Errorf("objstore: read %s [%d,+%d): %w", key, offset, length, err)
+	}
+	return buf[:n], nil
+}
+
+func (b *blobBucket) Delete(ctx context.Context, key string) error {
+	err := b.b.Delete(ctx, key)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("objstore: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+func (b *blobBucket) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	it := b.b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("objstore: list %q: %w", prefix, err)
+		}
+		if err := fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime}); err != nil {
+			return err
+		}
+	}
+}
+
+func (b *blobBucket) Close() error { return b.b.Close() }

@@ -1,0 +1,40 @@
+// Package objstore is Sluice's view of object storage: a small bucket
+// interface with the guarantees the write and read paths rely on, an adapter
+// over gocloud.dev/blob, and a fault-injecting wrapper for tests.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("objstore: object not found")
+
+// Object describes a listed object.
+type Object struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Bucket is the object storage the agent writes files to. Implementations are
+// safe for concurrent use and honour context cancellation on every call.
+type Bucket interface {
+	// Put stores data under key and returns only once the object is durable:
+	// a crash after Put returns never loses it. Putting the same key again
+	// replaces the object; Sluice never reuses keys with other content, so a
+	// retried Put is idempotent.
+	Put(ctx context.Context, key string, data []byte) error
+	// GetRange returns length bytes starting at offset; a negative length
+	// reads to the end of the object. A missing object is ErrNotFound.
+	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every object whose key starts with prefix, in
+	// lexical key order, stopping at the first error fn returns.
+	List(ctx context.Context, prefix string, fn func(Object) error) error
+	// Close releases the bucket's resources.
+	Close() error
+}

@@ -1,0 +1,243 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Version is the format version this package writes. Readers accept only
+// versions they know.
+const Version uint16 = 1
+
+const (
+	magic       = "SLCF"
+	headerSize  = 8
+	trailerSize = 24
+	// EntrySize is the encoded size of one index Entry.
+	EntrySize = 82
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is returned (wrapped) for any file that is not a valid segment:
+// bad magic, unknown version, checksum mismatch, or an index pointing outside
+// the data.
+var ErrCorrupt = errors.New("segment: corrupt file")
+
+// Entry describes one chunk: the batches of one partition inside a file.
+type Entry struct {
+	TopicID   [16]byte
+	Partition int32
+	// Offset and Length locate the chunk's bytes inside the file.
+	Offset uint64
+	Length uint32
+	// Batches is the number of record batches in the chunk; Records is the
+	// number of offsets they occupy (the sum of lastOffsetDelta+1).
+	Batches uint32
+	Records int64
+	// MinTimestamp and MaxTimestamp span the batches' first and max timestamps.
+	MinTimestamp int64
+	MaxTimestamp int64
+	// Producer fields describe the first batch of the chunk (-1 when the
+	// producer is not idempotent); LastSequence is the last batch's last
+	// sequence number.
+	ProducerID    int64
+	ProducerEpoch int16
+	FirstSequence int32
+	LastSequence  int32
+	// Attributes holds per-chunk flags; see AttrTransactional.
+	Attributes uint32
+}
+
+// AttrTransactional marks a chunk that holds at least one transactional batch.
+const AttrTransactional uint32 = 1 << 0
+
+func (e *Entry) appendTo(b []byte) []byte {
+	b = append(b, e.TopicID[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(e.Partition))
+	b = binary.BigEndian.AppendUint64(b, e.Offset)
+	b = binary.BigEndian.AppendUint32(b, e.Length)
+	b = binary.BigEndian.AppendUint32(b, e.Batches)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Records))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.MinTimestamp))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.MaxTimestamp))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.ProducerID))
+	b = binary.BigEndian.AppendUint16(b, uint16(e.ProducerEpoch))
+	b = binary.BigEndian.AppendUint32(b, uint32(e.FirstSequence))
+	b = binary.BigEndian.AppendUint32(b, uint32(e.LastSequence))
+	b = binary.BigEndian.AppendUint32(b, e.Attributes)
+	return b
+}
+
+func decodeEntry(b []byte) Entry {
+	var e Entry
+	copy(e.TopicID[:], b[0:16])
+	e.Partition = int32(binary.BigEndian.Uint32(b[16:]))
+	e.Offset = binary.BigEndian.Uint64(b[20:])
+	e.Length = binary.BigEndian.Uint32(b[28:])
+	e.Batches = binary.BigEndian.Uint32(b[32:])
+	e.Records = int64(binary.BigEndian.Uint64(b[36:]))
+	e.MinTimestamp = int64(binary.BigEndian.Uint64(b[44:]))
+	e.MaxTimestamp = int64(binary.BigEndian.Uint64(b[52:]))
+	e.ProducerID = int64(binary.BigEndian.Uint64(b[60:]))
+	e.ProducerEpoch = int16(binary.BigEndian.Uint16(b[68:]))
+	e.FirstSequence = int32(binary.BigEndian.Uint32(b[70:]))
+	e.LastSequence = int32(binary.BigEndian.Uint32(b[74:]))
+	e.Attributes = binary.BigEndian.Uint32(b[78:])
+	return e
+}
+
+// BatchInfo is what the writer needs to know about a batch to index it.
+type BatchInfo struct {
+	Records       int64 // offsets the batch occupies: lastOffsetDelta+1
+	MinTimestamp  int64
+	MaxTimestamp  int64
+	ProducerID    int64
+	ProducerEpoch int16
+	FirstSequence int32
+	LastSequence  int32
+	Transactional bool
+}
+
+type chunkKey struct {
+	topic     [16]byte
+	partition int32
+}
+
+type chunk struct {
+	entry   Entry
+	batches [][]byte
+}
+
+// Writer collects batches and encodes them into one file. The zero value is
+// ready to use. A Writer is not safe for concurrent use.
+type Writer struct {
+	chunks []*chunk
+	index  map[chunkKey]int
+	size   int
+}
+
+// Add appends a batch to its partition's chunk. Batches of one partition keep
+// the order in which they were added. The writer keeps a reference to batch;
+// the caller must not modify it until Finish returns.
+func (w *Writer) Add(topic [16]byte, partition int32, batch []byte, info BatchInfo) {
+	if w.index == nil {
+		w.index = make(map[chunkKey]int)
+	}
+	k := chunkKey{topic, partition}
+	i, ok := w.index[k]
+	if !ok {
+		i = len(w.chunks)
+		w.index[k] = i
+		w.chunks = append(w.chunks, &chunk{entry: Entry{
+			TopicID:       topic,
+			Partition:     partition,
+			MinTimestamp:  info.MinTimestamp,
+			MaxTimestamp:  info.MaxTimestamp,
+			ProducerID:    info.ProducerID,
+			ProducerEpoch: info.ProducerEpoch,
+			FirstSequence: info.FirstSequence,
+		}})
+	}
+	c := w.chunks[i]
+	e := &c.entry
+	e.Length += uint32(len(batch))
+	e.Batches++
+	e.Records += info.Records
+	e.MinTimestamp = min(e.MinTimestamp, info.MinTimestamp)
+	e.MaxTimestamp = max(e.MaxTimestamp, info.MaxTimestamp)
+	e.LastSequence = info.LastSequence
+	if info.Transactional {
+		e.Attributes |= AttrTransactional
+	}
+	c.batches = append(c.batches, batch)
+	w.size += len(batch)
+}
+
+// Len reports the number of batch bytes added so far.
+func (w *Writer) Len() int { return w.size }
+
+// Finish encodes the file and returns it with its index entries, in file
+// order. Each returned entry's position in the slice is its chunk index, which
+// callers use to map commit results back to chunks.
+func (w *Writer) Finish() ([]byte, []Entry) {
+	total := headerSize + w.size + len(w.chunks)*EntrySize + trailerSize
+	b := make([]byte, 0, total)
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint16(b, Version)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	entries := make([]Entry, len(w.chunks))
+	for i, c := range w.chunks {
+		c.entry.Offset = uint64(len(b))
+		for _, batch := range c.batches {
+			b = append(b, batch...)
+		}
+		entries[i] = c.entry
+	}
+	indexOffset := len(b)
+	for i := range entries {
+		b = entries[i].appendTo(b)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(indexOffset))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(entries)))
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = append(b, magic...)
+	return b, entries
+}
+
+// File is a parsed, checksum-verified segment.
+type File struct {
+	Version uint16
+	Entries []Entry
+	data    []byte
+}
+
+// Chunk returns the bytes of entry i.
+func (f *File) Chunk(i int) []byte {
+	e := f.Entries[i]
+	return f.data[e.Offset : e.Offset+uint64(e.Length)]
+}
+
+// Parse validates a whole file (magic, version, checksum, index bounds) and
+// returns its index. The returned File references data.
+func Parse(data []byte) (*File, error) {
+	if len(data) < headerSize+trailerSize {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(data))
+	}
+	if string(data[:4]) != magic || string(data[len(data)-4:]) != magic {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
+	version := binary.BigEndian.Uint16(data[4:])
+	if version != Version {
+		return nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, version)
+	}
+	t := data[len(data)-trailerSize:]
+	sumEnd := len(data) - trailerSize + 12
+	if got, want := crc32.Checksum(data[:sumEnd], castagnoli), binary.BigEndian.Uint32(t[12:]); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, want)
+	}
+	indexOffset := binary.BigEndian.Uint64(t[0:])
+	count := uint64(binary.BigEndian.Uint32(t[8:]))
+	indexEnd := uint64(len(data) - trailerSize)
+	if indexOffset < headerSize || indexOffset > indexEnd || (indexEnd-indexOffset) != count*EntrySize {
+		return nil, fmt.Errorf("%w: index at %d with %d entries does not fit", ErrCorrupt, indexOffset, count)
+	}
+	f := &File{Version: version, Entries: make([]Entry, count), data: data}
+	next := uint64(headerSize)
+	for i := range f.Entries {
+		off := indexOffset + uint64(i)*EntrySize
+		e := decodeEntry(data[off : off+EntrySize])
+		if e.Offset != next || e.Offset+uint64(e.Length) > indexOffset {
+			return nil, fmt.Errorf("%w: chunk %d at [%d,+%d) overlaps or leaves a gap", ErrCorrupt, i, e.Offset, e.Length)
+		}
+		next = e.Offset + uint64(e.Length)
+		f.Entries[i] = e
+	}
+	if next != indexOffset {
+		return nil, fmt.Errorf("%w: %d unindexed bytes before the index", ErrCorrupt, indexOffset-next)
+	}
+	return f, nil
+}
