@@ -14,6 +14,11 @@ const (
 	BatchHeaderSize = 61
 )
 
+// LeaderEpoch is the partition leader epoch Sluice reports everywhere
+// (Metadata, Fetch, ListOffsets and the batches themselves): with no leaders
+// there are no leader changes, so it never advances.
+const LeaderEpoch int32 = 0
+
 // NextBatch splits the first record batch off b. It checks only that the
 // batch's length field fits in b; content validation is the producer path's
 // job.
@@ -41,7 +46,8 @@ func BatchMaxTimestamp(batch []byte) int64 {
 
 // PatchBaseOffsets rewrites, in place, the base offset of every batch in chunk
 // so the first batch starts at base and each next batch follows the previous
-// one. It returns the offset after the last batch.
+// one, and sets each batch's partition leader epoch to LeaderEpoch, the only
+// epoch a leaderless log has. It returns the offset after the last batch.
 func PatchBaseOffsets(chunk []byte, base int64) (int64, error) {
 	for len(chunk) > 0 {
 		batch, rest, err := NextBatch(chunk)
@@ -49,6 +55,7 @@ func PatchBaseOffsets(chunk []byte, base int64) (int64, error) {
 			return base, err
 		}
 		binary.BigEndian.PutUint64(batch, uint64(base))
+		binary.BigEndian.PutUint32(batch[batchLengthEnd:], uint32(LeaderEpoch))
 		base += BatchOffsets(batch)
 		chunk = rest
 	}

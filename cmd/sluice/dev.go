@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/agent"
+)
+
+func newDevCmd() *cobra.Command {
+	var (
+		dataDir string
+		cfg     agent.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run one agent with an embedded metadata store and a local-directory bucket",
+		Long: `Run a single Sluice agent for development and small deployments: the
+metadata store is a SQLite file and the bucket is a directory, both under
+--data-dir. Everything acknowledged survives restarts and crashes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.BucketURL, cfg.MetadataURL, err = agent.DataDirURLs(dataDir); err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), cfg, func(a *agent.Agent) {
+				fmt.Fprintf(cmd.OutOrStdout(), `Sluice is running.
+  data:    %s (bucket %s, metadata %s)
+  kafka:   %s   e.g. kcat -b %s -L
+  http:    %s   (/metrics, /healthz)
+Press Ctrl-C to stop.
+`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr())
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "./sluice-data", "directory holding the bucket and the SQLite metadata file")
+	addAgentFlags(cmd, &cfg)
+	return cmd
+}
+
+// addAgentFlags registers the flags every agent-running command shares.
+func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
+	f := cmd.Flags()
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener address")
+	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz and /debug/pprof (empty disables)")
+	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
+	f.DurationVar(&cfg.Produce.BatchTimeout, "batch-timeout", 250*time.Millisecond, "longest time a produced batch is buffered before its file is flushed")
+	f.IntVar(&cfg.Produce.BatchMaxBytes, "batch-max-bytes", 8<<20, "flush a file as soon as it holds this many bytes")
+	f.IntVar(&cfg.Produce.MaxInFlight, "max-inflight-flushes", 4, "files uploading at once")
+	f.Int32Var(&cfg.Kafka.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request accepted (socket.request.max.bytes)")
+	f.IntVar(&cfg.Kafka.MaxMessageBytes, "max-message-bytes", 1048588, "largest record batch for topics without max.message.bytes (message.max.bytes)")
+	f.BoolVar(&cfg.Kafka.AutoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for them (auto.create.topics.enable)")
+	f.Int32Var(&cfg.Kafka.DefaultPartitions, "default-partitions", 1, "partition count of auto-created topics (num.partitions)")
+}
+
+// runAgent starts an agent, calls started, and runs until SIGINT or SIGTERM,
+// then shuts down gracefully.
+func runAgent(ctx context.Context, cfg agent.Config, started func(*agent.Agent)) error {
+	cfg.Logger = slog.Default()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	started(a)
+	select {
+	case <-ctx.Done():
+	case <-a.Done():
+	}
+	slog.Info("shutting down")
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return a.Close(closeCtx)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func newProduceCmd() *cobra.Command {
+	var (
+		cf        clientFlags
+		topic     string
+		keySep    string
+		partition int32
+		acks      string
+	)
+	cmd := &cobra.Command{
+		Use:   "produce",
+		Short: "Produce one record per line of standard input",
+		Long: `Produce one record per line of standard input. With --key-separator, the
+text before the first separator is the key and the rest the value. Prints
+the partition and offset of each record when it is acknowledged.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
+			switch acks {
+			case "all", "-1":
+				opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+			case "1":
+				opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+			case "0":
+				opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+			default:
+				return fmt.Errorf("--acks must be all, 1 or 0")
+			}
+			if partition >= 0 {
+				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			}
+			cl, err := cf.client(opts...)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			return produceLines(cmd, cl, keySep, partition)
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVarP(&topic, "topic", "t", "", "topic to produce to (required)")
+	f.StringVarP(&keySep, "key-separator", "k", "", "split each line into key and value at the first occurrence of this string")
+	f.Int32VarP(&partition, "partition", "p", -1, "partition to produce to (-1: by key, or sticky for keyless records)")
+	f.StringVar(&acks, "acks", "all", "acks: all, 1 or 0")
+	cmd.MarkFlagRequired("topic")
+	return cmd
+}
+
+func produceLines(cmd *cobra.Command, cl *kgo.Client, keySep string, partition int32) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards firstErr and writes to out
+		firstErr error
+	)
+	sc := bufio.NewScanner(cmd.InOrStdin())
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		r := &kgo.Record{Value: []byte(line), Partition: partition}
+		if keySep != "" {
+			if k, v, ok := strings.Cut(line, keySep); ok {
+				r.Key, r.Value = []byte(k), []byte(v)
+			}
+		}
+		wg.Add(1)
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			fmt.Fprintf(out, "partition %d offset %d\n", r.Partition, r.Offset)
+		})
+	}
+	wg.Wait()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if err := cl.Flush(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	return firstErr
+}

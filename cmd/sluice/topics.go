@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+func newTopicsCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{Use: "topics", Short: "Create, list, describe and delete topics"}
+	cf.register(cmd)
+
+	var (
+		partitions int32
+		configs    []string
+	)
+	create := &cobra.Command{
+		Use:   "create TOPIC",
+		Short: "Create a topic",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfgs := map[string]*string{}
+			for _, kv := range configs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--config %q: want key=value", kv)
+				}
+				cfgs[k] = &v
+			}
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			res, err := kadm.NewClient(cl).CreateTopic(cmd.Context(), partitions, -1, cfgs, args[0])
+			if err == nil {
+				err = res.Err
+			}
+			if err != nil {
+				if res.ErrMessage != "" {
+					return fmt.Errorf("%w: %s", err, res.ErrMessage)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions (id %s)\n", res.Topic, res.NumPartitions, res.ID)
+			return nil
+		},
+	}
+	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partition count (-1: the agent's default)")
+	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			td, err := kadm.NewClient(cl).ListTopics(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tID")
+			for _, t := range td.Sorted() {
+				fmt.Fprintf(w, "%s\t%d\t%s\n", t.Topic, len(t.Partitions), t.ID)
+			}
+			return w.Flush()
+		},
+	}
+
+	describe := &cobra.Command{
+		Use:   "describe TOPIC",
+		Short: "Show a topic's partitions with their offsets and its configs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			adm := kadm.NewClient(cl)
+			ctx := cmd.Context()
+			td, err := adm.ListTopics(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			t, ok := td[args[0]]
+			if !ok || t.Err != nil {
+				return fmt.Errorf("topic %s: %v", args[0], t.Err)
+			}
+			starts, err := adm.ListStartOffsets(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			ends, err := adm.ListEndOffsets(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "topic %s  id %s  partitions %d\n", t.Topic, t.ID, len(t.Partitions))
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PARTITION\tLEADER\tSTART\tEND")
+			for _, p := range t.Partitions.Sorted() {
+				s, _ := starts.Lookup(args[0], p.Partition)
+				e, _ := ends.Lookup(args[0], p.Partition)
+				fmt.Fprintf(w, "%d\t%d\t%d\t%d\n", p.Partition, p.Leader, s.Offset, e.Offset)
+			}
+			return w.Flush()
+		},
+	}
+
+	del := &cobra.Command{
+		Use:   "delete TOPIC...",
+		Short: "Delete topics",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			res, err := kadm.NewClient(cl).DeleteTopics(cmd.Context(), args...)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, r := range res.Sorted() {
+				if r.Err != nil {
+					failed = append(failed, fmt.Sprintf("%s: %v", r.Topic, r.Err))
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", r.Topic)
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("%s", strings.Join(failed, "; "))
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, describe, del)
+	return cmd
+}

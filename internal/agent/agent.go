@@ -1,0 +1,261 @@
+// Package agent wires one Sluice agent together: it opens the metadata store
+// and the bucket named by URLs, builds the write and read paths, and serves
+// the Kafka protocol and the HTTP endpoints. It is the only package that
+// picks concrete backends.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/kafka"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sqlite"
+	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/topics"
+)
+
+// Config is everything an agent needs to start.
+type Config struct {
+	// BucketURL names the object storage (file:///dir, mem://, …).
+	BucketURL string
+	// MetadataURL names the metadata store: sqlite:///path/to/file.db.
+	MetadataURL string
+	// KafkaAddr is the Kafka listener's address; port 0 picks a free one.
+	KafkaAddr string
+	// AdvertiseAddr is the host:port clients are told to connect to; empty
+	// means the listener's address.
+	AdvertiseAddr string
+	// HTTPAddr serves /healthz, /metrics and /debug/pprof; empty disables it.
+	HTTPAddr string
+	// NodeID is this agent's Kafka broker ID.
+	NodeID int32
+
+	Produce produce.Config
+	Kafka   kafka.Config
+
+	// TopicCacheTTL bounds how stale this agent's view of topics written by
+	// other agents may be.
+	TopicCacheTTL time.Duration
+
+	Logger *slog.Logger
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg      Config
+	logger   *slog.Logger
+	store    metadata.Store
+	bucket   objstore.Bucket
+	batcher  *produce.Batcher
+	server   *kafka.Server
+	kafkaLn  net.Listener
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	registry *prometheus.Registry
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the Kafka server has stopped
+	errMu  sync.Mutex    // guards serveErr
+	serveErr error
+}
+
+// Start opens the backends and starts serving. It returns once both
+// listeners are bound.
+func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TopicCacheTTL <= 0 {
+		cfg.TopicCacheTTL = time.Second
+	}
+	a := &Agent{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry(), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.closeBackends()
+		}
+	}()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.store, err = OpenMetadata(ctx, cfg.MetadataURL); err != nil {
+		return nil, err
+	}
+	if a.bucket, err = objstore.Open(ctx, cfg.BucketURL); err != nil {
+		return nil, err
+	}
+	clusterID, err := a.store.ClusterID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("agent: read cluster id: %w", err)
+	}
+
+	if a.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr); err != nil {
+		return nil, fmt.Errorf("agent: kafka listener: %w", err)
+	}
+	self, err := brokerFor(cfg.NodeID, cfg.AdvertiseAddr, a.kafkaLn.Addr())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTPAddr != "" {
+		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("agent: http listener: %w", err)
+		}
+	}
+
+	notifier := fetch.NewNotifier()
+	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.registry), a.logger)
+	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.registry))
+	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
+		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
+		Log:        a.store,
+		Producer:   a.batcher,
+		Reader:     reader,
+		Notifier:   notifier,
+		Membership: cluster.Single{Broker: self},
+		ClusterID:  clusterID,
+		Metrics:    kafka.NewMetrics(a.registry),
+		Logger:     a.logger,
+	})
+
+	serveCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go func() {
+		defer close(a.done)
+		if err := a.server.Serve(serveCtx, a.kafkaLn); err != nil {
+			a.errMu.Lock()
+			a.serveErr = err
+			a.errMu.Unlock()
+		}
+	}()
+	if a.httpLn != nil {
+		a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go a.httpSrv.Serve(a.httpLn)
+	}
+	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
+		"http", a.HTTPAddr(), "node_id", cfg.NodeID, "cluster_id", clusterID)
+	return a, nil
+}
+
+// brokerFor builds this agent's broker entry from the advertised address,
+// or from the listener's when none is given (a wildcard host becomes
+// 127.0.0.1, the only address that is then sure to work).
+func brokerFor(nodeID int32, advertise string, ln net.Addr) (cluster.Broker, error) {
+	addr := advertise
+	if addr == "" {
+		addr = ln.String()
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return cluster.Broker{}, fmt.Errorf("agent: advertise address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return cluster.Broker{}, fmt.Errorf("agent: advertise port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = ln.(*net.TCPAddr).Port
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return cluster.Broker{NodeID: nodeID, Host: host, Port: int32(port)}, nil
+}
+
+// OpenMetadata opens a metadata store by URL.
+func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("agent: metadata URL %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "sqlite":
+		path := u.Path
+		if u.Host != "" { // sqlite://relative/path
+			path = filepath.Join(u.Host, u.Path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("agent: metadata dir: %w", err)
+		}
+		return sqlite.Open(ctx, path)
+	}
+	return nil, fmt.Errorf("agent: unsupported metadata URL scheme %q (want sqlite://)", u.Scheme)
+}
+
+// KafkaAddr is the bound Kafka listener address.
+func (a *Agent) KafkaAddr() string { return a.kafkaLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP listener address, or "" when disabled.
+func (a *Agent) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// Done is closed when the agent has stopped serving Kafka.
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// Close shuts down in order: stop taking requests, flush and commit what is
+// buffered (bounded by ctx), then close the backends.
+func (a *Agent) Close(ctx context.Context) error {
+	a.cancel()
+	<-a.done
+	var errs []error
+	if a.httpSrv != nil {
+		errs = append(errs, a.httpSrv.Shutdown(ctx))
+	}
+	errs = append(errs, a.batcher.Close(ctx))
+	errs = append(errs, a.closeBackends())
+	a.errMu.Lock()
+	errs = append(errs, a.serveErr)
+	a.errMu.Unlock()
+	a.logger.Info("agent stopped")
+	return errors.Join(errs...)
+}
+
+func (a *Agent) closeBackends() error {
+	var errs []error
+	if a.kafkaLn != nil && a.server == nil {
+		errs = append(errs, a.kafkaLn.Close())
+	}
+	if a.httpLn != nil && a.httpSrv == nil {
+		errs = append(errs, a.httpLn.Close())
+	}
+	if a.bucket != nil {
+		errs = append(errs, a.bucket.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// DataDirURLs returns the bucket and metadata URLs `sluice dev` derives from
+// its data directory.
+func DataDirURLs(dataDir string) (bucketURL, metadataURL string, err error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", "", err
+	}
+	abs = filepath.ToSlash(abs)
+	if !strings.HasPrefix(abs, "/") {
+		abs = "/" + abs
+	}
+	return "file://" + abs + "/bucket", "sqlite://" + abs + "/metadata.db", nil
+}

@@ -1,0 +1,94 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
+)
+
+var decompressor = kgo.DefaultDecompressor()
+
+// OffsetForTimestamp returns the first offset whose record timestamp is at or
+// after ts, with that record's timestamp, as ListOffsets defines it. found is
+// false when every record is older than ts.
+func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (offset, timestamp int64, found bool, err error) {
+	st, err := r.log.PartitionState(ctx, topic, partition)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	e, err := r.log.ExtentAtTimestamp(ctx, topic, partition, ts)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	res := Result{State: st}
+	from := max(e.BaseOffset, st.LogStartOffset)
+	if _, err := r.appendExtent(ctx, &res, e, from, int(e.ByteLength), true); err != nil {
+		return 0, 0, false, err
+	}
+	data := res.Records
+	for len(data) > 0 {
+		batch, rest, err := segment.NextBatch(data)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		data = rest
+		if segment.BatchMaxTimestamp(batch) < ts {
+			continue
+		}
+		off, t, ok, err := firstRecordAtOrAfter(batch, ts)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+		if ok && off >= from {
+			return off, t, true, nil
+		}
+	}
+	// The extent's max timestamp said a record qualifies; if its batches
+	// disagree (LogAppendTime batches carry the time in the header only), fall
+	// back to the extent's first offset, as Kafka falls back to the batch.
+	return from, e.MaxTimestamp, true, nil
+}
+
+// firstRecordAtOrAfter decodes a batch's records and returns the first one
+// whose timestamp is at or after ts.
+func firstRecordAtOrAfter(raw []byte, ts int64) (offset, timestamp int64, found bool, err error) {
+	var b kmsg.RecordBatch
+	if err := b.ReadFrom(raw); err != nil {
+		return 0, 0, false, err
+	}
+	if b.Attributes&0x08 != 0 { // LogAppendTime: every record has the batch's max timestamp
+		return b.FirstOffset, b.MaxTimestamp, b.MaxTimestamp >= ts, nil
+	}
+	records := b.Records
+	if codec := kgo.CompressionCodecType(b.Attributes & 0x07); codec != kgo.CodecNone {
+		if records, err = decompressor.Decompress(records, codec); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	for i := int32(0); i < b.NumRecords && len(records) > 0; i++ {
+		length, n := kbin.Varint(records)
+		if n == 0 || length < 0 || int(length)+n > len(records) {
+			return 0, 0, false, fmt.Errorf("record %d: bad length", i)
+		}
+		var rec kmsg.Record
+		if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+			return 0, 0, false, fmt.Errorf("record %d: %v", i, err)
+		}
+		records = records[n+int(length):]
+		t := b.FirstTimestamp + rec.TimestampDelta64
+		if t >= ts {
+			return b.FirstOffset + int64(rec.OffsetDelta), t, true, nil
+		}
+	}
+	return 0, 0, false, nil
+}

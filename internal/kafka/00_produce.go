@@ -1,0 +1,235 @@
+package kafka
+
+// Produce (key 0), versions 3-11.
+//
+// Every partition must carry exactly one v2 record batch (INVALID_RECORD
+// otherwise, as Kafka requires from v3 on). Each batch is checked before it
+// is buffered: its size against the topic's max.message.bytes
+// (MESSAGE_TOO_LARGE), its framing and CRC (CORRUPT_MESSAGE), its record
+// count and offset deltas, and every record's framing after decompression
+// (INVALID_RECORD). Batches that fail are not stored; the rest of the
+// request proceeds. Valid batches are stored as sent, compression untouched.
+//
+// acks=1 and acks=all are the same here: the response is sent only after
+// the file holding the batches is durable in the bucket and committed to
+// the metadata store, and it carries the committed base offsets. acks=0
+// gets no response; as in Kafka, a validation error then closes the
+// connection. The timeout is not applied: the response waits for the real
+// outcome of the flush rather than guessing with REQUEST_TIMED_OUT.
+//
+// Deviations until idempotence lands (issue 5): InitProducerId is not
+// advertised, so clients produce without producer IDs; a batch that carries
+// one gets UNKNOWN_PRODUCER_ID (clients reset and retry without it), and a
+// transactional request gets INVALID_TXN_STATE. Record timestamps are kept
+// as sent (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
+// implicit transaction verification) and 13 (topic IDs) are not served.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/segment"
+)
+
+// produceSlot remembers where a submitted batch's result goes.
+type produceSlot struct {
+	topic, partition int
+}
+
+func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.ProduceRequest) reply {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = req.version
+	var (
+		batches []produce.Batch
+		slots   []produceSlot
+		failed  bool
+	)
+	setErr := func(p *kmsg.ProduceResponseTopicPartition, code int16, msg string) {
+		p.ErrorCode = code
+		p.BaseOffset = -1
+		if msg != "" {
+			p.ErrorMessage = &msg
+		}
+		s.metrics.errorCode(req.key, code)
+		failed = true
+	}
+	for ti, rt := range m.Topics {
+		rs := kmsg.NewProduceResponseTopic()
+		rs.Topic = rt.Topic
+		t, topicErr := s.topics.Topic(ctx, rt.Topic)
+		maxBytes := s.cfg.MaxMessageBytes
+		if topicErr == nil {
+			if v, ok := t.Configs["max.message.bytes"]; ok {
+				maxBytes, _ = strconv.Atoi(v)
+			}
+		}
+		for _, rp := range rt.Partitions {
+			ps := kmsg.NewProduceResponseTopicPartition()
+			ps.Partition = rp.Partition
+			ps.LogAppendTime = -1
+			ps.LogStartOffset = -1
+			switch {
+			case m.Acks != 0 && m.Acks != 1 && m.Acks != -1:
+				setErr(&ps, kerr.InvalidRequiredAcks.Code, "acks must be -1, 0 or 1")
+			case m.TransactionID != nil:
+				setErr(&ps, kerr.InvalidTxnState.Code, "transactions are not supported yet")
+			case topicErr != nil:
+				setErr(&ps, errorCode(topicErr), "")
+			case rp.Partition < 0 || rp.Partition >= t.Partitions:
+				setErr(&ps, kerr.UnknownTopicOrPartition.Code, "")
+			case len(rp.Records) > maxBytes:
+				setErr(&ps, kerr.MessageTooLarge.Code, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", len(rp.Records), maxBytes))
+			default:
+				info, code, err := validateBatch(rp.Records)
+				if code != 0 {
+					setErr(&ps, code, err.Error())
+					break
+				}
+				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: info})
+				slots = append(slots, produceSlot{ti, len(rs.Partitions)})
+			}
+			rs.Partitions = append(rs.Partitions, ps)
+		}
+		resp.Topics = append(resp.Topics, rs)
+	}
+
+	var pending *produce.Pending
+	if len(batches) > 0 {
+		var err error
+		pending, err = s.producer.Submit(ctx, batches)
+		if err != nil {
+			for _, sl := range slots {
+				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], errorCode(err), err.Error())
+			}
+			pending = nil
+		}
+	}
+	if m.Acks == 0 {
+		return reply{none: true, closeConn: failed}
+	}
+	if pending == nil {
+		return ready(resp)
+	}
+	return reply{wait: func() kmsg.Response {
+		results, err := pending.Wait(ctx)
+		for i, sl := range slots {
+			ps := &resp.Topics[sl.topic].Partitions[sl.partition]
+			rerr := err
+			if rerr == nil {
+				rerr = results[i].Err
+			}
+			if rerr != nil {
+				setErr(ps, errorCode(rerr), rerr.Error())
+				continue
+			}
+			ps.BaseOffset = results[i].BaseOffset
+			ps.LogStartOffset = 0
+		}
+		return resp
+	}}
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// batchAttributes bits.
+const (
+	attrCompression   = 0x07
+	attrTransactional = 0x10
+	attrControl       = 0x20
+)
+
+// validateBatch checks that raw is exactly one well-formed v2 record batch
+// and returns what the file index needs to know about it, or a Kafka error
+// code with the reason.
+func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
+	var info segment.BatchInfo
+	if len(raw) == 0 {
+		return info, kerr.InvalidRecord.Code, errors.New("no record batch")
+	}
+	batch, rest, err := segment.NextBatch(raw)
+	if err != nil {
+		return info, kerr.CorruptMessage.Code, err
+	}
+	if len(rest) != 0 {
+		return info, kerr.InvalidRecord.Code, errors.New("more than one record batch for a partition")
+	}
+	var b kmsg.RecordBatch
+	if err := b.ReadFrom(batch); err != nil {
+		return info, kerr.CorruptMessage.Code, fmt.Errorf("malformed record batch: %w", err)
+	}
+	if b.Magic != 2 {
+		return info, kerr.InvalidRecord.Code, fmt.Errorf("record batch magic %d, only v2 is accepted", b.Magic)
+	}
+	if crc := crc32.Checksum(batch[21:], crcTable); int32(crc) != b.CRC {
+		return info, kerr.CorruptMessage.Code, fmt.Errorf("record batch CRC %08x does not match computed %08x", uint32(b.CRC), crc)
+	}
+	if b.Attributes&attrControl != 0 {
+		return info, kerr.InvalidRecord.Code, errors.New("clients may not produce control batches")
+	}
+	if b.NumRecords <= 0 || b.LastOffsetDelta != b.NumRecords-1 {
+		return info, kerr.InvalidRecord.Code, fmt.Errorf("record count %d does not match last offset delta %d", b.NumRecords, b.LastOffsetDelta)
+	}
+	if b.ProducerID >= 0 {
+		return info, kerr.UnknownProducerID.Code, errors.New("idempotent producers are not supported yet; produce without a producer ID")
+	}
+	if b.Attributes&attrTransactional != 0 {
+		return info, kerr.InvalidTxnState.Code, errors.New("transactions are not supported yet")
+	}
+	if err := validateRecords(&b); err != nil {
+		return info, kerr.InvalidRecord.Code, err
+	}
+	info = segment.BatchInfo{
+		Records:       int64(b.NumRecords),
+		MinTimestamp:  b.FirstTimestamp,
+		MaxTimestamp:  b.MaxTimestamp,
+		ProducerID:    b.ProducerID,
+		ProducerEpoch: b.ProducerEpoch,
+		FirstSequence: b.FirstSequence,
+		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
+	}
+	return info, 0, nil
+}
+
+var batchDecompressor = kgo.DefaultDecompressor()
+
+// validateRecords checks each record's framing and offset delta, so a batch
+// whose CRC is right but whose contents no consumer could parse is refused.
+func validateRecords(b *kmsg.RecordBatch) error {
+	records := b.Records
+	if codec := kgo.CompressionCodecType(b.Attributes & attrCompression); codec != kgo.CodecNone {
+		if codec > kgo.CodecZstd {
+			return fmt.Errorf("unknown compression codec %d", codec)
+		}
+		var err error
+		if records, err = batchDecompressor.Decompress(records, codec); err != nil {
+			return fmt.Errorf("cannot decompress records: %w", err)
+		}
+	}
+	var rec kmsg.Record
+	for i := int32(0); i < b.NumRecords; i++ {
+		length, n := kbin.Varint(records)
+		if n == 0 || length < 0 || int(length) > len(records)-n {
+			return fmt.Errorf("record %d: length does not fit the batch", i)
+		}
+		if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		if rec.OffsetDelta != i {
+			return fmt.Errorf("record %d has offset delta %d", i, rec.OffsetDelta)
+		}
+		records = records[n+int(length):]
+	}
+	if len(records) != 0 {
+		return fmt.Errorf("%d bytes after the last record", len(records))
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package kafka
+
+// Fetch (key 1), versions 4-16.
+//
+// Partitions are filled in request order. Each gets at most its
+// partition_max_bytes and the response at most max_bytes, except that the
+// first batch of the first partition with data is returned whole even when
+// it is larger (KIP-74), so consumers always progress. A fetch offset inside
+// a batch returns that whole batch, as Kafka does; clients skip the records
+// before their offset. Offsets below the log start or above the high
+// watermark get OFFSET_OUT_OF_RANGE.
+//
+// max_wait_ms is a real long poll: when fewer than min_bytes are available
+// the request waits until a commit wakes it (answering as soon as enough
+// data is there) or until the wait ends. Errors answer at once. Waits are
+// capped at 30 seconds.
+//
+// Incremental fetch sessions (KIP-227) are declined: every response carries
+// session ID 0, so clients keep sending full requests, which the KIP allows;
+// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND. With no
+// transactions yet, read_committed and read_uncommitted read the same data
+// and the last stable offset is the high watermark. No preferred read
+// replica is suggested. Topics are named (v4-v12) or identified by ID
+// (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+const maxFetchWait = 30 * time.Second
+
+// fetchTarget is one partition to fill in a fetch response.
+type fetchTarget struct {
+	out       *kmsg.FetchResponseTopicPartition
+	topic     metadata.TopicID
+	partition int32
+	offset    int64
+	maxBytes  int32
+}
+
+func (s *Server) handleFetch(ctx context.Context, req *request, m *kmsg.FetchRequest) reply {
+	return reply{wait: func() kmsg.Response { return s.fetch(ctx, req, m) }}
+}
+
+func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) kmsg.Response {
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = req.version
+	if m.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
+	var targets []fetchTarget
+	resolveErr := false
+	for _, rt := range m.Topics {
+		var (
+			t   metadata.Topic
+			err error
+		)
+		if req.version >= 13 {
+			t, err = s.topics.TopicByID(ctx, rt.TopicID)
+			if errors.Is(err, metadata.ErrUnknownTopic) {
+				err = kerr.UnknownTopicID
+			}
+		} else {
+			t, err = s.topics.Topic(ctx, rt.Topic)
+		}
+		ot := kmsg.NewFetchResponseTopic()
+		ot.Topic = rt.Topic
+		ot.TopicID = rt.TopicID
+		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			op := &ot.Partitions[i]
+			*op = kmsg.NewFetchResponseTopicPartition()
+			op.Partition = rp.Partition
+			op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
+			op.RecordBatches = []byte{}
+			switch {
+			case err != nil:
+				op.ErrorCode = metadataErrorCode(err)
+			case rp.Partition < 0 || rp.Partition >= t.Partitions:
+				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			if op.ErrorCode != 0 {
+				s.metrics.errorCode(req.key, op.ErrorCode)
+				resolveErr = true
+			}
+		}
+		resp.Topics = append(resp.Topics, ot)
+		for i, rp := range rt.Partitions {
+			if ot.Partitions[i].ErrorCode == 0 {
+				targets = append(targets, fetchTarget{out: &resp.Topics[len(resp.Topics)-1].Partitions[i],
+					topic: t.ID, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+			}
+		}
+	}
+
+	wait := min(time.Duration(max(m.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
+	deadline := time.Now().Add(wait)
+	var timer *time.Timer
+	for {
+		changed := s.notifier.Changed()
+		total, offsets, failed := s.fillFetch(ctx, req, m, targets)
+		if failed || resolveErr || total >= int(m.MinBytes) || !time.Now().Before(deadline) || len(targets) == 0 {
+			s.metrics.bytesOut.Add(float64(total))
+			s.metrics.recordsOut.Add(float64(offsets))
+			return resp
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+			defer timer.Stop()
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			total, offsets, _ := s.fillFetch(ctx, req, m, targets)
+			s.metrics.bytesOut.Add(float64(total))
+			s.metrics.recordsOut.Add(float64(offsets))
+			return resp
+		case <-ctx.Done():
+			return resp
+		}
+	}
+}
+
+// fillFetch reads every target's data into its response slot and returns
+// the bytes and offsets gathered and whether any partition failed.
+func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchRequest, targets []fetchTarget) (total int, offsets int64, failed bool) {
+	budget := int(m.MaxBytes)
+	if req.version < 3 || budget <= 0 {
+		budget = int(^uint32(0) >> 1)
+	}
+	for _, tg := range targets {
+		op := tg.out
+		op.RecordBatches = op.RecordBatches[:0]
+		op.ErrorCode = 0
+		limit := min(int(tg.maxBytes), budget-total)
+		res, err := s.reader.Read(ctx, tg.topic, tg.partition, tg.offset, limit, total == 0)
+		op.HighWatermark = res.State.HighWatermark
+		op.LastStableOffset = res.State.HighWatermark
+		op.LogStartOffset = res.State.LogStartOffset
+		if err != nil {
+			op.ErrorCode = errorCode(err)
+			s.metrics.errorCode(req.key, op.ErrorCode)
+			if op.ErrorCode == kerr.UnknownServerError.Code || op.ErrorCode == kerr.KafkaStorageError.Code {
+				s.logger.Warn("fetch failed", "partition", tg.partition, "offset", tg.offset, "err", err)
+			}
+			failed = true
+			continue
+		}
+		op.RecordBatches = res.Records
+		if op.RecordBatches == nil {
+			op.RecordBatches = []byte{}
+		}
+		total += len(res.Records)
+		offsets += res.Offsets
+	}
+	return total, offsets, failed
+}

@@ -1,0 +1,71 @@
+package kafka
+
+// ListOffsets (key 2), versions 1-6.
+//
+// Timestamp -2 answers the log start offset, -1 the high watermark (also
+// for read_committed, whose last stable offset is the high watermark until
+// transactions land). Any other timestamp answers the first offset whose
+// record timestamp is at or after it, with that record's timestamp, found
+// across files through the index's per-extent max timestamps; when no record
+// is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
+// 7+ (max timestamp, tiered-storage specs) are not served. The leader epoch
+// is always segment.LeaderEpoch.
+
+import (
+	"context"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
+)
+
+func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := kmsg.NewPtrListOffsetsResponse()
+	resp.Version = req.version
+	for _, rt := range m.Topics {
+		ot := kmsg.NewListOffsetsResponseTopic()
+		ot.Topic = rt.Topic
+		t, topicErr := s.topics.Topic(ctx, rt.Topic)
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewListOffsetsResponseTopicPartition()
+			op.Partition = rp.Partition
+			op.Timestamp, op.Offset = -1, -1
+			op.LeaderEpoch = segment.LeaderEpoch
+			var err error
+			switch {
+			case topicErr != nil:
+				err = topicErr
+			case rp.Partition < 0 || rp.Partition >= t.Partitions:
+				err = metadata.ErrUnknownPartition
+			default:
+				op.Timestamp, op.Offset, err = s.listOffset(ctx, t.ID, rp.Partition, rp.Timestamp)
+			}
+			if err != nil {
+				op.ErrorCode = metadataErrorCode(err)
+				s.metrics.errorCode(req.key, op.ErrorCode)
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}
+
+func (s *Server) listOffset(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (timestamp, offset int64, err error) {
+	switch ts {
+	case -2, -1:
+		st, err := s.log.PartitionState(ctx, topic, partition)
+		if err != nil {
+			return -1, -1, err
+		}
+		if ts == -2 {
+			return -1, st.LogStartOffset, nil
+		}
+		return -1, st.HighWatermark, nil
+	}
+	off, at, found, err := s.reader.OffsetForTimestamp(ctx, topic, partition, ts)
+	if err != nil || !found {
+		return -1, -1, err
+	}
+	return at, off, nil
+}

@@ -1,0 +1,141 @@
+package kafka
+
+// Metadata (key 3), versions 0-12.
+//
+// Brokers are the live agents the client should see (cluster.Membership).
+// Every partition has a nominal leader spread over those agents; any agent
+// accepts any partition's produce and fetch, so the leader only balances
+// connections. Replicas and ISR list up to three agents, all always in
+// sync, since durability comes from the bucket. Leader epochs are always
+// segment.LeaderEpoch.
+//
+// Unknown topics are created with the default partition count when the
+// agent allows auto-creation and the request does (v4+; always for v0-v3).
+// Topics requested by ID (v10+) are never auto-created. Authorized
+// operations (v8+) are not computed and report Kafka's "not requested"
+// value.
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/topics"
+)
+
+func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.MetadataRequest) kmsg.Response {
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.Version = req.version
+	brokers := s.members.Brokers(req.clientID)
+	for _, b := range brokers {
+		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+	}
+	resp.ClusterID = &s.cluster
+	resp.ControllerID = brokers[0].NodeID
+	if m.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = math.MinInt32
+	}
+
+	allTopics := m.Topics == nil || (req.version == 0 && len(m.Topics) == 0)
+	if allTopics {
+		list, err := s.topics.ListTopics(ctx)
+		if err != nil {
+			s.logger.Warn("metadata: list topics", "err", err)
+		}
+		for _, t := range list {
+			resp.Topics = append(resp.Topics, s.topicMetadata(t, brokers))
+		}
+		return resp
+	}
+	autoCreate := s.cfg.AutoCreateTopics && (req.version < 4 || m.AllowAutoTopicCreation)
+	for _, rt := range m.Topics {
+		var (
+			t   metadata.Topic
+			err error
+		)
+		switch {
+		case rt.Topic != nil && *rt.Topic != "":
+			t, err = s.topicForMetadata(ctx, *rt.Topic, autoCreate)
+		case rt.TopicID != [16]byte{}:
+			t, err = s.topics.TopicByID(ctx, rt.TopicID)
+			if errors.Is(err, metadata.ErrUnknownTopic) {
+				err = kerr.UnknownTopicID
+			}
+		default:
+			err = topics.ErrInvalidName
+		}
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode = metadataErrorCode(err)
+			s.metrics.errorCode(req.key, mt.ErrorCode)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, s.topicMetadata(t, brokers))
+	}
+	return resp
+}
+
+func metadataErrorCode(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return errorCode(err)
+}
+
+// topicForMetadata looks a topic up, creating it if allowed.
+func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (metadata.Topic, error) {
+	t, err := s.topics.Topic(ctx, name)
+	if !errors.Is(err, metadata.ErrUnknownTopic) {
+		return t, err
+	}
+	if err := topics.ValidateName(name); err != nil {
+		return t, err
+	}
+	if !autoCreate {
+		return t, err
+	}
+	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
+	if errors.Is(err, metadata.ErrTopicExists) { // created concurrently
+		return s.topics.Topic(ctx, name)
+	}
+	if err == nil {
+		s.logger.Info("auto-created topic", "topic", name, "partitions", t.Partitions)
+	}
+	return t, err
+}
+
+// topicHash spreads nominal leaders of different topics differently.
+func topicHash(id metadata.TopicID) uint32 {
+	h := fnv.New32a()
+	h.Write(id[:])
+	return h.Sum32()
+}
+
+func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	th := topicHash(t.ID)
+	for p := int32(0); p < t.Partitions; p++ {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p
+		mp.Leader = cluster.Leader(brokers, th, p).NodeID
+		mp.LeaderEpoch = segment.LeaderEpoch
+		mp.Replicas = cluster.Replicas(brokers, th, p)
+		mp.ISR = mp.Replicas
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

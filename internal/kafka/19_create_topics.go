@@ -1,0 +1,123 @@
+package kafka
+
+// CreateTopics (key 19), versions 2-7.
+//
+// Names follow Kafka's rules (INVALID_TOPIC_EXCEPTION). A partition count
+// of -1 means the agent default; 0 or below -1 is INVALID_PARTITIONS. Any
+// replication factor above 0 (or -1) is accepted, because durability comes
+// from the bucket; the response reports the replica count Metadata will
+// show. Manual replica assignments are accepted for their partition count
+// only (INVALID_REQUEST if combined with a partition count, as in Kafka).
+// Configs must be known topic configs with valid values (INVALID_CONFIG with
+// a message). A topic named twice in one request fails as INVALID_REQUEST.
+// validate_only runs every check and creates nothing. The v5+ response lists
+// the topic's configs with their sources. The timeout is not used: creation
+// is one metadata transaction.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/topics"
+)
+
+func (s *Server) handleCreateTopics(ctx context.Context, req *request, m *kmsg.CreateTopicsRequest) kmsg.Response {
+	resp := kmsg.NewPtrCreateTopicsResponse()
+	resp.Version = req.version
+	seen := map[string]int{}
+	for _, rt := range m.Topics {
+		seen[rt.Topic]++
+	}
+	replicas := int16(min(len(s.members.Brokers(req.clientID)), 3))
+	for _, rt := range m.Topics {
+		rs := kmsg.NewCreateTopicsResponseTopic()
+		rs.Topic = rt.Topic
+		var (
+			t   metadata.Topic
+			err error
+		)
+		if seen[rt.Topic] > 1 {
+			err = kerr.InvalidRequest
+			rs.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("topic %q appears more than once in the request", rt.Topic))
+		} else {
+			t, err = s.createTopic(ctx, rt, m.ValidateOnly)
+		}
+		if err != nil {
+			rs.ErrorCode = metadataErrorCode(err)
+			if rs.ErrorMessage == nil {
+				rs.ErrorMessage = errorMessage(err)
+			}
+			s.metrics.errorCode(req.key, rs.ErrorCode)
+			resp.Topics = append(resp.Topics, rs)
+			continue
+		}
+		rs.TopicID = t.ID
+		rs.NumPartitions = t.Partitions
+		rs.ReplicationFactor = replicas
+		for _, c := range topics.Configs() {
+			rc := kmsg.NewCreateTopicsResponseTopicConfig()
+			rc.Name = c.Name
+			v := topics.Value(t.Configs, c.Name)
+			rc.Value = &v
+			rc.Source = 5 // DEFAULT_CONFIG
+			if _, ok := t.Configs[c.Name]; ok {
+				rc.Source = 1 // DYNAMIC_TOPIC_CONFIG
+			}
+			rs.Configs = append(rs.Configs, rc)
+		}
+		resp.Topics = append(resp.Topics, rs)
+	}
+	return resp
+}
+
+// createTopic validates one topic and, unless validateOnly, creates it. In
+// validate-only mode the returned topic is what would have been created.
+func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, error) {
+	if err := topics.ValidateName(rt.Topic); err != nil {
+		return metadata.Topic{}, err
+	}
+	partitions := rt.NumPartitions
+	switch {
+	case len(rt.ReplicaAssignment) > 0 && (partitions != -1 || rt.ReplicationFactor != -1):
+		return metadata.Topic{}, fmt.Errorf("%w: both a replica assignment and a partition count or replication factor were given", kerr.InvalidRequest)
+	case len(rt.ReplicaAssignment) > 0:
+		partitions = int32(len(rt.ReplicaAssignment))
+	case partitions == -1:
+		partitions = s.cfg.DefaultPartitions
+	case partitions <= 0:
+		return metadata.Topic{}, fmt.Errorf("%w: partition count must be positive or -1, got %d", kerr.InvalidPartitions, partitions)
+	}
+	if rf := rt.ReplicationFactor; rf == 0 || rf < -1 {
+		return metadata.Topic{}, fmt.Errorf("%w: replication factor must be positive or -1, got %d", kerr.InvalidReplicationFactor, rf)
+	}
+	configs := map[string]string{}
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			return metadata.Topic{}, fmt.Errorf("%w: null value for configuration %s", topics.ErrInvalidConfig, c.Name)
+		}
+		if err := topics.ValidateConfig(c.Name, *c.Value); err != nil {
+			return metadata.Topic{}, err
+		}
+		configs[c.Name] = *c.Value
+	}
+	if validateOnly {
+		t, err := s.topics.Topic(ctx, rt.Topic)
+		if err == nil {
+			return t, fmt.Errorf("%w: %s", metadata.ErrTopicExists, rt.Topic)
+		}
+		if !errors.Is(err, metadata.ErrUnknownTopic) {
+			return t, err
+		}
+		return metadata.Topic{Name: rt.Topic, Partitions: partitions, Configs: configs}, nil
+	}
+	t, err := s.topics.CreateTopic(ctx, rt.Topic, partitions, configs)
+	if err == nil {
+		s.logger.Info("created topic", "topic", t.Name, "partitions", t.Partitions, "id", t.ID.Base64())
+	}
+	return t, err
+}

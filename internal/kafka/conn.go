@@ -1,0 +1,206 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// request is one decoded request with its header.
+type request struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+	msg           kmsg.Request
+	received      time.Time
+}
+
+// reply is a handler's answer. Handlers do their ordering-sensitive work
+// (validation, submitting batches, creating topics) before returning, in the
+// connection's read order; wait, if set, then runs on its own goroutine so
+// slow requests (a produce waiting for its flush, a long-polling fetch) do
+// not stop the connection from reading the next request. Responses are
+// still written in request order, as Kafka requires.
+type reply struct {
+	resp kmsg.Response
+	wait func() kmsg.Response
+	// none is set for requests that get no response (produce with acks=0).
+	none bool
+	// closeConn asks for the connection to be closed after this request,
+	// as Kafka does for acks=0 produce errors.
+	closeConn bool
+}
+
+func ready(resp kmsg.Response) reply { return reply{resp: resp} }
+
+// errCloseConn tells the read loop to drop the connection, as Kafka does for
+// requests it cannot parse or does not support.
+var errCloseConn = errors.New("closing connection")
+
+// outbound is a response slot, filled when the request completes.
+type outbound struct {
+	req  *request
+	done chan reply
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer c.Close()
+	s.metrics.connections.Inc()
+	defer s.metrics.connections.Dec()
+
+	queue := make(chan outbound, s.cfg.MaxInFlightPerConn)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		defer cancel()
+		s.writeLoop(ctx, c, queue)
+	}()
+	err := s.readLoop(ctx, c, queue)
+	close(queue)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+		s.logger.Debug("closing connection", "remote", c.RemoteAddr().String(), "err", err)
+	}
+	<-writerDone
+}
+
+func (s *Server) readLoop(ctx context.Context, c net.Conn, queue chan<- outbound) error {
+	br := bufio.NewReaderSize(c, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > s.cfg.MaxRequestBytes {
+			s.metrics.badFrames.Inc()
+			return fmt.Errorf("request size %d outside [8, %d]", size, s.cfg.MaxRequestBytes)
+		}
+		body := make([]byte, size)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return err
+		}
+		req, early, err := s.decode(body)
+		if err != nil {
+			s.metrics.badFrames.Inc()
+			return err
+		}
+		req.received = time.Now()
+		var r reply
+		if early != nil {
+			r = ready(early)
+		} else {
+			r = s.dispatch(ctx, req)
+		}
+		out := outbound{req: req, done: make(chan reply, 1)}
+		if r.wait != nil {
+			go func() { out.done <- reply{resp: r.wait(), none: r.none, closeConn: r.closeConn} }()
+		} else {
+			out.done <- r
+		}
+		select {
+		case queue <- out:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.closeConn {
+			return errCloseConn
+		}
+	}
+}
+
+// decode parses a request frame. For an ApiVersions request of a version
+// this agent does not know it returns the KIP-511 fallback response instead
+// of a request; for anything else it cannot serve it returns an error, and
+// the connection is closed.
+func (s *Server) decode(body []byte) (*request, kmsg.Response, error) {
+	rd := kbin.Reader{Src: body}
+	req := &request{key: rd.Int16(), version: rd.Int16(), correlationID: rd.Int32()}
+	if id := rd.NullableString(); id != nil {
+		req.clientID = *id
+	}
+	if !rd.Ok() {
+		return nil, nil, errors.New("truncated request header")
+	}
+	api, known := supported[req.key]
+	if !known {
+		return nil, nil, fmt.Errorf("unsupported API key %d", req.key)
+	}
+	if req.version < api.min || req.version > api.max {
+		if req.key == apiVersionsKey {
+			return req, apiVersionsFallback(), nil
+		}
+		s.metrics.request(req.key, req.version)
+		return nil, nil, fmt.Errorf("unsupported version %d of API key %d", req.version, req.key)
+	}
+	msg := kmsg.RequestForKey(req.key)
+	msg.SetVersion(req.version)
+	if msg.IsFlexible() {
+		// Request header v2 ends with tagged fields; none are defined.
+		for n := rd.Uvarint(); n > 0 && rd.Ok(); n-- {
+			rd.Uvarint()
+			rd.Span(int(rd.Uvarint()))
+		}
+		if !rd.Ok() {
+			return nil, nil, errors.New("truncated request header tags")
+		}
+	}
+	if err := msg.ReadFrom(rd.Src); err != nil {
+		return nil, nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+	}
+	req.msg = msg
+	return req, nil, nil
+}
+
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outbound) {
+	bw := bufio.NewWriterSize(c, 64<<10)
+	var buf []byte
+	for out := range queue {
+		var r reply
+		select {
+		case r = <-out.done:
+		case <-ctx.Done():
+			return
+		}
+		s.metrics.observe(out.req, time.Since(out.req.received))
+		if r.none {
+			continue
+		}
+		buf = appendResponse(buf[:0], out.req, r.resp)
+		if _, err := bw.Write(buf); err != nil {
+			return
+		}
+		// Flush unless another response is already waiting, so pipelined
+		// responses share syscalls.
+		if len(queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				return
+			}
+		}
+	}
+	bw.Flush()
+}
+
+// appendResponse frames a response: size, correlation ID, the flexible
+// header's empty tag section (never for ApiVersions, whose response header
+// is always v0), then the body.
+func appendResponse(dst []byte, req *request, resp kmsg.Response) []byte {
+	dst = append(dst, 0, 0, 0, 0)
+	dst = kbin.AppendInt32(dst, req.correlationID)
+	if resp.IsFlexible() && req.key != apiVersionsKey {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
+	return dst
+}

@@ -1,0 +1,48 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiRange is the version range of one supported API.
+type apiRange struct{ min, max int16 }
+
+const apiVersionsKey = 18
+
+// supported lists every API this agent serves, with the versions it serves.
+// ApiVersions advertises exactly this table; requests outside it close the
+// connection (ApiVersions gets the KIP-511 fallback answer instead). Each
+// handler file's opening comment explains its range.
+var supported = map[int16]apiRange{
+	0:  {3, 11}, // Produce
+	1:  {4, 16}, // Fetch
+	2:  {1, 6},  // ListOffsets
+	3:  {0, 12}, // Metadata
+	18: {0, 4},  // ApiVersions
+	19: {2, 7},  // CreateTopics
+	20: {1, 6},  // DeleteTopics
+}
+
+// dispatch routes a decoded request to its handler.
+func (s *Server) dispatch(ctx context.Context, req *request) reply {
+	switch m := req.msg.(type) {
+	case *kmsg.ProduceRequest:
+		return s.handleProduce(ctx, req, m)
+	case *kmsg.FetchRequest:
+		return s.handleFetch(ctx, req, m)
+	case *kmsg.ListOffsetsRequest:
+		return ready(s.handleListOffsets(ctx, req, m))
+	case *kmsg.MetadataRequest:
+		return ready(s.handleMetadata(ctx, req, m))
+	case *kmsg.ApiVersionsRequest:
+		return ready(s.handleApiVersions(req, m))
+	case *kmsg.CreateTopicsRequest:
+		return ready(s.handleCreateTopics(ctx, req, m))
+	case *kmsg.DeleteTopicsRequest:
+		return ready(s.handleDeleteTopics(ctx, req, m))
+	}
+	// decode only lets through keys in supported, all handled above.
+	panic("kafka: no handler for " + kmsg.NameForKey(req.key))
+}

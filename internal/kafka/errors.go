@@ -1,0 +1,51 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/topics"
+)
+
+// errorCode maps an internal error to the Kafka error code a broker would
+// send for it.
+func errorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, metadata.ErrUnknownTopic), errors.Is(err, metadata.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, fetch.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, topics.ErrInvalidName):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, topics.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, produce.ErrClosed):
+		// Shutting down: send the client to refresh metadata and retry,
+		// which reaches another agent (or this one after restart).
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage returns a message for response fields that carry one, nil for
+// success.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	m := err.Error()
+	return &m
+}

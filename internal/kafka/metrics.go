@@ -1,0 +1,55 @@
+package kafka
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are the protocol layer's Prometheus collectors.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	connections prometheus.Gauge
+	badFrames   prometheus.Counter
+	bytesOut    prometheus.Counter
+	recordsOut  prometheus.Counter
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_kafka_requests_total", Help: "Kafka requests by API and version."}, []string{"api", "version"}),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_kafka_errors_total", Help: "Error codes returned, by API and Kafka error code (counted per topic or partition)."}, []string{"api", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_kafka_request_seconds", Help: "Time from reading a request to its response being ready.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"api"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_connections", Help: "Open client connections."}),
+		badFrames:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_bad_requests_total", Help: "Connections closed for malformed, oversized or unsupported requests."}),
+		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_bytes_total", Help: "Record batch bytes returned to consumers."}),
+		recordsOut:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_records_total", Help: "Records (offsets) returned to consumers."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut)
+	}
+	return m
+}
+
+func (m *Metrics) request(key, version int16) {
+	m.requests.WithLabelValues(kmsg.NameForKey(key), strconv.Itoa(int(version))).Inc()
+}
+
+func (m *Metrics) observe(req *request, took time.Duration) {
+	m.request(req.key, req.version)
+	m.latency.WithLabelValues(kmsg.NameForKey(req.key)).Observe(took.Seconds())
+}
+
+// errorCode counts a non-zero error code returned for key.
+func (m *Metrics) errorCode(key int16, code int16) {
+	if code != 0 {
+		m.errors.WithLabelValues(kmsg.NameForKey(key), strconv.Itoa(int(code))).Inc()
+	}
+}

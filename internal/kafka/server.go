@@ -1,0 +1,161 @@
+// Package kafka is the agent's Kafka protocol front end: the listener, the
+// per-connection request loop, ApiVersions, and one handler file per API key
+// (NN_name.go, NN being the key). Handlers reach storage only through the
+// small interfaces below; internal/agent picks the implementations.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/produce"
+)
+
+// Producer is the write path (produce.Batcher).
+type Producer interface {
+	Submit(ctx context.Context, batches []produce.Batch) (*produce.Pending, error)
+}
+
+// Reader is the read path (fetch.Reader).
+type Reader interface {
+	Read(ctx context.Context, topic metadata.TopicID, partition int32, offset int64, maxBytes int, minOne bool) (fetch.Result, error)
+	OffsetForTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
+}
+
+// Config holds the protocol-level settings and limits.
+type Config struct {
+	// MaxRequestBytes is the largest request frame accepted; larger frames
+	// close the connection, as Kafka's socket.request.max.bytes does.
+	MaxRequestBytes int32
+	// MaxMessageBytes is the default largest record batch for topics that do
+	// not set max.message.bytes.
+	MaxMessageBytes int
+	// AutoCreateTopics creates unknown topics on Metadata requests that
+	// allow it.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of
+	// CreateTopics requests that pass -1.
+	DefaultPartitions int32
+	// MaxInFlightPerConn bounds the requests one connection may have
+	// outstanding before the agent stops reading from it.
+	MaxInFlightPerConn int
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 100 << 20
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1048588
+	}
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.MaxInFlightPerConn <= 0 {
+		c.MaxInFlightPerConn = 32
+	}
+}
+
+// Server serves the Kafka protocol.
+type Server struct {
+	cfg      Config
+	topics   metadata.Topics
+	log      metadata.Log
+	producer Producer
+	reader   Reader
+	notifier *fetch.Notifier
+	members  cluster.Membership
+	cluster  string // cluster ID
+	metrics  *Metrics
+	logger   *slog.Logger
+
+	mu    sync.Mutex // guards conns and ln
+	conns map[net.Conn]struct{}
+	ln    net.Listener
+	wg    sync.WaitGroup // connection goroutines
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Topics     metadata.Topics
+	Log        metadata.Log
+	Producer   Producer
+	Reader     Reader
+	Notifier   *fetch.Notifier
+	Membership cluster.Membership
+	ClusterID  string
+	Metrics    *Metrics
+	Logger     *slog.Logger
+}
+
+// NewServer returns a Server; call Serve to accept connections.
+func NewServer(cfg Config, d Deps) *Server {
+	cfg.setDefaults()
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return &Server{
+		cfg: cfg, topics: d.Topics, log: d.Log, producer: d.Producer, reader: d.Reader,
+		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
+		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
+	}
+}
+
+// Serve accepts connections on ln until ctx is cancelled or Close is
+// called, then closes every connection and waits for them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	var tempDelay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				s.wg.Wait()
+				return nil
+			}
+			// Transient accept errors (EMFILE …): back off and keep going.
+			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed", "err", err, "retry_in", tempDelay)
+			time.Sleep(tempDelay)
+			continue
+		}
+		tempDelay = 0
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting and closes every open connection.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+}

@@ -1,0 +1,362 @@
+// Package produce is the write path: it buffers record batches from every
+// connection and partition, writes them into one segment file per flush,
+// uploads the file, commits it to the metadata store (which assigns offsets)
+// and only then tells the waiting producers their offsets.
+//
+// Several flushes may upload at once, but they commit strictly in the order
+// they were sealed, so batches submitted in order (one connection's pipelined
+// requests) get offsets in that order.
+package produce
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/segment"
+)
+
+// ErrStorage wraps upload and commit failures. Producers may retry: nothing
+// of a failed flush is visible to consumers.
+var ErrStorage = errors.New("produce: storage unavailable")
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("produce: batcher closed")
+
+// Config tunes the batcher.
+type Config struct {
+	// BatchTimeout is the longest a batch waits before its file is flushed.
+	BatchTimeout time.Duration
+	// BatchMaxBytes flushes a file as soon as it holds this many bytes.
+	BatchMaxBytes int
+	// MaxInFlight bounds how many files upload at once.
+	MaxInFlight int
+	// MaxBufferedBytes bounds the bytes buffered or in flight; Submit blocks
+	// (honouring its context) beyond it, pushing back on producers.
+	MaxBufferedBytes int64
+	// UploadAttempts is how many times an upload is tried before the flush
+	// fails.
+	UploadAttempts int
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = 250 * time.Millisecond
+	}
+	if c.BatchMaxBytes <= 0 {
+		c.BatchMaxBytes = 8 << 20
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = int64(c.BatchMaxBytes) * int64(c.MaxInFlight+2)
+	}
+	if c.UploadAttempts <= 0 {
+		c.UploadAttempts = 3
+	}
+}
+
+// Batch is one validated Kafka record batch bound for a partition.
+type Batch struct {
+	Topic     metadata.TopicID
+	Partition int32
+	Data      []byte
+	Info      segment.BatchInfo
+}
+
+// Result is the outcome for one submitted batch.
+type Result struct {
+	// BaseOffset is the offset assigned to the batch's first record.
+	BaseOffset int64
+	// Err is nil, ErrStorage (wrapped), or a metadata error such as
+	// metadata.ErrUnknownTopic when the topic vanished before commit.
+	Err error
+}
+
+// Batcher is the agent's write path. It is safe for concurrent use.
+type Batcher struct {
+	cfg      Config
+	log      metadata.Log
+	bucket   objstore.Bucket
+	onCommit func()
+	metrics  *Metrics
+	logger   *slog.Logger
+
+	uploads *semaphore.Weighted // MaxInFlight upload slots
+	space   *semaphore.Weighted // MaxBufferedBytes of buffer
+
+	ctx    context.Context // cancelled by Close after draining
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // running flushes
+
+	mu sync.Mutex // guards the fields below
+	// cur is the open flush that new batches join, or nil.
+	cur *flush
+	// lastCommitted is closed when the most recently sealed flush has
+	// finished committing; the next sealed flush waits for it.
+	lastCommitted chan struct{}
+	closed        bool
+}
+
+// flush is one future file. Its fields are written by Submit under
+// Batcher.mu until it is sealed, then only by its run goroutine; done
+// publishes results.
+type flush struct {
+	batches []Batch
+	bytes   int
+	timer   *time.Timer
+	opened  time.Time
+	results []Result
+	done    chan struct{}
+}
+
+// New returns a Batcher. onCommit, if non-nil, is called after every
+// successful commit (fetch long-polls use it to wake up).
+func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(), m *Metrics, logger *slog.Logger) *Batcher {
+	cfg.setDefaults()
+	if onCommit == nil {
+		onCommit = func() {}
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	close(done)
+	return &Batcher{
+		cfg: cfg, log: log, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger,
+		uploads: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
+		space:   semaphore.NewWeighted(cfg.MaxBufferedBytes),
+		ctx:     ctx, cancel: cancel,
+		lastCommitted: done,
+	}
+}
+
+// Pending is the future of one Submit call.
+type Pending struct {
+	f     *flush
+	first int
+	n     int
+}
+
+// Wait blocks until the batches are committed (or failed) and returns one
+// Result per submitted batch, in order. If ctx ends first it returns ctx's
+// error; the batches may still commit.
+func (p *Pending) Wait(ctx context.Context) ([]Result, error) {
+	select {
+	case <-p.f.done:
+		return p.f.results[p.first : p.first+p.n], nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Done is closed when the results are ready.
+func (p *Pending) Done() <-chan struct{} { return p.f.done }
+
+// Submit adds batches to the current file. All batches of one call go into
+// the same file and get offsets in the order given. It blocks only while
+// the buffer is full.
+func (b *Batcher) Submit(ctx context.Context, batches []Batch) (*Pending, error) {
+	size := 0
+	for i := range batches {
+		size += len(batches[i].Data)
+	}
+	weight := min(int64(size), b.cfg.MaxBufferedBytes)
+	if err := b.space.Acquire(ctx, weight); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		b.space.Release(weight)
+		return nil, ErrClosed
+	}
+	if b.cur == nil {
+		f := &flush{opened: time.Now(), done: make(chan struct{})}
+		f.timer = time.AfterFunc(b.cfg.BatchTimeout, func() { b.sealIf(f) })
+		b.cur = f
+	}
+	f := b.cur
+	p := &Pending{f: f, first: len(f.batches), n: len(batches)}
+	f.batches = append(f.batches, batches...)
+	f.bytes += size
+	if f.bytes >= b.cfg.BatchMaxBytes {
+		b.sealLocked()
+	}
+	b.mu.Unlock()
+	b.metrics.bufferedBytes.Add(float64(size))
+	return p, nil
+}
+
+// sealIf seals f if it is still the open flush (its timer fired).
+func (b *Batcher) sealIf(f *flush) {
+	b.mu.Lock()
+	if b.cur == f {
+		b.sealLocked()
+	}
+	b.mu.Unlock()
+}
+
+func (b *Batcher) sealLocked() {
+	f := b.cur
+	b.cur = nil
+	f.timer.Stop()
+	prev := b.lastCommitted
+	committed := make(chan struct{})
+	b.lastCommitted = committed
+	b.wg.Add(1)
+	go b.run(f, prev, committed)
+}
+
+// run uploads and commits one sealed flush.
+func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
+	defer b.wg.Done()
+	f.results = make([]Result, len(f.batches))
+
+	var w segment.Writer
+	for _, bt := range f.batches {
+		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
+	}
+	data, entries := w.Finish()
+	key := newKey(time.Now())
+
+	uploadErr := b.upload(key, data)
+
+	// Commit strictly in seal order.
+	<-prev
+	var chunkResults []metadata.ChunkResult
+	commitErr := uploadErr
+	if uploadErr == nil {
+		chunkResults, commitErr = b.commit(key, int64(len(data)), entries)
+	}
+	close(committed)
+
+	if commitErr != nil {
+		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "err", commitErr)
+		b.metrics.flushErrors.Inc()
+		for i := range f.results {
+			f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
+		}
+	} else {
+		b.assignOffsets(f, entries, chunkResults)
+		b.metrics.flushes.Inc()
+		b.metrics.flushBytes.Observe(float64(len(data)))
+		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
+		b.onCommit()
+	}
+	b.space.Release(min(int64(f.bytes), b.cfg.MaxBufferedBytes))
+	b.metrics.bufferedBytes.Sub(float64(f.bytes))
+	close(f.done)
+}
+
+func (b *Batcher) upload(key string, data []byte) error {
+	if err := b.uploads.Acquire(b.ctx, 1); err != nil {
+		return err
+	}
+	defer b.uploads.Release(1)
+	start := time.Now()
+	var err error
+	for attempt := 0; attempt < b.cfg.UploadAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-b.ctx.Done():
+				return b.ctx.Err()
+			}
+		}
+		if err = b.bucket.Put(b.ctx, key, data); err == nil {
+			b.metrics.uploadLatency.Observe(time.Since(start).Seconds())
+			return nil
+		}
+	}
+	return err
+}
+
+func (b *Batcher) commit(key string, size int64, entries []segment.Entry) ([]metadata.ChunkResult, error) {
+	chunks := make([]metadata.Chunk, len(entries))
+	for i, e := range entries {
+		chunks[i] = metadata.Chunk{
+			TopicID: e.TopicID, Partition: e.Partition,
+			ByteOffset: int64(e.Offset), ByteLength: int64(e.Length),
+			Batches: int32(e.Batches), Records: e.Records, MaxTimestamp: e.MaxTimestamp,
+		}
+	}
+	start := time.Now()
+	res, err := b.log.CommitFile(b.ctx, metadata.FileCommit{Key: key, Size: size, Chunks: chunks})
+	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+// assignOffsets gives each batch its offset: its chunk's base plus the
+// offsets of the batches before it in the same chunk. Chunks are in order of
+// first appearance, the order segment.Writer uses.
+func (b *Batcher) assignOffsets(f *flush, entries []segment.Entry, res []metadata.ChunkResult) {
+	type key struct {
+		topic     metadata.TopicID
+		partition int32
+	}
+	next := make(map[key]int64, len(entries))
+	chunkOf := make(map[key]int, len(entries))
+	for i, e := range entries {
+		k := key{e.TopicID, e.Partition}
+		chunkOf[k] = i
+		next[k] = res[i].BaseOffset
+	}
+	for i, bt := range f.batches {
+		k := key{bt.Topic, bt.Partition}
+		r := res[chunkOf[k]]
+		if r.Err != nil {
+			f.results[i].Err = r.Err
+			continue
+		}
+		f.results[i].BaseOffset = next[k]
+		next[k] += bt.Info.Records
+		b.metrics.batchesIn.Inc()
+		b.metrics.recordsIn.Add(float64(bt.Info.Records))
+		b.metrics.bytesIn.Add(float64(len(bt.Data)))
+	}
+}
+
+// Close flushes what is buffered, waits for every flush to finish, and makes
+// later Submits fail. ctx bounds the wait.
+func (b *Batcher) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	if b.cur != nil {
+		b.sealLocked()
+	}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		b.cancel()
+		return nil
+	case <-ctx.Done():
+		b.cancel()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// newKey names a file: time-ordered, so listings and the orphan sweeper see
+// files in creation order, and unique without coordination.
+func newKey(now time.Time) string {
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("files/%s/%016x-%s.slc", now.UTC().Format("2006/01/02/15"), now.UnixNano(), hex.EncodeToString(r[:]))
+}

@@ -1,0 +1,71 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+// Cache serves topic lookups from memory, refreshing an entry once it is
+// older than its TTL. Changes made through the cache invalidate it at once;
+// changes made by other agents are seen within the TTL. It is safe for
+// concurrent use.
+type Cache struct {
+	metadata.Topics
+	ttl time.Duration
+
+	mu     sync.Mutex // guards byName
+	byName map[string]cached
+}
+
+type cached struct {
+	topic   metadata.Topic
+	err     error // metadata.ErrUnknownTopic is cached too
+	fetched time.Time
+}
+
+// NewCache wraps topics with a cache whose entries live for ttl.
+func NewCache(topics metadata.Topics, ttl time.Duration) *Cache {
+	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached)}
+}
+
+// Topic returns a topic by name, from the cache when fresh.
+func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) {
+	c.mu.Lock()
+	e, ok := c.byName[name]
+	c.mu.Unlock()
+	if ok && time.Since(e.fetched) < c.ttl {
+		return e.topic, e.err
+	}
+	t, err := c.Topics.Topic(ctx, name)
+	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
+		return t, err
+	}
+	c.mu.Lock()
+	c.byName[name] = cached{topic: t, err: err, fetched: time.Now()}
+	c.mu.Unlock()
+	return t, err
+}
+
+// CreateTopic creates through the store and invalidates the entry.
+func (c *Cache) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
+	t, err := c.Topics.CreateTopic(ctx, name, partitions, configs)
+	c.invalidate(name)
+	return t, err
+}
+
+// DeleteTopic deletes through the store and invalidates the entry.
+func (c *Cache) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
+	t, err := c.Topics.DeleteTopic(ctx, name)
+	c.invalidate(name)
+	return t, err
+}
+
+func (c *Cache) invalidate(name string) {
+	c.mu.Lock()
+	delete(c.byName, name)
+	c.mu.Unlock()
+}
