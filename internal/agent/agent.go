@@ -71,9 +71,9 @@ type Agent struct {
 	httpSrv  *http.Server
 	registry *prometheus.Registry
 
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the Kafka server has stopped
-	errMu  sync.Mutex    // guards serveErr
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the Kafka server has stopped
+	errMu    sync.Mutex    // guards serveErr
 	serveErr error
 }
 

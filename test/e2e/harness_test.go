@@ -1,0 +1,242 @@
+// Package e2e runs the sluice binary as a user would and talks to it over
+// TCP with real Kafka clients: franz-go in process, and kcat,
+// python3-confluent-kafka and python3-kafka as subprocesses.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// sluiceBin is the binary under test, built once by TestMain.
+var sluiceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	sluiceBin = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-race", "-o", sluiceBin, "../../cmd/sluice")
+	if os.Getenv("SLUICE_E2E_NORACE") != "" {
+		build = exec.Command("go", "build", "-o", sluiceBin, "../../cmd/sluice")
+	}
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building sluice:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a goroutine-safe log sink for an agent's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Agent is a `sluice dev` process.
+type Agent struct {
+	t         *testing.T
+	DataDir   string
+	KafkaAddr string
+	HTTPAddr  string
+	args      []string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	logs      *syncBuffer
+}
+
+// freeAddr returns a loopback address with a port that was free just now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// StartAgent runs `sluice dev` on fresh loopback ports with dataDir (a new
+// temp dir when empty) and waits until it serves.
+func StartAgent(t *testing.T, dataDir string, extra ...string) *Agent {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	a := &Agent{t: t, DataDir: dataDir, KafkaAddr: freeAddr(t), HTTPAddr: freeAddr(t), args: extra}
+	a.start()
+	t.Cleanup(func() {
+		a.Stop()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.logs.String())
+		}
+	})
+	return a
+}
+
+func (a *Agent) start() {
+	a.t.Helper()
+	args := append([]string{"dev", "--data-dir", a.DataDir, "--kafka-addr", a.KafkaAddr, "--http-addr", a.HTTPAddr, "--log-level", "debug"}, a.args...)
+	a.cmd = exec.Command(sluiceBin, args...)
+	a.logs = &syncBuffer{}
+	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	if err := a.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.exited = make(chan struct{})
+	go func() { a.cmd.Wait(); close(a.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-a.exited:
+			a.t.Fatalf("agent exited during start:\n%s", a.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + a.HTTPAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.t.Fatalf("agent did not become healthy:\n%s", a.logs.String())
+}
+
+// Restart stops the agent gracefully and starts it again on the same data
+// directory and ports.
+func (a *Agent) Restart() {
+	a.t.Helper()
+	a.Stop()
+	a.start()
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (a *Agent) Stop() {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(30 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.exited
+		a.t.Errorf("agent ignored SIGTERM for 30s")
+	}
+}
+
+// Kill sends SIGKILL: no flush, no cleanup, as in a crash.
+func (a *Agent) Kill() {
+	a.cmd.Process.Kill()
+	<-a.exited
+}
+
+// Client returns a franz-go client for the agent, closed at test end.
+func (a *Agent) Client(opts ...kgo.Opt) *kgo.Client {
+	a.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(a.KafkaAddr), kgo.RetryTimeout(30 * time.Second)}, opts...)...)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns a kadm client for the agent.
+func (a *Agent) Admin() *kadm.Client { return kadm.NewClient(a.Client()) }
+
+// CreateTopic creates a topic or fails the test.
+func (a *Agent) CreateTopic(topic string, partitions int32) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := a.Admin().CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		a.t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// testContext returns a context bounded well inside the test timeout.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// ConsumeAll reads every record of topic from the start to the end offsets
+// that hold when it is called, with franz-go, and returns them by partition
+// in offset order.
+func (a *Agent) ConsumeAll(ctx context.Context, topic string) map[int32][]*kgo.Record {
+	a.t.Helper()
+	ends, err := a.Admin().ListEndOffsets(ctx, topic)
+	if err != nil {
+		a.t.Fatalf("list end offsets: %v", err)
+	}
+	if err := ends.Error(); err != nil {
+		a.t.Fatalf("list end offsets: %v", err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	out := map[int32][]*kgo.Record{}
+	if len(want) == 0 {
+		return out
+	}
+	cl := a.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			a.t.Fatalf("consuming %s: %v; still waiting for %v", topic, ctx.Err(), want)
+		}
+		fs.EachError(func(t string, p int32, err error) { a.t.Fatalf("fetch %s[%d]: %v", t, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			out[r.Partition] = append(out[r.Partition], r)
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out
+}
