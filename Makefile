@@ -1,0 +1,32 @@
+# The README's test command is `make test`; .ci/run calls exactly that.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test deps verify unit fuzz-short bench fmt
+
+build:
+	$(GO) build -o bin/sluice ./cmd/sluice
+
+# test: install missing client packages, check formatting and vet, run every
+# test with the race detector, then run each fuzz target briefly.
+test: deps verify unit fuzz-short
+
+deps:
+	bash scripts/install-test-deps.sh
+
+verify:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Each fuzz target for $(FUZZTIME); new crashers land in testdata/fuzz.
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/segment
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/kafka
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateBatch$$' -fuzztime $(FUZZTIME) ./internal/kafka
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

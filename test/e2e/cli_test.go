@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func (a *Agent) cli(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(sluiceBin, append(args, "--brokers", a.KafkaAddr)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (a *Agent) mustCLI(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := a.cli(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("sluice %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// TestCLI drives the user-facing commands against a running agent.
+func TestCLI(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "5ms")
+
+	out := a.mustCLI(t, "", "topics", "create", "orders", "--partitions", "3", "--config", "retention.ms=60000")
+	if !strings.Contains(out, "created topic orders with 3 partitions") {
+		t.Fatalf("create said: %s", out)
+	}
+	if out, err := a.cli(t, "", "topics", "create", "orders"); err == nil || !strings.Contains(out, "TOPIC_ALREADY_EXISTS") {
+		t.Fatalf("duplicate create: err %v, output %s", err, out)
+	}
+	if out, err := a.cli(t, "", "topics", "create", "bad", "--config", "retention.ms=abc"); err == nil || !strings.Contains(out, "INVALID_CONFIG") {
+		t.Fatalf("invalid config: err %v, output %s", err, out)
+	}
+
+	out = a.mustCLI(t, "alice:1\nbob:2\nalice:3\nnokey\n", "produce", "-t", "orders", "-k", ":", "-p", "1")
+	if strings.Count(out, "partition 1 offset") != 4 || !strings.Contains(out, "offset 3") {
+		t.Fatalf("produce said: %s", out)
+	}
+
+	out = a.mustCLI(t, "", "consume", "-t", "orders")
+	want := "1\t0\talice\t1\n1\t1\tbob\t2\n1\t2\talice\t3\n1\t3\t\tnokey\n"
+	if out != want {
+		t.Fatalf("consume printed:\n%q\nwant\n%q", out, want)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "-n", "2"); strings.Count(out, "\n") != 2 {
+		t.Fatalf("consume -n 2 printed %q", out)
+	}
+
+	out = a.mustCLI(t, "", "topics", "list")
+	if !strings.Contains(out, "orders") || !strings.Contains(out, "3") {
+		t.Fatalf("list said: %s", out)
+	}
+	out = a.mustCLI(t, "", "topics", "describe", "orders")
+	if !strings.Contains(out, "partitions 3") || !strings.Contains(out, "1          1       0      4") {
+		t.Fatalf("describe said: %s", out)
+	}
+
+	// consume --follow sees a record produced after it started.
+	follow := exec.Command(sluiceBin, "consume", "-t", "orders", "--from", "end", "--follow", "-n", "1", "--brokers", a.KafkaAddr)
+	var buf syncBuffer
+	follow.Stdout = &buf
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- follow.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for buf.String() == "" && time.Now().Before(deadline) {
+		a.mustCLI(t, "late\n", "produce", "-t", "orders", "-p", "2")
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("follow: %v", err)
+			}
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if !strings.HasPrefix(buf.String(), "2\t") || !strings.Contains(buf.String(), "late") {
+		t.Fatalf("follow printed %q", buf.String())
+	}
+
+	a.mustCLI(t, "", "topics", "delete", "orders")
+	if out, err := a.cli(t, "", "topics", "delete", "orders"); err == nil || !strings.Contains(out, "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("second delete: err %v, output %s", err, out)
+	}
+}
