@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
@@ -48,8 +49,17 @@ type Config struct {
 	// NodeID is this agent's Kafka broker ID.
 	NodeID int32
 
+	// Zone is the availability zone this agent runs in (reported as the
+	// broker rack).
+	Zone string
+	// HeartbeatInterval is how often the agent refreshes its registration;
+	// AgentTTL is how long an agent stays live without one.
+	HeartbeatInterval time.Duration
+	AgentTTL          time.Duration
+
 	Produce produce.Config
 	Kafka   kafka.Config
+	Groups  groups.Config
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -65,11 +75,13 @@ type Agent struct {
 	store    metadata.Store
 	bucket   objstore.Bucket
 	batcher  *produce.Batcher
+	registry *cluster.Registry
+	groups   *groups.Coordinator
 	server   *kafka.Server
 	kafkaLn  net.Listener
 	httpLn   net.Listener
 	httpSrv  *http.Server
-	registry *prometheus.Registry
+	metrics  *prometheus.Registry
 
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the Kafka server has stopped
@@ -86,13 +98,19 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.TopicCacheTTL <= 0 {
 		cfg.TopicCacheTTL = time.Second
 	}
-	a := &Agent{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry(), done: make(chan struct{})}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.AgentTTL <= 0 {
+		cfg.AgentTTL = 6 * cfg.HeartbeatInterval
+	}
+	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.closeBackends()
 		}
 	}()
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if a.store, err = OpenMetadata(ctx, cfg.MetadataURL); err != nil {
 		return nil, err
@@ -118,18 +136,27 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		}
 	}
 
+	a.registry = cluster.NewRegistry(a.store, self, cfg.Zone, cfg.HeartbeatInterval, cfg.AgentTTL, a.logger)
+	if err := a.registry.Start(ctx); err != nil {
+		return nil, fmt.Errorf("agent: register in metadata store: %w", err)
+	}
+	groupMetrics := groups.NewMetrics(a.metrics, nil)
+	a.groups = groups.New(cfg.Groups, a.store, a.registry, groupMetrics, a.logger)
+	groupMetrics.SetCoordinator(a.groups)
+
 	notifier := fetch.NewNotifier()
-	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.registry), a.logger)
-	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.registry))
+	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.metrics))
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
 		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
 		Log:        a.store,
 		Producer:   a.batcher,
 		Reader:     reader,
+		Groups:     a.groups,
 		Notifier:   notifier,
-		Membership: cluster.Single{Broker: self},
+		Membership: a.registry,
 		ClusterID:  clusterID,
-		Metrics:    kafka.NewMetrics(a.registry),
+		Metrics:    kafka.NewMetrics(a.metrics),
 		Logger:     a.logger,
 	})
 
@@ -221,6 +248,8 @@ func (a *Agent) Close(ctx context.Context) error {
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
 	}
 	errs = append(errs, a.batcher.Close(ctx))
+	a.groups.Close()
+	errs = append(errs, a.registry.Stop(ctx))
 	errs = append(errs, a.closeBackends())
 	a.errMu.Lock()
 	errs = append(errs, a.serveErr)

@@ -214,17 +214,17 @@ func validateRecords(b *kmsg.RecordBatch) error {
 			return fmt.Errorf("cannot decompress records: %w", err)
 		}
 	}
-	var rec kmsg.Record
 	for i := int32(0); i < b.NumRecords; i++ {
 		length, n := kbin.Varint(records)
-		if n == 0 || length < 0 || int(length) > len(records)-n {
+		if n <= 0 || length < 0 || int(length) > len(records)-n {
 			return fmt.Errorf("record %d: length does not fit the batch", i)
 		}
-		if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+		delta, err := recordOffsetDelta(records[n : n+int(length)])
+		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
-		if rec.OffsetDelta != i {
-			return fmt.Errorf("record %d has offset delta %d", i, rec.OffsetDelta)
+		if delta != i {
+			return fmt.Errorf("record %d has offset delta %d", i, delta)
 		}
 		records = records[n+int(length):]
 	}
@@ -232,4 +232,37 @@ func validateRecords(b *kmsg.RecordBatch) error {
 		return fmt.Errorf("%d bytes after the last record", len(records))
 	}
 	return nil
+}
+
+// recordOffsetDelta walks the fields of one record (the bytes after its
+// length) as Kafka's DefaultRecord.readFrom does and returns its offset
+// delta. Like Kafka, it refuses a negative header count or header key
+// length, and fields that do not fill the record's length exactly: Java
+// consumers fail on such records, so storing them would wedge the partition.
+func recordOffsetDelta(body []byte) (int32, error) {
+	rd := kbin.Reader{Src: body}
+	rd.Int8()    // attributes
+	rd.Varlong() // timestamp delta
+	delta := rd.Varint()
+	rd.VarintBytes() // key
+	rd.VarintBytes() // value
+	headers := rd.Varint()
+	if headers < 0 {
+		return 0, fmt.Errorf("invalid header count %d", headers)
+	}
+	for ; headers > 0 && rd.Ok(); headers-- {
+		kl := rd.Varint()
+		if kl < 0 {
+			return 0, fmt.Errorf("invalid header key length %d", kl)
+		}
+		rd.Span(int(kl))
+		rd.VarintBytes() // header value
+	}
+	if !rd.Ok() {
+		return 0, errors.New("fields overrun the record length")
+	}
+	if len(rd.Src) != 0 {
+		return 0, fmt.Errorf("%d bytes after the record's fields", len(rd.Src))
+	}
+	return delta, nil
 }

@@ -20,6 +20,7 @@ type request struct {
 	version       int16
 	correlationID int32
 	clientID      string
+	remote        string
 	msg           kmsg.Request
 	received      time.Time
 }
@@ -96,6 +97,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, queue chan<- outbound
 			return err
 		}
 		req.received = time.Now()
+		req.remote = c.RemoteAddr().String()
 		var r reply
 		if early != nil {
 			r = ready(early)

@@ -20,9 +20,20 @@ var supported = map[int16]apiRange{
 	1:  {4, 16}, // Fetch
 	2:  {1, 6},  // ListOffsets
 	3:  {0, 12}, // Metadata
+	8:  {0, 9},  // OffsetCommit
+	9:  {0, 9},  // OffsetFetch
+	10: {0, 4},  // FindCoordinator
+	11: {0, 9},  // JoinGroup
+	12: {0, 4},  // Heartbeat
+	13: {0, 5},  // LeaveGroup
+	14: {0, 5},  // SyncGroup
+	15: {0, 5},  // DescribeGroups
+	16: {0, 5},  // ListGroups
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
+	42: {0, 2},  // DeleteGroups
+	47: {0, 0},  // OffsetDelete
 }
 
 // dispatch routes a decoded request to its handler.
@@ -42,6 +53,28 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleCreateTopics(ctx, req, m))
 	case *kmsg.DeleteTopicsRequest:
 		return ready(s.handleDeleteTopics(ctx, req, m))
+	case *kmsg.FindCoordinatorRequest:
+		return ready(s.handleFindCoordinator(ctx, req, m))
+	case *kmsg.JoinGroupRequest:
+		return s.handleJoinGroup(ctx, req, m)
+	case *kmsg.SyncGroupRequest:
+		return s.handleSyncGroup(ctx, req, m)
+	case *kmsg.HeartbeatRequest:
+		return ready(s.handleHeartbeat(ctx, req, m))
+	case *kmsg.LeaveGroupRequest:
+		return ready(s.handleLeaveGroup(ctx, req, m))
+	case *kmsg.OffsetCommitRequest:
+		return ready(s.handleOffsetCommit(ctx, req, m))
+	case *kmsg.OffsetFetchRequest:
+		return ready(s.handleOffsetFetch(ctx, req, m))
+	case *kmsg.DescribeGroupsRequest:
+		return ready(s.handleDescribeGroups(ctx, req, m))
+	case *kmsg.ListGroupsRequest:
+		return ready(s.handleListGroups(ctx, req, m))
+	case *kmsg.DeleteGroupsRequest:
+		return ready(s.handleDeleteGroups(ctx, req, m))
+	case *kmsg.OffsetDeleteRequest:
+		return ready(s.handleOffsetDelete(ctx, req, m))
 	}
 	// decode only lets through keys in supported, all handled above.
 	panic("kafka: no handler for " + kmsg.NameForKey(req.key))

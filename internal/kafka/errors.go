@@ -49,3 +49,18 @@ func errorMessage(err error) *string {
 	m := err.Error()
 	return &m
 }
+
+// groupErrorCode maps a coordinator error: the groups package speaks in
+// kerr values already; anything else goes through errorCode.
+func groupErrorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, context.Canceled):
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return errorCode(err)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
 )
@@ -27,6 +28,21 @@ type Producer interface {
 type Reader interface {
 	Read(ctx context.Context, topic metadata.TopicID, partition int32, offset int64, maxBytes int, minOne bool) (fetch.Result, error)
 	OffsetForTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
+}
+
+// GroupCoordinator is the consumer group coordinator (groups.Coordinator).
+type GroupCoordinator interface {
+	Owner(group string) cluster.Broker
+	Join(ctx context.Context, req groups.JoinRequest) <-chan groups.JoinResult
+	Sync(ctx context.Context, req groups.SyncRequest) <-chan groups.SyncResult
+	Heartbeat(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
+	Leave(ctx context.Context, group string, members []groups.LeavingMember) (error, []error)
+	Commit(ctx context.Context, group, memberID string, instanceID *string, generation int32, offsets []metadata.OffsetCommit) (error, []error)
+	FetchOffsets(ctx context.Context, group string, want []groups.TopicPartitions) ([]metadata.OffsetCommit, error)
+	Describe(ctx context.Context, group string) (groups.Description, error)
+	List(ctx context.Context, states []string) ([]groups.Listing, error)
+	Delete(ctx context.Context, group string) error
+	DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) (error, []error)
 }
 
 // Config holds the protocol-level settings and limits.
@@ -70,6 +86,7 @@ type Server struct {
 	log      metadata.Log
 	producer Producer
 	reader   Reader
+	groups   GroupCoordinator
 	notifier *fetch.Notifier
 	members  cluster.Membership
 	cluster  string // cluster ID
@@ -88,6 +105,7 @@ type Deps struct {
 	Log        metadata.Log
 	Producer   Producer
 	Reader     Reader
+	Groups     GroupCoordinator
 	Notifier   *fetch.Notifier
 	Membership cluster.Membership
 	ClusterID  string
@@ -105,7 +123,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	return &Server{
-		cfg: cfg, topics: d.Topics, log: d.Log, producer: d.Producer, reader: d.Reader,
+		cfg: cfg, topics: d.Topics, log: d.Log, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 	}

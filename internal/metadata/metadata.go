@@ -128,7 +128,89 @@ type Log interface {
 type Store interface {
 	Topics
 	Log
+	Agents
+	Groups
 	// ClusterID returns the cluster's ID, created once and stable forever.
 	ClusterID(ctx context.Context) (string, error)
 	Close() error
+}
+
+// ErrFenced is returned when a write is made under an ownership epoch that
+// another agent has since superseded.
+var ErrFenced = errors.New("metadata: fenced by a newer owner")
+
+// ErrGroupNotFound is returned for groups the store has never seen (or has
+// deleted).
+var ErrGroupNotFound = errors.New("metadata: group not found")
+
+// Agent is a registered agent.
+type Agent struct {
+	NodeID int32
+	Host   string
+	Port   int32
+	Zone   string
+	// Instance distinguishes restarts of the same node ID.
+	Instance    string
+	HeartbeatAt time.Time
+}
+
+// Agents is the registry of live agents: each agent refreshes its entry
+// periodically, and entries not refreshed within a TTL are not live.
+type Agents interface {
+	// HeartbeatAgent creates or refreshes a's entry with the store's clock.
+	HeartbeatAgent(ctx context.Context, a Agent) error
+	// LiveAgents returns agents whose last heartbeat is younger than ttl,
+	// sorted by node ID.
+	LiveAgents(ctx context.Context, ttl time.Duration) ([]Agent, error)
+	// RemoveAgent deletes an agent's entry (on clean shutdown).
+	RemoveAgent(ctx context.Context, nodeID int32, instance string) error
+}
+
+// Group is a consumer group's persisted state. Snapshot is the
+// coordinator's own encoding of members and assignments; the store treats
+// it as opaque.
+type Group struct {
+	Name         string
+	OwnerEpoch   int64
+	Generation   int32
+	ProtocolType string
+	Protocol     string
+	State        string
+	Snapshot     []byte
+	UpdatedAt    time.Time
+}
+
+// OffsetCommit is one partition's committed offset.
+type OffsetCommit struct {
+	Topic       string
+	Partition   int32
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+	CommittedAt time.Time
+}
+
+// Groups persists consumer groups and their committed offsets. Writes carry
+// the owner epoch obtained from ClaimGroup and fail with ErrFenced once
+// another agent has claimed the group.
+type Groups interface {
+	// ClaimGroup makes the caller the group's owner: it increments the
+	// owner epoch (creating the group, Empty, if new) and returns the state
+	// under the new epoch.
+	ClaimGroup(ctx context.Context, group string) (Group, error)
+	// SaveGroup stores g if g.OwnerEpoch is still the group's epoch.
+	SaveGroup(ctx context.Context, g Group) error
+	// Group returns a group's state (ErrGroupNotFound if absent).
+	Group(ctx context.Context, group string) (Group, error)
+	// ListGroups returns every group, sorted by name.
+	ListGroups(ctx context.Context) ([]Group, error)
+	// DeleteGroup removes a group and its offsets under epoch.
+	DeleteGroup(ctx context.Context, group string, epoch int64) error
+	// CommitOffsets stores offsets under epoch, atomically.
+	CommitOffsets(ctx context.Context, group string, epoch int64, offsets []OffsetCommit) error
+	// FetchOffsets returns a group's committed offsets, sorted by topic and
+	// partition.
+	FetchOffsets(ctx context.Context, group string) ([]OffsetCommit, error)
+	// DeleteOffsets removes the given partitions' offsets under epoch.
+	DeleteOffsets(ctx context.Context, group string, epoch int64, offsets []OffsetCommit) error
 }

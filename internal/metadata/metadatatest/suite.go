@@ -34,6 +34,9 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentCommitsNeverCollide", testConcurrentCommits},
 		{"ExtentsLookup", testExtents},
 		{"ExtentAtTimestamp", testExtentAtTimestamp},
+		{"Agents", testAgents},
+		{"GroupFencing", testGroupFencing},
+		{"DeleteTopicDropsOffsets", testDeleteTopicDropsOffsets},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,6 +51,31 @@ var migrations = []string{
 		max_timestamp INTEGER NOT NULL,
 		committed_at INTEGER NOT NULL,
 		PRIMARY KEY (topic_id, partition, base_offset)) WITHOUT ROWID;`,
+	`CREATE TABLE agents (
+		node_id INTEGER PRIMARY KEY,
+		host TEXT NOT NULL,
+		port INTEGER NOT NULL,
+		zone TEXT NOT NULL,
+		instance TEXT NOT NULL,
+		heartbeat_at INTEGER NOT NULL);
+	CREATE TABLE groups (
+		name TEXT PRIMARY KEY,
+		owner_epoch INTEGER NOT NULL,
+		generation INTEGER NOT NULL,
+		protocol_type TEXT NOT NULL,
+		protocol TEXT NOT NULL,
+		state TEXT NOT NULL,
+		snapshot BLOB,
+		updated_at INTEGER NOT NULL);
+	CREATE TABLE group_offsets (
+		group_name TEXT NOT NULL,
+		topic TEXT NOT NULL,
+		partition INTEGER NOT NULL,
+		committed_offset INTEGER NOT NULL,
+		leader_epoch INTEGER NOT NULL,
+		metadata TEXT NOT NULL,
+		committed_at INTEGER NOT NULL,
+		PRIMARY KEY (group_name, topic, partition)) WITHOUT ROWID;`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
@@ -186,6 +211,10 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 		if _, err := tx.ExecContext(ctx, q, t.ID[:]); err != nil {
 			return metadata.Topic{}, err
 		}
+	}
+	// As in Kafka, committed offsets of a deleted topic go with it.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM group_offsets WHERE topic = ?`, name); err != nil {
+		return metadata.Topic{}, err
 	}
 	return t, tx.Commit()
 }

@@ -1,0 +1,170 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+// Registry keeps this agent registered in the metadata store and caches the
+// set of live agents. It implements Membership and answers which agent owns
+// a key (a consumer group, a transactional ID) by rendezvous hashing over
+// the live agents, so ownership moves only for the keys of agents that come
+// or go.
+type Registry struct {
+	store    metadata.Agents
+	self     Broker
+	zone     string
+	instance string
+	interval time.Duration
+	ttl      time.Duration
+	logger   *slog.Logger
+
+	mu   sync.RWMutex // guards live
+	live []Broker     // sorted by node ID; always contains self
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// NewRegistry returns a registry for self. Agents heartbeat every interval
+// and are live while their last heartbeat is younger than ttl.
+func NewRegistry(store metadata.Agents, self Broker, zone string, interval, ttl time.Duration, logger *slog.Logger) *Registry {
+	var inst [8]byte
+	rand.Read(inst[:])
+	return &Registry{store: store, self: self, zone: zone, instance: hex.EncodeToString(inst[:]),
+		interval: interval, ttl: ttl, logger: logger, live: []Broker{self}}
+}
+
+// Start registers this agent, loads the live set, and keeps both fresh in
+// the background until Stop.
+func (r *Registry) Start(ctx context.Context) error {
+	if err := r.beat(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(loopCtx, r.interval*2)
+				if err := r.beat(ctx); err != nil && loopCtx.Err() == nil {
+					r.logger.Warn("agent heartbeat failed", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+	return nil
+}
+
+func (r *Registry) beat(ctx context.Context) error {
+	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance}); err != nil {
+		return err
+	}
+	agents, err := r.store.LiveAgents(ctx, r.ttl)
+	if err != nil {
+		return err
+	}
+	live := make([]Broker, 0, len(agents)+1)
+	sawSelf := false
+	for _, a := range agents {
+		if a.NodeID == r.self.NodeID {
+			sawSelf = true
+			live = append(live, r.self)
+			continue
+		}
+		b := Broker{NodeID: a.NodeID, Host: a.Host, Port: a.Port}
+		if a.Zone != "" {
+			zone := a.Zone
+			b.Rack = &zone
+		}
+		live = append(live, b)
+	}
+	if !sawSelf {
+		live = append(live, r.self)
+		sortBrokers(live)
+	}
+	r.mu.Lock()
+	r.live = live
+	r.mu.Unlock()
+	return nil
+}
+
+func sortBrokers(bs []Broker) {
+	for i := 1; i < len(bs); i++ {
+		for j := i; j > 0 && bs[j].NodeID < bs[j-1].NodeID; j-- {
+			bs[j], bs[j-1] = bs[j-1], bs[j]
+		}
+	}
+}
+
+// Stop ends the heartbeat loop and removes this agent's entry, so others
+// take over its keys without waiting for the TTL.
+func (r *Registry) Stop(ctx context.Context) error {
+	if r.stop != nil {
+		r.stop()
+		<-r.done
+	}
+	return r.store.RemoveAgent(ctx, r.self.NodeID, r.instance)
+}
+
+// Self implements Membership.
+func (r *Registry) Self() Broker { return r.self }
+
+// Brokers implements Membership.
+func (r *Registry) Brokers(string) []Broker {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.live
+}
+
+// Owner returns the live agent that owns key.
+func (r *Registry) Owner(key string) Broker {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return Rendezvous(r.live, key)
+}
+
+// Rendezvous picks the broker with the highest hash of (key, node ID).
+func Rendezvous(brokers []Broker, key string) Broker {
+	var (
+		best  Broker
+		score uint64
+	)
+	for i, b := range brokers {
+		h := fnv.New64a()
+		h.Write([]byte(key))
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.Itoa(int(b.NodeID))))
+		if s := mix64(h.Sum64()); i == 0 || s > score {
+			best, score = b, s
+		}
+	}
+	return best
+}
+
+// mix64 is splitmix64's finalizer: FNV alone spreads keys that differ only in
+// their last bytes poorly.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}

@@ -1,0 +1,22 @@
+package kafka
+
+// Heartbeat (key 12), versions 0-4.
+//
+// Keeps a member's session alive. During a rebalance the answer is
+// REBALANCE_IN_PROGRESS (the member rejoins); a wrong generation is
+// ILLEGAL_GENERATION, an unknown member UNKNOWN_MEMBER_ID, a replaced static
+// member FENCED_INSTANCE_ID.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) handleHeartbeat(ctx context.Context, req *request, m *kmsg.HeartbeatRequest) kmsg.Response {
+	resp := kmsg.NewPtrHeartbeatResponse()
+	resp.Version = req.version
+	resp.ErrorCode = groupErrorCode(s.groups.Heartbeat(ctx, m.Group, m.MemberID, m.InstanceID, m.Generation))
+	s.metrics.errorCode(req.key, resp.ErrorCode)
+	return resp
+}

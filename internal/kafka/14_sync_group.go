@@ -1,0 +1,46 @@
+package kafka
+
+// SyncGroup (key 14), versions 0-5.
+//
+// The leader's assignments are stored and handed to every member; members
+// that sync before the leader wait for it. The group is persisted (members
+// and assignments) when it becomes stable, so a coordinator that takes the
+// group over keeps it stable. v5 checks the protocol type and name
+// (INCONSISTENT_GROUP_PROTOCOL).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/groups"
+)
+
+func (s *Server) handleSyncGroup(ctx context.Context, req *request, m *kmsg.SyncGroupRequest) reply {
+	sr := groups.SyncRequest{Group: m.Group, MemberID: m.MemberID, InstanceID: m.InstanceID, Generation: m.Generation,
+		ProtocolType: m.ProtocolType, Protocol: m.Protocol, Assignments: map[string][]byte{}}
+	for _, a := range m.GroupAssignment {
+		sr.Assignments[a.MemberID] = a.MemberAssignment
+	}
+	wait := s.groups.Sync(ctx, sr)
+	return reply{wait: func() kmsg.Response {
+		resp := kmsg.NewPtrSyncGroupResponse()
+		resp.Version = req.version
+		var res groups.SyncResult
+		select {
+		case res = <-wait:
+		case <-ctx.Done():
+			res.Err = ctx.Err()
+		}
+		resp.ErrorCode = groupErrorCode(res.Err)
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		if res.Err == nil {
+			resp.ProtocolType, resp.Protocol = &res.ProtocolType, &res.Protocol
+			resp.MemberAssignment = res.Assignment
+		}
+		if resp.MemberAssignment == nil {
+			resp.MemberAssignment = []byte{}
+		}
+		return resp
+	}}
+}
