@@ -61,6 +61,8 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.IntVar(&cfg.Kafka.MaxMessageBytes, "max-message-bytes", 1048588, "largest record batch for topics without max.message.bytes (message.max.bytes)")
 	f.BoolVar(&cfg.Kafka.AutoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for them (auto.create.topics.enable)")
 	f.Int32Var(&cfg.Kafka.DefaultPartitions, "default-partitions", 1, "partition count of auto-created topics (num.partitions)")
+	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "heartbeat interval of KIP-848 consumer group members (group.consumer.heartbeat.interval.ms)")
+	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
 }
 
 // runAgent starts an agent, calls started, and runs until SIGINT or SIGTERM,

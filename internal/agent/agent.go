@@ -66,6 +66,9 @@ type Config struct {
 	TopicCacheTTL time.Duration
 
 	Logger *slog.Logger
+
+	// wrapStore, set by tests, wraps the metadata store (fault injection).
+	wrapStore func(metadata.Store) metadata.Store
 }
 
 // Agent is a running agent.
@@ -114,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	if a.store, err = OpenMetadata(ctx, cfg.MetadataURL); err != nil {
 		return nil, err
+	}
+	if cfg.wrapStore != nil {
+		a.store = cfg.wrapStore(a.store)
 	}
 	if a.bucket, err = objstore.Open(ctx, cfg.BucketURL); err != nil {
 		return nil, err

@@ -32,6 +32,14 @@ type Config struct {
 	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
 	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
+
+	// KIP-848 consumer groups (consumer.go).
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	// ConsumerMetadataRefresh is how often a group re-reads the metadata
+	// of the topics its members subscribe to (new topics matching a
+	// regex, added partitions) when its members heartbeat.
+	ConsumerMetadataRefresh time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -43,6 +51,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMetadataBytes <= 0 {
 		c.MaxMetadataBytes = 4096
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if c.ConsumerMetadataRefresh <= 0 {
+		c.ConsumerMetadataRefresh = time.Second
 	}
 }
 
@@ -67,8 +84,11 @@ type Coordinator struct {
 	logger  *slog.Logger
 	metrics *Metrics
 
-	mu     sync.Mutex // guards groups; lock order: Coordinator.mu before group.mu
+	mu     sync.Mutex // guards groups and cgroups; lock order: Coordinator.mu before group.mu
 	groups map[string]*group
+	// cgroups are the KIP-848 consumer groups; a name is in at most one
+	// of groups and cgroups.
+	cgroups map[string]*consumerGroup
 }
 
 // New returns a Coordinator.
@@ -77,7 +97,7 @@ func New(cfg Config, store Store, owners Owners, m *Metrics, logger *slog.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c := &Coordinator{cfg: cfg, store: store, owners: owners, logger: logger, groups: map[string]*group{}}
+	c := &Coordinator{cfg: cfg, store: store, owners: owners, logger: logger, groups: map[string]*group{}, cgroups: map[string]*consumerGroup{}}
 	if m == nil {
 		m = NewMetrics(nil, c)
 	}
@@ -94,6 +114,7 @@ func (c *Coordinator) Owner(group string) cluster.Broker { return c.owners.Owner
 
 // get returns the group if this agent owns it, claiming it in the store on
 // first use. With create false, a group unknown to the store is errNoGroup.
+// A consumer group (KIP-848) is returned as a *consumerGroupError.
 func (c *Coordinator) get(ctx context.Context, name string, create bool) (*group, error) {
 	if name == "" {
 		return nil, kerr.InvalidGroupID
@@ -104,6 +125,9 @@ func (c *Coordinator) get(ctx context.Context, name string, create bool) (*group
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cg := c.cgroups[name]; cg != nil && !cg.isGone() {
+		return nil, &consumerGroupError{cg}
+	}
 	if g := c.groups[name]; g != nil && !g.isGone() {
 		return g, nil
 	}
@@ -118,6 +142,17 @@ func (c *Coordinator) get(ctx context.Context, name string, create bool) (*group
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
 	}
+	if isConsumerSnapshot(st.Snapshot) {
+		cg, err := restoreConsumerGroup(c, st)
+		if err != nil {
+			return nil, fmt.Errorf("%w: group %s: %v", kerr.CoordinatorNotAvailable, name, err)
+		}
+		delete(c.groups, name)
+		c.cgroups[name] = cg
+		c.logger.Debug("claimed consumer group", "group", name, "epoch", st.OwnerEpoch, "group_epoch", cg.epoch)
+		return nil, &consumerGroupError{cg}
+	}
+	delete(c.cgroups, name)
 	g := &group{c: c, name: name, members: map[string]*member{}, static: map[string]string{},
 		pending: map[string]time.Time{}, joined: map[string]bool{}}
 	g.mu.Lock()
@@ -137,19 +172,36 @@ func (g *group) isGone() bool {
 // drop forgets a group this agent no longer owns.
 func (c *Coordinator) drop(name string) {
 	c.mu.Lock()
-	g := c.groups[name]
+	g, cg := c.groups[name], c.cgroups[name]
 	delete(c.groups, name)
+	delete(c.cgroups, name)
 	c.mu.Unlock()
 	if g != nil {
 		g.mu.Lock()
 		g.goneLocked()
 		g.mu.Unlock()
 	}
+	if cg != nil {
+		cg.mu.Lock()
+		cg.goneLocked()
+		cg.mu.Unlock()
+	}
 }
 
 // Join handles JoinGroup; the channel yields the response.
 func (c *Coordinator) Join(ctx context.Context, req JoinRequest) <-chan JoinResult {
 	g, err := c.get(ctx, req.Group, true)
+	if cg := asConsumer(err); cg != nil {
+		// An empty consumer group becomes a classic one; classic members
+		// cannot join a consumer group that has members.
+		c.mu.Lock()
+		if c.cgroups[req.Group] == cg {
+			g, err = c.classicFromConsumerLocked(cg)
+		} else {
+			err = kerr.NotCoordinator
+		}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		out := make(chan JoinResult, 1)
 		out <- JoinResult{Err: err, MemberID: req.MemberID, Generation: -1}
@@ -161,7 +213,7 @@ func (c *Coordinator) Join(ctx context.Context, req JoinRequest) <-chan JoinResu
 // Sync handles SyncGroup; the channel yields the response.
 func (c *Coordinator) Sync(ctx context.Context, req SyncRequest) <-chan SyncResult {
 	g, err := c.get(ctx, req.Group, false)
-	if errors.Is(err, errNoGroup) {
+	if errors.Is(err, errNoGroup) || asConsumer(err) != nil {
 		err = kerr.UnknownMemberID
 	}
 	if err != nil {
@@ -175,7 +227,7 @@ func (c *Coordinator) Sync(ctx context.Context, req SyncRequest) <-chan SyncResu
 // Heartbeat handles Heartbeat.
 func (c *Coordinator) Heartbeat(ctx context.Context, group, memberID string, instanceID *string, generation int32) error {
 	g, err := c.get(ctx, group, false)
-	if errors.Is(err, errNoGroup) {
+	if errors.Is(err, errNoGroup) || asConsumer(err) != nil {
 		return kerr.UnknownMemberID
 	}
 	if err != nil {
@@ -193,6 +245,11 @@ type LeavingMember struct {
 // Leave handles LeaveGroup: a group-level error, or one error per member.
 func (c *Coordinator) Leave(ctx context.Context, group string, members []LeavingMember) (error, []error) {
 	g, err := c.get(ctx, group, false)
+	if cg := asConsumer(err); cg != nil {
+		errs := cg.classicLeave(members)
+		c.forgetIfGone(cg)
+		return nil, errs
+	}
 	if errors.Is(err, errNoGroup) {
 		errs := make([]error, len(members))
 		for i := range errs {
@@ -216,6 +273,7 @@ func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instan
 	errs := make([]error, len(offsets))
 	valid := make([]metadata.OffsetCommit, 0, len(offsets))
 	idx := make([]int, 0, len(offsets))
+	parts := make([]tp, 0, len(offsets))
 	for i, o := range offsets {
 		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
 			errs[i] = kerr.OffsetMetadataTooLarge
@@ -228,15 +286,21 @@ func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instan
 		}
 		valid = append(valid, o)
 		idx = append(idx, i)
+		parts = append(parts, tp{t.ID, o.Partition})
 	}
+	var epoch int64
 	g, err := c.get(ctx, group, true)
-	if err != nil {
-		return err, nil
+	if cg := asConsumer(err); cg != nil {
+		cg.mu.Lock()
+		err = cg.checkCommitLocked(memberID, generation, parts)
+		epoch = cg.ownerEpoch
+		cg.mu.Unlock()
+	} else if err == nil {
+		g.mu.Lock()
+		err = g.checkCommitLocked(memberID, instanceID, generation)
+		epoch = g.epoch
+		g.mu.Unlock()
 	}
-	g.mu.Lock()
-	err = g.checkCommitLocked(memberID, instanceID, generation)
-	epoch := g.epoch
-	g.mu.Unlock()
 	if err != nil {
 		return err, nil
 	}
@@ -276,7 +340,7 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, group string, want []Top
 	_, err := c.get(ctx, group, false)
 	switch {
 	case errors.Is(err, errNoGroup):
-	case err != nil:
+	case err != nil && asConsumer(err) == nil:
 		return nil, err
 	default:
 		if committed, err = c.store.FetchOffsets(ctx, group); err != nil {
@@ -329,7 +393,9 @@ type Description struct {
 // without error, as in Kafka.
 func (c *Coordinator) Describe(ctx context.Context, group string) (Description, error) {
 	g, err := c.get(ctx, group, false)
-	if errors.Is(err, errNoGroup) {
+	if errors.Is(err, errNoGroup) || asConsumer(err) != nil {
+		// Kafka 4 describes consumer groups (KIP-848) only through
+		// ConsumerGroupDescribe; DescribeGroups v0-v5 shows them Dead.
 		return Description{State: Dead}, nil
 	}
 	if err != nil {
@@ -361,6 +427,8 @@ type Listing struct {
 	Name         string
 	ProtocolType string
 	State        State
+	// Type is "classic" or "consumer" (KIP-848).
+	Type string
 }
 
 // List handles ListGroups: the groups this agent owns (each agent answers
@@ -376,14 +444,21 @@ func (c *Coordinator) List(ctx context.Context, states []string) ([]Listing, err
 		if c.owners.Owner(st.Name).NodeID != self {
 			continue
 		}
-		l := Listing{Name: st.Name, ProtocolType: st.ProtocolType, State: State(st.State)}
+		l := Listing{Name: st.Name, ProtocolType: st.ProtocolType, State: State(st.State), Type: "classic"}
+		if isConsumerSnapshot(st.Snapshot) {
+			l.Type = "consumer"
+		}
 		c.mu.Lock()
-		g := c.groups[st.Name]
+		g, cg := c.groups[st.Name], c.cgroups[st.Name]
 		c.mu.Unlock()
 		if g != nil {
 			g.mu.Lock()
-			l.State, l.ProtocolType = g.state, g.protocolType
+			l.State, l.ProtocolType, l.Type = g.state, g.protocolType, "classic"
 			g.mu.Unlock()
+		} else if cg != nil {
+			cg.mu.Lock()
+			l.State, l.ProtocolType, l.Type = cg.stateLocked(), "consumer", "consumer"
+			cg.mu.Unlock()
 		}
 		if len(states) > 0 && !containsFold(states, string(l.State)) {
 			continue
@@ -419,16 +494,26 @@ func (c *Coordinator) Delete(ctx context.Context, group string) error {
 	if errors.Is(err, errNoGroup) {
 		return kerr.GroupIDNotFound
 	}
-	if err != nil {
+	var epoch int64
+	if cg := asConsumer(err); cg != nil {
+		cg.mu.Lock()
+		n := len(cg.members)
+		epoch = cg.ownerEpoch
+		cg.mu.Unlock()
+		if n > 0 {
+			return kerr.NonEmptyGroup
+		}
+	} else if err != nil {
 		return err
-	}
-	g.mu.Lock()
-	if len(g.members) > 0 {
+	} else {
+		g.mu.Lock()
+		n := len(g.members)
+		epoch = g.epoch
 		g.mu.Unlock()
-		return kerr.NonEmptyGroup
+		if n > 0 {
+			return kerr.NonEmptyGroup
+		}
 	}
-	epoch := g.epoch
-	g.mu.Unlock()
 	if err := c.store.DeleteGroup(ctx, group, epoch); err != nil {
 		return c.storeErr(group, err)
 	}
@@ -444,13 +529,21 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, offsets [
 	if errors.Is(err, errNoGroup) {
 		return kerr.GroupIDNotFound, nil
 	}
-	if err != nil {
+	var (
+		subscribed map[string]bool
+		epoch      int64
+	)
+	if cg := asConsumer(err); cg != nil {
+		cg.mu.Lock()
+		subscribed, epoch = cg.subscribedTopicsLocked(), cg.ownerEpoch
+		cg.mu.Unlock()
+	} else if err != nil {
 		return err, nil
+	} else {
+		g.mu.Lock()
+		subscribed, epoch = g.subscribedTopicsLocked(), g.epoch
+		g.mu.Unlock()
 	}
-	g.mu.Lock()
-	subscribed := g.subscribedTopicsLocked()
-	epoch := g.epoch
-	g.mu.Unlock()
 	errs := make([]error, len(offsets))
 	var del []metadata.OffsetCommit
 	for i, o := range offsets {
@@ -508,6 +601,12 @@ func (c *Coordinator) Close() {
 		g.mu.Unlock()
 		delete(c.groups, name)
 	}
+	for name, cg := range c.cgroups {
+		cg.mu.Lock()
+		cg.goneLocked()
+		cg.mu.Unlock()
+		delete(c.cgroups, name)
+	}
 }
 
 // loadedStates counts the loaded groups by state, for metrics.
@@ -516,6 +615,10 @@ func (c *Coordinator) loadedStates() map[State]int {
 	gs := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
 		gs = append(gs, g)
+	}
+	cgs := make([]*consumerGroup, 0, len(c.cgroups))
+	for _, g := range c.cgroups {
+		cgs = append(cgs, g)
 	}
 	c.mu.Unlock()
 	out := map[State]int{}
@@ -526,6 +629,13 @@ func (c *Coordinator) loadedStates() map[State]int {
 		}
 		g.mu.Unlock()
 	}
+	for _, g := range cgs {
+		g.mu.Lock()
+		if !g.gone {
+			out[g.stateLocked()]++
+		}
+		g.mu.Unlock()
+	}
 	return out
 }
 
@@ -533,8 +643,11 @@ func (c *Coordinator) loadedStates() map[State]int {
 func (c *Coordinator) loadedNames() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := make([]string, 0, len(c.groups))
+	names := make([]string, 0, len(c.groups)+len(c.cgroups))
 	for n := range c.groups {
+		names = append(names, n)
+	}
+	for n := range c.cgroups {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -191,6 +191,9 @@ func (g *group) join(req JoinRequest) <-chan JoinResult {
 		}
 	}
 
+	// assigned: this join generated req.MemberID (JoinGroup v0-v3 has no
+	// MEMBER_ID_REQUIRED round trip, and static members skip it).
+	assigned := false
 	if req.MemberID == "" {
 		id := newMemberID(req.ClientID)
 		if req.RequireKnownMemberID && req.InstanceID == nil {
@@ -204,10 +207,13 @@ func (g *group) join(req JoinRequest) <-chan JoinResult {
 			return out
 		}
 		req.MemberID = id
+		assigned = true
 	}
 	m, known := g.members[req.MemberID]
 	if !known {
-		if _, ok := g.pending[req.MemberID]; !ok && req.InstanceID == nil {
+		// A member ID the client did not get from us (as an assigned
+		// ID just now, or via MEMBER_ID_REQUIRED) is unknown.
+		if _, ok := g.pending[req.MemberID]; !ok && req.InstanceID == nil && !assigned {
 			return fail(kerr.UnknownMemberID)
 		}
 		delete(g.pending, req.MemberID)
@@ -263,7 +269,6 @@ func (g *group) replaceStaticLocked(old *member, req JoinRequest, out chan JoinR
 	g.stopExpiryLocked(old)
 	delete(g.members, old.id)
 	wasLeader := g.leader == old.id
-	changed := !protocolsEqual(old.protocols, req.Protocols)
 	m := &member{id: newID, instanceID: req.InstanceID, clientID: req.ClientID, clientHost: req.ClientHost,
 		sessionTimeout: req.SessionTimeout, rebalanceTimeout: req.RebalanceTimeout,
 		protocolType: req.ProtocolType, protocols: req.Protocols, assignment: old.assignment}
@@ -277,7 +282,12 @@ func (g *group) replaceStaticLocked(old *member, req JoinRequest, out chan JoinR
 		g.joined[newID] = true
 	}
 	m.joinWait = out
-	if g.state == Stable && !changed {
+	// As in Kafka, a stable group rebalances only if the new incarnation
+	// changes the protocol the group would select. Its metadata bytes may
+	// well differ (clients put their generation and owned partitions in
+	// it; a restarted one has neither), and that alone must not trigger a
+	// rebalance: avoiding it is the point of static membership.
+	if g.state == Stable && g.chooseProtocolLocked() == g.protocol {
 		g.answerJoinLocked(m, wasLeader)
 		g.touchLocked(m)
 		g.persistLocked()

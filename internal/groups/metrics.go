@@ -26,7 +26,7 @@ var (
 // not registered).
 func NewMetrics(reg prometheus.Registerer, c *Coordinator) *Metrics {
 	m := &Metrics{
-		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_rebalances_total", Help: "Rebalances started by groups coordinated by this agent."}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_rebalances_total", Help: "Rebalances started by groups coordinated by this agent (classic groups), and group epoch bumps of consumer groups (KIP-848)."}),
 		commits:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_group_offset_commits_total", Help: "Partition offsets committed."}),
 		c:          c,
 	}
@@ -52,7 +52,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	counts := m.c.loadedStates()
-	for _, s := range []State{Empty, PreparingRebalance, CompletingRebalance, Stable} {
+	for _, s := range []State{Empty, PreparingRebalance, CompletingRebalance, Stable, Assigning, Reconciling} {
 		ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

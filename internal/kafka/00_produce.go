@@ -17,11 +17,17 @@ package kafka
 // connection. The timeout is not applied: the response waits for the real
 // outcome of the flush rather than guessing with REQUEST_TIMED_OUT.
 //
-// Deviations until idempotence lands (issue 5): InitProducerId is not
-// advertised, so clients produce without producer IDs; a batch that carries
-// one gets UNKNOWN_PRODUCER_ID (clients reset and retry without it), and a
-// transactional request gets INVALID_TXN_STATE. Record timestamps are kept
-// as sent (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
+// Idempotent producers (batches with a producer ID) are checked when their
+// file commits, inside the metadata transaction that assigns offsets: a
+// retry of one of the producer's last five batches on that partition is
+// answered with the original offsets and stored nothing, a sequence gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH, and a
+// producer unknown to the partition must start at sequence 0
+// (UNKNOWN_PRODUCER_ID otherwise). This holds across agents and restarts.
+//
+// Deviations until transactions land: a transactional request gets
+// INVALID_TXN_STATE. Record timestamps are kept as sent
+// (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
 
 import (
@@ -178,8 +184,8 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 	if b.NumRecords <= 0 || b.LastOffsetDelta != b.NumRecords-1 {
 		return info, kerr.InvalidRecord.Code, fmt.Errorf("record count %d does not match last offset delta %d", b.NumRecords, b.LastOffsetDelta)
 	}
-	if b.ProducerID >= 0 {
-		return info, kerr.UnknownProducerID.Code, errors.New("idempotent producers are not supported yet; produce without a producer ID")
+	if b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.FirstSequence < 0) {
+		return info, kerr.InvalidRecord.Code, fmt.Errorf("producer %d sent epoch %d and sequence %d", b.ProducerID, b.ProducerEpoch, b.FirstSequence)
 	}
 	if b.Attributes&attrTransactional != 0 {
 		return info, kerr.InvalidTxnState.Code, errors.New("transactions are not supported yet")

@@ -10,8 +10,12 @@ package kafka
 // UNKNOWN_TOPIC_OR_PARTITION alone; metadata longer than 4096 bytes gets
 // OFFSET_METADATA_TOO_LARGE. Offsets, leader epochs (v6+) and metadata
 // strings are stored in the metadata store under the coordinator's
-// ownership epoch. Retention times (v2-v4) and commit timestamps (v1) are
-// ignored: committed offsets do not expire.
+// ownership epoch. For KIP-848 consumer groups the generation is the
+// member epoch, checked as Kafka 4.3 does (KIP-1251): the current epoch
+// commits anything, an older one only partitions the member still holds
+// since then, a newer one nothing (STALE_MEMBER_EPOCH). Retention times
+// (v2-v4) and commit timestamps (v1) are ignored: committed offsets do not
+// expire.
 
 import (
 	"context"

@@ -6,8 +6,10 @@ package kafka
 // partition (or group) with nothing committed gets offset -1 and no error,
 // as in Kafka. Null topics (v2+) mean every committed offset of the group.
 // v8+ asks for several groups at once, each answered on its own. With no
-// transactions yet, require_stable (v7+) has nothing to wait for; member ID
-// and epoch (v9) are not checked.
+// transactions yet, require_stable (v7+) has nothing to wait for. The
+// member ID and epoch (v9) are checked for KIP-848 consumer groups, as
+// Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); requests without a
+// member (admin clients) and classic groups are not checked.
 
 import (
 	"context"
@@ -43,7 +45,14 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 				want = append(want, groups.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		offsets, err := s.groups.FetchOffsets(ctx, g.Group, want)
+		var offsets []metadata.OffsetCommit
+		var err error
+		if req.version >= 9 {
+			err = s.groups.CheckOffsetFetch(ctx, g.Group, g.MemberID, g.MemberEpoch)
+		}
+		if err == nil {
+			offsets, err = s.groups.FetchOffsets(ctx, g.Group, want)
+		}
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = g.Group
 		rg.ErrorCode = groupErrorCode(err)

@@ -5,11 +5,15 @@ package kafka
 // The classic group protocol as Kafka's coordinator runs it (see
 // internal/groups): the response waits until the rebalance's join phase
 // ends. v4+ new members first get MEMBER_ID_REQUIRED with their ID
-// (KIP-394); v5+ static members (group.instance.id, KIP-345) that rejoin a
-// stable group with unchanged metadata get their place back without a
-// rebalance (a static leader is told to skip assignment, v9). v0 has no
-// rebalance timeout; the session timeout stands in. Session timeouts
-// outside [6s, 30m] get INVALID_SESSION_TIMEOUT.
+// (KIP-394); v0-v3 new members get theirs in the join itself. v5+ static
+// members (group.instance.id, KIP-345) that rejoin a stable group get
+// their place and assignment back without a rebalance unless their
+// protocols change the one the group selects (a static leader is told to
+// skip assignment, v9). v0 has no rebalance timeout; the session timeout
+// stands in. Session timeouts outside [6s, 30m] get
+// INVALID_SESSION_TIMEOUT. A KIP-848 consumer group with members refuses
+// classic members (INCONSISTENT_GROUP_PROTOCOL); an empty one becomes a
+// classic group.
 
 import (
 	"context"

@@ -4,7 +4,9 @@ package kafka
 //
 // Removes members and rebalances the rest. v0-v2 name one member; v3+ name
 // several, each by member ID and/or instance ID (static members), with an
-// error per member. The leave reason (v5) is logged at debug level only.
+// error per member. In a KIP-848 consumer group only static members can
+// be removed, by instance ID alone (as Kafka's admin removal); others get
+// UNKNOWN_MEMBER_ID. The leave reason (v5) is logged at debug level only.
 
 import (
 	"context"

@@ -4,9 +4,10 @@ package kafka
 //
 // Each group is described by its coordinator; others get NOT_COORDINATOR.
 // Unknown groups are reported in state Dead without an error, as Kafka
-// does. Member assignments are shown once the group is stable. Authorized
-// operations (v3+) are not computed and report Kafka's "not requested"
-// value.
+// does, and so are KIP-848 consumer groups, as Kafka 4 answers these
+// versions (they are described by ConsumerGroupDescribe). Member
+// assignments are shown once the group is stable. Authorized operations
+// (v3+) are not computed and report Kafka's "not requested" value.
 
 import (
 	"context"

@@ -4,10 +4,14 @@ package kafka
 //
 // Each agent lists the groups it coordinates, as each Kafka broker does;
 // admin clients ask every agent and merge. v4 filters by state
-// (case-insensitive), v5 by type: all groups here are "classic".
+// (case-insensitive), v5 by type ("classic", or "consumer" for KIP-848
+// groups; case-insensitive). Consumer groups report protocol type
+// "consumer" and their KIP-848 state (Empty, Assigning, Reconciling,
+// Stable).
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -16,11 +20,6 @@ import (
 func (s *Server) handleListGroups(ctx context.Context, req *request, m *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.Version = req.version
-	for _, t := range m.TypesFilter {
-		if !strings.EqualFold(t, "classic") {
-			return resp // no group of that type
-		}
-	}
 	list, err := s.groups.List(ctx, m.StatesFilter)
 	if err != nil {
 		resp.ErrorCode = groupErrorCode(err)
@@ -28,8 +27,11 @@ func (s *Server) handleListGroups(ctx context.Context, req *request, m *kmsg.Lis
 		return resp
 	}
 	for _, l := range list {
+		if len(m.TypesFilter) > 0 && !slices.ContainsFunc(m.TypesFilter, func(t string) bool { return strings.EqualFold(t, l.Type) }) {
+			continue
+		}
 		rg := kmsg.NewListGroupsResponseGroup()
-		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = l.Name, l.ProtocolType, string(l.State), "classic"
+		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = l.Name, l.ProtocolType, string(l.State), l.Type
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp

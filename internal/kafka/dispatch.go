@@ -32,8 +32,11 @@ var supported = map[int16]apiRange{
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
+	22: {0, 4},  // InitProducerID
 	42: {0, 2},  // DeleteGroups
 	47: {0, 0},  // OffsetDelete
+	68: {0, 1},  // ConsumerGroupHeartbeat
+	69: {0, 1},  // ConsumerGroupDescribe
 }
 
 // dispatch routes a decoded request to its handler.
@@ -53,6 +56,8 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleCreateTopics(ctx, req, m))
 	case *kmsg.DeleteTopicsRequest:
 		return ready(s.handleDeleteTopics(ctx, req, m))
+	case *kmsg.InitProducerIDRequest:
+		return ready(s.handleInitProducerID(ctx, req, m))
 	case *kmsg.FindCoordinatorRequest:
 		return ready(s.handleFindCoordinator(ctx, req, m))
 	case *kmsg.JoinGroupRequest:
@@ -75,6 +80,10 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleDeleteGroups(ctx, req, m))
 	case *kmsg.OffsetDeleteRequest:
 		return ready(s.handleOffsetDelete(ctx, req, m))
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return ready(s.handleConsumerGroupHeartbeat(ctx, req, m))
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return ready(s.handleConsumerGroupDescribe(ctx, req, m))
 	}
 	// decode only lets through keys in supported, all handled above.
 	panic("kafka: no handler for " + kmsg.NameForKey(req.key))

@@ -22,6 +22,12 @@ func errorCode(err error) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, metadata.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, metadata.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, metadata.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, metadata.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
 	case errors.Is(err, fetch.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, topics.ErrInvalidName):

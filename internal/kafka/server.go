@@ -43,6 +43,10 @@ type GroupCoordinator interface {
 	List(ctx context.Context, states []string) ([]groups.Listing, error)
 	Delete(ctx context.Context, group string) error
 	DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) (error, []error)
+	// KIP-848 consumer groups.
+	ConsumerHeartbeat(ctx context.Context, req groups.ConsumerHeartbeatRequest) groups.ConsumerHeartbeatResult
+	DescribeConsumerGroup(ctx context.Context, group string) (groups.ConsumerGroupDescription, error)
+	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
 }
 
 // Config holds the protocol-level settings and limits.

@@ -48,33 +48,61 @@ type PartitionState struct {
 	HighWatermark int64
 }
 
-// Chunk is one partition's contiguous range of batches inside a file being
-// committed.
-type Chunk struct {
-	TopicID    TopicID
-	Partition  int32
+// BatchCommit is one record batch of an uploaded file, to be sequenced.
+type BatchCommit struct {
+	TopicID   TopicID
+	Partition int32
+	// ByteOffset and ByteLength locate the batch inside the file.
 	ByteOffset int64
 	ByteLength int64
-	Batches    int32
-	// Records is the number of offsets the chunk occupies.
+	// Records is the number of offsets the batch occupies.
 	Records      int64
 	MaxTimestamp int64
+	// Producer is set for batches of idempotent producers: the store then
+	// checks the producer's epoch and sequence numbers for the partition in
+	// the commit transaction.
+	Producer *ProducerBatch
 }
 
-// FileCommit describes an uploaded file to sequence.
+// ProducerBatch is the idempotence header of a batch.
+type ProducerBatch struct {
+	ID            int64
+	Epoch         int16
+	FirstSequence int32
+}
+
+// FileCommit describes an uploaded file to sequence. Batches of one
+// partition are sequenced in the order listed; batches of a partition that
+// are adjacent in the list and in the file share one index extent.
 type FileCommit struct {
-	Key    string
-	Size   int64
-	Chunks []Chunk
+	Key     string
+	Size    int64
+	Batches []BatchCommit
 }
 
-// ChunkResult is the outcome of committing one chunk: its assigned base
-// offset, or ErrUnknownTopic / ErrUnknownPartition when its topic was deleted
-// (or never had that partition) by commit time.
-type ChunkResult struct {
+// BatchResult is the outcome of committing one batch.
+type BatchResult struct {
+	// BaseOffset is the offset of the batch's first record.
 	BaseOffset int64
-	Err        error
+	// Duplicate reports a batch its producer had already committed (a
+	// retry): nothing was appended and BaseOffset is the original's.
+	Duplicate bool
+	// Err is nil or one of ErrUnknownTopic, ErrUnknownPartition,
+	// ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrUnknownProducerID;
+	// a failed batch takes no offsets.
+	Err error
 }
+
+// Idempotent-producer errors.
+var (
+	ErrOutOfOrderSequence   = errors.New("metadata: out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("metadata: producer epoch is older than the current one")
+	ErrUnknownProducerID    = errors.New("metadata: no state for this producer id")
+)
+
+// ProducerBatchesKept is how many recent batches per producer and partition
+// the store remembers to recognise retries, as Kafka does.
+const ProducerBatchesKept = 5
 
 // Extent locates a committed chunk: offsets [BaseOffset, EndOffset) of one
 // partition live at ByteOffset..ByteOffset+ByteLength of object FileKey.
@@ -108,12 +136,14 @@ type Topics interface {
 
 // Log sequences files into partition logs and answers index lookups.
 type Log interface {
-	// CommitFile records an uploaded file and assigns each chunk the next
+	// CommitFile records an uploaded file and assigns each batch the next
 	// offsets of its partition, atomically: after it returns nil, every
-	// chunk with a nil ChunkResult.Err is readable, and no partition's log
-	// has gaps. Results are in c.Chunks order. An error means nothing of
-	// the file was committed.
-	CommitFile(ctx context.Context, c FileCommit) ([]ChunkResult, error)
+	// batch with a nil Err (and not Duplicate) is readable, and no
+	// partition's log has gaps. Results are in c.Batches order. An error
+	// means nothing of the file was committed.
+	CommitFile(ctx context.Context, c FileCommit) ([]BatchResult, error)
+	// AllocateProducerID returns a producer ID never handed out before.
+	AllocateProducerID(ctx context.Context) (int64, error)
 	// PartitionState returns a partition's log bounds.
 	PartitionState(ctx context.Context, topic TopicID, partition int32) (PartitionState, error)
 	// Extents returns up to limit extents of a partition in offset order,

@@ -231,17 +231,17 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	for _, bt := range f.batches {
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
-	data, entries := w.Finish()
+	data, _, positions := w.FinishWithPositions()
 	key := newKey(time.Now())
 
 	uploadErr := b.upload(key, data)
 
 	// Commit strictly in seal order.
 	<-prev
-	var chunkResults []metadata.ChunkResult
+	var results []metadata.BatchResult
 	commitErr := uploadErr
 	if uploadErr == nil {
-		chunkResults, commitErr = b.commit(key, int64(len(data)), entries)
+		results, commitErr = b.commit(key, int64(len(data)), f.batches, positions)
 	}
 	close(committed)
 
@@ -252,7 +252,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
 		}
 	} else {
-		b.assignOffsets(f, entries, chunkResults)
+		b.assignOffsets(f, results)
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
@@ -286,45 +286,38 @@ func (b *Batcher) upload(key string, data []byte) error {
 	return err
 }
 
-func (b *Batcher) commit(key string, size int64, entries []segment.Entry) ([]metadata.ChunkResult, error) {
-	chunks := make([]metadata.Chunk, len(entries))
-	for i, e := range entries {
-		chunks[i] = metadata.Chunk{
-			TopicID: e.TopicID, Partition: e.Partition,
-			ByteOffset: int64(e.Offset), ByteLength: int64(e.Length),
-			Batches: int32(e.Batches), Records: e.Records, MaxTimestamp: e.MaxTimestamp,
+func (b *Batcher) commit(key string, size int64, batches []Batch, positions []uint64) ([]metadata.BatchResult, error) {
+	commits := make([]metadata.BatchCommit, len(batches))
+	for i, bt := range batches {
+		commits[i] = metadata.BatchCommit{
+			TopicID: bt.Topic, Partition: bt.Partition,
+			ByteOffset: int64(positions[i]), ByteLength: int64(len(bt.Data)),
+			Records: bt.Info.Records, MaxTimestamp: bt.Info.MaxTimestamp,
+		}
+		if bt.Info.ProducerID >= 0 {
+			commits[i].Producer = &metadata.ProducerBatch{ID: bt.Info.ProducerID, Epoch: bt.Info.ProducerEpoch, FirstSequence: bt.Info.FirstSequence}
 		}
 	}
 	start := time.Now()
-	res, err := b.log.CommitFile(b.ctx, metadata.FileCommit{Key: key, Size: size, Chunks: chunks})
+	res, err := b.log.CommitFile(b.ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
 	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	return res, err
 }
 
-// assignOffsets gives each batch its offset: its chunk's base plus the
-// offsets of the batches before it in the same chunk. Chunks are in order of
-// first appearance, the order segment.Writer uses.
-func (b *Batcher) assignOffsets(f *flush, entries []segment.Entry, res []metadata.ChunkResult) {
-	type key struct {
-		topic     metadata.TopicID
-		partition int32
-	}
-	next := make(map[key]int64, len(entries))
-	chunkOf := make(map[key]int, len(entries))
-	for i, e := range entries {
-		k := key{e.TopicID, e.Partition}
-		chunkOf[k] = i
-		next[k] = res[i].BaseOffset
-	}
+// assignOffsets copies the commit's per-batch outcome into the flush's
+// results. A duplicate (a producer's retry of a committed batch) succeeds
+// with its original offset.
+func (b *Batcher) assignOffsets(f *flush, res []metadata.BatchResult) {
 	for i, bt := range f.batches {
-		k := key{bt.Topic, bt.Partition}
-		r := res[chunkOf[k]]
+		r := res[i]
+		f.results[i] = Result{BaseOffset: r.BaseOffset, Err: r.Err}
 		if r.Err != nil {
-			f.results[i].Err = r.Err
 			continue
 		}
-		f.results[i].BaseOffset = next[k]
-		next[k] += bt.Info.Records
+		if r.Duplicate {
+			b.metrics.duplicates.Inc()
+			continue
+		}
 		b.metrics.batchesIn.Inc()
 		b.metrics.recordsIn.Add(float64(bt.Info.Records))
 		b.metrics.bytesIn.Add(float64(len(bt.Data)))

@@ -14,6 +14,7 @@ type Metrics struct {
 	batchesIn     prometheus.Counter
 	recordsIn     prometheus.Counter
 	bytesIn       prometheus.Counter
+	duplicates    prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -31,9 +32,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		batchesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total", Help: "Record batches committed."}),
 		recordsIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_records_total", Help: "Records (offsets) committed."}),
 		bytesIn:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_bytes_total", Help: "Record batch bytes committed."}),
+		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_duplicate_batches_total", Help: "Retried batches of idempotent producers answered with their original offsets."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.flushes, m.flushErrors, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn)
+		reg.MustRegister(m.flushes, m.flushErrors, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
 }

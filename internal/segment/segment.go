@@ -109,6 +109,8 @@ type chunkKey struct {
 type chunk struct {
 	entry   Entry
 	batches [][]byte
+	// order holds, for each batch, its position in the Add sequence.
+	order []int
 }
 
 // Writer collects batches and encodes them into one file. The zero value is
@@ -117,6 +119,7 @@ type Writer struct {
 	chunks []*chunk
 	index  map[chunkKey]int
 	size   int
+	added  int
 }
 
 // Add appends a batch to its partition's chunk. Batches of one partition keep
@@ -153,6 +156,8 @@ func (w *Writer) Add(topic [16]byte, partition int32, batch []byte, info BatchIn
 		e.Attributes |= AttrTransactional
 	}
 	c.batches = append(c.batches, batch)
+	c.order = append(c.order, w.added)
+	w.added++
 	w.size += len(batch)
 }
 
@@ -163,15 +168,24 @@ func (w *Writer) Len() int { return w.size }
 // order. Each returned entry's position in the slice is its chunk index, which
 // callers use to map commit results back to chunks.
 func (w *Writer) Finish() ([]byte, []Entry) {
+	b, entries, _ := w.FinishWithPositions()
+	return b, entries
+}
+
+// FinishWithPositions is Finish that also returns, for the i-th batch
+// added, its byte offset in the file.
+func (w *Writer) FinishWithPositions() ([]byte, []Entry, []uint64) {
 	total := headerSize + w.size + len(w.chunks)*EntrySize + trailerSize
 	b := make([]byte, 0, total)
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint16(b, Version)
 	b = binary.BigEndian.AppendUint16(b, 0)
 	entries := make([]Entry, len(w.chunks))
+	positions := make([]uint64, w.added)
 	for i, c := range w.chunks {
 		c.entry.Offset = uint64(len(b))
-		for _, batch := range c.batches {
+		for j, batch := range c.batches {
+			positions[c.order[j]] = uint64(len(b))
 			b = append(b, batch...)
 		}
 		entries[i] = c.entry
@@ -185,7 +199,7 @@ func (w *Writer) Finish() ([]byte, []Entry) {
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	b = binary.BigEndian.AppendUint32(b, 0)
 	b = append(b, magic...)
-	return b, entries
+	return b, entries, positions
 }
 
 // File is a parsed, checksum-verified segment.

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Opener) {
 		{"Agents", testAgents},
 		{"GroupFencing", testGroupFencing},
 		{"DeleteTopicDropsOffsets", testDeleteTopicDropsOffsets},
+		{"IdempotentProducers", testIdempotentProducers},
+		{"AllocateProducerID", testAllocateProducerID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,9 +58,9 @@ func mustCreate(t *testing.T, s metadata.Store, name string, partitions int32) m
 	return tp
 }
 
-func commit(t *testing.T, s metadata.Store, key string, chunks ...metadata.Chunk) []metadata.ChunkResult {
+func commit(t *testing.T, s metadata.Store, key string, chunks ...metadata.BatchCommit) []metadata.BatchResult {
 	t.Helper()
-	res, err := s.CommitFile(context.Background(), metadata.FileCommit{Key: key, Size: 1000, Chunks: chunks})
+	res, err := s.CommitFile(context.Background(), metadata.FileCommit{Key: key, Size: 1000, Batches: chunks})
 	if err != nil {
 		t.Fatalf("CommitFile(%s): %v", key, err)
 	}
@@ -135,9 +137,9 @@ func testCommitOffsets(t *testing.T, s metadata.Store) {
 	a := mustCreate(t, s, "a", 2)
 	b := mustCreate(t, s, "b", 1)
 	res := commit(t, s, "f1",
-		metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 100, Batches: 2, Records: 5, MaxTimestamp: 10},
-		metadata.Chunk{TopicID: a.ID, Partition: 1, ByteOffset: 108, ByteLength: 50, Batches: 1, Records: 1, MaxTimestamp: 11},
-		metadata.Chunk{TopicID: b.ID, Partition: 0, ByteOffset: 158, ByteLength: 10, Batches: 1, Records: 3, MaxTimestamp: 12},
+		metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 100, Records: 5, MaxTimestamp: 10},
+		metadata.BatchCommit{TopicID: a.ID, Partition: 1, ByteOffset: 108, ByteLength: 50, Records: 1, MaxTimestamp: 11},
+		metadata.BatchCommit{TopicID: b.ID, Partition: 0, ByteOffset: 158, ByteLength: 10, Records: 3, MaxTimestamp: 12},
 	)
 	want := []int64{0, 0, 0}
 	for i, r := range res {
@@ -146,7 +148,7 @@ func testCommitOffsets(t *testing.T, s metadata.Store) {
 		}
 	}
 	res = commit(t, s, "f2",
-		metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 20, Batches: 1, Records: 2, MaxTimestamp: 20},
+		metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 20, Records: 2, MaxTimestamp: 20},
 	)
 	if res[0].Err != nil || res[0].BaseOffset != 5 {
 		t.Fatalf("second commit = %+v, want base 5", res[0])
@@ -157,8 +159,8 @@ func testCommitOffsets(t *testing.T, s metadata.Store) {
 	}
 	// A chunk for a partition the topic does not have fails alone.
 	res = commit(t, s, "f3",
-		metadata.Chunk{TopicID: a.ID, Partition: 9, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: 1},
-		metadata.Chunk{TopicID: b.ID, Partition: 0, ByteOffset: 9, ByteLength: 1, Batches: 1, Records: 1},
+		metadata.BatchCommit{TopicID: a.ID, Partition: 9, ByteOffset: 8, ByteLength: 1, Records: 1},
+		metadata.BatchCommit{TopicID: b.ID, Partition: 0, ByteOffset: 9, ByteLength: 1, Records: 1},
 	)
 	if !errors.Is(res[0].Err, metadata.ErrUnknownPartition) || res[1].Err != nil || res[1].BaseOffset != 3 {
 		t.Fatalf("mixed commit = %+v", res)
@@ -171,7 +173,7 @@ func testCommitDeletedTopic(t *testing.T, s metadata.Store) {
 	if _, err := s.DeleteTopic(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	res := commit(t, s, "f1", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: 1})
+	res := commit(t, s, "f1", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Records: 1})
 	if !errors.Is(res[0].Err, metadata.ErrUnknownTopic) {
 		t.Fatalf("commit to deleted topic = %+v, want ErrUnknownTopic", res[0])
 	}
@@ -192,9 +194,9 @@ func testConcurrentCommits(t *testing.T, s metadata.Store) {
 			defer wg.Done()
 			for i := 0; i < perWriter; i++ {
 				recs := int64(1 + (w+i)%4)
-				c := metadata.FileCommit{Key: fmt.Sprintf("w%d-%d", w, i), Size: 10, Chunks: []metadata.Chunk{
-					{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: recs},
-					{TopicID: a.ID, Partition: 1, ByteOffset: 9, ByteLength: 1, Batches: 1, Records: 1},
+				c := metadata.FileCommit{Key: fmt.Sprintf("w%d-%d", w, i), Size: 10, Batches: []metadata.BatchCommit{
+					{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Records: recs},
+					{TopicID: a.ID, Partition: 1, ByteOffset: 9, ByteLength: 1, Records: 1},
 				}}
 				res, err := s.CommitFile(ctx, c)
 				if err != nil {
@@ -233,9 +235,9 @@ func testExtents(t *testing.T, s metadata.Store) {
 	ctx := context.Background()
 	a := mustCreate(t, s, "x", 1)
 	// Three files: offsets [0,4) [4,5) [5,10).
-	commit(t, s, "f1", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 40, Batches: 2, Records: 4, MaxTimestamp: 100})
-	commit(t, s, "f2", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 16, ByteLength: 10, Batches: 1, Records: 1, MaxTimestamp: 200})
-	commit(t, s, "f3", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 50, Batches: 1, Records: 5, MaxTimestamp: 300})
+	commit(t, s, "f1", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 40, Records: 4, MaxTimestamp: 100})
+	commit(t, s, "f2", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 16, ByteLength: 10, Records: 1, MaxTimestamp: 200})
+	commit(t, s, "f3", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 50, Records: 5, MaxTimestamp: 300})
 	cases := []struct {
 		from  int64
 		limit int
@@ -274,9 +276,9 @@ func testExtentAtTimestamp(t *testing.T, s metadata.Store) {
 	a := mustCreate(t, s, "ts", 1)
 	// Timestamps are not monotonic across files: the first extent whose
 	// max timestamp reaches ts wins, in offset order.
-	commit(t, s, "f1", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: 2, MaxTimestamp: 100})
-	commit(t, s, "f2", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: 2, MaxTimestamp: 300})
-	commit(t, s, "f3", metadata.Chunk{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Batches: 1, Records: 2, MaxTimestamp: 200})
+	commit(t, s, "f1", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Records: 2, MaxTimestamp: 100})
+	commit(t, s, "f2", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Records: 2, MaxTimestamp: 300})
+	commit(t, s, "f3", metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 1, Records: 2, MaxTimestamp: 200})
 	for _, c := range []struct {
 		ts   int64
 		base int64

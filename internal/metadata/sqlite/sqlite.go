@@ -76,6 +76,15 @@ var migrations = []string{
 		metadata TEXT NOT NULL,
 		committed_at INTEGER NOT NULL,
 		PRIMARY KEY (group_name, topic, partition)) WITHOUT ROWID;`,
+	`CREATE TABLE producers (
+		topic_id BLOB NOT NULL,
+		partition INTEGER NOT NULL,
+		producer_id INTEGER NOT NULL,
+		epoch INTEGER NOT NULL,
+		recent TEXT NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (topic_id, partition, producer_id)) WITHOUT ROWID;
+	INSERT INTO meta(key, value) VALUES ('next_producer_id', '1000');`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
@@ -270,70 +279,6 @@ func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
 		out = append(out, t)
 	}
 	return out, rows.Err()
-}
-
-// CommitFile implements metadata.Log.
-func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.ChunkResult, error) {
-	now := time.Now().UnixMilli()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin commit: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO files(key, size, committed_at) VALUES (?, ?, ?)`, c.Key, c.Size, now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: record file %s: %w", c.Key, err)
-	}
-	fileID, err := res.LastInsertId()
-	if err != nil {
-		return nil, err
-	}
-	next, err := tx.PrepareContext(ctx, `UPDATE partitions SET next_offset = next_offset + ? WHERE topic_id = ? AND partition = ? RETURNING next_offset`)
-	if err != nil {
-		return nil, err
-	}
-	defer next.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
-	results := make([]metadata.ChunkResult, len(c.Chunks))
-	committed := 0
-	for i, ch := range c.Chunks {
-		var end int64
-		err := next.QueryRowContext(ctx, ch.Records, ch.TopicID[:], ch.Partition).Scan(&end)
-		if errors.Is(err, sql.ErrNoRows) {
-			results[i].Err = s.missingPartition(ctx, tx, ch)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: sequence chunk: %w", err)
-		}
-		base := end - ch.Records
-		if _, err := ins.ExecContext(ctx, ch.TopicID[:], ch.Partition, base, end, fileID, ch.ByteOffset, ch.ByteLength, ch.Batches, ch.MaxTimestamp, now); err != nil {
-			return nil, fmt.Errorf("sqlite: index chunk: %w", err)
-		}
-		results[i].BaseOffset = base
-		committed++
-	}
-	if committed == 0 {
-		// Nothing references the file; leave it to the orphan sweeper.
-		return results, nil
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlite: commit file %s: %w", c.Key, err)
-	}
-	return results, nil
-}
-
-func (s *Store) missingPartition(ctx context.Context, tx *sql.Tx, ch metadata.Chunk) error {
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM topics WHERE id = ?`, ch.TopicID[:]).Scan(&n); err == nil && n == 0 {
-		return fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, ch.TopicID)
-	}
-	return fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, ch.TopicID, ch.Partition)
 }
 
 // PartitionState implements metadata.Log.

@@ -32,7 +32,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CommitFile(ctx, metadata.FileCommit{Key: "f", Size: 1, Chunks: []metadata.Chunk{{TopicID: tp.ID, Records: 3, Batches: 1}}}); err != nil {
+	if _, err := s.CommitFile(ctx, metadata.FileCommit{Key: "f", Size: 1, Batches: []metadata.BatchCommit{{TopicID: tp.ID, Records: 3, ByteOffset: 8, ByteLength: 10}}}); err != nil {
 		t.Fatal(err)
 	}
 	id, _ := s.ClusterID(ctx)
