@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: build test deps verify unit fuzz-short bench fmt
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt
 
 build:
 	$(GO) build -o bin/sluice ./cmd/sluice
@@ -27,6 +27,15 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateBatch$$' -fuzztime $(FUZZTIME) ./internal/kafka
+
+# bench: the standard workload against sluice dev and kfake (minutes; not
+# part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench
+bench:
+	bash bench/run.sh
+
+# bench-go: Go micro-benchmarks of the hot paths, with allocations.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/segment ./internal/produce ./internal/fetch ./internal/metadata/sqlite
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -17,6 +17,7 @@ import (
 func newDevCmd() *cobra.Command {
 	var (
 		dataDir string
+		agents  int
 		cfg     agent.Config
 	)
 	cmd := &cobra.Command{
@@ -31,6 +32,9 @@ metadata store is a SQLite file and the bucket is a directory, both under
 			if cfg.BucketURL, cfg.MetadataURL, err = agent.DataDirURLs(dataDir); err != nil {
 				return err
 			}
+			if agents > 1 {
+				return runLocalCluster(cmd, dataDir, cfg, agents)
+			}
 			return runAgent(cmd.Context(), cfg, func(a *agent.Agent) {
 				fmt.Fprintf(cmd.OutOrStdout(), `Sluice is running.
   data:    %s (bucket %s, metadata %s)
@@ -43,6 +47,7 @@ Press Ctrl-C to stop.
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", "./sluice-data", "directory holding the bucket and the SQLite metadata file")
+	f.IntVar(&agents, "agents", 1, "run this many agents in one process, sharing the data dir, on consecutive ports from --kafka-addr and --http-addr with node IDs from --node-id (a local cluster for demos and tests)")
 	addAgentFlags(cmd, &cfg)
 	return cmd
 }
@@ -54,6 +59,10 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz and /debug/pprof (empty disables)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
+	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")
+	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 6*time.Second, "an agent that has not renewed its registration for this long drops out of Metadata responses and coordinator ownership")
+	f.DurationVar(&cfg.BucketTimeout, "bucket-timeout", 30*time.Second, "bound on every object storage call; a store that stops answering then fails produce requests retriably")
 	f.DurationVar(&cfg.Produce.BatchTimeout, "batch-timeout", 250*time.Millisecond, "longest time a produced batch is buffered before its file is flushed")
 	f.IntVar(&cfg.Produce.BatchMaxBytes, "batch-max-bytes", 8<<20, "flush a file as soon as it holds this many bytes")
 	f.IntVar(&cfg.Produce.MaxInFlight, "max-inflight-flushes", 4, "files uploading at once")

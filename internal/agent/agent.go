@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/postgres"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
@@ -35,10 +37,23 @@ import (
 
 // Config is everything an agent needs to start.
 type Config struct {
-	// BucketURL names the object storage (file:///dir, mem://, …).
+	// BucketURL names the object storage: file:///dir, s3://bucket?…,
+	// gs://bucket, azblob://container, mem:// (docs/deploy.md).
 	BucketURL string
-	// MetadataURL names the metadata store: sqlite:///path/to/file.db.
+	// MetadataURL names the metadata store: sqlite:///path/to/file.db or
+	// postgres://user:pass@host:5432/db?….
 	MetadataURL string
+	// Store and Bucket, when set, are used instead of opening MetadataURL
+	// and BucketURL and are left open by Close: agents running in one
+	// process share them (sluice dev --agents). A shared Store should be a
+	// *metadata.Broadcast so each agent's long polls wake on the others'
+	// commits.
+	Store  metadata.Store
+	Bucket objstore.Bucket
+	// BucketTimeout bounds every object storage call, so a store that
+	// stops answering produces retriable errors instead of hung uploads;
+	// 0 means 30s.
+	BucketTimeout time.Duration
 	// KafkaAddr is the Kafka listener's address; port 0 picks a free one.
 	KafkaAddr string
 	// AdvertiseAddr is the host:port clients are told to connect to; empty
@@ -46,7 +61,8 @@ type Config struct {
 	AdvertiseAddr string
 	// HTTPAddr serves /healthz, /metrics and /debug/pprof; empty disables it.
 	HTTPAddr string
-	// NodeID is this agent's Kafka broker ID.
+	// NodeID is this agent's Kafka broker ID, unique in the cluster. A
+	// negative value derives one from the advertised address (AutoNodeID).
 	NodeID int32
 
 	// Zone is the availability zone this agent runs in (reported as the
@@ -86,6 +102,14 @@ type Agent struct {
 	httpSrv  *http.Server
 	metrics  *prometheus.Registry
 
+	// ownStore and ownBucket are false for backends shared through
+	// Config, which Close leaves open.
+	ownStore, ownBucket bool
+	// watcher announces other agents' commits (nil if the store cannot);
+	// watchDone is closed when its goroutine has stopped.
+	watcher   metadata.CommitWatcher
+	watchDone chan struct{}
+
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the Kafka server has stopped
 	errMu    sync.Mutex    // guards serveErr
@@ -115,15 +139,27 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}()
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if a.store, err = OpenMetadata(ctx, cfg.MetadataURL); err != nil {
-		return nil, err
+	if cfg.BucketTimeout <= 0 {
+		cfg.BucketTimeout = 30 * time.Second
 	}
+	if a.store = cfg.Store; a.store == nil {
+		if a.store, err = OpenMetadata(ctx, cfg.MetadataURL); err != nil {
+			return nil, err
+		}
+		a.ownStore = true
+	}
+	a.watcher, _ = a.store.(metadata.CommitWatcher)
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
-	if a.bucket, err = objstore.Open(ctx, cfg.BucketURL); err != nil {
-		return nil, err
+	bucket := cfg.Bucket
+	if bucket == nil {
+		if bucket, err = objstore.Open(ctx, cfg.BucketURL); err != nil {
+			return nil, err
+		}
+		a.ownBucket = true
 	}
+	a.bucket = objstore.Timeout{Bucket: bucket, Op: cfg.BucketTimeout}
 	clusterID, err := a.store.ClusterID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("agent: read cluster id: %w", err)
@@ -135,6 +171,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	self, err := brokerFor(cfg.NodeID, cfg.AdvertiseAddr, a.kafkaLn.Addr())
 	if err != nil {
 		return nil, err
+	}
+	if self.NodeID < 0 {
+		self.NodeID = AutoNodeID(net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))))
 	}
 	if cfg.HTTPAddr != "" {
 		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -153,6 +192,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
 	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.metrics))
+	if cfg.Kafka.LogDir == "" {
+		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
+	}
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
 		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
 		Log:        a.store,
@@ -168,6 +210,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	if a.watcher != nil {
+		a.watchCommits(serveCtx, a.watcher, notifier)
+	}
 	go func() {
 		defer close(a.done)
 		if err := a.server.Serve(serveCtx, a.kafkaLn); err != nil {
@@ -181,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		go a.httpSrv.Serve(a.httpLn)
 	}
 	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
-		"http", a.HTTPAddr(), "node_id", cfg.NodeID, "cluster_id", clusterID)
+		"http", a.HTTPAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID)
 	return a, nil
 }
 
@@ -210,6 +255,17 @@ func brokerFor(nodeID int32, advertise string, ln net.Addr) (cluster.Broker, err
 	return cluster.Broker{NodeID: nodeID, Host: host, Port: int32(port)}, nil
 }
 
+// AutoNodeID derives a node ID from an agent's advertised host:port, for
+// clusters whose agents are interchangeable (a Kubernetes Deployment): the
+// same address always gets the same ID, and distinct addresses collide with
+// probability about n²/2³² for n agents. IDs fall in [1<<20, 1<<31) so they
+// never meet small hand-picked IDs.
+func AutoNodeID(advertised string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(advertised))
+	return int32(1<<20 + h.Sum32()%(1<<31-1<<20))
+}
+
 // OpenMetadata opens a metadata store by URL.
 func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 	u, err := url.Parse(rawURL)
@@ -226,8 +282,10 @@ func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 			return nil, fmt.Errorf("agent: metadata dir: %w", err)
 		}
 		return sqlite.Open(ctx, path)
+	case "postgres", "postgresql":
+		return postgres.Open(ctx, rawURL)
 	}
-	return nil, fmt.Errorf("agent: unsupported metadata URL scheme %q (want sqlite://)", u.Scheme)
+	return nil, fmt.Errorf("agent: unsupported metadata URL scheme %q (want sqlite:// or postgres://)", u.Scheme)
 }
 
 // KafkaAddr is the bound Kafka listener address.
@@ -249,6 +307,9 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 func (a *Agent) Close(ctx context.Context) error {
 	a.cancel()
 	<-a.done
+	if a.watchDone != nil {
+		<-a.watchDone
+	}
 	var errs []error
 	if a.httpSrv != nil {
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
@@ -272,10 +333,10 @@ func (a *Agent) closeBackends() error {
 	if a.httpLn != nil && a.httpSrv == nil {
 		errs = append(errs, a.httpLn.Close())
 	}
-	if a.bucket != nil {
+	if a.bucket != nil && a.ownBucket {
 		errs = append(errs, a.bucket.Close())
 	}
-	if a.store != nil {
+	if a.store != nil && a.ownStore {
 		errs = append(errs, a.store.Close())
 	}
 	return errors.Join(errs...)
@@ -293,4 +354,15 @@ func DataDirURLs(dataDir string) (bucketURL, metadataURL string, err error) {
 		abs = "/" + abs
 	}
 	return "file://" + abs + "/bucket", "sqlite://" + abs + "/metadata.db", nil
+}
+
+// redactURL drops credentials and query parameters from a URL, for
+// reporting it to clients (DescribeLogDirs).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "bucket"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }

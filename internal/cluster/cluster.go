@@ -1,6 +1,7 @@
 // Package cluster answers "which agents exist and which one should a client
-// talk to": the broker list Metadata returns, and (later) agent registration,
-// zones and rendezvous-hashed ownership.
+// talk to": agent registration with heartbeats in the metadata store, the
+// broker list Metadata returns (filtered by the client's zone), nominal
+// partition leaders, and rendezvous-hashed ownership of coordinator keys.
 package cluster
 
 // Broker is an agent as Kafka clients see it.

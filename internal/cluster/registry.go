@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,9 @@ type Registry struct {
 func NewRegistry(store metadata.Agents, self Broker, zone string, interval, ttl time.Duration, logger *slog.Logger) *Registry {
 	var inst [8]byte
 	rand.Read(inst[:])
+	if zone != "" {
+		self.Rack = &zone
+	}
 	return &Registry{store: store, self: self, zone: zone, instance: hex.EncodeToString(inst[:]),
 		interval: interval, ttl: ttl, logger: logger, live: []Broker{self}}
 }
@@ -84,6 +89,11 @@ func (r *Registry) beat(ctx context.Context) error {
 	sawSelf := false
 	for _, a := range agents {
 		if a.NodeID == r.self.NodeID {
+			if a.Instance != r.instance {
+				// Heartbeats overwrite each other: two agents share a node ID.
+				r.logger.Error("another agent registered with this agent's node ID; give each agent its own --node-id",
+					"node_id", a.NodeID, "other", net.JoinHostPort(a.Host, strconv.Itoa(int(a.Port))))
+			}
 			sawSelf = true
 			live = append(live, r.self)
 			continue
@@ -126,11 +136,51 @@ func (r *Registry) Stop(ctx context.Context) error {
 // Self implements Membership.
 func (r *Registry) Self() Broker { return r.self }
 
-// Brokers implements Membership.
-func (r *Registry) Brokers(string) []Broker {
+// Brokers implements Membership: the live agents, only those of the
+// client's zone when its client ID names one (see ClientZone) and that zone
+// has live agents; a client of a zone without agents sees them all rather
+// than none.
+func (r *Registry) Brokers(clientID string) []Broker {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.live
+	live := r.live
+	r.mu.RUnlock()
+	return InZone(live, ClientZone(clientID))
+}
+
+// InZone returns the brokers whose rack is zone, or all of them when zone
+// is empty or none match.
+func InZone(brokers []Broker, zone string) []Broker {
+	if zone == "" {
+		return brokers
+	}
+	var out []Broker
+	for _, b := range brokers {
+		if b.Rack != nil && *b.Rack == zone {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		return brokers
+	}
+	return out
+}
+
+// zoneKey marks a zone in a client ID, as in "billing,sluice_az=us-east-1a".
+const zoneKey = "sluice_az="
+
+// ClientZone extracts the zone a client asks for from its client ID: the
+// text after "sluice_az=" up to the next ',', ';', '&' or space, or "" when
+// the client ID names none.
+func ClientZone(clientID string) string {
+	i := strings.Index(clientID, zoneKey)
+	if i < 0 {
+		return ""
+	}
+	z := clientID[i+len(zoneKey):]
+	if j := strings.IndexAny(z, ",;& "); j >= 0 {
+		z = z[:j]
+	}
+	return z
 }
 
 // Owner returns the live agent that owns key.

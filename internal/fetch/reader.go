@@ -123,7 +123,15 @@ func (r *Reader) appendExtent(ctx context.Context, res *Result, e metadata.Exten
 		if _, err := segment.PatchBaseOffsets(batch, base); err != nil {
 			return false, err
 		}
-		res.Records = append(res.Records, batch...)
+		if len(res.Records) == 0 {
+			// Keep the bucket's buffer instead of copying it: the following
+			// batches of this extent are the bytes right after batch, so
+			// appending them below moves nothing (data is ours: the bucket
+			// returns a fresh buffer and the batches were patched in place).
+			res.Records = batch
+		} else {
+			res.Records = append(res.Records, batch...)
+		}
 		res.Offsets += end - base
 		base = end
 	}

@@ -62,12 +62,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, m *kmsg.C
 		for _, c := range topics.Configs() {
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name = c.Name
-			v := topics.Value(t.Configs, c.Name)
+			v, src := s.topicConfigValue(t, c.Name) // as DescribeConfigs reports it
 			rc.Value = &v
-			rc.Source = 5 // DEFAULT_CONFIG
-			if _, ok := t.Configs[c.Name]; ok {
-				rc.Source = 1 // DYNAMIC_TOPIC_CONFIG
-			}
+			rc.Source = int8(src)
 			rs.Configs = append(rs.Configs, rc)
 		}
 		resp.Topics = append(resp.Topics, rs)

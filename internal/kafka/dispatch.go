@@ -33,8 +33,17 @@ var supported = map[int16]apiRange{
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
 	22: {0, 4},  // InitProducerID
+	23: {0, 4},  // OffsetForLeaderEpoch
+	32: {0, 4},  // DescribeConfigs
+	33: {0, 2},  // AlterConfigs
+	35: {0, 4},  // DescribeLogDirs
+	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
+	43: {0, 2},  // ElectLeaders
+	44: {0, 1},  // IncrementalAlterConfigs
+	46: {0, 0},  // ListPartitionReassignments
 	47: {0, 0},  // OffsetDelete
+	60: {0, 2},  // DescribeCluster
 	68: {0, 1},  // ConsumerGroupHeartbeat
 	69: {0, 1},  // ConsumerGroupDescribe
 }
@@ -84,6 +93,24 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleConsumerGroupHeartbeat(ctx, req, m))
 	case *kmsg.ConsumerGroupDescribeRequest:
 		return ready(s.handleConsumerGroupDescribe(ctx, req, m))
+	case *kmsg.DescribeConfigsRequest:
+		return ready(s.handleDescribeConfigs(ctx, req, m))
+	case *kmsg.AlterConfigsRequest:
+		return ready(s.handleAlterConfigs(ctx, req, m))
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return ready(s.handleIncrementalAlterConfigs(ctx, req, m))
+	case *kmsg.CreatePartitionsRequest:
+		return ready(s.handleCreatePartitions(ctx, req, m))
+	case *kmsg.DescribeClusterRequest:
+		return ready(s.handleDescribeCluster(ctx, req, m))
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return ready(s.handleOffsetForLeaderEpoch(ctx, req, m))
+	case *kmsg.DescribeLogDirsRequest:
+		return ready(s.handleDescribeLogDirs(ctx, req, m))
+	case *kmsg.ElectLeadersRequest:
+		return ready(s.handleElectLeaders(ctx, req, m))
+	case *kmsg.ListPartitionReassignmentsRequest:
+		return ready(s.handleListPartitionReassignments(ctx, req, m))
 	}
 	// decode only lets through keys in supported, all handled above.
 	panic("kafka: no handler for " + kmsg.NameForKey(req.key))

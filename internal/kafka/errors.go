@@ -20,6 +20,8 @@ func errorCode(err error) int16 {
 		return 0
 	case errors.Is(err, metadata.ErrUnknownTopic), errors.Is(err, metadata.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrPartitionCount):
+		return kerr.InvalidPartitions.Code
 	case errors.Is(err, metadata.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, metadata.ErrOutOfOrderSequence):

@@ -66,6 +66,9 @@ type Config struct {
 	// MaxInFlightPerConn bounds the requests one connection may have
 	// outstanding before the agent stops reading from it.
 	MaxInFlightPerConn int
+	// LogDir is the log dir DescribeLogDirs reports: the bucket URL,
+	// without credentials.
+	LogDir string
 }
 
 func (c *Config) setDefaults() {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -65,13 +67,16 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	cache := topics.NewCache(store, time.Second)
+	members := cluster.Single{Broker: cluster.Broker{NodeID: 1, Host: "127.0.0.1", Port: int32(port)}}
+	coordinator := groups.New(groups.Config{}, store, soleOwner{members}, nil, discardLogger())
 	srv := NewServer(cfg, Deps{
 		Topics:     cache,
 		Log:        store,
 		Producer:   batcher,
 		Reader:     reader,
+		Groups:     coordinator,
 		Notifier:   notifier,
-		Membership: cluster.Single{Broker: cluster.Broker{NodeID: 1, Host: "127.0.0.1", Port: int32(port)}},
+		Membership: members,
 		ClusterID:  "test-cluster",
 		Logger:     discardLogger(),
 	})
@@ -93,11 +98,17 @@ func startServer(t *testing.T, cfg Config) *testServer {
 		if err := batcher.Close(closeCtx); err != nil {
 			t.Errorf("batcher close: %v", err)
 		}
+		coordinator.Close()
 		bucket.Close()
 		store.Close()
 	})
 	return &testServer{t: t, srv: srv, addr: ln.Addr().String(), store: store, bucketDir: bucketDir, topics: cache}
 }
+
+// soleOwner makes the lone agent the owner of every consumer group.
+type soleOwner struct{ cluster.Single }
+
+func (o soleOwner) Owner(string) cluster.Broker { return o.Self() }
 
 // createTopic creates a topic straight in the store (through the cache, so
 // the server sees it at once).
@@ -152,14 +163,17 @@ type rawConn struct {
 	corr int32
 }
 
-func (ts *testServer) dial() *rawConn {
-	ts.t.Helper()
+func (ts *testServer) dial() *rawConn { return ts.dialT(ts.t) }
+
+// dialT connects a rawConn that reports failures to t.
+func (ts *testServer) dialT(t *testing.T) *rawConn {
+	t.Helper()
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
-		ts.t.Fatal(err)
+		t.Fatal(err)
 	}
-	ts.t.Cleanup(func() { c.Close() })
-	return &rawConn{t: ts.t, c: c, br: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
 var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("badinput-test"))
@@ -245,6 +259,18 @@ func (rc *rawConn) expectClosed() {
 	n, err := rc.br.Read(buf[:])
 	if n != 0 || !errors.Is(err, io.EOF) {
 		rc.t.Fatalf("read after bad request = %d bytes, %v; want the connection closed (EOF)", n, err)
+	}
+}
+
+// expectDropped is expectClosed for connections the server may close with
+// unread bytes still queued, which the kernel answers with a reset.
+func (rc *rawConn) expectDropped() {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf [1]byte
+	n, err := rc.br.Read(buf[:])
+	if n != 0 || !(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		rc.t.Fatalf("read after bad request = %d bytes, %v; want the connection closed", n, err)
 	}
 }
 

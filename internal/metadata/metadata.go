@@ -19,6 +19,9 @@ var (
 	ErrUnknownTopic     = errors.New("metadata: unknown topic")
 	ErrUnknownPartition = errors.New("metadata: unknown partition")
 	ErrNotFound         = errors.New("metadata: not found")
+	// ErrPartitionCount is returned by AddPartitions when the requested
+	// count does not exceed the topic's current one.
+	ErrPartitionCount = errors.New("metadata: partition count can only be increased")
 )
 
 // TopicID is a topic's UUID, as Kafka's topic IDs (KIP-516).
@@ -132,6 +135,16 @@ type Topics interface {
 	TopicByID(ctx context.Context, id TopicID) (Topic, error)
 	// ListTopics returns every topic, sorted by name.
 	ListTopics(ctx context.Context) ([]Topic, error)
+	// AlterTopicConfigs replaces a topic's explicitly set configs with
+	// what fn returns when given the current ones, atomically (fn may run
+	// more than once; an error from fn aborts the change and is returned).
+	// It fails with ErrUnknownTopic for missing topics.
+	AlterTopicConfigs(ctx context.Context, name string, fn func(current map[string]string) (map[string]string, error)) (Topic, error)
+	// AddPartitions raises a topic's partition count to count, creating
+	// the new partitions with empty logs. It fails with ErrPartitionCount
+	// (wrapped, with the current count) unless count exceeds the current
+	// count, and with ErrUnknownTopic for missing topics.
+	AddPartitions(ctx context.Context, name string, count int32) (Topic, error)
 }
 
 // Log sequences files into partition logs and answers index lookups.
@@ -152,6 +165,9 @@ type Log interface {
 	// ExtentAtTimestamp returns the first extent (in offset order) whose max
 	// timestamp is at or after ts, or ErrNotFound.
 	ExtentAtTimestamp(ctx context.Context, topic TopicID, partition int32, ts int64) (Extent, error)
+	// PartitionBytes returns, per partition of a topic that has committed
+	// data, the bytes its extents occupy in the bucket.
+	PartitionBytes(ctx context.Context, topic TopicID) (map[int32]int64, error)
 }
 
 // Store is a complete metadata backend.

@@ -59,7 +59,13 @@ func OpenDir(dir string) (Bucket, error) {
 }
 
 func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
-	if err := b.b.WriteAll(ctx, key, data, nil); err != nil {
+	var err error
+	if b.dir != "" {
+		err = b.writeLocal(ctx, key, data)
+	} else {
+		err = b.b.WriteAll(ctx, key, data, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("objstore: put %s: %w", key, err)
 	}
 	if b.dir != "" {
@@ -68,6 +74,22 @@ func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// writeLocal writes a file of a local-directory bucket without the MD5 that
+// WriteAll computes (twice) over every object: a local file has no transport
+// for a Content-MD5 to protect, segment files carry their own CRC-32C, and
+// the hashing was the largest CPU cost of producing to `sluice dev`.
+func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) error {
+	w, err := b.b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // syncPath fsyncs a file and the directories up to the bucket root's parent

@@ -3,6 +3,7 @@ package objstore
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Faulty wraps a Bucket and fails calls on demand, for tests of the paths
@@ -15,7 +16,35 @@ type Faulty struct {
 	putErr error
 	// getErr, when non-nil, is returned by GetRange.
 	getErr error
-	puts   int
+	// delay, when positive, stalls every Put and GetRange that long first
+	// (a slow store); the caller's context still cuts the stall short.
+	delay time.Duration
+	puts  int
+}
+
+// Delay makes every later Put and GetRange wait d before proceeding (0
+// heals).
+func (f *Faulty) Delay(d time.Duration) {
+	f.mu.Lock()
+	f.delay = d
+	f.mu.Unlock()
+}
+
+func (f *Faulty) stall(ctx context.Context) error {
+	f.mu.Lock()
+	d := f.delay
+	f.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // FailPuts makes every later Put return err (nil heals).
@@ -40,6 +69,9 @@ func (f *Faulty) Puts() int {
 }
 
 func (f *Faulty) Put(ctx context.Context, key string, data []byte) error {
+	if err := f.stall(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	err := f.putErr
 	if err == nil {
@@ -53,6 +85,9 @@ func (f *Faulty) Put(ctx context.Context, key string, data []byte) error {
 }
 
 func (f *Faulty) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := f.stall(ctx); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	err := f.getErr
 	f.mu.Unlock()

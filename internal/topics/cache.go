@@ -69,3 +69,17 @@ func (c *Cache) invalidate(name string) {
 	delete(c.byName, name)
 	c.mu.Unlock()
 }
+
+// AlterTopicConfigs alters through the store and invalidates the entry.
+func (c *Cache) AlterTopicConfigs(ctx context.Context, name string, fn func(map[string]string) (map[string]string, error)) (metadata.Topic, error) {
+	t, err := c.Topics.AlterTopicConfigs(ctx, name, fn)
+	c.invalidate(name)
+	return t, err
+}
+
+// AddPartitions adds through the store and invalidates the entry.
+func (c *Cache) AddPartitions(ctx context.Context, name string, count int32) (metadata.Topic, error) {
+	t, err := c.Topics.AddPartitions(ctx, name, count)
+	c.invalidate(name)
+	return t, err
+}

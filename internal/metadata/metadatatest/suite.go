@@ -39,6 +39,9 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteTopicDropsOffsets", testDeleteTopicDropsOffsets},
 		{"IdempotentProducers", testIdempotentProducers},
 		{"AllocateProducerID", testAllocateProducerID},
+		{"AlterTopicConfigs", testAlterTopicConfigs},
+		{"AddPartitions", testAddPartitions},
+		{"PartitionBytes", testPartitionBytes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

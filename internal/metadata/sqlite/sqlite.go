@@ -342,3 +342,83 @@ func (s *Store) ExtentAtTimestamp(ctx context.Context, topic metadata.TopicID, p
 		WHERE e.topic_id = ? AND e.partition = ? AND e.max_timestamp >= ?
 		ORDER BY e.base_offset LIMIT 1`, topic[:], partition, ts))
 }
+
+// AlterTopicConfigs implements metadata.Topics.
+func (s *Store) AlterTopicConfigs(ctx context.Context, name string, fn func(map[string]string) (map[string]string, error)) (metadata.Topic, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	defer tx.Rollback()
+	t, err := scanTopic(tx.QueryRowContext(ctx, topicSelect+` WHERE name = ?`, name))
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	current := make(map[string]string, len(t.Configs))
+	for k, v := range t.Configs {
+		current[k] = v
+	}
+	next, err := fn(current)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if next == nil {
+		next = map[string]string{}
+	}
+	cfg, err := json.Marshal(next)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE topics SET configs = ? WHERE id = ?`, string(cfg), t.ID[:]); err != nil {
+		return metadata.Topic{}, err
+	}
+	t.Configs = next
+	return t, tx.Commit()
+}
+
+// AddPartitions implements metadata.Topics.
+func (s *Store) AddPartitions(ctx context.Context, name string, count int32) (metadata.Topic, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	defer tx.Rollback()
+	t, err := scanTopic(tx.QueryRowContext(ctx, topicSelect+` WHERE name = ?`, name))
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if count <= t.Partitions {
+		return metadata.Topic{}, fmt.Errorf("%w: topic %s has %d partitions, %d requested", metadata.ErrPartitionCount, name, t.Partitions, count)
+	}
+	for p := t.Partitions; p < count; p++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO partitions(topic_id, partition) VALUES (?, ?)`, t.ID[:], p); err != nil {
+			return metadata.Topic{}, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE topics SET partitions = ? WHERE id = ?`, count, t.ID[:]); err != nil {
+		return metadata.Topic{}, err
+	}
+	t.Partitions = count
+	return t, tx.Commit()
+}
+
+// PartitionBytes implements metadata.Log.
+func (s *Store) PartitionBytes(ctx context.Context, topic metadata.TopicID) (map[int32]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT partition, sum(byte_length) FROM extents WHERE topic_id = ? GROUP BY partition`, topic[:])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var (
+			p int32
+			n int64
+		)
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}

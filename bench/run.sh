@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# bench/run.sh: the standard Sluice workload against `sluice dev` (local
+# bucket, fresh data dir) and against franz-go's in-memory kfake cluster in
+# the same run, alternating A/B, then a summary with sluice/kfake ratios.
+#
+# This is a benchmark, not a test: nothing in CI runs or times it.
+#
+# Knobs (environment; defaults are the standard workload):
+#   RECORDS=500000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4 LINGER=5ms
+#   ACKS=all IDEMPOTENT=true E2E_RATE=2000 E2E_DURATION=30s ROUNDS=2
+#   SLUICE_AGENT_FLAGS=""  extra flags for `sluice dev`
+#   PPROF_SECONDS=0        >0: CPU profile of the agent during produce
+#   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
+# Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RECORDS=${RECORDS:-500000}
+RECORD_SIZE=${RECORD_SIZE:-1024}
+PARTITIONS=${PARTITIONS:-8}
+PRODUCERS=${PRODUCERS:-4}
+LINGER=${LINGER:-5ms}
+ACKS=${ACKS:-all}
+IDEMPOTENT=${IDEMPOTENT:-true}
+E2E_RATE=${E2E_RATE:-2000}
+E2E_DURATION=${E2E_DURATION:-30s}
+ROUNDS=${ROUNDS:-2}
+SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
+PPROF_SECONDS=${PPROF_SECONDS:-0}
+OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
+
+mkdir -p "$OUT/bin"
+OUT=$(cd "$OUT" && pwd)
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+echo "bench: building into $OUT/bin" >&2
+go build -o "$OUT/bin/sluice" ./cmd/sluice
+go build -o "$OUT/bin/kfake" ./bench/kfake
+SLUICE=$OUT/bin/sluice
+
+SERVER_PID=""
+cleanup() {
+	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() {
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "bench: nothing listens on port $1" >&2
+	return 1
+}
+
+# start_server NAME [agent flags...]: starts sluice dev or kfake, sets
+# SERVER_PID, BROKER and HTTP_PORT.
+start_server() {
+	local name=$1
+	shift
+	local port
+	port=$(free_port)
+	BROKER=127.0.0.1:$port
+	HTTP_PORT=""
+	if [[ $name == sluice* ]]; then
+		HTTP_PORT=$(free_port)
+		local dir=$OUT/data-$name-$RANDOM
+		rm -rf "$dir"
+		# shellcheck disable=SC2086
+		"$SLUICE" dev --data-dir "$dir" --kafka-addr "$BROKER" --http-addr "127.0.0.1:$HTTP_PORT" \
+			--log-level warn $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
+	else
+		"$OUT/bin/kfake" --port "$port" --default-partitions "$PARTITIONS" >>"$OUT/$name.log" 2>&1 &
+	fi
+	SERVER_PID=$!
+	wait_port "$port"
+}
+
+stop_server() {
+	# Peak resident set size of the server process (VmHWM), in MiB.
+	local hwm
+	hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
+	echo "{\"mode\":\"rss\",\"target\":\"$1\",\"round\":$2,\"peak_rss_mib\":$hwm}" >>"$RESULTS"
+	kill "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=""
+	# Data dirs hold every produced byte: drop them unless KEEP_DATA=1.
+	if [[ ${KEEP_DATA:-0} != 1 ]]; then rm -rf "$OUT"/data-*; fi
+}
+
+# bench TARGET ROUND MODE [flags...]: one `sluice bench` run, tagged.
+bench() {
+	local target=$1 round=$2 mode=$3
+	shift 3
+	echo "bench: round $round $target $mode" >&2
+	local line
+	if ! line=$("$SLUICE" bench "$mode" --brokers "$BROKER" --partitions "$PARTITIONS" \
+		--producers "$PRODUCERS" --record-size "$RECORD_SIZE" --linger "$LINGER" --acks "$ACKS" \
+		--idempotent="$IDEMPOTENT" "$@" 2>>"$OUT/progress.log"); then
+		echo "bench: $target $mode FAILED: $line" >&2
+		echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS" || true
+		return 1
+	fi
+	echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS"
+	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, ok}' >&2
+}
+
+# workload TARGET ROUND: produce, full consume, e2e at E2E_RATE (fresh
+# server), and for sluice an e2e run with --batch-timeout 5ms.
+workload() {
+	local target=$1 round=$2
+	start_server "$target"
+	local pprof_pid=""
+	if [[ $target == sluice && $PPROF_SECONDS -gt 0 ]]; then
+		curl -s -o "$OUT/cpu-produce-$round.pprof" \
+			"http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=$PPROF_SECONDS" &
+		pprof_pid=$!
+	fi
+	bench "$target" "$round" produce -t "tput-$round" --records "$RECORDS"
+	[[ -n $pprof_pid ]] && wait "$pprof_pid"
+	if [[ $target == sluice && $PPROF_SECONDS -gt 0 ]]; then
+		curl -s -o "$OUT/cpu-consume-$round.pprof" \
+			"http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=$PPROF_SECONDS" &
+		pprof_pid=$!
+	fi
+	bench "$target" "$round" consume -t "tput-$round" --records "$RECORDS"
+	[[ -n $pprof_pid ]] && wait "$pprof_pid"
+	if [[ $target == sluice ]]; then
+		curl -s -o "$OUT/heap-$round.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/heap" || true
+	fi
+	stop_server "$target" "$round"
+
+	start_server "$target"
+	bench "$target" "$round" e2e -t "e2e-$round" --rate "$E2E_RATE" --duration "$E2E_DURATION" --records 0
+	stop_server "$target-e2e" "$round"
+
+	if [[ $target == sluice ]]; then
+		start_server sluice-5ms --batch-timeout 5ms
+		bench sluice-5ms "$round" e2e -t "e2e5-$round" --rate "$E2E_RATE" --duration "$E2E_DURATION" --records 0
+		stop_server sluice-5ms "$round"
+	fi
+}
+
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "go: $(go version)"
+	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
+} | tee "$OUT/env.txt" >&2
+
+status=0
+for round in $(seq "$ROUNDS"); do
+	if ((round % 2)); then order="sluice kfake"; else order="kfake sluice"; fi
+	for target in $order; do
+		workload "$target" "$round" || status=1
+	done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/env.txt" >&2
+
+python3 bench/summarize.py "$RESULTS" | tee "$OUT/summary.txt"
+exit $status

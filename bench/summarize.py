@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Summarise bench/run.sh results: medians per target and mode, same-round
+sluice/kfake ratios, latency percentiles, peak RSS, and the issue's targets."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, nd=2):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = defaultdict(list)
+for r in rows:
+    by[(r.get("target"), r["mode"])].append(r)
+
+print("== medians over rounds (n = runs)")
+print(f"{'target':12} {'mode':8} {'n':>2} {'MB/s':>8} {'rec/s':>9} "
+      f"{'prod p50':>9} {'p90':>8} {'p99':>8} {'max':>8} {'e2e p50':>8} {'p90':>8} {'p99':>8} {'max':>8}  ok")
+for (t, m), rs in sorted(by.items()):
+    if m == "rss":
+        continue
+    pl = lambda k: med([(r.get("produce_latency") or {}).get(k) for r in rs])
+    el = lambda k: med([(r.get("e2e_latency") or {}).get(k) for r in rs])
+    print(f"{t:12} {m:8} {len(rs):>2} {fmt(med([r.get('mb_per_s') for r in rs])):>8} "
+          f"{fmt(med([r.get('records_per_s') for r in rs]), 0):>9} "
+          f"{fmt(pl('p50_ms'), 1):>9} {fmt(pl('p90_ms'), 1):>8} {fmt(pl('p99_ms'), 1):>8} {fmt(pl('max_ms'), 1):>8} "
+          f"{fmt(el('p50_ms'), 1):>8} {fmt(el('p90_ms'), 1):>8} {fmt(el('p99_ms'), 1):>8} {fmt(el('max_ms'), 1):>8}  "
+          f"{all(r.get('ok') for r in rs)}")
+
+print("\n== same-round ratios sluice/kfake (MB/s)")
+ratios = defaultdict(list)
+for m in ("produce", "consume", "e2e"):
+    s = {r["round"]: r for r in by.get(("sluice", m), [])}
+    k = {r["round"]: r for r in by.get(("kfake", m), [])}
+    for rd in sorted(set(s) & set(k)):
+        if k[rd].get("mb_per_s"):
+            ratios[m].append(s[rd]["mb_per_s"] / k[rd]["mb_per_s"])
+    if ratios[m]:
+        print(f"{m:8} rounds {' '.join(fmt(x) for x in ratios[m])}  median {fmt(med(ratios[m]))}")
+
+print("\n== peak RSS (MiB, VmHWM per server process)")
+for (t, m), rs in sorted(by.items()):
+    if m == "rss":
+        print(f"{t:12} max {fmt(max(r['peak_rss_mib'] for r in rs), 1)}  per round "
+              + " ".join(fmt(r["peak_rss_mib"], 1) for r in rs))
+
+print("\n== targets")
+
+
+def p99(t, kind):
+    return med([(r.get(kind) or {}).get("p99_ms") for r in by.get((t, "e2e"), [])])
+
+
+checks = [
+    ("produce >= 0.8x kfake", med(ratios.get("produce", [])), lambda v: v >= 0.8),
+    ("consume >= 1.0x kfake", med(ratios.get("consume", [])), lambda v: v >= 1.0),
+    ("5ms batches: produce p99 <= 20ms", p99("sluice-5ms", "produce_latency"), lambda v: v <= 20),
+    ("5ms batches: e2e p99 <= 25ms", p99("sluice-5ms", "e2e_latency"), lambda v: v <= 25),
+    ("250ms batches: produce p99 <= 300ms", p99("sluice", "produce_latency"), lambda v: v <= 300),
+    ("250ms batches: e2e p99 <= 600ms", p99("sluice", "e2e_latency"), lambda v: v <= 600),
+]
+for name, v, ok in checks:
+    print(f"{name:40} {fmt(v):>8}  {'-' if v is None else ('met' if ok(v) else 'NOT met')}")

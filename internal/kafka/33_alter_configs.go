@@ -1,0 +1,52 @@
+package kafka
+
+// AlterConfigs (key 33), versions 0-2.
+//
+// Kafka's legacy, full-replacement form: a topic's explicitly set configs
+// become exactly the ones in the request, so configs the request leaves out
+// go back to their defaults (a null value also means "not set"). Otherwise
+// it follows IncrementalAlterConfigs (44_incremental_alter_configs.go):
+// topic resources only, known names and valid values (INVALID_CONFIG with a
+// message), a config or resource named twice is INVALID_REQUEST, the change
+// is one metadata transaction, validate_only changes nothing, unknown
+// topics get UNKNOWN_TOPIC_OR_PARTITION, and broker resources get
+// INVALID_REQUEST because broker configs are agent flags.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) handleAlterConfigs(ctx context.Context, req *request, m *kmsg.AlterConfigsRequest) kmsg.Response {
+	resp := kmsg.NewPtrAlterConfigsResponse()
+	resp.Version = req.version
+	seen := map[string]int{}
+	for _, rr := range m.Resources {
+		seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)]++
+	}
+	for _, rr := range m.Resources {
+		rs := kmsg.NewAlterConfigsResponseResource()
+		rs.ResourceType = rr.ResourceType
+		rs.ResourceName = rr.ResourceName
+		var err error
+		if seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)] > 1 {
+			err = fmt.Errorf("%w: duplicate resource %s in the request", kerr.InvalidRequest, rr.ResourceName)
+		} else {
+			ops := make([]configOp, 0, len(rr.Configs))
+			for _, c := range rr.Configs {
+				ops = append(ops, configOp{name: c.Name, op: kmsg.IncrementalAlterConfigOpSet, value: c.Value})
+			}
+			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, ops, true, m.ValidateOnly)
+		}
+		if err != nil {
+			rs.ErrorCode = metadataErrorCode(err)
+			rs.ErrorMessage = errorMessage(err)
+			s.metrics.errorCode(req.key, rs.ErrorCode)
+		}
+		resp.Resources = append(resp.Resources, rs)
+	}
+	return resp
+}

@@ -1,0 +1,47 @@
+package objstore
+
+import (
+	"context"
+	"time"
+)
+
+// Timeout bounds every call to a wrapped Bucket, so a store that stops
+// answering (rather than refusing) turns into errors the write path can
+// retry and report, instead of uploads that hang forever while producers'
+// data piles up. A caller's earlier deadline still wins.
+type Timeout struct {
+	Bucket
+	// Op bounds Put, GetRange and Delete; List gets four times as long.
+	Op time.Duration
+}
+
+func (t Timeout) bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (t Timeout) Put(ctx context.Context, key string, data []byte) error {
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	return t.Bucket.Put(ctx, key, data)
+}
+
+func (t Timeout) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	return t.Bucket.GetRange(ctx, key, offset, length)
+}
+
+func (t Timeout) Delete(ctx context.Context, key string) error {
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	return t.Bucket.Delete(ctx, key)
+}
+
+func (t Timeout) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	ctx, cancel := t.bound(ctx, 4*t.Op)
+	defer cancel()
+	return t.Bucket.List(ctx, prefix, fn)
+}

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// These tests run real clusters: several `sluice agent` processes sharing a
+// PostgreSQL database and an S3 bucket on versitygw, driven by franz-go.
+
+// TestClusterZonesAndCrossAgentLongPoll checks zone-aware Metadata and that
+// a consumer long-polling one agent wakes up for data produced through
+// another without waiting out its fetch wait. It logs the latency from the
+// produce acknowledgement to the consumer receiving the record.
+func TestClusterZonesAndCrossAgentLongPoll(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"a", "b", "b"}, extra: []string{"--batch-timeout", "5ms"}})
+	ctx := testContext(t, 90*time.Second)
+
+	// Metadata: all agents, or only the client's zone.
+	for _, tc := range []struct {
+		clientID string
+		want     []int32
+	}{{"plain", []int32{1, 2, 3}}, {"probe,sluice_az=a", []int32{1}}, {"sluice_az=b", []int32{2, 3}}, {"sluice_az=elsewhere", []int32{1, 2, 3}}} {
+		adm := kadm.NewClient(c.Client(kgo.ClientID(tc.clientID)))
+		var got []int32
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			md, err := adm.BrokerMetadata(ctx)
+			if err != nil {
+				t.Fatalf("%s: metadata: %v", tc.clientID, err)
+			}
+			got = got[:0]
+			for _, b := range md.Brokers {
+				got = append(got, b.NodeID)
+			}
+			sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+			if slices.Equal(got, tc.want) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // registrations still propagating
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("client %q sees brokers %v, want %v", tc.clientID, got, tc.want)
+		}
+	}
+
+	const topic = "longpoll"
+	c.Agents[0].CreateTopic(topic, 1)
+	// The producer sees only agent 1 (zone a), which therefore leads every
+	// partition for it; the consumer sees only agents 2 and 3 (zone b).
+	producer := c.Client(kgo.ClientID("prod,sluice_az=a"), kgo.ProducerLinger(0))
+	consumer := c.Client(kgo.ClientID("cons,sluice_az=b"), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(10*time.Second))
+	md, err := kadm.NewClient(consumer).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := md.Topics[topic].Partitions[0].Leader; l != 2 && l != 3 {
+		t.Fatalf("zone b client's leader is agent %d", l)
+	}
+
+	received := make(chan time.Time, 100)
+	go func() {
+		for ctx.Err() == nil {
+			fs := consumer.PollFetches(ctx)
+			now := time.Now()
+			fs.EachRecord(func(*kgo.Record) { received <- now })
+		}
+	}()
+	produce := func(i int) time.Time {
+		t.Helper()
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint("v", i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		return time.Now()
+	}
+	// Warm up: the consumer's first fetch and both clients' connections.
+	produce(-1)
+	select {
+	case <-received:
+	case <-ctx.Done():
+		t.Fatal("warm-up record never consumed")
+	}
+	var lat []time.Duration
+	for i := 0; i < 15; i++ {
+		time.Sleep(150 * time.Millisecond) // the consumer is parked in a long poll
+		acked := produce(i)
+		select {
+		case got := <-received:
+			lat = append(lat, max(got.Sub(acked), 0))
+		case <-time.After(8 * time.Second):
+			t.Fatalf("record %d not received within 8s of its acknowledgement (the long poll was not woken)", i)
+		}
+	}
+	slices.Sort(lat)
+	median := lat[len(lat)/2]
+	t.Logf("cross-agent long-poll wake latency (ack on agent 1 → record at consumer on zone b): median %v, min %v, max %v (fetch wait 10s)",
+		median, lat[0], lat[len(lat)-1])
+	if median > time.Second {
+		t.Fatalf("median cross-agent wake latency %v; want well under the 10s fetch wait", median)
+	}
+}
+
+// clusterLoad produces to topic from several franz-go producers (idempotent,
+// acks=all, retrying) until stopped, recording every acknowledgement.
+type clusterLoad struct {
+	p      *produced
+	acked  atomic.Int64
+	failed atomic.Int64
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startLoad(t *testing.T, ctx context.Context, clients []*kgo.Client, topic string, valueSize int) *clusterLoad {
+	l := &clusterLoad{p: newProduced()}
+	prodCtx, stop := context.WithCancel(ctx)
+	l.stop = stop
+	pad := string(make([]byte, valueSize))
+	for w, cl := range clients {
+		l.wg.Add(1)
+		go func(w int, cl *kgo.Client) {
+			defer l.wg.Done()
+			var inflight sync.WaitGroup
+			for i := 0; prodCtx.Err() == nil; i++ {
+				inflight.Add(1)
+				cl.Produce(prodCtx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("w%d-%07d%s", w, i, pad))}, func(r *kgo.Record, err error) {
+					defer inflight.Done()
+					if err == nil {
+						l.p.add(r)
+						l.acked.Add(1)
+					} else if prodCtx.Err() == nil {
+						l.failed.Add(1)
+					}
+				})
+			}
+			inflight.Wait()
+		}(w, cl)
+	}
+	return l
+}
+
+// waitAcked waits until at least n records are acknowledged.
+func (l *clusterLoad) waitAcked(t *testing.T, ctx context.Context, n int64, what string) {
+	t.Helper()
+	for l.acked.Load() < n {
+		if ctx.Err() != nil {
+			t.Fatalf("%s: only %d of %d records acknowledged before the deadline (%d failed)", what, l.acked.Load(), n, l.failed.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (l *clusterLoad) finish() {
+	l.stop()
+	l.wg.Wait()
+}
+
+func loadClients(c *Cluster, n int) []*kgo.Client {
+	var out []*kgo.Client
+	for i := 0; i < n; i++ {
+		// Each producer starts from a different agent; all of them learn
+		// the whole cluster and spread partitions over every agent.
+		a := c.Agents[i%len(c.Agents)]
+		out = append(out, a.Client(kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(300),
+			kgo.RecordDeliveryTimeout(45*time.Second), kgo.ClientID(fmt.Sprint("load-", i))))
+	}
+	return out
+}
+
+func (c *Cluster) flushErrors(t *testing.T) float64 {
+	total := 0.0
+	for _, a := range c.Agents {
+		v, err := a.Metric("sluice_produce_flush_errors_total")
+		if err != nil {
+			t.Fatalf("agent %d: %v", a.NodeID, err)
+		}
+		total += v
+	}
+	return total
+}
+
+// TestClusterKillTwoAgents is fault test 1: producers with acks=all write
+// through three agents; two are killed with SIGKILL mid-stream and
+// restarted. Every acknowledged record must be readable exactly once at its
+// acknowledged offset, and each partition's log must be gapless.
+func TestClusterKillTwoAgents(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms"}})
+	ctx := testContext(t, 150*time.Second)
+	const topic = "kill"
+	c.Agents[0].CreateTopic(topic, 6)
+	load := startLoad(t, ctx, loadClients(c, 3), topic, 0)
+
+	load.waitAcked(t, ctx, 1500, "before the kill")
+	c.Agents[1].Kill()
+	c.Agents[2].Kill()
+	atKill := load.acked.Load()
+	// The survivor takes over every partition once the dead agents'
+	// registrations expire.
+	load.waitAcked(t, ctx, atKill+500, "with two agents dead")
+	c.Agents[1].Restart()
+	c.Agents[2].Restart()
+	atRestart := load.acked.Load()
+	load.waitAcked(t, ctx, atRestart+1500, "after the restart")
+	load.finish()
+
+	got := c.Agents[2].ConsumeAll(ctx, topic)
+	load.p.check(t, got)
+	total := 0
+	for _, recs := range got {
+		total += len(recs)
+	}
+	t.Logf("acknowledged %d (%d at kill, %d at restart), %d failed, read back %d", load.acked.Load(), atKill, atRestart, load.failed.Load(), total)
+}
+
+// TestClusterPostgresRestart is fault test 2: PostgreSQL restarts under
+// load. Produce fails retriably while it is down (flushes fail, producers
+// retry by themselves) and recovers without help; nothing acknowledged is
+// lost or duplicated.
+func TestClusterPostgresRestart(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, extra: []string{"--batch-timeout", "20ms"}})
+	ctx := testContext(t, 150*time.Second)
+	const topic = "pgrestart"
+	c.Agents[0].CreateTopic(topic, 4)
+	load := startLoad(t, ctx, loadClients(c, 2), topic, 0)
+
+	load.waitAcked(t, ctx, 1000, "before the restart")
+	errsBefore := c.flushErrors(t)
+	c.PG.Stop()
+	time.Sleep(2 * time.Second)
+	c.PG.Start()
+	atRestart := load.acked.Load()
+	load.waitAcked(t, ctx, atRestart+1500, "after the restart")
+	load.finish()
+	errsDuring := c.flushErrors(t) - errsBefore
+
+	got := c.Agents[1].ConsumeAll(ctx, topic)
+	load.p.check(t, got)
+	t.Logf("acknowledged %d (%d at restart), %d records failed, %v flushes failed while the database was down",
+		load.acked.Load(), atRestart, load.failed.Load(), errsDuring)
+	if errsDuring == 0 {
+		t.Fatal("no flush failed while PostgreSQL was down: the outage was not exercised")
+	}
+}
+
+// TestClusterObjectStorageOutage is fault test 3: object storage first
+// stalls (a proxy holds every connection silent, as a partition or an
+// overloaded store would) and then goes down (the server is killed).
+// Produce fails retriably and recovers each time, nothing acknowledged is
+// lost, and the agents' heap stays bounded while they back off.
+func TestClusterObjectStorageOutage(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, proxyS3: true,
+		extra: []string{"--batch-timeout", "20ms", "--batch-max-bytes", "262144", "--bucket-timeout", "1s"}})
+	ctx := testContext(t, 180*time.Second)
+	const topic = "s3outage"
+	c.Agents[0].CreateTopic(topic, 4)
+	load := startLoad(t, ctx, loadClients(c, 3), topic, 512)
+
+	heap := func() float64 {
+		worst := 0.0
+		for _, a := range c.Agents {
+			if v, err := a.Metric("go_memstats_heap_inuse_bytes"); err == nil {
+				worst = max(worst, v)
+			}
+		}
+		return worst
+	}
+	// outage runs fault for d while sampling the agents' heap.
+	outage := func(name string, d time.Duration, start, end func()) (peak float64) {
+		errsBefore := c.flushErrors(t)
+		start()
+		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			peak = max(peak, heap())
+		}
+		end()
+		at := load.acked.Load()
+		load.waitAcked(t, ctx, at+1000, "after "+name)
+		if n := c.flushErrors(t) - errsBefore; n == 0 {
+			t.Fatalf("%s: no flush failed: the outage was not exercised", name)
+		} else {
+			t.Logf("%s: %v flushes failed; peak heap in use %.1f MiB; acks resumed", name, n, peak/(1<<20))
+		}
+		return peak
+	}
+
+	load.waitAcked(t, ctx, 1000, "before the outages")
+	base := heap()
+	peak := outage("stalled store", 4*time.Second, c.S3Proxy.Stall, c.S3Proxy.Heal)
+	peak = max(peak, outage("store down", 4*time.Second, c.S3.Stop, c.S3.Start))
+	load.finish()
+
+	got := c.Agents[0].ConsumeAll(ctx, topic)
+	load.p.check(t, got)
+	t.Logf("acknowledged %d, %d records failed; heap in use %.1f MiB before, peak %.1f MiB during outages",
+		load.acked.Load(), load.failed.Load(), base/(1<<20), peak/(1<<20))
+	// The write buffer is bounded (6 × 256 KiB here) and so is each
+	// connection's pipeline: the heap must not grow with the outage.
+	if peak > 256<<20 {
+		t.Fatalf("agent heap reached %.0f MiB during the outage", peak/(1<<20))
+	}
+}
