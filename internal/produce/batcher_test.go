@@ -149,8 +149,11 @@ func (e *env) files() int {
 	return n
 }
 
+// submit submits batches, failing the test if Submit blocks for 10s.
 func (e *env) submit(ctx context.Context, batches ...produce.Batch) *produce.Pending {
 	e.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	p, err := e.batcher.Submit(ctx, batches)
 	if err != nil {
 		e.t.Fatalf("Submit: %v", err)
@@ -233,7 +236,9 @@ func TestOffsetsContiguousAcrossConcurrentSubmits(t *testing.T) {
 					batches = append(batches, batchOf(topic, p, values(fmt.Sprintf("g%d-i%d-j%d", g, i, j), n)...))
 					counts = append(counts, int64(n))
 				}
-				pending, err := e.batcher.Submit(context.Background(), batches)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				pending, err := e.batcher.Submit(ctx, batches)
+				cancel()
 				if err != nil {
 					t.Errorf("Submit: %v", err)
 					return
