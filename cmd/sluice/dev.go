@@ -69,6 +69,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int32Var(&cfg.Kafka.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request accepted (socket.request.max.bytes)")
 	f.IntVar(&cfg.Kafka.MaxMessageBytes, "max-message-bytes", 1048588, "largest record batch for topics without max.message.bytes (message.max.bytes)")
 	f.BoolVar(&cfg.Kafka.AutoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for them (auto.create.topics.enable)")
+	f.Int32Var(&cfg.Kafka.MaxPartitions, "max-partitions", 10000, "largest partition count a topic may have (CreateTopics and CreatePartitions get INVALID_PARTITIONS above it)")
 	f.Int32Var(&cfg.Kafka.DefaultPartitions, "default-partitions", 1, "partition count of auto-created topics (num.partitions)")
 	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "heartbeat interval of KIP-848 consumer group members (group.consumer.heartbeat.interval.ms)")
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")

@@ -89,6 +89,9 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 	case partitions <= 0:
 		return metadata.Topic{}, fmt.Errorf("%w: partition count must be positive or -1, got %d", kerr.InvalidPartitions, partitions)
 	}
+	if partitions > s.cfg.MaxPartitions {
+		return metadata.Topic{}, fmt.Errorf("%w: %d partitions exceed this agent's limit of %d (--max-partitions)", kerr.InvalidPartitions, partitions, s.cfg.MaxPartitions)
+	}
 	if rf := rt.ReplicationFactor; rf == 0 || rf < -1 {
 		return metadata.Topic{}, fmt.Errorf("%w: replication factor must be positive or -1, got %d", kerr.InvalidReplicationFactor, rf)
 	}

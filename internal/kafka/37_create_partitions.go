@@ -63,6 +63,8 @@ func (s *Server) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 	switch {
 	case rt.Count == t.Partitions:
 		return fmt.Errorf("%w: topic already has %d partitions", kerr.InvalidPartitions, t.Partitions)
+	case rt.Count > s.cfg.MaxPartitions:
+		return fmt.Errorf("%w: %d partitions exceed this agent's limit of %d (--max-partitions)", kerr.InvalidPartitions, rt.Count, s.cfg.MaxPartitions)
 	case rt.Count < t.Partitions:
 		return fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", kerr.InvalidPartitions, t.Partitions, rt.Count)
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics and of
 	// CreateTopics requests that pass -1.
 	DefaultPartitions int32
+	// MaxPartitions caps a topic's partition count (CreateTopics and
+	// CreatePartitions get INVALID_PARTITIONS above it), so one request
+	// cannot stall the metadata store with millions of rows.
+	MaxPartitions int32
 	// MaxInFlightPerConn bounds the requests one connection may have
 	// outstanding before the agent stops reading from it.
 	MaxInFlightPerConn int
@@ -77,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1048588
+	}
+	if c.MaxPartitions <= 0 {
+		c.MaxPartitions = 10000
 	}
 	if c.DefaultPartitions <= 0 {
 		c.DefaultPartitions = 1

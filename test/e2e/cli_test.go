@@ -35,6 +35,9 @@ func TestCLI(t *testing.T) {
 	if out, err := a.cli(t, "", "topics", "create", "orders"); err == nil || !strings.Contains(out, "TOPIC_ALREADY_EXISTS") {
 		t.Fatalf("duplicate create: err %v, output %s", err, out)
 	}
+	if out, err := a.cli(t, "", "topics", "create", "huge", "--partitions", "20000"); err == nil || !strings.Contains(out, "INVALID_PARTITIONS") {
+		t.Fatalf("partition count over --max-partitions: err %v, output %s", err, out)
+	}
 	if out, err := a.cli(t, "", "topics", "create", "bad", "--config", "retention.ms=abc"); err == nil || !strings.Contains(out, "INVALID_CONFIG") {
 		t.Fatalf("invalid config: err %v, output %s", err, out)
 	}
