@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite needs, when missing: the Kafka
-# clients it drives (kcat, librdkafka's and kafka-python's Python bindings for
-# Debian's /usr/bin/python3, with the codecs kafka-python needs for snappy,
-# lz4 and zstd). Safe to run repeatedly; needs root (or sudo) to install.
+# Installs what the test suite needs, when missing:
+#   - the Kafka clients it drives (kcat, librdkafka's and kafka-python's
+#     Python bindings for Debian's /usr/bin/python3, with the codecs
+#     kafka-python needs for snappy, lz4 and zstd);
+#   - PostgreSQL's server (Debian's `postgresql`; the tests run initdb and
+#     pg_ctl from /usr/lib/postgresql/*/bin on a loopback port);
+#   - versitygw, the S3-compatible server the S3 tests run, built with
+#     `go install` into $(go env GOPATH)/bin, where the tests look for it.
+# Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
-pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard)
+pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "installing: ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+versitygw_version=v1.8.0
+gobin="$(go env GOBIN)"
+if [ -z "$gobin" ]; then gobin="$(go env GOPATH)/bin"; fi
+if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$gobin/versitygw" ]; then
+	echo "installing: versitygw $versitygw_version (go install)"
+	go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi

@@ -111,6 +111,11 @@ func runLocalCluster(cmd *cobra.Command, dataDir string, base agent.Config, n in
 		}
 		agents = append(agents, a)
 	}
+	for _, a := range agents {
+		if err := a.RefreshMembership(ctx); err != nil {
+			return errors.Join(err, closeAll())
+		}
+	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Sluice is running a local cluster of %d agents.\n  data:    %s (bucket %s, metadata %s)\n", n, dataDir, base.BucketURL, base.MetadataURL)
 	for i, a := range agents {

@@ -29,3 +29,8 @@ func (a *Agent) watchCommits(ctx context.Context, w metadata.CommitWatcher, n *f
 		})
 	}()
 }
+
+// RefreshMembership reloads the live agents now instead of at the next
+// heartbeat: agents started together in one process call it once all are
+// up, so none answers Metadata with a partial cluster.
+func (a *Agent) RefreshMembership(ctx context.Context) error { return a.registry.Refresh(ctx) }

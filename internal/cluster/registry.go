@@ -77,6 +77,10 @@ func (r *Registry) Start(ctx context.Context) error {
 	return nil
 }
 
+// Refresh heartbeats and reloads the live set now, rather than at the next
+// interval.
+func (r *Registry) Refresh(ctx context.Context) error { return r.beat(ctx) }
+
 func (r *Registry) beat(ctx context.Context) error {
 	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance}); err != nil {
 		return err

@@ -190,8 +190,14 @@ func (v *Versity) NewBucket(t testing.TB, name string) string {
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
+	return v.BucketURL(name, v.Addr())
+}
+
+// BucketURL is the s3:// URL of bucket name reached through addr (the
+// gateway's own address, or a proxy's in front of it).
+func (v *Versity) BucketURL(name, addr string) string {
 	q := url.Values{}
-	q.Set("endpoint", v.Endpoint())
+	q.Set("endpoint", "http://"+addr)
 	q.Set("region", v.Region)
 	q.Set("use_path_style", "true")
 	return "s3://" + name + "?" + q.Encode()

@@ -395,8 +395,27 @@ func TestAdminCluster(t *testing.T) {
 	if rs, err := a0.Admin().UpdatePartitions(ctx, 3, "shared"); err != nil || !errors.Is(rs["shared"].Err, kerr.InvalidPartitions) {
 		t.Fatalf("UpdatePartitions(3) via agent 1 after 4: %+v, %v", rs, err)
 	}
+	// Each agent's topic cache may be up to its TTL (1s) stale: wait until
+	// both report the new count before producing through them.
+	for node := 1; node <= 2; node++ {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr("shared")
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(ctx, cl1.Broker(node))
+			if err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never reported 4 partitions: %v", node, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	for i, a := range []*ClusterAgent{a0, a1} {
-		cl := a.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		cl := a.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(50*time.Millisecond))
 		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "shared", Partition: int32(2 + i), Value: []byte("new")}).FirstErr(); err != nil {
 			t.Fatalf("produce to partition %d via agent %d: %v", 2+i, i+1, err)
 		}

@@ -60,7 +60,7 @@ func StartCluster(t *testing.T, o clusterOpts) *Cluster {
 	c.BucketURL = c.S3.NewBucket(t, "sluice")
 	if o.proxyS3 {
 		c.S3Proxy = testutil.StartProxy(t, c.S3.Addr())
-		c.BucketURL = strings.Replace(c.BucketURL, c.S3.Addr(), c.S3Proxy.Addr(), 1)
+		c.BucketURL = c.S3.BucketURL("sluice", c.S3Proxy.Addr())
 	}
 	for _, z := range o.zones {
 		c.AddAgent(z, o.extra...)

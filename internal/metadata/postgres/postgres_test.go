@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,4 +282,43 @@ func TestWatchCommits(t *testing.T) {
 	if err := <-watchDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("WatchCommits returned %v, want context.Canceled", err)
 	}
+}
+
+// BenchmarkCommitFile measures commits of files touching 8 of 64
+// partitions from 4 agents (stores) at once, the shape of a busy cluster's
+// flushes: go test -run '^$' -bench CommitFile ./internal/metadata/postgres
+func BenchmarkCommitFile(b *testing.B) {
+	pg := testutil.StartPostgres(b)
+	url := pg.NewDatabase(b)
+	var stores []*Store
+	for i := 0; i < 4; i++ {
+		s, err := Open(context.Background(), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	tp, err := stores[0].CreateTopic(context.Background(), "bench", 64, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	b.SetParallelism(2) // 2×GOMAXPROCS committers spread over the stores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := n.Add(1)
+		s := stores[i%int64(len(stores))]
+		rng := rand.New(rand.NewPCG(uint64(i), 2))
+		for pb.Next() {
+			var batches []metadata.BatchCommit
+			for j, p := range rng.Perm(64)[:8] {
+				batches = append(batches, metadata.BatchCommit{TopicID: tp.ID, Partition: int32(p), ByteOffset: int64(8 + 100*j), ByteLength: 100, Records: 10})
+			}
+			if _, err := s.CommitFile(context.Background(), metadata.FileCommit{Key: fmt.Sprint("f", n.Add(1)), Size: 1000, Batches: batches}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
