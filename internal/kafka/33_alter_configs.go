@@ -14,38 +14,25 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleAlterConfigs(ctx context.Context, req *request, m *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := kmsg.NewPtrAlterConfigsResponse()
 	resp.Version = req.version
-	seen := map[string]int{}
-	for _, rr := range m.Resources {
-		seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)]++
-	}
-	for _, rr := range m.Resources {
+	dups := duplicateResources(len(m.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return m.Resources[i].ResourceType, m.Resources[i].ResourceName
+	})
+	for i, rr := range m.Resources {
 		rs := kmsg.NewAlterConfigsResponseResource()
 		rs.ResourceType = rr.ResourceType
 		rs.ResourceName = rr.ResourceName
-		var err error
-		if seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)] > 1 {
-			err = fmt.Errorf("%w: duplicate resource %s in the request", kerr.InvalidRequest, rr.ResourceName)
-		} else {
-			ops := make([]configOp, 0, len(rr.Configs))
-			for _, c := range rr.Configs {
-				ops = append(ops, configOp{name: c.Name, op: kmsg.IncrementalAlterConfigOpSet, value: c.Value})
-			}
-			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, ops, true, m.ValidateOnly)
+		ops := make([]configOp, 0, len(rr.Configs))
+		for _, c := range rr.Configs {
+			ops = append(ops, configOp{name: c.Name, op: kmsg.IncrementalAlterConfigOpSet, value: c.Value})
 		}
-		if err != nil {
-			rs.ErrorCode = metadataErrorCode(err)
-			rs.ErrorMessage = errorMessage(err)
-			s.metrics.errorCode(req.key, rs.ErrorCode)
-		}
+		rs.ErrorCode, rs.ErrorMessage = s.alterResource(ctx, req, dups[i], rr.ResourceType, rr.ResourceName, ops, true, m.ValidateOnly)
 		resp.Resources = append(resp.Resources, rs)
 	}
 	return resp

@@ -40,32 +40,59 @@ type configOp struct {
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request, m *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
 	resp.Version = req.version
-	seen := map[string]int{}
-	for _, rr := range m.Resources {
-		seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)]++
-	}
-	for _, rr := range m.Resources {
+	dups := duplicateResources(len(m.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return m.Resources[i].ResourceType, m.Resources[i].ResourceName
+	})
+	for i, rr := range m.Resources {
 		rs := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rs.ResourceType = rr.ResourceType
 		rs.ResourceName = rr.ResourceName
-		var err error
-		if seen[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)] > 1 {
-			err = fmt.Errorf("%w: duplicate resource %s in the request", kerr.InvalidRequest, rr.ResourceName)
-		} else {
-			ops := make([]configOp, 0, len(rr.Configs))
-			for _, c := range rr.Configs {
-				ops = append(ops, configOp{name: c.Name, op: c.Op, value: c.Value})
-			}
-			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, ops, false, m.ValidateOnly)
+		ops := make([]configOp, 0, len(rr.Configs))
+		for _, c := range rr.Configs {
+			ops = append(ops, configOp{name: c.Name, op: c.Op, value: c.Value})
 		}
-		if err != nil {
-			rs.ErrorCode = metadataErrorCode(err)
-			rs.ErrorMessage = errorMessage(err)
-			s.metrics.errorCode(req.key, rs.ErrorCode)
-		}
+		rs.ErrorCode, rs.ErrorMessage = s.alterResource(ctx, req, dups[i], rr.ResourceType, rr.ResourceName, ops, false, m.ValidateOnly)
 		resp.Resources = append(resp.Resources, rs)
 	}
 	return resp
+}
+
+// duplicateResources reports, for each of n resources, whether the request
+// names its type and name more than once (INVALID_REQUEST for all copies, as
+// in Kafka).
+func duplicateResources(n int, key func(int) (kmsg.ConfigResourceType, string)) []bool {
+	type k struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := make(map[k]int, n)
+	for i := 0; i < n; i++ {
+		t, name := key(i)
+		count[k{t, name}]++
+	}
+	dup := make([]bool, n)
+	for i := range dup {
+		t, name := key(i)
+		dup[i] = count[k{t, name}] > 1
+	}
+	return dup
+}
+
+// alterResource runs one resource's change for AlterConfigs and
+// IncrementalAlterConfigs and returns the error code and message to answer.
+func (s *Server) alterResource(ctx context.Context, req *request, dup bool, typ kmsg.ConfigResourceType, name string, ops []configOp, replace, validateOnly bool) (int16, *string) {
+	var err error
+	if dup {
+		err = fmt.Errorf("%w: duplicate resource %s in the request", kerr.InvalidRequest, name)
+	} else {
+		err = s.alterConfigs(ctx, typ, name, ops, replace, validateOnly)
+	}
+	if err == nil {
+		return 0, nil
+	}
+	code := metadataErrorCode(err)
+	s.metrics.errorCode(req.key, code)
+	return code, errorMessage(err)
 }
 
 // alterConfigs applies ops to a resource. With replace (AlterConfigs), the
