@@ -191,6 +191,9 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 		return info, kerr.InvalidTxnState.Code, errors.New("transactions are not supported yet")
 	}
 	if err := validateRecords(&b); err != nil {
+		if errors.Is(err, segment.ErrDecompressLimit) {
+			return info, kerr.MessageTooLarge.Code, err
+		}
 		return info, kerr.InvalidRecord.Code, err
 	}
 	info = segment.BatchInfo{
@@ -205,7 +208,11 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 	return info, 0, nil
 }
 
-var batchDecompressor = kgo.DefaultDecompressor()
+// maxDecompressedBatch bounds what one produced batch may decompress to,
+// so a small batch crafted to expand to gigabytes is refused
+// (MESSAGE_TOO_LARGE) instead of exhausting the agent's memory. Consumers
+// have similar bounds (franz-go: 1 GiB, MaxDecompressBatchBytes).
+const maxDecompressedBatch = 128 << 20
 
 // validateRecords checks each record's framing and offset delta, so a batch
 // whose CRC is right but whose contents no consumer could parse is refused.
@@ -216,7 +223,7 @@ func validateRecords(b *kmsg.RecordBatch) error {
 			return fmt.Errorf("unknown compression codec %d", codec)
 		}
 		var err error
-		if records, err = batchDecompressor.Decompress(records, codec); err != nil {
+		if records, err = segment.Decompress(records, int8(codec), maxDecompressedBatch); err != nil {
 			return fmt.Errorf("cannot decompress records: %w", err)
 		}
 	}

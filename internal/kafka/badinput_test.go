@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -353,6 +355,10 @@ func TestProduceBadBatches(t *testing.T) {
 		{name: "gzip attribute over uncompressed records", topic: "t", records: newBatch(2, 10, func(b *kmsg.RecordBatch) {
 			b.Attributes = 1
 		}), want: kerr.InvalidRecord.Code},
+		{name: "zstd bomb: one record expanding past the decompression limit", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
+			b.Attributes = 4
+			b.Records = zstdBomb(maxDecompressedBatch + 1)
+		}), want: kerr.MessageTooLarge.Code},
 		{name: "zstd attribute over garbage", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
 			b.Attributes = 4
 			b.Records = []byte{0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4}
@@ -747,4 +753,31 @@ func TestCreateTopicsBadRequests(t *testing.T) {
 	if tp, err := ts.store.Topic(context.Background(), "vo"); err != nil || tp.Partitions != 4 || tp.Configs["retention.ms"] != "1000" {
 		t.Fatalf("vo after create: %+v, %v", tp, err)
 	}
+}
+
+// zstdBomb returns one record whose value is valueSize zero bytes, zstd
+// compressed (a few KiB), without holding the record in memory.
+func zstdBomb(valueSize int) []byte {
+	var head []byte
+	head = append(head, 0)             // attributes
+	head = kbin.AppendVarlong(head, 0) // timestamp delta
+	head = kbin.AppendVarint(head, 0)  // offset delta
+	head = kbin.AppendVarint(head, -1) // null key
+	head = kbin.AppendVarint(head, int32(valueSize))
+	tail := kbin.AppendVarint(nil, 0) // no headers
+	length := kbin.AppendVarint(nil, int32(len(head)+valueSize+len(tail)))
+	var out bytes.Buffer
+	zw, err := zstd.NewWriter(&out, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		panic(err)
+	}
+	zw.Write(length)
+	zw.Write(head)
+	zeros := make([]byte, 1<<20)
+	for left := valueSize; left > 0; left -= len(zeros) {
+		zw.Write(zeros[:min(left, len(zeros))])
+	}
+	zw.Write(tail)
+	zw.Close()
+	return out.Bytes()
 }
