@@ -14,7 +14,6 @@ const (
 	attrLogAppendTime = 0x08
 )
 
-
 // SetLogAppendTime rewrites, in place, one v2 record batch (as NextBatch
 // returns it) for a topic with message.timestamp.type=LogAppendTime, as a
 // Kafka broker does on append: it sets the timestamp-type attribute bit,
