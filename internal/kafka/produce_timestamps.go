@@ -24,6 +24,7 @@ package kafka
 //     CreateTime topics, as in Kafka).
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -81,11 +82,15 @@ var errInvalidTimestamps = errors.New("One or more records have been rejected du
 // It returns nil, or the record errors and an error to answer
 // INVALID_TIMESTAMP with.
 func (p timestampPolicy) check(batch []byte, nowMs int64) ([]kmsg.ProduceResponseTopicPartitionErrorRecord, error) {
+	// The common case, checked without decoding: nothing to check.
+	lat := binary.BigEndian.Uint16(batch[21:])&attrLogAppendTime != 0
+	if !lat && (p.logAppendTime || (p.before == math.MaxInt64 && p.after == math.MaxInt64)) {
+		return nil, nil
+	}
 	var b kmsg.RecordBatch
 	if err := b.ReadFrom(batch); err != nil { // validateBatch read it already
 		return nil, err
 	}
-	lat := b.Attributes&attrLogAppendTime != 0
 	var stamps []int64
 	switch {
 	case lat: // every record's timestamp is the batch's max timestamp
@@ -93,8 +98,6 @@ func (p timestampPolicy) check(batch []byte, nowMs int64) ([]kmsg.ProduceRespons
 		for i := range stamps {
 			stamps[i] = b.MaxTimestamp
 		}
-	case p.logAppendTime || (p.before == math.MaxInt64 && p.after == math.MaxInt64):
-		return nil, nil // nothing to check
 	default:
 		deltas, err := timestampDeltas(&b)
 		if err != nil {
