@@ -11,7 +11,9 @@ package kafka
 // the topic's own setting, then the broker config that supplies the
 // default, as Kafka does (max.message.bytes ↔ message.max.bytes,
 // retention.ms ↔ log.retention.ms, …). Config types and documentation are
-// filled in v3+ (documentation only when asked). A name filter keeps only
+// filled in v3+ (documentation only when asked); the documentation ends
+// with what Sluice does with the config ("honoured", "accepted, no effect
+// here", …; see topics.Support). A name filter keeps only
 // the named configs; names Sluice does not know are left out, as in Kafka.
 // Unknown topics get UNKNOWN_TOPIC_OR_PARTITION, illegal names
 // INVALID_TOPIC_EXCEPTION. Topics are read through the agent's topic cache:

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
 )
 
 // timedBatch is a valid batch of n records with timestamps first, first+1, …
@@ -123,6 +124,32 @@ func TestProduceLogAppendTime(t *testing.T) {
 	}
 	if b := fetchBatch(t, rc, "ct"); b.Attributes&attrLogAppendTime != 0 || b.FirstTimestamp != old || b.MaxTimestamp != old+1 {
 		t.Fatalf("ct: stored batch %#x %d/%d, want the producer's CreateTime %d", b.Attributes, b.FirstTimestamp, b.MaxTimestamp, old)
+	}
+
+	// Switching the topic to LogAppendTime applies to the next batch; the
+	// stored one keeps its CreateTime.
+	if r := incAlter(rc, false, "ct", op("message.timestamp.type", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("LogAppendTime"))); r.ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r)
+	}
+	resp = rc.roundTrip(produceReq(11, -1, producePart{"ct", 0, timedBatch(1, old, nil)})).(*kmsg.ProduceResponse)
+	p := producePartResult(t, resp, "ct", 0)
+	if p.ErrorCode != 0 || p.BaseOffset != 2 || p.LogAppendTime < before {
+		t.Fatalf("ct after switching to LogAppendTime: %+v", p)
+	}
+	fr := rc.roundTrip(fetchReq(12, "ct", 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	first, rest, err := segment.NextBatch(fr.RecordBatches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b1, b2 kmsg.RecordBatch
+	if err := b1.ReadFrom(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.ReadFrom(rest); err != nil {
+		t.Fatal(err)
+	}
+	if b1.Attributes&attrLogAppendTime != 0 || b1.MaxTimestamp != old+1 || b2.Attributes&attrLogAppendTime == 0 || b2.MaxTimestamp != p.LogAppendTime {
+		t.Fatalf("after the switch: first batch %#x/%d, second %#x/%d", b1.Attributes, b1.MaxTimestamp, b2.Attributes, b2.MaxTimestamp)
 	}
 }
 
