@@ -29,8 +29,8 @@ package kafka
 // (produce_timestamps.go): CreateTime records outside the before/after
 // window get INVALID_TIMESTAMP with record errors, and LogAppendTime
 // batches are stamped with their flush's seal time, which log_append_time
-// reports (-1 for CreateTime). An idempotent retry answered from the store
-// reports its own flush's time, not the original's.
+// reports (-1 for CreateTime); an idempotent retry answered from the store
+// reports the original's append time.
 //
 // Deviations until transactions land: a transactional request gets
 // INVALID_TXN_STATE. Versions 12+ (KIP-890

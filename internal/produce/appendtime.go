@@ -3,6 +3,7 @@ package produce
 import (
 	"time"
 
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -34,4 +35,25 @@ func logAppendTime(bt *Batch) int64 {
 		return -1
 	}
 	return bt.Info.MaxTimestamp
+}
+
+// duplicateAppendTimes gives each LogAppendTime batch that the commit found
+// to be a producer's retry of an already committed batch the append time of
+// the original, as Kafka answers a duplicate: the max timestamp of the
+// extent holding the original, which is the original flush's seal time
+// (every LogAppendTime batch of a flush gets that time). It runs only for
+// such retries. If the lookup fails, the result keeps this flush's time.
+func (b *Batcher) duplicateAppendTimes(f *flush, res []metadata.BatchResult) {
+	for i := range f.batches {
+		bt := &f.batches[i]
+		if !bt.LogAppendTime || !res[i].Duplicate || res[i].Err != nil {
+			continue
+		}
+		ext, err := b.log.Extents(b.ctx, bt.Topic, bt.Partition, res[i].BaseOffset, 1)
+		if err != nil || len(ext) == 0 || ext[0].BaseOffset > res[i].BaseOffset {
+			b.logger.Warn("cannot find the append time of a retried batch", "partition", bt.Partition, "offset", res[i].BaseOffset, "err", err)
+			continue
+		}
+		f.results[i].LogAppendTime = ext[0].MaxTimestamp
+	}
 }

@@ -2,6 +2,7 @@ package produce_test
 
 import (
 	"context"
+	"encoding/binary"
 	"hash/crc32"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -63,5 +65,39 @@ func TestLogAppendTime(t *testing.T) {
 			t.Fatalf("round %d: CreateTime batch stored as %+v, %v", round, b, err)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// latIdempotent returns a LogAppendTime batch of producer 7 (epoch 0) starting at
+// sequence 0, as a client would send it (and resend it).
+func latIdempotent(topic metadata.TopicID) produce.Batch {
+	bt := batchOf(topic, 0, "a", "b")
+	var b kmsg.RecordBatch
+	if err := b.ReadFrom(bt.Data); err != nil {
+		panic(err)
+	}
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	bt.Data = raw
+	bt.Info.ProducerID, bt.Info.ProducerEpoch, bt.Info.FirstSequence, bt.Info.LastSequence = 7, 0, 0, 1
+	bt.LogAppendTime = true
+	return bt
+}
+
+// TestLogAppendTimeDuplicate: a producer's retry of a committed
+// LogAppendTime batch is answered with the original's offset and append
+// time, as Kafka answers it, not with the retry's flush time.
+func TestLogAppendTimeDuplicate(t *testing.T) {
+	e := newEnv(t, produce.Config{BatchTimeout: 5 * time.Millisecond}, nil)
+	topic := e.topic("lat", 1)
+	first := waitOK(t, e.submit(context.Background(), latIdempotent(topic)))[0]
+	time.Sleep(20 * time.Millisecond) // the retry's flush is sealed later
+	retry := waitOK(t, e.submit(context.Background(), latIdempotent(topic)))[0]
+	if retry.BaseOffset != first.BaseOffset || e.hw(topic, 0) != 2 {
+		t.Fatalf("retry: offset %d (first %d), high watermark %d: not treated as a duplicate", retry.BaseOffset, first.BaseOffset, e.hw(topic, 0))
+	}
+	if retry.LogAppendTime != first.LogAppendTime || first.LogAppendTime <= 0 {
+		t.Fatalf("retry reports append time %d, the original was stamped %d", retry.LogAppendTime, first.LogAppendTime)
 	}
 }

@@ -264,6 +264,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		}
 	} else {
 		b.assignOffsets(f, results)
+		b.duplicateAppendTimes(f, results)
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
