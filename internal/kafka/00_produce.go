@@ -25,9 +25,15 @@ package kafka
 // producer unknown to the partition must start at sequence 0
 // (UNKNOWN_PRODUCER_ID otherwise). This holds across agents and restarts.
 //
+// Timestamps follow the topic's message.timestamp.* configs
+// (produce_timestamps.go): CreateTime records outside the before/after
+// window get INVALID_TIMESTAMP with record errors, and LogAppendTime
+// batches are stamped with their flush's seal time, which log_append_time
+// reports (-1 for CreateTime); an idempotent retry answered from the store
+// reports the original's append time.
+//
 // Deviations until transactions land: a transactional request gets
-// INVALID_TXN_STATE. Record timestamps are kept as sent
-// (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
+// INVALID_TXN_STATE. Versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
 
 import (
@@ -36,6 +42,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -73,10 +80,12 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		rs.Topic = rt.Topic
 		t, topicErr := s.topics.Topic(ctx, rt.Topic)
 		maxBytes := s.cfg.MaxMessageBytes
+		var stamps timestampPolicy
 		if topicErr == nil {
 			if v, ok := t.Configs["max.message.bytes"]; ok {
 				maxBytes, _ = strconv.Atoi(v)
 			}
+			stamps = timestampPolicyOf(t)
 		}
 		for _, rp := range rt.Partitions {
 			ps := kmsg.NewProduceResponseTopicPartition()
@@ -100,7 +109,11 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 					setErr(&ps, code, err.Error())
 					break
 				}
-				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: info})
+				if ps.ErrorRecords, err = stamps.check(rp.Records, time.Now().UnixMilli()); err != nil {
+					setErr(&ps, invalidTimestampCode(err), err.Error())
+					break
+				}
+				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: info, LogAppendTime: stamps.logAppendTime})
 				slots = append(slots, produceSlot{ti, len(rs.Partitions)})
 			}
 			rs.Partitions = append(rs.Partitions, ps)
@@ -138,6 +151,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				continue
 			}
 			ps.BaseOffset = results[i].BaseOffset
+			ps.LogAppendTime = results[i].LogAppendTime
 			ps.LogStartOffset = 0
 		}
 		return resp

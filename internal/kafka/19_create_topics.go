@@ -105,6 +105,9 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 		}
 		configs[c.Name] = *c.Value
 	}
+	if err := topics.ValidateConfigs(configs); err != nil {
+		return metadata.Topic{}, err
+	}
 	if validateOnly {
 		t, err := s.topics.Topic(ctx, rt.Topic)
 		if err == nil {

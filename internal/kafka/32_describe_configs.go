@@ -11,7 +11,9 @@ package kafka
 // the topic's own setting, then the broker config that supplies the
 // default, as Kafka does (max.message.bytes ↔ message.max.bytes,
 // retention.ms ↔ log.retention.ms, …). Config types and documentation are
-// filled in v3+ (documentation only when asked). A name filter keeps only
+// filled in v3+ (documentation only when asked); the documentation ends
+// with what Sluice does with the config ("honoured", "accepted, no effect
+// here", …; see topics.Support). A name filter keeps only
 // the named configs; names Sluice does not know are left out, as in Kafka.
 // Unknown topics get UNKNOWN_TOPIC_OR_PARTITION, illegal names
 // INVALID_TOPIC_EXCEPTION. Topics are read through the agent's topic cache:
@@ -43,7 +45,10 @@ import (
 // their default in Kafka.
 var brokerSynonyms = map[string]string{
 	"cleanup.policy":                      "log.cleanup.policy",
+	"compression.gzip.level":              "compression.gzip.level",
+	"compression.lz4.level":               "compression.lz4.level",
 	"compression.type":                    "compression.type",
+	"compression.zstd.level":              "compression.zstd.level",
 	"delete.retention.ms":                 "log.cleaner.delete.retention.ms",
 	"file.delete.delay.ms":                "log.segment.delete.delay.ms",
 	"flush.messages":                      "log.flush.interval.messages",
@@ -76,17 +81,20 @@ var brokerSynonyms = map[string]string{
 type brokerConfig struct {
 	name, value string
 	typ         topics.ConfigType
+	support     topics.Support
 	doc         string
 }
 
+// brokerConfigs lists the broker configs DescribeConfigs reports, with this
+// agent's values; docs/compatibility.md is generated from it.
 func (s *Server) brokerConfigs() []brokerConfig {
 	return []brokerConfig{
-		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), topics.TypeBoolean, "Whether Metadata requests create unknown topics (agent flag)."},
-		{"broker.id", strconv.Itoa(int(s.members.Self().NodeID)), topics.TypeInt, "This agent's node ID (agent flag)."},
-		{"default.replication.factor", strconv.Itoa(min(len(s.members.Brokers("")), 3)), topics.TypeInt, "The replica count Metadata reports; durability comes from object storage."},
-		{"message.max.bytes", strconv.Itoa(s.cfg.MaxMessageBytes), topics.TypeInt, "Largest record batch for topics without max.message.bytes (agent flag --max-message-bytes)."},
-		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), topics.TypeInt, "Partition count of auto-created topics and of CreateTopics with -1 (agent flag)."},
-		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), topics.TypeInt, "Largest request frame accepted (agent flag)."},
+		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), topics.TypeBoolean, topics.Honoured, "Whether Metadata requests create unknown topics (agent flag --auto-create-topics)."},
+		{"broker.id", strconv.Itoa(int(s.members.Self().NodeID)), topics.TypeInt, topics.Honoured, "This agent's node ID (agent flag --node-id; sluice agent derives it from the advertised address by default)."},
+		{"default.replication.factor", strconv.Itoa(min(len(s.members.Brokers("")), 3)), topics.TypeInt, topics.NoEffect, "The replica count Metadata reports (live agents, at most 3); durability comes from object storage."},
+		{"message.max.bytes", strconv.Itoa(s.cfg.MaxMessageBytes), topics.TypeInt, topics.Honoured, "Largest record batch for topics without max.message.bytes (agent flag --max-message-bytes)."},
+		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), topics.TypeInt, topics.Honoured, "Partition count of auto-created topics and of CreateTopics with -1 (agent flag --default-partitions)."},
+		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), topics.TypeInt, topics.Honoured, "Largest request frame accepted (agent flag --max-request-bytes)."},
 	}
 }
 
@@ -163,7 +171,7 @@ func (s *Server) describeTopicConfigs(ctx context.Context, version int16, rr kms
 		rc.IsDefault = src == kmsg.ConfigSourceDefaultConfig
 		rc.ConfigType = kmsg.ConfigType(c.Type)
 		if m.IncludeDocumentation && version >= 3 {
-			rc.Documentation = kmsg.StringPtr(c.Doc)
+			rc.Documentation = kmsg.StringPtr(c.Documentation())
 		}
 		if m.IncludeSynonyms {
 			rc.ConfigSynonyms = s.topicSynonyms(t, c)
@@ -208,7 +216,7 @@ func (s *Server) describeBrokerConfigs(version int16, rr kmsg.DescribeConfigsReq
 		rc.Source = kmsg.ConfigSourceStaticBrokerConfig
 		rc.ConfigType = kmsg.ConfigType(c.typ)
 		if m.IncludeDocumentation && version >= 3 {
-			rc.Documentation = kmsg.StringPtr(c.doc)
+			rc.Documentation = kmsg.StringPtr(c.doc + " (Sluice: " + string(c.support) + ".)")
 		}
 		if m.IncludeSynonyms {
 			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{{Name: c.name, Value: kmsg.StringPtr(c.value), Source: kmsg.ConfigSourceStaticBrokerConfig}}

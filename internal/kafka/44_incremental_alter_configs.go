@@ -159,6 +159,9 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 				}
 			}
 		}
+		if err := topics.ValidateConfigs(next); err != nil {
+			return nil, err
+		}
 		return next, nil
 	}
 	if validateOnly {

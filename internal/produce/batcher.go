@@ -72,12 +72,19 @@ type Batch struct {
 	Partition int32
 	Data      []byte
 	Info      segment.BatchInfo
+	// LogAppendTime asks for the batch to be stamped with its flush's seal
+	// time (the topic has message.timestamp.type=LogAppendTime); see
+	// stampLogAppendTime.
+	LogAppendTime bool
 }
 
 // Result is the outcome for one submitted batch.
 type Result struct {
 	// BaseOffset is the offset assigned to the batch's first record.
 	BaseOffset int64
+	// LogAppendTime is the time (ms) a LogAppendTime batch was stamped
+	// with, or -1.
+	LogAppendTime int64
 	// Err is nil, ErrStorage (wrapped), or a metadata error such as
 	// metadata.ErrUnknownTopic when the topic vanished before commit.
 	Err error
@@ -116,6 +123,7 @@ type flush struct {
 	bytes   int
 	timer   *time.Timer
 	opened  time.Time
+	sealed  time.Time // set under Batcher.mu when sealed
 	results []Result
 	done    chan struct{}
 }
@@ -169,7 +177,8 @@ func (p *Pending) Done() <-chan struct{} { return p.f.done }
 
 // Submit adds batches to the current file. All batches of one call go into
 // the same file and get offsets in the order given. It blocks only while
-// the buffer is full.
+// the buffer is full. The batcher owns each batch's Data from then on: a
+// LogAppendTime batch is rewritten in place when its flush seals.
 func (b *Batcher) Submit(ctx context.Context, batches []Batch) (*Pending, error) {
 	size := 0
 	for i := range batches {
@@ -215,6 +224,7 @@ func (b *Batcher) sealLocked() {
 	f := b.cur
 	b.cur = nil
 	f.timer.Stop()
+	f.sealed = time.Now() // under b.mu: seal times follow seal (and commit) order
 	prev := b.lastCommitted
 	committed := make(chan struct{})
 	b.lastCommitted = committed
@@ -226,6 +236,7 @@ func (b *Batcher) sealLocked() {
 func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
 	defer b.wg.Done()
 	f.results = make([]Result, len(f.batches))
+	stampLogAppendTime(f.batches, f.sealed)
 
 	var w segment.Writer
 	for _, bt := range f.batches {
@@ -253,6 +264,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		}
 	} else {
 		b.assignOffsets(f, results)
+		b.duplicateAppendTimes(f, results)
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
@@ -310,7 +322,7 @@ func (b *Batcher) commit(key string, size int64, batches []Batch, positions []ui
 func (b *Batcher) assignOffsets(f *flush, res []metadata.BatchResult) {
 	for i, bt := range f.batches {
 		r := res[i]
-		f.results[i] = Result{BaseOffset: r.BaseOffset, Err: r.Err}
+		f.results[i] = Result{BaseOffset: r.BaseOffset, LogAppendTime: logAppendTime(&bt), Err: r.Err}
 		if r.Err != nil {
 			continue
 		}

@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,26 @@ const (
 	TypePassword ConfigType = 9
 )
 
+// Support says what Sluice does with a config. Flipping a config from
+// NotYet to Honoured when the feature lands is a one-word change in the
+// table below; docs/compatibility.md is generated from it.
+type Support string
+
+// Support levels, as docs/compatibility.md words them.
+const (
+	// Honoured: the config has its Kafka meaning here.
+	Honoured Support = "honoured"
+	// NotYet: validated and stored; the feature that applies it is not
+	// built yet.
+	NotYet Support = "stored, not yet enforced"
+	// NotApplied: validated and stored; Sluice deliberately does not apply
+	// it (Doc says why).
+	NotApplied Support = "stored, not applied"
+	// NoEffect: validated and stored so that tools which set it work, but
+	// it has no meaning without local disks, followers or leader elections.
+	NoEffect Support = "accepted, no effect here"
+)
+
 // Config describes one topic config.
 type Config struct {
 	Name    string
@@ -33,8 +54,19 @@ type Config struct {
 	Default string
 	// Check validates a value beyond its type; nil accepts any value of the type.
 	Check func(string) error
-	// Doc says what the config does in Sluice.
+	// Support is what Sluice does with the config.
+	Support Support
+	// Doc says what the config means in Sluice (its effect once honoured).
 	Doc string
+	// Kafka names the Kafka versions that define the config, when not all
+	// of 3.x and 4.x do.
+	Kafka string
+}
+
+// Documentation is the config's documentation as DescribeConfigs reports
+// it: its meaning and what Sluice does with it.
+func (c Config) Documentation() string {
+	return c.Doc + " (Sluice: " + string(c.Support) + ".)"
 }
 
 func atLeast(min int64) func(string) error {
@@ -83,40 +115,122 @@ func between(lo, hi float64) func(string) error {
 // DefaultMaxMessageBytes is Kafka's default largest record batch.
 const DefaultMaxMessageBytes = 1048588
 
-// configs are the topic configs Kafka defines. Which of them Sluice honours
-// is stated in each Doc.
+const maxLong = "9223372036854775807"
+
+// configs are the topic configs Kafka 3.x and 4.x define (Kafka's
+// TopicConfig and LogConfig), with Kafka's types, defaults and validators.
 var configs = []Config{
-	{Name: "cleanup.policy", Type: TypeList, Default: "delete", Check: listOf("delete", "compact"), Doc: "Stored; retention and compaction are not yet enforced."},
-	{Name: "compression.type", Type: TypeString, Default: "producer", Check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), Doc: "Stored; batches are always kept as the producer compressed them."},
-	{Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", Check: atLeast(0), Doc: "Stored."},
-	{Name: "file.delete.delay.ms", Type: TypeLong, Default: "60000", Check: atLeast(0), Doc: "Accepted; no meaning without local segments."},
-	{Name: "flush.messages", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(1), Doc: "Accepted; every flush is durable before it is acknowledged."},
-	{Name: "flush.ms", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(0), Doc: "Accepted; every flush is durable before it is acknowledged."},
-	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "Accepted; there are no followers."},
-	{Name: "index.interval.bytes", Type: TypeInt, Default: "4096", Check: atLeast(0), Doc: "Accepted; no meaning without local segments."},
-	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "Accepted; there are no followers."},
-	{Name: "local.retention.bytes", Type: TypeLong, Default: "-2", Check: atLeast(-2), Doc: "Accepted; all data lives in object storage."},
-	{Name: "local.retention.ms", Type: TypeLong, Default: "-2", Check: atLeast(-2), Doc: "Accepted; all data lives in object storage."},
-	{Name: "max.compaction.lag.ms", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(1), Doc: "Stored."},
-	{Name: "max.message.bytes", Type: TypeInt, Default: strconv.Itoa(DefaultMaxMessageBytes), Check: atLeast(0), Doc: "Honoured: larger record batches get MESSAGE_TOO_LARGE."},
-	{Name: "message.downconversion.enable", Type: TypeBoolean, Default: "true", Doc: "Accepted; batches are never down-converted."},
-	{Name: "message.format.version", Type: TypeString, Default: "3.0-IV1", Doc: "Accepted; the format is always v2."},
-	{Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(0), Doc: "Stored."},
-	{Name: "message.timestamp.before.max.ms", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(0), Doc: "Stored."},
-	{Name: "message.timestamp.difference.max.ms", Type: TypeLong, Default: "9223372036854775807", Check: atLeast(0), Doc: "Stored."},
-	{Name: "message.timestamp.type", Type: TypeString, Default: "CreateTime", Check: oneOf("CreateTime", "LogAppendTime"), Doc: "Stored; timestamps are kept as the producer set them."},
-	{Name: "min.cleanable.dirty.ratio", Type: TypeDouble, Default: "0.5", Check: between(0, 1), Doc: "Stored."},
-	{Name: "min.compaction.lag.ms", Type: TypeLong, Default: "0", Check: atLeast(0), Doc: "Stored."},
-	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1), Doc: "Accepted; durability comes from object storage."},
-	{Name: "preallocate", Type: TypeBoolean, Default: "false", Doc: "Accepted; no meaning without local segments."},
-	{Name: "remote.storage.enable", Type: TypeBoolean, Default: "false", Doc: "Accepted; all data lives in object storage."},
-	{Name: "retention.bytes", Type: TypeLong, Default: "-1", Check: atLeast(-1), Doc: "Stored; retention is not yet enforced."},
-	{Name: "retention.ms", Type: TypeLong, Default: "604800000", Check: atLeast(-1), Doc: "Stored; retention is not yet enforced."},
-	{Name: "segment.bytes", Type: TypeInt, Default: "1073741824", Check: atLeast(14), Doc: "Accepted; no meaning without local segments."},
-	{Name: "segment.index.bytes", Type: TypeInt, Default: "10485760", Check: atLeast(4), Doc: "Accepted; no meaning without local segments."},
-	{Name: "segment.jitter.ms", Type: TypeLong, Default: "0", Check: atLeast(0), Doc: "Accepted; no meaning without local segments."},
-	{Name: "segment.ms", Type: TypeLong, Default: "604800000", Check: atLeast(1), Doc: "Accepted; no meaning without local segments."},
-	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Doc: "Accepted; there are no leader elections."},
+	{Name: "cleanup.policy", Type: TypeList, Default: "delete", Check: listOf("delete", "compact"), Support: NotYet,
+		Doc: "delete: the retention job removes data older than retention.ms or beyond retention.bytes; compact: key compaction keeps the latest record of each key."},
+	{Name: "compression.gzip.level", Type: TypeInt, Default: "-1", Check: level(1, 9, -1), Support: NotApplied, Kafka: "3.8+",
+		Doc: "Batches are stored as the producer compressed them; Sluice never recompresses."},
+	{Name: "compression.lz4.level", Type: TypeInt, Default: "9", Check: level(1, 17, 9), Support: NotApplied, Kafka: "3.8+",
+		Doc: "Batches are stored as the producer compressed them; Sluice never recompresses."},
+	{Name: "compression.type", Type: TypeString, Default: "producer", Check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), Support: NotApplied,
+		Doc: "Batches are stored as the producer compressed them (as with the default, producer); Sluice never recompresses."},
+	{Name: "compression.zstd.level", Type: TypeInt, Default: "3", Check: level(-131072, 22, 3), Support: NotApplied, Kafka: "3.8+",
+		Doc: "Batches are stored as the producer compressed them; Sluice never recompresses."},
+	{Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", Check: atLeast(0), Support: NotYet,
+		Doc: "How long key compaction keeps tombstones (null-value records)."},
+	{Name: "file.delete.delay.ms", Type: TypeLong, Default: "60000", Check: atLeast(0), Support: NoEffect,
+		Doc: "No local segment files to delete."},
+	{Name: "flush.messages", Type: TypeLong, Default: maxLong, Check: atLeast(1), Support: NoEffect,
+		Doc: "Every record is durable in object storage before it is acknowledged; there is no fsync to schedule."},
+	{Name: "flush.ms", Type: TypeLong, Default: maxLong, Check: atLeast(0), Support: NoEffect,
+		Doc: "Every record is durable in object storage before it is acknowledged; there is no fsync to schedule."},
+	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Check: throttledReplicas, Support: NoEffect,
+		Doc: "There are no followers: object storage replicates."},
+	{Name: "index.interval.bytes", Type: TypeInt, Default: "4096", Check: atLeast(0), Support: NoEffect,
+		Doc: "Files are indexed per batch in the metadata store, not by a sparse offset index."},
+	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Check: throttledReplicas, Support: NoEffect,
+		Doc: "There are no followers: object storage replicates."},
+	{Name: "local.retention.bytes", Type: TypeLong, Default: "-2", Check: atLeast(-2), Support: NoEffect,
+		Doc: "All data lives in object storage; there is no local tier."},
+	{Name: "local.retention.ms", Type: TypeLong, Default: "-2", Check: atLeast(-2), Support: NoEffect,
+		Doc: "All data lives in object storage; there is no local tier."},
+	{Name: "max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Check: atLeast(1), Support: NotYet,
+		Doc: "Longest a record stays ineligible for key compaction."},
+	{Name: "max.message.bytes", Type: TypeInt, Default: strconv.Itoa(DefaultMaxMessageBytes), Check: atLeast(0), Support: Honoured,
+		Doc: "Largest record batch accepted; larger batches get MESSAGE_TOO_LARGE. The default is the agent's --max-message-bytes."},
+	{Name: "message.downconversion.enable", Type: TypeBoolean, Default: "true", Support: NoEffect, Kafka: "3.x (removed in 4.0)",
+		Doc: "Batches are never down-converted: Fetch is served from v4, which reads v2 batches."},
+	{Name: "message.format.version", Type: TypeString, Default: "3.0-IV1", Check: messageFormatVersion, Support: NoEffect, Kafka: "3.x (removed in 4.0)",
+		Doc: "Batches are always stored in the v2 format."},
+	{Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: maxLong, Check: atLeast(0), Support: Honoured,
+		Doc: "With CreateTime, a batch holding a record timestamped more than this many ms after the agent's clock gets INVALID_TIMESTAMP and is not stored."},
+	{Name: "message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, Check: atLeast(0), Support: Honoured,
+		Doc: "With CreateTime, a batch holding a record timestamped more than this many ms before the agent's clock gets INVALID_TIMESTAMP and is not stored."},
+	{Name: "message.timestamp.difference.max.ms", Type: TypeLong, Default: maxLong, Check: atLeast(0), Support: Honoured, Kafka: "3.x (removed in 4.0)",
+		Doc: "Deprecated: the bound for message.timestamp.before.max.ms and after.max.ms when those are left at their defaults."},
+	{Name: "message.timestamp.type", Type: TypeString, Default: "CreateTime", Check: oneOf("CreateTime", "LogAppendTime"), Support: Honoured,
+		Doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the agent's clock when its file is sealed, just before upload and commit."},
+	{Name: "min.cleanable.dirty.ratio", Type: TypeDouble, Default: "0.5", Check: between(0, 1), Support: NotYet,
+		Doc: "Share of a partition not yet compacted before key compaction runs."},
+	{Name: "min.compaction.lag.ms", Type: TypeLong, Default: "0", Check: atLeast(0), Support: NotYet,
+		Doc: "Shortest time a record stays uncompacted."},
+	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1), Support: NoEffect,
+		Doc: "Durability comes from object storage: an acknowledged batch is in the bucket and committed, for acks=1 and acks=all alike."},
+	{Name: "preallocate", Type: TypeBoolean, Default: "false", Support: NoEffect,
+		Doc: "No local segment files to preallocate."},
+	{Name: "remote.log.copy.disable", Type: TypeBoolean, Default: "false", Support: NoEffect, Kafka: "3.9+",
+		Doc: "All data lives in object storage; there is no tiering to disable."},
+	{Name: "remote.log.delete.on.disable", Type: TypeBoolean, Default: "false", Support: NoEffect, Kafka: "3.9+",
+		Doc: "All data lives in object storage; there is no tiering to disable."},
+	{Name: "remote.storage.enable", Type: TypeBoolean, Default: "false", Support: NoEffect,
+		Doc: "All data lives in object storage, whatever the value."},
+	{Name: "retention.bytes", Type: TypeLong, Default: "-1", Support: NotYet,
+		Doc: "Largest size of a partition before the retention job removes its oldest data; -1 (or any negative value) means no limit."},
+	{Name: "retention.ms", Type: TypeLong, Default: "604800000", Check: atLeast(-1), Support: NotYet,
+		Doc: "Age after which the retention job removes data; -1 means forever."},
+	{Name: "segment.bytes", Type: TypeInt, Default: "1073741824", Check: atLeast(1 << 20), Support: NoEffect,
+		Doc: "No local segments: each flush writes one object, sized by the agent's --batch-max-bytes."},
+	{Name: "segment.index.bytes", Type: TypeInt, Default: "10485760", Check: atLeast(4), Support: NoEffect,
+		Doc: "No local segment indexes."},
+	{Name: "segment.jitter.ms", Type: TypeLong, Default: "0", Check: atLeast(0), Support: NoEffect,
+		Doc: "No local segments to roll."},
+	{Name: "segment.ms", Type: TypeLong, Default: "604800000", Check: atLeast(1), Support: NoEffect,
+		Doc: "No local segments: each flush writes one object, at the latest after the agent's --batch-timeout."},
+	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Support: NoEffect,
+		Doc: "Leaders are nominal and every agent serves every partition; there are no leader elections."},
+}
+
+// level validates a compression level as Kafka's CompressionType does: lo
+// to hi, or the codec's default.
+func level(lo, hi, def int64) func(string) error {
+	return func(v string) error {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n != def && (n < lo || n > hi) {
+			return fmt.Errorf("must be between %d and %d, or %d", lo, hi, def)
+		}
+		return nil
+	}
+}
+
+var throttledReplica = regexp.MustCompile(`^([0-9]+:[0-9]+)?$`)
+
+// throttledReplicas validates as Kafka's ThrottledReplicaListValidator:
+// the literal "*" or a list of partitionId:brokerId.
+func throttledReplicas(v string) error {
+	if strings.TrimSpace(v) == "*" {
+		return nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		if !throttledReplica.MatchString(strings.TrimSpace(item)) {
+			return errors.New("must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+		}
+	}
+	return nil
+}
+
+var formatVersion = regexp.MustCompile(`^(0\.(8\.[0-2]|9\.0|10\.[0-2]|11\.0)|[1-3]\.[0-9]+)(\.[0-9]+)?(-IV[0-9]+)?$`)
+
+// messageFormatVersion accepts Kafka version strings (0.8.0 … 3.x, with an
+// optional -IVn), as Kafka 3.x's validator accepts the known ones.
+func messageFormatVersion(v string) error {
+	if !formatVersion.MatchString(v) {
+		return errors.New("must be a Kafka version such as 2.8 or 3.0-IV1")
+	}
+	return nil
 }
 
 var byName = func() map[string]*Config {
@@ -167,6 +281,18 @@ func ValidateConfig(name, value string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: invalid value %q for configuration %s: %v", ErrInvalidConfig, value, name, err)
+	}
+	return nil
+}
+
+// ValidateConfigs checks what single values cannot show: configs that
+// conflict with each other in a topic's whole set, as Kafka's
+// LogConfig.validateValues does.
+func ValidateConfigs(set map[string]string) error {
+	minLag, _ := strconv.ParseInt(Value(set, "min.compaction.lag.ms"), 10, 64)
+	maxLag, _ := strconv.ParseInt(Value(set, "max.compaction.lag.ms"), 10, 64)
+	if minLag > maxLag {
+		return fmt.Errorf("%w: conflict topic config setting min.compaction.lag.ms (%d) > max.compaction.lag.ms (%d)", ErrInvalidConfig, minLag, maxLag)
 	}
 	return nil
 }
