@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
 	"github.com/sluicehq/sluice/internal/topics"
 )
 
@@ -137,7 +138,7 @@ func timestampDeltas(b *kmsg.RecordBatch) ([]int64, error) {
 	records := b.Records
 	if codec := kgo.CompressionCodecType(b.Attributes & attrCompression); codec != kgo.CodecNone {
 		var err error
-		if records, err = batchDecompressor.Decompress(records, codec); err != nil {
+		if records, err = segment.Decompress(records, int8(codec), maxDecompressedBatch); err != nil {
 			return nil, fmt.Errorf("cannot decompress records: %w", err)
 		}
 	}
