@@ -13,7 +13,6 @@ type Metrics struct {
 	peerFallbacks        prometheus.Counter
 	peerServed           prometheus.Counter
 	peerServedBytes      prometheus.Counter
-	prefetches           prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -32,14 +31,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		peerFallbacks:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_fallbacks_total", Help: "Block runs read from the bucket because their owning peer failed or was marked down."}),
 		peerServed:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_total", Help: "Block runs this agent served to zone peers."}),
 		peerServedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_bytes_total", Help: "Bytes this agent served to zone peers."}),
-		prefetches:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_prefetches_total", Help: "Read-ahead loads started for sequentially consumed partitions."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.hits, m.misses, m.shared, m.evictions, m.bytes, m.blocks, m.bucketReads, m.bucketBytes,
-			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes, m.prefetches)
+			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes)
 	}
 	return m
 }
-
-// PrefetchStarted counts a read-ahead load (the fetch path decides when).
-func (m *Metrics) PrefetchStarted() { m.prefetches.Inc() }
