@@ -374,7 +374,14 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	var errs []error
 	if a.httpSrv != nil {
-		errs = append(errs, a.httpSrv.Shutdown(ctx))
+		// Zone peers keep connections open (some never used: Go's HTTP
+		// client dials ahead), which Shutdown would wait out for seconds;
+		// after a short grace the rest are cut.
+		shutCtx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := a.httpSrv.Shutdown(shutCtx); err != nil {
+			a.httpSrv.Close()
+		}
+		cancel()
 	}
 	errs = append(errs, a.batcher.Close(ctx))
 	a.reader.Close()

@@ -147,6 +147,9 @@ func (c *Cache) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.fills.Wait()
+	if c.peers != nil {
+		c.peers.Close()
+	}
 }
 
 // Stats is a snapshot of the cache's contents.

@@ -81,6 +81,9 @@ func NewPeers(cfg PeersConfig, m *Metrics) *Peers {
 	return &Peers{cfg: cfg, client: &http.Client{Transport: tr}, metrics: m, down: map[string]time.Time{}}
 }
 
+// Close drops the idle connections to peers.
+func (p *Peers) Close() { p.client.CloseIdleConnections() }
+
 // owner returns the address of the peer that owns block idx of key, or ""
 // when this agent does (or is alone).
 func (p *Peers) owner(key string, idx int64) string {
