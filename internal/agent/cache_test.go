@@ -458,3 +458,46 @@ func labelledMetric(t *testing.T, a *Agent, series string) float64 {
 	}
 	return 0
 }
+
+// TestSequentialConsumerPrefetch: a consumer reading a partition from the
+// start in small fetches gets read-ahead once it has come back for the
+// offset where its previous fetch stopped (a single fetch gets none), and
+// reads every record correctly.
+func TestSequentialConsumerPrefetch(t *testing.T) {
+	c := startCacheCluster(t, 1, CacheConfig{Size: 64 << 20, BlockSize: 16 << 10, PrefetchBytes: 128 << 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, files = "seq", 40
+	produceFiles(t, ctx, c.agents[0], topic, 1, files, 8<<10)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.agents[0].KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One fetch of the first 16 KiB: not (yet) a sequential consumer.
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes = -1, 16<<10
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, td[topic].ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 16 << 10
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	if _, err := req.RequestWith(ctx, cl.Broker(1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue(t, c.agents[0], "sluice_fetch_prefetches_total"); n != 0 {
+		t.Fatalf("%v read-aheads after one fetch, want 0", n)
+	}
+	n, _, err := fetchPartition(ctx, cl, 1, topic, td[topic].ID, 0, 16<<10)
+	if err != nil || n != files {
+		t.Fatalf("sequential read: %d records, %v", n, err)
+	}
+	if n := metricValue(t, c.agents[0], "sluice_fetch_prefetches_total"); n == 0 {
+		t.Fatal("a sequential consumer got no read-ahead")
+	}
+}

@@ -377,3 +377,41 @@ func TestConcurrentRandom(t *testing.T) {
 		t.Fatalf("accounting drifted: stats %+v, entries sum %d, listed %d", st, sum, n)
 	}
 }
+
+// FuzzReadRanges checks range arithmetic at block edges against plain
+// slicing, for any block size, run bound and ranges.
+func FuzzReadRanges(f *testing.F) {
+	f.Add(uint16(1000), uint8(7), uint8(2), uint16(0), uint16(1000), uint16(993), uint16(7))
+	f.Add(uint16(1), uint8(1), uint8(1), uint16(0), uint16(1), uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, size uint16, bs, run uint8, off1, len1, off2, len2 uint16) {
+		src := newMemSource()
+		data := src.add("f", int(size))
+		c := New(src, Config{Size: int64(size) / 2, BlockSize: int64(bs), MaxRunBlocks: int(run)}, nil)
+		defer c.Close()
+		ranges := []Range{{int64(off1), int64(len1)}, {int64(off2), int64(len2)}}
+		valid := true
+		for _, r := range ranges {
+			valid = valid && r.Off+r.Len <= int64(size)
+		}
+		for i := 0; i < 2; i++ {
+			got, err := c.ReadRanges(context.Background(), "f", int64(size), ranges)
+			if !valid {
+				if !errors.Is(err, ErrRange) {
+					t.Fatalf("invalid ranges %v of %d: err %v", ranges, size, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range ranges {
+				if !bytes.Equal(got[j], data[r.Off:r.Off+r.Len]) {
+					t.Fatalf("range %v (block size %d): wrong bytes", r, bs)
+				}
+			}
+		}
+		if st := c.Stats(); st.Bytes > int64(size)/2 {
+			t.Fatalf("cache holds %d bytes, budget %d", st.Bytes, size/2)
+		}
+	})
+}
