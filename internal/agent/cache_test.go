@@ -282,60 +282,70 @@ func TestZonePeerCacheReadsOncePerZone(t *testing.T) {
 		recordSize = 20 << 10
 		blockSize  = 16 << 10
 	)
-	results := map[bool]int64{}
-	for _, peers := range []bool{true, false} {
-		t.Run(fmt.Sprintf("peers=%v", peers), func(t *testing.T) {
-			c := startCacheCluster(t, 3, CacheConfig{Size: 256 << 20, BlockSize: blockSize, Peers: peers, PeerTimeout: 5 * time.Second})
+	type setup struct {
+		agents int
+		peers  bool
+	}
+	results := map[setup]int64{}
+	for _, su := range []setup{{3, true}, {3, false}, {1, false}} {
+		t.Run(fmt.Sprintf("agents=%d,peers=%v", su.agents, su.peers), func(t *testing.T) {
+			c := startCacheCluster(t, su.agents, CacheConfig{Size: 256 << 20, BlockSize: blockSize, Peers: su.peers, PeerTimeout: 5 * time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			produceFiles(t, ctx, c.agents[0], topic, partitions, files, recordSize)
-			blocks, fileBytes := bucketBlocks(t, ctx, c.bucket, blockSize)
+			blocks, nfiles, fileBytes := bucketBlocks(t, ctx, c.bucket, blockSize)
 			before, beforeBytes := c.bucket.gets.Load(), c.bucket.bytes.Load()
 
 			served := readEverywhere(t, ctx, c, topic, partitions, files, 4)
 			gets, read := c.bucket.gets.Load()-before, c.bucket.bytes.Load()-beforeBytes
-			t.Logf("peers=%v: %d blocks in %d files (%d bytes); %d bucket GETs, %d bytes read from the bucket, %d bytes served (%.2f GETs per MiB served, read/served %.3f)",
-				peers, blocks, files, fileBytes, gets, read, served, float64(gets)/(float64(served)/(1<<20)), float64(read)/float64(served))
-			results[peers] = gets
-			if peers {
+			t.Logf("agents=%d peers=%v: %d blocks in %d files (%d bytes); %d bucket GETs, %d bytes read from the bucket, %d bytes served (%.2f GETs per MiB served, read/served %.3f, read/stored %.2f)",
+				su.agents, su.peers, blocks, nfiles, fileBytes, gets, read, served, float64(gets)/(float64(served)/(1<<20)), float64(read)/float64(served), float64(read)/float64(fileBytes))
+			results[su] = gets
+			switch {
+			case su.peers:
 				// Each block once per zone: reads are single-flight per
 				// agent and each block has one owner.
-				if gets > int64(blocks) {
-					t.Fatalf("%d bucket GETs for %d blocks with the zone peer cache, want at most one per block", gets, blocks)
+				if gets > int64(blocks) || read != fileBytes {
+					t.Fatalf("%d bucket GETs reading %d bytes for %d blocks of %d bytes with the zone peer cache, want at most one GET per block and every byte once",
+						gets, read, blocks, fileBytes)
 				}
-				var servedPeers float64
+				var servedPeers, peerErrs float64
 				for _, a := range c.agents {
 					servedPeers += metricValue(t, a, "sluice_cache_peer_served_total")
+					peerErrs += labelledMetric(t, a, `sluice_cache_peer_requests_total{result="error"}`)
 				}
 				if servedPeers == 0 {
 					t.Fatal("no agent served a peer")
 				}
-				var peerErrs float64
-				for _, a := range c.agents {
-					peerErrs += labelledMetric(t, a, `sluice_cache_peer_requests_total{result="error"}`)
-				}
 				t.Logf("%v peer runs served, %v peer errors", servedPeers, peerErrs)
-			} else if gets < int64(blocks) {
-				t.Fatalf("%d bucket GETs for %d blocks without peers: the data was not all read", gets, blocks)
+			case su.agents == 1:
+				if read != fileBytes {
+					t.Fatalf("one agent read %d bytes from the bucket for %d stored: the cache did not serve its consumers", read, fileBytes)
+				}
+			default:
+				if read < fileBytes {
+					t.Fatalf("%d bytes read without peers for %d stored: the data was not all read", read, fileBytes)
+				}
 			}
 		})
 	}
-	if results[true] > 0 && results[false] > 0 {
-		t.Logf("bucket GETs: %d with the peer cache, %d without (%.1fx)", results[true], results[false], float64(results[false])/float64(results[true]))
+	if p, np := results[setup{3, true}], results[setup{3, false}]; p > 0 && np > 0 {
+		t.Logf("three agents: %d bucket GETs with the peer cache, %d without (%.1fx)", p, np, float64(np)/float64(p))
 	}
 }
 
 // bucketBlocks counts the cache blocks of every file in the bucket.
-func bucketBlocks(t *testing.T, ctx context.Context, b objstore.Bucket, blockSize int64) (blocks int, total int64) {
+func bucketBlocks(t *testing.T, ctx context.Context, b objstore.Bucket, blockSize int64) (blocks, files int, total int64) {
 	t.Helper()
 	if err := b.List(ctx, "", func(o objstore.Object) error {
+		files++
 		blocks += int((o.Size + blockSize - 1) / blockSize)
 		total += o.Size
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return blocks, total
+	return blocks, files, total
 }
 
 func metricValue(t *testing.T, a *Agent, name string) float64 {
