@@ -53,6 +53,11 @@ type testCluster struct {
 
 func startCacheCluster(t *testing.T, n int, cc CacheConfig) *testCluster {
 	t.Helper()
+	return startCacheClusterWith(t, n, cc, produce.Config{BatchTimeout: 5 * time.Millisecond})
+}
+
+func startCacheClusterWith(t *testing.T, n int, cc CacheConfig, pc produce.Config) *testCluster {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"))
@@ -76,7 +81,7 @@ func startCacheCluster(t *testing.T, n int, cc CacheConfig) *testCluster {
 	for i := 0; i < n; i++ {
 		a, err := Start(ctx, Config{
 			Store: c.store, Bucket: c.bucket, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", NodeID: int32(i + 1), Zone: "z",
-			Produce: produce.Config{BatchTimeout: 5 * time.Millisecond},
+			Produce: pc,
 			Cache:   cc,
 		})
 		if err != nil {
