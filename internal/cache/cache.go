@@ -62,10 +62,14 @@ type Config struct {
 // DefaultBlockSize is the default cache block size.
 const DefaultBlockSize = 4 << 20
 
-// blockKey names block idx of file key.
+// blockKey names block idx of file key. The file size is part of the key:
+// agents always pass the size the metadata store recorded, and a peer
+// request claiming another size must not plant blocks of the wrong length
+// where correct reads would find them.
 type blockKey struct {
-	key string
-	idx int64
+	key  string
+	size int64
+	idx  int64
 }
 
 // entry is a cached block.
@@ -219,7 +223,7 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 		return nil, errors.New("cache: closed")
 	}
 	for _, idx := range need {
-		k := blockKey{key, idx}
+		k := blockKey{key, size, idx}
 		if e := c.entries[k]; e != nil {
 			blocks[idx] = e.data
 			c.touchLocked(e, prefetch)
@@ -270,7 +274,13 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 		for n := int64(0); n < r.Len; {
 			off := r.Off + n
 			idx := off / bs
-			n += int64(copy(buf[n:], blocks[idx][off-idx*bs:]))
+			b := blocks[idx]
+			if off-idx*bs >= int64(len(b)) {
+				// Impossible while block lengths are checked on fill;
+				// fail rather than loop or serve short data.
+				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of offset %d", key, idx, len(b), off)
+			}
+			n += int64(copy(buf[n:], b[off-idx*bs:]))
 		}
 		out[i] = buf
 	}
@@ -337,7 +347,7 @@ func (c *Cache) complete(key string, size int64, run []int64, data []byte, err e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, idx := range run {
-		k := blockKey{key, idx}
+		k := blockKey{key, size, idx}
 		f := c.flights[k]
 		delete(c.flights, k)
 		if err != nil {

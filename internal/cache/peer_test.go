@@ -115,3 +115,24 @@ func TestRendezvousOwnership(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerWrongSizeCannotPoison: a peer request that claims a smaller file
+// size caches its clipped block under its own key, so a later correct read
+// still gets the whole block.
+func TestPeerWrongSizeCannotPoison(t *testing.T) {
+	src := newMemSource()
+	data := src.add("files/a", 100)
+	c := New(src, Config{Size: 1000, BlockSize: 64}, nil)
+	defer c.Close()
+	srv := httptest.NewServer(PeerHandler(c))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + PeerPath + "?key=files/a&size=80&off=64&len=16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	mustRead(t, c, "files/a", data, Range{64, 36})
+}
