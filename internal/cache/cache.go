@@ -175,14 +175,22 @@ func (c *Cache) Stats() Stats {
 // missing from the cache are fetched with one GET per run of consecutive
 // blocks, from the owning peer when there is one, else from the bucket.
 func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.read(ctx, key, size, ranges, true, false)
+	return c.read(ctx, key, size, ranges, true, false, false)
+}
+
+// ReadRangesShared is ReadRanges without the copy where it can: a range
+// inside one block is returned as a view of the cached block, which other
+// readers share. The caller must not modify the returned bytes (their
+// capacity ends with the range, so appending to them copies).
+func (c *Cache) ReadRangesShared(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
+	return c.read(ctx, key, size, ranges, true, false, true)
 }
 
 // Prefetch loads the blocks covering ranges into the cache without
 // returning them; it returns when they are cached or failed. Prefetched
 // blocks need two more uses to be protected from scans.
 func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []Range) error {
-	_, err := c.read(ctx, key, size, ranges, true, true)
+	_, err := c.read(ctx, key, size, ranges, true, true, false)
 	return err
 }
 
@@ -190,7 +198,7 @@ func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []R
 // from the bucket, never from another peer, so agents whose views of the
 // zone differ cannot bounce a request between them.
 func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.read(ctx, key, size, ranges, false, false)
+	return c.read(ctx, key, size, ranges, false, false, false)
 }
 
 // blockLen is the length of block idx of a file of size bytes.
@@ -198,7 +206,7 @@ func (c *Cache) blockLen(size, idx int64) int64 {
 	return min(c.cfg.BlockSize, size-idx*c.cfg.BlockSize)
 }
 
-func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch bool) ([][]byte, error) {
+func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch, shared bool) ([][]byte, error) {
 	bs := c.cfg.BlockSize
 	var need []int64 // block indexes, ascending, unique
 	for _, r := range ranges {
@@ -270,6 +278,14 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 	}
 	out := make([][]byte, len(ranges))
 	for i, r := range ranges {
+		if first := r.Off / bs; shared && r.Len > 0 && first == (r.Off+r.Len-1)/bs {
+			b, start := blocks[first], r.Off-first*bs
+			if start+r.Len > int64(len(b)) {
+				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of [%d,+%d)", key, first, len(b), r.Off, r.Len)
+			}
+			out[i] = b[start : start+r.Len : start+r.Len]
+			continue
+		}
 		buf := make([]byte, r.Len)
 		for n := int64(0); n < r.Len; {
 			off := r.Off + n

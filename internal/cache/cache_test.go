@@ -415,3 +415,29 @@ func FuzzReadRanges(f *testing.F) {
 		}
 	})
 }
+
+// TestReadRangesShared: ranges inside one block come back as views of the
+// cached block whose capacity ends with the range (so an append cannot
+// scribble on the block); ranges across blocks are copies.
+func TestReadRangesShared(t *testing.T) {
+	src := newMemSource()
+	data := src.add("f", 1000)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 100}, nil)
+	defer c.Close()
+	got, err := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[0], data[110:160]) || !bytes.Equal(got[1], data[190:210]) || len(got[2]) != 0 {
+		t.Fatal("wrong bytes")
+	}
+	if cap(got[0]) != 50 {
+		t.Fatalf("view capacity %d, want 50", cap(got[0]))
+	}
+	again, _ := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}})
+	if &again[0][0] != &got[0][0] {
+		t.Fatal("a range inside one block was copied")
+	}
+	_ = append(got[0], 'x') // must not touch the block
+	mustRead(t, c, "f", data, Range{100, 100})
+}

@@ -283,7 +283,7 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			data, err := r.cache.ReadRanges(ctx, key, f.size, f.ranges)
+			data, err := r.cache.ReadRangesShared(ctx, key, f.size, f.ranges)
 			// Each ref is written by this goroutine only.
 			for k, rf := range f.refs {
 				if err != nil {
@@ -302,14 +302,14 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 // budget stopped it.
 func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne bool) (full bool, err error) {
 	next := q.Offset
-	if len(p.extents) > 1 {
-		// Several extents are copied into one buffer: size it once rather
-		// than grow it batch by batch (growth was a tenth of a replay's CPU).
+	if len(p.extents) > 0 {
+		// The batches are copied into one buffer: size it once rather than
+		// grow it batch by batch (growth was a tenth of a replay's CPU).
 		var n int64
 		for _, e := range p.extents {
 			n += e.ByteLength
 		}
-		res.Records = make([]byte, 0, min(n, int64(maxBytes)))
+		res.Records = make([]byte, 0, min(n, int64(max(maxBytes, 0))))
 	}
 	for j, e := range p.extents {
 		if e.BaseOffset > next {
@@ -338,7 +338,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			if e.BaseOffset > next {
 				return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
-			data, err := r.cache.ReadRanges(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			data, err := r.cache.ReadRangesShared(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 			if err != nil {
 				return false, fmt.Errorf("%w: %v", ErrStorage, err)
 			}
@@ -351,8 +351,9 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 	return false, nil
 }
 
-// appendExtent appends the batches of e (its bytes are data, which the
-// caller owns) at or after offset to res.Records while they fit, reporting
+// appendExtent copies the batches of e (its bytes are data, which may be
+// shared with other readers and is never modified) at or after offset to
+// res.Records while they fit, patching the copies' offsets, and reports
 // whether the byte budget is used up.
 func appendExtent(res *Result, e metadata.Extent, data []byte, offset int64, maxBytes int, minOne bool) (full bool, err error) {
 	if int64(len(data)) != e.ByteLength {
@@ -373,17 +374,10 @@ func appendExtent(res *Result, e metadata.Extent, data []byte, offset int64, max
 		if len(res.Records)+len(batch) > maxBytes && !(minOne && len(res.Records) == 0) {
 			return true, nil
 		}
-		if _, err := segment.PatchBaseOffsets(batch, base); err != nil {
+		start := len(res.Records)
+		res.Records = append(res.Records, batch...)
+		if _, err := segment.PatchBaseOffsets(res.Records[start:], base); err != nil {
 			return false, err
-		}
-		if cap(res.Records) == 0 {
-			// Keep the read's buffer instead of copying it: the following
-			// batches of this extent are the bytes right after batch, so
-			// appending them below moves nothing (the cache returns a
-			// fresh copy per range and the batches were patched in place).
-			res.Records = batch
-		} else {
-			res.Records = append(res.Records, batch...)
 		}
 		res.Offsets += end - base
 		res.NextOffset = end
