@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -77,6 +78,9 @@ type Config struct {
 	Kafka   kafka.Config
 	Groups  groups.Config
 
+	// Cache configures the read path's block cache and the zone peer cache.
+	Cache CacheConfig
+
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
 	TopicCacheTTL time.Duration
@@ -85,6 +89,30 @@ type Config struct {
 
 	// wrapStore, set by tests, wraps the metadata store (fault injection).
 	wrapStore func(metadata.Store) metadata.Store
+}
+
+// CacheConfig configures the block cache in front of the bucket and the
+// zone peer cache (docs/configuration.md).
+type CacheConfig struct {
+	// Size is the cache's byte budget (0 caches nothing).
+	Size int64
+	// BlockSize is the unit of caching and of peer ownership; 0 means
+	// cache.DefaultBlockSize. Agents of one zone should agree on it.
+	BlockSize int64
+	// PrefetchBytes is how far ahead of sequential consumers to read; 0
+	// disables read-ahead.
+	PrefetchBytes int64
+	// Peers makes agents of one zone share their caches: each block is
+	// owned by one agent (rendezvous hashing) that reads it from the
+	// bucket and serves it to the others over HTTP. It needs HTTPAddr.
+	Peers bool
+	// PeerAdvertiseAddr is the host:port other agents reach this agent's
+	// HTTP listener on; empty means the advertised Kafka host with the
+	// HTTP listener's port.
+	PeerAdvertiseAddr string
+	// PeerTimeout bounds a request to a peer, after which the block is
+	// read from the bucket; 0 means 2s.
+	PeerTimeout time.Duration
 }
 
 // Agent is a running agent.
@@ -97,6 +125,8 @@ type Agent struct {
 	registry *cluster.Registry
 	groups   *groups.Coordinator
 	server   *kafka.Server
+	cache    *cache.Cache
+	reader   *fetch.Reader
 	kafkaLn  net.Listener
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -182,6 +212,16 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 
 	a.registry = cluster.NewRegistry(a.store, self, cfg.Zone, cfg.HeartbeatInterval, cfg.AgentTTL, a.logger)
+	cacheMetrics := cache.NewMetrics(a.metrics)
+	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize}, cacheMetrics)
+	peerAddr := ""
+	if cfg.Cache.Peers && a.httpLn != nil {
+		if peerAddr, err = peerAddrFor(cfg.Cache.PeerAdvertiseAddr, self.Host, a.httpLn.Addr()); err != nil {
+			return nil, err
+		}
+		a.registry.AdvertisePeer(peerAddr)
+		a.cache.SetPeers(cache.NewPeers(cache.PeersConfig{Self: peerAddr, Timeout: cfg.Cache.PeerTimeout, Members: a.zonePeers}, cacheMetrics))
+	}
 	if err := a.registry.Start(ctx); err != nil {
 		return nil, fmt.Errorf("agent: register in metadata store: %w", err)
 	}
@@ -191,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
-	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.metrics))
+	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
@@ -199,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
 		Log:        a.store,
 		Producer:   a.batcher,
-		Reader:     reader,
+		Reader:     a.reader,
 		Groups:     a.groups,
 		Notifier:   notifier,
 		Membership: a.registry,
@@ -226,8 +266,30 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		go a.httpSrv.Serve(a.httpLn)
 	}
 	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
-		"http", a.HTTPAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID)
+		"http", a.HTTPAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
+}
+
+// peerAddrFor is the address zone peers fetch cached blocks from: the
+// configured one, or the advertised Kafka host with the HTTP port.
+func peerAddrFor(configured, host string, httpAddr net.Addr) (string, error) {
+	if configured != "" {
+		if _, _, err := net.SplitHostPort(configured); err != nil {
+			return "", fmt.Errorf("agent: peer advertise address %q: %w", configured, err)
+		}
+		return configured, nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(httpAddr.(*net.TCPAddr).Port)), nil
+}
+
+// zonePeers lists the zone's agents serving their cache, for cache.Peers.
+func (a *Agent) zonePeers() []cache.Peer {
+	zp := a.registry.ZonePeers()
+	out := make([]cache.Peer, len(zp))
+	for i, p := range zp {
+		out[i] = cache.Peer{NodeID: p.NodeID, Addr: p.Addr}
+	}
+	return out
 }
 
 // brokerFor builds this agent's broker entry from the advertised address,
@@ -312,9 +374,18 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	var errs []error
 	if a.httpSrv != nil {
-		errs = append(errs, a.httpSrv.Shutdown(ctx))
+		// Zone peers keep connections open (some never used: Go's HTTP
+		// client dials ahead), which Shutdown would wait out for seconds;
+		// after a short grace the rest are cut.
+		shutCtx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := a.httpSrv.Shutdown(shutCtx); err != nil {
+			a.httpSrv.Close()
+		}
+		cancel()
 	}
 	errs = append(errs, a.batcher.Close(ctx))
+	a.reader.Close()
+	a.cache.Close()
 	a.groups.Close()
 	errs = append(errs, a.registry.Stop(ctx))
 	errs = append(errs, a.closeBackends())

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/cache"
 )
 
 // httpHandler serves the agent's operational endpoints:
@@ -14,6 +16,7 @@ import (
 //	/healthz       200 when the metadata store answers, 503 otherwise
 //	/metrics       Prometheus metrics
 //	/debug/pprof/  Go profiles
+//	/internal/cache/v1/range  cached file blocks for zone peers (--peer-cache)
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -25,6 +28,9 @@ func (a *Agent) httpHandler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	if a.cfg.Cache.Peers {
+		mux.Handle("GET "+cache.PeerPath, cache.PeerHandler(a.cache))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

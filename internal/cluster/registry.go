@@ -29,8 +29,15 @@ type Registry struct {
 	ttl      time.Duration
 	logger   *slog.Logger
 
-	mu   sync.RWMutex // guards live
+	// peerAddr is where this agent serves its block cache to its zone
+	// ("" when it does not); set before Start.
+	peerAddr string
+
+	mu   sync.RWMutex // guards live and peers
 	live []Broker     // sorted by node ID; always contains self
+	// peers are the live agents of this agent's zone that serve their
+	// cache, sorted by node ID (self included when it serves).
+	peers []ZonePeer
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -46,6 +53,24 @@ func NewRegistry(store metadata.Agents, self Broker, zone string, interval, ttl 
 	}
 	return &Registry{store: store, self: self, zone: zone, instance: hex.EncodeToString(inst[:]),
 		interval: interval, ttl: ttl, logger: logger, live: []Broker{self}}
+}
+
+// ZonePeer is a live agent of this agent's zone serving its block cache.
+type ZonePeer struct {
+	NodeID int32
+	Addr   string
+}
+
+// AdvertisePeer sets the address this agent serves its block cache to zone
+// peers on; call it before Start.
+func (r *Registry) AdvertisePeer(addr string) { r.peerAddr = addr }
+
+// ZonePeers returns the live agents of this agent's zone that serve their
+// block cache (self included when it does), as of the last heartbeat.
+func (r *Registry) ZonePeers() []ZonePeer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.peers
 }
 
 // Start registers this agent, loads the live set, and keeps both fresh in
@@ -82,7 +107,7 @@ func (r *Registry) Start(ctx context.Context) error {
 func (r *Registry) Refresh(ctx context.Context) error { return r.beat(ctx) }
 
 func (r *Registry) beat(ctx context.Context) error {
-	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance}); err != nil {
+	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance, PeerAddr: r.peerAddr}); err != nil {
 		return err
 	}
 	agents, err := r.store.LiveAgents(ctx, r.ttl)
@@ -91,7 +116,11 @@ func (r *Registry) beat(ctx context.Context) error {
 	}
 	live := make([]Broker, 0, len(agents)+1)
 	sawSelf := false
+	var peers []ZonePeer
 	for _, a := range agents {
+		if a.Zone == r.zone && a.PeerAddr != "" && (a.NodeID != r.self.NodeID || a.Instance == r.instance) {
+			peers = append(peers, ZonePeer{NodeID: a.NodeID, Addr: a.PeerAddr})
+		}
 		if a.NodeID == r.self.NodeID {
 			if a.Instance != r.instance {
 				// Heartbeats overwrite each other: two agents share a node ID.
@@ -115,6 +144,7 @@ func (r *Registry) beat(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.live = live
+	r.peers = peers
 	r.mu.Unlock()
 	return nil
 }

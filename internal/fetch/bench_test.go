@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -23,9 +24,10 @@ func benchBatch(n int32, payload int) []byte {
 
 // BenchmarkRead assembles one partition's fetch response from a committed
 // file: index lookup, range read and base-offset patching of 64 batches of
-// 16 records of 1 KiB (1 MiB, the default max.partition.fetch.bytes).
+// 16 records of 1 KiB (1 MiB, the default max.partition.fetch.bytes), from
+// a local directory and from memory without a cache, and from the cache.
 func BenchmarkRead(b *testing.B) {
-	for _, kind := range []string{"dir", "mem"} {
+	for _, kind := range []string{"dir", "mem", "cached"} {
 		b.Run(kind, func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
@@ -33,7 +35,7 @@ func BenchmarkRead(b *testing.B) {
 			var err error
 			if kind == "dir" {
 				bucket, err = objstore.OpenDir(filepath.Join(dir, "bucket"))
-			} else {
+			} else { // mem, cached
 				bucket, err = objstore.Open(ctx, "mem://")
 			}
 			if err != nil {
@@ -65,6 +67,11 @@ func BenchmarkRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			r := NewReader(store, bucket, nil)
+			if kind == "cached" {
+				// Served from the block cache after the first read.
+				r = NewCachedReader(store, cache.New(bucket, cache.Config{Size: 64 << 20}, nil), nil, Config{})
+			}
+			defer r.Close()
 			b.SetBytes(int64(64 * len(batch)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/segment"
 )
@@ -32,7 +33,11 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	}
 	res := Result{State: st}
 	from := max(e.BaseOffset, st.LogStartOffset)
-	if _, err := r.appendExtent(ctx, &res, e, from, int(e.ByteLength), true); err != nil {
+	raw, err := r.cache.ReadRangesShared(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if _, err := appendExtent(&res, e, raw[0], from, int(e.ByteLength), true); err != nil {
 		return 0, 0, false, err
 	}
 	data := res.Records

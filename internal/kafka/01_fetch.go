@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 
@@ -131,18 +132,22 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 }
 
 // fillFetch reads every target's data into its response slot and returns
-// the bytes and offsets gathered and whether any partition failed.
+// the bytes and offsets gathered and whether any partition failed. The
+// reader resolves all targets first and reads each file they share once.
 func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchRequest, targets []fetchTarget) (total int, offsets int64, failed bool) {
 	budget := int(m.MaxBytes)
 	if req.version < 3 || budget <= 0 {
 		budget = int(^uint32(0) >> 1)
 	}
-	for _, tg := range targets {
-		op := tg.out
+	reqs := make([]fetch.Request, len(targets))
+	for i, tg := range targets {
+		reqs[i] = fetch.Request{Topic: tg.topic, Partition: tg.partition, Offset: tg.offset, MaxBytes: int(tg.maxBytes)}
+	}
+	outs := s.reader.ReadFetch(ctx, reqs, budget)
+	for i, tg := range targets {
+		op, res, err := tg.out, outs[i].Result, outs[i].Err
 		op.RecordBatches = op.RecordBatches[:0]
 		op.ErrorCode = 0
-		limit := min(int(tg.maxBytes), budget-total)
-		res, err := s.reader.Read(ctx, tg.topic, tg.partition, tg.offset, limit, total == 0)
 		op.HighWatermark = res.State.HighWatermark
 		op.LastStableOffset = res.State.HighWatermark
 		op.LogStartOffset = res.State.LogStartOffset

@@ -27,6 +27,7 @@ type Producer interface {
 // Reader is the read path (fetch.Reader).
 type Reader interface {
 	Read(ctx context.Context, topic metadata.TopicID, partition int32, offset int64, maxBytes int, minOne bool) (fetch.Result, error)
+	ReadFetch(ctx context.Context, reqs []fetch.Request, maxBytes int) []fetch.Outcome
 	OffsetForTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
 }
 

@@ -119,6 +119,9 @@ type Extent struct {
 	ByteLength   int64
 	MaxTimestamp int64
 	CommittedAt  time.Time
+	// FileSize is the size of the whole file FileKey (readers cache files
+	// in blocks and check every block's length against it).
+	FileSize int64
 }
 
 // Topics manages topic definitions.
@@ -198,6 +201,9 @@ type Agent struct {
 	// Instance distinguishes restarts of the same node ID.
 	Instance    string
 	HeartbeatAt time.Time
+	// PeerAddr is the host:port on which the agent serves its block cache
+	// to the agents of its zone ("" when it does not).
+	PeerAddr string
 }
 
 // Agents is the registry of live agents: each agent refreshes its entry

@@ -16,10 +16,10 @@ import (
 func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at) VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+	_, err := s.pool.Exec(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr) VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6)
 		ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, port = excluded.port, zone = excluded.zone,
-			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at`,
-		a.NodeID, a.Host, a.Port, a.Zone, a.Instance)
+			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr`,
+		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, a.PeerAddr)
 	return err
 }
 
@@ -27,7 +27,7 @@ func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.Agent, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at FROM agents
+	rows, err := s.pool.Query(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
 		WHERE heartbeat_at > clock_timestamp() - $1::bigint * interval '1 microsecond' ORDER BY node_id`, ttl.Microseconds())
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.A
 	var out []metadata.Agent
 	for rows.Next() {
 		var a metadata.Agent
-		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt); err != nil {
+		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt, &a.PeerAddr); err != nil {
 			return nil, err
 		}
 		a.HeartbeatAt = a.HeartbeatAt.UTC()

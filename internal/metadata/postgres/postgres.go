@@ -105,6 +105,8 @@ var migrations = []string{
 		updated_at timestamptz NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id));
 	CREATE SEQUENCE producer_ids START WITH 1000;`,
+	// Zone peer cache: the address peers fetch cached blocks from.
+	`ALTER TABLE agents ADD COLUMN peer_addr text NOT NULL DEFAULT '';`,
 }
 
 // migrationLock is the advisory lock key that serialises migrations
@@ -379,12 +381,12 @@ func (s *Store) PartitionState(ctx context.Context, topic metadata.TopicID, part
 	return st, err
 }
 
-const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at
+const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at, f.size
 	FROM extents e JOIN files f ON f.id = e.file_id`
 
 func scanExtent(row pgx.Row) (metadata.Extent, error) {
 	var e metadata.Extent
-	if err := row.Scan((*[16]byte)(&e.TopicID), &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &e.CommittedAt); err != nil {
+	if err := row.Scan((*[16]byte)(&e.TopicID), &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &e.CommittedAt, &e.FileSize); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return e, metadata.ErrNotFound
 		}

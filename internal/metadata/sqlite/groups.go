@@ -12,16 +12,16 @@ import (
 
 // HeartbeatAgent implements metadata.Agents.
 func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(node_id) DO UPDATE SET host = excluded.host, port = excluded.port, zone = excluded.zone,
-			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at`,
-		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, time.Now().UnixMilli())
+			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr`,
+		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, time.Now().UnixMilli(), a.PeerAddr)
 	return err
 }
 
 // LiveAgents implements metadata.Agents.
 func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at FROM agents
+	rows, err := s.r.QueryContext(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
 		WHERE heartbeat_at > ? ORDER BY node_id`, time.Now().Add(-ttl).UnixMilli())
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.A
 			a  metadata.Agent
 			hb int64
 		)
-		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb); err != nil {
+		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb, &a.PeerAddr); err != nil {
 			return nil, err
 		}
 		a.HeartbeatAt = time.UnixMilli(hb).UTC()

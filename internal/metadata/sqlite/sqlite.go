@@ -85,6 +85,8 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id)) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('next_producer_id', '1000');`,
+	// Zone peer cache: the address peers fetch cached blocks from.
+	`ALTER TABLE agents ADD COLUMN peer_addr TEXT NOT NULL DEFAULT '';`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
@@ -292,7 +294,7 @@ func (s *Store) PartitionState(ctx context.Context, topic metadata.TopicID, part
 	return st, err
 }
 
-const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at
+const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at, f.size
 	FROM extents e JOIN files f ON f.id = e.file_id`
 
 func scanExtent(row rowScanner) (metadata.Extent, error) {
@@ -301,7 +303,7 @@ func scanExtent(row rowScanner) (metadata.Extent, error) {
 		id        []byte
 		committed int64
 	)
-	if err := row.Scan(&id, &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &committed); err != nil {
+	if err := row.Scan(&id, &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &committed, &e.FileSize); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return e, metadata.ErrNotFound
 		}

@@ -1,0 +1,475 @@
+// Package cache is the read path's view of the bucket: a size-bounded cache
+// of fixed-size blocks of immutable files, in front of object storage and of
+// the other agents of the zone.
+//
+// A read names a file, its size and byte ranges in it. The cache maps the
+// ranges to blocks (block i covers [i·BlockSize, (i+1)·BlockSize) clipped to
+// the file), answers the blocks it holds, joins reads already in flight for
+// others (single flight), and fetches the rest with one GET per run of
+// consecutive missing blocks (gaps of one block are read rather than
+// split around) — so every partition of a Fetch request whose
+// data lives in one file costs one GET. With a Peers router, a run is first
+// asked of the zone agent that owns its blocks (rendezvous hashing, see
+// peer.go), which reads the bucket at most once for the whole zone; a peer
+// that fails or is slow is skipped and the bucket read directly.
+//
+// Files are immutable and their keys never reused, so cached blocks never go
+// stale and there is nothing to invalidate; errors (a missing file) are never
+// cached. Block lengths are checked against the file size the metadata
+// store recorded, whether the bytes come from the bucket or from a peer.
+//
+// Eviction is segmented LRU: blocks enter a probation segment and move to a
+// protected segment (80% of the budget) on their second use, so a long
+// historical replay, which reads each block once, cycles through probation
+// without evicting the blocks that tail consumers share.
+package cache
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// ErrRange is returned for ranges outside the file.
+var ErrRange = errors.New("cache: range outside the file")
+
+// Source reads byte ranges of objects; objstore.Bucket implements it.
+// GetRange must return exactly length bytes or an error.
+type Source interface {
+	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
+}
+
+// Range is a byte range of a file.
+type Range struct {
+	Off, Len int64
+}
+
+// Config sizes the cache.
+type Config struct {
+	// Size is the byte budget for cached blocks; 0 caches nothing (reads
+	// are still coalesced and shared while in flight).
+	Size int64
+	// BlockSize is the unit of caching and of peer ownership; every agent
+	// of a zone should use the same. 0 means DefaultBlockSize.
+	BlockSize int64
+	// MaxRunBlocks bounds how many blocks one GET fetches; 0 means 16.
+	MaxRunBlocks int
+}
+
+// DefaultBlockSize is the default cache block size.
+const DefaultBlockSize = 4 << 20
+
+// blockKey names block idx of file key. The file size is part of the key:
+// agents always pass the size the metadata store recorded, and a peer
+// request claiming another size must not plant blocks of the wrong length
+// where correct reads would find them.
+type blockKey struct {
+	key  string
+	size int64
+	idx  int64
+}
+
+// entry is a cached block.
+type entry struct {
+	k    blockKey
+	data []byte
+	// protected says which segment elem is in.
+	protected bool
+	// prefetched marks a block loaded ahead of need whose first use is yet
+	// to come; that use does not count as the reuse that promotes it.
+	prefetched bool
+	elem       *list.Element
+}
+
+// flight is a block being fetched; done is closed once data or err is set.
+type flight struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// Cache is a block cache over a Source. It is safe for concurrent use.
+type Cache struct {
+	src       Source
+	cfg       Config
+	peers     *Peers // nil: no zone peers
+	metrics   *Metrics
+	protected int64 // byte budget of the protected segment
+
+	// base bounds fills, which outlive the reader that started them (other
+	// readers may be waiting); Close cancels it and waits for fills.
+	base   context.Context
+	cancel context.CancelFunc
+	fills  sync.WaitGroup
+
+	mu sync.Mutex // guards the fields below
+	// entries holds every cached block; probation and protected list them
+	// most recently used first.
+	entries   map[blockKey]*entry
+	probation *list.List
+	protList  *list.List
+	bytes     int64 // cached bytes, both segments
+	protBytes int64 // cached bytes in the protected segment
+	flights   map[blockKey]*flight
+	closed    bool
+}
+
+// New returns a cache over src. m may be nil (metrics not registered).
+func New(src Source, cfg Config, m *Metrics) *Cache {
+	if cfg.BlockSize <= 0 {
+		cfg.BlockSize = DefaultBlockSize
+	}
+	if cfg.MaxRunBlocks <= 0 {
+		cfg.MaxRunBlocks = 16
+	}
+	if cfg.Size < 0 {
+		cfg.Size = 0
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel,
+		entries: map[blockKey]*entry{}, probation: list.New(), protList: list.New(), flights: map[blockKey]*flight{}}
+}
+
+// SetPeers routes block reads to the zone's owning agents through p (nil:
+// read the bucket directly). Call it before the first read.
+func (c *Cache) SetPeers(p *Peers) { c.peers = p }
+
+// BlockSize is the cache's block size.
+func (c *Cache) BlockSize() int64 { return c.cfg.BlockSize }
+
+// Close cancels fills in progress and waits for them to end. Reads after
+// Close fail.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.fills.Wait()
+	if c.peers != nil {
+		c.peers.Close()
+	}
+}
+
+// Stats is a snapshot of the cache's contents.
+type Stats struct {
+	Bytes, ProtectedBytes int64
+	Blocks                int
+	InFlight              int
+}
+
+// Stats reports what the cache holds now.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Bytes: c.bytes, ProtectedBytes: c.protBytes, Blocks: len(c.entries), InFlight: len(c.flights)}
+}
+
+// ReadRanges returns the bytes of each range of file key, whose total size
+// is size. Each returned slice is a fresh copy the caller may modify. Blocks
+// missing from the cache are fetched with one GET per run of consecutive
+// blocks, from the owning peer when there is one, else from the bucket.
+func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
+	return c.read(ctx, key, size, ranges, true, false, false)
+}
+
+// ReadRangesShared is ReadRanges without the copy where it can: a range
+// inside one block is returned as a view of the cached block, which other
+// readers share. The caller must not modify the returned bytes (their
+// capacity ends with the range, so appending to them copies).
+func (c *Cache) ReadRangesShared(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
+	return c.read(ctx, key, size, ranges, true, false, true)
+}
+
+// Prefetch loads the blocks covering ranges into the cache without
+// returning them; it returns when they are cached or failed. Prefetched
+// blocks need two more uses to be protected from scans.
+func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []Range) error {
+	_, err := c.read(ctx, key, size, ranges, true, true, false)
+	return err
+}
+
+// readLocal is ReadRanges for a peer's request: blocks missing here come
+// from the bucket, never from another peer, so agents whose views of the
+// zone differ cannot bounce a request between them.
+func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
+	return c.read(ctx, key, size, ranges, false, false, false)
+}
+
+// blockLen is the length of block idx of a file of size bytes.
+func (c *Cache) blockLen(size, idx int64) int64 {
+	return min(c.cfg.BlockSize, size-idx*c.cfg.BlockSize)
+}
+
+func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch, shared bool) ([][]byte, error) {
+	bs := c.cfg.BlockSize
+	var need []int64 // block indexes, ascending, unique
+	for _, r := range ranges {
+		if r.Off < 0 || r.Len < 0 || r.Off+r.Len > size {
+			return nil, fmt.Errorf("%w: %s [%d,+%d) of %d bytes", ErrRange, key, r.Off, r.Len, size)
+		}
+		if r.Len == 0 {
+			continue
+		}
+		for i := r.Off / bs; i <= (r.Off+r.Len-1)/bs; i++ {
+			need = append(need, i)
+		}
+	}
+	need = fillGaps(sortUnique(need), maxGapBlocks)
+
+	blocks := make(map[int64][]byte, len(need))
+	waits := map[int64]*flight{}
+	var mine []int64
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("cache: closed")
+	}
+	for _, idx := range need {
+		k := blockKey{key, size, idx}
+		if e := c.entries[k]; e != nil {
+			blocks[idx] = e.data
+			c.touchLocked(e, prefetch)
+			continue
+		}
+		if f := c.flights[k]; f != nil {
+			waits[idx] = f
+			continue
+		}
+		f := &flight{done: make(chan struct{})}
+		c.flights[k] = f
+		waits[idx] = f
+		mine = append(mine, idx)
+	}
+	if len(mine) > 0 {
+		c.fills.Add(1)
+	}
+	c.mu.Unlock()
+	c.metrics.hits.Add(float64(len(blocks)))
+	c.metrics.shared.Add(float64(len(waits) - len(mine)))
+	c.metrics.misses.Add(float64(len(mine)))
+
+	if len(mine) > 0 {
+		// The fill runs detached from ctx: other readers may join its
+		// flights, and a reader that gives up must not fail them.
+		go func() {
+			defer c.fills.Done()
+			c.fill(key, size, mine, viaPeers, prefetch)
+		}()
+	}
+	for idx, f := range waits {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		blocks[idx] = f.data
+	}
+	if prefetch {
+		return nil, nil
+	}
+	out := make([][]byte, len(ranges))
+	for i, r := range ranges {
+		if first := r.Off / bs; shared && r.Len > 0 && first == (r.Off+r.Len-1)/bs {
+			b, start := blocks[first], r.Off-first*bs
+			if start+r.Len > int64(len(b)) {
+				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of [%d,+%d)", key, first, len(b), r.Off, r.Len)
+			}
+			out[i] = b[start : start+r.Len : start+r.Len]
+			continue
+		}
+		buf := make([]byte, r.Len)
+		for n := int64(0); n < r.Len; {
+			off := r.Off + n
+			idx := off / bs
+			b := blocks[idx]
+			if off-idx*bs >= int64(len(b)) {
+				// Impossible while block lengths are checked on fill;
+				// fail rather than loop or serve short data.
+				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of offset %d", key, idx, len(b), off)
+			}
+			n += int64(copy(buf[n:], b[off-idx*bs:]))
+		}
+		out[i] = buf
+	}
+	return out, nil
+}
+
+// fill fetches blocks (ascending), one GET per run of consecutive blocks
+// with the same owner, completes their flights and caches them.
+func (c *Cache) fill(key string, size int64, blocks []int64, viaPeers, prefetch bool) {
+	var wg sync.WaitGroup
+	for len(blocks) > 0 {
+		owner := c.owner(key, blocks[0], viaPeers)
+		n := 1
+		for n < len(blocks) && n < c.cfg.MaxRunBlocks && blocks[n] == blocks[n-1]+1 && c.owner(key, blocks[n], viaPeers) == owner {
+			n++
+		}
+		run := blocks[:n]
+		blocks = blocks[n:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data, err := c.fetchRun(key, size, run, owner)
+			c.complete(key, size, run, data, err, prefetch)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Cache) owner(key string, idx int64, viaPeers bool) string {
+	if !viaPeers || c.peers == nil {
+		return ""
+	}
+	return c.peers.owner(key, idx)
+}
+
+// fetchRun reads the bytes of consecutive blocks run from owner (a peer's
+// address) or, when owner is empty or fails, from the bucket.
+func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([]byte, error) {
+	bs := c.cfg.BlockSize
+	off := run[0] * bs
+	length := run[len(run)-1]*bs + c.blockLen(size, run[len(run)-1]) - off
+	if owner != "" {
+		data, err := c.peers.get(c.base, owner, key, size, off, length)
+		if err == nil {
+			return data, nil
+		}
+		c.metrics.peerFallbacks.Inc()
+	}
+	data, err := c.src.GetRange(c.base, key, off, length)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics.bucketReads.Inc()
+	c.metrics.bucketBytes.Add(float64(len(data)))
+	if int64(len(data)) != length {
+		return nil, fmt.Errorf("cache: %s: bucket returned %d bytes of [%d,+%d)", key, len(data), off, length)
+	}
+	return data, nil
+}
+
+// complete hands the run's blocks to their flights and caches them.
+func (c *Cache) complete(key string, size int64, run []int64, data []byte, err error, prefetch bool) {
+	bs := c.cfg.BlockSize
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, idx := range run {
+		k := blockKey{key, size, idx}
+		f := c.flights[k]
+		delete(c.flights, k)
+		if err != nil {
+			f.err = err
+			close(f.done)
+			continue
+		}
+		b := data[int64(i)*bs : int64(i)*bs+c.blockLen(size, idx)]
+		if len(run) > 1 {
+			// Blocks of one GET are evicted at different times; copies
+			// keep the memory held equal to the bytes accounted.
+			b = append([]byte(nil), b...)
+		}
+		f.data = b
+		close(f.done)
+		c.insertLocked(k, b, prefetch)
+	}
+}
+
+// insertLocked caches a block in the probation segment and evicts what
+// no longer fits.
+func (c *Cache) insertLocked(k blockKey, data []byte, prefetch bool) {
+	n := int64(len(data))
+	if n > c.cfg.Size || c.closed {
+		return
+	}
+	if _, ok := c.entries[k]; ok {
+		return
+	}
+	e := &entry{k: k, data: data, prefetched: prefetch}
+	e.elem = c.probation.PushFront(e)
+	c.entries[k] = e
+	c.bytes += n
+	c.metrics.bytes.Add(float64(n))
+	c.metrics.blocks.Inc()
+	for c.bytes > c.cfg.Size {
+		victim := c.probation.Back()
+		if victim == nil {
+			victim = c.protList.Back()
+		}
+		c.removeLocked(victim.Value.(*entry))
+		c.metrics.evictions.Inc()
+	}
+}
+
+// touchLocked records a use of e: a second use moves a probation block to
+// the protected segment, whose least recently used blocks drop back to
+// probation when it is over its budget.
+func (c *Cache) touchLocked(e *entry, prefetch bool) {
+	switch {
+	case e.protected:
+		c.protList.MoveToFront(e.elem)
+	case prefetch:
+		c.probation.MoveToFront(e.elem)
+	case e.prefetched:
+		e.prefetched = false
+		c.probation.MoveToFront(e.elem)
+	default:
+		c.probation.Remove(e.elem)
+		e.elem = c.protList.PushFront(e)
+		e.protected = true
+		c.protBytes += int64(len(e.data))
+		for c.protBytes > c.protected {
+			d := c.protList.Back().Value.(*entry)
+			c.protList.Remove(d.elem)
+			d.protected = false
+			c.protBytes -= int64(len(d.data))
+			d.elem = c.probation.PushFront(d)
+		}
+	}
+}
+
+func (c *Cache) removeLocked(e *entry) {
+	n := int64(len(e.data))
+	if e.protected {
+		c.protList.Remove(e.elem)
+		c.protBytes -= n
+	} else {
+		c.probation.Remove(e.elem)
+	}
+	delete(c.entries, e.k)
+	c.bytes -= n
+	c.metrics.bytes.Sub(float64(n))
+	c.metrics.blocks.Dec()
+}
+
+// maxGapBlocks is the widest gap between needed blocks that a read fills
+// rather than split its GET around: a GET costs more than the bytes.
+const maxGapBlocks = 1
+
+// fillGaps adds the blocks of gaps up to maxGap wide between the ascending
+// blocks of need.
+func fillGaps(need []int64, maxGap int64) []int64 {
+	var out []int64
+	for i, idx := range need {
+		if i > 0 && idx-need[i-1]-1 <= maxGap {
+			for g := need[i-1] + 1; g < idx; g++ {
+				out = append(out, g)
+			}
+		}
+		out = append(out, idx)
+	}
+	return out
+}
+
+func sortUnique(xs []int64) []int64 {
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}

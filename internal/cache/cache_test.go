@@ -1,0 +1,443 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/objstore"
+)
+
+// memSource is an in-memory Source that counts GETs and can hold them.
+type memSource struct {
+	mu    sync.Mutex
+	files map[string][]byte
+	gets  int
+	bytes int64
+	// gate, when non-nil, blocks every GET until it is closed.
+	gate chan struct{}
+	// entered receives once per GET that has started (when non-nil).
+	entered chan struct{}
+}
+
+func newMemSource() *memSource { return &memSource{files: map[string][]byte{}} }
+
+func (m *memSource) add(key string, size int) []byte {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(rand.IntN(256))
+	}
+	m.mu.Lock()
+	m.files[key] = data
+	m.mu.Unlock()
+	return data
+}
+
+func (m *memSource) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	m.mu.Lock()
+	gate, entered := m.gate, m.entered
+	data, ok := m.files[key]
+	m.gets++
+	m.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", objstore.ErrNotFound, key)
+	}
+	if off+length > int64(len(data)) {
+		return nil, fmt.Errorf("short object")
+	}
+	m.mu.Lock()
+	m.bytes += length
+	m.mu.Unlock()
+	return append([]byte(nil), data[off:off+length]...), nil
+}
+
+func (m *memSource) count() (int, int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gets, m.bytes
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustRead(t *testing.T, c *Cache, key string, data []byte, ranges ...Range) {
+	t.Helper()
+	got, err := c.ReadRanges(ctxT(t), key, int64(len(data)), ranges)
+	if err != nil {
+		t.Fatalf("ReadRanges(%s, %v): %v", key, ranges, err)
+	}
+	for i, r := range ranges {
+		if !bytes.Equal(got[i], data[r.Off:r.Off+r.Len]) {
+			t.Fatalf("range %v of %s: wrong bytes", r, key)
+		}
+	}
+}
+
+// TestCoalesce: ranges of one file that fall in consecutive blocks cost one
+// GET; a second read of them costs none; bytes are exact at block edges.
+func TestCoalesce(t *testing.T) {
+	src := newMemSource()
+	data := src.add("f", 10*1024+17)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 1024}, nil)
+	defer c.Close()
+	// Blocks 0, 2, 4-6 and 10: the one-block gaps 1 and 3 are read too,
+	// the three-block gap 7-9 is not.
+	ranges := []Range{{0, 10}, {1000, 10}, {2048, 100}, {5000, 2000}, {10 * 1024, 17}, {3000, 0}}
+	mustRead(t, c, "f", data, ranges...)
+	if gets, n := src.count(); gets != 2 || n != 7*1024+17 {
+		t.Fatalf("first read: %d GETs, %d bytes; want 2 GETs of %d bytes", gets, n, 7*1024+17)
+	}
+	mustRead(t, c, "f", data, ranges...)
+	mustRead(t, c, "f", data, Range{1023, 2})
+	if gets, _ := src.count(); gets != 2 {
+		t.Fatalf("cached reads issued %d GETs in all, want 2", gets)
+	}
+	if st := c.Stats(); st.Bytes != 7*1024+17 || st.Blocks != 8 {
+		t.Fatalf("stats %+v, want %d bytes in 8 blocks", st, 7*1024+17)
+	}
+	// Runs are split at MaxRunBlocks and at blocks already cached.
+	c2 := New(src, Config{Size: 1 << 20, BlockSize: 1024, MaxRunBlocks: 4}, nil)
+	defer c2.Close()
+	mustRead(t, c2, "f", data, Range{4096, 1024})          // block 4
+	mustRead(t, c2, "f", data, Range{0, int64(len(data))}) // blocks 0-3, 5-8, 9-10
+	if gets, _ := src.count(); gets != 2+1+3 {
+		t.Fatalf("GETs = %d, want 6", gets)
+	}
+}
+
+func TestRangeErrors(t *testing.T) {
+	src := newMemSource()
+	src.add("f", 100)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 64}, nil)
+	defer c.Close()
+	for _, r := range []Range{{-1, 2}, {90, 11}, {0, -1}, {101, 0}} {
+		if _, err := c.ReadRanges(ctxT(t), "f", 100, []Range{r}); !errors.Is(err, ErrRange) {
+			t.Errorf("range %v: err %v, want ErrRange", r, err)
+		}
+	}
+	if gets, _ := src.count(); gets != 0 {
+		t.Fatalf("bad ranges issued %d GETs", gets)
+	}
+}
+
+// TestNotFoundNotCached: a missing file fails every reader and a later read
+// asks the bucket again (the file may have been... never: keys are not
+// reused, but an error must not stick either way).
+func TestNotFoundNotCached(t *testing.T) {
+	src := newMemSource()
+	c := New(src, Config{Size: 1 << 20, BlockSize: 64}, nil)
+	defer c.Close()
+	for i := 0; i < 2; i++ {
+		if _, err := c.ReadRanges(ctxT(t), "missing", 100, []Range{{0, 10}}); !errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("read %d: err %v, want ErrNotFound", i, err)
+		}
+	}
+	if gets, _ := src.count(); gets != 2 {
+		t.Fatalf("GETs = %d, want 2 (errors are not cached)", gets)
+	}
+	if st := c.Stats(); st.Blocks != 0 || st.InFlight != 0 {
+		t.Fatalf("stats after errors %+v", st)
+	}
+}
+
+// TestSingleFlight: many concurrent readers of one block share one GET, and
+// a reader that gives up does not fail the others.
+func TestSingleFlight(t *testing.T) {
+	src := newMemSource()
+	data := src.add("f", 4096)
+	src.gate = make(chan struct{})
+	src.entered = make(chan struct{}, 100)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 4096}, nil)
+	defer c.Close()
+
+	impatient, cancel := context.WithCancel(context.Background())
+	impErr := make(chan error, 1)
+	go func() {
+		_, err := c.ReadRanges(impatient, "f", 4096, []Range{{0, 10}})
+		impErr <- err
+	}()
+	<-src.entered // the GET has started
+	const readers = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for i := 0; i < readers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := Range{int64(i * 100), 100}
+			got, err := c.ReadRanges(ctxT(t), "f", 4096, []Range{r})
+			if err == nil && !bytes.Equal(got[0], data[r.Off:r.Off+r.Len]) {
+				err = fmt.Errorf("reader %d: wrong bytes", i)
+			}
+			errs <- err
+		}(i)
+	}
+	cancel()
+	if err := <-impErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled reader: %v", err)
+	}
+	// Wait until every reader has joined the flight, then release the GET.
+	deadline := time.Now().Add(10 * time.Second)
+	for testutilShared(c) < readers && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(src.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gets, _ := src.count(); gets != 1 {
+		t.Fatalf("%d GETs for %d concurrent readers of one block, want 1", gets, readers+1)
+	}
+}
+
+func testutilShared(c *Cache) int {
+	return int(counterValue(c.metrics.shared))
+}
+
+// TestEvictionAndAccounting: the cache never holds more than its budget,
+// evicts least recently used probation blocks first, and a block used
+// twice survives a scan of blocks used once.
+func TestEvictionAndAccounting(t *testing.T) {
+	src := newMemSource()
+	const bs = 100
+	hot := src.add("hot", bs)
+	c := New(src, Config{Size: 10 * bs, BlockSize: bs}, nil)
+	defer c.Close()
+	mustRead(t, c, "hot", hot, Range{0, 1})
+	mustRead(t, c, "hot", hot, Range{0, 1}) // second use: protected
+	for i := 0; i < 50; i++ {
+		key := fmt.Sprintf("scan-%d", i)
+		d := src.add(key, bs)
+		mustRead(t, c, key, d, Range{0, bs})
+		if st := c.Stats(); st.Bytes > 10*bs {
+			t.Fatalf("cache holds %d bytes, budget %d", st.Bytes, 10*bs)
+		}
+	}
+	gets, _ := src.count()
+	mustRead(t, c, "hot", hot, Range{0, 1})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("a block used twice was evicted by a scan of blocks used once")
+	}
+	st := c.Stats()
+	if st.Bytes != 10*bs || st.Blocks != 10 || st.ProtectedBytes != bs {
+		t.Fatalf("stats %+v, want 10 blocks of %d bytes, one protected", st, bs)
+	}
+	if ev := counterValue(c.metrics.evictions); ev != 41 {
+		t.Fatalf("evictions = %v, want 41", ev)
+	}
+	if got := gaugeValue(c.metrics.bytes); got != float64(st.Bytes) {
+		t.Fatalf("sluice_cache_bytes = %v, stats say %d", got, st.Bytes)
+	}
+	// The most recent scan blocks are still there; the oldest are not.
+	mustRead(t, c, "scan-49", src.files["scan-49"], Range{0, 1})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("most recent block was evicted")
+	}
+	mustRead(t, c, "scan-0", src.files["scan-0"], Range{0, 1})
+	if g, _ := src.count(); g != gets+1 {
+		t.Fatal("oldest block was not evicted")
+	}
+}
+
+// TestProtectedBudget: the protected segment stays within 80% of the size;
+// its overflow drops back to probation instead of being lost.
+func TestProtectedBudget(t *testing.T) {
+	src := newMemSource()
+	c := New(src, Config{Size: 10 * 100, BlockSize: 100}, nil)
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		key := fmt.Sprintf("k%d", i)
+		d := src.add(key, 100)
+		mustRead(t, c, key, d, Range{0, 1})
+		mustRead(t, c, key, d, Range{0, 1})
+	}
+	if st := c.Stats(); st.ProtectedBytes != 800 || st.Bytes != 1000 {
+		t.Fatalf("stats %+v, want 800 protected of 1000", st)
+	}
+}
+
+// TestPrefetchNotPromoted: a prefetched block read once is still a
+// probation block (a replay reads each block once after prefetching it).
+func TestPrefetchNotPromoted(t *testing.T) {
+	src := newMemSource()
+	d := src.add("p", 100)
+	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
+	defer c.Close()
+	if err := c.Prefetch(ctxT(t), "p", 100, []Range{{0, 100}}); err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, c, "p", d, Range{0, 100})
+	if st := c.Stats(); st.ProtectedBytes != 0 || st.Blocks != 1 {
+		t.Fatalf("stats %+v: prefetched block promoted on its first use", st)
+	}
+	mustRead(t, c, "p", d, Range{0, 100})
+	if st := c.Stats(); st.ProtectedBytes != 100 {
+		t.Fatalf("stats %+v: second use did not promote", st)
+	}
+	if gets, _ := src.count(); gets != 1 {
+		t.Fatalf("GETs = %d, want 1", gets)
+	}
+}
+
+// TestZeroSize: with no budget nothing is cached but reads still work.
+func TestZeroSize(t *testing.T) {
+	src := newMemSource()
+	d := src.add("f", 1000)
+	c := New(src, Config{BlockSize: 100}, nil)
+	defer c.Close()
+	mustRead(t, c, "f", d, Range{0, 1000})
+	mustRead(t, c, "f", d, Range{0, 1000})
+	if gets, _ := src.count(); gets != 2 {
+		t.Fatalf("GETs = %d, want 2", gets)
+	}
+	if st := c.Stats(); st.Bytes != 0 {
+		t.Fatalf("uncached cache holds %d bytes", st.Bytes)
+	}
+}
+
+// TestConcurrentRandom hammers one cache from many goroutines with random
+// ranges of several files (run with -race); every byte must be right and
+// the budget must hold throughout.
+func TestConcurrentRandom(t *testing.T) {
+	src := newMemSource()
+	files := map[string][]byte{}
+	for i := 0; i < 8; i++ {
+		k := fmt.Sprintf("f%d", i)
+		files[k] = src.add(k, 1000+rand.IntN(5000))
+	}
+	c := New(src, Config{Size: 6000, BlockSize: 512, MaxRunBlocks: 3}, nil)
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				k := fmt.Sprintf("f%d", rand.IntN(8))
+				d := files[k]
+				var rs []Range
+				for j := rand.IntN(4); j >= 0; j-- {
+					off := rand.Int64N(int64(len(d)))
+					rs = append(rs, Range{off, rand.Int64N(int64(len(d)) - off + 1)})
+				}
+				got, err := c.ReadRanges(context.Background(), k, int64(len(d)), rs)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j, r := range rs {
+					if !bytes.Equal(got[j], d[r.Off:r.Off+r.Len]) {
+						errs <- fmt.Errorf("%s %v: wrong bytes", k, r)
+						return
+					}
+				}
+				if st := c.Stats(); st.Bytes > 6000 {
+					errs <- fmt.Errorf("cache holds %d bytes over its 6000 budget", st.Bytes)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var sum int64
+	c.mu.Lock()
+	for _, e := range c.entries {
+		sum += int64(len(e.data))
+	}
+	n := c.probation.Len() + c.protList.Len()
+	c.mu.Unlock()
+	if st := c.Stats(); st.Bytes != sum || n != st.Blocks || st.InFlight != 0 {
+		t.Fatalf("accounting drifted: stats %+v, entries sum %d, listed %d", st, sum, n)
+	}
+}
+
+// FuzzReadRanges checks range arithmetic at block edges against plain
+// slicing, for any block size, run bound and ranges.
+func FuzzReadRanges(f *testing.F) {
+	f.Add(uint16(1000), uint8(7), uint8(2), uint16(0), uint16(1000), uint16(993), uint16(7))
+	f.Add(uint16(1), uint8(1), uint8(1), uint16(0), uint16(1), uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, size uint16, bs, run uint8, off1, len1, off2, len2 uint16) {
+		src := newMemSource()
+		data := src.add("f", int(size))
+		c := New(src, Config{Size: int64(size) / 2, BlockSize: int64(bs), MaxRunBlocks: int(run)}, nil)
+		defer c.Close()
+		ranges := []Range{{int64(off1), int64(len1)}, {int64(off2), int64(len2)}}
+		valid := true
+		for _, r := range ranges {
+			valid = valid && r.Off+r.Len <= int64(size)
+		}
+		for i := 0; i < 2; i++ {
+			got, err := c.ReadRanges(context.Background(), "f", int64(size), ranges)
+			if !valid {
+				if !errors.Is(err, ErrRange) {
+					t.Fatalf("invalid ranges %v of %d: err %v", ranges, size, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range ranges {
+				if !bytes.Equal(got[j], data[r.Off:r.Off+r.Len]) {
+					t.Fatalf("range %v (block size %d): wrong bytes", r, bs)
+				}
+			}
+		}
+		if st := c.Stats(); st.Bytes > int64(size)/2 {
+			t.Fatalf("cache holds %d bytes, budget %d", st.Bytes, size/2)
+		}
+	})
+}
+
+// TestReadRangesShared: ranges inside one block come back as views of the
+// cached block whose capacity ends with the range (so an append cannot
+// scribble on the block); ranges across blocks are copies.
+func TestReadRangesShared(t *testing.T) {
+	src := newMemSource()
+	data := src.add("f", 1000)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 100}, nil)
+	defer c.Close()
+	got, err := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[0], data[110:160]) || !bytes.Equal(got[1], data[190:210]) || len(got[2]) != 0 {
+		t.Fatal("wrong bytes")
+	}
+	if cap(got[0]) != 50 {
+		t.Fatalf("view capacity %d, want 50", cap(got[0]))
+	}
+	again, _ := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}})
+	if &again[0][0] != &got[0][0] {
+		t.Fatal("a range inside one block was copied")
+	}
+	_ = append(got[0], 'x') // must not touch the block
+	mustRead(t, c, "f", data, Range{100, 100})
+}
