@@ -425,9 +425,9 @@ type saramaGroupMember struct {
 	errs     []error
 }
 
-func startSaramaMember(t *testing.T, addr, group, topic, name string, strategy sarama.BalanceStrategy) *saramaGroupMember {
+func startSaramaMember(t *testing.T, v sarama.KafkaVersion, addr, group, topic, name string, strategy sarama.BalanceStrategy) *saramaGroupMember {
 	t.Helper()
-	cfg := saramaConfig(sarama.V3_9_0_0)
+	cfg := saramaConfig(v)
 	cfg.ClientID = name
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
 	cfg.Consumer.Group.Session.Timeout = 10 * time.Second
@@ -557,13 +557,18 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestSaramaConsumerGroup(t *testing.T) {
+	// The group protocol's request versions follow Config.Version too:
+	// JoinGroup v2/SyncGroup v1 for Kafka 1.0, v3/v2 for 2.1.
 	strategies := []struct {
 		name string
 		new  func() sarama.BalanceStrategy
+		v    sarama.KafkaVersion
 	}{
-		{"range", sarama.NewBalanceStrategyRange},
-		{"sticky", sarama.NewBalanceStrategySticky},
-		{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky},
+		{"range", sarama.NewBalanceStrategyRange, sarama.V3_9_0_0},
+		{"sticky", sarama.NewBalanceStrategySticky, sarama.V3_9_0_0},
+		{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky, sarama.V3_9_0_0},
+		{"roundrobin-kafka-1.0", sarama.NewBalanceStrategyRoundRobin, sarama.V1_0_0_0},
+		{"range-kafka-2.1", sarama.NewBalanceStrategyRange, sarama.V2_1_0_0},
 	}
 	for _, st := range strategies {
 		t.Run(st.name, func(t *testing.T) {
@@ -585,11 +590,11 @@ func TestSaramaConsumerGroup(t *testing.T) {
 			}
 			produce(0, 40)
 
-			m1 := startSaramaMember(t, a.KafkaAddr, group, topic, "m1", st.new())
+			m1 := startSaramaMember(t, st.v, a.KafkaAddr, group, topic, "m1", st.new())
 			waitFor(t, 30*time.Second, "m1 to own all partitions and read 40", func() bool {
 				return len(m1.Claims()) == partitions && len(m1.Seen()) == 40
 			})
-			m2 := startSaramaMember(t, a.KafkaAddr, group, topic, "m2", st.new())
+			m2 := startSaramaMember(t, st.v, a.KafkaAddr, group, topic, "m2", st.new())
 			waitFor(t, 45*time.Second, "the rebalance to split the partitions 2/2", func() bool {
 				c1, c2 := m1.Claims(), m2.Claims()
 				if len(c1) != 2 || len(c2) != 2 {
@@ -692,7 +697,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 			// A new member resumes from the commits: it reads only what is
 			// produced now.
 			produce(80, 88)
-			m3 := startSaramaMember(t, a.KafkaAddr, group, topic, "m3", st.new())
+			m3 := startSaramaMember(t, st.v, a.KafkaAddr, group, topic, "m3", st.new())
 			waitFor(t, 45*time.Second, "m3 to read the 8 new records", func() bool { return len(m3.Seen()) >= 8 })
 			time.Sleep(time.Second) // room for a wrong re-read to show up
 			for v := range m3.Seen() {
