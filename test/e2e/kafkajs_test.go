@@ -453,3 +453,88 @@ func TestKafkajsAdmin(t *testing.T) {
 		t.Fatalf("deleteTopics of a deleted topic: %v", errOf())
 	}
 }
+
+func TestKafkajsConsumerFeatures(t *testing.T) {
+	requireKafkajs(t)
+	a := StartAgent(t, "", "--batch-timeout", "20ms")
+	const prefix, group = "kjs-extra", "kjs-extra-g"
+	a.CreateTopic(prefix+"-a", 1)
+	a.CreateTopic(prefix+"-b", 2)
+	lines := runKafkajs(t, "consume", map[string]any{"broker": a.KafkaAddr, "prefix": prefix, "group": group})
+	type read struct {
+		Phase, Topic string
+		Partition    int32
+		Offset       string
+		Key, Value   *string
+		Size         int
+	}
+	byPhase := map[string][]read{}
+	for _, raw := range lines["read"] {
+		var r read
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		byPhase[r.Phase] = append(byPhase[r.Phase], r)
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return "<null>"
+		}
+		return *p
+	}
+	describe := func(rs []read) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%s/%d@%s:%s=%s(%d)", r.Topic, r.Partition, r.Offset, str(r.Key), str(r.Value), r.Size))
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	big := strings.Repeat("x", 16)
+	want := "kjs-extra-a/0@0:k0=a0(2) kjs-extra-a/0@1:<null>=a1(2) kjs-extra-a/0@2:k2=<null>(-1) " +
+		"kjs-extra-a/0@3:big3=" + big + "(10240) kjs-extra-a/0@4:big4=" + big + "(10240) kjs-extra-a/0@5:big5=" + big + "(10240) " +
+		"kjs-extra-a/0@6:k6=a6(2) kjs-extra-b/0@0:<null>=b0(2) kjs-extra-b/1@0:<null>=b1(2)"
+	if got := describe(byPhase["read"]); got != want {
+		t.Fatalf("first read:\n got %s\nwant %s", got, want)
+	}
+	var hw struct{ Hwm map[string]string }
+	one(t, lines, "highWatermarks", &hw)
+	if hw.Hwm["kjs-extra-a/0"] != "7" {
+		t.Fatalf("high watermarks %v", hw.Hwm)
+	}
+	seek := byPhase["seek"]
+	if len(seek) < 5 || seek[0].Topic != "kjs-extra-a" || seek[0].Offset != "2" || seek[4].Offset != "6" {
+		t.Fatalf("after seek to 2: %s", describe(seek))
+	}
+	if got := describe(byPhase["paused"]); got != "kjs-extra-a/0@7:<null>=a-while-b-paused(16)" {
+		t.Fatalf("while paused: %s", got)
+	}
+	if got := describe(byPhase["resumed"]); got != "kjs-extra-b/0@1:<null>=b-paused(8)" {
+		t.Fatalf("after resume: %s", got)
+	}
+	if got := describe(byPhase["latest"]); got != "kjs-extra-a/0@8:<null>=a-latest(8)" {
+		t.Fatalf("group from the latest offset: %s", got)
+	}
+	var all struct {
+		Topics []struct {
+			Topic      string
+			Partitions [][2]json.RawMessage
+		}
+	}
+	one(t, lines, "fetchOffsetsAllTopics", &all)
+	var got []string
+	for _, tp := range all.Topics {
+		for _, p := range tp.Partitions {
+			got = append(got, fmt.Sprintf("%s/%s=%s", tp.Topic, p[0], p[1]))
+		}
+	}
+	sort.Strings(got)
+	if s := strings.Join(got, " "); s != `kjs-extra-a/0="8" kjs-extra-b/0="2" kjs-extra-b/1="1"` {
+		t.Fatalf("fetchOffsets without topics: %s", s)
+	}
+	var md struct{ Topics []string }
+	one(t, lines, "fetchTopicMetadataAll", &md)
+	if fmt.Sprint(md.Topics) != "[kjs-extra-a kjs-extra-b]" {
+		t.Fatalf("fetchTopicMetadata of all topics: %v", md.Topics)
+	}
+}
