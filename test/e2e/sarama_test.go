@@ -1326,3 +1326,73 @@ func TestSaramaEdgeCases(t *testing.T) {
 // saramaOK reports whether err means success: sarama reports some
 // per-partition results as ErrNoError rather than nil.
 func saramaOK(err error) bool { return err == nil || errors.Is(err, sarama.ErrNoError) }
+
+// TestSaramaIdempotentAcrossRestart restarts the agent while an idempotent
+// sarama producer has requests in flight: sarama retries with the same
+// producer ID and sequence numbers, and every message must end up stored
+// exactly once, in send order.
+func TestSaramaIdempotentAcrossRestart(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "20ms")
+	const topic, n = "sarama-idem-restart", 400
+	a.CreateTopic(topic, 1)
+	cfg := saramaConfig(sarama.V3_9_0_0)
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Retry.Max = 50
+	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Flush.Messages = 10
+	cfg.Producer.Flush.Frequency = 10 * time.Millisecond
+	cfg.Metadata.Retry.Max = 50
+	ap, err := sarama.NewAsyncProducer([]string{a.KafkaAddr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := make(chan *sarama.ProducerMessage, n)
+	failed := make(chan *sarama.ProducerError, n)
+	go func() {
+		for m := range ap.Successes() {
+			acked <- m
+		}
+	}()
+	go func() {
+		for e := range ap.Errors() {
+			failed <- e
+		}
+	}()
+	for i := 0; i < n; i++ {
+		ap.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprintf("r%d", i)), Metadata: i}
+		if i == n/2 {
+			a.Restart()
+		}
+	}
+	offsets := map[int]int64{}
+	deadline := time.After(90 * time.Second)
+	for len(offsets) < n {
+		select {
+		case m := <-acked:
+			offsets[m.Metadata.(int)] = m.Offset
+		case e := <-failed:
+			t.Fatalf("message %v failed: %v", e.Msg.Metadata, e.Err)
+		case <-deadline:
+			t.Fatalf("%d of %d acknowledged after 90s", len(offsets), n)
+		}
+	}
+	if err := ap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if offsets[i] != int64(i) {
+			t.Fatalf("r%d acknowledged at offset %d", i, offsets[i])
+		}
+	}
+	got := saramaReadPartition(t, a.KafkaAddr, saramaConfig(sarama.V3_9_0_0), topic, 0, sarama.OffsetOldest, n)
+	for i, m := range got {
+		if string(m.Value) != fmt.Sprintf("r%d", i) {
+			t.Fatalf("offset %d holds %q", m.Offset, m.Value)
+		}
+	}
+	if end, err := a.Admin().ListEndOffsets(testContext(t, 30*time.Second), topic); err != nil || end[topic][0].Offset != n {
+		t.Fatalf("end offset %+v, %v: duplicates were stored", end[topic][0], err)
+	}
+}
