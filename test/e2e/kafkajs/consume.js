@@ -82,6 +82,9 @@ main(async cfg => {
 
   phase = 'paused'
   c.pause([{ topic: B }])
+  // A fetch already in flight still covers B and would return its new
+  // record; let it end (maxWaitTimeInMs is 300) before producing.
+  await new Promise(resolve => setTimeout(resolve, 1000))
   await producer.send({ topic: B, acks: -1, messages: [{ partition: 0, value: 'b-paused' }] })
   await producer.send({ topic: A, acks: -1, messages: [{ value: 'a-while-b-paused' }] })
   await waitUntil('the record of the unpaused topic', 30000, () => count('paused', r => r.value === 'a-while-b-paused') === 1)
