@@ -10,7 +10,8 @@
 #   - Node.js (Debian's `nodejs` and `npm`, when no `node` is on PATH) and
 #     the kafkajs scenarios' modules: `npm ci` in test/e2e/kafkajs from its
 #     package-lock.json, without install scripts (every codec there is pure
-#     JavaScript or WebAssembly), when node_modules is missing.
+#     JavaScript or WebAssembly), when node_modules is missing or was
+#     installed from another lock file.
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
@@ -44,8 +45,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends nodejs npm
 fi
+# node_modules/.installed-lock is the package-lock.json it was installed
+# from: a changed lock file reinstalls.
 kafkajs_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/kafkajs"
-if [ ! -d "$kafkajs_dir/node_modules" ]; then
+if ! cmp -s "$kafkajs_dir/package-lock.json" "$kafkajs_dir/node_modules/.installed-lock"; then
 	echo "installing: kafkajs test modules (npm ci in test/e2e/kafkajs)"
-	(cd "$kafkajs_dir" && npm ci --ignore-scripts --no-audit --no-fund)
+	(cd "$kafkajs_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
+		cp package-lock.json node_modules/.installed-lock)
 fi
