@@ -125,9 +125,12 @@ func TestKafkajsProduce(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			topic := "kafkajs-produce-" + c.name
 			a.CreateTopic(topic, partitions)
+			// Record i is stamped base + i seconds, so ListOffsets by time
+			// below must look inside kafkajs's compressed batches.
+			base := time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 			lines := runKafkajs(t, "produce", map[string]any{
 				"broker": a.KafkaAddr, "topic": topic, "partitions": partitions, "n": n, "batch": 25,
-				"acks": c.acks, "codec": c.codec, "idempotent": c.idempotent, "prefix": c.name,
+				"acks": c.acks, "codec": c.codec, "idempotent": c.idempotent, "prefix": c.name, "baseTs": base,
 			})
 			type ack struct {
 				I         int    `json:"i"`
@@ -177,13 +180,37 @@ func TestKafkajsProduce(t *testing.T) {
 					if c.idempotent && r.ProducerID < 0 {
 						t.Fatalf("[%d]@%d: idempotent batch without a producer ID", p, r.Offset)
 					}
-					if time.Since(r.Timestamp) > time.Hour || r.Timestamp.After(time.Now().Add(time.Minute)) {
-						t.Fatalf("[%d]@%d: timestamp %v", p, r.Offset, r.Timestamp)
+					if want := base + int64(i)*1000; r.Timestamp.UnixMilli() != want {
+						t.Fatalf("[%d]@%d: timestamp %d, want %d", p, r.Offset, r.Timestamp.UnixMilli(), want)
 					}
 				}
 			}
 			if total != n {
 				t.Fatalf("read %d records, produced %d", total, n)
+			}
+			// Sends of 25 (records 100-124 in one) make one batch per
+			// partition; from record 110 on, each partition's first record
+			// is the 4th or 5th of its batch: ListOffsets by the time of
+			// record 110 must look inside kafkajs's compressed batches.
+			offs, err := a.Admin().ListOffsetsAfterMilli(testContext(t, 30*time.Second), base+110*1000-500, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := int32(0); p < partitions; p++ {
+				first := 110
+				for first%partitions != int(p) {
+					first++
+				}
+				var want int64 = -1
+				for off, i := range acked[p] {
+					if i == first {
+						want = off
+					}
+				}
+				o, ok := offs.Lookup(topic, p)
+				if !ok || o.Err != nil || o.Offset != want || o.Timestamp != base+int64(first)*1000 {
+					t.Fatalf("ListOffsets [%d] by the time of record 110: %+v, want offset %d (record %d)", p, o, want, first)
+				}
 			}
 		})
 	}

@@ -1076,8 +1076,9 @@ func TestSaramaVersions(t *testing.T) {
 
 // TestSaramaEdgeCases covers what sarama users hit beyond the happy path:
 // acks=0, null values, topic auto-creation, oversized and misaddressed
-// messages, reads from the middle of a compressed batch, read_committed
-// consumers, and the admin calls for offsets, log dirs and leaders.
+// messages, reads and time lookups from the middle of a compressed batch in
+// every codec, read_committed consumers, and the admin calls for offsets,
+// log dirs and leaders.
 func TestSaramaEdgeCases(t *testing.T) {
 	a := StartAgent(t, "", "--batch-timeout", "20ms", "--max-message-bytes", "100000")
 	addr := []string{a.KafkaAddr}
@@ -1143,33 +1144,55 @@ func TestSaramaEdgeCases(t *testing.T) {
 		}
 	})
 
-	t.Run("mid-batch-compressed-read-committed", func(t *testing.T) {
-		const topic = "sarama-midbatch"
-		a.CreateTopic(topic, 1)
-		cfg := saramaConfig(sarama.V3_9_0_0)
-		cfg.Producer.Partitioner = sarama.NewManualPartitioner
-		cfg.Producer.Compression = sarama.CompressionLZ4
-		sp, err := sarama.NewSyncProducer(addr, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sp.Close()
-		var batch []*sarama.ProducerMessage
-		for i := 0; i < 50; i++ {
-			batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprintf("m%d", i))})
-		}
-		if err := sp.SendMessages(batch); err != nil {
-			t.Fatal(err)
-		}
-		ccfg := saramaConfig(sarama.V3_9_0_0)
-		ccfg.Consumer.IsolationLevel = sarama.ReadCommitted
-		got := saramaReadPartition(t, a.KafkaAddr, ccfg, topic, 0, 23, 27)
-		for i, m := range got {
-			if m.Offset != int64(23+i) || string(m.Value) != fmt.Sprintf("m%d", 23+i) {
-				t.Fatalf("read %q at %d, want m%d at %d", m.Value, m.Offset, 23+i, 23+i)
+	// Reads and time lookups that start inside a batch sarama compressed:
+	// the consumer skips the batch's earlier records, and ListOffsets by
+	// time decodes the batch with the codec sarama used.
+	for _, cc := range saramaCodecs {
+		t.Run("mid-batch-"+cc.name, func(t *testing.T) {
+			topic := "sarama-midbatch-" + cc.name
+			a.CreateTopic(topic, 1)
+			cfg := saramaConfig(sarama.V3_9_0_0)
+			cfg.Producer.Partitioner = sarama.NewManualPartitioner
+			cfg.Producer.Compression = cc.codec
+			sp, err := sarama.NewSyncProducer(addr, cfg)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
+			defer sp.Close()
+			base := time.Now().Add(-time.Hour).Truncate(time.Second)
+			var batch []*sarama.ProducerMessage
+			for i := 0; i < 50; i++ {
+				batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprintf("m%d", i)),
+					Timestamp: base.Add(time.Duration(i) * time.Second)})
+			}
+			if err := sp.SendMessages(batch); err != nil {
+				t.Fatal(err)
+			}
+			if batch[23].Offset != 23 || batch[22].Offset != 22 {
+				t.Fatalf("offsets %d, %d", batch[22].Offset, batch[23].Offset)
+			}
+			ccfg := saramaConfig(sarama.V3_9_0_0)
+			ccfg.Consumer.IsolationLevel = sarama.ReadCommitted
+			got := saramaReadPartition(t, a.KafkaAddr, ccfg, topic, 0, 23, 27)
+			for i, m := range got {
+				if m.Offset != int64(23+i) || string(m.Value) != fmt.Sprintf("m%d", 23+i) {
+					t.Fatalf("read %q at %d, want m%d at %d", m.Value, m.Offset, 23+i, 23+i)
+				}
+				if !m.Timestamp.Equal(base.Add(time.Duration(23+i) * time.Second)) {
+					t.Fatalf("@%d: timestamp %v", m.Offset, m.Timestamp)
+				}
+			}
+			client, err := sarama.NewClient(addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			off, err := client.GetOffset(topic, 0, base.Add(23*time.Second-500*time.Millisecond).UnixMilli())
+			if err != nil || off != 23 {
+				t.Fatalf("offset by the time of m23: %d, %v", off, err)
+			}
+		})
+	}
 
 	t.Run("admin-offsets-logdirs-leaders", func(t *testing.T) {
 		const topic, group = "sarama-adm2", "sarama-adm2-g"

@@ -22,6 +22,8 @@ main(async cfg => {
           key: `k${i % 7}`,
           value: `${cfg.prefix}-${i}`,
           headers: { i: String(i), kind: 'kafkajs' },
+          // cfg.baseTs: record i is stamped baseTs + i seconds.
+          ...(cfg.baseTs ? { timestamp: String(cfg.baseTs + i * 1000) } : {}),
         })
       }
       const res = await producer.send({
