@@ -6,7 +6,12 @@
 #   - PostgreSQL's server (Debian's `postgresql`; the tests run initdb and
 #     pg_ctl from /usr/lib/postgresql/*/bin on a loopback port);
 #   - versitygw, the S3-compatible server the S3 tests run, built with
-#     `go install` into $(go env GOPATH)/bin, where the tests look for it.
+#     `go install` into $(go env GOPATH)/bin, where the tests look for it;
+#   - Node.js (Debian's `nodejs` and `npm`, when no `node` is on PATH) and
+#     the kafkajs scenarios' modules: `npm ci` in test/e2e/kafkajs from its
+#     package-lock.json, without install scripts (every codec there is pure
+#     JavaScript or WebAssembly), when node_modules is missing or was
+#     installed from another lock file.
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
@@ -30,4 +35,21 @@ if [ -z "$gobin" ]; then gobin="$(go env GOPATH)/bin"; fi
 if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$gobin/versitygw" ]; then
 	echo "installing: versitygw $versitygw_version (go install)"
 	go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	echo "installing: nodejs npm"
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+# node_modules/.installed-lock is the package-lock.json it was installed
+# from: a changed lock file reinstalls.
+kafkajs_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/kafkajs"
+if ! cmp -s "$kafkajs_dir/package-lock.json" "$kafkajs_dir/node_modules/.installed-lock"; then
+	echo "installing: kafkajs test modules (npm ci in test/e2e/kafkajs)"
+	(cd "$kafkajs_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
+		cp package-lock.json node_modules/.installed-lock)
 fi
