@@ -42,6 +42,9 @@ func Run(t *testing.T, open Opener) {
 		{"AlterTopicConfigs", testAlterTopicConfigs},
 		{"AddPartitions", testAddPartitions},
 		{"PartitionBytes", testPartitionBytes},
+		{"Leases", testLeases},
+		{"AdvanceLogStart", testAdvanceLogStart},
+		{"ReplaceExtents", testReplaceExtents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,6 +105,15 @@ var migrations = []string{
 		updated_at timestamptz NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id));
 	CREATE SEQUENCE producer_ids START WITH 1000;`,
+	// Storage lifecycle (internal/jobs): leases for background jobs and the
+	// time a file stopped being referenced.
+	`CREATE TABLE leases (
+		name text PRIMARY KEY,
+		holder text NOT NULL,
+		epoch bigint NOT NULL,
+		expires_at timestamptz NOT NULL);
+	ALTER TABLE files ADD COLUMN released_at timestamptz;
+	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -85,6 +85,16 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id)) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('next_producer_id', '1000');`,
+	// Storage lifecycle (internal/jobs): leases for background jobs, the
+	// time a file stopped being referenced, and the index that finds them.
+	`CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		epoch INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL);
+	ALTER TABLE files ADD COLUMN released_at INTEGER;
+	CREATE INDEX extents_file ON extents (file_id);
+	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
