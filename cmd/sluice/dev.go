@@ -72,6 +72,9 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int32Var(&cfg.Kafka.MaxPartitions, "max-partitions", 10000, "largest partition count a topic may have (CreateTopics and CreatePartitions get INVALID_PARTITIONS above it)")
 	f.Int32Var(&cfg.Kafka.DefaultPartitions, "default-partitions", 1, "partition count of auto-created topics (num.partitions)")
 	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "heartbeat interval of KIP-848 consumer group members (group.consumer.heartbeat.interval.ms)")
+	f.DurationVar(&cfg.Jobs.CompactionInterval, "compaction-interval", time.Minute, "how often compaction merges small files and key-compacts cleanup.policy=compact topics (0 disables)")
+	f.DurationVar(&cfg.Jobs.RetentionInterval, "retention-interval", 5*time.Minute, "how often retention.ms/retention.bytes are applied and unreferenced and orphan files are deleted (0 disables)")
+	f.DurationVar(&cfg.Jobs.FileGracePeriod, "file-grace-period", time.Hour, "how long a file no longer referenced (compacted, expired) or never committed (orphan) stays in the bucket before deletion; must exceed the longest fetch and the longest upload-to-commit time")
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
+	"github.com/sluicehq/sluice/internal/jobs"
 	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/postgres"
@@ -76,6 +77,9 @@ type Config struct {
 	Produce produce.Config
 	Kafka   kafka.Config
 	Groups  groups.Config
+	// Jobs configures the background storage jobs (retention, compaction,
+	// file deletion); its Holder is set by the agent.
+	Jobs jobs.Config
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -96,6 +100,7 @@ type Agent struct {
 	batcher  *produce.Batcher
 	registry *cluster.Registry
 	groups   *groups.Coordinator
+	jobs     *jobs.Runner
 	server   *kafka.Server
 	kafkaLn  net.Listener
 	httpLn   net.Listener
@@ -208,6 +213,10 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Logger:     a.logger,
 	})
 
+	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
+	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
+	a.jobs.Start()
+
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	if a.watcher != nil {
@@ -315,6 +324,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
 	}
 	errs = append(errs, a.batcher.Close(ctx))
+	a.jobs.Stop()
 	a.groups.Close()
 	errs = append(errs, a.registry.Stop(ctx))
 	errs = append(errs, a.closeBackends())

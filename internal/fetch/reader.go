@@ -68,6 +68,11 @@ func (r *Reader) Read(ctx context.Context, topic metadata.TopicID, partition int
 		return res, nil
 	}
 	next := offset
+	// A file may vanish between the index lookup and the read when
+	// compaction replaced it or retention expired it and the grace period
+	// ran out meanwhile; the lookup is then retried once.
+	retried := false
+lookup:
 	for next < st.HighWatermark {
 		extents, err := r.log.Extents(ctx, topic, partition, next, extentsPerLookup)
 		if err != nil {
@@ -81,6 +86,10 @@ func (r *Reader) Read(ctx context.Context, topic metadata.TopicID, partition int
 				return res, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
 			full, err := r.appendExtent(ctx, &res, e, offset, maxBytes, minOne)
+			if errors.Is(err, objstore.ErrNotFound) && !retried {
+				retried = true
+				continue lookup
+			}
 			if err != nil {
 				return res, err
 			}
@@ -98,7 +107,7 @@ func (r *Reader) Read(ctx context.Context, topic metadata.TopicID, partition int
 func (r *Reader) appendExtent(ctx context.Context, res *Result, e metadata.Extent, offset int64, maxBytes int, minOne bool) (full bool, err error) {
 	data, err := r.bucket.GetRange(ctx, e.FileKey, e.ByteOffset, e.ByteLength)
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrStorage, err)
+		return false, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	r.metrics.bucketReads.Inc()
 	r.metrics.bucketBytes.Add(float64(len(data)))
