@@ -203,6 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
 		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
 		Log:        a.store,
+		Records:    a.store,
 		Producer:   a.batcher,
 		Reader:     reader,
 		Groups:     a.groups,

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/topics"
 )
 
 // Compaction tuning.
@@ -93,6 +94,10 @@ func (r *Runner) mergeExtents(ctx context.Context, h *holding) error {
 	for _, c := range counts {
 		if err := h.renew(ctx); err != nil {
 			return err
+		}
+		// Key-compacted topics are merged by key compaction itself.
+		if t, err := r.store.TopicByID(ctx, c.TopicID); err != nil || topics.CleanupOf(t).Compact {
+			continue
 		}
 		exts, err := r.compactableExtents(ctx, c.TopicID, c.Partition)
 		if err != nil {
