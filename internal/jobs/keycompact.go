@@ -138,15 +138,28 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 			}
 		}
 	}
-	// Pass 2: rewrite.
+	// Pass 2: rewrite. A batch left without records takes no bytes: its
+	// offsets are absorbed by the previous rewritten batch (a longer last
+	// offset delta) or, at the start of the range or after an untouched
+	// batch, by the next one (a lower base offset, higher record deltas).
+	// Offsets stay contiguous and every survivor keeps its offset.
 	var (
 		out     [][]byte
-		outHdr  []*kmsg.RecordBatch // nil for batches kept byte for byte
+		outHdr  []*kmsg.RecordBatch // nil for batches kept untouched
 		removed int
+		pending []int // emptied batches waiting for a next batch to absorb them
 	)
+	keepPending := func() {
+		for _, j := range pending {
+			removed -= len(decoded[j])
+			out, outHdr = append(out, batches[j].raw), append(outHdr, nil)
+		}
+		pending = nil
+	}
 	for i, b := range batches {
 		hb := &headers[i]
 		if decoded[i] == nil {
+			keepPending()
 			out, outHdr = append(out, b.raw), append(outHdr, nil)
 			continue
 		}
@@ -164,30 +177,35 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 			}
 			kept = append(kept, rec)
 		}
-		last := len(outHdr) - 1
-		switch {
-		case len(kept) == len(decoded[i]):
-			nb := *hb
-			nb.Records = nil
-			out, outHdr = append(out, b.raw), append(outHdr, &nb)
-			setRecords(outHdr[len(outHdr)-1], decoded[i])
-		case len(kept) > 0:
-			nb := *hb
-			setRecords(&nb, kept)
-			out, outHdr = append(out, nil), append(outHdr, &nb)
-		case last >= 0 && outHdr[last] != nil:
-			// Nothing left: the previous batch's offset span absorbs
-			// this one's, so the offsets stay contiguous.
-			outHdr[last].LastOffsetDelta = int32(hb.FirstOffset + int64(hb.LastOffsetDelta) - outHdr[last].FirstOffset)
-			out[last] = nil
-		default:
-			// Nothing to absorb the span into: keep the batch.
-			removed -= len(decoded[i])
-			nb := *hb
-			setRecords(&nb, decoded[i])
-			out, outHdr = append(out, b.raw), append(outHdr, &nb)
+		if len(kept) == 0 {
+			if last := len(outHdr) - 1; last >= 0 && outHdr[last] != nil && len(pending) == 0 {
+				outHdr[last].LastOffsetDelta = int32(hb.FirstOffset + int64(hb.LastOffsetDelta) - outHdr[last].FirstOffset)
+				out[last] = nil
+			} else {
+				pending = append(pending, i)
+			}
+			continue
 		}
+		nb := *hb
+		var shift int64
+		if len(pending) > 0 {
+			shift = hb.FirstOffset - headers[pending[0]].FirstOffset
+			nb.FirstOffset -= shift
+			nb.LastOffsetDelta += int32(shift)
+			for k := range kept {
+				kept[k].OffsetDelta += int32(shift)
+			}
+			pending = nil
+		}
+		setRecords(&nb, kept)
+		if len(kept) == len(decoded[i]) && shift == 0 {
+			out = append(out, b.raw)
+		} else {
+			out = append(out, nil)
+		}
+		outHdr = append(outHdr, &nb)
 	}
+	keepPending()
 	if removed == 0 && allKeyCompacted(exts) {
 		return nil
 	}
