@@ -53,7 +53,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if cfg.Holder == "" {
 		cfg.Holder = "test-agent"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, store: store, bucket: bucket}
 	e.r = New(cfg, store, bucket, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
