@@ -298,6 +298,28 @@ func TestCompactionE2E(t *testing.T) {
 	if out := a.verifyFiles(); !strings.Contains(out, "missing: 0") || !strings.Contains(out, "corrupt: 0") {
 		t.Fatalf("verify: %s", out)
 	}
+	// `sluice files inspect` shows a compacted file: one chunk of topic cmp
+	// holding many batches with their final base offsets.
+	var compacted string
+	filepath.WalkDir(filepath.Join(a.DataDir, "bucket"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".slc") {
+			rel, _ := filepath.Rel(filepath.Join(a.DataDir, "bucket"), path)
+			out, ierr := exec.Command(sluiceBin, "files", "inspect", "--data-dir", a.DataDir, filepath.ToSlash(rel)).CombinedOutput()
+			if ierr != nil && strings.Contains(string(out), "not found") {
+				return nil // deleted meanwhile: its grace period ran out
+			}
+			if ierr != nil {
+				t.Fatalf("sluice files inspect %s: %v\n%s", rel, ierr, out)
+			}
+			if o := string(out); strings.Contains(o, "batch 1 at") && strings.Contains(o, "checksum ok") && strings.Contains(o, "topic cmp (") {
+				compacted = o
+			}
+		}
+		return nil
+	})
+	if compacted == "" {
+		t.Fatal("no inspected file shows a merged chunk of cmp")
+	}
 	// kcat reads the compacted log the same way.
 	out, err := cliRun(ctx, nil, "kcat", "-C", "-b", a.KafkaAddr, "-t", "cmp", "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%o:%s\n")
 	if err != nil {
