@@ -86,7 +86,7 @@ func planMerges(exts []metadata.Extent, maxBytes int64) [][]metadata.Extent {
 }
 
 func (r *Runner) mergeExtents(ctx context.Context, h *holding) error {
-	counts, err := r.store.ExtentCounts(ctx, mergeFanIn, partitionsPerRun)
+	counts, err := r.store.ExtentCounts(ctx, r.cfg.MaxExtentBytes, mergeFanIn, partitionsPerRun)
 	if err != nil {
 		return err
 	}

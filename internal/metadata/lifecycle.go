@@ -105,9 +105,10 @@ type Lifecycle interface {
 	// ErrOffsetOutOfRange; unknown partitions with ErrUnknownPartition.
 	AdvanceLogStart(ctx context.Context, topic TopicID, partition int32, offset int64) (PartitionState, error)
 
-	// ExtentCounts returns the partitions with at least min extents, most
+	// ExtentCounts returns the partitions with at least min extents
+	// smaller than smallerThan bytes (the ones compaction may merge), most
 	// first, at most limit of them.
-	ExtentCounts(ctx context.Context, min, limit int) ([]PartitionExtentCount, error)
+	ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]PartitionExtentCount, error)
 	// ReplaceExtents atomically records r's file and swaps each partition's
 	// old extents for the new ones, if lease is still current (ErrFenced
 	// otherwise) and every old extent is still in the index exactly as

@@ -147,9 +147,16 @@ func testReplaceExtents(t *testing.T, s metadata.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts, err := s.ExtentCounts(ctx, 2, 10)
+	counts, err := s.ExtentCounts(ctx, 1<<20, 2, 10)
 	if err != nil || len(counts) != 1 || counts[0].TopicID != a.ID || counts[0].Partition != 0 || counts[0].Extents != 3 {
 		t.Fatalf("ExtentCounts(2) = %+v, %v", counts, err)
+	}
+	// Only extents below the size count: f2's 30 bytes do not.
+	if counts, err = s.ExtentCounts(ctx, 30, 2, 10); err != nil || len(counts) != 1 || counts[0].Extents != 2 {
+		t.Fatalf("ExtentCounts(smaller than 30) = %+v, %v", counts, err)
+	}
+	if counts, err = s.ExtentCounts(ctx, 30, 3, 10); err != nil || len(counts) != 0 {
+		t.Fatalf("ExtentCounts(smaller than 30, min 3) = %+v, %v", counts, err)
 	}
 	committed := time.UnixMilli(time.Now().UnixMilli()).UTC()
 	swap := metadata.Replacement{Key: "c1", Size: 100, Partitions: []metadata.PartitionSwap{{

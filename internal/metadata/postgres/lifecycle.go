@@ -108,11 +108,11 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 }
 
 // ExtentCounts implements metadata.Lifecycle.
-func (s *Store) ExtentCounts(ctx context.Context, min, limit int) ([]metadata.PartitionExtentCount, error) {
+func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents
-		GROUP BY topic_id, partition HAVING count(*) >= $1 ORDER BY n DESC, topic_id, partition LIMIT $2`, min, limit)
+	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
+		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -105,9 +105,9 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 }
 
 // ExtentCounts implements metadata.Lifecycle.
-func (s *Store) ExtentCounts(ctx context.Context, min, limit int) ([]metadata.PartitionExtentCount, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents
-		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, min, limit)
+func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < ?
+		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, smallerThan, min, limit)
 	if err != nil {
 		return nil, err
 	}
