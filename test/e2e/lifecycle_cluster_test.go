@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // jobRuns is how many runs of job an agent made while holding its lease.
@@ -115,4 +117,70 @@ func TestJobsLeasedInCluster(t *testing.T) {
 		t.Fatalf("sluice files verify: %v\n%s", err, out)
 	}
 	t.Logf("verify:\n%s", out)
+}
+
+// TestOrphanAfterKillBetweenUploadAndCommit stalls PostgreSQL so an
+// agent's flush is uploaded but cannot commit, kills the agent with
+// SIGKILL (an orphan file is left in S3), and checks that after restart the
+// orphan sweep deletes it once it is older than --file-grace-period, while
+// every committed record stays readable.
+func TestOrphanAfterKillBetweenUploadAndCommit(t *testing.T) {
+	c := StartCluster(t, clusterOpts{})
+	direct := c.MetadataURL
+	pgProxy := testutil.StartProxy(t, c.PG.Addr())
+	c.MetadataURL = strings.Replace(direct, c.PG.Addr(), pgProxy.Addr(), 1)
+	a := c.AddAgent("", "--batch-timeout", "20ms", "--retention-interval", "1s", "--file-grace-period", "3s")
+	ctx := testContext(t, 3*time.Minute)
+	a.CreateTopic("orph", 1)
+	cl := c.Client()
+	for i := 0; i < 3; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orph", Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unreferenced := func() int {
+		cmd := exec.Command(sluiceBin, "files", "verify", "--bucket-url", c.BucketURL, "--metadata-url", direct)
+		cmd.Env = append(os.Environ(), c.S3.Env()...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sluice files verify: %v\n%s", err, out)
+		}
+		_, rest, _ := strings.Cut(string(out), "unreferenced objects: ")
+		var n int
+		fmt.Sscan(rest, &n)
+		return n
+	}
+	if n := unreferenced(); n != 0 {
+		t.Fatalf("%d unreferenced objects before the crash", n)
+	}
+
+	// Produce once more so the agent's topic cache (1s) is fresh: the
+	// next produce then needs the database only to commit.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orph", Value: []byte("3")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pgProxy.Stall()
+	stuck := make(chan error, 1)
+	cl.Produce(ctx, &kgo.Record{Topic: "orph", Value: []byte("never acknowledged")}, func(_ *kgo.Record, err error) { stuck <- err })
+	eventually(t, "the flush to be uploaded while its commit hangs", func() bool { return unreferenced() > 0 })
+	a.Kill()
+	pgProxy.Heal()
+	a.Restart()
+	// The restarted agent is a new lease holder: it waits out the dead
+	// one's leases (30s), then sweeps the orphan.
+	deadline := time.Now().Add(90 * time.Second)
+	for unreferenced() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the orphan was not swept")
+		}
+		time.Sleep(time.Second)
+	}
+	v, _ := a.Metric(`sluice_files_deleted_total{reason="orphan"}`)
+	if v < 1 {
+		t.Fatalf("orphan deletions reported: %v", v)
+	}
+	got := a.ConsumeAll(ctx, "orph")
+	if len(got[0]) < 4 || string(got[0][3].Value) != "3" {
+		t.Fatalf("committed records after the sweep: %d", len(got[0]))
+	}
 }
