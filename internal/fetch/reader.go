@@ -83,6 +83,12 @@ lookup:
 		}
 		for _, e := range extents {
 			if e.BaseOffset > next {
+				// Retention or DeleteRecords may have moved the log start
+				// past offset since the state was read.
+				if now, err := r.log.PartitionState(ctx, topic, partition); err == nil && offset < now.LogStartOffset {
+					res.State = now
+					return res, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, now.LogStartOffset)
+				}
 				return res, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
 			full, err := r.appendExtent(ctx, &res, e, offset, maxBytes, minOne)

@@ -348,3 +348,39 @@ func TestFetchAfterReplacedFileDeleted(t *testing.T) {
 		t.Fatalf("read %d offsets, want 8", res.Offsets)
 	}
 }
+
+// staleState answers the first PartitionState with a state read before
+// retention moved the log start, as a fetch racing retention sees it.
+type staleState struct {
+	metadata.Log
+	stale metadata.PartitionState
+	used  bool
+}
+
+func (s *staleState) PartitionState(ctx context.Context, topic metadata.TopicID, partition int32) (metadata.PartitionState, error) {
+	if !s.used {
+		s.used = true
+		return s.stale, nil
+	}
+	return s.Log.PartitionState(ctx, topic, partition)
+}
+
+// TestFetchRacingRetention: a fetch that read the log bounds just before
+// retention removed the extents it wanted answers OFFSET_OUT_OF_RANGE (the
+// consumer resets), not a storage error.
+func TestFetchRacingRetention(t *testing.T) {
+	e := newEnv(t, Config{RetentionInterval: time.Second})
+	a := e.topic("race", 1, nil)
+	for i := 0; i < 3; i++ {
+		e.flush(part{a.ID, 0, batch(values(2, 2*i)...)})
+	}
+	before := e.state(a.ID, 0)
+	if _, err := e.store.AdvanceLogStart(e.ctx, a.ID, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	rd := fetch.NewReader(&staleState{Log: e.store, stale: before}, e.bucket, nil)
+	res, err := rd.Read(e.ctx, a.ID, 0, 1, 1<<20, true)
+	if !errors.Is(err, fetch.ErrOffsetOutOfRange) || res.State.LogStartOffset != 4 {
+		t.Fatalf("read below the moved log start = %v (state %+v), want ErrOffsetOutOfRange with start 4", err, res.State)
+	}
+}
