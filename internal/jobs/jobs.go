@@ -106,6 +106,9 @@ type Runner struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu   sync.Mutex // guards held
+	held map[string]metadata.Lease
 }
 
 // New returns a Runner; reg may be nil.
@@ -126,12 +129,34 @@ func (r *Runner) Start() {
 	r.loop(ctx, LeaseCompaction, r.cfg.CompactionInterval, r.RunCompaction)
 }
 
-// Stop cancels the loops and waits for them to return.
+// Stop cancels the loops, waits for them to return, and releases the
+// leases this Runner holds, so another agent (or this one restarted) can
+// take the jobs over at once instead of after the leases expire.
 func (r *Runner) Stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
 	r.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, l := range r.held {
+		if err := r.store.ReleaseLease(ctx, l); err != nil {
+			r.logger.Warn("release lease", "lease", name, "err", err)
+		}
+		delete(r.held, name)
+	}
+}
+
+// remember records the latest holding of a lease, for Stop to release.
+func (r *Runner) remember(l metadata.Lease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held == nil {
+		r.held = map[string]metadata.Lease{}
+	}
+	r.held[l.Name] = l
 }
 
 func (r *Runner) loop(ctx context.Context, name string, interval time.Duration, run func(context.Context) error) {
@@ -182,6 +207,7 @@ func (r *Runner) withLease(ctx context.Context, name string, interval time.Durat
 	if err != nil {
 		return fmt.Errorf("jobs: lease %s: %w", name, err)
 	}
+	r.remember(l)
 	start := time.Now()
 	h := &holding{r: r, ttl: ttl, lease: l, taken: time.Now()}
 	err = fn(ctx, h)
@@ -208,6 +234,7 @@ func (h *holding) renew(ctx context.Context) error {
 		return fmt.Errorf("jobs: lease %s: %w (epoch %d, now %d)", h.lease.Name, metadata.ErrFenced, h.lease.Epoch, l.Epoch)
 	}
 	h.lease, h.taken = l, time.Now()
+	h.r.remember(l)
 	return nil
 }
 

@@ -384,3 +384,16 @@ func TestFetchRacingRetention(t *testing.T) {
 		t.Fatalf("read below the moved log start = %v (state %+v), want ErrOffsetOutOfRange with start 4", err, res.State)
 	}
 }
+
+// TestStopReleasesLeases: a stopped agent's jobs are taken over at once.
+func TestStopReleasesLeases(t *testing.T) {
+	e := newEnv(t, Config{RetentionInterval: time.Hour})
+	e.run(e.r.RunRetention)
+	if _, err := e.store.AcquireLease(e.ctx, LeaseRetention, "next", time.Minute); !errors.Is(err, metadata.ErrLeaseHeld) {
+		t.Fatalf("lease while the first runner holds it: %v", err)
+	}
+	e.r.Stop()
+	if _, err := e.store.AcquireLease(e.ctx, LeaseRetention, "next", time.Minute); err != nil {
+		t.Fatalf("lease after Stop: %v", err)
+	}
+}
