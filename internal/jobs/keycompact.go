@@ -72,18 +72,24 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 		return err
 	}
 	// The cleanable range: a prefix of extents old enough, without gaps.
-	var exts []metadata.Extent
-	dirty := false
-	var size int64
+	var (
+		exts        []metadata.Extent
+		size, dirty int64
+	)
 	for i, e := range all {
 		if !e.CommittedAt.Before(lagCutoff) || (i > 0 && e.BaseOffset != all[i-1].EndOffset) || size+e.ByteLength > keyCompactionMaxBytes {
 			break
 		}
 		size += e.ByteLength
 		exts = append(exts, e)
-		dirty = dirty || !strings.HasSuffix(e.FileKey, keyCompactedSuffix)
+		if !strings.HasSuffix(e.FileKey, keyCompactedSuffix) {
+			dirty += e.ByteLength
+		}
 	}
-	if !dirty {
+	// As Kafka's min.cleanable.dirty.ratio: compact once the data not yet
+	// compacted is that share of the range, so each byte is rewritten a
+	// bounded number of times however often new data arrives.
+	if dirty == 0 || float64(dirty) < c.MinCleanableDirtyRatio*float64(size) {
 		return nil
 	}
 	tombstoneCutoff := now.Add(-time.Duration(c.DeleteRetentionMs) * time.Millisecond)

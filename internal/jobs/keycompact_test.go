@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,15 +100,26 @@ func TestKeyCompaction(t *testing.T) {
 	if w := e.r.Stats().CompactionWrittenBytes; w != written {
 		t.Fatalf("a run without new data rewrote the partition (%d -> %d bytes)", written, w)
 	}
-	// New data plus an expired tombstone horizon: the tombstone goes.
+	// A little new data stays below min.cleanable.dirty.ratio (0.5): no
+	// rewrite.
+	e.flush(part{tp.ID, 0, batch("k4", "d2")})
+	time.Sleep(5 * time.Millisecond)
+	e.run(e.r.RunCompaction)
+	if w := e.r.Stats().CompactionWrittenBytes; w != written {
+		t.Fatalf("a run below min.cleanable.dirty.ratio rewrote the partition (%d -> %d bytes)", written, w)
+	}
+	if got := fmt.Sprint(e.read(tp.ID, 0)); !strings.Contains(got, "11:k4=d ") {
+		t.Fatalf("compacted below the dirty ratio: %s", got)
+	}
+	// A lower ratio and an expired tombstone horizon: k4=d and the
+	// tombstone's batch go.
 	if _, err := e.store.AlterTopicConfigs(e.ctx, "kc", func(c map[string]string) (map[string]string, error) {
 		c["delete.retention.ms"] = "0"
+		c["min.cleanable.dirty.ratio"] = "0.01"
 		return c, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.flush(part{tp.ID, 0, batch("k4", "d2")})
-	time.Sleep(5 * time.Millisecond)
 	e.run(e.r.RunCompaction)
 	got = fmt.Sprint(e.read(tp.ID, 0))
 	// The tombstone's batch (offsets 0-4) and the emptied producer batch

@@ -20,6 +20,9 @@ type Cleanup struct {
 	// MinCompactionLagMs is how old a record must be (by commit time)
 	// before key compaction may remove it.
 	MinCompactionLagMs int64
+	// MinCleanableDirtyRatio is the share of not yet compacted bytes that
+	// triggers key compaction.
+	MinCleanableDirtyRatio float64
 }
 
 // CleanupOf resolves t's cleanup settings. Values that fail to parse (the
@@ -30,6 +33,11 @@ func CleanupOf(t metadata.Topic) Cleanup {
 		RetentionBytes:     longValue(t.Configs, "retention.bytes", -1),
 		DeleteRetentionMs:  longValue(t.Configs, "delete.retention.ms", 86400000),
 		MinCompactionLagMs: longValue(t.Configs, "min.compaction.lag.ms", 0),
+	}
+	if r, err := strconv.ParseFloat(strings.TrimSpace(Value(t.Configs, "min.cleanable.dirty.ratio")), 64); err == nil && r >= 0 && r <= 1 {
+		c.MinCleanableDirtyRatio = r
+	} else {
+		c.MinCleanableDirtyRatio = 0.5
 	}
 	for _, p := range strings.Split(Value(t.Configs, "cleanup.policy"), ",") {
 		switch strings.TrimSpace(p) {

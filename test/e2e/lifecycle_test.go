@@ -334,7 +334,9 @@ func TestCompactedTopicE2E(t *testing.T) {
 	a := StartAgent(t, "", fastJobs...)
 	ctx := testContext(t, 120*time.Second)
 	adm := a.Admin()
-	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "ct"); err != nil {
+	// A low dirty ratio so a pass runs once the last record is in.
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01")}, "ct"); err != nil {
 		t.Fatal(err)
 	}
 	cl := a.Client()
