@@ -284,13 +284,18 @@ func (r *Runner) swapIn(ctx context.Context, h *holding, repl metadata.Replaceme
 	if err := r.bucket.Put(ctx, repl.Key, data); err != nil {
 		return fmt.Errorf("compaction: upload %s: %w", repl.Key, err)
 	}
-	if time.Since(start) > r.cfg.FileGracePeriod/2 {
+	// The swap must land well inside the grace period: past it, the orphan
+	// sweep (perhaps on another agent) may delete the still unrecorded file.
+	deadline := start.Add(r.cfg.FileGracePeriod / 2)
+	if time.Now().After(deadline) {
 		return fmt.Errorf("compaction: upload of %s took %s, over half the file grace period; abandoned", repl.Key, time.Since(start))
 	}
 	if err := h.renew(ctx); err != nil {
 		return err
 	}
-	err := r.store.ReplaceExtents(ctx, h.lease, repl)
+	swapCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	err := r.store.ReplaceExtents(swapCtx, h.lease, repl)
 	if errors.Is(err, metadata.ErrExtentsChanged) || errors.Is(err, metadata.ErrFenced) {
 		r.metrics.compactConflict.Inc()
 		r.logger.Info("compaction swap abandoned", "file", repl.Key, "err", err)
