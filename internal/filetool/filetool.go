@@ -116,6 +116,9 @@ type Report struct {
 	// Missing, SizeMismatch and Corrupt list keys of referenced files
 	// that are absent, of the wrong size, or fail the checksum.
 	Missing, SizeMismatch, Corrupt []string
+	// Releasing counts records of unreferenced files whose object is
+	// already deleted (the record goes next).
+	Releasing int
 	// Unreferenced counts objects under files/ that no record names:
 	// uploads still being committed, or orphans the sweep will delete.
 	Unreferenced int
@@ -147,6 +150,10 @@ func Verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucke
 			rep.Bytes += f.Size
 			data, err := bucket.GetRange(ctx, f.Key, 0, -1)
 			switch {
+			case errors.Is(err, objstore.ErrNotFound) && !f.ReleasedAt.IsZero():
+				// Unreferenced and being deleted: the object goes before
+				// its record.
+				rep.Releasing++
 			case errors.Is(err, objstore.ErrNotFound):
 				rep.Missing = append(rep.Missing, f.Key)
 			case err != nil:
