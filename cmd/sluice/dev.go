@@ -78,6 +78,9 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.Cache.PeerAdvertiseAddr, "peer-advertise-addr", "", "host:port other agents of the zone reach this agent's HTTP listener on (default: the advertised Kafka host with the --http-addr port)")
 	f.DurationVar(&cfg.Cache.PeerTimeout, "peer-timeout", 2*time.Second, "bound on a block request to a zone peer; a peer that fails or is slower is skipped for a while and the bucket read directly")
 	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "heartbeat interval of KIP-848 consumer group members (group.consumer.heartbeat.interval.ms)")
+	f.DurationVar(&cfg.Jobs.CompactionInterval, "compaction-interval", time.Minute, "how often compaction merges small files and key-compacts cleanup.policy=compact topics (0 disables)")
+	f.DurationVar(&cfg.Jobs.RetentionInterval, "retention-interval", 5*time.Minute, "how often retention.ms/retention.bytes are applied and unreferenced and orphan files are deleted (0 disables)")
+	f.DurationVar(&cfg.Jobs.FileGracePeriod, "file-grace-period", time.Hour, "how long a file no longer referenced (compacted, expired) or never committed (orphan) stays in the bucket before deletion; must exceed the longest fetch and the longest upload-to-commit time")
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
 }
 

@@ -34,7 +34,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd())
+	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd(), newFilesCmd())
 	return root
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
+	"github.com/sluicehq/sluice/internal/jobs"
 	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/postgres"
@@ -77,6 +78,9 @@ type Config struct {
 	Produce produce.Config
 	Kafka   kafka.Config
 	Groups  groups.Config
+	// Jobs configures the background storage jobs (retention, compaction,
+	// file deletion); its Holder is set by the agent.
+	Jobs jobs.Config
 
 	// Cache configures the read path's block cache and the zone peer cache.
 	Cache CacheConfig
@@ -124,6 +128,7 @@ type Agent struct {
 	batcher  *produce.Batcher
 	registry *cluster.Registry
 	groups   *groups.Coordinator
+	jobs     *jobs.Runner
 	server   *kafka.Server
 	cache    *cache.Cache
 	reader   *fetch.Reader
@@ -238,6 +243,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
 		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
 		Log:        a.store,
+		Records:    a.store,
 		Producer:   a.batcher,
 		Reader:     a.reader,
 		Groups:     a.groups,
@@ -247,6 +253,10 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Metrics:    kafka.NewMetrics(a.metrics),
 		Logger:     a.logger,
 	})
+
+	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
+	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
+	a.jobs.Start()
 
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -386,6 +396,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	errs = append(errs, a.batcher.Close(ctx))
 	a.reader.Close()
 	a.cache.Close()
+	a.jobs.Stop()
 	a.groups.Close()
 	errs = append(errs, a.registry.Stop(ctx))
 	errs = append(errs, a.closeBackends())

@@ -214,6 +214,9 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne bo
 		}
 		full, err := r.assemble(ctx, &o.Result, &plans[i], q, limit, first)
 		if err != nil {
+			full, err = r.reassemble(ctx, o, q, limit, first, err)
+		}
+		if err != nil {
 			o.Err = err
 			continue
 		}
@@ -223,6 +226,33 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne bo
 		}
 	}
 	return out
+}
+
+// reassemble handles an assemble that failed because the index moved under
+// the read: retention or DeleteRecords may have advanced the log start past
+// q.Offset (the answer is then OFFSET_OUT_OF_RANGE with the new bounds), or
+// compaction or retention may have deleted a file between the lookup and the
+// read once its grace period ran out (the partition is then resolved and
+// read once more). Other errors are returned as they are.
+func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit int, first bool, err error) (bool, error) {
+	st, serr := r.log.PartitionState(ctx, q.Topic, q.Partition)
+	if serr != nil {
+		return false, err
+	}
+	if q.Offset < st.LogStartOffset {
+		o.Result = Result{State: st, NextOffset: q.Offset}
+		return false, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, q.Offset, st.LogStartOffset)
+	}
+	if !errors.Is(err, objstore.ErrNotFound) {
+		return false, err
+	}
+	o.Result = Result{State: st, NextOffset: q.Offset}
+	retry := make([]plan, 1)
+	if _, err := r.resolve(ctx, &retry[0], q, st, limit); err != nil {
+		return false, err
+	}
+	r.readPlans(ctx, retry)
+	return r.assemble(ctx, &o.Result, &retry[0], q, limit, first)
 }
 
 // resolve fills p with the extents from q.Offset on until they hold limit
@@ -316,7 +346,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 		}
 		if p.errs[j] != nil {
-			return false, fmt.Errorf("%w: %v", ErrStorage, p.errs[j])
+			return false, fmt.Errorf("%w: %w", ErrStorage, p.errs[j])
 		}
 		if full, err := appendExtent(res, e, p.data[j], q.Offset, maxBytes, minOne); err != nil || full {
 			return full, err
@@ -340,7 +370,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			}
 			data, err := r.cache.ReadRangesShared(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 			if err != nil {
-				return false, fmt.Errorf("%w: %v", ErrStorage, err)
+				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
 			if full, err := appendExtent(res, e, data[0], q.Offset, maxBytes, minOne); err != nil || full {
 				return full, err

@@ -32,6 +32,7 @@ var supported = map[int16]apiRange{
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
+	21: {0, 2},  // DeleteRecords
 	22: {0, 4},  // InitProducerID
 	23: {0, 4},  // OffsetForLeaderEpoch
 	32: {0, 4},  // DescribeConfigs
@@ -65,6 +66,8 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleCreateTopics(ctx, req, m))
 	case *kmsg.DeleteTopicsRequest:
 		return ready(s.handleDeleteTopics(ctx, req, m))
+	case *kmsg.DeleteRecordsRequest:
+		return ready(s.handleDeleteRecords(ctx, req, m))
 	case *kmsg.InitProducerIDRequest:
 		return ready(s.handleInitProducerID(ctx, req, m))
 	case *kmsg.FindCoordinatorRequest:

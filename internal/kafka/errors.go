@@ -30,7 +30,7 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, metadata.ErrUnknownProducerID):
 		return kerr.UnknownProducerID.Code
-	case errors.Is(err, fetch.ErrOffsetOutOfRange):
+	case errors.Is(err, fetch.ErrOffsetOutOfRange), errors.Is(err, metadata.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, topics.ErrInvalidName):
 		return kerr.InvalidTopicException.Code

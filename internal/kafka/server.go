@@ -99,6 +99,7 @@ type Server struct {
 	cfg      Config
 	topics   metadata.Topics
 	log      metadata.Log
+	records  RecordDeleter
 	producer Producer
 	reader   Reader
 	groups   GroupCoordinator
@@ -118,6 +119,7 @@ type Server struct {
 type Deps struct {
 	Topics     metadata.Topics
 	Log        metadata.Log
+	Records    RecordDeleter
 	Producer   Producer
 	Reader     Reader
 	Groups     GroupCoordinator
@@ -138,7 +140,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	return &Server{
-		cfg: cfg, topics: d.Topics, log: d.Log, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 	}

@@ -72,6 +72,7 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	srv := NewServer(cfg, Deps{
 		Topics:     cache,
 		Log:        store,
+		Records:    store,
 		Producer:   batcher,
 		Reader:     reader,
 		Groups:     coordinator,

@@ -179,6 +179,7 @@ type Store interface {
 	Log
 	Agents
 	Groups
+	Lifecycle
 	// ClusterID returns the cluster's ID, created once and stable forever.
 	ClusterID(ctx context.Context) (string, error)
 	Close() error

@@ -43,6 +43,9 @@ func Run(t *testing.T, open Opener) {
 		{"AddPartitions", testAddPartitions},
 		{"PartitionBytes", testPartitionBytes},
 		{"ReadPath", testReadPath},
+		{"Leases", testLeases},
+		{"AdvanceLogStart", testAdvanceLogStart},
+		{"ReplaceExtents", testReplaceExtents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -107,6 +107,15 @@ var migrations = []string{
 	CREATE SEQUENCE producer_ids START WITH 1000;`,
 	// Zone peer cache: the address peers fetch cached blocks from.
 	`ALTER TABLE agents ADD COLUMN peer_addr text NOT NULL DEFAULT '';`,
+	// Storage lifecycle (internal/jobs): leases for background jobs and the
+	// time a file stopped being referenced.
+	`CREATE TABLE leases (
+		name text PRIMARY KEY,
+		holder text NOT NULL,
+		epoch bigint NOT NULL,
+		expires_at timestamptz NOT NULL);
+	ALTER TABLE files ADD COLUMN released_at timestamptz;
+	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -87,6 +87,16 @@ var migrations = []string{
 	INSERT INTO meta(key, value) VALUES ('next_producer_id', '1000');`,
 	// Zone peer cache: the address peers fetch cached blocks from.
 	`ALTER TABLE agents ADD COLUMN peer_addr TEXT NOT NULL DEFAULT '';`,
+	// Storage lifecycle (internal/jobs): leases for background jobs, the
+	// time a file stopped being referenced, and the index that finds them.
+	`CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		epoch INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL);
+	ALTER TABLE files ADD COLUMN released_at INTEGER;
+	CREATE INDEX extents_file ON extents (file_id);
+	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/agent"
+	"github.com/sluicehq/sluice/internal/filetool"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/objstore"
+)
+
+// storageFlags name the bucket and metadata store the files commands read
+// directly (not through an agent).
+type storageFlags struct {
+	dataDir, bucketURL, metadataURL string
+}
+
+func (s *storageFlags) register(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&s.dataDir, "data-dir", "./sluice-data", "data directory of `sluice dev` (used when --bucket-url/--metadata-url are not given)")
+	f.StringVar(&s.bucketURL, "bucket-url", "", "object storage URL, as for `sluice agent`")
+	f.StringVar(&s.metadataURL, "metadata-url", "", "metadata store URL, as for `sluice agent`")
+}
+
+func (s *storageFlags) open(ctx context.Context, needStore bool) (objstore.Bucket, metadata.Store, error) {
+	bucketURL, metadataURL, err := agent.DataDirURLs(s.dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.bucketURL != "" {
+		bucketURL = s.bucketURL
+	}
+	if s.metadataURL != "" {
+		metadataURL = s.metadataURL
+	}
+	bucket, err := objstore.Open(ctx, bucketURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !needStore {
+		return bucket, nil, nil
+	}
+	store, err := agent.OpenMetadata(ctx, metadataURL)
+	if err != nil {
+		bucket.Close()
+		return nil, nil, err
+	}
+	return bucket, store, nil
+}
+
+func newFilesCmd() *cobra.Command {
+	var sf storageFlags
+	cmd := &cobra.Command{
+		Use:   "files",
+		Short: "Inspect and verify the data files in the bucket",
+	}
+	sf.register(cmd)
+	var noNames bool
+	inspect := &cobra.Command{
+		Use:   "inspect <object key>",
+		Short: "Print a data file's index and the headers of its record batches",
+		Example: `  sluice files inspect files/2026/11/27/10/187b…-a1b2c3.slc
+  sluice files inspect --bucket-url s3://my-bucket --metadata-url postgres://… <key>`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			bucket, store, err := sf.open(ctx, !noNames)
+			if err != nil {
+				return err
+			}
+			defer bucket.Close()
+			var names func(metadata.TopicID) string
+			if store != nil {
+				defer store.Close()
+				names = func(id metadata.TopicID) string {
+					t, err := store.TopicByID(ctx, id)
+					if err != nil {
+						return ""
+					}
+					return t.Name
+				}
+			}
+			return filetool.Inspect(ctx, bucket, args[0], names, cmd.OutOrStdout())
+		},
+	}
+	inspect.Flags().BoolVar(&noNames, "no-names", false, "do not open the metadata store to name topics")
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check that every file the metadata references is in the bucket with a matching checksum",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			bucket, store, err := sf.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer bucket.Close()
+			defer store.Close()
+			rep, err := filetool.Verify(ctx, store, bucket, func(done int) {
+				if done%1000 == 0 {
+					fmt.Fprintf(os.Stderr, "verified %d files…\n", done)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "files: %d (%d bytes)\nmissing: %d\nsize mismatch: %d\ncorrupt: %d\nunreferenced objects: %d (uploads in flight or orphans awaiting the sweep)\n",
+				rep.Files, rep.Bytes, len(rep.Missing), len(rep.SizeMismatch), len(rep.Corrupt), rep.Unreferenced)
+			for _, k := range rep.Missing {
+				fmt.Fprintf(out, "MISSING %s\n", k)
+			}
+			for _, k := range rep.SizeMismatch {
+				fmt.Fprintf(out, "SIZE %s\n", k)
+			}
+			for _, k := range rep.Corrupt {
+				fmt.Fprintf(out, "CORRUPT %s\n", k)
+			}
+			if !rep.OK() {
+				return fmt.Errorf("%d of %d files failed verification", len(rep.Missing)+len(rep.SizeMismatch)+len(rep.Corrupt), rep.Files)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(inspect, verify)
+	return cmd
+}

@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+// AcquireLease implements metadata.Lifecycle. The lease row is locked for
+// the read-modify-write; expiry uses the database clock.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (metadata.Lease, error) {
+	l := metadata.Lease{Name: name, Holder: holder}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Make sure the row exists so FOR UPDATE has something to lock.
+		if _, err := tx.Exec(ctx, `INSERT INTO leases(name, holder, epoch, expires_at) VALUES ($1, '', 0, '-infinity') ON CONFLICT (name) DO NOTHING`, name); err != nil {
+			return err
+		}
+		var (
+			cur     string
+			epoch   int64
+			expired bool
+		)
+		if err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at <= now() FROM leases WHERE name = $1 FOR UPDATE`, name).Scan(&cur, &epoch, &expired); err != nil {
+			return err
+		}
+		switch {
+		case cur == holder && epoch > 0:
+		case !expired:
+			return fmt.Errorf("%w: %s by %s", metadata.ErrLeaseHeld, name, cur)
+		default:
+			epoch++
+		}
+		l.Epoch = epoch
+		return tx.QueryRow(ctx, `UPDATE leases SET holder = $2, epoch = $3, expires_at = now() + $4::bigint * interval '1 millisecond'
+			WHERE name = $1 RETURNING expires_at`, name, holder, epoch, ttl.Milliseconds()).Scan(&l.ExpiresAt)
+	})
+	if err != nil {
+		return metadata.Lease{}, err
+	}
+	l.ExpiresAt = l.ExpiresAt.UTC()
+	return l, nil
+}
+
+// ReleaseLease implements metadata.Lifecycle.
+func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `UPDATE leases SET expires_at = '-infinity' WHERE name = $1 AND holder = $2 AND epoch = $3`, l.Name, l.Holder, l.Epoch)
+	return err
+}
+
+// checkLease fails with ErrFenced unless l is still the current, unexpired
+// holding of its lease; it locks the lease row (shared) until the
+// transaction ends, so a takeover waits for the fenced write to finish.
+func checkLease(ctx context.Context, tx pgx.Tx, l metadata.Lease) error {
+	var (
+		holder string
+		epoch  int64
+		live   bool
+	)
+	err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > now() FROM leases WHERE name = $1 FOR SHARE`, l.Name).Scan(&holder, &epoch, &live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: lease %s not held", metadata.ErrFenced, l.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if holder != l.Holder || epoch != l.Epoch || !live {
+		return fmt.Errorf("%w: lease %s epoch %d (now %s epoch %d)", metadata.ErrFenced, l.Name, l.Epoch, holder, epoch)
+	}
+	return nil
+}
+
+// AdvanceLogStart implements metadata.Lifecycle. The partition row is
+// locked as CommitFile locks it, so the move and concurrent commits
+// serialise.
+func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, partition int32, offset int64) (metadata.PartitionState, error) {
+	var st metadata.PartitionState
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT log_start, next_offset FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE`,
+			[16]byte(topic), partition).Scan(&st.LogStartOffset, &st.HighWatermark)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, topic, partition)
+		}
+		if err != nil {
+			return err
+		}
+		if offset > st.HighWatermark || offset < 0 {
+			return fmt.Errorf("%w: %d not in [0, %d]", metadata.ErrOffsetOutOfRange, offset, st.HighWatermark)
+		}
+		if offset <= st.LogStartOffset {
+			return nil
+		}
+		st.LogStartOffset = offset
+		if _, err := tx.Exec(ctx, `UPDATE partitions SET log_start = $3 WHERE topic_id = $1 AND partition = $2`, [16]byte(topic), partition, offset); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM extents WHERE topic_id = $1 AND partition = $2 AND end_offset <= $3`, [16]byte(topic), partition, offset)
+		return err
+	})
+	return st, err
+}
+
+// ExtentCounts implements metadata.Lifecycle.
+func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
+		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.PartitionExtentCount
+	for rows.Next() {
+		var c metadata.PartitionExtentCount
+		if err := rows.Scan((*[16]byte)(&c.TopicID), &c.Partition, &c.Extents); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceExtents implements metadata.Lifecycle. It locks the lease row and
+// the partitions rows (in CommitFile's order) before checking and swapping.
+func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r metadata.Replacement) error {
+	if err := metadata.ValidateReplacement(r); err != nil {
+		return err
+	}
+	parts := append([]metadata.PartitionSwap(nil), r.Partitions...)
+	sort.Slice(parts, func(i, j int) bool {
+		return partKey{parts[i].TopicID, parts[i].Partition}.less(partKey{parts[j].TopicID, parts[j].Partition})
+	})
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkLease(ctx, tx, lease); err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE`, [16]byte(p.TopicID), p.Partition); err != nil {
+				return err
+			}
+		}
+		var fileID int64
+		if err := tx.QueryRow(ctx, `INSERT INTO files(key, size, committed_at) VALUES ($1, $2, now()) RETURNING id`, r.Key, r.Size).Scan(&fileID); err != nil {
+			return fmt.Errorf("record file %s: %w", r.Key, err)
+		}
+		for _, p := range parts {
+			id := [16]byte(p.TopicID)
+			var inRange int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM extents WHERE topic_id = $1 AND partition = $2 AND base_offset < $3 AND end_offset > $4`,
+				id, p.Partition, p.Old[len(p.Old)-1].EndOffset, p.Old[0].BaseOffset).Scan(&inRange); err != nil {
+				return err
+			}
+			if inRange != len(p.Old) {
+				return fmt.Errorf("%w: %s/%d has %d extents in [%d,%d), want %d", metadata.ErrExtentsChanged, p.TopicID, p.Partition,
+					inRange, p.Old[0].BaseOffset, p.Old[len(p.Old)-1].EndOffset, len(p.Old))
+			}
+			for _, o := range p.Old {
+				tag, err := tx.Exec(ctx, `DELETE FROM extents e USING files f WHERE f.id = e.file_id AND f.key = $5
+					AND e.topic_id = $1 AND e.partition = $2 AND e.base_offset = $3 AND e.end_offset = $4`, id, p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() != 1 {
+					return fmt.Errorf("%w: %s/%d [%d,%d) in %s", metadata.ErrExtentsChanged, p.TopicID, p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
+				}
+			}
+			for _, e := range p.New {
+				if _, err := tx.Exec(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, p.Partition, e.BaseOffset, e.EndOffset, fileID, e.ByteOffset, e.ByteLength,
+					e.Batches, e.MaxTimestamp, e.CommittedAt); err != nil {
+					return fmt.Errorf("index extent: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// MarkReleasedFiles implements metadata.Lifecycle.
+func (s *Store) MarkReleasedFiles(ctx context.Context) (int, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE files f SET released_at = now() WHERE released_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM extents e WHERE e.file_id = f.id)`)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+const fileSelect = `SELECT key, size, committed_at, released_at FROM files`
+
+func (s *Store) queryFiles(ctx context.Context, q string, args ...any) ([]metadata.FileInfo, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.FileInfo
+	for rows.Next() {
+		var (
+			f        metadata.FileInfo
+			released *time.Time
+		)
+		if err := rows.Scan(&f.Key, &f.Size, &f.CommittedAt, &released); err != nil {
+			return nil, err
+		}
+		f.CommittedAt = f.CommittedAt.UTC()
+		if released != nil {
+			f.ReleasedAt = released.UTC()
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// ReleasedFiles implements metadata.Lifecycle.
+func (s *Store) ReleasedFiles(ctx context.Context, grace time.Duration, limit int) ([]metadata.FileInfo, error) {
+	return s.queryFiles(ctx, fileSelect+` WHERE released_at IS NOT NULL AND released_at <= now() - $1::bigint * interval '1 millisecond'
+		ORDER BY released_at, key LIMIT $2`, grace.Milliseconds(), limit)
+}
+
+// ForgetFiles implements metadata.Lifecycle.
+func (s *Store) ForgetFiles(ctx context.Context, lease metadata.Lease, keys []string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkLease(ctx, tx, lease); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM files f WHERE key = ANY($1::text[]) AND released_at IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM extents e WHERE e.file_id = f.id)`, keys)
+		return err
+	})
+}
+
+// KnownFiles implements metadata.Lifecycle.
+func (s *Store) KnownFiles(ctx context.Context, keys []string) (map[string]bool, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT key FROM files WHERE key = ANY($1::text[])`, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]bool, len(keys))
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// ListFiles implements metadata.Lifecycle.
+func (s *Store) ListFiles(ctx context.Context, after string, limit int) ([]metadata.FileInfo, error) {
+	return s.queryFiles(ctx, fileSelect+` WHERE key > $1 ORDER BY key LIMIT $2`, after, limit)
+}
