@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"AlterTopicConfigs", testAlterTopicConfigs},
 		{"AddPartitions", testAddPartitions},
 		{"PartitionBytes", testPartitionBytes},
+		{"Transactions", testTransactions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,6 +105,7 @@ var migrations = []string{
 		updated_at timestamptz NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id));
 	CREATE SEQUENCE producer_ids START WITH 1000;`,
+	txnMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -85,6 +85,7 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (topic_id, partition, producer_id)) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('next_producer_id', '1000');`,
+	txnMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
