@@ -73,6 +73,8 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int32Var(&cfg.Kafka.DefaultPartitions, "default-partitions", 1, "partition count of auto-created topics (num.partitions)")
 	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "heartbeat interval of KIP-848 consumer group members (group.consumer.heartbeat.interval.ms)")
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
+	f.DurationVar(&cfg.Txn.MaxTimeout, "txn-max-timeout", 15*time.Minute, "longest transaction timeout a producer may ask for (transaction.max.timeout.ms)")
+	f.DurationVar(&cfg.Txn.CheckInterval, "txn-check-interval", time.Second, "how often timed-out transactions are aborted and interrupted commits or aborts completed")
 }
 
 // runAgent starts an agent, calls started, and runs until SIGINT or SIGTERM,

@@ -33,6 +33,7 @@ import (
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/internal/txn"
 )
 
 // Config is everything an agent needs to start.
@@ -76,6 +77,7 @@ type Config struct {
 	Produce produce.Config
 	Kafka   kafka.Config
 	Groups  groups.Config
+	Txn     txn.Config
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -96,6 +98,8 @@ type Agent struct {
 	batcher  *produce.Batcher
 	registry *cluster.Registry
 	groups   *groups.Coordinator
+	txn      *txn.Coordinator
+	txnDone  chan struct{} // closed when the transaction sweep stops
 	server   *kafka.Server
 	kafkaLn  net.Listener
 	httpLn   net.Listener
@@ -191,21 +195,24 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, a.logger)
 	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.metrics))
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
-		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
-		Log:        a.store,
-		Producer:   a.batcher,
-		Reader:     reader,
-		Groups:     a.groups,
-		Notifier:   notifier,
-		Membership: a.registry,
-		ClusterID:  clusterID,
-		Metrics:    kafka.NewMetrics(a.metrics),
-		Logger:     a.logger,
+		Topics:       topics.NewCache(a.store, cfg.TopicCacheTTL),
+		Log:          a.store,
+		Producer:     a.batcher,
+		Reader:       reader,
+		Groups:       a.groups,
+		Txn:          a.txn,
+		Transactions: a.store,
+		Notifier:     notifier,
+		Membership:   a.registry,
+		ClusterID:    clusterID,
+		Metrics:      kafka.NewMetrics(a.metrics),
+		Logger:       a.logger,
 	})
 
 	serveCtx, cancel := context.WithCancel(context.Background())
@@ -213,6 +220,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}
+	a.txnDone = make(chan struct{})
+	go func() {
+		defer close(a.txnDone)
+		a.txn.Run(serveCtx)
+	}()
 	go func() {
 		defer close(a.done)
 		if err := a.server.Serve(serveCtx, a.kafkaLn); err != nil {
@@ -314,6 +326,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	if a.httpSrv != nil {
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
 	}
+	<-a.txnDone
 	errs = append(errs, a.batcher.Close(ctx))
 	a.groups.Close()
 	errs = append(errs, a.registry.Stop(ctx))

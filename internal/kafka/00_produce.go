@@ -25,8 +25,17 @@ package kafka
 // producer unknown to the partition must start at sequence 0
 // (UNKNOWN_PRODUCER_ID otherwise). This holds across agents and restarts.
 //
-// Deviations until transactions land: a transactional request gets
-// INVALID_TXN_STATE. Record timestamps are kept as sent
+// Transactional batches (request with a transactional ID, batch with the
+// transactional attribute) are verified in the same commit transaction:
+// the producer's transaction must be ongoing under the batch's epoch and
+// must cover the partition (INVALID_TXN_STATE otherwise; an older epoch is
+// INVALID_PRODUCER_EPOCH), which is KIP-890's server-side defence made
+// where offsets are assigned, for every client. A transactional batch in a
+// request without a transactional ID, or the reverse, or without a
+// producer ID, is INVALID_RECORD / INVALID_TXN_STATE as below. Client-sent
+// control batches are refused (INVALID_RECORD).
+//
+// Deviations: record timestamps are kept as sent
 // (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
 
@@ -86,8 +95,6 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			switch {
 			case m.Acks != 0 && m.Acks != 1 && m.Acks != -1:
 				setErr(&ps, kerr.InvalidRequiredAcks.Code, "acks must be -1, 0 or 1")
-			case m.TransactionID != nil:
-				setErr(&ps, kerr.InvalidTxnState.Code, "transactions are not supported yet")
 			case topicErr != nil:
 				setErr(&ps, errorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
@@ -98,6 +105,10 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				info, code, err := validateBatch(rp.Records)
 				if code != 0 {
 					setErr(&ps, code, err.Error())
+					break
+				}
+				if info.Transactional != (m.TransactionID != nil) {
+					setErr(&ps, kerr.InvalidTxnState.Code, "transactional batches need a transactional id, and only they may carry one")
 					break
 				}
 				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: info})
@@ -187,8 +198,8 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 	if b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.FirstSequence < 0) {
 		return info, kerr.InvalidRecord.Code, fmt.Errorf("producer %d sent epoch %d and sequence %d", b.ProducerID, b.ProducerEpoch, b.FirstSequence)
 	}
-	if b.Attributes&attrTransactional != 0 {
-		return info, kerr.InvalidTxnState.Code, errors.New("transactions are not supported yet")
+	if b.Attributes&attrTransactional != 0 && b.ProducerID < 0 {
+		return info, kerr.InvalidRecord.Code, errors.New("transactional batch without a producer id")
 	}
 	if err := validateRecords(&b); err != nil {
 		return info, kerr.InvalidRecord.Code, err
@@ -201,6 +212,7 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 		ProducerEpoch: b.ProducerEpoch,
 		FirstSequence: b.FirstSequence,
 		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
+		Transactional: b.Attributes&attrTransactional != 0,
 	}
 	return info, 0, nil
 }

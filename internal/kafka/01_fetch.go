@@ -17,14 +17,25 @@ package kafka
 //
 // Incremental fetch sessions (KIP-227) are declined: every response carries
 // session ID 0, so clients keep sending full requests, which the KIP allows;
-// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND. With no
-// transactions yet, read_committed and read_uncommitted read the same data
-// and the last stable offset is the high watermark. No preferred read
+// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND.
+//
+// read_committed (isolation level 1) returns only batches below the last
+// stable offset (the first offset of the partition's earliest open
+// transaction, else the high watermark), reports that offset, and lists
+// the aborted transactions (producer ID, first offset) whose range ends at
+// or after the fetch offset, so the client drops their records; markers
+// are returned as the control batches they are, for clients to skip. A
+// fetch offset between the last stable offset and the high watermark
+// returns no records. read_uncommitted returns everything and reports the
+// high watermark as the last stable offset (a deviation that saves two
+// store reads per partition; clients reading uncommitted do not use it).
+// No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -32,6 +43,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
 )
 
 const maxFetchWait = 30 * time.Second
@@ -155,6 +167,28 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 			failed = true
 			continue
 		}
+		op.AbortedTransactions = nil
+		if m.IsolationLevel == 1 && s.txnLog != nil {
+			st, err := s.txnLog.StableState(ctx, tg.topic, tg.partition, tg.offset)
+			if err != nil {
+				op.ErrorCode = errorCode(err)
+				s.metrics.errorCode(req.key, op.ErrorCode)
+				s.logger.Warn("fetch stable offset failed", "partition", tg.partition, "err", err)
+				failed = true
+				continue
+			}
+			lso := min(st.LastStableOffset, res.State.HighWatermark)
+			op.LastStableOffset = lso
+			var cut int64
+			res.Records, cut = recordsBelow(res.Records, lso)
+			res.Offsets -= cut
+			op.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			for _, a := range st.Aborted {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				op.AbortedTransactions = append(op.AbortedTransactions, at)
+			}
+		}
 		op.RecordBatches = res.Records
 		if op.RecordBatches == nil {
 			op.RecordBatches = []byte{}
@@ -163,4 +197,29 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 		offsets += res.Offsets
 	}
 	return total, offsets, failed
+}
+
+// recordsBelow cuts records (whole batches with committed base offsets)
+// before the first batch that starts at or after limit, returning what is
+// kept and how many offsets the cut batches spanned. Open transactions
+// start on batch boundaries, so no batch straddles a last stable offset.
+func recordsBelow(records []byte, limit int64) ([]byte, int64) {
+	kept := 0
+	var cut int64
+	for rest := records; len(rest) > 0; {
+		batch, next, err := segment.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		if cut == 0 && int64(binary.BigEndian.Uint64(batch)) < limit {
+			kept += len(batch)
+		} else {
+			cut += segment.BatchOffsets(batch)
+		}
+		rest = next
+	}
+	if cut == 0 {
+		return records, 0
+	}
+	return records[:kept], cut
 }

@@ -49,6 +49,17 @@ type GroupCoordinator interface {
 	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
 }
 
+// TxnCoordinator is the transaction coordinator (txn.Coordinator).
+type TxnCoordinator interface {
+	Owner(id string) cluster.Broker
+	InitProducerID(ctx context.Context, id string, timeout time.Duration, expectedID int64, expectedEpoch int16) (int64, int16, error)
+	AddPartitions(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) error
+	AddOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string) error
+	EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) error
+	Describe(ctx context.Context, id string) (metadata.Transaction, error)
+	List(ctx context.Context) ([]metadata.Transaction, error)
+}
+
 // Config holds the protocol-level settings and limits.
 type Config struct {
 	// MaxRequestBytes is the largest request frame accepted; larger frames
@@ -101,6 +112,8 @@ type Server struct {
 	producer Producer
 	reader   Reader
 	groups   GroupCoordinator
+	txn      TxnCoordinator
+	txnLog   metadata.Transactions
 	notifier *fetch.Notifier
 	members  cluster.Membership
 	cluster  string // cluster ID
@@ -115,16 +128,20 @@ type Server struct {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Topics     metadata.Topics
-	Log        metadata.Log
-	Producer   Producer
-	Reader     Reader
-	Groups     GroupCoordinator
-	Notifier   *fetch.Notifier
-	Membership cluster.Membership
-	ClusterID  string
-	Metrics    *Metrics
-	Logger     *slog.Logger
+	Topics   metadata.Topics
+	Log      metadata.Log
+	Producer Producer
+	Reader   Reader
+	Groups   GroupCoordinator
+	Txn      TxnCoordinator
+	// Transactions is the store's transaction index (read_committed
+	// fetches, staged offsets, DescribeProducers).
+	Transactions metadata.Transactions
+	Notifier     *fetch.Notifier
+	Membership   cluster.Membership
+	ClusterID    string
+	Metrics      *Metrics
+	Logger       *slog.Logger
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -138,6 +155,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		txn: d.Txn, txnLog: d.Transactions,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 	}
