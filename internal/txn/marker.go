@@ -29,9 +29,9 @@ func MarkerBatch(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 	k, v := key.AppendTo(nil), val.AppendTo(nil)
 
 	var rec []byte
-	rec = append(rec, 0)              // attributes
-	rec = kbin.AppendVarlong(rec, 0)  // timestamp delta
-	rec = kbin.AppendVarint(rec, 0)   // offset delta
+	rec = append(rec, 0)             // attributes
+	rec = kbin.AppendVarlong(rec, 0) // timestamp delta
+	rec = kbin.AppendVarint(rec, 0)  // offset delta
 	rec = kbin.AppendVarint(rec, int32(len(k)))
 	rec = append(rec, k...)
 	rec = kbin.AppendVarint(rec, int32(len(v)))
