@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnCoordinator asks the cluster which agent coordinates a transactional ID.
+func txnCoordinator(t *testing.T, ctx context.Context, cl *kgo.Client, id string) int32 {
+	t.Helper()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType = 1
+	req.CoordinatorKey = id
+	req.CoordinatorKeys = []string{id}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Coordinators) == 1 {
+		return resp.Coordinators[0].NodeID
+	}
+	return resp.NodeID
+}
+
+// TestClusterTxnCoordinatorKill kills (SIGKILL) the agent coordinating two
+// open transactions on a three-agent cluster (PostgreSQL, S3). The
+// producer of the first then commits it through the new coordinator; the
+// second is abandoned and must be aborted by the new coordinator when it
+// times out. read_committed consumers must see exactly the first's
+// records, and every partition's last stable offset must catch up.
+func TestClusterTxnCoordinatorKill(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms", "--txn-check-interval", "200ms"}})
+	ctx := testContext(t, 150*time.Second)
+	const topic = "txn-kill"
+	c.Agents[0].CreateTopic(topic, 6)
+
+	probe := c.Client()
+	const committedID = "kill-commit"
+	victim := txnCoordinator(t, ctx, probe, committedID)
+	abandonedID := ""
+	for i := 0; i < 200 && abandonedID == ""; i++ {
+		if id := fmt.Sprintf("kill-abandon-%d", i); txnCoordinator(t, ctx, probe, id) == victim {
+			abandonedID = id
+		}
+	}
+	if abandonedID == "" {
+		t.Fatal("no transactional ID hashed to the victim agent")
+	}
+
+	p1 := c.Client(kgo.TransactionalID(committedID), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	p2 := c.Client(kgo.TransactionalID(abandonedID), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.TransactionTimeout(4*time.Second))
+	want := map[string]bool{}
+	for _, p := range []struct {
+		cl     *kgo.Client
+		prefix string
+	}{{p1, "commit"}, {p2, "abandon"}} {
+		if err := p.cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 24; i++ {
+			v := fmt.Sprintf("%s-%02d", p.prefix, i)
+			if err := p.cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", v, err)
+			}
+			if p.prefix == "commit" {
+				want[v] = true
+			}
+		}
+	}
+
+	var dead *ClusterAgent
+	for _, a := range c.Agents {
+		if a.NodeID == victim {
+			dead = a
+		}
+	}
+	dead.Kill()
+	var live *ClusterAgent
+	for _, a := range c.Agents {
+		if a != dead {
+			live = a
+			break
+		}
+	}
+
+	// The committing producer finds the new coordinator, which finds the
+	// transaction Ongoing in the store and commits it.
+	if err := p1.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit after the coordinator died: %v", err)
+	}
+	// The abandoned transaction times out on its new coordinator.
+	adm := kadm.NewClient(c.Client())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d, err := adm.DescribeTransactions(ctx, abandonedID)
+		if err == nil && d[abandonedID].Err == nil && d[abandonedID].State == "CompleteAbort" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned transaction not aborted: %+v, %v", d, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	got := consumeValues(t, ctx, live.Agent, topic, true, len(want), 2*time.Second)
+	sameSet(t, "read_committed after the coordinator was killed", got, want)
+	hw, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lso, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw.Each(func(o kadm.ListedOffset) {
+		if l, _ := lso.Lookup(topic, o.Partition); l.Offset != o.Offset {
+			t.Errorf("partition %d: last stable offset %d, high watermark %d", o.Partition, l.Offset, o.Offset)
+		}
+	})
+	dead.Restart()
+}
