@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -104,4 +106,139 @@ func TestTransactionsThroughLostCommits(t *testing.T) {
 		t.Fatalf("read %d records, %d committed", len(seen), len(committed))
 	}
 	t.Logf("%d committed records exactly once through %d lost commit acknowledgements", len(seen), store.lost.Load())
+}
+
+// TestTransactionBadInput sends the transaction APIs requests a broken or
+// malicious client might, and checks each gets the error a Kafka broker
+// sends and changes nothing.
+func TestTransactionBadInput(t *testing.T) {
+	a := startTestAgent(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got int16, want error) {
+		t.Helper()
+		code := int16(0)
+		if want != nil {
+			code = want.(*kerr.Error).Code
+		}
+		if got != code {
+			t.Errorf("%s: error code %d (%v), want %v", what, got, kerr.ErrorForCode(got), want)
+		}
+	}
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = kmsg.StringPtr("bad-txn")
+	init.TransactionTimeoutMillis = 0
+	initResp, err := init.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("InitProducerId timeout 0", initResp.ErrorCode, kerr.InvalidTransactionTimeout)
+	init.TransactionTimeoutMillis = 60 * 60 * 1000
+	initResp, _ = init.RequestWith(ctx, cl)
+	check("InitProducerId timeout above the maximum", initResp.ErrorCode, kerr.InvalidTransactionTimeout)
+	init.TransactionTimeoutMillis = 60000
+	initResp, _ = init.RequestWith(ctx, cl)
+	check("InitProducerId", initResp.ErrorCode, nil)
+	pid, epoch := initResp.ProducerID, initResp.ProducerEpoch
+
+	addParts := func(id string, pid int64, epoch int16, topics map[string][]int32) *kmsg.AddPartitionsToTxnResponse {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
+		for topic, ps := range topics {
+			rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+			rt.Topic, rt.Partitions = topic, ps
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	codes := func(resp *kmsg.AddPartitionsToTxnResponse) map[string]int16 {
+		out := map[string]int16{}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				out[fmt.Sprintf("%s/%d", rt.Topic, rp.Partition)] = rp.ErrorCode
+			}
+		}
+		return out
+	}
+	c := codes(addParts("bad-txn", pid, epoch, map[string][]int32{"bad": {0, 7}, "nope": {0}}))
+	check("AddPartitionsToTxn valid partition beside unknown ones", c["bad/0"], kerr.OperationNotAttempted)
+	check("AddPartitionsToTxn partition past the end", c["bad/7"], kerr.UnknownTopicOrPartition)
+	check("AddPartitionsToTxn unknown topic", c["nope/0"], kerr.UnknownTopicOrPartition)
+	check("AddPartitionsToTxn wrong producer id", codes(addParts("bad-txn", pid+1, epoch, map[string][]int32{"bad": {0}}))["bad/0"], kerr.InvalidProducerIDMapping)
+	check("AddPartitionsToTxn wrong epoch", codes(addParts("bad-txn", pid, epoch+1, map[string][]int32{"bad": {0}}))["bad/0"], kerr.ProducerFenced)
+	check("AddPartitionsToTxn unknown transactional id", codes(addParts("never-initialised", pid, epoch, map[string][]int32{"bad": {0}}))["bad/0"], kerr.InvalidProducerIDMapping)
+
+	// Nothing above started a transaction.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "bad-txn", pid, epoch, true
+	endResp, err := end.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("EndTxn with no transaction ongoing", endResp.ErrorCode, kerr.InvalidTxnState)
+
+	addOffs := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffs.TransactionalID, addOffs.ProducerID, addOffs.ProducerEpoch, addOffs.Group = "bad-txn", pid, epoch, ""
+	aoResp, err := addOffs.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("AddOffsetsToTxn empty group", aoResp.ErrorCode, kerr.InvalidGroupID)
+
+	txnCommit := func(group, topic string) int16 {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "bad-txn", group, pid, epoch
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset = 5
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	check("TxnOffsetCommit without AddOffsetsToTxn", txnCommit("g", "bad"), kerr.InvalidTxnState)
+	check("TxnOffsetCommit unknown topic", txnCommit("g", "nope"), kerr.UnknownTopicOrPartition)
+	if offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "g"); err == nil {
+		if o, ok := offs.Lookup("bad", 0); ok && o.At >= 0 {
+			t.Errorf("refused TxnOffsetCommit committed %+v", o)
+		}
+	}
+
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{""}
+	fcResp, err := fc.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("FindCoordinator empty transactional id", fcResp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
+	fc.CoordinatorType, fc.CoordinatorKeys = 2, []string{"x"}
+	fcResp, _ = fc.RequestWith(ctx, cl)
+	check("FindCoordinator share group key type", fcResp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
+
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.TransactionalIDs = []string{"bad-txn"}
+	dtResp, err := dt.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := dtResp.TransactionStates[0]; s.ErrorCode != 0 || s.State != metadata.TxnEmpty || len(s.Topics) != 0 {
+		t.Errorf("after refused requests the transaction is %+v, want Empty with no partitions", s)
+	}
 }
