@@ -204,21 +204,24 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 // kept and how many offsets the cut batches spanned. Open transactions
 // start on batch boundaries, so no batch straddles a last stable offset.
 func recordsBelow(records []byte, limit int64) ([]byte, int64) {
-	kept := 0
+	kept, cutting := 0, false
 	var cut int64
 	for rest := records; len(rest) > 0; {
 		batch, next, err := segment.NextBatch(rest)
 		if err != nil {
 			break
 		}
-		if cut == 0 && int64(binary.BigEndian.Uint64(batch)) < limit {
-			kept += len(batch)
+		if !cutting && int64(binary.BigEndian.Uint64(batch)) >= limit {
+			cutting = true
+		}
+		if cutting {
+			cut += max(segment.BatchOffsets(batch), 0)
 		} else {
-			cut += segment.BatchOffsets(batch)
+			kept += len(batch)
 		}
 		rest = next
 	}
-	if cut == 0 {
+	if !cutting {
 		return records, 0
 	}
 	return records[:kept], cut
