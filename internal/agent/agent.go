@@ -195,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
-	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, a.logger)
+	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	reader := fetch.NewReader(a.store, a.bucket, fetch.NewMetrics(a.metrics))
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)

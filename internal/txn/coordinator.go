@@ -83,11 +83,12 @@ type Owners interface {
 
 // Coordinator coordinates the transactional IDs this agent owns.
 type Coordinator struct {
-	cfg    Config
-	store  Store
-	writer Writer
-	owners Owners
-	logger *slog.Logger
+	cfg     Config
+	store   Store
+	writer  Writer
+	owners  Owners
+	logger  *slog.Logger
+	metrics *Metrics
 
 	mu    sync.Mutex // guards locks
 	locks map[string]*idLock
@@ -101,12 +102,15 @@ type idLock struct {
 }
 
 // New returns a Coordinator; call Run to abort timed-out transactions.
-func New(cfg Config, store Store, writer Writer, owners Owners, logger *slog.Logger) *Coordinator {
+func New(cfg Config, store Store, writer Writer, owners Owners, m *Metrics, logger *slog.Logger) *Coordinator {
 	cfg.setDefaults()
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Coordinator{cfg: cfg, store: store, writer: writer, owners: owners, logger: logger, locks: map[string]*idLock{}}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Coordinator{cfg: cfg, store: store, writer: writer, owners: owners, metrics: m, logger: logger, locks: map[string]*idLock{}}
 }
 
 // Owner returns the agent that coordinates a transactional ID.
@@ -181,6 +185,8 @@ func (c *Coordinator) load(ctx context.Context, id string) (t metadata.Transacti
 		return t, false, c.storeErr(id, err)
 	}
 	if t.State == metadata.TxnPrepareCommit || t.State == metadata.TxnPrepareAbort {
+		c.logger.Info("completing interrupted transaction", "transactional_id", id, "state", t.State)
+		c.metrics.recovered.Inc()
 		if t, err = c.finish(ctx, t); err != nil {
 			return t, true, err
 		}
@@ -194,6 +200,7 @@ func (c *Coordinator) finish(ctx context.Context, t metadata.Transaction) (metad
 	commit := t.State == metadata.TxnPrepareCommit
 	if err := c.writeMarkers(ctx, t, commit); err != nil {
 		c.logger.Warn("transaction markers", "transactional_id", t.ID, "commit", commit, "err", err)
+		c.metrics.markerErrors.Inc()
 		return t, kerr.ConcurrentTransactions
 	}
 	done, err := c.store.CompleteTransaction(ctx, t, commit)
@@ -201,6 +208,11 @@ func (c *Coordinator) finish(ctx context.Context, t metadata.Transaction) (metad
 		return t, c.storeErr(t.ID, err)
 	}
 	c.logger.Debug("transaction completed", "transactional_id", t.ID, "state", done.State, "partitions", len(t.Partitions))
+	result := "abort"
+	if commit {
+		result = "commit"
+	}
+	c.metrics.ended.WithLabelValues(result).Inc()
 	return done, nil
 }
 
@@ -513,6 +525,7 @@ func (c *Coordinator) sweepOne(ctx context.Context, id string, now time.Time) {
 	}
 	if t.State == metadata.TxnOngoing && now.After(t.StartedAt.Add(time.Duration(t.TimeoutMs)*time.Millisecond)) {
 		c.logger.Info("aborting timed-out transaction", "transactional_id", id, "producer_id", t.ProducerID, "timeout_ms", t.TimeoutMs)
+		c.metrics.timeouts.Inc()
 		if _, err := c.abortBumped(ctx, t); err != nil {
 			c.logger.Warn("abort timed-out transaction", "transactional_id", id, "err", err)
 		}

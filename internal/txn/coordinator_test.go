@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicehq/sluice/internal/cluster"
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) coordinator() *Coordinator {
-	return New(Config{MaxTimeout: time.Minute}, e.store, e.writer, owners{}, nil)
+	return New(Config{MaxTimeout: time.Minute}, e.store, e.writer, owners{}, nil, nil)
 }
 
 func (e *env) parts(ps ...int32) []TxnPartition {
@@ -180,7 +181,11 @@ func TestSweepCompletesPrepared(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.coordinator().Sweep(ctx)
+	c := e.coordinator()
+	c.Sweep(ctx)
+	if n := promtest.ToFloat64(c.metrics.recovered); n != 2 {
+		t.Errorf("sluice_txn_recovered_total = %v, want 2", n)
+	}
 	for i, id := range []string{"commits", "aborts"} {
 		tx, _ := e.store.Transaction(ctx, id)
 		st, _ := e.store.StableState(ctx, e.topic.ID, int32(i), 0)
@@ -216,6 +221,9 @@ func TestSweepAbortsTimedOut(t *testing.T) {
 	tx, _ := e.store.Transaction(ctx, "slow")
 	if tx.State != metadata.TxnCompleteAbort || tx.ProducerEpoch != epoch+1 || tx.LastProducerEpoch != epoch {
 		t.Fatalf("after timeout: %+v", tx)
+	}
+	if n := promtest.ToFloat64(c.metrics.timeouts); n != 1 {
+		t.Errorf("sluice_txn_timeouts_total = %v, want 1", n)
 	}
 	// The old epoch is fenced everywhere: coordinator and partition.
 	if err := c.EndTxn(ctx, "slow", pid, epoch, true); !errors.Is(err, kerr.ProducerFenced) {
