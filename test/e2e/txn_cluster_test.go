@@ -126,3 +126,107 @@ func TestClusterTxnCoordinatorKill(t *testing.T) {
 	})
 	dead.Restart()
 }
+
+// TestClusterTxnKillDuringEndTxn kills (SIGKILL) the coordinating agent in
+// the middle of EndTxn: PrepareCommit is persisted and the marker file is
+// uploading (object storage is stalled) but not committed. After the
+// store heals, the new coordinator must find the prepared transaction and
+// complete it, the producer's EndTxn must succeed through it, and
+// read_committed consumers must see every record of the transaction once.
+func TestClusterTxnKillDuringEndTxn(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, proxyS3: true,
+		extra: []string{"--batch-timeout", "20ms", "--txn-check-interval", "200ms"}})
+	ctx := testContext(t, 150*time.Second)
+	const topic, id = "txn-kill-end", "kill-during-end"
+	c.Agents[0].CreateTopic(topic, 4)
+
+	probe := c.Client()
+	victim := txnCoordinator(t, ctx, probe, id)
+	p := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		v := fmt.Sprintf("end-%02d", i)
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		want[v] = true
+	}
+
+	c.S3Proxy.Stall()
+	ended := make(chan error, 1)
+	go func() { ended <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	adm := kadm.NewClient(c.Client())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := adm.DescribeTransactions(ctx, id)
+		if err == nil && d[id].State == "PrepareCommit" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transaction never reached PrepareCommit: %+v, %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("EndTxn finished while object storage was stalled: %v", err)
+	default:
+	}
+	for _, a := range c.Agents {
+		if a.NodeID == victim {
+			t.Logf("killing agent %d", a.NodeID)
+			a.Kill()
+			defer a.Restart()
+		}
+	}
+	c.S3Proxy.Heal()
+
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("EndTxn after the coordinator was killed: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("EndTxn did not return")
+	}
+	// A fresh admin client, so no cached coordinator points at the dead
+	// agent; retry (bounded) until the new coordinator answers.
+	adm = kadm.NewClient(c.Client())
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		d, err := adm.DescribeTransactions(ctx, id)
+		if err == nil && d[id].Err == nil {
+			if d[id].State != "CompleteCommit" {
+				t.Fatalf("after recovery: %+v", d[id])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("describe after recovery: %+v, %v", d, err)
+		}
+	}
+	var live *ClusterAgent
+	recovered := 0.0
+	for _, a := range c.Agents {
+		if a.NodeID != victim {
+			live = a
+			v, err := a.Metric("sluice_txn_recovered_total")
+			t.Logf("agent %d: sluice_txn_recovered_total %v (%v)", a.NodeID, v, err)
+			recovered += v
+		}
+	}
+	if recovered < 1 {
+		t.Fatal("no surviving agent completed the prepared transaction: the interruption was not exercised")
+	}
+	got := consumeValues(t, ctx, live.Agent, topic, true, len(want), 2*time.Second)
+	sameSet(t, "read_committed after the coordinator died mid-EndTxn", got, want)
+	hw, _ := adm.ListEndOffsets(ctx, topic)
+	lso, _ := adm.ListCommittedOffsets(ctx, topic)
+	hw.Each(func(o kadm.ListedOffset) {
+		if l, _ := lso.Lookup(topic, o.Partition); l.Offset != o.Offset {
+			t.Errorf("partition %d: last stable offset %d, high watermark %d", o.Partition, l.Offset, o.Offset)
+		}
+	})
+}
