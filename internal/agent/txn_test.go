@@ -198,9 +198,12 @@ func TestTransactionBadInput(t *testing.T) {
 	}
 	check("AddOffsetsToTxn empty group", aoResp.ErrorCode, kerr.InvalidGroupID)
 
-	txnCommit := func(group, topic string) int16 {
+	txnCommit := func(group, topic string, member ...string) int16 {
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
 		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "bad-txn", group, pid, epoch
+		if len(member) > 0 {
+			req.MemberID, req.Generation = member[0], 1
+		}
 		rt := kmsg.NewTxnOffsetCommitRequestTopic()
 		rt.Topic = topic
 		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
@@ -215,6 +218,7 @@ func TestTransactionBadInput(t *testing.T) {
 	}
 	check("TxnOffsetCommit without AddOffsetsToTxn", txnCommit("g", "bad"), kerr.InvalidTxnState)
 	check("TxnOffsetCommit unknown topic", txnCommit("g", "nope"), kerr.UnknownTopicOrPartition)
+	check("TxnOffsetCommit v3 from a member the group does not know", txnCommit("g", "bad", "ghost"), kerr.UnknownMemberID)
 	if offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "g"); err == nil {
 		if o, ok := offs.Lookup("bad", 0); ok && o.At >= 0 {
 			t.Errorf("refused TxnOffsetCommit committed %+v", o)

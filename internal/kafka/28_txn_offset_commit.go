@@ -11,9 +11,11 @@ package kafka
 // invisible to OffsetFetch until the transaction commits, and dropped if it
 // aborts; OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT
 // for partitions with staged offsets. Unknown partitions get
-// UNKNOWN_TOPIC_OR_PARTITION. Deviation: the v3 member ID and generation
-// are not checked against the group (zombie producers are fenced by their
-// epoch instead).
+// UNKNOWN_TOPIC_OR_PARTITION. From v3 the member ID, group instance ID and
+// generation are checked against a classic group as Kafka does (KIP-447:
+// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION), so a
+// producer whose consumer lost its partitions cannot commit their offsets;
+// requests naming no member, and KIP-848 consumer groups, are not checked.
 
 import (
 	"context"
@@ -54,6 +56,12 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 					o.Metadata = *p.Metadata
 				}
 				offsets = append(offsets, o)
+			}
+		}
+		if req.version >= 3 {
+			if err := s.groups.CheckTxnCommit(ctx, m.Group, m.MemberID, m.InstanceID, m.Generation); err != nil {
+				code = groupErrorCode(err)
+				offsets = nil
 			}
 		}
 		if len(offsets) > 0 {

@@ -47,6 +47,8 @@ type GroupCoordinator interface {
 	ConsumerHeartbeat(ctx context.Context, req groups.ConsumerHeartbeatRequest) groups.ConsumerHeartbeatResult
 	DescribeConsumerGroup(ctx context.Context, group string) (groups.ConsumerGroupDescription, error)
 	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
+	// CheckTxnCommit checks a TxnOffsetCommit's member and generation.
+	CheckTxnCommit(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
 }
 
 // TxnCoordinator is the transaction coordinator (txn.Coordinator).
