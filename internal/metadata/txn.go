@@ -120,6 +120,10 @@ type Transactions interface {
 	SaveTransaction(ctx context.Context, t Transaction) (Transaction, error)
 	// ListTransactions returns every transactional ID, sorted by ID.
 	ListTransactions(ctx context.Context) ([]Transaction, error)
+	// OpenTransactions returns the transactions that are Ongoing,
+	// PrepareCommit or PrepareAbort, sorted by ID: what a coordinator's
+	// sweep must look at, without reading every idle transactional ID.
+	OpenTransactions(ctx context.Context) ([]Transaction, error)
 	// StageTxnOffsets records offsets the transaction of producerID
 	// commits for group. It fails with ErrInvalidTxnState unless the
 	// transaction is Ongoing with group added, and with

@@ -489,7 +489,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 
 // Sweep is one pass of Run.
 func (c *Coordinator) Sweep(ctx context.Context) {
-	all, err := c.store.ListTransactions(ctx)
+	all, err := c.store.OpenTransactions(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.logger.Warn("list transactions", "err", err)

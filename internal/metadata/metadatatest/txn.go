@@ -192,4 +192,17 @@ func testTransactions(t *testing.T, s metadata.Store) {
 	if err != nil || len(list) != 1 || list[0].ID != "tx-1" || list[0].State != metadata.TxnCompleteAbort {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
+	// Only Ongoing and Prepare states are open.
+	if open, err := s.OpenTransactions(ctx); err != nil || len(open) != 0 {
+		t.Fatalf("open transactions after completion = %+v, %v", open, err)
+	}
+	for _, st := range []string{metadata.TxnOngoing, metadata.TxnPrepareCommit, metadata.TxnPrepareAbort, metadata.TxnEmpty} {
+		if _, err := s.SaveTransaction(ctx, metadata.Transaction{ID: "open-" + st, ProducerID: 77, State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open, err := s.OpenTransactions(ctx)
+	if err != nil || len(open) != 3 || open[0].ID != "open-Ongoing" || open[1].ID != "open-PrepareAbort" || open[2].ID != "open-PrepareCommit" {
+		t.Fatalf("open transactions = %+v, %v", open, err)
+	}
 }

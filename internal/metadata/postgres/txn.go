@@ -31,6 +31,7 @@ const txnMigration = `CREATE TABLE transactions (
 		started_at bigint NOT NULL,
 		updated_at bigint NOT NULL);
 	CREATE INDEX transactions_producer ON transactions (producer_id);
+	CREATE INDEX transactions_state ON transactions (state);
 	CREATE TABLE txn_open (
 		topic_id uuid NOT NULL,
 		partition integer NOT NULL,
@@ -93,9 +94,18 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
+	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+}
+
+// OpenTransactions implements metadata.Transactions.
+func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
+	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
+}
+
+func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, txnSelect+` ORDER BY id`)
+	rows, err := s.pool.Query(ctx, query)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ const txnMigration = `CREATE TABLE transactions (
 		started_at INTEGER NOT NULL,
 		updated_at INTEGER NOT NULL);
 	CREATE INDEX transactions_producer ON transactions (producer_id);
+	CREATE INDEX transactions_state ON transactions (state);
 	CREATE TABLE txn_open (
 		topic_id BLOB NOT NULL,
 		partition INTEGER NOT NULL,
@@ -90,7 +91,16 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	rows, err := s.r.QueryContext(ctx, txnSelect+` ORDER BY id`)
+	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+}
+
+// OpenTransactions implements metadata.Transactions.
+func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
+	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
+}
+
+func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
+	rows, err := s.r.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
