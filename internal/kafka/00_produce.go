@@ -30,10 +30,11 @@ package kafka
 // the producer's transaction must be ongoing under the batch's epoch and
 // must cover the partition (INVALID_TXN_STATE otherwise; an older epoch is
 // INVALID_PRODUCER_EPOCH), which is KIP-890's server-side defence made
-// where offsets are assigned, for every client. A transactional batch in a
-// request without a transactional ID, or the reverse, or without a
-// producer ID, is INVALID_RECORD / INVALID_TXN_STATE as below. Client-sent
-// control batches are refused (INVALID_RECORD).
+// where offsets are assigned, for every client. A transactional batch
+// without a producer ID is INVALID_RECORD; a transactional batch in a
+// request without a transactional ID, or a non-transactional batch in a
+// request with one, is INVALID_TXN_STATE. Client-sent control batches are
+// refused (INVALID_RECORD).
 //
 // Deviations: record timestamps are kept as sent
 // (message.timestamp.type is not yet applied). Versions 12+ (KIP-890
