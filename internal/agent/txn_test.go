@@ -246,3 +246,101 @@ func TestTransactionBadInput(t *testing.T) {
 		t.Errorf("after refused requests the transaction is %+v, want Empty with no partitions", s)
 	}
 }
+
+// TestFetchReadCommittedFields checks a read_committed Fetch response at
+// the protocol level: the last stable offset stops at an open
+// transaction, data below it only, and aborted transactions listed with
+// their producer ID and first offset.
+func TestFetchReadCommittedFields(t *testing.T) {
+	a := startTestAgent(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	created, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "rc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()), kgo.TransactionalID("rc-p"), kgo.DefaultProduceTopic("rc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	produce := func(v string) {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// offsets: 0-1 aborted data, 2 abort marker, 3 committed data, 4 commit
+	// marker, 5 open data.
+	for i, commit := range []bool{false, true} {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		produce(fmt.Sprint("a", i))
+		if !commit {
+			produce(fmt.Sprint("b", i))
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce("open")
+	pid, _, _ := p.ProducerID(ctx)
+
+	fetch := func(iso int8, offset int64) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes, req.IsolationLevel = -1, 1<<20, iso
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "rc", created.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	lastOffset := func(raw []byte) int64 {
+		end := int64(-1)
+		for len(raw) > 0 {
+			var b kmsg.RecordBatch
+			if err := b.ReadFrom(raw); err != nil {
+				t.Fatal(err)
+			}
+			end = b.FirstOffset + int64(b.LastOffsetDelta)
+			raw = raw[12+b.Length:]
+		}
+		return end
+	}
+	rc := fetch(1, 0)
+	if rc.ErrorCode != 0 || rc.HighWatermark != 6 || rc.LastStableOffset != 5 {
+		t.Fatalf("read_committed: error %d, hwm %d, lso %d; want 0, 6, 5", rc.ErrorCode, rc.HighWatermark, rc.LastStableOffset)
+	}
+	if got := lastOffset(rc.RecordBatches); got != 4 {
+		t.Fatalf("read_committed data ends at %d, want 4 (the commit marker; the open batch at 5 withheld)", got)
+	}
+	if len(rc.AbortedTransactions) != 1 || rc.AbortedTransactions[0].ProducerID != pid || rc.AbortedTransactions[0].FirstOffset != 0 {
+		t.Fatalf("aborted transactions = %+v, want producer %d from 0", rc.AbortedTransactions, pid)
+	}
+	// From past the aborted range, it is not listed.
+	if rc := fetch(1, 3); len(rc.AbortedTransactions) != 0 {
+		t.Fatalf("aborted transactions from 3 = %+v", rc.AbortedTransactions)
+	}
+	// Between the last stable offset and the high watermark: nothing yet.
+	if rc := fetch(1, 5); rc.ErrorCode != 0 || len(rc.RecordBatches) != 0 {
+		t.Fatalf("read_committed at the lso: error %d, %d bytes", rc.ErrorCode, len(rc.RecordBatches))
+	}
+	ru := fetch(0, 0)
+	if ru.LastStableOffset != 6 || ru.AbortedTransactions != nil || lastOffset(ru.RecordBatches) != 5 {
+		t.Fatalf("read_uncommitted: lso %d, aborted %+v, data to %d", ru.LastStableOffset, ru.AbortedTransactions, lastOffset(ru.RecordBatches))
+	}
+}
