@@ -11,21 +11,46 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// txnCoordinator asks the cluster which agent coordinates a transactional ID.
-func txnCoordinator(t *testing.T, ctx context.Context, cl *kgo.Client, id string) int32 {
+// txnCoordinator asks every agent which agent coordinates a transactional
+// ID and waits (bounded) until they all agree: agents refresh their view
+// of the live set independently, so right after a cluster starts they may
+// briefly disagree, and a test that kills "the coordinator" must kill the
+// one the producer will use.
+func txnCoordinator(t *testing.T, ctx context.Context, c *Cluster, cl *kgo.Client, id string) int32 {
 	t.Helper()
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorType = 1
-	req.CoordinatorKey = id
-	req.CoordinatorKeys = []string{id}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Load the broker list so requests can be sent to each agent.
+		if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		answers := map[int32]bool{}
+		var last int32
+		for _, a := range c.Agents {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorType = 1
+			req.CoordinatorKey = id
+			req.CoordinatorKeys = []string{id}
+			resp, err := req.RequestWith(ctx, cl.Broker(int(a.NodeID)))
+			if err != nil {
+				// Not yet in the metadata the client got: not settled.
+				answers[-1-a.NodeID] = true
+				continue
+			}
+			last = resp.NodeID
+			if len(resp.Coordinators) == 1 {
+				last = resp.Coordinators[0].NodeID
+			}
+			answers[last] = true
+		}
+		if len(answers) == 1 && last >= 0 {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents disagree on the coordinator of %s: %v", id, answers)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if len(resp.Coordinators) == 1 {
-		return resp.Coordinators[0].NodeID
-	}
-	return resp.NodeID
 }
 
 // TestClusterTxnCoordinatorKill kills (SIGKILL) the agent coordinating two
@@ -42,10 +67,10 @@ func TestClusterTxnCoordinatorKill(t *testing.T) {
 
 	probe := c.Client()
 	const committedID = "kill-commit"
-	victim := txnCoordinator(t, ctx, probe, committedID)
+	victim := txnCoordinator(t, ctx, c, probe, committedID)
 	abandonedID := ""
 	for i := 0; i < 200 && abandonedID == ""; i++ {
-		if id := fmt.Sprintf("kill-abandon-%d", i); txnCoordinator(t, ctx, probe, id) == victim {
+		if id := fmt.Sprintf("kill-abandon-%d", i); txnCoordinator(t, ctx, c, probe, id) == victim {
 			abandonedID = id
 		}
 	}
@@ -109,6 +134,16 @@ func TestClusterTxnCoordinatorKill(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	timeouts := 0.0
+	for _, a := range c.Agents {
+		if a != dead {
+			v, _ := a.Metric("sluice_txn_timeouts_total")
+			timeouts += v
+		}
+	}
+	if timeouts < 1 {
+		t.Fatal("no surviving agent aborted the abandoned transaction")
+	}
 	got := consumeValues(t, ctx, live.Agent, topic, true, len(want), 2*time.Second)
 	sameSet(t, "read_committed after the coordinator was killed", got, want)
 	hw, err := adm.ListEndOffsets(ctx, topic)
@@ -141,7 +176,7 @@ func TestClusterTxnKillDuringEndTxn(t *testing.T) {
 	c.Agents[0].CreateTopic(topic, 4)
 
 	probe := c.Client()
-	victim := txnCoordinator(t, ctx, probe, id)
+	victim := txnCoordinator(t, ctx, c, probe, id)
 	p := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
