@@ -22,8 +22,8 @@ package kafka
 // read_committed (isolation level 1) returns only batches below the last
 // stable offset (the first offset of the partition's earliest open
 // transaction, else the high watermark), reports that offset, and lists
-// the aborted transactions (producer ID, first offset) whose range ends at
-// or after the fetch offset, so the client drops their records; markers
+// the aborted transactions (producer ID, first offset) that overlap the
+// returned batches, so the client drops their records; markers
 // are returned as the control batches they are, for clients to skip. A
 // fetch offset between the last stable offset and the high watermark
 // returns no records. read_uncommitted returns everything and reports the
@@ -183,7 +183,11 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 			res.Records, cut = recordsBelow(res.Records, lso)
 			res.Offsets -= cut
 			op.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			end := recordsEnd(res.Records)
 			for _, a := range st.Aborted {
+				if a.FirstOffset >= end {
+					break // sorted by first offset; none of the returned data is in it
+				}
 				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 				op.AbortedTransactions = append(op.AbortedTransactions, at)
@@ -225,4 +229,19 @@ func recordsBelow(records []byte, limit int64) ([]byte, int64) {
 		return records, 0
 	}
 	return records[:kept], cut
+}
+
+// recordsEnd returns the offset after the last batch of records (whole
+// batches with committed base offsets), or -1 for none.
+func recordsEnd(records []byte) int64 {
+	end := int64(-1)
+	for rest := records; len(rest) > 0; {
+		batch, next, err := segment.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		end = int64(binary.BigEndian.Uint64(batch)) + segment.BatchOffsets(batch)
+		rest = next
+	}
+	return end
 }
