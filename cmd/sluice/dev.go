@@ -82,6 +82,8 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Jobs.RetentionInterval, "retention-interval", 5*time.Minute, "how often retention.ms/retention.bytes are applied and unreferenced and orphan files are deleted (0 disables)")
 	f.DurationVar(&cfg.Jobs.FileGracePeriod, "file-grace-period", time.Hour, "how long a file no longer referenced (compacted, expired) or never committed (orphan) stays in the bucket before deletion; must exceed the longest fetch and the longest upload-to-commit time")
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
+	f.DurationVar(&cfg.Txn.MaxTimeout, "txn-max-timeout", 15*time.Minute, "longest transaction timeout a producer may ask for (transaction.max.timeout.ms)")
+	f.DurationVar(&cfg.Txn.CheckInterval, "txn-check-interval", time.Second, "how often timed-out transactions are aborted and interrupted commits or aborts completed")
 }
 
 // runAgent starts an agent, calls started, and runs until SIGINT or SIGTERM,

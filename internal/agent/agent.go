@@ -35,6 +35,7 @@ import (
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/internal/txn"
 )
 
 // Config is everything an agent needs to start.
@@ -84,6 +85,7 @@ type Config struct {
 
 	// Cache configures the read path's block cache and the zone peer cache.
 	Cache CacheConfig
+	Txn   txn.Config
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -129,6 +131,8 @@ type Agent struct {
 	registry *cluster.Registry
 	groups   *groups.Coordinator
 	jobs     *jobs.Runner
+	txn      *txn.Coordinator
+	txnDone  chan struct{} // closed when the transaction sweep stops
 	server   *kafka.Server
 	cache    *cache.Cache
 	reader   *fetch.Reader
@@ -236,22 +240,25 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
-		Topics:     topics.NewCache(a.store, cfg.TopicCacheTTL),
-		Log:        a.store,
-		Records:    a.store,
-		Producer:   a.batcher,
-		Reader:     a.reader,
-		Groups:     a.groups,
-		Notifier:   notifier,
-		Membership: a.registry,
-		ClusterID:  clusterID,
-		Metrics:    kafka.NewMetrics(a.metrics),
-		Logger:     a.logger,
+		Topics:       topics.NewCache(a.store, cfg.TopicCacheTTL),
+		Log:          a.store,
+		Records:      a.store,
+		Producer:     a.batcher,
+		Reader:       a.reader,
+		Groups:       a.groups,
+		Txn:          a.txn,
+		Transactions: a.store,
+		Notifier:     notifier,
+		Membership:   a.registry,
+		ClusterID:    clusterID,
+		Metrics:      kafka.NewMetrics(a.metrics),
+		Logger:       a.logger,
 	})
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
@@ -263,6 +270,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}
+	a.txnDone = make(chan struct{})
+	go func() {
+		defer close(a.txnDone)
+		a.txn.Run(serveCtx)
+	}()
 	go func() {
 		defer close(a.done)
 		if err := a.server.Serve(serveCtx, a.kafkaLn); err != nil {
@@ -393,6 +405,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		cancel()
 	}
+	<-a.txnDone
 	errs = append(errs, a.batcher.Close(ctx))
 	a.reader.Close()
 	a.cache.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,11 +30,11 @@ const (
 )
 
 // compactableEnd is the offset below which compaction may rewrite a
-// partition's data; it never touches offsets at or above it. Today that is
-// the high watermark; with transactions it must be capped at the last
-// stable offset.
-func compactableEnd(st metadata.PartitionState) int64 {
-	return st.HighWatermark
+// partition's data; it never touches offsets at or above it: the last
+// stable offset, so the data of open transactions (whose markers and
+// aborted ranges are still to come) is left as written.
+func compactableEnd(st metadata.StableState) int64 {
+	return min(st.LastStableOffset, st.HighWatermark)
 }
 
 // RunCompaction merges small extents into larger ones: for the partitions
@@ -135,7 +136,9 @@ func (r *Runner) mergeExtents(ctx context.Context, h *holding) error {
 // compactableExtents lists a partition's extents from its log start that
 // end at or before compactableEnd.
 func (r *Runner) compactableExtents(ctx context.Context, topic metadata.TopicID, p int32) ([]metadata.Extent, error) {
-	st, err := r.store.PartitionState(ctx, topic, p)
+	// Reading from the high watermark on leaves out the aborted
+	// transactions, which compaction does not need.
+	st, err := r.store.StableState(ctx, topic, p, math.MaxInt64)
 	if err != nil {
 		return nil, err
 	}

@@ -32,8 +32,18 @@ package kafka
 // reports (-1 for CreateTime); an idempotent retry answered from the store
 // reports the original's append time.
 //
-// Deviations until transactions land: a transactional request gets
-// INVALID_TXN_STATE. Versions 12+ (KIP-890
+// Transactional batches (request with a transactional ID, batch with the
+// transactional attribute) are verified in the same commit transaction:
+// the producer's transaction must be ongoing under the batch's epoch and
+// must cover the partition (INVALID_TXN_STATE otherwise; an older epoch is
+// INVALID_PRODUCER_EPOCH), which is KIP-890's server-side defence made
+// where offsets are assigned, for every client. A transactional batch
+// without a producer ID is INVALID_RECORD; a transactional batch in a
+// request without a transactional ID, or a non-transactional batch in a
+// request with one, is INVALID_TXN_STATE. Client-sent control batches are
+// refused (INVALID_RECORD).
+//
+// Deviations: versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
 
 import (
@@ -95,8 +105,6 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			switch {
 			case m.Acks != 0 && m.Acks != 1 && m.Acks != -1:
 				setErr(&ps, kerr.InvalidRequiredAcks.Code, "acks must be -1, 0 or 1")
-			case m.TransactionID != nil:
-				setErr(&ps, kerr.InvalidTxnState.Code, "transactions are not supported yet")
 			case topicErr != nil:
 				setErr(&ps, errorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
@@ -107,6 +115,10 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				info, code, err := validateBatch(rp.Records)
 				if code != 0 {
 					setErr(&ps, code, err.Error())
+					break
+				}
+				if info.Transactional != (m.TransactionID != nil) {
+					setErr(&ps, kerr.InvalidTxnState.Code, "transactional batches need a transactional id, and only they may carry one")
 					break
 				}
 				if ps.ErrorRecords, err = stamps.check(rp.Records, time.Now().UnixMilli()); err != nil {
@@ -201,8 +213,8 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 	if b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.FirstSequence < 0) {
 		return info, kerr.InvalidRecord.Code, fmt.Errorf("producer %d sent epoch %d and sequence %d", b.ProducerID, b.ProducerEpoch, b.FirstSequence)
 	}
-	if b.Attributes&attrTransactional != 0 {
-		return info, kerr.InvalidTxnState.Code, errors.New("transactions are not supported yet")
+	if b.Attributes&attrTransactional != 0 && b.ProducerID < 0 {
+		return info, kerr.InvalidRecord.Code, errors.New("transactional batch without a producer id")
 	}
 	if err := validateRecords(&b); err != nil {
 		if errors.Is(err, segment.ErrDecompressLimit) {
@@ -218,6 +230,7 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 		ProducerEpoch: b.ProducerEpoch,
 		FirstSequence: b.FirstSequence,
 		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
+		Transactional: b.Attributes&attrTransactional != 0,
 	}
 	return info, 0, nil
 }

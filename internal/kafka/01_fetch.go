@@ -17,14 +17,25 @@ package kafka
 //
 // Incremental fetch sessions (KIP-227) are declined: every response carries
 // session ID 0, so clients keep sending full requests, which the KIP allows;
-// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND. With no
-// transactions yet, read_committed and read_uncommitted read the same data
-// and the last stable offset is the high watermark. No preferred read
+// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND.
+//
+// read_committed (isolation level 1) returns only batches below the last
+// stable offset (the first offset of the partition's earliest open
+// transaction, else the high watermark), reports that offset, and lists
+// the aborted transactions (producer ID, first offset) that overlap the
+// returned batches, so the client drops their records; markers
+// are returned as the control batches they are, for clients to skip. A
+// fetch offset between the last stable offset and the high watermark
+// returns no records. read_uncommitted returns everything and reports the
+// high watermark as the last stable offset (a deviation that saves two
+// store reads per partition; clients reading uncommitted do not use it).
+// No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -33,6 +44,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/segment"
 )
 
 const maxFetchWait = 30 * time.Second
@@ -160,6 +172,32 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 			failed = true
 			continue
 		}
+		op.AbortedTransactions = nil
+		if m.IsolationLevel == 1 && s.txnLog != nil {
+			st, err := s.txnLog.StableState(ctx, tg.topic, tg.partition, tg.offset)
+			if err != nil {
+				op.ErrorCode = errorCode(err)
+				s.metrics.errorCode(req.key, op.ErrorCode)
+				s.logger.Warn("fetch stable offset failed", "partition", tg.partition, "err", err)
+				failed = true
+				continue
+			}
+			lso := min(st.LastStableOffset, res.State.HighWatermark)
+			op.LastStableOffset = lso
+			var cut int64
+			res.Records, cut = recordsBelow(res.Records, lso)
+			res.Offsets -= cut
+			op.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			end := recordsEnd(res.Records)
+			for _, a := range st.Aborted {
+				if a.FirstOffset >= end {
+					break // sorted by first offset; none of the returned data is in it
+				}
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				op.AbortedTransactions = append(op.AbortedTransactions, at)
+			}
+		}
 		op.RecordBatches = res.Records
 		if op.RecordBatches == nil {
 			op.RecordBatches = []byte{}
@@ -168,4 +206,47 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 		offsets += res.Offsets
 	}
 	return total, offsets, failed
+}
+
+// recordsBelow cuts records (whole batches with committed base offsets)
+// before the first batch that starts at or after limit, returning what is
+// kept and how many offsets the cut batches spanned. Open transactions
+// start on batch boundaries, so no batch straddles a last stable offset.
+func recordsBelow(records []byte, limit int64) ([]byte, int64) {
+	kept, cutting := 0, false
+	var cut int64
+	for rest := records; len(rest) > 0; {
+		batch, next, err := segment.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		if !cutting && int64(binary.BigEndian.Uint64(batch)) >= limit {
+			cutting = true
+		}
+		if cutting {
+			cut += max(segment.BatchOffsets(batch), 0)
+		} else {
+			kept += len(batch)
+		}
+		rest = next
+	}
+	if !cutting {
+		return records, 0
+	}
+	return records[:kept], cut
+}
+
+// recordsEnd returns the offset after the last batch of records (whole
+// batches with committed base offsets), or -1 for none.
+func recordsEnd(records []byte) int64 {
+	end := int64(-1)
+	for rest := records; len(rest) > 0; {
+		batch, next, err := segment.NextBatch(rest)
+		if err != nil {
+			break
+		}
+		end = int64(binary.BigEndian.Uint64(batch)) + segment.BatchOffsets(batch)
+		rest = next
+	}
+	return end
 }

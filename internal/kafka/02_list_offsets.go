@@ -2,9 +2,8 @@ package kafka
 
 // ListOffsets (key 2), versions 1-6.
 //
-// Timestamp -2 answers the log start offset, -1 the high watermark (also
-// for read_committed, whose last stable offset is the high watermark until
-// transactions land). Any other timestamp answers the first offset whose
+// Timestamp -2 answers the log start offset, -1 the high watermark, or
+// with isolation level read_committed the last stable offset. Any other timestamp answers the first offset whose
 // record timestamp is at or after it, with that record's timestamp, found
 // across files through the index's per-extent max timestamps; when no record
 // is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
@@ -13,6 +12,8 @@ package kafka
 
 import (
 	"context"
+	"math"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -38,7 +39,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
 				err = metadata.ErrUnknownPartition
 			default:
-				op.Timestamp, op.Offset, err = s.listOffset(ctx, t.ID, rp.Partition, rp.Timestamp)
+				op.Timestamp, op.Offset, err = s.listOffset(ctx, t.ID, rp.Partition, rp.Timestamp, m.IsolationLevel == 1)
 			}
 			if err != nil {
 				op.ErrorCode = metadataErrorCode(err)
@@ -51,7 +52,14 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 	return resp
 }
 
-func (s *Server) listOffset(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (timestamp, offset int64, err error) {
+func (s *Server) listOffset(ctx context.Context, topic metadata.TopicID, partition int32, ts int64, committed bool) (timestamp, offset int64, err error) {
+	if ts == -1 && committed && s.txnLog != nil {
+		st, err := s.txnLog.StableState(ctx, topic, partition, math.MaxInt64)
+		if err != nil {
+			return -1, -1, err
+		}
+		return -1, st.LastStableOffset, nil
+	}
 	switch ts {
 	case -2, -1:
 		st, err := s.log.PartitionState(ctx, topic, partition)

@@ -5,8 +5,10 @@ package kafka
 // Returns committed offsets, leader epochs (v5+) and metadata strings. A
 // partition (or group) with nothing committed gets offset -1 and no error,
 // as in Kafka. Null topics (v2+) mean every committed offset of the group.
-// v8+ asks for several groups at once, each answered on its own. With no
-// transactions yet, require_stable (v7+) has nothing to wait for. The
+// v8+ asks for several groups at once, each answered on its own. With
+// require_stable (v7+), partitions with offsets staged by an open
+// transaction (TxnOffsetCommit) get UNSTABLE_OFFSET_COMMIT, which clients
+// retry; without it they get the last committed offset. The
 // member ID and epoch (v9) are checked for KIP-848 consumer groups, as
 // Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); requests without a
 // member (admin clients) and classic groups are not checked.
@@ -14,6 +16,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -35,6 +38,9 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 		resp.ErrorCode = groupErrorCode(err)
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		resp.Topics = offsetFetchTopics(offsets, want, err)
+		if err == nil && m.RequireStable {
+			s.markUnstable(ctx, req, m.Group, resp.Topics)
+		}
 		return resp
 	}
 	for _, g := range m.Groups {
@@ -57,7 +63,11 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 		rg.Group = g.Group
 		rg.ErrorCode = groupErrorCode(err)
 		s.metrics.errorCode(req.key, rg.ErrorCode)
-		for _, t := range offsetFetchTopics(offsets, want, err) {
+		topics := offsetFetchTopics(offsets, want, err)
+		if err == nil && m.RequireStable {
+			s.markUnstable(ctx, req, g.Group, topics)
+		}
+		for _, t := range topics {
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -107,4 +117,34 @@ func offsetFetchTopics(offsets []metadata.OffsetCommit, want []groups.TopicParti
 		add(o.Topic, rp)
 	}
 	return out
+}
+
+// markUnstable sets UNSTABLE_OFFSET_COMMIT on the partitions of group that
+// have offsets staged by a transaction not yet completed.
+func (s *Server) markUnstable(ctx context.Context, req *request, group string, topics []kmsg.OffsetFetchResponseTopic) {
+	if s.txnLog == nil {
+		return
+	}
+	pending, err := s.txnLog.PendingTxnOffsets(ctx, group)
+	if err != nil {
+		s.logger.Warn("pending transactional offsets", "group", group, "err", err)
+		return
+	}
+	type tp struct {
+		t string
+		p int32
+	}
+	staged := map[tp]bool{}
+	for _, o := range pending {
+		staged[tp{o.Topic, o.Partition}] = true
+	}
+	for i := range topics {
+		for j := range topics[i].Partitions {
+			p := &topics[i].Partitions[j]
+			if staged[tp{topics[i].Topic, p.Partition}] {
+				p.ErrorCode, p.Offset = kerr.UnstableOffsetCommit.Code, -1
+				s.metrics.errorCode(req.key, p.ErrorCode)
+			}
+		}
+	}
 }

@@ -2,11 +2,12 @@ package kafka
 
 // FindCoordinator (key 10), versions 0-4.
 //
-// A consumer group's coordinator is the live agent chosen by rendezvous
-// hashing of the group ID (groups.Coordinator.Owner); every agent gives the
+// A consumer group's (key type 0) or transactional ID's (key type 1)
+// coordinator is the live agent chosen by rendezvous hashing of the key
+// (groups.Coordinator.Owner, txn.Coordinator.Owner); every agent gives the
 // same answer while the set of live agents is stable. v4 batches keys.
-// Only group keys (type 0) are served: transactional IDs get
-// COORDINATOR_NOT_AVAILABLE until transactions land.
+// Other key types (share groups) get INVALID_REQUEST; an empty group ID
+// INVALID_GROUP_ID, an empty transactional ID INVALID_REQUEST.
 
 import (
 	"context"
@@ -27,11 +28,16 @@ func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.
 		c.Key = key
 		c.NodeID = -1
 		switch {
-		case m.CoordinatorType != 0:
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			c.ErrorMessage = kmsg.StringPtr("only consumer group coordinators are served")
-		case key == "":
+		case m.CoordinatorType != 0 && m.CoordinatorType != 1:
+			c.ErrorCode = kerr.InvalidRequest.Code
+			c.ErrorMessage = kmsg.StringPtr("only group and transaction coordinators are served")
+		case key == "" && m.CoordinatorType == 0:
 			c.ErrorCode = kerr.InvalidGroupID.Code
+		case key == "":
+			c.ErrorCode = kerr.InvalidRequest.Code
+		case m.CoordinatorType == 1:
+			b := s.txn.Owner(key)
+			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port
 		default:
 			b := s.groups.Owner(key)
 			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port

@@ -6,11 +6,21 @@ package kafka
 // before, allocated by the metadata store, with epoch 0. As in Kafka, a
 // request naming an existing producer ID and epoch (KIP-360, v3+) also gets
 // a fresh ID: idempotent producer state is per producer ID and partition,
-// so a new ID starts clean everywhere. Requests with a transactional ID get
-// INVALID_REQUEST until transactions land.
+// so a new ID starts clean everywhere.
+//
+// Transactional producers are answered by the transactional ID's
+// coordinator (NOT_COORDINATOR elsewhere): a new ID gets a fresh producer
+// ID at epoch 0; a known one has any open transaction aborted and its epoch
+// bumped, fencing the previous producer (a new producer ID when the epoch
+// is exhausted). A KIP-360 request naming the current producer ID and
+// epoch bumps it; naming the previous one (a retry, or recovery after the
+// coordinator aborted a timed-out transaction with an epoch bump) gets the
+// current ones; anything else is PRODUCER_FENCED. A timeout above
+// --txn-max-timeout (or not positive) is INVALID_TRANSACTION_TIMEOUT.
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,8 +31,17 @@ func (s *Server) handleInitProducerID(ctx context.Context, req *request, m *kmsg
 	resp.Version = req.version
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if m.TransactionalID != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		s.metrics.errorCode(req.key, resp.ErrorCode)
+		expID, expEpoch := int64(-1), int16(-1)
+		if req.version >= 3 {
+			expID, expEpoch = m.ProducerID, m.ProducerEpoch
+		}
+		id, epoch, err := s.txn.InitProducerID(ctx, *m.TransactionalID, time.Duration(m.TransactionTimeoutMillis)*time.Millisecond, expID, expEpoch)
+		if err != nil {
+			resp.ErrorCode = groupErrorCode(err)
+			s.metrics.errorCode(req.key, resp.ErrorCode)
+			return resp
+		}
+		resp.ProducerID, resp.ProducerEpoch = id, epoch
 		return resp
 	}
 	id, err := s.log.AllocateProducerID(ctx)

@@ -303,8 +303,17 @@ func TestProduceBadBatches(t *testing.T) {
 		{name: "unknown producer not starting at sequence 0", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
 			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 123456, 0, 5
 		}), want: kerr.UnknownProducerID.Code, orphan: true},
-		{name: "transactional batch", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= 0x10 }), want: kerr.InvalidTxnState.Code},
-		{name: "transactional request", txnID: true, topic: "t", records: good, want: kerr.InvalidTxnState.Code},
+		{name: "transactional batch without producer ID", txnID: true, topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= 0x10 }), want: kerr.InvalidRecord.Code},
+		{name: "transactional batch without transactional ID", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
+			b.Attributes |= 0x10
+			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
+		}), want: kerr.InvalidTxnState.Code},
+		// Refused at commit: no transaction of this producer covers the partition.
+		{name: "transactional batch outside a transaction", txnID: true, topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
+			b.Attributes |= 0x10
+			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
+		}), want: kerr.InvalidTxnState.Code, orphan: true},
+		{name: "non-transactional batch in a transactional request", txnID: true, topic: "t", records: good, want: kerr.InvalidTxnState.Code},
 		{name: "acks=2", acks: 2, topic: "t", records: good, want: kerr.InvalidRequiredAcks.Code},
 		{name: "acks=-2", acks: -2, topic: "t", records: good, want: kerr.InvalidRequiredAcks.Code},
 		{name: "garbage record framing", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {

@@ -35,6 +35,10 @@ var supported = map[int16]apiRange{
 	21: {0, 2},  // DeleteRecords
 	22: {0, 4},  // InitProducerID
 	23: {0, 4},  // OffsetForLeaderEpoch
+	24: {0, 3},  // AddPartitionsToTxn
+	25: {0, 4},  // AddOffsetsToTxn
+	26: {0, 4},  // EndTxn
+	28: {0, 4},  // TxnOffsetCommit
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
 	35: {0, 4},  // DescribeLogDirs
@@ -45,6 +49,9 @@ var supported = map[int16]apiRange{
 	46: {0, 0},  // ListPartitionReassignments
 	47: {0, 0},  // OffsetDelete
 	60: {0, 2},  // DescribeCluster
+	61: {0, 0},  // DescribeProducers
+	65: {0, 0},  // DescribeTransactions
+	66: {0, 1},  // ListTransactions
 	68: {0, 1},  // ConsumerGroupHeartbeat
 	69: {0, 1},  // ConsumerGroupDescribe
 }
@@ -69,7 +76,8 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 	case *kmsg.DeleteRecordsRequest:
 		return ready(s.handleDeleteRecords(ctx, req, m))
 	case *kmsg.InitProducerIDRequest:
-		return ready(s.handleInitProducerID(ctx, req, m))
+		// May write transaction markers: answered off the read loop.
+		return reply{wait: func() kmsg.Response { return s.handleInitProducerID(ctx, req, m) }}
 	case *kmsg.FindCoordinatorRequest:
 		return ready(s.handleFindCoordinator(ctx, req, m))
 	case *kmsg.JoinGroupRequest:
@@ -112,6 +120,23 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleDescribeLogDirs(ctx, req, m))
 	case *kmsg.ElectLeadersRequest:
 		return ready(s.handleElectLeaders(ctx, req, m))
+	case *kmsg.AddPartitionsToTxnRequest:
+		// May write transaction markers: answered off the read loop.
+		return reply{wait: func() kmsg.Response { return s.handleAddPartitionsToTxn(ctx, req, m) }}
+	case *kmsg.AddOffsetsToTxnRequest:
+		// May write transaction markers: answered off the read loop.
+		return reply{wait: func() kmsg.Response { return s.handleAddOffsetsToTxn(ctx, req, m) }}
+	case *kmsg.EndTxnRequest:
+		// May write transaction markers: answered off the read loop.
+		return reply{wait: func() kmsg.Response { return s.handleEndTxn(ctx, req, m) }}
+	case *kmsg.TxnOffsetCommitRequest:
+		return ready(s.handleTxnOffsetCommit(ctx, req, m))
+	case *kmsg.DescribeTransactionsRequest:
+		return ready(s.handleDescribeTransactions(ctx, req, m))
+	case *kmsg.ListTransactionsRequest:
+		return ready(s.handleListTransactions(ctx, req, m))
+	case *kmsg.DescribeProducersRequest:
+		return ready(s.handleDescribeProducers(ctx, req, m))
 	case *kmsg.ListPartitionReassignmentsRequest:
 		return ready(s.handleListPartitionReassignments(ctx, req, m))
 	}

@@ -28,6 +28,8 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, metadata.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, metadata.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
 	case errors.Is(err, metadata.ErrUnknownProducerID):
 		return kerr.UnknownProducerID.Code
 	case errors.Is(err, fetch.ErrOffsetOutOfRange), errors.Is(err, metadata.ErrOffsetOutOfRange):

@@ -234,7 +234,7 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 		if info.MaxTimestamp != segment.BatchMaxTimestamp(raw) || info.MinTimestamp != hdr.FirstTimestamp ||
 			info.ProducerID != hdr.ProducerID || info.ProducerEpoch != hdr.ProducerEpoch || info.FirstSequence != hdr.FirstSequence ||
-			info.Transactional || hdr.Magic != 2 || hdr.Attributes&0x30 != 0 {
+			info.Transactional != (hdr.Attributes&0x10 != 0) || hdr.Magic != 2 || hdr.Attributes&0x20 != 0 {
 			t.Fatalf("info %+v disagrees with the batch header %+v", info, hdr)
 		}
 		if info.ProducerID >= 0 && (info.ProducerEpoch < 0 || info.FirstSequence < 0) {

@@ -48,6 +48,19 @@ type GroupCoordinator interface {
 	ConsumerHeartbeat(ctx context.Context, req groups.ConsumerHeartbeatRequest) groups.ConsumerHeartbeatResult
 	DescribeConsumerGroup(ctx context.Context, group string) (groups.ConsumerGroupDescription, error)
 	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
+	// CheckTxnCommit checks a TxnOffsetCommit's member and generation.
+	CheckTxnCommit(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
+}
+
+// TxnCoordinator is the transaction coordinator (txn.Coordinator).
+type TxnCoordinator interface {
+	Owner(id string) cluster.Broker
+	InitProducerID(ctx context.Context, id string, timeout time.Duration, expectedID int64, expectedEpoch int16) (int64, int16, error)
+	AddPartitions(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) error
+	AddOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string) error
+	EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) error
+	Describe(ctx context.Context, id string) (metadata.Transaction, error)
+	List(ctx context.Context) ([]metadata.Transaction, error)
 }
 
 // Config holds the protocol-level settings and limits.
@@ -103,6 +116,8 @@ type Server struct {
 	producer Producer
 	reader   Reader
 	groups   GroupCoordinator
+	txn      TxnCoordinator
+	txnLog   metadata.Transactions
 	notifier *fetch.Notifier
 	members  cluster.Membership
 	cluster  string // cluster ID
@@ -117,17 +132,21 @@ type Server struct {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Topics     metadata.Topics
-	Log        metadata.Log
-	Records    RecordDeleter
-	Producer   Producer
-	Reader     Reader
-	Groups     GroupCoordinator
-	Notifier   *fetch.Notifier
-	Membership cluster.Membership
-	ClusterID  string
-	Metrics    *Metrics
-	Logger     *slog.Logger
+	Topics   metadata.Topics
+	Log      metadata.Log
+	Records  RecordDeleter
+	Producer Producer
+	Reader   Reader
+	Groups   GroupCoordinator
+	Txn      TxnCoordinator
+	// Transactions is the store's transaction index (read_committed
+	// fetches, staged offsets, DescribeProducers).
+	Transactions metadata.Transactions
+	Notifier     *fetch.Notifier
+	Membership   cluster.Membership
+	ClusterID    string
+	Metrics      *Metrics
+	Logger       *slog.Logger
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -141,6 +160,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		txn: d.Txn, txnLog: d.Transactions,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 	}

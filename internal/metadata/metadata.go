@@ -65,6 +65,14 @@ type BatchCommit struct {
 	// checks the producer's epoch and sequence numbers for the partition in
 	// the commit transaction.
 	Producer *ProducerBatch
+	// Transactional marks a batch of a transactional producer: it commits
+	// only if the producer's ongoing transaction covers the partition
+	// (ErrInvalidTxnState otherwise), and opens the producer's transaction
+	// on the partition if it is its first batch there.
+	Transactional bool
+	// Marker, if set, makes the batch a transaction marker (Producer is
+	// then nil): see TxnMarker.
+	Marker *TxnMarker
 }
 
 // ProducerBatch is the idempotence header of a batch.
@@ -180,6 +188,7 @@ type Store interface {
 	Agents
 	Groups
 	Lifecycle
+	Transactions
 	// ClusterID returns the cluster's ID, created once and stable forever.
 	ClusterID(ctx context.Context) (string, error)
 	Close() error

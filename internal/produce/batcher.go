@@ -76,6 +76,9 @@ type Batch struct {
 	// time (the topic has message.timestamp.type=LogAppendTime); see
 	// stampLogAppendTime.
 	LogAppendTime bool
+	// Marker is set for the transaction markers (control batches) the
+	// transaction coordinator writes.
+	Marker *metadata.TxnMarker
 }
 
 // Result is the outcome for one submitted batch.
@@ -306,8 +309,12 @@ func (b *Batcher) commit(key string, size int64, batches []Batch, positions []ui
 			ByteOffset: int64(positions[i]), ByteLength: int64(len(bt.Data)),
 			Records: bt.Info.Records, MaxTimestamp: bt.Info.MaxTimestamp,
 		}
-		if bt.Info.ProducerID >= 0 {
+		switch {
+		case bt.Marker != nil:
+			commits[i].Marker = bt.Marker
+		case bt.Info.ProducerID >= 0:
 			commits[i].Producer = &metadata.ProducerBatch{ID: bt.Info.ProducerID, Epoch: bt.Info.ProducerEpoch, FirstSequence: bt.Info.FirstSequence}
+			commits[i].Transactional = bt.Info.Transactional
 		}
 	}
 	start := time.Now()

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Leases", testLeases},
 		{"AdvanceLogStart", testAdvanceLogStart},
 		{"ReplaceExtents", testReplaceExtents},
+		{"Transactions", testTransactions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

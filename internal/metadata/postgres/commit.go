@@ -74,6 +74,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 	}
 	dirty := map[seq.Key]bool{}
 	results := make([]metadata.BatchResult, len(c.Batches))
+	var txns txnCommit
 	appended := 0
 	for i, b := range c.Batches {
 		pc := parts[partKey{b.TopicID, b.Partition}]
@@ -81,13 +82,37 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 			results[i].Err = pc.missing
 			continue
 		}
-		if p := b.Producer; p != nil {
+		pk := partKey{b.TopicID, b.Partition}
+		if m := b.Marker; m != nil {
+			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
+			changed, err := producers[k].Mark(m.Epoch)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			dirty[k] = dirty[k] || changed
+			if err := txns.marked(ctx, tx, openKey{pk, m.ProducerID}, pc.next, m.Commit); err != nil {
+				return nil, err
+			}
+		} else if p := b.Producer; p != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
 			st := producers[k]
 			res := st.Check(p.Epoch, p.FirstSequence, b.Records)
 			if res.Err != nil || res.Duplicate {
 				results[i] = res
 				continue
+			}
+			if b.Transactional {
+				if err := txns.checkTxn(ctx, tx, b); err != nil {
+					if !errors.Is(err, metadata.ErrInvalidTxnState) && !errors.Is(err, metadata.ErrInvalidProducerEpoch) {
+						return nil, err
+					}
+					results[i].Err = err
+					continue
+				}
+				if err := txns.opened(ctx, tx, openKey{pk, p.ID}, pc.next); err != nil {
+					return nil, err
+				}
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			dirty[k] = true
@@ -114,6 +139,9 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		return results, nil
 	}
 
+	if err := txns.write(ctx, tx); err != nil {
+		return nil, err
+	}
 	var fileID int64
 	if err := tx.QueryRow(ctx, `INSERT INTO files(key, size, committed_at) VALUES ($1, $2, now()) RETURNING id`,
 		c.Key, c.Size).Scan(&fileID); err != nil {
@@ -279,10 +307,15 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		idsArg    []int64
 	)
 	for _, b := range batches {
-		if b.Producer == nil || !parts[partKey{b.TopicID, b.Partition}].exists {
+		if (b.Producer == nil && b.Marker == nil) || !parts[partKey{b.TopicID, b.Partition}].exists {
 			continue
 		}
-		k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: b.Producer.ID}
+		k := seq.Key{Topic: b.TopicID, Partition: b.Partition}
+		if b.Marker != nil {
+			k.ProducerID = b.Marker.ProducerID
+		} else {
+			k.ProducerID = b.Producer.ID
+		}
 		if _, ok := states[k]; ok {
 			continue
 		}

@@ -116,6 +116,7 @@ var migrations = []string{
 		expires_at timestamptz NOT NULL);
 	ALTER TABLE files ADD COLUMN released_at timestamptz;
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
+	txnMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -82,3 +82,27 @@ func (s *State) Record(epoch int16, first int32, records int64, base int64) {
 		s.Recent = s.Recent[n-metadata.ProducerBatchesKept:]
 	}
 }
+
+// Mark judges a transaction marker written with epoch, as Kafka's producer
+// state manager does for control batches: a marker of an older epoch is
+// fenced, a newer epoch becomes the producer's (its sequences restart at
+// 0), the current one changes nothing. It reports whether s changed.
+func (s *State) Mark(epoch int16) (bool, error) {
+	if s.Known && epoch < s.Epoch {
+		return false, fmt.Errorf("%w: marker epoch %d, current %d", metadata.ErrInvalidProducerEpoch, epoch, s.Epoch)
+	}
+	if s.Known && epoch == s.Epoch {
+		return false, nil
+	}
+	s.Known, s.Epoch, s.Recent = true, epoch, nil
+	return true, nil
+}
+
+// LastSequence is the last sequence number committed in the current epoch,
+// or -1.
+func (s *State) LastSequence() int32 {
+	if n := len(s.Recent); n > 0 {
+		return s.Recent[n-1].Last
+	}
+	return -1
+}

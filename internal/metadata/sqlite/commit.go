@@ -49,6 +49,7 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	producers := map[seq.Key]*seq.State{}
 	dirty := map[seq.Key]bool{}
 	results := make([]metadata.BatchResult, len(c.Batches))
+	var txns txnCommit
 	appended := 0
 	for i, b := range c.Batches {
 		pk := partKey{b.TopicID, b.Partition}
@@ -60,7 +61,22 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 			results[i].Err = pc.missing
 			continue
 		}
-		if p := b.Producer; p != nil {
+		if m := b.Marker; m != nil {
+			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
+			st, err := loadProducer(ctx, tx, producers, k)
+			if err != nil {
+				return nil, err
+			}
+			changed, err := st.Mark(m.Epoch)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			dirty[k] = dirty[k] || changed
+			if err := txns.marked(ctx, tx, openKey{pk, m.ProducerID}, pc.next, m.Commit); err != nil {
+				return nil, err
+			}
+		} else if p := b.Producer; p != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
 			st, err := loadProducer(ctx, tx, producers, k)
 			if err != nil {
@@ -70,6 +86,18 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 			if res.Err != nil || res.Duplicate {
 				results[i] = res
 				continue
+			}
+			if b.Transactional {
+				if err := txns.checkTxn(ctx, tx, b); err != nil {
+					if !errors.Is(err, metadata.ErrInvalidTxnState) && !errors.Is(err, metadata.ErrInvalidProducerEpoch) {
+						return nil, err
+					}
+					results[i].Err = err
+					continue
+				}
+				if err := txns.opened(ctx, tx, openKey{pk, p.ID}, pc.next); err != nil {
+					return nil, err
+				}
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			dirty[k] = true
@@ -123,6 +151,9 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 				return nil, fmt.Errorf("sqlite: index extent: %w", err)
 			}
 		}
+	}
+	if err := txns.write(ctx, tx); err != nil {
+		return nil, err
 	}
 	for k := range dirty {
 		recent, err := json.Marshal(producers[k].Recent)

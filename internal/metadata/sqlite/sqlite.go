@@ -97,6 +97,7 @@ var migrations = []string{
 	ALTER TABLE files ADD COLUMN released_at INTEGER;
 	CREATE INDEX extents_file ON extents (file_id);
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
+	txnMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single

@@ -1,0 +1,30 @@
+package kafka
+
+// EndTxn (key 26), versions 0-4.
+//
+// The transactional ID's coordinator (NOT_COORDINATOR elsewhere) commits or
+// aborts the ongoing transaction: it persists PrepareCommit/PrepareAbort,
+// writes a marker (control batch) to every partition of the transaction
+// through the write path, then completes the transaction and applies or
+// drops its staged offsets. Unlike Kafka, the answer waits for the
+// markers, so once EndTxn succeeds read_committed consumers can read the
+// transaction. A retry of an end that completed succeeds; ending a
+// transaction that is not ongoing any other way is INVALID_TXN_STATE.
+// Producer checks as in AddPartitionsToTxn. A marker write that fails
+// leaves the transaction prepared and answers CONCURRENT_TRANSACTIONS;
+// the retry (or the coordinator's periodic sweep) completes it. Version 5
+// (KIP-890 part 2: an epoch bump per transaction) is not served.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) handleEndTxn(ctx context.Context, req *request, m *kmsg.EndTxnRequest) kmsg.Response {
+	resp := kmsg.NewPtrEndTxnResponse()
+	resp.Version = req.version
+	resp.ErrorCode = groupErrorCode(s.txn.EndTxn(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Commit))
+	s.metrics.errorCode(req.key, resp.ErrorCode)
+	return resp
+}

@@ -1,0 +1,455 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/seq"
+)
+
+// txnMigration is the schema of transactions: coordinator state per
+// transactional ID, staged transactional offsets, and the per-partition
+// transaction index CommitFile maintains (open transactions' first
+// offsets, aborted ranges).
+const txnMigration = `CREATE TABLE transactions (
+		id text PRIMARY KEY,
+		version bigint NOT NULL,
+		producer_id bigint NOT NULL,
+		producer_epoch smallint NOT NULL,
+		last_producer_id bigint NOT NULL,
+		last_producer_epoch smallint NOT NULL,
+		timeout_ms integer NOT NULL,
+		state text NOT NULL,
+		partitions text NOT NULL,
+		txn_groups text NOT NULL,
+		started_at bigint NOT NULL,
+		updated_at bigint NOT NULL);
+	CREATE INDEX transactions_producer ON transactions (producer_id);
+	CREATE INDEX transactions_state ON transactions (state);
+	CREATE TABLE txn_open (
+		topic_id uuid NOT NULL,
+		partition integer NOT NULL,
+		producer_id bigint NOT NULL,
+		first_offset bigint NOT NULL,
+		PRIMARY KEY (topic_id, partition, producer_id));
+	CREATE TABLE txn_aborted (
+		topic_id uuid NOT NULL,
+		partition integer NOT NULL,
+		last_offset bigint NOT NULL,
+		producer_id bigint NOT NULL,
+		first_offset bigint NOT NULL,
+		PRIMARY KEY (topic_id, partition, last_offset));
+	CREATE TABLE txn_offsets (
+		transactional_id text NOT NULL,
+		group_name text NOT NULL,
+		topic text NOT NULL,
+		partition integer NOT NULL,
+		committed_offset bigint NOT NULL,
+		leader_epoch integer NOT NULL,
+		metadata text NOT NULL,
+		PRIMARY KEY (transactional_id, group_name, topic, partition));
+	CREATE INDEX txn_offsets_group ON txn_offsets (group_name);`
+
+const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch, timeout_ms, state,
+	partitions, txn_groups, started_at, updated_at FROM transactions`
+
+func scanTxn(row pgx.Row) (metadata.Transaction, error) {
+	var (
+		t                metadata.Transaction
+		parts, groups    string
+		started, updated int64
+	)
+	if err := row.Scan(&t.ID, &t.Version, &t.ProducerID, &t.ProducerEpoch, &t.LastProducerID, &t.LastProducerEpoch,
+		&t.TimeoutMs, &t.State, &parts, &groups, &started, &updated); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return t, metadata.ErrNotFound
+		}
+		return t, err
+	}
+	if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
+		return t, fmt.Errorf("postgres: transaction %s partitions: %w", t.ID, err)
+	}
+	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
+		return t, fmt.Errorf("postgres: transaction %s groups: %w", t.ID, err)
+	}
+	if started != 0 {
+		t.StartedAt = time.UnixMilli(started).UTC()
+	}
+	t.UpdatedAt = time.UnixMilli(updated).UTC()
+	return t, nil
+}
+
+// Transaction implements metadata.Transactions.
+func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transaction, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	return scanTxn(s.pool.QueryRow(ctx, txnSelect+` WHERE id = $1`, id))
+}
+
+// ListTransactions implements metadata.Transactions.
+func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
+	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+}
+
+// OpenTransactions implements metadata.Transactions.
+func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
+	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
+}
+
+func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.Transaction
+	for rows.Next() {
+		t, err := scanTxn(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// saveTxnTx writes t inside tx if its version is still t.Version.
+func saveTxnTx(ctx context.Context, tx pgx.Tx, t metadata.Transaction) (metadata.Transaction, error) {
+	if t.Partitions == nil {
+		t.Partitions = []metadata.TxnPartition{}
+	}
+	if t.Groups == nil {
+		t.Groups = []string{}
+	}
+	parts, err := json.Marshal(t.Partitions)
+	if err != nil {
+		return t, err
+	}
+	groups, err := json.Marshal(t.Groups)
+	if err != nil {
+		return t, err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var started int64
+	if !t.StartedAt.IsZero() {
+		started = t.StartedAt.UnixMilli()
+	}
+	var n int64
+	if t.Version == 0 {
+		tag, err := tx.Exec(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+			timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+			t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups), started, now.UnixMilli())
+		if err != nil {
+			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
+		}
+		n = tag.RowsAffected()
+	} else {
+		tag, err := tx.Exec(ctx, `UPDATE transactions SET version = version + 1, producer_id = $1, producer_epoch = $2, last_producer_id = $3,
+			last_producer_epoch = $4, timeout_ms = $5, state = $6, partitions = $7, txn_groups = $8, started_at = $9, updated_at = $10
+			WHERE id = $11 AND version = $12`,
+			t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups),
+			started, now.UnixMilli(), t.ID, t.Version)
+		if err != nil {
+			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
+		}
+		n = tag.RowsAffected()
+	}
+	if n != 1 {
+		return t, fmt.Errorf("%w: %s version %d", metadata.ErrTxnVersion, t.ID, t.Version)
+	}
+	t.Version++
+	t.UpdatedAt = now
+	return t, nil
+}
+
+// SaveTransaction implements metadata.Transactions.
+func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	var out metadata.Transaction
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = saveTxnTx(ctx, tx, t)
+		return err
+	})
+	if err != nil {
+		return t, err
+	}
+	return out, nil
+}
+
+// StageTxnOffsets implements metadata.Transactions. The transaction row is
+// read FOR SHARE, so a concurrent state change waits for the staging (and
+// CompleteTransaction then sees the staged offsets) or happens first (and
+// the staging sees the new state).
+func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE id = $1 FOR SHARE`, id))
+		if errors.Is(err, metadata.ErrNotFound) {
+			return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := metadata.CheckTxnOffsets(t, producerID, epoch, group); err != nil {
+			return err
+		}
+		for _, o := range offsets {
+			if _, err := tx.Exec(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transactional_id, group_name, topic, partition) DO UPDATE SET
+				committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
+				id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
+				return fmt.Errorf("postgres: stage offsets: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// PendingTxnOffsets implements metadata.Transactions.
+func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
+		WHERE group_name = $1 ORDER BY topic, partition`, group)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.OffsetCommit
+	for rows.Next() {
+		var o metadata.OffsetCommit
+		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// CompleteTransaction implements metadata.Transactions. The version check
+// comes first (an UPDATE that takes the row lock), so a staging that
+// waits on the row sees the completed state.
+func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
+	next := t
+	next.State = metadata.TxnCompleteAbort
+	if commit {
+		next.State = metadata.TxnCompleteCommit
+	}
+	next.Partitions, next.Groups, next.StartedAt = nil, nil, time.Time{}
+	var out metadata.Transaction
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if out, err = saveTxnTx(ctx, tx, next); err != nil {
+			return err
+		}
+		if commit {
+			if _, err := tx.Exec(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
+				SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, now() FROM txn_offsets WHERE transactional_id = $1
+				ON CONFLICT (group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
+				leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`, t.ID); err != nil {
+				return fmt.Errorf("apply transactional offsets: %w", err)
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM txn_offsets WHERE transactional_id = $1`, t.ID)
+		return err
+	})
+	if err != nil {
+		return t, err
+	}
+	return out, nil
+}
+
+// StableState implements metadata.Transactions; see the SQLite backend
+// for why the order of the reads keeps the answer safe.
+func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
+	var st metadata.StableState
+	var err error
+	if st.PartitionState, err = s.PartitionState(ctx, topic, partition); err != nil {
+		return st, err
+	}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var first *int64
+	if err := s.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
+		[16]byte(topic), partition).Scan(&first); err != nil {
+		return st, err
+	}
+	st.LastStableOffset = st.HighWatermark
+	if first != nil && *first < st.LastStableOffset {
+		st.LastStableOffset = *first
+	}
+	rows, err := s.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
+		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
+		[16]byte(topic), partition, from, st.LastStableOffset)
+	if err != nil {
+		return st, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a metadata.AbortedTxn
+		if err := rows.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset); err != nil {
+			return st, err
+		}
+		st.Aborted = append(st.Aborted, a)
+	}
+	return st, rows.Err()
+}
+
+// PartitionProducers implements metadata.Transactions.
+func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
+		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
+		WHERE p.topic_id = $1 AND p.partition = $2 ORDER BY p.producer_id`, [16]byte(topic), partition)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []metadata.ProducerState
+	for rows.Next() {
+		var (
+			p  metadata.ProducerState
+			st seq.State
+		)
+		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &st.Recent, &p.TxnStartOffset); err != nil {
+			return nil, err
+		}
+		p.LastSequence = st.LastSequence()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// txnCommit is the transaction index work of one CommitFile: the
+// producers' transactions (by producer ID) and the open-transaction rows
+// of the partitions touched, loaded lazily and written at the end. The
+// partitions rows are locked, so txn_open rows of those partitions cannot
+// change under us.
+type txnCommit struct {
+	txns    map[int64]*metadata.Transaction // nil value: no transaction
+	open    map[openKey]*openTxn
+	aborted []abortedRow
+}
+
+type openKey struct {
+	part partKey
+	pid  int64
+}
+
+type openTxn struct {
+	first  int64
+	stored bool // a row exists in txn_open
+	closed bool
+}
+
+type abortedRow struct {
+	key         openKey
+	first, last int64
+}
+
+// checkTxn verifies that a transactional batch is part of its producer's
+// ongoing transaction on the batch's partition. The transaction row is
+// read FOR SHARE: EndTxn's move to PrepareCommit/PrepareAbort waits for
+// this commit, so its markers come after the batch.
+func (tc *txnCommit) checkTxn(ctx context.Context, tx pgx.Tx, b metadata.BatchCommit) error {
+	if tc.txns == nil {
+		tc.txns = map[int64]*metadata.Transaction{}
+	}
+	p := b.Producer
+	t, ok := tc.txns[p.ID]
+	if !ok {
+		got, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, p.ID))
+		switch {
+		case errors.Is(err, metadata.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("read transaction: %w", err)
+		default:
+			t = &got
+		}
+		tc.txns[p.ID] = t
+	}
+	return metadata.CheckTxnWrite(t, p.Epoch, b.TopicID, b.Partition)
+}
+
+func (tc *txnCommit) load(ctx context.Context, tx pgx.Tx, k openKey) (*openTxn, error) {
+	if tc.open == nil {
+		tc.open = map[openKey]*openTxn{}
+	}
+	if o, ok := tc.open[k]; ok {
+		return o, nil
+	}
+	o := &openTxn{closed: true}
+	err := tx.QueryRow(ctx, `SELECT first_offset FROM txn_open WHERE topic_id = $1 AND partition = $2 AND producer_id = $3`,
+		[16]byte(k.part.topic), k.part.partition, k.pid).Scan(&o.first)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("read open transaction: %w", err)
+	default:
+		o.stored, o.closed = true, false
+	}
+	tc.open[k] = o
+	return o, nil
+}
+
+// opened notes a transactional batch appended at base.
+func (tc *txnCommit) opened(ctx context.Context, tx pgx.Tx, k openKey, base int64) error {
+	o, err := tc.load(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	if o.closed {
+		o.first, o.closed = base, false
+	}
+	return nil
+}
+
+// marked notes a marker appended at offset: it closes the producer's open
+// transaction on the partition, if any.
+func (tc *txnCommit) marked(ctx context.Context, tx pgx.Tx, k openKey, offset int64, commit bool) error {
+	o, err := tc.load(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if !commit {
+		tc.aborted = append(tc.aborted, abortedRow{key: k, first: o.first, last: offset})
+	}
+	return nil
+}
+
+func (tc *txnCommit) write(ctx context.Context, tx pgx.Tx) error {
+	for k, o := range tc.open {
+		var err error
+		switch {
+		case !o.closed:
+			_, err = tx.Exec(ctx, `INSERT INTO txn_open(topic_id, partition, producer_id, first_offset) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET first_offset = excluded.first_offset`,
+				[16]byte(k.part.topic), k.part.partition, k.pid, o.first)
+		case o.stored:
+			_, err = tx.Exec(ctx, `DELETE FROM txn_open WHERE topic_id = $1 AND partition = $2 AND producer_id = $3`,
+				[16]byte(k.part.topic), k.part.partition, k.pid)
+		}
+		if err != nil {
+			return fmt.Errorf("open transactions: %w", err)
+		}
+	}
+	for _, a := range tc.aborted {
+		if _, err := tx.Exec(ctx, `INSERT INTO txn_aborted(topic_id, partition, last_offset, producer_id, first_offset) VALUES ($1, $2, $3, $4, $5)`,
+			[16]byte(a.key.part.topic), a.key.part.partition, a.last, a.key.pid, a.first); err != nil {
+			return fmt.Errorf("aborted transactions: %w", err)
+		}
+	}
+	return nil
+}
