@@ -326,16 +326,7 @@ func BatchInfoOf(batch []byte) (segment.BatchInfo, error) {
 	if err := b.ReadFrom(batch); err != nil {
 		return segment.BatchInfo{}, fmt.Errorf("malformed record batch: %w", err)
 	}
-	return segment.BatchInfo{
-		Records:       int64(b.LastOffsetDelta) + 1,
-		MinTimestamp:  b.FirstTimestamp,
-		MaxTimestamp:  b.MaxTimestamp,
-		ProducerID:    b.ProducerID,
-		ProducerEpoch: b.ProducerEpoch,
-		FirstSequence: b.FirstSequence,
-		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
-		Transactional: b.Attributes&attrTransactional != 0,
-	}, nil
+	return segment.InfoOf(&b), nil
 }
 
 // Record batch attribute bits.

@@ -222,16 +222,7 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 		}
 		return info, kerr.InvalidRecord.Code, err
 	}
-	info = segment.BatchInfo{
-		Records:       int64(b.NumRecords),
-		MinTimestamp:  b.FirstTimestamp,
-		MaxTimestamp:  b.MaxTimestamp,
-		ProducerID:    b.ProducerID,
-		ProducerEpoch: b.ProducerEpoch,
-		FirstSequence: b.FirstSequence,
-		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
-		Transactional: b.Attributes&attrTransactional != 0,
-	}
+	info = segment.InfoOf(&b)
 	return info, 0, nil
 }
 

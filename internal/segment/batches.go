@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Byte positions inside a Kafka v2 record batch header.
@@ -60,4 +61,20 @@ func PatchBaseOffsets(chunk []byte, base int64) (int64, error) {
 		chunk = rest
 	}
 	return base, nil
+}
+
+// InfoOf returns what the file index needs to know of a decoded v2 batch.
+// Records is the offsets the batch occupies (lastOffsetDelta+1), which for
+// a batch key compaction thinned out is more than the records it holds.
+func InfoOf(b *kmsg.RecordBatch) BatchInfo {
+	return BatchInfo{
+		Records:       int64(b.LastOffsetDelta) + 1,
+		MinTimestamp:  b.FirstTimestamp,
+		MaxTimestamp:  b.MaxTimestamp,
+		ProducerID:    b.ProducerID,
+		ProducerEpoch: b.ProducerEpoch,
+		FirstSequence: b.FirstSequence,
+		LastSequence:  b.FirstSequence + b.LastOffsetDelta,
+		Transactional: b.Attributes&0x10 != 0,
+	}
 }
