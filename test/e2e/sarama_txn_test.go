@@ -2,13 +2,17 @@ package e2e
 
 // IBM/sarama's transactional producer and DeleteRecords against Sluice:
 // committed and aborted transactions read back with read_committed and
-// read_uncommitted partition consumers, consume-transform-produce with the
-// consumed offsets in the transaction (AddMessageToTxn), and
-// ClusterAdmin.DeleteRecords moving the log start offset.
+// read_uncommitted partition consumers, a read_committed consumer held at
+// an open transaction, consume-transform-produce with the consumed offsets
+// in the transaction (AddMessageToTxn, from a partition consumer and from
+// a group member with its generation), and ClusterAdmin.DeleteRecords
+// moving the log start offset.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +274,211 @@ func TestSaramaDeleteRecords(t *testing.T) {
 	}
 	if off, err := client.GetOffset(topic, 0, sarama.OffsetOldest); err != nil || off != 4 {
 		t.Fatalf("[0] oldest offset after the refused delete %d, %v; want 4", off, err)
+	}
+}
+
+// saramaTxnHandler is a consume-transform-produce sarama group member:
+// each message read is written to out and its offset added to the
+// producer's transaction with the session's generation and member ID
+// (TxnOffsetCommit v3, checked by the agent as KIP-447 says), one
+// transaction per message.
+type saramaTxnHandler struct {
+	sp    sarama.SyncProducer
+	group string
+	out   string
+
+	mu   sync.Mutex // guards sp's transactions and the fields below
+	done int
+	errs []error
+}
+
+func (h *saramaTxnHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *saramaTxnHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *saramaTxnHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for m := range claim.Messages() {
+		if err := h.transform(sess, m); err != nil {
+			h.mu.Lock()
+			h.errs = append(h.errs, err)
+			h.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *saramaTxnHandler) transform(sess sarama.ConsumerGroupSession, m *sarama.ConsumerMessage) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.sp.BeginTxn(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	out := &sarama.ProducerMessage{Topic: h.out, Value: sarama.StringEncoder("out-" + string(m.Value))}
+	if _, _, err := h.sp.SendMessage(out); err != nil {
+		_ = h.sp.AbortTxn()
+		return fmt.Errorf("send: %w", err)
+	}
+	meta := &sarama.ConsumerGroupMetadata{GroupID: h.group, GenerationID: sess.GenerationID(), MemberID: sess.MemberID()}
+	if err := h.sp.AddMessageToTxnWithGroupMetadata(m, meta, nil); err != nil {
+		_ = h.sp.AbortTxn()
+		return fmt.Errorf("add message: %w", err)
+	}
+	if err := h.sp.CommitTxn(); err != nil {
+		return fmt.Errorf("commit [%d]@%d: %w", m.Partition, m.Offset, err)
+	}
+	h.done++
+	return nil
+}
+
+func (h *saramaTxnHandler) progress() (int, []error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.done, append([]error(nil), h.errs...)
+}
+
+// TestSaramaTxnGroupMember runs consume-transform-produce from a sarama
+// consumer group member, with its generation and member ID in each
+// transactional offset commit: every input record is transformed exactly
+// once and the group's offsets end at the input's end.
+func TestSaramaTxnGroupMember(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "20ms")
+	const in, out, group, n = "sarama-ctpg-in", "sarama-ctpg-out", "sarama-ctpg-g", 12
+	a.CreateTopic(in, 2)
+	a.CreateTopic(out, 1)
+	var rs []*kgo.Record
+	for i := 0; i < n; i++ {
+		rs = append(rs, &kgo.Record{Topic: in, Partition: int32(i % 2), Value: []byte(fmt.Sprintf("in-%d", i))})
+	}
+	if err := a.Client(kgo.RecordPartitioner(kgo.ManualPartitioner())).ProduceSync(testContext(t, 30*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := sarama.NewSyncProducer([]string{a.KafkaAddr}, saramaTxnConfig("sarama-ctpg-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	cfg := saramaConfig(sarama.V3_9_0_0)
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	cfg.Consumer.Group.Session.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+	cg, err := sarama.NewConsumerGroup([]string{a.KafkaAddr}, group, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &saramaTxnHandler{sp: sp, group: group, out: out}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for ctx.Err() == nil && err == nil {
+			err = cg.Consume(ctx, []string{in}, h)
+		}
+		done <- err
+	}()
+	waitFor(t, 60*time.Second, "every input record to be transformed", func() bool {
+		d, errs := h.progress()
+		return d >= n || len(errs) > 0
+	})
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("consume: %v", err)
+	}
+	if err := cg.Close(); err != nil {
+		t.Errorf("close group: %v", err)
+	}
+	d, errs := h.progress()
+	for _, err := range errs {
+		t.Errorf("transform: %v", err)
+	}
+	if d != n {
+		t.Fatalf("%d transactions committed, want %d", d, n)
+	}
+	offs, err := a.Admin().FetchOffsets(testContext(t, 30*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 2; p++ {
+		if o, ok := offs.Lookup(in, p); !ok || o.Err != nil || o.At != n/2 {
+			t.Fatalf("group offset [%d] %+v, want %d", p, o, n/2)
+		}
+	}
+	vs, _ := saramaValues(t, a.KafkaAddr, out, 0, sarama.ReadCommitted, n)
+	seen := map[string]int{}
+	for _, v := range vs {
+		seen[v]++
+	}
+	for i := 0; i < n; i++ {
+		if v := fmt.Sprintf("out-in-%d", i); seen[v] != 1 {
+			t.Fatalf("%s in the output %d times: %v", v, seen[v], vs)
+		}
+	}
+}
+
+// TestSaramaTxnReadCommittedWaitsForOpen checks that a sarama
+// read_committed consumer stops at an open transaction's first offset
+// (the last stable offset), even when non-transactional records follow
+// it, and gets everything, in order, once the transaction commits; a
+// read_uncommitted consumer reads past it at once.
+func TestSaramaTxnReadCommittedWaitsForOpen(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "20ms")
+	const topic = "sarama-txn-lso"
+	a.CreateTopic(topic, 1)
+	sp, err := sarama.NewSyncProducer([]string{a.KafkaAddr}, saramaTxnConfig("sarama-lso-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if err := sp.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("open-0")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Client().ProduceSync(testContext(t, 30*time.Second), &kgo.Record{Topic: topic, Value: []byte("plain-1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// read_uncommitted: both, at once.
+	if vs, offs := saramaValues(t, a.KafkaAddr, topic, 0, sarama.ReadUncommitted, 2); fmt.Sprint(vs, offs) != "[open-0 plain-1] [0 1]" {
+		t.Fatalf("read_uncommitted while the transaction is open: %v %v", vs, offs)
+	}
+	cfg := saramaConfig(sarama.V3_9_0_0)
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	c, err := sarama.NewConsumer([]string{a.KafkaAddr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	// Nothing below the last stable offset (0) while the transaction is
+	// open: over a few long polls, no message may arrive.
+	select {
+	case m := <-pc.Messages():
+		t.Fatalf("read_committed got %q at %d while the transaction at 0 is open", m.Value, m.Offset)
+	case err := <-pc.Errors():
+		t.Fatal(err)
+	case <-time.After(2 * time.Second):
+	}
+	if err := sp.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	deadline := time.After(60 * time.Second)
+	for len(got) < 2 {
+		select {
+		case m := <-pc.Messages():
+			got = append(got, fmt.Sprintf("%s@%d", m.Value, m.Offset))
+		case err := <-pc.Errors():
+			t.Fatal(err)
+		case <-deadline:
+			t.Fatalf("read_committed after the commit: %v after 60s", got)
+		}
+	}
+	if fmt.Sprint(got) != "[open-0@0 plain-1@1]" {
+		t.Fatalf("read_committed after the commit: %v", got)
 	}
 }
