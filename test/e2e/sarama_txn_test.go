@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // saramaTxnConfig is a transactional producer config for transactional
@@ -480,5 +482,87 @@ func TestSaramaTxnReadCommittedWaitsForOpen(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[open-0@0 plain-1@1]" {
 		t.Fatalf("read_committed after the commit: %v", got)
+	}
+}
+
+// TestSaramaTxnCluster runs sarama's transactional producer on a
+// three-agent cluster (PostgreSQL, S3), bootstrapped from one agent, with
+// a transaction coordinator and a group coordinator on different agents:
+// committed and aborted transactions over partitions led by every agent,
+// with consumed offsets in them, read back through a third agent.
+func TestSaramaTxnCluster(t *testing.T) {
+	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms"}})
+	ctx := testContext(t, 150*time.Second)
+	const topic, in, id, partitions = "sarama-cluster-txn", "sarama-cluster-txn-in", "sarama-cluster-txn-1", 6
+	c.Agents[0].CreateTopic(topic, partitions)
+	c.Agents[0].CreateTopic(in, 1)
+	probe := c.Client()
+	txnNode := txnCoordinator(t, ctx, c, probe, id)
+	group := ""
+	for i := 0; i < 100 && group == ""; i++ {
+		g := fmt.Sprintf("sarama-cluster-txn-g%d", i)
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey, req.CoordinatorKeys = g, []string{g}
+		resp, err := req.RequestWith(ctx, probe)
+		if err != nil || len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != 0 {
+			t.Fatalf("find coordinator of %s: %v %+v", g, err, resp)
+		}
+		if resp.Coordinators[0].NodeID != txnNode {
+			group = g
+		}
+	}
+	if group == "" {
+		t.Fatal("every group hashed to the transaction coordinator")
+	}
+	var rs []*kgo.Record
+	for i := 0; i < 3; i++ {
+		rs = append(rs, &kgo.Record{Topic: in, Value: []byte(fmt.Sprintf("in-%d", i))})
+	}
+	if err := probe.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := saramaReadPartition(t, c.Agents[2].KafkaAddr, saramaConfig(sarama.V3_9_0_0), in, 0, sarama.OffsetOldest, 3)
+
+	sp, err := sarama.NewSyncProducer([]string{c.Agents[1].KafkaAddr}, saramaTxnConfig(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for ti, commit := range []bool{true, false, true} {
+		if err := sp.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < partitions; p++ {
+			v := fmt.Sprintf("t%d-%d", ti, p)
+			if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: p, Value: sarama.StringEncoder(v)}); err != nil {
+				t.Fatalf("send %s: %v", v, err)
+			}
+		}
+		if err := sp.AddMessageToTxn(msgs[ti], group, nil); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = sp.CommitTxn()
+		} else {
+			err = sp.AbortTxn()
+		}
+		if err != nil {
+			t.Fatalf("transaction %d (commit %v): %v", ti, commit, err)
+		}
+	}
+	for p := int32(0); p < partitions; p++ {
+		vs, offs := saramaValues(t, c.Agents[2].KafkaAddr, topic, p, sarama.ReadCommitted, 2)
+		if want := fmt.Sprintf("[t0-%d t2-%d] [0 4]", p, p); fmt.Sprint(vs, " ", offs) != want {
+			t.Fatalf("[%d] read_committed %v %v, want %s", p, vs, offs, want)
+		}
+	}
+	// The last committed transaction added in-2: offset 3; the aborted
+	// one's offset (2) never showed.
+	offs, err := kadm.NewClient(probe).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup(in, 0); !ok || o.Err != nil || o.At != 3 {
+		t.Fatalf("group %s committed %+v, want 3", group, o)
 	}
 }
