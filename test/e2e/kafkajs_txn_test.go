@@ -21,9 +21,51 @@ func TestKafkajsTransactions(t *testing.T) {
 	const topic, in, group, partitions = "kafkajs-txn", "kafkajs-txn-in", "kafkajs-txn-g", 2
 	a.CreateTopic(topic, partitions)
 	a.CreateTopic(in, 1)
+	const ctpIn, ctpOut, ctpN = "kafkajs-txn-ctp-in", "kafkajs-txn-ctp-out", 6
+	a.CreateTopic(ctpIn, 2)
+	a.CreateTopic(ctpOut, 1)
+	var rs []*kgo.Record
+	for i := 0; i < ctpN; i++ {
+		rs = append(rs, &kgo.Record{Topic: ctpIn, Partition: int32(i % 2), Value: []byte(fmt.Sprintf("in-%d", i))})
+	}
+	if err := a.Client(kgo.RecordPartitioner(kgo.ManualPartitioner())).ProduceSync(testContext(t, 30*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	lines := runKafkajs(t, "txn", map[string]any{
 		"broker": a.KafkaAddr, "topic": topic, "in": in, "group": group, "partitions": partitions, "txnId": "kafkajs-txn-1",
+		"ctpIn": ctpIn, "ctpOut": ctpOut, "ctpN": ctpN,
 	})
+
+	// Consume-transform-produce: every input record transformed once (a
+	// record redelivered after a lost commit would show twice), the
+	// group's offsets at the ends, the output complete under
+	// read_committed.
+	if len(lines["ctp"]) != ctpN {
+		t.Fatalf("%d records transformed, want %d: %s", len(lines["ctp"]), ctpN, lines["ctp"])
+	}
+	ctpOffs, err := a.Admin().FetchOffsets(testContext(t, 30*time.Second), group+"-ctp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 2; p++ {
+		if o, ok := ctpOffs.Lookup(ctpIn, p); !ok || o.Err != nil || o.At != ctpN/2 {
+			t.Fatalf("group %s-ctp committed [%d] %+v, want %d", group, p, o, ctpN/2)
+		}
+	}
+	rc := a.Client(kgo.ConsumeTopics(ctpOut), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	outSeen := map[string]int{}
+	for n := 0; n < ctpN; {
+		fs := rc.PollFetches(testContext(t, 30*time.Second))
+		if err := fs.Err(); err != nil {
+			t.Fatalf("read %s: %v", ctpOut, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { outSeen[string(r.Value)]++; n++ })
+	}
+	for i := 0; i < ctpN; i++ {
+		if v := fmt.Sprintf("out-in-%d", i); outSeen[v] != 1 {
+			t.Fatalf("%s in %s %d times: %v", v, ctpOut, outSeen[v], outSeen)
+		}
+	}
 
 	// Every send acknowledged without error; each transaction's records
 	// follow the previous transaction's marker.

@@ -6,7 +6,12 @@
 //   2. transaction o1 sends offset 3 of cfg.in[0] for group cfg.group with
 //      transaction.sendOffsets and a record o1-<p>-0 per partition, then
 //      commits; o2 sends offset 5 and a record and aborts;
-//   3. a read_committed consumer (readUncommitted false, the default) and
+//   3. consume-transform-produce: a consumer in group cfg.group-ctp
+//      (autoCommit off) reads cfg.ctpIn and, per message, writes
+//      out-<value> to cfg.ctpOut and the message's next offset with
+//      transaction.sendOffsets for its own group, in one transaction
+//      (producer cfg.txnId-ctp), until cfg.ctpN messages are done;
+//   4. a read_committed consumer (readUncommitted false, the default) and
 //      a read_uncommitted one read cfg.topic from the beginning until they
 //      have the committed records (respectively all records), then a
 //      second more in case anything else comes.
@@ -14,7 +19,8 @@
 // result, {"kind":"offsets","after":"o1"|"o2","partitions":[[p,"off"]]}
 // from admin.fetchOffsets, {"kind":"read","reader":"committed"|
 // "uncommitted","partition":..,"offset":"..","value":..} per record and
-// {"kind":"done"}.
+// {"kind":"ctp","value":..,"partition":..,"offset":".."} per transformed
+// message and {"kind":"done"}.
 const { emit, kafka, main, waitUntil } = require('./lib')
 
 main(async cfg => {
@@ -50,6 +56,34 @@ main(async cfg => {
   await run('o2', 'abort', 5)
   await producer.disconnect()
   await admin.disconnect()
+
+  const ctpProducer = k.producer({ transactionalId: `${cfg.txnId}-ctp`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 30000 })
+  await ctpProducer.connect()
+  const ctpGroup = `${cfg.group}-ctp`
+  let transformed = 0
+  const ctp = k.consumer({ groupId: ctpGroup, maxWaitTimeInMs: 300, heartbeatInterval: 500, sessionTimeout: 10000 })
+  await ctp.connect()
+  await ctp.subscribe({ topics: [cfg.ctpIn], fromBeginning: true })
+  await ctp.run({
+    autoCommit: false,
+    eachMessage: async ({ topic, partition, message }) => {
+      const txn = await ctpProducer.transaction()
+      try {
+        await txn.send({ topic: cfg.ctpOut, acks: -1, messages: [{ value: `out-${message.value.toString()}` }] })
+        const next = (BigInt(message.offset) + 1n).toString()
+        await txn.sendOffsets({ consumerGroupId: ctpGroup, topics: [{ topic, partitions: [{ partition, offset: next }] }] })
+        await txn.commit()
+      } catch (e) {
+        await txn.abort()
+        throw e
+      }
+      transformed++
+      emit({ kind: 'ctp', value: message.value.toString(), partition, offset: message.offset })
+    },
+  })
+  await waitUntil(`${cfg.ctpN} messages transformed`, 30000, () => transformed >= cfg.ctpN)
+  await ctp.disconnect()
+  await ctpProducer.disconnect()
 
   const read = async (reader, readUncommitted, want) => {
     const seen = []
