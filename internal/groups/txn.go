@@ -44,3 +44,16 @@ func (c *Coordinator) CheckTxnCommit(ctx context.Context, group, memberID string
 	}
 	return nil
 }
+
+// EnsureGroup creates group, empty, if the store has never heard of it, as
+// Kafka's coordinator does for a TxnOffsetCommit: offsets committed by a
+// transaction for a group that never joined or committed otherwise must be
+// the group's, visible to OffsetFetch once the transaction commits. A
+// known group, classic or KIP-848, is left as it is.
+func (c *Coordinator) EnsureGroup(ctx context.Context, group string) error {
+	_, err := c.get(ctx, group, true)
+	if asConsumer(err) != nil {
+		return nil
+	}
+	return err
+}

@@ -16,6 +16,9 @@ package kafka
 // UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION), so a
 // producer whose consumer lost its partitions cannot commit their offsets;
 // requests naming no member, and KIP-848 consumer groups, are not checked.
+// A group the store has never seen is created empty once the offsets are
+// staged, as Kafka does, so they are the group's when the transaction
+// commits.
 
 import (
 	"context"
@@ -68,6 +71,13 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 			err := s.txnLog.StageTxnOffsets(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Group, offsets)
 			switch {
 			case err == nil:
+				// Like Kafka, a group first named here is created
+				// (empty), after the offsets are staged so a refused
+				// request leaves nothing behind; otherwise OffsetFetch
+				// would not find the group and its committed offsets.
+				if gerr := s.groups.EnsureGroup(ctx, m.Group); gerr != nil {
+					code = groupErrorCode(gerr)
+				}
 			case errors.Is(err, metadata.ErrInvalidTxnState), errors.Is(err, metadata.ErrInvalidProducerEpoch),
 				errors.Is(err, metadata.ErrUnknownProducerID):
 				code = errorCode(err)

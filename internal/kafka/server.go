@@ -50,6 +50,8 @@ type GroupCoordinator interface {
 	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
 	// CheckTxnCommit checks a TxnOffsetCommit's member and generation.
 	CheckTxnCommit(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
+	// EnsureGroup creates a group unknown to the store (TxnOffsetCommit).
+	EnsureGroup(ctx context.Context, group string) error
 }
 
 // TxnCoordinator is the transaction coordinator (txn.Coordinator).

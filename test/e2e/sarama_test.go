@@ -1285,8 +1285,8 @@ func TestSaramaEdgeCases(t *testing.T) {
 		if err != nil || len(re[topic]) != 0 {
 			t.Fatalf("list reassignments: %v %v", re, err)
 		}
-		// DeleteRecords (ClusterAdmin.DeleteRecords) is not served yet; it
-		// comes with the retention work and gets its sarama test then.
+		// ClusterAdmin.DeleteRecords: TestSaramaDeleteRecords
+		// (sarama_txn_test.go).
 	})
 
 	t.Run("static-member", func(t *testing.T) {
@@ -1344,8 +1344,7 @@ func TestSaramaEdgeCases(t *testing.T) {
 		}
 	})
 
-	// Transactions (sarama's Producer.Transaction.ID) are not served yet:
-	// the transactions work adds them; no test here until then.
+	// Transactions (Producer.Transaction.ID): sarama_txn_test.go.
 }
 
 // saramaOK reports whether err means success: sarama reports some

@@ -2,7 +2,7 @@
 // admin: the kafkajs admin client's topic, config, offset and group calls
 // against cfg.topic (created here) and group cfg.group. Reports each
 // call's result as {"kind":"<call>", ...} for the Go test to check.
-// Not exercised: deleteTopicRecords (DeleteRecords is not served yet).
+// deleteTopicRecords is exercised by records.js (kafkajs_txn_test.go).
 const { ConfigResourceTypes } = require('kafkajs')
 const { emit, kafka, main } = require('./lib')
 
