@@ -230,7 +230,7 @@ func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
 // so a small batch crafted to expand to gigabytes is refused
 // (MESSAGE_TOO_LARGE) instead of exhausting the agent's memory. Consumers
 // have similar bounds (franz-go: 1 GiB, MaxDecompressBatchBytes).
-const maxDecompressedBatch = 128 << 20
+var maxDecompressedBatch = 128 << 20 // a var only so fuzz tests can lower it
 
 // validateRecords checks each record's framing and offset delta, so a batch
 // whose CRC is right but whose contents no consumer could parse is refused.
