@@ -66,6 +66,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Produce.BatchTimeout, "batch-timeout", 250*time.Millisecond, "longest time a produced batch is buffered before its file is flushed")
 	f.IntVar(&cfg.Produce.BatchMaxBytes, "batch-max-bytes", 8<<20, "flush a file as soon as it holds this many bytes")
 	f.IntVar(&cfg.Produce.MaxInFlight, "max-inflight-flushes", 4, "files uploading at once")
+	f.BoolVar(&cfg.Produce.EarlySeal, "batch-early-seal", true, "flush a file before --batch-timeout when it cannot grow: every connection that wrote to the previous file waits on this one and none pipelines produce requests (files stay at least --batch-timeout apart)")
 	f.Int32Var(&cfg.Kafka.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request accepted (socket.request.max.bytes)")
 	f.IntVar(&cfg.Kafka.MaxMessageBytes, "max-message-bytes", 1048588, "largest record batch for topics without max.message.bytes (message.max.bytes)")
 	f.BoolVar(&cfg.Kafka.AutoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for them (auto.create.topics.enable)")

@@ -136,7 +136,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 	var pending *produce.Pending
 	if len(batches) > 0 {
 		var err error
-		pending, err = s.producer.Submit(ctx, batches)
+		pending, err = s.producer.SubmitFrom(ctx, req.source, batches)
 		if err != nil {
 			for _, sl := range slots {
 				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], errorCode(err), err.Error())

@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/produce"
 )
 
 // request is one decoded request with its header.
@@ -23,6 +25,8 @@ type request struct {
 	remote        string
 	msg           kmsg.Request
 	received      time.Time
+	// source is the connection as the write path knows it.
+	source *produce.Source
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -59,6 +63,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
+	src := produce.NewSource()
+	defer s.producer.Forget(src)
 
 	queue := make(chan outbound, s.cfg.MaxInFlightPerConn)
 	writerDone := make(chan struct{})
@@ -67,7 +73,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		defer cancel()
 		s.writeLoop(ctx, c, queue)
 	}()
-	err := s.readLoop(ctx, c, queue)
+	err := s.readLoop(ctx, c, src, queue)
 	close(queue)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 		s.logger.Debug("closing connection", "remote", c.RemoteAddr().String(), "err", err)
@@ -75,7 +81,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	<-writerDone
 }
 
-func (s *Server) readLoop(ctx context.Context, c net.Conn, queue chan<- outbound) error {
+func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, queue chan<- outbound) error {
 	br := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
@@ -98,6 +104,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, queue chan<- outbound
 		}
 		req.received = time.Now()
 		req.remote = c.RemoteAddr().String()
+		req.source = src
 		var r reply
 		if early != nil {
 			r = ready(early)
@@ -167,12 +174,39 @@ func (s *Server) decode(body []byte) (*request, kmsg.Response, error) {
 func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outbound) {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
-	for out := range queue {
+	// Responses are buffered while the next one is already complete, so
+	// pipelined responses share syscalls, and flushed before the loop
+	// blocks: a response must never wait in the buffer for a later,
+	// slower request (a produce request pipelined into the next flush).
+	flushBeforeWait := func() bool {
+		return bw.Buffered() == 0 || bw.Flush() == nil
+	}
+	for {
+		var out outbound
+		var ok bool
+		select {
+		case out, ok = <-queue:
+		default:
+			if !flushBeforeWait() {
+				return
+			}
+			out, ok = <-queue
+		}
+		if !ok {
+			break
+		}
 		var r reply
 		select {
 		case r = <-out.done:
-		case <-ctx.Done():
-			return
+		default:
+			if !flushBeforeWait() {
+				return
+			}
+			select {
+			case r = <-out.done:
+			case <-ctx.Done():
+				return
+			}
 		}
 		s.metrics.observe(out.req, time.Since(out.req.received))
 		if r.none {
@@ -181,13 +215,6 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 		buf = appendResponse(buf[:0], out.req, r.resp)
 		if _, err := bw.Write(buf); err != nil {
 			return
-		}
-		// Flush unless another response is already waiting, so pipelined
-		// responses share syscalls.
-		if len(queue) == 0 {
-			if err := bw.Flush(); err != nil {
-				return
-			}
 		}
 	}
 	bw.Flush()

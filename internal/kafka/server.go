@@ -19,9 +19,11 @@ import (
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
-// Producer is the write path (produce.Batcher).
+// Producer is the write path (produce.Batcher). Each connection is one
+// produce.Source, forgotten when the connection closes.
 type Producer interface {
-	Submit(ctx context.Context, batches []produce.Batch) (*produce.Pending, error)
+	SubmitFrom(ctx context.Context, src *produce.Source, batches []produce.Batch) (*produce.Pending, error)
+	Forget(src *produce.Source)
 }
 
 // Reader is the read path (fetch.Reader).

@@ -48,6 +48,13 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // backends) when the test ends.
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, nil)
+}
+
+// startServerWith is startServer with the bucket wrapped by wrap (nil: as
+// is), for tests that control when uploads finish.
+func startServerWith(t *testing.T, cfg Config, wrap func(objstore.Bucket) objstore.Bucket) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
 	if err != nil {
@@ -57,6 +64,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	bucket, err := objstore.OpenDir(bucketDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		bucket = wrap(bucket)
 	}
 	notifier := fetch.NewNotifier()
 	batcher := produce.New(produce.Config{BatchTimeout: 5 * time.Millisecond}, store, bucket, notifier.Notify, nil, discardLogger())

@@ -46,6 +46,12 @@ type Config struct {
 	// UploadAttempts is how many times an upload is tried before the flush
 	// fails.
 	UploadAttempts int
+	// EarlySeal seals the open file before BatchTimeout when it cannot grow:
+	// every connection that wrote to the previous file has a request waiting
+	// on this one and none of them ever pipelined produce requests, so no
+	// known producer can send more until this file commits. Seals stay at
+	// least BatchTimeout apart, so the PUT rate bound is unchanged.
+	EarlySeal bool
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +99,19 @@ type Result struct {
 	Err error
 }
 
+// Source is one producing connection. The batcher uses it to tell when the
+// open file cannot grow any more (see Config.EarlySeal). Create one per
+// connection with NewSource and pass it to SubmitFrom; Forget it when the
+// connection closes.
+type Source struct {
+	// Guarded by Batcher.mu.
+	waiting   int  // Submits whose flush has not finished
+	pipelined bool // it once had two Submits waiting: it may send more while waiting
+}
+
+// NewSource returns a Source for one connection.
+func NewSource() *Source { return &Source{} }
+
 // Batcher is the agent's write path. It is safe for concurrent use.
 type Batcher struct {
 	cfg      Config
@@ -116,6 +135,11 @@ type Batcher struct {
 	// finished committing; the next sealed flush waits for it.
 	lastCommitted chan struct{}
 	closed        bool
+	// lastSeal is when the previous flush was sealed; seals stay at least
+	// BatchTimeout apart unless a file fills up.
+	lastSeal time.Time
+	// prevSources are the connections that wrote to the last sealed flush.
+	prevSources map[*Source]struct{}
 }
 
 // flush is one future file. Its fields are written by Submit under
@@ -129,6 +153,11 @@ type flush struct {
 	sealed  time.Time // set under Batcher.mu when sealed
 	results []Result
 	done    chan struct{}
+	// sources counts the Submits of each connection in this flush;
+	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
+	sources   map[*Source]int
+	anonymous int
+	early     bool // its timer was moved forward by EarlySeal
 }
 
 // New returns a Batcher. onCommit, if non-nil, is called after every
@@ -183,6 +212,12 @@ func (p *Pending) Done() <-chan struct{} { return p.f.done }
 // the buffer is full. The batcher owns each batch's Data from then on: a
 // LogAppendTime batch is rewritten in place when its flush seals.
 func (b *Batcher) Submit(ctx context.Context, batches []Batch) (*Pending, error) {
+	return b.SubmitFrom(ctx, nil, batches)
+}
+
+// SubmitFrom is Submit for batches that came from the connection src (nil:
+// unknown, which keeps the file open until its timeout).
+func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) (*Pending, error) {
 	size := 0
 	for i := range batches {
 		size += len(batches[i].Data)
@@ -206,18 +241,71 @@ func (b *Batcher) Submit(ctx context.Context, batches []Batch) (*Pending, error)
 	p := &Pending{f: f, first: len(f.batches), n: len(batches)}
 	f.batches = append(f.batches, batches...)
 	f.bytes += size
-	if f.bytes >= b.cfg.BatchMaxBytes {
+	if src == nil {
+		f.anonymous++
+	} else {
+		if f.sources == nil {
+			f.sources = make(map[*Source]int)
+		}
+		f.sources[src]++
+		src.waiting++
+		if src.waiting > 1 {
+			src.pipelined = true
+		}
+	}
+	switch {
+	case f.bytes >= b.cfg.BatchMaxBytes:
 		b.sealLocked()
+	case b.cfg.EarlySeal && b.cannotGrowLocked(f):
+		if wait := time.Until(b.lastSeal.Add(b.cfg.BatchTimeout)); wait <= 0 {
+			b.metrics.earlySeals.Inc()
+			b.sealLocked()
+		} else if wait < time.Until(f.opened.Add(b.cfg.BatchTimeout)) {
+			f.early = true
+			f.timer.Reset(wait)
+		}
 	}
 	b.mu.Unlock()
 	b.metrics.bufferedBytes.Add(float64(size))
 	return p, nil
 }
 
+// cannotGrowLocked reports whether no known producer can add to f before it
+// commits: every Submit in f came from a connection that has never had two
+// Submits waiting (it sends its next request only after this one's
+// response), and every connection that wrote to the previous flush is
+// among them.
+func (b *Batcher) cannotGrowLocked(f *flush) bool {
+	if f.anonymous > 0 || len(f.sources) < len(b.prevSources) {
+		return false
+	}
+	for src := range f.sources {
+		if src.pipelined {
+			return false
+		}
+	}
+	for src := range b.prevSources {
+		if _, ok := f.sources[src]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Forget drops a closed connection from the set the next file waits for.
+func (b *Batcher) Forget(src *Source) {
+	b.mu.Lock()
+	delete(b.prevSources, src)
+	b.mu.Unlock()
+}
+
 // sealIf seals f if it is still the open flush (its timer fired).
 func (b *Batcher) sealIf(f *flush) {
 	b.mu.Lock()
 	if b.cur == f {
+		if f.early {
+			b.metrics.earlySeals.Inc()
+		}
 		b.sealLocked()
 	}
 	b.mu.Unlock()
@@ -228,6 +316,16 @@ func (b *Batcher) sealLocked() {
 	b.cur = nil
 	f.timer.Stop()
 	f.sealed = time.Now() // under b.mu: seal times follow seal (and commit) order
+	b.lastSeal = f.sealed
+	// The next file waits for the connections that wrote to this one. A
+	// file that also held anonymous batches (transaction markers) says
+	// little about who produces, so the previous set is kept as well.
+	if f.anonymous == 0 || b.prevSources == nil {
+		b.prevSources = make(map[*Source]struct{}, len(f.sources))
+	}
+	for src := range f.sources {
+		b.prevSources[src] = struct{}{}
+	}
 	prev := b.lastCommitted
 	committed := make(chan struct{})
 	b.lastCommitted = committed
@@ -275,6 +373,13 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	}
 	b.space.Release(min(int64(f.bytes), b.cfg.MaxBufferedBytes))
 	b.metrics.bufferedBytes.Sub(float64(f.bytes))
+	// Before the results are published: a producer answered now may send
+	// its next request at once, and must not look pipelined.
+	b.mu.Lock()
+	for src, n := range f.sources {
+		src.waiting -= n
+	}
+	b.mu.Unlock()
 	close(f.done)
 }
 

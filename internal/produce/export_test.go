@@ -1,0 +1,11 @@
+package produce
+
+import "time"
+
+// ForgetLastSeal lets the next file seal early without waiting BatchTimeout
+// since the previous seal, so tests of EarlySeal need not sleep.
+func (b *Batcher) ForgetLastSeal() {
+	b.mu.Lock()
+	b.lastSeal = time.Time{}
+	b.mu.Unlock()
+}
