@@ -75,6 +75,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int64Var(&cfg.Cache.Size, "cache-size", 256<<20, "bytes of file blocks the read path keeps in memory (0 disables the cache)")
 	f.Int64Var(&cfg.Cache.BlockSize, "cache-block-size", 4<<20, "unit in which files are cached and fetched from the bucket and zone peers; agents of a zone should agree")
 	f.Int64Var(&cfg.Cache.PrefetchBytes, "prefetch-bytes", 4<<20, "how many bytes past a sequential consumer's position to read ahead into the cache (0 disables)")
+	f.BoolVar(&cfg.Cache.Produced, "cache-produced", true, "put each file this agent writes into its cache as it is committed, so consumers at the tail read it without a GET")
 	f.BoolVar(&cfg.Cache.Peers, "peer-cache", true, "share the block cache with the agents of this zone over the HTTP listener, so each block is read from the bucket about once per zone")
 	f.StringVar(&cfg.Cache.PeerAdvertiseAddr, "peer-advertise-addr", "", "host:port other agents of the zone reach this agent's HTTP listener on (default: the advertised Kafka host with the --http-addr port)")
 	f.DurationVar(&cfg.Cache.PeerTimeout, "peer-timeout", 2*time.Second, "bound on a block request to a zone peer; a peer that fails or is slower is skipped for a while and the bucket read directly")

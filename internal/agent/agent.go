@@ -119,6 +119,9 @@ type CacheConfig struct {
 	// PeerTimeout bounds a request to a peer, after which the block is
 	// read from the bucket; 0 means 2s.
 	PeerTimeout time.Duration
+	// Produced puts every file this agent writes into its cache as it is
+	// committed, so tail consumers read it without a GET.
+	Produced bool
 }
 
 // Agent is a running agent.
@@ -240,6 +243,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	if cfg.Cache.Produced {
+		a.batcher.OnWritten(a.cache.Put)
+	}
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
 	if cfg.Kafka.LogDir == "" {

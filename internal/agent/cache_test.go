@@ -516,3 +516,34 @@ func TestSequentialConsumerPrefetch(t *testing.T) {
 		t.Fatal("a sequential consumer got no read-ahead")
 	}
 }
+
+// TestProducedFilesCached: with CacheConfig.Produced the files an agent
+// writes are in its cache when committed, so its consumers read them
+// without a single bucket GET (TestFetchReadsEachFileOnce shows the GET
+// without it).
+func TestProducedFilesCached(t *testing.T) {
+	c := startCacheCluster(t, 1, CacheConfig{Size: 64 << 20, Produced: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, partitions, files = "written", 4, 3
+	produceFiles(t, ctx, c.agents[0], topic, partitions, files, 1000)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.agents[0].KafkaAddr()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for got := 0; got < partitions*files; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	if gets := c.bucket.gets.Load(); gets != 0 {
+		t.Fatalf("consuming files this agent wrote took %d bucket GETs, want 0", gets)
+	}
+	if w := metricValue(t, c.agents[0], "sluice_cache_written_bytes_total"); w <= 0 {
+		t.Fatalf("sluice_cache_written_bytes_total = %v", w)
+	}
+}

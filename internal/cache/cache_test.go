@@ -441,3 +441,39 @@ func TestReadRangesShared(t *testing.T) {
 	_ = append(got[0], 'x') // must not touch the block
 	mustRead(t, c, "f", data, Range{100, 100})
 }
+
+// TestPut: a file put into the cache as it is written is read without a
+// GET, in blocks of the usual size (the last one short), and enters as
+// prefetched: its first read does not promote it.
+func TestPut(t *testing.T) {
+	src := newMemSource()
+	d := src.add("w", 250) // also in the source: a miss would still read right
+	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
+	defer c.Close()
+	c.Put("w", d)
+	if st := c.Stats(); st.Blocks != 3 || st.Bytes != 250 {
+		t.Fatalf("stats after Put %+v, want 3 blocks of 250 bytes", st)
+	}
+	mustRead(t, c, "w", d, Range{0, 250}, Range{90, 20}, Range{240, 10})
+	if gets, _ := src.count(); gets != 0 {
+		t.Fatalf("GETs = %d after Put, want 0", gets)
+	}
+	if st := c.Stats(); st.ProtectedBytes != 0 {
+		t.Fatalf("stats %+v: first read of put blocks promoted them", st)
+	}
+	// Blocks were copied out of the caller's buffer: reusing it changes
+	// nothing cached.
+	orig := append([]byte(nil), d...)
+	for i := range d {
+		d[i] = 0
+	}
+	mustRead(t, c, "w", orig, Range{0, 250})
+
+	// With no budget, Put caches nothing.
+	z := New(src, Config{BlockSize: 100}, nil)
+	defer z.Close()
+	z.Put("w", orig)
+	if st := z.Stats(); st.Bytes != 0 {
+		t.Fatalf("zero-size cache holds %d bytes after Put", st.Bytes)
+	}
+}

@@ -13,6 +13,7 @@ type Metrics struct {
 	peerFallbacks        prometheus.Counter
 	peerServed           prometheus.Counter
 	peerServedBytes      prometheus.Counter
+	written              prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -31,10 +32,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		peerFallbacks:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_fallbacks_total", Help: "Block runs read from the bucket because their owning peer failed or was marked down."}),
 		peerServed:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_total", Help: "Block runs this agent served to zone peers."}),
 		peerServedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_bytes_total", Help: "Bytes this agent served to zone peers."}),
+		written:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_written_bytes_total", Help: "Bytes of files this agent wrote that were put into its cache as they were committed (--cache-produced)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.hits, m.misses, m.shared, m.evictions, m.bytes, m.blocks, m.bucketReads, m.bucketBytes,
-			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes)
+			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes, m.written)
 	}
 	return m
 }

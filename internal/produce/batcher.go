@@ -118,8 +118,11 @@ type Batcher struct {
 	log      metadata.Log
 	bucket   objstore.Bucket
 	onCommit func()
-	metrics  *Metrics
-	logger   *slog.Logger
+	// written, if set, gets every committed file's bytes (set before the
+	// first Submit; see OnWritten).
+	written func(key string, data []byte)
+	metrics *Metrics
+	logger  *slog.Logger
 
 	uploads *semaphore.Weighted // MaxInFlight upload slots
 	space   *semaphore.Weighted // MaxBufferedBytes of buffer
@@ -184,6 +187,12 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(), 
 		lastCommitted: done,
 	}
 }
+
+// OnWritten registers fn to receive each file's key and complete bytes once
+// the file is committed, before producers and long-polling fetches are told
+// (the agent puts them into its read cache). fn must not modify data. Call
+// it before the first Submit.
+func (b *Batcher) OnWritten(fn func(key string, data []byte)) { b.written = fn }
 
 // Pending is the future of one Submit call.
 type Pending struct {
@@ -364,6 +373,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
 		}
 	} else {
+		if b.written != nil {
+			b.written(key, data)
+		}
 		b.assignOffsets(f, results)
 		b.duplicateAppendTimes(f, results)
 		b.metrics.flushes.Inc()
