@@ -9,6 +9,9 @@
 #   RECORDS=500000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4 LINGER=5ms
 #   ACKS=all IDEMPOTENT=true E2E_RATE=2000 E2E_DURATION=30s ROUNDS=2
 #   SLUICE_AGENT_FLAGS=""  extra flags for `sluice dev`
+#   LATENCY_VARIANTS=""    extra sluice e2e runs per round, each
+#                          BATCH_TIMEOUT:LINGER, e.g. "250ms:50ms 125ms:5ms"
+#                          (tagged sluice-bt<BATCH_TIMEOUT>-l<LINGER>)
 #   PPROF_SECONDS=0        >0: CPU profile of the agent during produce
 #   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
 # Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
@@ -26,6 +29,7 @@ E2E_RATE=${E2E_RATE:-2000}
 E2E_DURATION=${E2E_DURATION:-30s}
 ROUNDS=${ROUNDS:-2}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
+LATENCY_VARIANTS=${LATENCY_VARIANTS:-}
 PPROF_SECONDS=${PPROF_SECONDS:-0}
 OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
 
@@ -146,6 +150,14 @@ workload() {
 		start_server sluice-5ms --batch-timeout 5ms
 		bench sluice-5ms "$round" e2e -t "e2e5-$round" --rate "$E2E_RATE" --duration "$E2E_DURATION" --records 0
 		stop_server sluice-5ms "$round"
+		local v bt linger name
+		for v in $LATENCY_VARIANTS; do
+			bt=${v%%:*} linger=${v#*:}
+			name=sluice-bt$bt-l$linger
+			start_server "$name" --batch-timeout "$bt"
+			bench "$name" "$round" e2e -t "e2e-$name-$round" --rate "$E2E_RATE" --duration "$E2E_DURATION" --records 0 --linger "$linger"
+			stop_server "$name" "$round"
+		done
 	fi
 }
 
@@ -154,6 +166,7 @@ workload() {
 	echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "go: $(go version)"
+	echo "latency variants: ${LATENCY_VARIANTS:-none}"
 	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
 } | tee "$OUT/env.txt" >&2
 

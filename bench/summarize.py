@@ -22,14 +22,14 @@ for r in rows:
     by[(r.get("target"), r["mode"])].append(r)
 
 print("== medians over rounds (n = runs)")
-print(f"{'target':12} {'mode':8} {'n':>2} {'MB/s':>8} {'rec/s':>9} "
+print(f"{'target':22} {'mode':8} {'n':>2} {'MB/s':>8} {'rec/s':>9} "
       f"{'prod p50':>9} {'p90':>8} {'p99':>8} {'max':>8} {'e2e p50':>8} {'p90':>8} {'p99':>8} {'max':>8}  ok")
 for (t, m), rs in sorted(by.items()):
     if m == "rss":
         continue
     pl = lambda k: med([(r.get("produce_latency") or {}).get(k) for r in rs])
     el = lambda k: med([(r.get("e2e_latency") or {}).get(k) for r in rs])
-    print(f"{t:12} {m:8} {len(rs):>2} {fmt(med([r.get('mb_per_s') for r in rs])):>8} "
+    print(f"{t:22} {m:8} {len(rs):>2} {fmt(med([r.get('mb_per_s') for r in rs])):>8} "
           f"{fmt(med([r.get('records_per_s') for r in rs]), 0):>9} "
           f"{fmt(pl('p50_ms'), 1):>9} {fmt(pl('p90_ms'), 1):>8} {fmt(pl('p99_ms'), 1):>8} {fmt(pl('max_ms'), 1):>8} "
           f"{fmt(el('p50_ms'), 1):>8} {fmt(el('p90_ms'), 1):>8} {fmt(el('p99_ms'), 1):>8} {fmt(el('max_ms'), 1):>8}  "
@@ -49,7 +49,7 @@ for m in ("produce", "consume", "e2e"):
 print("\n== peak RSS (MiB, VmHWM per server process)")
 for (t, m), rs in sorted(by.items()):
     if m == "rss":
-        print(f"{t:12} max {fmt(max(r['peak_rss_mib'] for r in rs), 1)}  per round "
+        print(f"{t:22} max {fmt(max(r['peak_rss_mib'] for r in rs), 1)}  per round "
               + " ".join(fmt(r["peak_rss_mib"], 1) for r in rs))
 
 print("\n== targets")
