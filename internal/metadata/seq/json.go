@@ -58,7 +58,7 @@ func parseRecent(data []byte) (out []Batch, ok bool) {
 			n++
 		}
 	}
-	out = make([]Batch, 0, n)
+	out = make([]Batch, 0, n+1) // room for the batch a commit records next
 	p.space()
 	if p.byte(']') {
 		return out, p.end()

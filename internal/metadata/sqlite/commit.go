@@ -229,6 +229,7 @@ type commitFile struct {
 	stmts *commitStmts
 
 	keys      []partKey
+	keyArgs   []any // by partition index: the topic and partition arguments, boxed once
 	parts     []partCommit
 	partIndex map[partKey]int
 	extents   []extentRow
@@ -355,21 +356,23 @@ func (cf *commitFile) readPartitions(ctx context.Context, batches []metadata.Bat
 		}
 	}
 	cf.parts = make([]partCommit, len(cf.keys))
+	cf.keyArgs = make([]any, 0, 2*len(cf.keys))
 	cf.args = cf.args[:0]
 	for i := range cf.keys {
-		cf.args = append(cf.args, i, cf.keys[i].topic[:], cf.keys[i].partition)
+		cf.keyArgs = append(cf.keyArgs, cf.keys[i].topic[:], int64(cf.keys[i].partition))
+		cf.args = append(cf.args, i, cf.keyArgs[2*i], cf.keyArgs[2*i+1])
 	}
 	seen := 0
+	var (
+		i          int64
+		next       sql.NullInt64
+		topicKnown sql.NullBool
+	)
 	err := cf.stmts.readPartitions.query(ctx, cf.tx, cf.args, func(rows *sql.Rows) error {
-		var (
-			i          int
-			next       sql.NullInt64
-			topicKnown sql.NullBool
-		)
 		if err := rows.Scan(&i, &next, &topicKnown); err != nil {
 			return err
 		}
-		if i < 0 || i >= len(cf.keys) {
+		if i < 0 || i >= int64(len(cf.keys)) {
 			return fmt.Errorf("unexpected row %d", i)
 		}
 		pk, pc := cf.keys[i], &cf.parts[i]
@@ -392,6 +395,13 @@ func (cf *commitFile) readPartitions(ctx context.Context, batches []metadata.Bat
 		return fmt.Errorf("sqlite: read partitions: %d rows for %d partitions", seen, len(cf.keys))
 	}
 	return nil
+}
+
+// partArgs returns the boxed topic and partition arguments of a partition
+// readPartitions has read.
+func (cf *commitFile) partArgs(pk partKey) (topic, partition any) {
+	i := cf.partIndex[pk]
+	return cf.keyArgs[2*i], cf.keyArgs[2*i+1]
 }
 
 // readProducers reads the sequence state of every idempotent or
@@ -424,22 +434,22 @@ func (cf *commitFile) readProducers(ctx context.Context, batches []metadata.Batc
 	cf.args = cf.args[:0]
 	for i := range cf.prodKeys {
 		k := &cf.prodKeys[i]
-		cf.args = append(cf.args, i, k.Topic[:], k.Partition, k.ProducerID)
+		t, p := cf.partArgs(partKey{k.Topic, k.Partition})
+		cf.args = append(cf.args, i, t, p, k.ProducerID)
 	}
+	var (
+		i, epoch int64
+		recent   sql.RawBytes
+	)
 	err := cf.stmts.readProducers.query(ctx, cf.tx, cf.args, func(rows *sql.Rows) error {
-		var (
-			i      int
-			epoch  int16
-			recent sql.RawBytes
-		)
 		if err := rows.Scan(&i, &epoch, &recent); err != nil {
 			return err
 		}
-		if i < 0 || i >= len(cf.prodKeys) {
+		if i < 0 || i >= int64(len(cf.prodKeys)) {
 			return fmt.Errorf("unexpected row %d", i)
 		}
 		st := &cf.producers[i]
-		st.Known, st.Epoch = true, epoch
+		st.Known, st.Epoch = true, int16(epoch)
 		var err error
 		st.Recent, err = seq.ParseRecent(recent)
 		return err
@@ -453,6 +463,7 @@ func (cf *commitFile) readProducers(ctx context.Context, batches []metadata.Batc
 // write advances the partitions, indexes the extents and saves the
 // producers' state.
 func (cf *commitFile) write(ctx context.Context, fileID, now int64) error {
+	fileArg, nowArg := any(fileID), any(now)
 	cf.args = cf.args[:0]
 	advanced := 0
 	for i := range cf.parts {
@@ -460,7 +471,7 @@ func (cf *commitFile) write(ctx context.Context, fileID, now int64) error {
 		if !pc.exists || pc.next == pc.start {
 			continue
 		}
-		cf.args = append(cf.args, cf.keys[i].topic[:], cf.keys[i].partition, pc.next, pc.start)
+		cf.args = append(cf.args, cf.keyArgs[2*i], cf.keyArgs[2*i+1], pc.next, pc.start)
 		advanced++
 	}
 	if n, err := cf.stmts.advancePartitions.exec(ctx, cf.tx, cf.args); err != nil {
@@ -477,8 +488,7 @@ func (cf *commitFile) write(ctx context.Context, fileID, now int64) error {
 		if pc := &cf.parts[e.part]; pc.next == pc.start {
 			continue
 		}
-		pk := &cf.keys[e.part]
-		cf.args = append(cf.args, pk.topic[:], pk.partition, e.base, e.end, fileID, e.byteOffset, e.byteLength, e.batches, e.maxTS, now)
+		cf.args = append(cf.args, cf.keyArgs[2*e.part], cf.keyArgs[2*e.part+1], e.base, e.end, fileArg, e.byteOffset, e.byteLength, e.batches, e.maxTS, nowArg)
 		indexed++
 	}
 	if n, err := cf.stmts.insertExtents.exec(ctx, cf.tx, cf.args); err != nil {
@@ -505,7 +515,8 @@ func (cf *commitFile) write(ctx context.Context, fileID, now int64) error {
 			continue
 		}
 		k, end := &cf.prodKeys[i], ends[0]
-		cf.args = append(cf.args, k.Topic[:], k.Partition, k.ProducerID, cf.producers[i].Epoch, all[from:end], now)
+		t, p := cf.partArgs(partKey{k.Topic, k.Partition})
+		cf.args = append(cf.args, t, p, k.ProducerID, cf.producers[i].Epoch, all[from:end], nowArg)
 		from, ends = end, ends[1:]
 	}
 	if _, err := cf.stmts.upsertProducers.exec(ctx, cf.tx, cf.args); err != nil {

@@ -73,17 +73,15 @@ func (tc *txnCommit) readOpen(ctx context.Context, batches []metadata.BatchCommi
 	cf.args = cf.args[:0]
 	for i := range tc.order {
 		k := &tc.order[i]
-		cf.args = append(cf.args, i, k.part.topic[:], k.part.partition, k.pid)
+		t, p := cf.partArgs(k.part)
+		cf.args = append(cf.args, i, t, p, k.pid)
 	}
+	var i, first int64
 	err := cf.stmts.readOpenTxns.query(ctx, cf.tx, cf.args, func(rows *sql.Rows) error {
-		var (
-			i     int
-			first int64
-		)
 		if err := rows.Scan(&i, &first); err != nil {
 			return err
 		}
-		if i < 0 || i >= len(tc.order) {
+		if i < 0 || i >= int64(len(tc.order)) {
 			return fmt.Errorf("unexpected row %d", i)
 		}
 		o := tc.open[tc.order[i]]
@@ -146,7 +144,8 @@ func (tc *txnCommit) write(ctx context.Context) error {
 	for i := range tc.order {
 		k := &tc.order[i]
 		if o := tc.open[*k]; o.touched && !o.closed {
-			cf.args = append(cf.args, k.part.topic[:], k.part.partition, k.pid, o.first)
+			t, p := cf.partArgs(k.part)
+			cf.args = append(cf.args, t, p, k.pid, o.first)
 		}
 	}
 	if _, err := cf.stmts.upsertOpenTxns.exec(ctx, cf.tx, cf.args); err != nil {
@@ -156,7 +155,8 @@ func (tc *txnCommit) write(ctx context.Context) error {
 	for i := range tc.order {
 		k := &tc.order[i]
 		if o := tc.open[*k]; o.touched && o.closed && o.stored {
-			cf.args = append(cf.args, k.part.topic[:], k.part.partition, k.pid)
+			t, p := cf.partArgs(k.part)
+			cf.args = append(cf.args, t, p, k.pid)
 		}
 	}
 	if _, err := cf.stmts.deleteOpenTxns.exec(ctx, cf.tx, cf.args); err != nil {
@@ -165,7 +165,8 @@ func (tc *txnCommit) write(ctx context.Context) error {
 	cf.args = cf.args[:0]
 	for i := range tc.aborted {
 		a := &tc.aborted[i]
-		cf.args = append(cf.args, a.key.part.topic[:], a.key.part.partition, a.last, a.key.pid, a.first)
+		t, p := cf.partArgs(a.key.part)
+		cf.args = append(cf.args, t, p, a.last, a.key.pid, a.first)
 	}
 	if _, err := cf.stmts.insertAborted.exec(ctx, cf.tx, cf.args); err != nil {
 		return fmt.Errorf("sqlite: aborted transactions: %w", err)
