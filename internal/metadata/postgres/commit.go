@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,8 +47,10 @@ type extentRow struct {
 // CommitFile implements metadata.Log. One transaction: lock the touched
 // partitions rows in key order, read the producers' state, sequence every
 // batch with the shared rules of package seq, then write the file, the
-// extents, the new next offsets and producer state in one pipelined round
-// trip together with the commit notification.
+// extents, the new next offsets, producer state and the transaction index
+// in one pipelined round trip together with the commit notification. A
+// commit is a fixed number of round trips whatever the number of
+// partitions (plus one per transactional producer, for its transaction).
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	var results []metadata.BatchResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -72,9 +73,12 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 	if err != nil {
 		return nil, err
 	}
+	var txns txnCommit
+	if err := txns.readOpen(ctx, tx, c.Batches, parts); err != nil {
+		return nil, err
+	}
 	dirty := map[seq.Key]bool{}
 	results := make([]metadata.BatchResult, len(c.Batches))
-	var txns txnCommit
 	appended := 0
 	for i, b := range c.Batches {
 		pc := parts[partKey{b.TopicID, b.Partition}]
@@ -91,9 +95,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 				continue
 			}
 			dirty[k] = dirty[k] || changed
-			if err := txns.marked(ctx, tx, openKey{pk, m.ProducerID}, pc.next, m.Commit); err != nil {
-				return nil, err
-			}
+			txns.marked(openKey{pk, m.ProducerID}, pc.next, m.Commit)
 		} else if p := b.Producer; p != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
 			st := producers[k]
@@ -110,9 +112,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 					results[i].Err = err
 					continue
 				}
-				if err := txns.opened(ctx, tx, openKey{pk, p.ID}, pc.next); err != nil {
-					return nil, err
-				}
+				txns.opened(openKey{pk, p.ID}, pc.next)
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			dirty[k] = true
@@ -137,15 +137,6 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		// leaving the file to the orphan sweeper. Duplicates still report
 		// their original offsets.
 		return results, nil
-	}
-
-	if err := txns.write(ctx, tx); err != nil {
-		return nil, err
-	}
-	var fileID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO files(key, size, committed_at) VALUES ($1, $2, now()) RETURNING id`,
-		c.Key, c.Size).Scan(&fileID); err != nil {
-		return nil, fmt.Errorf("record file: %w", err)
 	}
 
 	// Column arrays for the set-based writes below.
@@ -175,13 +166,11 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		prID    []int64
 		prEpoch []int16
 		prState []string
+		recent  []byte
 	)
 	for k := range dirty {
 		st := producers[k]
-		recent, err := json.Marshal(st.Recent)
-		if err != nil {
-			return nil, err
-		}
+		recent = seq.AppendRecent(recent[:0], st.Recent)
 		prTopic, prPart, prID = append(prTopic, k.Topic), append(prPart, k.Partition), append(prID, k.ProducerID)
 		prEpoch, prState = append(prEpoch, st.Epoch), append(prState, string(recent))
 	}
@@ -196,16 +185,21 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		pTopic, pPart, pNext, pStart)
 	var advancedRows int64
 	advanced.Exec(func(tag pgconn.CommandTag) error { advancedRows = tag.RowsAffected(); return nil })
-	batch.Queue(`INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
-		SELECT t, p, b, e, $9, o, l, n, ts, now()
-		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)`,
-		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, fileID)
+	// The file row and its extents in one statement: the CTE's insert
+	// runs even when no extent is indexed.
+	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
+		INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		SELECT t, p, b, e, f.id, o, l, n, ts, now()
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
+		CROSS JOIN f`,
+		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, c.Key, c.Size)
 	if len(prTopic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r::jsonb, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
 			prTopic, prPart, prID, prEpoch, prState)
 	}
+	txns.queueWrites(batch)
 	batch.Queue(`SELECT pg_notify($1, '')`, commitChannel)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("write commit: %w", err)
@@ -337,7 +331,7 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		var (
 			k      seq.Key
 			epoch  int16
-			recent []seq.Batch
+			recent []byte
 		)
 		if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
 			return nil, fmt.Errorf("read producer state: %w", err)
@@ -346,7 +340,11 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		if st == nil {
 			return nil, errors.New("read producer state: unexpected row")
 		}
-		st.Known, st.Epoch, st.Recent = true, epoch, recent
+		batches, err := seq.ParseRecent(recent)
+		if err != nil {
+			return nil, fmt.Errorf("read producer state: %w", err)
+		}
+		st.Known, st.Epoch, st.Recent = true, epoch, batches
 	}
 	return states, rows.Err()
 }
