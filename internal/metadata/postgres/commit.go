@@ -45,7 +45,8 @@ type extentRow struct {
 }
 
 // CommitFile implements metadata.Log. One transaction: lock the touched
-// partitions rows in key order, read the producers' state, sequence every
+// partitions rows in key order and read the producers' state and open
+// transactions in one pipelined round trip, sequence every
 // batch with the shared rules of package seq, then write the file, the
 // extents, the new next offsets, producer state and the transaction index
 // in one pipelined round trip together with the commit notification. A
@@ -65,16 +66,18 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 }
 
 func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	parts, err := lockPartitions(ctx, tx, c.Batches)
-	if err != nil {
-		return nil, err
-	}
-	producers, err := loadProducers(ctx, tx, c.Batches, parts)
-	if err != nil {
-		return nil, err
-	}
+	// One round trip reads everything the sequencing needs: the lock
+	// comes first, so the producer and open-transaction rows are read
+	// under it.
+	reads := &pgx.Batch{}
+	parts, keys := queueLockPartitions(reads, c.Batches)
+	producers := queueLoadProducers(reads, c.Batches)
 	var txns txnCommit
-	if err := txns.readOpen(ctx, tx, c.Batches, parts); err != nil {
+	txns.queueReadOpen(reads, c.Batches)
+	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
+		return nil, err
+	}
+	if err := resolveMissing(ctx, tx, parts, keys); err != nil {
 		return nil, err
 	}
 	dirty := map[seq.Key]bool{}
@@ -210,10 +213,10 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 	return results, nil
 }
 
-// lockPartitions locks the partitions rows the batches touch, in key order,
-// and returns their state; partitions without a row are marked missing with
-// the error their batches get.
-func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommit) (map[partKey]*partCommit, error) {
+// queueLockPartitions queues the locking read of the partitions rows the
+// batches touch, in key order, and returns their state as it will be once
+// the batch has run, and the keys in order.
+func queueLockPartitions(batch *pgx.Batch, batches []metadata.BatchCommit) (map[partKey]*partCommit, []partKey) {
 	parts := map[partKey]*partCommit{}
 	var keys []partKey
 	for _, b := range batches {
@@ -231,27 +234,34 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
-	rows, err := tx.Query(ctx, `SELECT p.topic_id, p.partition, p.next_offset FROM partitions p
+	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
-		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg)
-	if err != nil {
-		return nil, fmt.Errorf("lock partitions: %w", err)
-	}
-	for rows.Next() {
-		var (
-			pk   partKey
-			next int64
-		)
-		if err := rows.Scan((*[16]byte)(&pk.topic), &pk.partition, &next); err != nil {
-			rows.Close()
-			return nil, err
+		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				pk   partKey
+				next int64
+			)
+			if err := rows.Scan((*[16]byte)(&pk.topic), &pk.partition, &next); err != nil {
+				return fmt.Errorf("lock partitions: %w", err)
+			}
+			pc := parts[pk]
+			if pc == nil {
+				return errors.New("lock partitions: unexpected row")
+			}
+			pc.exists, pc.next, pc.start = true, next, next
 		}
-		pc := parts[pk]
-		pc.exists, pc.next, pc.start = true, next, next
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock partitions: %w", err)
-	}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock partitions: %w", err)
+		}
+		return nil
+	})
+	return parts, keys
+}
+
+// resolveMissing marks partitions without a row missing, with the error
+// their batches get: one more round trip, only when there are any.
+func resolveMissing(ctx context.Context, tx pgx.Tx, parts map[partKey]*partCommit, keys []partKey) error {
 	var unknown [][16]byte
 	for _, k := range keys {
 		if !parts[k].exists {
@@ -259,23 +269,23 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 		}
 	}
 	if len(unknown) == 0 {
-		return parts, nil
+		return nil
 	}
 	known := map[metadata.TopicID]bool{}
-	rows, err = tx.Query(ctx, `SELECT id FROM topics WHERE id = ANY($1::uuid[])`, unknown)
+	rows, err := tx.Query(ctx, `SELECT id FROM topics WHERE id = ANY($1::uuid[])`, unknown)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rows.Next() {
 		var id metadata.TopicID
 		if err := rows.Scan((*[16]byte)(&id)); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		known[id] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	for _, k := range keys {
 		pc := parts[k]
@@ -287,13 +297,15 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 			pc.missing = fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, k.topic)
 		}
 	}
-	return parts, nil
+	return nil
 }
 
-// loadProducers reads the sequence state of every idempotent producer the
-// batches carry on an existing partition. The partitions rows are locked,
-// so the state cannot change before the transaction ends.
-func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommit, parts map[partKey]*partCommit) (map[seq.Key]*seq.State, error) {
+// queueLoadProducers queues the read of the sequence state of every
+// idempotent producer the batches carry (a partition that does not exist
+// has none) and returns the states as they will be once the batch has
+// run. The partitions rows are locked first, so the state cannot change
+// before the transaction ends.
+func queueLoadProducers(batch *pgx.Batch, batches []metadata.BatchCommit) map[seq.Key]*seq.State {
 	states := map[seq.Key]*seq.State{}
 	var (
 		topicsArg [][16]byte
@@ -301,7 +313,7 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		idsArg    []int64
 	)
 	for _, b := range batches {
-		if (b.Producer == nil && b.Marker == nil) || !parts[partKey{b.TopicID, b.Partition}].exists {
+		if b.Producer == nil && b.Marker == nil {
 			continue
 		}
 		k := seq.Key{Topic: b.TopicID, Partition: b.Partition}
@@ -317,36 +329,37 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		topicsArg, partsArg, idsArg = append(topicsArg, k.Topic), append(partsArg, k.Partition), append(idsArg, k.ProducerID)
 	}
 	if len(states) == 0 {
-		return states, nil
+		return states
 	}
-	rows, err := tx.Query(ctx, `SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
+	batch.Queue(`SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 		ON pr.topic_id = k.topic_id AND pr.partition = k.partition AND pr.producer_id = k.producer_id`,
-		topicsArg, partsArg, idsArg)
-	if err != nil {
-		return nil, fmt.Errorf("read producer state: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k      seq.Key
-			epoch  int16
-			recent []byte
-		)
-		if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
-			return nil, fmt.Errorf("read producer state: %w", err)
+		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				k      seq.Key
+				epoch  int16
+				recent []byte
+			)
+			if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
+				return fmt.Errorf("read producer state: %w", err)
+			}
+			st := states[k]
+			if st == nil {
+				return errors.New("read producer state: unexpected row")
+			}
+			batches, err := seq.ParseRecent(recent)
+			if err != nil {
+				return fmt.Errorf("read producer state: %w", err)
+			}
+			st.Known, st.Epoch, st.Recent = true, epoch, batches
 		}
-		st := states[k]
-		if st == nil {
-			return nil, errors.New("read producer state: unexpected row")
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read producer state: %w", err)
 		}
-		batches, err := seq.ParseRecent(recent)
-		if err != nil {
-			return nil, fmt.Errorf("read producer state: %w", err)
-		}
-		st.Known, st.Epoch, st.Recent = true, epoch, batches
-	}
-	return states, rows.Err()
+		return nil
+	})
+	return states
 }
 
 // AllocateProducerID implements metadata.Log with a sequence: IDs are

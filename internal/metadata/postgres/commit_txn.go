@@ -40,10 +40,10 @@ type abortedRow struct {
 	first, last int64
 }
 
-// readOpen reads the txn_open rows of every (partition, producer) that a
-// marker or a transactional batch of the file touches on an existing
-// partition.
-func (tc *txnCommit) readOpen(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommit, parts map[partKey]*partCommit) error {
+// queueReadOpen queues the read of the txn_open rows of every (partition,
+// producer) that a marker or a transactional batch of the file touches
+// (a partition that does not exist has none).
+func (tc *txnCommit) queueReadOpen(batch *pgx.Batch, batches []metadata.BatchCommit) {
 	var (
 		topicsArg [][16]byte
 		partsArg  []int32
@@ -59,13 +59,10 @@ func (tc *txnCommit) readOpen(ctx context.Context, tx pgx.Tx, batches []metadata
 		default:
 			continue
 		}
-		pk := partKey{b.TopicID, b.Partition}
-		if !parts[pk].exists {
-			continue
-		}
 		if tc.open == nil {
 			tc.open = map[openKey]*openTxn{}
 		}
+		pk := partKey{b.TopicID, b.Partition}
 		k := openKey{pk, pid}
 		if _, ok := tc.open[k]; !ok {
 			tc.open[k] = &openTxn{closed: true}
@@ -74,34 +71,31 @@ func (tc *txnCommit) readOpen(ctx context.Context, tx pgx.Tx, batches []metadata
 		}
 	}
 	if len(tc.order) == 0 {
-		return nil
+		return
 	}
-	rows, err := tx.Query(ctx, `SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
+	batch.Queue(`SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 		ON o.topic_id = k.topic_id AND o.partition = k.partition AND o.producer_id = k.producer_id`,
-		topicsArg, partsArg, idsArg)
-	if err != nil {
-		return fmt.Errorf("read open transactions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k     openKey
-			first int64
-		)
-		if err := rows.Scan((*[16]byte)(&k.part.topic), &k.part.partition, &k.pid, &first); err != nil {
+		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				k     openKey
+				first int64
+			)
+			if err := rows.Scan((*[16]byte)(&k.part.topic), &k.part.partition, &k.pid, &first); err != nil {
+				return fmt.Errorf("read open transactions: %w", err)
+			}
+			o := tc.open[k]
+			if o == nil {
+				return errors.New("read open transactions: unexpected row")
+			}
+			o.first, o.stored, o.closed = first, true, false
+		}
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read open transactions: %w", err)
 		}
-		o := tc.open[k]
-		if o == nil {
-			return errors.New("read open transactions: unexpected row")
-		}
-		o.first, o.stored, o.closed = first, true, false
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read open transactions: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkTxn verifies that a transactional batch is part of its producer's
