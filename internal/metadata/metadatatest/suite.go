@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"TopicLifecycle", testTopicLifecycle},
 		{"CommitAssignsContiguousOffsets", testCommitOffsets},
 		{"CommitToDeletedTopic", testCommitDeletedTopic},
+		{"CommitManyPartitions", testCommitManyPartitions},
 		{"ConcurrentCommitsNeverCollide", testConcurrentCommits},
 		{"ExtentsLookup", testExtents},
 		{"ExtentAtTimestamp", testExtentAtTimestamp},

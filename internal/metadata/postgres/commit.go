@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -46,10 +45,13 @@ type extentRow struct {
 }
 
 // CommitFile implements metadata.Log. One transaction: lock the touched
-// partitions rows in key order, read the producers' state, sequence every
+// partitions rows in key order and read the producers' state and open
+// transactions in one pipelined round trip, sequence every
 // batch with the shared rules of package seq, then write the file, the
-// extents, the new next offsets and producer state in one pipelined round
-// trip together with the commit notification.
+// extents, the new next offsets, producer state and the transaction index
+// in one pipelined round trip together with the commit notification. A
+// commit is a fixed number of round trips whatever the number of
+// partitions (plus one per transactional producer, for its transaction).
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	var results []metadata.BatchResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -64,17 +66,22 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 }
 
 func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	parts, err := lockPartitions(ctx, tx, c.Batches)
-	if err != nil {
+	// One round trip reads everything the sequencing needs: the lock
+	// comes first, so the producer and open-transaction rows are read
+	// under it.
+	reads := &pgx.Batch{}
+	parts, keys := queueLockPartitions(reads, c.Batches)
+	producers := queueLoadProducers(reads, c.Batches)
+	var txns txnCommit
+	txns.queueReadOpen(reads, c.Batches)
+	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
 		return nil, err
 	}
-	producers, err := loadProducers(ctx, tx, c.Batches, parts)
-	if err != nil {
+	if err := resolveMissing(ctx, tx, parts, keys); err != nil {
 		return nil, err
 	}
 	dirty := map[seq.Key]bool{}
 	results := make([]metadata.BatchResult, len(c.Batches))
-	var txns txnCommit
 	appended := 0
 	for i, b := range c.Batches {
 		pc := parts[partKey{b.TopicID, b.Partition}]
@@ -91,9 +98,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 				continue
 			}
 			dirty[k] = dirty[k] || changed
-			if err := txns.marked(ctx, tx, openKey{pk, m.ProducerID}, pc.next, m.Commit); err != nil {
-				return nil, err
-			}
+			txns.marked(openKey{pk, m.ProducerID}, pc.next, m.Commit)
 		} else if p := b.Producer; p != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
 			st := producers[k]
@@ -110,9 +115,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 					results[i].Err = err
 					continue
 				}
-				if err := txns.opened(ctx, tx, openKey{pk, p.ID}, pc.next); err != nil {
-					return nil, err
-				}
+				txns.opened(openKey{pk, p.ID}, pc.next)
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			dirty[k] = true
@@ -137,15 +140,6 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		// leaving the file to the orphan sweeper. Duplicates still report
 		// their original offsets.
 		return results, nil
-	}
-
-	if err := txns.write(ctx, tx); err != nil {
-		return nil, err
-	}
-	var fileID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO files(key, size, committed_at) VALUES ($1, $2, now()) RETURNING id`,
-		c.Key, c.Size).Scan(&fileID); err != nil {
-		return nil, fmt.Errorf("record file: %w", err)
 	}
 
 	// Column arrays for the set-based writes below.
@@ -175,13 +169,11 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		prID    []int64
 		prEpoch []int16
 		prState []string
+		recent  []byte
 	)
 	for k := range dirty {
 		st := producers[k]
-		recent, err := json.Marshal(st.Recent)
-		if err != nil {
-			return nil, err
-		}
+		recent = seq.AppendRecent(recent[:0], st.Recent)
 		prTopic, prPart, prID = append(prTopic, k.Topic), append(prPart, k.Partition), append(prID, k.ProducerID)
 		prEpoch, prState = append(prEpoch, st.Epoch), append(prState, string(recent))
 	}
@@ -196,16 +188,21 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		pTopic, pPart, pNext, pStart)
 	var advancedRows int64
 	advanced.Exec(func(tag pgconn.CommandTag) error { advancedRows = tag.RowsAffected(); return nil })
-	batch.Queue(`INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
-		SELECT t, p, b, e, $9, o, l, n, ts, now()
-		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)`,
-		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, fileID)
+	// The file row and its extents in one statement: the CTE's insert
+	// runs even when no extent is indexed.
+	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
+		INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		SELECT t, p, b, e, f.id, o, l, n, ts, now()
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
+		CROSS JOIN f`,
+		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, c.Key, c.Size)
 	if len(prTopic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r::jsonb, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
 			prTopic, prPart, prID, prEpoch, prState)
 	}
+	txns.queueWrites(batch)
 	batch.Queue(`SELECT pg_notify($1, '')`, commitChannel)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("write commit: %w", err)
@@ -216,10 +213,10 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 	return results, nil
 }
 
-// lockPartitions locks the partitions rows the batches touch, in key order,
-// and returns their state; partitions without a row are marked missing with
-// the error their batches get.
-func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommit) (map[partKey]*partCommit, error) {
+// queueLockPartitions queues the locking read of the partitions rows the
+// batches touch, in key order, and returns their state as it will be once
+// the batch has run, and the keys in order.
+func queueLockPartitions(batch *pgx.Batch, batches []metadata.BatchCommit) (map[partKey]*partCommit, []partKey) {
 	parts := map[partKey]*partCommit{}
 	var keys []partKey
 	for _, b := range batches {
@@ -237,27 +234,34 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
-	rows, err := tx.Query(ctx, `SELECT p.topic_id, p.partition, p.next_offset FROM partitions p
+	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
-		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg)
-	if err != nil {
-		return nil, fmt.Errorf("lock partitions: %w", err)
-	}
-	for rows.Next() {
-		var (
-			pk   partKey
-			next int64
-		)
-		if err := rows.Scan((*[16]byte)(&pk.topic), &pk.partition, &next); err != nil {
-			rows.Close()
-			return nil, err
+		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				pk   partKey
+				next int64
+			)
+			if err := rows.Scan((*[16]byte)(&pk.topic), &pk.partition, &next); err != nil {
+				return fmt.Errorf("lock partitions: %w", err)
+			}
+			pc := parts[pk]
+			if pc == nil {
+				return errors.New("lock partitions: unexpected row")
+			}
+			pc.exists, pc.next, pc.start = true, next, next
 		}
-		pc := parts[pk]
-		pc.exists, pc.next, pc.start = true, next, next
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock partitions: %w", err)
-	}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock partitions: %w", err)
+		}
+		return nil
+	})
+	return parts, keys
+}
+
+// resolveMissing marks partitions without a row missing, with the error
+// their batches get: one more round trip, only when there are any.
+func resolveMissing(ctx context.Context, tx pgx.Tx, parts map[partKey]*partCommit, keys []partKey) error {
 	var unknown [][16]byte
 	for _, k := range keys {
 		if !parts[k].exists {
@@ -265,23 +269,23 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 		}
 	}
 	if len(unknown) == 0 {
-		return parts, nil
+		return nil
 	}
 	known := map[metadata.TopicID]bool{}
-	rows, err = tx.Query(ctx, `SELECT id FROM topics WHERE id = ANY($1::uuid[])`, unknown)
+	rows, err := tx.Query(ctx, `SELECT id FROM topics WHERE id = ANY($1::uuid[])`, unknown)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rows.Next() {
 		var id metadata.TopicID
 		if err := rows.Scan((*[16]byte)(&id)); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		known[id] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	for _, k := range keys {
 		pc := parts[k]
@@ -293,13 +297,15 @@ func lockPartitions(ctx context.Context, tx pgx.Tx, batches []metadata.BatchComm
 			pc.missing = fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, k.topic)
 		}
 	}
-	return parts, nil
+	return nil
 }
 
-// loadProducers reads the sequence state of every idempotent producer the
-// batches carry on an existing partition. The partitions rows are locked,
-// so the state cannot change before the transaction ends.
-func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommit, parts map[partKey]*partCommit) (map[seq.Key]*seq.State, error) {
+// queueLoadProducers queues the read of the sequence state of every
+// idempotent producer the batches carry (a partition that does not exist
+// has none) and returns the states as they will be once the batch has
+// run. The partitions rows are locked first, so the state cannot change
+// before the transaction ends.
+func queueLoadProducers(batch *pgx.Batch, batches []metadata.BatchCommit) map[seq.Key]*seq.State {
 	states := map[seq.Key]*seq.State{}
 	var (
 		topicsArg [][16]byte
@@ -307,7 +313,7 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		idsArg    []int64
 	)
 	for _, b := range batches {
-		if (b.Producer == nil && b.Marker == nil) || !parts[partKey{b.TopicID, b.Partition}].exists {
+		if b.Producer == nil && b.Marker == nil {
 			continue
 		}
 		k := seq.Key{Topic: b.TopicID, Partition: b.Partition}
@@ -323,32 +329,37 @@ func loadProducers(ctx context.Context, tx pgx.Tx, batches []metadata.BatchCommi
 		topicsArg, partsArg, idsArg = append(topicsArg, k.Topic), append(partsArg, k.Partition), append(idsArg, k.ProducerID)
 	}
 	if len(states) == 0 {
-		return states, nil
+		return states
 	}
-	rows, err := tx.Query(ctx, `SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
+	batch.Queue(`SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 		ON pr.topic_id = k.topic_id AND pr.partition = k.partition AND pr.producer_id = k.producer_id`,
-		topicsArg, partsArg, idsArg)
-	if err != nil {
-		return nil, fmt.Errorf("read producer state: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k      seq.Key
-			epoch  int16
-			recent []seq.Batch
-		)
-		if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
-			return nil, fmt.Errorf("read producer state: %w", err)
+		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				k      seq.Key
+				epoch  int16
+				recent []byte
+			)
+			if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
+				return fmt.Errorf("read producer state: %w", err)
+			}
+			st := states[k]
+			if st == nil {
+				return errors.New("read producer state: unexpected row")
+			}
+			batches, err := seq.ParseRecent(recent)
+			if err != nil {
+				return fmt.Errorf("read producer state: %w", err)
+			}
+			st.Known, st.Epoch, st.Recent = true, epoch, batches
 		}
-		st := states[k]
-		if st == nil {
-			return nil, errors.New("read producer state: unexpected row")
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read producer state: %w", err)
 		}
-		st.Known, st.Epoch, st.Recent = true, epoch, recent
-	}
-	return states, rows.Err()
+		return nil
+	})
+	return states
 }
 
 // AllocateProducerID implements metadata.Log with a sequence: IDs are

@@ -104,8 +104,9 @@ var migrations = []string{
 // connection (SQLite has one writer); reads use a small pool that WAL mode
 // lets run beside the writer.
 type Store struct {
-	w *sql.DB
-	r *sql.DB
+	w      *sql.DB
+	r      *sql.DB
+	commit commitStmts // prepared on w
 }
 
 var _ metadata.Store = (*Store)(nil)
@@ -131,6 +132,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.commit.prepare(ctx, w); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -167,9 +172,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// Close closes both connection pools.
+// Close closes the prepared statements and both connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.w.Close(), s.r.Close())
+	return errors.Join(s.commit.close(), s.w.Close(), s.r.Close())
 }
 
 // ClusterID implements metadata.Store.
