@@ -15,6 +15,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/sluicehq/sluice/internal/segment"
 )
 
 // s3Bucket is an s3:// bucket. Reads, lists and deletes go through gocloud;
@@ -32,9 +34,11 @@ import (
 //     server, a concatenation.
 //
 // Integrity on the wire: every PutObject carries x-amz-checksum-crc32c, the
-// CRC-32C of the whole object computed here (about 20 GB/s with SSE 4.2;
-// segment files are also covered by their own CRC-32C, verified on read),
-// which the store verifies before it stores anything. The SigV4 signature
+// CRC-32C of the whole object, which the store verifies before it stores
+// anything. For a segment file it is derived from the checksum the segment
+// writer stored in the trailer (segment.FileCRC32C, no pass over the data),
+// so the store also refuses a file whose bytes changed in memory between
+// building and upload; other objects get a fresh CRC-32C. The SigV4 signature
 // covers the payload's SHA-256 only where the transport needs it: over
 // HTTPS (AWS's default endpoints, and any https:// endpoint) TLS protects
 // the body and the SDK itself then signs UNSIGNED-PAYLOAD; to a loopback
@@ -119,8 +123,12 @@ func (b *s3Bucket) Put(ctx context.Context, key string, data []byte) error {
 		ContentType:   aws.String("application/octet-stream"),
 	}
 	if b.checksum {
+		crc, ok := segment.FileCRC32C(data)
+		if !ok {
+			crc = crc32.Checksum(data, crc32c)
+		}
 		var sum [4]byte
-		binary.BigEndian.PutUint32(sum[:], crc32.Checksum(data, crc32c))
+		binary.BigEndian.PutUint32(sum[:], crc)
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
 		in.ChecksumCRC32C = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
 	}
