@@ -14,19 +14,43 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
-// TestStalledUploadsBoundBufferedBytes: while the bucket accepts no upload
-// (a stalled S3), many producers keep submitting; the bytes the batcher
-// accepts stay within MaxBufferedBytes, every producer beyond that is held
-// in Submit (pushed back, not buffered), at most MaxInFlight uploads are
-// started, and the buffered-bytes gauge agrees. Once the bucket recovers,
-// every blocked submission goes through and each producer's batches get
-// consecutive offsets in submission order.
-func TestStalledUploadsBoundBufferedBytes(t *testing.T) {
+// TestStalledStorageBoundsBufferedBytes: while the bucket accepts no upload
+// (a stalled S3), or the metadata store completes no commit (a stalled
+// database), many producers keep submitting; the bytes the batcher accepts
+// stay within MaxBufferedBytes, every producer beyond that is held in
+// Submit (pushed back, not buffered), at most MaxInFlight uploads (or one
+// commit) are started, and the buffered-bytes gauge agrees. Once storage
+// recovers, every blocked submission goes through and each producer's
+// batches get consecutive offsets in submission order.
+func TestStalledStorageBoundsBufferedBytes(t *testing.T) {
+	t.Run("bucket", func(t *testing.T) { testStalledStorage(t, false) })
+	t.Run("metadata", func(t *testing.T) { testStalledStorage(t, true) })
+}
+
+// gateLog blocks every CommitFile until open is closed.
+type gateLog struct {
+	metadata.Log
+	open    chan struct{}
+	commits atomic.Int32
+}
+
+func (l *gateLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	l.commits.Add(1)
+	select {
+	case <-l.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return l.Log.CommitFile(ctx, c)
+}
+
+func testStalledStorage(t *testing.T, stallCommits bool) {
 	const (
 		producers   = 16
 		perProducer = 8
@@ -44,15 +68,23 @@ func TestStalledUploadsBoundBufferedBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dir.Close()
-	gate := &gateBucket{Bucket: dir, open: make(chan struct{})}
+	// One gate: uploads wait at the bucket, or commits at the store.
+	open := make(chan struct{})
+	gate := &gateBucket{Bucket: dir, open: open}
+	glog := &gateLog{Log: store, open: open}
+	var bucket objstore.Bucket = gate
+	var log metadata.Log = store
+	if stallCommits {
+		bucket, log = dir, glog
+	}
 	reg := prometheus.NewRegistry()
 	b := produce.New(produce.Config{BatchTimeout: time.Millisecond, BatchMaxBytes: 4 << 10,
 		MaxInFlight: maxInFlight, MaxBufferedBytes: maxBuffered},
-		store, gate, nil, produce.NewMetrics(reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		log, bucket, nil, produce.NewMetrics(reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	opened := false
 	defer func() {
 		if !opened {
-			close(gate.open)
+			close(open)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -102,8 +134,9 @@ func TestStalledUploadsBoundBufferedBytes(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Give the producers every chance to overrun the bound, then check it.
-	// No flush can finish while the gate is shut, so nothing was released
-	// and admitted is exactly what the batcher holds.
+	// No flush can finish while the gate is shut (commits go in seal order,
+	// so with the first commit held none completes), so nothing was
+	// released and admitted is exactly what the batcher holds.
 	time.Sleep(200 * time.Millisecond)
 	if got := admitted.Load(); got > maxBuffered {
 		t.Fatalf("%d bytes admitted with uploads stalled; MaxBufferedBytes is %d", got, maxBuffered)
@@ -114,14 +147,20 @@ func TestStalledUploadsBoundBufferedBytes(t *testing.T) {
 	if n := gate.puts.Load(); n > maxInFlight {
 		t.Fatalf("%d uploads started; MaxInFlight is %d", n, maxInFlight)
 	}
+	if n := glog.commits.Load(); n > 1 {
+		t.Fatalf("%d commits started with the first one stalled; commits go in seal order", n)
+	}
+	if stallCommits && glog.commits.Load() != 1 || !stallCommits && gate.puts.Load() == 0 {
+		t.Fatalf("the stall was not exercised: %d uploads, %d commits reached the gate", gate.puts.Load(), glog.commits.Load())
+	}
 	if g := gauge(t, reg, "sluice_produce_buffered_bytes"); g != float64(admitted.Load()) {
 		t.Fatalf("sluice_produce_buffered_bytes = %v with %d bytes admitted", g, admitted.Load())
 	}
-	t.Logf("stalled: %d of %d submissions admitted, %d bytes (bound %d), %d uploads waiting",
-		returned.Load(), producers*perProducer, admitted.Load(), maxBuffered, gate.puts.Load())
+	t.Logf("stalled: %d of %d submissions admitted, %d bytes (bound %d), %d uploads and %d commits waiting",
+		returned.Load(), producers*perProducer, admitted.Load(), maxBuffered, gate.puts.Load(), glog.commits.Load())
 
-	// The bucket recovers: everything goes through, in order per producer.
-	close(gate.open)
+	// Storage recovers: everything goes through, in order per producer.
+	close(open)
 	opened = true
 	wg.Wait()
 	close(errs)
