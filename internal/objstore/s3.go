@@ -43,13 +43,15 @@ import (
 // HTTPS (AWS's default endpoints, and any https:// endpoint) TLS protects
 // the body and the SDK itself then signs UNSIGNED-PAYLOAD; to a loopback
 // endpoint (an S3 gateway on the same host) nothing but the kernel carries
-// the bytes. A plain-HTTP endpoint on another host keeps the signed
+// the bytes, and the CRC-32C still covers them. A plain-HTTP endpoint on
+// another host, or loopback without the checksum, keeps the signed
 // SHA-256, so a body changed in transit is still refused.
 type s3Bucket struct {
 	*blobBucket
 	client *s3.Client
 	name   string
-	// unsignedPayload: the endpoint is https or loopback (see above).
+	// unsignedPayload: the endpoint is https, or loopback with checksum
+	// set (see above).
 	unsignedPayload bool
 	// checksum: send x-amz-checksum-crc32c (off with the URL option
 	// request_checksum_calculation=when_required, for third-party stores
@@ -66,37 +68,38 @@ func openS3(b *blobBucket, u *url.URL) (Bucket, error) {
 		return nil, fmt.Errorf("objstore: %s: the s3 driver exposes no client", u.Redacted())
 	}
 	q := u.Query()
+	tls, loopback := s3Transport(q)
+	checksum := q.Get("request_checksum_calculation") != "when_required"
 	return &s3Bucket{
 		blobBucket:      b,
 		client:          client,
 		name:            u.Host,
-		unsignedPayload: s3TransportProtects(q),
-		checksum:        q.Get("request_checksum_calculation") != "when_required",
+		unsignedPayload: tls || loopback && checksum,
+		checksum:        checksum,
 	}, nil
 }
 
-// s3TransportProtects reports whether the bucket URL's endpoint is reached
-// over TLS or over loopback, where the payload's SHA-256 in the signature
-// adds no protection to the CRC-32C checksum.
-func s3TransportProtects(q url.Values) bool {
+// s3Transport reports whether the bucket URL's endpoint is reached over TLS,
+// or else over loopback.
+func s3Transport(q url.Values) (tls, loopback bool) {
 	ep := q.Get("endpoint")
 	if ep == "" {
 		// AWS's own endpoints: https unless disable_https is set.
-		return q.Get("disable_https") != "true"
+		return q.Get("disable_https") != "true", false
 	}
 	e, err := url.Parse(ep)
 	if err != nil {
-		return false
+		return false, false
 	}
 	if strings.EqualFold(e.Scheme, "https") {
-		return true
+		return true, false
 	}
 	host := e.Hostname()
 	if strings.EqualFold(host, "localhost") {
-		return true
+		return false, true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return false, ip != nil && ip.IsLoopback()
 }
 
 // needsEscape reports whether gocloud would escape key (a control byte, or
