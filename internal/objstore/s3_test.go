@@ -60,6 +60,24 @@ func TestS3PutChecksum(t *testing.T) {
 	if got, err := b.GetRange(ctx, "other/odd", 0, -1); err != nil || string(got) != string(odd) {
 		t.Fatalf("read back %q, %v", got, err)
 	}
+
+	// Keys gocloud escapes take gocloud's write path, so reads, lists and
+	// deletes (gocloud's) find them under the same name.
+	for _, k := range []string{"esc/a/../b", "esc/x\x01y"} {
+		if err := b.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+		if got, err := b.GetRange(ctx, k, 0, -1); err != nil || string(got) != k {
+			t.Fatalf("GetRange(%q) = %q, %v", k, got, err)
+		}
+	}
+	var keys []string
+	if err := b.List(ctx, "esc/", func(o Object) error { keys = append(keys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != "esc/a/../b" || keys[1] != "esc/x\x01y" {
+		t.Fatalf("List(esc/) = %q", keys)
+	}
 }
 
 // TestS3UnsignedPayload: the payload SHA-256 is left out of the signature
