@@ -30,6 +30,7 @@ unit:
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),150000x) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzDecompress$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/segment
+	$(GO) test -run '^$$' -fuzz '^FuzzFileCRC32C$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateBatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/seq

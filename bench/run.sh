@@ -8,10 +8,15 @@
 # Knobs (environment; defaults are the standard workload):
 #   RECORDS=500000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4 LINGER=5ms
 #   ACKS=all IDEMPOTENT=true E2E_RATE=2000 E2E_DURATION=30s ROUNDS=2
-#   SLUICE_AGENT_FLAGS=""  extra flags for `sluice dev`
 #   LATENCY_VARIANTS=""    extra sluice e2e runs per round, each
 #                          BATCH_TIMEOUT:LINGER, e.g. "250ms:50ms 125ms:5ms"
 #                          (tagged sluice-bt<BATCH_TIMEOUT>-l<LINGER>)
+#   SLUICE_AGENT_FLAGS=""  extra flags for `sluice dev` (or `sluice agent`)
+#   BUCKET=dir             dir: `sluice dev` on a local-directory bucket;
+#                          s3: `sluice agent` on an S3 bucket served by
+#                          versitygw (posix backend, fresh temp dir, loopback
+#                          port, started per agent) with SQLite metadata
+#   E2E=1                  0 skips the e2e latency runs (throughput only)
 #   PPROF_SECONDS=0        >0: CPU profile of the agent during produce
 #   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
 # Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
@@ -30,6 +35,8 @@ E2E_DURATION=${E2E_DURATION:-30s}
 ROUNDS=${ROUNDS:-2}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 LATENCY_VARIANTS=${LATENCY_VARIANTS:-}
+BUCKET=${BUCKET:-dir}
+E2E=${E2E:-1}
 PPROF_SECONDS=${PPROF_SECONDS:-0}
 OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
 
@@ -41,13 +48,29 @@ echo "bench: building into $OUT/bin" >&2
 go build -o "$OUT/bin/sluice" ./cmd/sluice
 go build -o "$OUT/bin/kfake" ./bench/kfake
 SLUICE=$OUT/bin/sluice
+case $BUCKET in
+dir) ;;
+s3)
+	VERSITYGW=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")}
+	[[ -x $VERSITYGW ]] || { echo "bench: versitygw not found (scripts/install-test-deps.sh installs it)" >&2; exit 1; }
+	# The gateway's root credentials; the agent reads them from the standard
+	# AWS environment.
+	export AWS_ACCESS_KEY_ID=sluicebench AWS_SECRET_ACCESS_KEY=sluicebenchsecret0123456789
+	export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+	;;
+*) echo "bench: BUCKET must be dir or s3" >&2; exit 1 ;;
+esac
 
 SERVER_PID=""
+S3_PID=""
 cleanup() {
-	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in $SERVER_PID $S3_PID; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -65,8 +88,26 @@ wait_port() {
 	return 1
 }
 
-# start_server NAME [agent flags...]: starts sluice dev or kfake, sets
-# SERVER_PID, BROKER and HTTP_PORT.
+# start_s3 NAME DIR: starts versitygw over DIR/s3 on a free port, creates
+# the bucket "bench", sets S3_PID and BUCKET_URL.
+start_s3() {
+	local name=$1 dir=$2 port
+	port=$(free_port)
+	mkdir -p "$dir/s3"
+	ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
+		"$VERSITYGW" --port "127.0.0.1:$port" posix "$dir/s3" >>"$OUT/$name-versitygw.log" 2>&1 &
+	S3_PID=$!
+	wait_port "$port"
+	# versitygw wants the payload hash header (here: SHA-256 of nothing).
+	curl -sSf -X PUT --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$port/bench" >/dev/null || return 1
+	BUCKET_URL="s3://bench?region=$AWS_REGION&endpoint=http://127.0.0.1:$port&use_path_style=true"
+}
+
+# start_server NAME [agent flags...]: starts sluice dev (or, with BUCKET=s3,
+# versitygw and sluice agent) or kfake, sets SERVER_PID, BROKER and
+# HTTP_PORT.
 start_server() {
 	local name=$1
 	shift
@@ -78,9 +119,17 @@ start_server() {
 		HTTP_PORT=$(free_port)
 		local dir=$OUT/data-$name-$RANDOM
 		rm -rf "$dir"
-		# shellcheck disable=SC2086
-		"$SLUICE" dev --data-dir "$dir" --kafka-addr "$BROKER" --http-addr "127.0.0.1:$HTTP_PORT" \
-			--log-level warn $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
+		if [[ $BUCKET == s3 ]]; then
+			start_s3 "$name" "$dir" || return 1
+			# shellcheck disable=SC2086
+			"$SLUICE" agent --bucket-url "$BUCKET_URL" --metadata-url "sqlite://$dir/metadata.db" \
+				--kafka-addr "$BROKER" --http-addr "127.0.0.1:$HTTP_PORT" --log-level warn \
+				--default-partitions "$PARTITIONS" $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
+		else
+			# shellcheck disable=SC2086
+			"$SLUICE" dev --data-dir "$dir" --kafka-addr "$BROKER" --http-addr "127.0.0.1:$HTTP_PORT" \
+				--log-level warn $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
+		fi
 	else
 		"$OUT/bin/kfake" --port "$port" --default-partitions "$PARTITIONS" >>"$OUT/$name.log" 2>&1 &
 	fi
@@ -96,6 +145,13 @@ stop_server() {
 	kill "$SERVER_PID"
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=""
+	if [[ -n $S3_PID ]]; then
+		hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$S3_PID/status" 2>/dev/null || echo 0)
+		echo "{\"mode\":\"rss\",\"target\":\"versitygw-$1\",\"round\":$2,\"peak_rss_mib\":$hwm}" >>"$RESULTS"
+		kill "$S3_PID"
+		wait "$S3_PID" 2>/dev/null || true
+		S3_PID=""
+	fi
 	# Data dirs hold every produced byte: drop them unless KEEP_DATA=1.
 	if [[ ${KEEP_DATA:-0} != 1 ]]; then rm -rf "$OUT"/data-*; fi
 }
@@ -142,6 +198,7 @@ workload() {
 	fi
 	stop_server "$target" "$round"
 
+	[[ $E2E == 1 ]] || return 0
 	start_server "$target"
 	bench "$target" "$round" e2e -t "e2e-$round" --rate "$E2E_RATE" --duration "$E2E_DURATION" --records 0
 	stop_server "$target-e2e" "$round"
@@ -167,6 +224,7 @@ workload() {
 	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "go: $(go version)"
 	echo "latency variants: ${LATENCY_VARIANTS:-none}"
+	echo "bucket: $BUCKET"
 	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
 } | tee "$OUT/env.txt" >&2
 
@@ -179,5 +237,5 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/env.txt" >&2
 
-python3 bench/summarize.py "$RESULTS" | tee "$OUT/summary.txt"
+BUCKET=$BUCKET python3 bench/summarize.py "$RESULTS" | tee "$OUT/summary.txt"
 exit $status

@@ -2,6 +2,7 @@
 """Summarise bench/run.sh results: medians per target and mode, same-round
 sluice/kfake ratios, latency percentiles, peak RSS, and the issue's targets."""
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -67,5 +68,8 @@ checks = [
     ("250ms batches: produce p99 <= 300ms", p99("sluice", "produce_latency"), lambda v: v <= 300),
     ("250ms batches: e2e p99 <= 600ms", p99("sluice", "e2e_latency"), lambda v: v <= 600),
 ]
+if os.environ.get("BUCKET") == "s3":
+    checks.insert(0, ("S3: produce >= 200 MB/s", med([r.get("mb_per_s") for r in by.get(("sluice", "produce"), [])]),
+                      lambda v: v >= 200))
 for name, v, ok in checks:
     print(f"{name:40} {fmt(v):>8}  {'-' if v is None else ('met' if ok(v) else 'NOT met')}")

@@ -38,6 +38,9 @@ func Open(ctx context.Context, rawURL string) (Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objstore: open %q: %w", rawURL, err)
 	}
+	if u.Scheme == "s3" {
+		return openS3(&blobBucket{b: b}, u)
+	}
 	return &blobBucket{b: b}, nil
 }
 

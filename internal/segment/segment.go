@@ -255,3 +255,19 @@ func Parse(data []byte) (*File, error) {
 	}
 	return f, nil
 }
+
+// FileCRC32C returns the CRC-32C of all of data, for a file as Finish
+// builds it, from the checksum in its trailer and the trailer from there on:
+// O(1) instead of a pass over the file. ok is false when data does not look
+// like a segment file (too short, bad magic or version). The result is only
+// as good as the stored checksum: an object store that verifies it against
+// what it receives (S3's x-amz-checksum-crc32c) refuses a file whose bytes
+// changed after Finish, which a freshly computed checksum would not catch.
+func FileCRC32C(data []byte) (sum uint32, ok bool) {
+	if len(data) < headerSize+trailerSize || string(data[:4]) != magic ||
+		string(data[len(data)-4:]) != magic || binary.BigEndian.Uint16(data[4:]) != Version {
+		return 0, false
+	}
+	sumEnd := len(data) - trailerSize + 12 // the stored checksum covers data[:sumEnd]
+	return crc32.Update(binary.BigEndian.Uint32(data[sumEnd:]), castagnoli, data[sumEnd:]), true
+}
