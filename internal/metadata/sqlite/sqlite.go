@@ -107,6 +107,7 @@ type Store struct {
 	w      *sql.DB
 	r      *sql.DB
 	commit commitStmts // prepared on w
+	read   readStmts   // prepared on r
 }
 
 var _ metadata.Store = (*Store)(nil)
@@ -136,6 +137,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.commit.prepare(ctx, w); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.read.prepare(ctx, r); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -174,7 +179,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the prepared statements and both connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.commit.close(), s.w.Close(), s.r.Close())
+	return errors.Join(s.commit.close(), s.read.close(), s.w.Close(), s.r.Close())
 }
 
 // ClusterID implements metadata.Store.
@@ -302,8 +307,7 @@ func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
 // PartitionState implements metadata.Log.
 func (s *Store) PartitionState(ctx context.Context, topic metadata.TopicID, partition int32) (metadata.PartitionState, error) {
 	var st metadata.PartitionState
-	err := s.r.QueryRowContext(ctx, `SELECT log_start, next_offset FROM partitions WHERE topic_id = ? AND partition = ?`,
-		topic[:], partition).Scan(&st.LogStartOffset, &st.HighWatermark)
+	err := s.read.partitionState.QueryRowContext(ctx, topic[:], partition).Scan(&st.LogStartOffset, &st.HighWatermark)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, topic, partition)
 	}
@@ -332,10 +336,7 @@ func scanExtent(row rowScanner) (metadata.Extent, error) {
 
 // Extents implements metadata.Log.
 func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition int32, from int64, limit int) ([]metadata.Extent, error) {
-	rows, err := s.r.QueryContext(ctx, extentSelect+`
-		WHERE e.topic_id = ?1 AND e.partition = ?2 AND e.base_offset >= coalesce(
-			(SELECT max(base_offset) FROM extents WHERE topic_id = ?1 AND partition = ?2 AND base_offset <= ?3), 0)
-		ORDER BY e.base_offset LIMIT ?4`, topic[:], partition, from, limit)
+	rows, err := s.read.extentsQuery(ctx, s.r, limit, topic[:], partition, from)
 	if err != nil {
 		return nil, err
 	}
@@ -356,9 +357,7 @@ func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition i
 
 // ExtentAtTimestamp implements metadata.Log.
 func (s *Store) ExtentAtTimestamp(ctx context.Context, topic metadata.TopicID, partition int32, ts int64) (metadata.Extent, error) {
-	return scanExtent(s.r.QueryRowContext(ctx, extentSelect+`
-		WHERE e.topic_id = ? AND e.partition = ? AND e.max_timestamp >= ?
-		ORDER BY e.base_offset LIMIT 1`, topic[:], partition, ts))
+	return scanExtent(s.read.extentAtTimestamp.QueryRowContext(ctx, topic[:], partition, ts))
 }
 
 // AlterTopicConfigs implements metadata.Topics.

@@ -262,17 +262,14 @@ func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partiti
 		return st, err
 	}
 	var first sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = ? AND partition = ?`,
-		topic[:], partition).Scan(&first); err != nil {
+	if err := s.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first); err != nil {
 		return st, err
 	}
 	st.LastStableOffset = st.HighWatermark
 	if first.Valid && first.Int64 < st.LastStableOffset {
 		st.LastStableOffset = first.Int64
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
-		WHERE topic_id = ? AND partition = ? AND last_offset >= ? AND first_offset < ? ORDER BY first_offset`,
-		topic[:], partition, from, st.LastStableOffset)
+	rows, err := s.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, st.LastStableOffset)
 	if err != nil {
 		return st, err
 	}
