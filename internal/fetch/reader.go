@@ -339,7 +339,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 		for _, e := range p.extents {
 			n += e.ByteLength
 		}
-		res.Records = make([]byte, 0, min(n, int64(max(maxBytes, 0))))
+		res.Records = takeRecords(int(min(n, int64(max(maxBytes, 0)))))
 	}
 	for j, e := range p.extents {
 		if e.BaseOffset > next {

@@ -115,12 +115,23 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		}
 	}
 
+	// held are the record buffers the response points to, recycled once it
+	// is encoded (or when a later fill replaces them).
+	var held [][]byte
+	release := func() {
+		for _, b := range held {
+			fetch.ReleaseRecords(b)
+		}
+		held = held[:0]
+	}
+	defer func() { req.release = release }()
 	wait := min(time.Duration(max(m.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	var timer *time.Timer
 	for {
 		changed := s.notifier.Changed()
-		total, offsets, failed := s.fillFetch(ctx, req, m, targets)
+		release() // the previous fill's buffers are about to be replaced
+		total, offsets, failed := s.fillFetch(ctx, req, m, targets, &held)
 		if failed || resolveErr || total >= int(m.MinBytes) || !time.Now().Before(deadline) || len(targets) == 0 {
 			s.metrics.bytesOut.Add(float64(total))
 			s.metrics.recordsOut.Add(float64(offsets))
@@ -133,7 +144,8 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		select {
 		case <-changed:
 		case <-timer.C:
-			total, offsets, _ := s.fillFetch(ctx, req, m, targets)
+			release()
+			total, offsets, _ := s.fillFetch(ctx, req, m, targets, &held)
 			s.metrics.bytesOut.Add(float64(total))
 			s.metrics.recordsOut.Add(float64(offsets))
 			return resp
@@ -146,7 +158,7 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 // fillFetch reads every target's data into its response slot and returns
 // the bytes and offsets gathered and whether any partition failed. The
 // reader resolves all targets first and reads each file they share once.
-func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchRequest, targets []fetchTarget) (total int, offsets int64, failed bool) {
+func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchRequest, targets []fetchTarget, held *[][]byte) (total int, offsets int64, failed bool) {
 	budget := int(m.MaxBytes)
 	if req.version < 3 || budget <= 0 {
 		budget = int(^uint32(0) >> 1)
@@ -156,6 +168,11 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 		reqs[i] = fetch.Request{Topic: tg.topic, Partition: tg.partition, Offset: tg.offset, MaxBytes: int(tg.maxBytes)}
 	}
 	outs := s.reader.ReadFetch(ctx, reqs, budget)
+	for i := range outs {
+		if outs[i].Result.Records != nil {
+			*held = append(*held, outs[i].Result.Records)
+		}
+	}
 	for i, tg := range targets {
 		op, res, err := tg.out, outs[i].Result, outs[i].Err
 		op.RecordBatches = op.RecordBatches[:0]

@@ -27,6 +27,10 @@ type request struct {
 	received      time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
+	// release, if set by the handler (before its response is ready), runs
+	// once the response has been encoded: it recycles buffers the response
+	// pointed to.
+	release func()
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -213,6 +217,9 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 			continue
 		}
 		buf = appendResponse(buf[:0], out.req, r.resp)
+		if out.req.release != nil {
+			out.req.release()
+		}
 		if _, err := bw.Write(buf); err != nil {
 			return
 		}
