@@ -42,7 +42,7 @@ bench:
 
 # bench-go: Go micro-benchmarks of the hot paths, with allocations.
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/segment ./internal/produce ./internal/fetch ./internal/metadata/sqlite
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/segment ./internal/produce ./internal/fetch ./internal/metadata/sqlite ./internal/kafka
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
