@@ -175,7 +175,23 @@ func (c *Cache) Stats() Stats {
 // missing from the cache are fetched with one GET per run of consecutive
 // blocks, from the owning peer when there is one, else from the bucket.
 func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.read(ctx, key, size, ranges, true, false, false)
+	return c.copies(c.read(ctx, key, size, ranges, true, false))
+}
+
+// copies turns read's views into one fresh slice per range.
+func (c *Cache) copies(views [][][]byte, err error) ([][]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(views))
+	for i, vs := range views {
+		var n int64
+		for _, v := range vs {
+			n += int64(len(v))
+		}
+		out[i] = concat(vs, n)
+	}
+	return out, nil
 }
 
 // ReadRangesShared is ReadRanges without the copy where it can: a range
@@ -183,14 +199,33 @@ func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges [
 // readers share. The caller must not modify the returned bytes (their
 // capacity ends with the range, so appending to them copies).
 func (c *Cache) ReadRangesShared(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.read(ctx, key, size, ranges, true, false, true)
+	views, err := c.read(ctx, key, size, ranges, true, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(views))
+	for i, vs := range views {
+		if len(vs) == 1 {
+			out[i] = vs[0]
+		} else {
+			out[i] = concat(vs, ranges[i].Len)
+		}
+	}
+	return out, nil
+}
+
+// ReadRangesViews is ReadRangesShared without any copy: each range comes
+// back as views of the cached blocks it spans, in order (one view when it
+// lies in one block). The caller must not modify them.
+func (c *Cache) ReadRangesViews(ctx context.Context, key string, size int64, ranges []Range) ([][][]byte, error) {
+	return c.read(ctx, key, size, ranges, true, false)
 }
 
 // Prefetch loads the blocks covering ranges into the cache without
 // returning them; it returns when they are cached or failed. Prefetched
 // blocks need two more uses to be protected from scans.
 func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []Range) error {
-	_, err := c.read(ctx, key, size, ranges, true, true, false)
+	_, err := c.read(ctx, key, size, ranges, true, true)
 	return err
 }
 
@@ -198,7 +233,7 @@ func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []R
 // from the bucket, never from another peer, so agents whose views of the
 // zone differ cannot bounce a request between them.
 func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.read(ctx, key, size, ranges, false, false, false)
+	return c.copies(c.read(ctx, key, size, ranges, false, false))
 }
 
 // blockLen is the length of block idx of a file of size bytes.
@@ -206,7 +241,9 @@ func (c *Cache) blockLen(size, idx int64) int64 {
 	return min(c.cfg.BlockSize, size-idx*c.cfg.BlockSize)
 }
 
-func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch, shared bool) ([][]byte, error) {
+// read returns each range as views of cached blocks, in order (nil for
+// prefetches). The views are shared with other readers.
+func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch bool) ([][][]byte, error) {
 	bs := c.cfg.BlockSize
 	var need []int64 // block indexes, ascending, unique
 	for _, r := range ranges {
@@ -276,31 +313,34 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 	if prefetch {
 		return nil, nil
 	}
-	out := make([][]byte, len(ranges))
+	out := make([][][]byte, len(ranges))
 	for i, r := range ranges {
-		if first := r.Off / bs; shared && r.Len > 0 && first == (r.Off+r.Len-1)/bs {
-			b, start := blocks[first], r.Off-first*bs
-			if start+r.Len > int64(len(b)) {
-				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of [%d,+%d)", key, first, len(b), r.Off, r.Len)
-			}
-			out[i] = b[start : start+r.Len : start+r.Len]
-			continue
-		}
-		buf := make([]byte, r.Len)
+		var views [][]byte
 		for n := int64(0); n < r.Len; {
 			off := r.Off + n
 			idx := off / bs
-			b := blocks[idx]
-			if off-idx*bs >= int64(len(b)) {
+			b, start := blocks[idx], off-idx*bs
+			if start >= int64(len(b)) {
 				// Impossible while block lengths are checked on fill;
 				// fail rather than loop or serve short data.
 				return nil, fmt.Errorf("cache: %s block %d holds %d bytes, short of offset %d", key, idx, len(b), off)
 			}
-			n += int64(copy(buf[n:], b[off-idx*bs:]))
+			end := min(int64(len(b)), start+r.Len-n)
+			views = append(views, b[start:end:end])
+			n += end - start
 		}
-		out[i] = buf
+		out[i] = views
 	}
 	return out, nil
+}
+
+// concat returns the bytes of views in one fresh slice of n bytes.
+func concat(views [][]byte, n int64) []byte {
+	buf := make([]byte, 0, n)
+	for _, v := range views {
+		buf = append(buf, v...)
+	}
+	return buf
 }
 
 // fill fetches blocks (ascending), one GET per run of consecutive blocks

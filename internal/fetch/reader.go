@@ -7,6 +7,7 @@ package fetch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -156,7 +157,7 @@ func (r *Reader) ReadFetch(ctx context.Context, reqs []Request, maxBytes int) []
 // probably needs, with their bytes once read.
 type plan struct {
 	extents []metadata.Extent
-	data    [][]byte
+	data    [][][]byte // each extent's bytes, as views of cached blocks
 	errs    []error
 	// more reports that the partition has extents after the planned ones.
 	more bool
@@ -292,7 +293,7 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 	var order []string
 	for i := range plans {
 		p := &plans[i]
-		p.data = make([][]byte, len(p.extents))
+		p.data = make([][][]byte, len(p.extents))
 		p.errs = make([]error, len(p.extents))
 		for j, e := range p.extents {
 			f := files[e.FileKey]
@@ -313,7 +314,7 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			data, err := r.cache.ReadRangesShared(ctx, key, f.size, f.ranges)
+			data, err := r.cache.ReadRangesViews(ctx, key, f.size, f.ranges)
 			// Each ref is written by this goroutine only.
 			for k, rf := range f.refs {
 				if err != nil {
@@ -368,7 +369,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			if e.BaseOffset > next {
 				return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
-			data, err := r.cache.ReadRangesShared(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			data, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
@@ -381,21 +382,28 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 	return false, nil
 }
 
-// appendExtent copies the batches of e (its bytes are data, which may be
-// shared with other readers and is never modified) at or after offset to
-// res.Records while they fit, patching the copies' offsets, and reports
+// appendExtent copies the batches of e (its bytes are the views, which may
+// be shared with other readers and are never modified) at or after offset
+// to res.Records while they fit, patching the copies' offsets, and reports
 // whether the byte budget is used up.
-func appendExtent(res *Result, e metadata.Extent, data []byte, offset int64, maxBytes int, minOne bool) (full bool, err error) {
-	if int64(len(data)) != e.ByteLength {
-		return false, fmt.Errorf("%w: %s: read %d bytes of [%d,+%d)", ErrStorage, e.FileKey, len(data), e.ByteOffset, e.ByteLength)
+func appendExtent(res *Result, e metadata.Extent, views [][]byte, offset int64, maxBytes int, minOne bool) (full bool, err error) {
+	var n int64
+	for _, v := range views {
+		n += int64(len(v))
+	}
+	if n != e.ByteLength {
+		return false, fmt.Errorf("%w: %s: read %d bytes of [%d,+%d)", ErrStorage, e.FileKey, n, e.ByteOffset, e.ByteLength)
 	}
 	base := e.BaseOffset
-	for len(data) > 0 {
-		batch, rest, err := segment.NextBatch(data)
+	it := batchIter{views: views}
+	for {
+		batch, err := it.next()
 		if err != nil {
 			return false, fmt.Errorf("%w: %s: %v", ErrStorage, e.FileKey, err)
 		}
-		data = rest
+		if batch == nil {
+			break
+		}
 		end := base + segment.BatchOffsets(batch)
 		if end <= offset {
 			base = end
@@ -417,6 +425,89 @@ func appendExtent(res *Result, e metadata.Extent, data []byte, offset int64, max
 		return false, fmt.Errorf("%w: %s: batches cover offsets up to %d, index says %d", ErrStorage, e.FileKey, base, e.EndOffset)
 	}
 	return len(res.Records) >= maxBytes, nil
+}
+
+// batchIter walks the record batches of bytes split over views (the cache
+// blocks an extent spans). A batch inside one view is returned as a slice
+// of it; the few that straddle a block boundary are gathered into scratch,
+// so a range that spans blocks is not copied as a whole.
+type batchIter struct {
+	views   [][]byte
+	scratch []byte
+}
+
+// batchLenAt is the offset of the batch length field in a record batch;
+// the batch is batchLenAt+4+length bytes.
+const batchLenAt = 8
+
+// next returns the next batch, nil at the end, or an error for bytes that
+// are not a whole batch.
+func (it *batchIter) next() ([]byte, error) {
+	for len(it.views) > 0 && len(it.views[0]) == 0 {
+		it.views = it.views[1:]
+	}
+	if len(it.views) == 0 {
+		return nil, nil
+	}
+	v := it.views[0]
+	if len(v) >= batchLenAt+4 {
+		if n := batchLenAt + 4 + int64(int32(binary.BigEndian.Uint32(v[batchLenAt:]))); n <= int64(len(v)) {
+			batch, rest, err := segment.NextBatch(v)
+			if err != nil {
+				return nil, err
+			}
+			it.views[0] = rest
+			return batch, nil
+		}
+	}
+	// The batch straddles views: read its length, then gather it.
+	var hdr [batchLenAt + 4]byte
+	if !it.peek(hdr[:]) {
+		return nil, errors.New("truncated record batch header")
+	}
+	n := batchLenAt + 4 + int64(int32(binary.BigEndian.Uint32(hdr[batchLenAt:])))
+	if n < batchLenAt+4 || n > it.remaining() {
+		return nil, fmt.Errorf("record batch of %d bytes overruns its extent", n)
+	}
+	it.scratch = it.scratch[:0]
+	for need := n; need > 0; {
+		v := it.views[0]
+		take := min(need, int64(len(v)))
+		it.scratch = append(it.scratch, v[:take]...)
+		it.views[0] = v[take:]
+		if len(it.views[0]) == 0 {
+			it.views = it.views[1:]
+		}
+		need -= take
+	}
+	batch, rest, err := segment.NextBatch(it.scratch)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("record batch length mismatch")
+	}
+	return batch, nil
+}
+
+// peek copies the next len(dst) bytes into dst without consuming them.
+func (it *batchIter) peek(dst []byte) bool {
+	n := 0
+	for _, v := range it.views {
+		n += copy(dst[n:], v)
+		if n == len(dst) {
+			return true
+		}
+	}
+	return false
+}
+
+func (it *batchIter) remaining() int64 {
+	var n int64
+	for _, v := range it.views {
+		n += int64(len(v))
+	}
+	return n
 }
 
 // maybePrefetch notes that a read of q stopped at its budget before next;

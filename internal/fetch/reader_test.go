@@ -39,6 +39,12 @@ const (
 // 0-29 in file f1 and 30-59 in f2.
 func readerFixture(t *testing.T, cacheSize int64) (*Reader, *countingBucket, metadata.TopicID) {
 	t.Helper()
+	return readerFixtureBlocks(t, cacheSize, 1<<20)
+}
+
+// readerFixtureBlocks is readerFixture with cache blocks of blockSize bytes.
+func readerFixtureBlocks(t *testing.T, cacheSize, blockSize int64) (*Reader, *countingBucket, metadata.TopicID) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	raw, err := objstore.Open(ctx, "mem://")
@@ -75,7 +81,7 @@ func readerFixture(t *testing.T, cacheSize int64) (*Reader, *countingBucket, met
 			t.Fatal(err)
 		}
 	}
-	r := NewCachedReader(store, cache.New(bucket, cache.Config{Size: cacheSize, BlockSize: 1 << 20}, nil), nil, Config{})
+	r := NewCachedReader(store, cache.New(bucket, cache.Config{Size: cacheSize, BlockSize: blockSize}, nil), nil, Config{})
 	t.Cleanup(r.Close)
 	return r, bucket, topic.ID
 }

@@ -33,7 +33,7 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	}
 	res := Result{State: st}
 	from := max(e.BaseOffset, st.LogStartOffset)
-	raw, err := r.cache.ReadRangesShared(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+	raw, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
