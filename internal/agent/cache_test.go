@@ -355,6 +355,17 @@ func bucketBlocks(t *testing.T, ctx context.Context, b objstore.Bucket, blockSiz
 
 func metricValue(t *testing.T, a *Agent, name string) float64 {
 	t.Helper()
+	v, ok := scrapeMetric(t, a, name)
+	if !ok {
+		t.Fatalf("metric %s not found", name)
+	}
+	return v
+}
+
+// scrapeMetric reads one series (name and labels as exposed) from the
+// agent's /metrics.
+func scrapeMetric(t *testing.T, a *Agent, series string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -363,14 +374,13 @@ func metricValue(t *testing.T, a *Agent, name string) float64 {
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
 	for _, line := range bytes.Split(buf.Bytes(), []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte(name+" ")); ok {
+		if v, ok := bytes.CutPrefix(line, []byte(series+" ")); ok {
 			var f float64
 			fmt.Sscan(string(v), &f)
-			return f
+			return f, true
 		}
 	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return 0, false
 }
 
 // TestPeerFailuresFallBackToBucket: zone peers that are down (refuse
@@ -455,23 +465,11 @@ func TestPeerFailuresFallBackToBucket(t *testing.T) {
 	t.Logf("%v peer errors, %v fallbacks to the bucket", peerErrors, fallbacks)
 }
 
+// labelledMetric is scrapeMetric with 0 for a series not exposed yet.
 func labelledMetric(t *testing.T, a *Agent, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	for _, line := range bytes.Split(buf.Bytes(), []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte(series+" ")); ok {
-			var f float64
-			fmt.Sscan(string(v), &f)
-			return f
-		}
-	}
-	return 0
+	v, _ := scrapeMetric(t, a, series)
+	return v
 }
 
 // TestSequentialConsumerPrefetch: a consumer reading a partition from the

@@ -175,23 +175,29 @@ func (c *Cache) Stats() Stats {
 // missing from the cache are fetched with one GET per run of consecutive
 // blocks, from the owning peer when there is one, else from the bucket.
 func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.copies(c.read(ctx, key, size, ranges, true, false))
+	views, err := c.read(ctx, key, size, ranges, true, false)
+	return flatten(views, ranges, false), err
 }
 
-// copies turns read's views into one fresh slice per range.
-func (c *Cache) copies(views [][][]byte, err error) ([][]byte, error) {
-	if err != nil {
-		return nil, err
+// flatten turns read's views into one slice per range: a fresh copy, or
+// with share the single view of a range that lies in one block.
+func flatten(views [][][]byte, ranges []Range, share bool) [][]byte {
+	if views == nil {
+		return nil
 	}
 	out := make([][]byte, len(views))
 	for i, vs := range views {
-		var n int64
-		for _, v := range vs {
-			n += int64(len(v))
+		if share && len(vs) == 1 {
+			out[i] = vs[0]
+			continue
 		}
-		out[i] = concat(vs, n)
+		buf := make([]byte, 0, ranges[i].Len)
+		for _, v := range vs {
+			buf = append(buf, v...)
+		}
+		out[i] = buf
 	}
-	return out, nil
+	return out
 }
 
 // ReadRangesShared is ReadRanges without the copy where it can: a range
@@ -200,18 +206,7 @@ func (c *Cache) copies(views [][][]byte, err error) ([][]byte, error) {
 // capacity ends with the range, so appending to them copies).
 func (c *Cache) ReadRangesShared(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
 	views, err := c.read(ctx, key, size, ranges, true, false)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, len(views))
-	for i, vs := range views {
-		if len(vs) == 1 {
-			out[i] = vs[0]
-		} else {
-			out[i] = concat(vs, ranges[i].Len)
-		}
-	}
-	return out, nil
+	return flatten(views, ranges, true), err
 }
 
 // ReadRangesViews is ReadRangesShared without any copy: each range comes
@@ -233,7 +228,8 @@ func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []R
 // from the bucket, never from another peer, so agents whose views of the
 // zone differ cannot bounce a request between them.
 func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	return c.copies(c.read(ctx, key, size, ranges, false, false))
+	views, err := c.read(ctx, key, size, ranges, false, false)
+	return flatten(views, ranges, false), err
 }
 
 // blockLen is the length of block idx of a file of size bytes.
@@ -332,15 +328,6 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 		out[i] = views
 	}
 	return out, nil
-}
-
-// concat returns the bytes of views in one fresh slice of n bytes.
-func concat(views [][]byte, n int64) []byte {
-	buf := make([]byte, 0, n)
-	for _, v := range views {
-		buf = append(buf, v...)
-	}
-	return buf
 }
 
 // fill fetches blocks (ascending), one GET per run of consecutive blocks
