@@ -334,6 +334,9 @@ func TestFetchAfterReplacedFileDeleted(t *testing.T) {
 	stale := e.extents(a.ID, 0)
 	e.run(e.r.RunCompaction)
 	e.r.cfg.FileGracePeriod = time.Millisecond
+	// The first pass marks the replaced files released, the second, past
+	// the grace period, deletes them.
+	e.run(e.r.RunFileDeletion)
 	time.Sleep(5 * time.Millisecond)
 	e.run(e.r.RunFileDeletion)
 	if _, err := e.bucket.GetRange(e.ctx, stale[0].FileKey, 0, -1); err == nil {
