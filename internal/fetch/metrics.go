@@ -7,6 +7,9 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	prefetches      prometheus.Counter
 	prefetchSkipped prometheus.Counter
+	// extentHits and extentMisses count extent lookups answered from the
+	// remembered runs and from the metadata store.
+	extentHits, extentMisses prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -16,8 +19,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		prefetches:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_prefetches_total", Help: "Read-aheads started for sequentially consumed partitions."}),
 		prefetchSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_prefetches_skipped_total", Help: "Read-aheads skipped because the maximum were already running."}),
 	}
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_fetch_extent_lookups_total", Help: "Extent lookups of the read path, by where they were answered: hit (the partition's remembered run) or miss (a metadata store query)."}, []string{"result"})
+	m.extentHits = lookups.WithLabelValues("hit")
+	m.extentMisses = lookups.WithLabelValues("miss")
 	if reg != nil {
-		reg.MustRegister(m.prefetches, m.prefetchSkipped)
+		reg.MustRegister(m.prefetches, m.prefetchSkipped, lookups)
 	}
 	return m
 }

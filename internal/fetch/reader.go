@@ -59,6 +59,9 @@ type Reader struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 
+	// runs remembers the extents of recent lookups (extents.go).
+	runs *extentRuns
+
 	mu sync.Mutex // guards expect
 	// expect holds the next offsets of partitions whose last read stopped
 	// at the byte budget with more data after it: a read starting there is
@@ -94,7 +97,7 @@ func NewCachedReader(log metadata.Log, c *cache.Cache, m *Metrics, cfg Config) *
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Reader{log: log, cache: c, metrics: m, cfg: cfg, prefetchSem: make(chan struct{}, cfg.MaxPrefetches),
-		ctx: ctx, cancel: cancel, expect: map[seqKey]struct{}{}}
+		ctx: ctx, cancel: cancel, expect: map[seqKey]struct{}{}, runs: newExtentRuns()}
 }
 
 // Close stops read-aheads in progress and waits for them.
@@ -247,6 +250,9 @@ func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit in
 	if !errors.Is(err, objstore.ErrNotFound) {
 		return false, err
 	}
+	// The file is gone, so the extents that named it were replaced: look
+	// them up again rather than in the remembered run.
+	r.runs.forget(partitionKey{q.Topic, q.Partition})
 	o.Result = Result{State: st, NextOffset: q.Offset}
 	retry := make([]plan, 1)
 	if _, err := r.resolve(ctx, &retry[0], q, st, limit); err != nil {
@@ -261,7 +267,7 @@ func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit in
 func (r *Reader) resolve(ctx context.Context, p *plan, q Request, st metadata.PartitionState, limit int) (int, error) {
 	next, bytes := q.Offset, 0
 	for next < st.HighWatermark {
-		extents, err := r.log.Extents(ctx, q.Topic, q.Partition, next, extentsPerLookup)
+		extents, err := r.extents(ctx, q.Topic, q.Partition, next)
 		if err != nil {
 			return bytes, err
 		}
@@ -349,7 +355,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 		if p.errs[j] != nil {
 			return false, fmt.Errorf("%w: %w", ErrStorage, p.errs[j])
 		}
-		if full, err := appendExtent(res, e, p.data[j], q.Offset, maxBytes, minOne); err != nil || full {
+		if full, err := appendExtent(res, e, p.data[j], maxBytes, minOne); err != nil || full {
 			return full, err
 		}
 		next = e.EndOffset
@@ -358,7 +364,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 		return false, nil
 	}
 	for next < res.State.HighWatermark {
-		extents, err := r.log.Extents(ctx, q.Topic, q.Partition, next, extentsPerLookup)
+		extents, err := r.extents(ctx, q.Topic, q.Partition, next)
 		if err != nil {
 			return false, err
 		}
@@ -373,7 +379,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
-			if full, err := appendExtent(res, e, data[0], q.Offset, maxBytes, minOne); err != nil || full {
+			if full, err := appendExtent(res, e, data[0], maxBytes, minOne); err != nil || full {
 				return full, err
 			}
 			next = e.EndOffset
@@ -383,10 +389,13 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 }
 
 // appendExtent copies the batches of e (its bytes are the views, which may
-// be shared with other readers and are never modified) at or after offset
-// to res.Records while they fit, patching the copies' offsets, and reports
-// whether the byte budget is used up.
-func appendExtent(res *Result, e metadata.Extent, views [][]byte, offset int64, maxBytes int, minOne bool) (full bool, err error) {
+// be shared with other readers and are never modified) that end after
+// res.NextOffset to res.Records while they fit, patching the copies'
+// offsets, and reports whether the byte budget is used up. Batches before
+// res.NextOffset were returned already or not asked for: extents from two
+// lookups may overlap when compaction replaced some between them.
+func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, minOne bool) (full bool, err error) {
+	offset := res.NextOffset
 	var n int64
 	for _, v := range views {
 		n += int64(len(v))
@@ -552,7 +561,7 @@ func (r *Reader) prefetch(ctx context.Context, topic metadata.TopicID, partition
 	sizes := map[string]int64{}
 	var order []string
 	for bytes < r.cfg.PrefetchBytes {
-		extents, err := r.log.Extents(ctx, topic, partition, from, extentsPerLookup)
+		extents, err := r.extents(ctx, topic, partition, from)
 		if err != nil || len(extents) == 0 {
 			break
 		}

@@ -31,13 +31,13 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	if err != nil {
 		return 0, 0, false, err
 	}
-	res := Result{State: st}
 	from := max(e.BaseOffset, st.LogStartOffset)
+	res := Result{State: st, NextOffset: from}
 	raw, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if _, err := appendExtent(&res, e, raw[0], from, int(e.ByteLength), true); err != nil {
+	if _, err := appendExtent(&res, e, raw[0], int(e.ByteLength), true); err != nil {
 		return 0, 0, false, err
 	}
 	data := res.Records
