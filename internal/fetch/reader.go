@@ -112,14 +112,41 @@ func (r *Reader) Close() {
 // Result is what Read found.
 type Result struct {
 	State metadata.PartitionState
-	// Records holds whole record batches with their committed offsets,
-	// starting with the batch that contains the requested offset.
+	// Records holds whole record batches, starting with the batch that
+	// contains the requested offset. They carry their committed offsets
+	// unless Shared.
 	Records []byte
+	// Shared reports that Records is a view of cached blocks, shared with
+	// other readers, whose batches still carry the offsets they were
+	// written with. The caller must not modify it, nor release it, and
+	// gives the batches their committed offsets in its own copy of them
+	// (segment.PatchBaseOffsets(copy, FirstOffset)), or calls Own first.
+	// Only ReadFetch returns shared records, and only for a partition whose
+	// bytes lie in one cached block: the copy a Fetch response is encoded
+	// into then is the only one made.
+	Shared bool
+	// FirstOffset is the committed base offset of the first batch of
+	// Records (when there is one).
+	FirstOffset int64
+	// sizeHint is the buffer size to take for Records when copying.
+	sizeHint int
 	// Offsets counts the offsets the returned batches span.
 	Offsets int64
 	// NextOffset is the offset after the last returned batch (the
 	// requested offset when none was returned).
 	NextOffset int64
+}
+
+// Own gives res its own copy of Records with the committed offsets, when
+// they are Shared; the copy is a pooled buffer (see ReleaseRecords).
+func (res *Result) Own() {
+	if !res.Shared {
+		return
+	}
+	b := append(takeRecords(max(res.sizeHint, len(res.Records))), res.Records...)
+	// The batches were walked when they were chosen, so this cannot fail.
+	segment.PatchBaseOffsets(b, res.FirstOffset)
+	res.Records, res.Shared = b, false
 }
 
 // Request is one partition of a Fetch.
@@ -142,18 +169,19 @@ type Outcome struct {
 // alone exceeds maxBytes (so a consumer can always make progress, KIP-74).
 // An offset equal to the high watermark returns no records and no error.
 func (r *Reader) Read(ctx context.Context, topic metadata.TopicID, partition int32, offset int64, maxBytes int, minOne bool) (Result, error) {
-	out := r.read(ctx, []Request{{Topic: topic, Partition: partition, Offset: offset, MaxBytes: maxBytes}}, maxBytes, minOne)
+	out := r.read(ctx, []Request{{Topic: topic, Partition: partition, Offset: offset, MaxBytes: maxBytes}}, maxBytes, minOne, false)
 	return out[0].Result, out[0].Err
 }
 
 // ReadFetch reads the partitions of one Fetch request in order: each gets
 // at most its MaxBytes and all together at most maxBytes, except that the
 // first batch of the first partition with data is returned whole (KIP-74).
+// Results may be Shared.
 // The extents every partition needs are resolved first and the ranges of
 // each file are then read together, so partitions whose data lives in one
 // file cost one read of it.
 func (r *Reader) ReadFetch(ctx context.Context, reqs []Request, maxBytes int) []Outcome {
-	return r.read(ctx, reqs, maxBytes, true)
+	return r.read(ctx, reqs, maxBytes, true, true)
 }
 
 // plan is one partition's resolved read: its log bounds and the extents it
@@ -166,7 +194,8 @@ type plan struct {
 	more bool
 }
 
-func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne bool) []Outcome {
+// read is Read and ReadFetch; share allows Shared results.
+func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, share bool) []Outcome {
 	out := make([]Outcome, len(reqs))
 	plans := make([]plan, len(reqs))
 
@@ -216,9 +245,9 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne bo
 		if limit <= 0 && !first {
 			continue
 		}
-		full, err := r.assemble(ctx, &o.Result, &plans[i], q, limit, first)
+		full, err := r.assemble(ctx, &o.Result, &plans[i], q, limit, first, share)
 		if err != nil {
-			full, err = r.reassemble(ctx, o, q, limit, first, err)
+			full, err = r.reassemble(ctx, o, q, limit, first, share, err)
 		}
 		if err != nil {
 			o.Err = err
@@ -238,7 +267,7 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne bo
 // compaction or retention may have deleted a file between the lookup and the
 // read once its grace period ran out (the partition is then resolved and
 // read once more). Other errors are returned as they are.
-func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit int, first bool, err error) (bool, error) {
+func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit int, first, share bool, err error) (bool, error) {
 	st, serr := r.log.PartitionState(ctx, q.Topic, q.Partition)
 	if serr != nil {
 		return false, err
@@ -259,7 +288,7 @@ func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit in
 		return false, err
 	}
 	r.readPlans(ctx, retry)
-	return r.assemble(ctx, &o.Result, &retry[0], q, limit, first)
+	return r.assemble(ctx, &o.Result, &retry[0], q, limit, first, share)
 }
 
 // resolve fills p with the extents from q.Offset on until they hold limit
@@ -336,17 +365,17 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 
 // assemble appends the planned extents' batches to res, then reads further
 // extents one at a time while the budget allows. It reports whether the
-// budget stopped it.
-func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne bool) (full bool, err error) {
+// budget stopped it. With share, res may be left Shared.
+func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool) (full bool, err error) {
 	next := q.Offset
 	if len(p.extents) > 0 {
-		// The batches are copied into one buffer: size it once rather than
-		// grow it batch by batch (growth was a tenth of a replay's CPU).
+		// Batches copied go into one buffer: size it once rather than grow
+		// it batch by batch (growth was a tenth of a replay's CPU).
 		var n int64
 		for _, e := range p.extents {
 			n += e.ByteLength
 		}
-		res.Records = takeRecords(int(min(n, int64(max(maxBytes, 0)))))
+		res.sizeHint = int(min(n, int64(max(maxBytes, 0))))
 	}
 	for j, e := range p.extents {
 		if e.BaseOffset > next {
@@ -355,13 +384,16 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 		if p.errs[j] != nil {
 			return false, fmt.Errorf("%w: %w", ErrStorage, p.errs[j])
 		}
-		if full, err := appendExtent(res, e, p.data[j], maxBytes, minOne); err != nil || full {
+		if full, err := appendExtent(res, e, p.data[j], maxBytes, minOne, share); err != nil || full {
 			return full, err
 		}
 		next = e.EndOffset
 	}
 	if len(p.extents) > 0 && !p.more {
 		return false, nil
+	}
+	if endsShared(res, maxBytes) {
+		return true, nil
 	}
 	for next < res.State.HighWatermark {
 		extents, err := r.extents(ctx, q.Topic, q.Partition, next)
@@ -379,7 +411,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
-			if full, err := appendExtent(res, e, data[0], maxBytes, minOne); err != nil || full {
+			if full, err := appendExtent(res, e, data[0], maxBytes, minOne, share); err != nil || full {
 				return full, err
 			}
 			next = e.EndOffset
@@ -393,8 +425,9 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 // res.NextOffset to res.Records while they fit, patching the copies'
 // offsets, and reports whether the byte budget is used up. Batches before
 // res.NextOffset were returned already or not asked for: extents from two
-// lookups may overlap when compaction replaced some between them.
-func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, minOne bool) (full bool, err error) {
+// lookups may overlap when compaction replaced some between them. With
+// share, res's first batches may be returned Shared (see shareExtent).
+func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, minOne, share bool) (full bool, err error) {
 	offset := res.NextOffset
 	var n int64
 	for _, v := range views {
@@ -402,6 +435,18 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 	}
 	if n != e.ByteLength {
 		return false, fmt.Errorf("%w: %s: read %d bytes of [%d,+%d)", ErrStorage, e.FileKey, n, e.ByteOffset, e.ByteLength)
+	}
+	if share && len(res.Records) == 0 {
+		if ok, full, err := shareExtent(res, e, views, maxBytes, minOne); ok || err != nil {
+			return full, err
+		}
+	}
+	if endsShared(res, maxBytes) {
+		return true, nil
+	}
+	res.Own()
+	if res.Records == nil {
+		res.Records = takeRecords(res.sizeHint)
 	}
 	base := e.BaseOffset
 	it := batchIter{views: views}
@@ -422,6 +467,9 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 			return true, nil
 		}
 		start := len(res.Records)
+		if start == 0 {
+			res.FirstOffset = base
+		}
 		res.Records = append(res.Records, batch...)
 		if _, err := segment.PatchBaseOffsets(res.Records[start:], base); err != nil {
 			return false, err
@@ -434,6 +482,73 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 		return false, fmt.Errorf("%w: %s: batches cover offsets up to %d, index says %d", ErrStorage, e.FileKey, base, e.EndOffset)
 	}
 	return len(res.Records) >= maxBytes, nil
+}
+
+// shareExtent is appendExtent for an empty res, without copying: the
+// batches to return are a slice of the extent's first view, which res
+// takes Shared. That is all of them when the extent lies in one view, or
+// the budget ends inside it; otherwise (a batch straddles into the next
+// view) those before the boundary are returned, as Kafka returns a read
+// that meets the end of a log segment, when they fill at least half the
+// budget. ok is false, with res untouched, when the batches are to be
+// copied instead.
+func shareExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, minOne bool) (ok, full bool, err error) {
+	data := views[0]
+	base := e.BaseOffset
+	start, end := -1, 0
+	first, next := res.FirstOffset, res.NextOffset
+	take := func() {
+		if start >= 0 {
+			res.Records, res.Shared = data[start:end:end], true
+			res.FirstOffset, res.Offsets, res.NextOffset = first, next-first, next
+		}
+	}
+	for pos := 0; pos < len(data); {
+		batch, _, err := segment.NextBatch(data[pos:])
+		if err != nil {
+			if len(views) > 1 {
+				// The batch straddles the boundary; the bytes past it are
+				// checked by the copy, or by the read that continues here.
+				if start >= 0 && end-start >= maxBytes/2 {
+					take()
+					return true, true, nil
+				}
+				return false, false, nil
+			}
+			return true, false, fmt.Errorf("%w: %s: %v", ErrStorage, e.FileKey, err)
+		}
+		end2 := base + segment.BatchOffsets(batch)
+		switch {
+		case end2 <= res.NextOffset: // before what is asked for
+		case start < 0 && len(batch) > maxBytes && !minOne:
+			return true, true, nil
+		case start >= 0 && end+len(batch)-start > maxBytes:
+			take()
+			return true, true, nil
+		default:
+			if start < 0 {
+				start, first = pos, base
+			}
+			end, next = pos+len(batch), end2
+		}
+		base = end2
+		pos += len(batch)
+	}
+	if len(views) > 1 {
+		return false, false, nil // a boundary between batches: copy across it
+	}
+	if base != e.EndOffset {
+		return true, false, fmt.Errorf("%w: %s: batches cover offsets up to %d, index says %d", ErrStorage, e.FileKey, base, e.EndOffset)
+	}
+	take()
+	return true, start >= 0 && end-start >= maxBytes, nil
+}
+
+// endsShared reports whether a read whose res is Shared ends where the
+// shared bytes do rather than copy them to add more: when they fill at
+// least half its budget (see shareExtent).
+func endsShared(res *Result, maxBytes int) bool {
+	return res.Shared && len(res.Records) >= maxBytes/2
 }
 
 // batchIter walks the record batches of bytes split over views (the cache

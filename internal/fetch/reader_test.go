@@ -86,6 +86,50 @@ func readerFixtureBlocks(t *testing.T, cacheSize, blockSize int64) (*Reader, *co
 	return r, bucket, topic.ID
 }
 
+// TestReadFetchShares: a partition whose bytes lie in one cached block is
+// returned as a view of the block, with the offset its caller patches in;
+// the block keeps the bytes as they were written.
+func TestReadFetchShares(t *testing.T) {
+	r, _, topic := readerFixture(t, 1<<20)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		o := r.ReadFetch(ctx, []Request{{topic, 2, 35, 1 << 20}}, 1<<30)[0]
+		if o.Err != nil || !o.Shared || o.FirstOffset != 30 || o.NextOffset != 60 || o.Offsets != 30 {
+			t.Fatalf("read %d: err %v shared %v first %d next %d offsets %d", i, o.Err, o.Shared, o.FirstOffset, o.NextOffset, o.Offsets)
+		}
+		if got := bases(t, o.Records); fmt.Sprint(got) != "[0 0 0]" {
+			t.Fatalf("read %d: shared batches at %v, want them as written, [0 0 0]", i, got)
+		}
+		o.Own()
+		if got := bases(t, o.Records); o.Shared || fmt.Sprint(got) != "[30 40 50]" {
+			t.Fatalf("read %d: owned batches at %v (shared %v)", i, got, o.Shared)
+		}
+	}
+	// Blocks of two and a half batches: partition 0's first extent has its
+	// third batch straddling a block boundary. The batches before it are
+	// shared when they fill half the budget, else everything is copied.
+	r, _, topic = readerFixtureBlocks(t, 1<<20, batchLen*5/2)
+	for _, tc := range []struct {
+		maxBytes int
+		shared   bool
+		want     string
+	}{{3 * batchLen, true, "[0 10]"}, {5 * batchLen, false, "[0 10 20 30 40]"}} {
+		o := r.ReadFetch(ctx, []Request{{topic, 0, 0, tc.maxBytes}}, 1<<30)[0]
+		if o.Err != nil || o.Shared != tc.shared {
+			t.Fatalf("budget %d: err %v shared %v", tc.maxBytes, o.Err, o.Shared)
+		}
+		o.Own()
+		if got := fmt.Sprint(bases(t, o.Records)); got != tc.want {
+			t.Fatalf("budget %d: batches at %s, want %s", tc.maxBytes, got, tc.want)
+		}
+	}
+	// Read keeps returning copies with committed offsets.
+	res, err := r.Read(ctx, topic, 2, 35, 1<<20, true)
+	if err != nil || res.Shared || fmt.Sprint(bases(t, res.Records)) != "[30 40 50]" {
+		t.Fatalf("Read: %v shared %v batches %v", err, res.Shared, bases(t, res.Records))
+	}
+}
+
 // bases lists the base offsets of the batches in records.
 func bases(t *testing.T, records []byte) []int64 {
 	t.Helper()
@@ -130,8 +174,12 @@ func TestReadFetch(t *testing.T) {
 			[][]int64{{0, 10}, nil, nil, nil}, nil, 1, 1 << 20},
 		{"partition budget below one batch: KIP-74 first batch only", all(0, 100), 1 << 30,
 			[][]int64{{0}, nil, nil, nil}, nil, 1, 0},
-		{"plan falls short: the rest is read extent by extent", []Request{{topic, 1, 25, 2 * batchLen}}, 1 << 30,
-			[][]int64{{20, 30}}, nil, 2, 0},
+		{"plan falls short: the rest is read extent by extent", []Request{{topic, 1, 25, 3 * batchLen}}, 1 << 30,
+			[][]int64{{20, 30, 40}}, nil, 2, 0},
+		// As Kafka's reads end with a log segment: what lies in one cached
+		// block is returned without a copy, when it is half the budget.
+		{"shared batches filling half the budget end at their extent", []Request{{topic, 1, 25, 2 * batchLen}}, 1 << 30,
+			[][]int64{{20}}, nil, 1, 0},
 		{"out of range partitions fail alone", []Request{{topic, 0, 61, 1 << 20}, {topic, 3, 50, 1 << 20}, {topic, 1, 60, 1 << 20}}, 1 << 30,
 			[][]int64{nil, {50}, nil}, []error{ErrOffsetOutOfRange, nil, nil}, 1, 0},
 	} {
@@ -149,6 +197,7 @@ func TestReadFetch(t *testing.T) {
 				t.Fatalf("%d outcomes for %d requests", len(outs), len(tc.reqs))
 			}
 			for i, o := range outs {
+				o.Own()
 				var wantErr error
 				if tc.wantErr != nil {
 					wantErr = tc.wantErr[i]

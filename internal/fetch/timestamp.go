@@ -37,7 +37,7 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if _, err := appendExtent(&res, e, raw[0], int(e.ByteLength), true); err != nil {
+	if _, err := appendExtent(&res, e, raw[0], int(e.ByteLength), true, false); err != nil {
 		return 0, 0, false, err
 	}
 	data := res.Records

@@ -72,6 +72,7 @@ func TestReadAcrossBlocks(t *testing.T) {
 			if o.Err != nil {
 				t.Fatalf("block size %d, partition %d: %v", blockSize, i, o.Err)
 			}
+			o.Own()
 			out = append(out, append([]byte(nil), o.Result.Records...))
 		}
 		return out

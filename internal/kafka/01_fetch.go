@@ -37,6 +37,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,6 +57,13 @@ type fetchTarget struct {
 	partition int32
 	offset    int64
 	maxBytes  int32
+	// topicIdx and partIdx locate out in the response.
+	topicIdx, partIdx int
+	// shared says that out's records are a shared view of cached blocks
+	// (fetch.Result.Shared) whose first batch's committed base offset is
+	// first: their offsets are patched in the encoded response.
+	shared bool
+	first  int64
 }
 
 func (s *Server) handleFetch(ctx context.Context, req *request, m *kmsg.FetchRequest) reply {
@@ -110,7 +118,8 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		for i, rp := range rt.Partitions {
 			if ot.Partitions[i].ErrorCode == 0 {
 				targets = append(targets, fetchTarget{out: &resp.Topics[len(resp.Topics)-1].Partitions[i],
-					topic: t.ID, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+					topic: t.ID, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+					topicIdx: len(resp.Topics) - 1, partIdx: i})
 			}
 		}
 	}
@@ -124,7 +133,10 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		}
 		held = held[:0]
 	}
-	defer func() { req.release = release }()
+	defer func() {
+		req.release = release
+		req.finish = patchSharedRecords(targets, req.version)
+	}()
 	wait := min(time.Duration(max(m.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	var timer *time.Timer
@@ -168,13 +180,17 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 		reqs[i] = fetch.Request{Topic: tg.topic, Partition: tg.partition, Offset: tg.offset, MaxBytes: int(tg.maxBytes)}
 	}
 	outs := s.reader.ReadFetch(ctx, reqs, budget)
-	for i := range outs {
-		if outs[i].Result.Records != nil {
-			*held = append(*held, outs[i].Result.Records)
+	for i := range targets {
+		tg := &targets[i]
+		op, res, err := tg.out, &outs[i].Result, outs[i].Err
+		tg.shared = false
+		if m.IsolationLevel == 1 {
+			// The last stable offset cut reads the batches' offsets.
+			res.Own()
 		}
-	}
-	for i, tg := range targets {
-		op, res, err := tg.out, outs[i].Result, outs[i].Err
+		if res.Records != nil && !res.Shared {
+			*held = append(*held, res.Records)
+		}
 		op.RecordBatches = op.RecordBatches[:0]
 		op.ErrorCode = 0
 		op.HighWatermark = res.State.HighWatermark
@@ -219,10 +235,45 @@ func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchReque
 		if op.RecordBatches == nil {
 			op.RecordBatches = []byte{}
 		}
+		tg.shared, tg.first = res.Shared && len(res.Records) > 0, res.FirstOffset
 		total += len(res.Records)
 		offsets += res.Offsets
 	}
 	return total, offsets, failed
+}
+
+// patchSharedRecords returns what gives the shared records of targets
+// their committed offsets in the encoded response body (nil when there are
+// none): a shared partition's batches are copied once, by the encoder,
+// and patched in that copy. The body is decoded to find them (records
+// decode as slices of the body).
+func patchSharedRecords(targets []fetchTarget, version int16) func(body []byte) error {
+	shared := false
+	for _, tg := range targets {
+		shared = shared || tg.shared
+	}
+	if !shared {
+		return nil
+	}
+	return func(body []byte) error {
+		var r kmsg.FetchResponse
+		r.SetVersion(version)
+		if err := r.UnsafeReadFrom(body); err != nil {
+			return fmt.Errorf("fetch response does not decode: %w", err)
+		}
+		for _, tg := range targets {
+			if !tg.shared {
+				continue
+			}
+			if tg.topicIdx >= len(r.Topics) || tg.partIdx >= len(r.Topics[tg.topicIdx].Partitions) {
+				return errors.New("fetch response lacks a partition it was built with")
+			}
+			if _, err := segment.PatchBaseOffsets(r.Topics[tg.topicIdx].Partitions[tg.partIdx].RecordBatches, tg.first); err != nil {
+				return fmt.Errorf("fetch response records: %w", err)
+			}
+		}
+		return nil
+	}
 }
 
 // recordsBelow cuts records (whole batches with committed base offsets)

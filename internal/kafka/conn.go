@@ -31,6 +31,10 @@ type request struct {
 	// once the response has been encoded: it recycles buffers the response
 	// pointed to.
 	release func()
+	// finish, if set by the handler (before its response is ready), runs
+	// on the encoded response body before it is written; an error closes
+	// the connection instead.
+	finish func(body []byte) error
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -216,7 +220,14 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 		if r.none {
 			continue
 		}
-		buf = appendResponse(buf[:0], out.req, r.resp)
+		var body int
+		buf, body = appendResponse(buf[:0], out.req, r.resp)
+		if out.req.finish != nil {
+			if err := out.req.finish(buf[body:]); err != nil {
+				s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(out.req.key), "err", err)
+				return
+			}
+		}
 		if out.req.release != nil {
 			out.req.release()
 		}
@@ -229,14 +240,15 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 
 // appendResponse frames a response: size, correlation ID, the flexible
 // header's empty tag section (never for ApiVersions, whose response header
-// is always v0), then the body.
-func appendResponse(dst []byte, req *request, resp kmsg.Response) []byte {
+// is always v0), then the body, which starts at dst[body:].
+func appendResponse(dst []byte, req *request, resp kmsg.Response) (out []byte, body int) {
 	dst = append(dst, 0, 0, 0, 0)
 	dst = kbin.AppendInt32(dst, req.correlationID)
 	if resp.IsFlexible() && req.key != apiVersionsKey {
 		dst = append(dst, 0)
 	}
+	body = len(dst)
 	dst = resp.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
-	return dst
+	return dst, body
 }
