@@ -42,6 +42,14 @@ type Source interface {
 	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
 }
 
+// SplitSource is a Source that can also read a range straight into several
+// buffers (objstore.SplitGetter); the cache then reads runs of blocks
+// without copying them out of one buffer.
+type SplitSource interface {
+	Source
+	GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error
+}
+
 // Range is a byte range of a file.
 type Range struct {
 	Off, Len int64
@@ -345,8 +353,8 @@ func (c *Cache) fill(key string, size int64, blocks []int64, viaPeers, prefetch 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			data, err := c.fetchRun(key, size, run, owner)
-			c.complete(key, size, run, data, err, prefetch)
+			blocks, err := c.fetchRun(key, size, run, owner)
+			c.complete(key, size, run, blocks, err, prefetch)
 		}()
 	}
 	wg.Wait()
@@ -359,34 +367,62 @@ func (c *Cache) owner(key string, idx int64, viaPeers bool) string {
 	return c.peers.owner(key, idx)
 }
 
-// fetchRun reads the bytes of consecutive blocks run from owner (a peer's
-// address) or, when owner is empty or fails, from the bucket.
-func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([]byte, error) {
+// fetchRun reads the blocks of run (consecutive) from owner (a peer's
+// address) or, when owner is empty or fails, from the bucket. Each block
+// is its own allocation: blocks of one read are evicted at different
+// times, and the memory held must equal the bytes accounted.
+func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([][]byte, error) {
 	bs := c.cfg.BlockSize
 	off := run[0] * bs
 	length := run[len(run)-1]*bs + c.blockLen(size, run[len(run)-1]) - off
 	if owner != "" {
 		data, err := c.peers.get(c.base, owner, key, size, off, length)
 		if err == nil {
-			return data, nil
+			return c.split(size, run, data), nil
 		}
 		c.metrics.peerFallbacks.Inc()
 	}
-	data, err := c.src.GetRange(c.base, key, off, length)
-	if err != nil {
-		return nil, err
+	var blocks [][]byte
+	if sg, ok := c.src.(SplitSource); ok && len(run) > 1 {
+		// One GET read straight into the blocks: no copy.
+		blocks = make([][]byte, len(run))
+		for i, idx := range run {
+			blocks[i] = make([]byte, c.blockLen(size, idx))
+		}
+		if err := sg.GetRangeSplit(c.base, key, off, blocks); err != nil {
+			return nil, err
+		}
+	} else {
+		data, err := c.src.GetRange(c.base, key, off, length)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) != length {
+			return nil, fmt.Errorf("cache: %s: bucket returned %d bytes of [%d,+%d)", key, len(data), off, length)
+		}
+		blocks = c.split(size, run, data)
 	}
 	c.metrics.bucketReads.Inc()
-	c.metrics.bucketBytes.Add(float64(len(data)))
-	if int64(len(data)) != length {
-		return nil, fmt.Errorf("cache: %s: bucket returned %d bytes of [%d,+%d)", key, len(data), off, length)
+	c.metrics.bucketBytes.Add(float64(length))
+	return blocks, nil
+}
+
+// split cuts the bytes of run (consecutive blocks, as one read returned
+// them, of the right length) into blocks: copies, unless there is one.
+func (c *Cache) split(size int64, run []int64, data []byte) [][]byte {
+	if len(run) == 1 {
+		return [][]byte{data}
 	}
-	return data, nil
+	bs := c.cfg.BlockSize
+	blocks := make([][]byte, len(run))
+	for i, idx := range run {
+		blocks[i] = append([]byte(nil), data[int64(i)*bs:int64(i)*bs+c.blockLen(size, idx)]...)
+	}
+	return blocks
 }
 
 // complete hands the run's blocks to their flights and caches them.
-func (c *Cache) complete(key string, size int64, run []int64, data []byte, err error, prefetch bool) {
-	bs := c.cfg.BlockSize
+func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, err error, prefetch bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, idx := range run {
@@ -398,12 +434,7 @@ func (c *Cache) complete(key string, size int64, run []int64, data []byte, err e
 			close(f.done)
 			continue
 		}
-		b := data[int64(i)*bs : int64(i)*bs+c.blockLen(size, idx)]
-		if len(run) > 1 {
-			// Blocks of one GET are evicted at different times; copies
-			// keep the memory held equal to the bytes accounted.
-			b = append([]byte(nil), b...)
-		}
+		b := blocks[i]
 		f.data = b
 		close(f.done)
 		c.insertLocked(k, b, prefetch)

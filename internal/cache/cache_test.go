@@ -320,8 +320,67 @@ func TestZeroSize(t *testing.T) {
 // TestConcurrentRandom hammers one cache from many goroutines with random
 // ranges of several files (run with -race); every byte must be right and
 // the budget must hold throughout.
+// splitMemSource is a memSource that also reads ranges into split
+// buffers (SplitSource), counting those reads.
+type splitMemSource struct {
+	*memSource
+	splits int
+}
+
+func (m *splitMemSource) GetRangeSplit(ctx context.Context, key string, off int64, bufs [][]byte) error {
+	var n int64
+	for _, b := range bufs {
+		n += int64(len(b))
+	}
+	data, err := m.GetRange(ctx, key, off, n)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.splits++
+	m.mu.Unlock()
+	for _, b := range bufs {
+		data = data[copy(b, data):]
+	}
+	return nil
+}
+
+// TestSplitSource: from a source that can read into split buffers, a run
+// of blocks is one read straight into the blocks, each its own
+// allocation (so evicting one frees its bytes), single blocks use GetRange.
+func TestSplitSource(t *testing.T) {
+	src := &splitMemSource{memSource: newMemSource()}
+	data := src.add("f", 10*1024+17)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 1024}, nil)
+	defer c.Close()
+	mustRead(t, c, "f", data, Range{0, int64(len(data))})
+	mustRead(t, c, "f", data, Range{0, 1}) // cached
+	if gets, _ := src.count(); gets != 1 || src.splits != 1 {
+		t.Fatalf("%d GETs, %d of them split; want 1, 1", gets, src.splits)
+	}
+	c.mu.Lock()
+	for k, e := range c.entries {
+		if cap(e.data) != len(e.data) || int64(len(e.data)) != c.blockLen(int64(len(data)), k.idx) {
+			t.Errorf("block %d: len %d cap %d", k.idx, len(e.data), cap(e.data))
+		}
+	}
+	c.mu.Unlock()
+	src.add("g", 1000)
+	mustRead(t, c, "g", src.files["g"], Range{10, 20})
+	if gets, _ := src.count(); gets != 2 || src.splits != 1 {
+		t.Fatalf("one-block read: %d GETs, %d split; want 2, 1", gets, src.splits)
+	}
+}
+
 func TestConcurrentRandom(t *testing.T) {
-	src := newMemSource()
+	t.Run("GetRange", func(t *testing.T) { testConcurrentRandom(t, newMemSource()) })
+	t.Run("GetRangeSplit", func(t *testing.T) { testConcurrentRandom(t, &splitMemSource{memSource: newMemSource()}) })
+}
+
+func testConcurrentRandom(t *testing.T, src interface {
+	Source
+	add(string, int) []byte
+}) {
 	files := map[string][]byte{}
 	for i := 0; i < 8; i++ {
 		k := fmt.Sprintf("f%d", i)

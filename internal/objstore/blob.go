@@ -134,6 +134,27 @@ func (b *blobBucket) GetRange(ctx context.Context, key string, offset, length in
 	return buf[:n], nil
 }
 
+func (b *blobBucket) GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	var length int64
+	for _, buf := range bufs {
+		length += int64(len(buf))
+	}
+	r, err := b.b.NewRangeReader(ctx, key, offset, length, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return fmt.Errorf("%w: %s", ErrNotFound, key)
+		}
+		return fmt.Errorf("objstore: get %s: %w", key, err)
+	}
+	defer r.Close()
+	for _, buf := range bufs {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("objstore: read %s [%d,+%d): %w", key, offset, length, err)
+		}
+	}
+	return nil
+}
+
 func (b *blobBucket) Delete(ctx context.Context, key string) error {
 	err := b.b.Delete(ctx, key)
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {

@@ -11,6 +11,29 @@ import (
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
+// testSplitGet checks GetRangeSplit, for buckets that have it, against
+// files/2024/a.slc holding data.
+func testSplitGet(ctx context.Context, t *testing.T, b Bucket, data []byte) {
+	t.Helper()
+	sg, ok := b.(SplitGetter)
+	if !ok {
+		t.Fatalf("%T has no GetRangeSplit", b)
+	}
+	bufs := [][]byte{make([]byte, 100), make([]byte, 50), make([]byte, 100)}
+	if err := sg.GetRangeSplit(ctx, "files/2024/a.slc", 100, bufs); err != nil {
+		t.Fatalf("GetRangeSplit: %v", err)
+	}
+	if got := bytes.Join(bufs, nil); !bytes.Equal(got, data[100:350]) {
+		t.Fatalf("GetRangeSplit read %q, want %q", got, data[100:350])
+	}
+	if err := sg.GetRangeSplit(ctx, "missing", 0, bufs); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetRangeSplit(missing) = %v, want ErrNotFound", err)
+	}
+	if err := sg.GetRangeSplit(ctx, "files/2024/a.slc", int64(len(data))-20, [][]byte{make([]byte, 10), make([]byte, 20)}); err == nil {
+		t.Fatal("GetRangeSplit past the end of the object did not fail")
+	}
+}
+
 // testBucket is the acceptance test every Bucket implementation passes.
 func testBucket(t *testing.T, b Bucket) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -40,6 +63,9 @@ func testBucket(t *testing.T, b Bucket) {
 	if _, err := b.GetRange(ctx, "missing", 0, 10); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("GetRange(missing) = %v, want ErrNotFound", err)
 	}
+	testSplitGet(ctx, t, b, data)
+	// Timeout offers GetRangeSplit over a bucket without it, by a copy.
+	testSplitGet(ctx, t, Timeout{Bucket: struct{ Bucket }{b}, Op: time.Minute}, data)
 	var keys []string
 	if err := b.List(ctx, "files/", func(o Object) error {
 		if o.Size != int64(len(data)) {

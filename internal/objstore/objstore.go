@@ -38,3 +38,13 @@ type Bucket interface {
 	// Close releases the bucket's resources.
 	Close() error
 }
+
+// SplitGetter is implemented by buckets that can read a range straight
+// into several buffers with one request, so a caller that keeps the range
+// in pieces (the block cache) copies nothing.
+type SplitGetter interface {
+	// GetRangeSplit fills bufs, in order, with the bytes of key from offset
+	// on: as many as the buffers hold together. A missing object is
+	// ErrNotFound; a shorter object is an error.
+	GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error
+}

@@ -2,6 +2,7 @@ package objstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -32,6 +33,31 @@ func (t Timeout) GetRange(ctx context.Context, key string, offset, length int64)
 	ctx, cancel := t.bound(ctx, t.Op)
 	defer cancel()
 	return t.Bucket.GetRange(ctx, key, offset, length)
+}
+
+// GetRangeSplit reads through the wrapped bucket's GetRangeSplit, or
+// through GetRange and a copy when it has none.
+func (t Timeout) GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error {
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	if sg, ok := t.Bucket.(SplitGetter); ok {
+		return sg.GetRangeSplit(ctx, key, offset, bufs)
+	}
+	var length int64
+	for _, buf := range bufs {
+		length += int64(len(buf))
+	}
+	data, err := t.Bucket.GetRange(ctx, key, offset, length)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != length {
+		return fmt.Errorf("objstore: get %s: %d bytes of [%d,+%d)", key, len(data), offset, length)
+	}
+	for _, buf := range bufs {
+		data = data[copy(buf, data):]
+	}
+	return nil
 }
 
 func (t Timeout) Delete(ctx context.Context, key string) error {
