@@ -99,6 +99,11 @@ type BatchInfo struct {
 	FirstSequence int32
 	LastSequence  int32
 	Transactional bool
+	// CRCChecked says the batch's CRC field is right for its bytes (the
+	// caller verified or computed it, and changed nothing it covers
+	// since): the writer then derives the file checksum from it rather
+	// than reading the batch again. A wrong claim makes a corrupt file.
+	CRCChecked bool
 }
 
 type chunkKey struct {
@@ -109,6 +114,8 @@ type chunkKey struct {
 type chunk struct {
 	entry   Entry
 	batches [][]byte
+	// checked holds each batch's BatchInfo.CRCChecked.
+	checked []bool
 	// order holds, for each batch, its position in the Add sequence.
 	order []int
 }
@@ -156,6 +163,7 @@ func (w *Writer) Add(topic [16]byte, partition int32, batch []byte, info BatchIn
 		e.Attributes |= AttrTransactional
 	}
 	c.batches = append(c.batches, batch)
+	c.checked = append(c.checked, info.CRCChecked)
 	c.order = append(c.order, w.added)
 	w.added++
 	w.size += len(batch)
@@ -180,6 +188,8 @@ func (w *Writer) FinishWithPositions() ([]byte, []Entry, []uint64) {
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint16(b, Version)
 	b = binary.BigEndian.AppendUint16(b, 0)
+	// The checksum is built as the file is: see crc.go.
+	crc := crc32.Checksum(b, castagnoli)
 	entries := make([]Entry, len(w.chunks))
 	positions := make([]uint64, w.added)
 	for i, c := range w.chunks {
@@ -187,6 +197,7 @@ func (w *Writer) FinishWithPositions() ([]byte, []Entry, []uint64) {
 		for j, batch := range c.batches {
 			positions[c.order[j]] = uint64(len(b))
 			b = append(b, batch...)
+			crc = updateBatchCRC(crc, batch, c.checked[j])
 		}
 		entries[i] = c.entry
 	}
@@ -196,7 +207,8 @@ func (w *Writer) FinishWithPositions() ([]byte, []Entry, []uint64) {
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(indexOffset))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(entries)))
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	crc = crc32.Update(crc, castagnoli, b[indexOffset:])
+	b = binary.BigEndian.AppendUint32(b, crc)
 	b = binary.BigEndian.AppendUint32(b, 0)
 	b = append(b, magic...)
 	return b, entries, positions
