@@ -244,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	notifier := fetch.NewNotifier()
 	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
 	if cfg.Cache.Produced {
-		a.batcher.OnWritten(a.cache.Put)
+		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})

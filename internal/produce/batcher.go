@@ -118,11 +118,12 @@ type Batcher struct {
 	log      metadata.Log
 	bucket   objstore.Bucket
 	onCommit func()
-	// written, if set, gets every committed file's bytes (set before the
-	// first Submit; see OnWritten).
-	written func(key string, data []byte)
-	metrics *Metrics
-	logger  *slog.Logger
+	// written, if set, gets every committed file of at most writtenMax
+	// bytes (set before the first Submit; see OnWritten).
+	written    func(key string, data []byte)
+	writtenMax int
+	metrics    *Metrics
+	logger     *slog.Logger
 
 	uploads *semaphore.Weighted // MaxInFlight upload slots
 	space   *semaphore.Weighted // MaxBufferedBytes of buffer
@@ -188,11 +189,14 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(), 
 	}
 }
 
-// OnWritten registers fn to receive each file's key and complete bytes once
-// the file is committed, before producers and long-polling fetches are told
-// (the agent puts them into its read cache). fn must not modify data. Call
-// it before the first Submit.
-func (b *Batcher) OnWritten(fn func(key string, data []byte)) { b.written = fn }
+// OnWritten registers fn to receive the key and complete bytes of each file
+// of at most maxBytes once it is committed, before producers and
+// long-polling fetches are told (the agent puts them into its read cache).
+// fn must not modify data, and may keep it. Call it before the first
+// Submit.
+func (b *Batcher) OnWritten(maxBytes int, fn func(key string, data []byte)) {
+	b.written, b.writtenMax = fn, maxBytes
+}
 
 // Pending is the future of one Submit call.
 type Pending struct {
@@ -352,7 +356,13 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	for _, bt := range f.batches {
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
-	data, _, positions := w.FinishWithPositions()
+	// Files no one is given to keep are encoded into recycled buffers.
+	var buf []byte
+	pooled := b.written == nil || w.Size() > b.writtenMax
+	if pooled {
+		buf = fileBuffers.Get(w.Size())
+	}
+	data, _, positions := w.FinishInto(buf)
 	key := newKey(time.Now())
 
 	uploadErr := b.upload(key, data)
@@ -373,7 +383,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
 		}
 	} else {
-		if b.written != nil {
+		if !pooled {
 			b.written(key, data)
 		}
 		b.assignOffsets(f, results)
@@ -382,6 +392,12 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
 		b.onCommit()
+		if pooled {
+			// Nothing holds the file any more. (After a failure it is
+			// left alone: an abandoned upload attempt might still be
+			// reading it.)
+			fileBuffers.Put(data)
+		}
 	}
 	b.space.Release(min(int64(f.bytes), b.cfg.MaxBufferedBytes))
 	b.metrics.bufferedBytes.Sub(float64(f.bytes))

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"math/rand/v2"
@@ -87,5 +88,29 @@ func TestFinishTrustsCheckedCRCs(t *testing.T) {
 	data, _ = bad.Finish()
 	if _, err := Parse(data); err == nil {
 		t.Fatal("a batch with a wrong CRC claimed checked made a file that parses")
+	}
+}
+
+// TestFinishInto: a buffer with room is encoded into (the result shares its
+// array), one without is not used; both give Finish's bytes.
+func TestFinishInto(t *testing.T) {
+	var w Writer
+	var topic [16]byte
+	for i := 0; i < 5; i++ {
+		w.Add(topic, int32(i%2), testBatch(100+i), BatchInfo{Records: 1})
+	}
+	want, _ := w.Finish()
+	if w.Size() != len(want) {
+		t.Fatalf("Size %d, file %d bytes", w.Size(), len(want))
+	}
+	big := make([]byte, 3, 2*len(want))
+	got, _, _ := w.FinishInto(big)
+	if !bytes.Equal(got, want) || &got[0] != &big[:1][0] {
+		t.Fatal("FinishInto with room: wrong bytes or not in the given buffer")
+	}
+	small := make([]byte, 0, len(want)-1)
+	got, _, _ = w.FinishInto(small)
+	if !bytes.Equal(got, want) || cap(got) < len(want) {
+		t.Fatal("FinishInto without room: wrong bytes")
 	}
 }

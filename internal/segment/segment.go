@@ -183,8 +183,22 @@ func (w *Writer) Finish() ([]byte, []Entry) {
 // FinishWithPositions is Finish that also returns, for the i-th batch
 // added, its byte offset in the file.
 func (w *Writer) FinishWithPositions() ([]byte, []Entry, []uint64) {
-	total := headerSize + w.size + len(w.chunks)*EntrySize + trailerSize
-	b := make([]byte, 0, total)
+	return w.FinishInto(nil)
+}
+
+// Size is the length of the file Finish returns.
+func (w *Writer) Size() int {
+	return headerSize + w.size + len(w.chunks)*EntrySize + trailerSize
+}
+
+// FinishInto is FinishWithPositions that encodes the file into buf's
+// array when it has room for Size bytes (else into a new one).
+func (w *Writer) FinishInto(buf []byte) ([]byte, []Entry, []uint64) {
+	total := w.Size()
+	b := buf[:0]
+	if cap(b) < total {
+		b = make([]byte, 0, total)
+	}
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint16(b, Version)
 	b = binary.BigEndian.AppendUint16(b, 0)
