@@ -593,6 +593,9 @@ func (it *batchIter) next() ([]byte, error) {
 	if n < batchLenAt+4 || n > it.remaining() {
 		return nil, fmt.Errorf("record batch of %d bytes overruns its extent", n)
 	}
+	if int64(cap(it.scratch)) < n {
+		it.scratch = make([]byte, 0, n) // once, not grown by the appends below
+	}
 	it.scratch = it.scratch[:0]
 	for need := n; need > 0; {
 		v := it.views[0]
