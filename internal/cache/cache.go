@@ -184,21 +184,16 @@ func (c *Cache) Stats() Stats {
 // blocks, from the owning peer when there is one, else from the bucket.
 func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
 	views, err := c.read(ctx, key, size, ranges, true, false)
-	return flatten(views, ranges, false), err
+	return flatten(views, ranges), err
 }
 
-// flatten turns read's views into one slice per range: a fresh copy, or
-// with share the single view of a range that lies in one block.
-func flatten(views [][][]byte, ranges []Range, share bool) [][]byte {
+// flatten turns read's views into a fresh copy of each range.
+func flatten(views [][][]byte, ranges []Range) [][]byte {
 	if views == nil {
 		return nil
 	}
 	out := make([][]byte, len(views))
 	for i, vs := range views {
-		if share && len(vs) == 1 {
-			out[i] = vs[0]
-			continue
-		}
 		buf := make([]byte, 0, ranges[i].Len)
 		for _, v := range vs {
 			buf = append(buf, v...)
@@ -208,18 +203,10 @@ func flatten(views [][][]byte, ranges []Range, share bool) [][]byte {
 	return out
 }
 
-// ReadRangesShared is ReadRanges without the copy where it can: a range
-// inside one block is returned as a view of the cached block, which other
-// readers share. The caller must not modify the returned bytes (their
-// capacity ends with the range, so appending to them copies).
-func (c *Cache) ReadRangesShared(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	views, err := c.read(ctx, key, size, ranges, true, false)
-	return flatten(views, ranges, true), err
-}
-
-// ReadRangesViews is ReadRangesShared without any copy: each range comes
-// back as views of the cached blocks it spans, in order (one view when it
-// lies in one block). The caller must not modify them.
+// ReadRangesViews is ReadRanges without any copy: each range comes back
+// as views of the cached blocks it spans, in order (one view when it lies
+// in one block), shared with other readers. The caller must not modify
+// them (their capacity ends with the view, so appending to them copies).
 func (c *Cache) ReadRangesViews(ctx context.Context, key string, size int64, ranges []Range) ([][][]byte, error) {
 	return c.read(ctx, key, size, ranges, true, false)
 }
@@ -237,7 +224,7 @@ func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []R
 // zone differ cannot bounce a request between them.
 func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
 	views, err := c.read(ctx, key, size, ranges, false, false)
-	return flatten(views, ranges, false), err
+	return flatten(views, ranges), err
 }
 
 // blockLen is the length of block idx of a file of size bytes.

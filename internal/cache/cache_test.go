@@ -475,29 +475,32 @@ func FuzzReadRanges(f *testing.F) {
 	})
 }
 
-// TestReadRangesShared: ranges inside one block come back as views of the
-// cached block whose capacity ends with the range (so an append cannot
-// scribble on the block); ranges across blocks are copies.
-func TestReadRangesShared(t *testing.T) {
+// TestReadRangesViews: a range comes back as views of the cached blocks
+// it spans, shared between reads, each with its capacity ending where the
+// view does (so an append cannot scribble on the block).
+func TestReadRangesViews(t *testing.T) {
 	src := newMemSource()
 	data := src.add("f", 1000)
 	c := New(src, Config{Size: 1 << 20, BlockSize: 100}, nil)
 	defer c.Close()
-	got, err := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
+	got, err := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got[0], data[110:160]) || !bytes.Equal(got[1], data[190:210]) || len(got[2]) != 0 {
-		t.Fatal("wrong bytes")
+	if len(got[0]) != 1 || !bytes.Equal(got[0][0], data[110:160]) || len(got[2]) != 0 {
+		t.Fatalf("range in one block: %d views", len(got[0]))
 	}
-	if cap(got[0]) != 50 {
-		t.Fatalf("view capacity %d, want 50", cap(got[0]))
+	if len(got[1]) != 2 || !bytes.Equal(got[1][0], data[190:200]) || !bytes.Equal(got[1][1], data[200:210]) {
+		t.Fatalf("range across two blocks: %d views", len(got[1]))
 	}
-	again, _ := c.ReadRangesShared(ctxT(t), "f", 1000, []Range{{110, 50}})
-	if &again[0][0] != &got[0][0] {
-		t.Fatal("a range inside one block was copied")
+	if cap(got[0][0]) != 50 || cap(got[1][0]) != 10 {
+		t.Fatalf("view capacities %d, %d; want 50, 10", cap(got[0][0]), cap(got[1][0]))
 	}
-	_ = append(got[0], 'x') // must not touch the block
+	again, _ := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}})
+	if &again[0][0][0] != &got[0][0][0] {
+		t.Fatal("a second read of a cached range was copied")
+	}
+	_ = append(got[0][0], 'x') // must not touch the block
 	mustRead(t, c, "f", data, Range{100, 100})
 }
 
