@@ -89,7 +89,6 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 			results[i].Err = pc.missing
 			continue
 		}
-		pk := partKey{b.TopicID, b.Partition}
 		if m := b.Marker; m != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
 			changed, err := producers[k].Mark(m.Epoch)
@@ -98,7 +97,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 				continue
 			}
 			dirty[k] = dirty[k] || changed
-			txns.marked(openKey{pk, m.ProducerID}, pc.next, m.Commit)
+			txns.Marked(k, pc.next, m.Commit)
 		} else if p := b.Producer; p != nil {
 			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
 			st := producers[k]
@@ -115,7 +114,7 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 					results[i].Err = err
 					continue
 				}
-				txns.opened(openKey{pk, p.ID}, pc.next)
+				txns.Opened(k, pc.next)
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			dirty[k] = true

@@ -8,36 +8,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/seq"
 )
 
-// txnCommit is the transaction index work of one CommitFile: the
-// producers' transactions (by producer ID, read when a transactional batch
-// first needs one) and the open-transaction rows of the partitions touched
-// (read up front in one query), written with the commit's other writes in
-// its final pipelined batch. The partitions rows are locked, so txn_open
-// rows of those partitions cannot change under us.
+// txnCommit is the transaction index work of one CommitFile
+// (seq.TxnIndex): the open-transaction rows of the partitions touched are
+// read up front in one query and written with the commit's other writes
+// in its final pipelined batch. The partitions rows are locked, so
+// txn_open rows of those partitions cannot change under us.
 type txnCommit struct {
-	txns    map[int64]*metadata.Transaction // nil value: no transaction
-	open    map[openKey]*openTxn
-	order   []openKey // keys of open, in order of first appearance
-	aborted []abortedRow
-}
-
-type openKey struct {
-	part partKey
-	pid  int64
-}
-
-type openTxn struct {
-	first   int64
-	stored  bool // a row exists in txn_open
-	closed  bool
-	touched bool // a batch or marker of this commit changed it
-}
-
-type abortedRow struct {
-	key         openKey
-	first, last int64
+	seq.TxnIndex
 }
 
 // queueReadOpen queues the read of the txn_open rows of every (partition,
@@ -50,27 +30,11 @@ func (tc *txnCommit) queueReadOpen(batch *pgx.Batch, batches []metadata.BatchCom
 		idsArg    []int64
 	)
 	for _, b := range batches {
-		var pid int64
-		switch {
-		case b.Marker != nil:
-			pid = b.Marker.ProducerID
-		case b.Producer != nil && b.Transactional:
-			pid = b.Producer.ID
-		default:
-			continue
-		}
-		if tc.open == nil {
-			tc.open = map[openKey]*openTxn{}
-		}
-		pk := partKey{b.TopicID, b.Partition}
-		k := openKey{pk, pid}
-		if _, ok := tc.open[k]; !ok {
-			tc.open[k] = &openTxn{closed: true}
-			tc.order = append(tc.order, k)
-			topicsArg, partsArg, idsArg = append(topicsArg, pk.topic), append(partsArg, pk.partition), append(idsArg, pid)
+		if k, ok := seq.TxnKeyOf(b); ok && tc.Want(k) {
+			topicsArg, partsArg, idsArg = append(topicsArg, k.Topic), append(partsArg, k.Partition), append(idsArg, k.ProducerID)
 		}
 	}
-	if len(tc.order) == 0 {
+	if len(tc.Order) == 0 {
 		return
 	}
 	batch.Queue(`SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
@@ -79,17 +43,15 @@ func (tc *txnCommit) queueReadOpen(batch *pgx.Batch, batches []metadata.BatchCom
 		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
-				k     openKey
+				k     seq.Key
 				first int64
 			)
-			if err := rows.Scan((*[16]byte)(&k.part.topic), &k.part.partition, &k.pid, &first); err != nil {
+			if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &first); err != nil {
 				return fmt.Errorf("read open transactions: %w", err)
 			}
-			o := tc.open[k]
-			if o == nil {
+			if !tc.Loaded(k, first) {
 				return errors.New("read open transactions: unexpected row")
 			}
-			o.first, o.stored, o.closed = first, true, false
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read open transactions: %w", err)
@@ -103,44 +65,13 @@ func (tc *txnCommit) queueReadOpen(batch *pgx.Batch, batches []metadata.BatchCom
 // read FOR SHARE: EndTxn's move to PrepareCommit/PrepareAbort waits for
 // this commit, so its markers come after the batch.
 func (tc *txnCommit) checkTxn(ctx context.Context, tx pgx.Tx, b metadata.BatchCommit) error {
-	if tc.txns == nil {
-		tc.txns = map[int64]*metadata.Transaction{}
-	}
-	p := b.Producer
-	t, ok := tc.txns[p.ID]
-	if !ok {
-		got, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, p.ID))
-		switch {
-		case errors.Is(err, metadata.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("read transaction: %w", err)
-		default:
-			t = &got
+	return tc.CheckWrite(b, func(pid int64) (metadata.Transaction, error) {
+		t, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, pid))
+		if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+			err = fmt.Errorf("read transaction: %w", err)
 		}
-		tc.txns[p.ID] = t
-	}
-	return metadata.CheckTxnWrite(t, p.Epoch, b.TopicID, b.Partition)
-}
-
-// opened notes a transactional batch appended at base. readOpen has read
-// the row of every key a commit can pass here.
-func (tc *txnCommit) opened(k openKey, base int64) {
-	if o := tc.open[k]; o.closed {
-		o.first, o.closed, o.touched = base, false, true
-	}
-}
-
-// marked notes a marker appended at offset: it closes the producer's open
-// transaction on the partition, if any.
-func (tc *txnCommit) marked(k openKey, offset int64, commit bool) {
-	o := tc.open[k]
-	if o.closed {
-		return
-	}
-	o.closed, o.touched = true, true
-	if !commit {
-		tc.aborted = append(tc.aborted, abortedRow{key: k, first: o.first, last: offset})
-	}
+		return t, err
+	})
 }
 
 // queueWrites queues the set-based writes of the open transactions and
@@ -152,19 +83,19 @@ func (tc *txnCommit) queueWrites(batch *pgx.Batch) {
 		upID, delID, abID    []int64
 		upFirst, abFirst, ab []int64
 	)
-	for _, k := range tc.order {
-		o := tc.open[k]
+	for _, k := range tc.Order {
+		o := tc.Open[k]
 		switch {
-		case !o.touched:
-		case !o.closed:
-			upT, upP, upID, upFirst = append(upT, k.part.topic), append(upP, k.part.partition), append(upID, k.pid), append(upFirst, o.first)
-		case o.stored:
-			delT, delP, delID = append(delT, k.part.topic), append(delP, k.part.partition), append(delID, k.pid)
+		case !o.Touched:
+		case !o.Closed:
+			upT, upP, upID, upFirst = append(upT, k.Topic), append(upP, k.Partition), append(upID, k.ProducerID), append(upFirst, o.First)
+		case o.Stored:
+			delT, delP, delID = append(delT, k.Topic), append(delP, k.Partition), append(delID, k.ProducerID)
 		}
 	}
-	for _, a := range tc.aborted {
-		abT, abP, abID = append(abT, a.key.part.topic), append(abP, a.key.part.partition), append(abID, a.key.pid)
-		abFirst, ab = append(abFirst, a.first), append(ab, a.last)
+	for _, a := range tc.Aborted {
+		abT, abP, abID = append(abT, a.Key.Topic), append(abP, a.Key.Partition), append(abID, a.Key.ProducerID)
+		abFirst, ab = append(abFirst, a.First), append(ab, a.Last)
 	}
 	if len(upT) > 0 {
 		batch.Queue(`INSERT INTO txn_open(topic_id, partition, producer_id, first_offset)

@@ -273,16 +273,18 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 			continue
 		}
 		if m := b.Marker; m != nil {
-			si := cf.prodIndex[seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}]
+			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
+			si := cf.prodIndex[k]
 			changed, err := cf.producers[si].Mark(m.Epoch)
 			if err != nil {
 				results[i].Err = err
 				continue
 			}
 			cf.dirty[si] = cf.dirty[si] || changed
-			txns.marked(openKey{pk, m.ProducerID}, pc.next, m.Commit)
+			txns.Marked(k, pc.next, m.Commit)
 		} else if p := b.Producer; p != nil {
-			si := cf.prodIndex[seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}]
+			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
+			si := cf.prodIndex[k]
 			st := &cf.producers[si]
 			res := st.Check(p.Epoch, p.FirstSequence, b.Records)
 			if res.Err != nil || res.Duplicate {
@@ -297,7 +299,7 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 					results[i].Err = err
 					continue
 				}
-				txns.opened(openKey{pk, p.ID}, pc.next)
+				txns.Opened(k, pc.next)
 			}
 			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
 			cf.dirty[si] = true
