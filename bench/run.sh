@@ -75,18 +75,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "bench: nothing listens on port $1" >&2
-	return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # start_s3 NAME DIR: starts versitygw over DIR/s3 on a free port, creates
 # the bucket "bench", sets S3_PID and BUCKET_URL.

@@ -28,17 +28,8 @@ VERSITYGW=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/vers
 export AWS_ACCESS_KEY_ID=sluicebench AWS_SECRET_ACCESS_KEY=sluicebenchsecret0123456789
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "s3stall: nothing listens on port $1" >&2
-	return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 S3_PID="" AGENT_PID="" BENCH_PID=""
 cleanup() {
