@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor
 
 build:
 	$(GO) build -o bin/sluice ./cmd/sluice
@@ -46,3 +46,8 @@ bench-go:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# kmsg-vendor: rebuild third_party/kmsg from upstream kmsg v1.15.0 and
+# third_party/kmsg.patch (see third_party/kmsg.md).
+kmsg-vendor:
+	bash scripts/vendor-kmsg.sh

@@ -356,9 +356,17 @@ type TagReader interface {
 	Span(n int) []byte
 }
 
+// tagReaderFailed reports whether b has failed, for readers that can say so
+// (kbin.Reader's Ok): a tag count read from hostile input can claim 2^32-1
+// fields, which must not be counted down after the input is exhausted.
+func tagReaderFailed(b TagReader) bool {
+	r, ok := b.(interface{ Ok() bool })
+	return ok && !r.Ok()
+}
+
 // SkipTags skips tags in a TagReader.
 func SkipTags(b TagReader) {
-	for num := b.Uvarint(); num > 0; num-- {
+	for num := b.Uvarint(); num > 0 && !tagReaderFailed(b); num-- {
 		_, size := b.Uvarint(), b.Uvarint()
 		b.Span(int(size))
 	}
@@ -367,7 +375,7 @@ func SkipTags(b TagReader) {
 // ReadTags reads tags in a TagReader and returns the tags.
 func ReadTags(b TagReader) Tags {
 	var t Tags
-	for num := b.Uvarint(); num > 0; num-- {
+	for num := b.Uvarint(); num > 0 && !tagReaderFailed(b); num-- {
 		key, size := b.Uvarint(), b.Uvarint()
 		t.Set(key, b.Span(int(size)))
 	}
