@@ -56,7 +56,7 @@ func startCacheCluster(t *testing.T, n int, cc CacheConfig) *testCluster {
 	return startCacheClusterWith(t, n, cc, produce.Config{BatchTimeout: 5 * time.Millisecond})
 }
 
-func startCacheClusterWith(t *testing.T, n int, cc CacheConfig, pc produce.Config) *testCluster {
+func startCacheClusterWith(t testing.TB, n int, cc CacheConfig, pc produce.Config) *testCluster {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -99,7 +99,7 @@ func startCacheClusterWith(t *testing.T, n int, cc CacheConfig, pc produce.Confi
 
 // produceFiles writes files flushes to topic, each holding one batch of
 // size bytes per partition, and returns the records per partition.
-func produceFiles(t *testing.T, ctx context.Context, a *Agent, topic string, partitions int32, files, size int) int {
+func produceFiles(t testing.TB, ctx context.Context, a *Agent, topic string, partitions int32, files, size int) int {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -353,7 +353,7 @@ func bucketBlocks(t *testing.T, ctx context.Context, b objstore.Bucket, blockSiz
 	return blocks, files, total
 }
 
-func metricValue(t *testing.T, a *Agent, name string) float64 {
+func metricValue(t testing.TB, a *Agent, name string) float64 {
 	t.Helper()
 	v, ok := scrapeMetric(t, a, name)
 	if !ok {
@@ -364,7 +364,7 @@ func metricValue(t *testing.T, a *Agent, name string) float64 {
 
 // scrapeMetric reads one series (name and labels as exposed) from the
 // agent's /metrics.
-func scrapeMetric(t *testing.T, a *Agent, series string) (float64, bool) {
+func scrapeMetric(t testing.TB, a *Agent, series string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
 	if err != nil {
