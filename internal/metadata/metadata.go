@@ -1,8 +1,8 @@
 // Package metadata defines the metadata store: the database that names
 // topics, sequences committed files into partition logs, and indexes where
 // every offset lives in the bucket. It is the only place agents agree on
-// state; backends (sqlite/ now, postgres/ later) implement Store and pass the
-// shared conformance suite in metadatatest/.
+// state; backends (sqlite/ embedded, postgres/ for clusters) implement Store
+// and pass the shared conformance suite in metadatatest/.
 package metadata
 
 import (
