@@ -37,7 +37,9 @@ func TestValidateConfig(t *testing.T) {
 		{"retention.bytes", "-5", true}, // Kafka has no lower bound
 		{"retention.bytes", "1.5", false},
 		{"segment.bytes", "1048576", true},
-		{"segment.bytes", "1048575", false}, // Kafka 4.x minimum
+		{"segment.bytes", "1048575", true}, // below Kafka 4.x's minimum, accepted as Kafka 3.x does
+		{"segment.bytes", "14", true},
+		{"segment.bytes", "13", false}, // Kafka 3.x's minimum (a legacy record's overhead)
 		{"segment.bytes", "2147483648", false},
 		{"segment.ms", "0", false},
 		{"min.insync.replicas", "0", false},

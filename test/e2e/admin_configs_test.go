@@ -92,7 +92,7 @@ func TestAdminNoEffectConfigsKadm(t *testing.T) {
 	}
 	for _, bad := range []kadm.AlterConfig{
 		set("min.insync.replicas", "0"),
-		set("segment.bytes", "1000"), // below Kafka 4's 1 MiB minimum
+		set("segment.bytes", "10"), // below Kafka 3.x's minimum of 14
 		set("unclean.leader.election.enable", "maybe"),
 		set("leader.replication.throttled.replicas", "0-1"),
 		set("compression.lz4.level", "18"),

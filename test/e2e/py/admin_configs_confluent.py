@@ -70,7 +70,7 @@ out["invalid_throttled_error"] = alter({"leader.replication.throttled.replicas":
 out["invalid_zstd_level_error"] = alter({"compression.zstd.level": "99"})
 out["lag_conflict_error"] = alter({"min.compaction.lag.ms": "100", "max.compaction.lag.ms": "10"})
 out["missing_topic_error"] = alter({"min.insync.replicas": "2"}, name="no-such-topic")
-out["invalid_create_error"] = error_code(admin.create_topics([NewTopic("tf-bad", 1, 1, config={"segment.bytes": "1000"})], request_timeout=TIMEOUT))
+out["invalid_create_error"] = error_code(admin.create_topics([NewTopic("tf-bad", 1, 1, config={"segment.bytes": "10"})], request_timeout=TIMEOUT))
 out["after_errors_min_isr"] = describe()["min.insync.replicas"].value
 
 print(json.dumps(out))

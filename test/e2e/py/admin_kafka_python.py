@@ -59,7 +59,7 @@ _, configs = describe()
 out["no_effect_echo"] = {k: configs.get(k) for k in NO_EFFECT}
 
 out["invalid_min_isr_error"] = alter({"min.insync.replicas": "0"})
-out["invalid_segment_bytes_error"] = alter({"segment.bytes": "1000"})
+out["invalid_segment_bytes_error"] = alter({"segment.bytes": "10"})
 out["invalid_timestamp_type_error"] = alter({"message.timestamp.type": "Sometime"})
 out["unknown_config_error"] = alter({"no.such.config": "1"})
 out["missing_topic_alter_error"] = alter({"retention.ms": "1"}, name="no-such-topic")
