@@ -5,7 +5,7 @@ FUZZTIME ?=
 .PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor
 
 build:
-	$(GO) build -o bin/sluice ./cmd/sluice
+	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
 
 # test: install missing client packages, check formatting and vet, run every
 # test with the race detector, then run each fuzz target briefly.

@@ -117,8 +117,10 @@ start_server() {
 				--default-partitions "$PARTITIONS" $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
 		else
 			# shellcheck disable=SC2086
+			# --batch-timeout 250ms: the standard workload measures the agent's
+			# object-storage default, not dev's 5ms; variants override it.
 			"$SLUICE" dev --data-dir "$dir" --kafka-addr "$BROKER" --http-addr "127.0.0.1:$HTTP_PORT" \
-				--log-level warn $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
+				--log-level warn --batch-timeout 250ms $SLUICE_AGENT_FLAGS "$@" >>"$OUT/$name.log" 2>&1 &
 		fi
 	else
 		"$OUT/bin/kfake" --port "$port" --default-partitions "$PARTITIONS" >>"$OUT/$name.log" 2>&1 &

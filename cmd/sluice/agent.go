@@ -42,6 +42,7 @@ See docs/deploy.md.`,
 			if cfg.BucketURL == "" || cfg.MetadataURL == "" {
 				return errors.New("--bucket-url and --metadata-url are required (or SLUICE_BUCKET_URL and SLUICE_METADATA_URL)")
 			}
+			logStartup(cmd)
 			if !cmd.Flags().Changed("node-id") {
 				cfg.NodeID = -1 // derived from the advertised address
 			}

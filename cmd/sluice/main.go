@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/internal/buildinfo"
 )
 
 func main() {
@@ -34,7 +36,9 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd(), newFilesCmd())
+	root.Version = buildinfo.Read().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd(), newFilesCmd(), newVersionCmd())
 	return root
 }
 
