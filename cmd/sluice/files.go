@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -26,16 +27,28 @@ func (s *storageFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.metadataURL, "metadata-url", "", "metadata store URL, as for `sluice agent`")
 }
 
+// urls returns the bucket and metadata URLs to open: both flags, or both
+// from an existing --data-dir. One flag alone is refused, since a
+// cluster's metadata beside the default local bucket would report every
+// file missing; so is a data directory that does not exist, which opening
+// would create empty.
+func (s *storageFlags) urls() (bucketURL, metadataURL string, err error) {
+	switch {
+	case s.bucketURL != "" && s.metadataURL != "":
+		return s.bucketURL, s.metadataURL, nil
+	case s.bucketURL != "" || s.metadataURL != "":
+		return "", "", errors.New("--bucket-url and --metadata-url go together: give both (a cluster's), or neither to use --data-dir")
+	}
+	if fi, err := os.Stat(s.dataDir); err != nil || !fi.IsDir() {
+		return "", "", fmt.Errorf("--data-dir %s: no such directory (give the data directory of a sluice dev, or --bucket-url and --metadata-url)", s.dataDir)
+	}
+	return agent.DataDirURLs(s.dataDir)
+}
+
 func (s *storageFlags) open(ctx context.Context, needStore bool) (objstore.Bucket, metadata.Store, error) {
-	bucketURL, metadataURL, err := agent.DataDirURLs(s.dataDir)
+	bucketURL, metadataURL, err := s.urls()
 	if err != nil {
 		return nil, nil, err
-	}
-	if s.bucketURL != "" {
-		bucketURL = s.bucketURL
-	}
-	if s.metadataURL != "" {
-		metadataURL = s.metadataURL
 	}
 	bucket, err := objstore.Open(ctx, bucketURL)
 	if err != nil {

@@ -37,16 +37,14 @@ func newTopicsCmd() *cobra.Command {
 			}
 			defer cl.Close()
 			res, err := kadm.NewClient(cl).CreateTopic(cmd.Context(), partitions, -1, cfgs, args[0])
-			if err == nil {
-				err = res.Err
+			if res.Err != nil {
+				// kadm returns the topic's error as err too; report it once.
+				return kafkaError(res.Err, res.ErrMessage)
 			}
 			if err != nil {
-				if res.ErrMessage != "" {
-					return fmt.Errorf("%w: %s", err, res.ErrMessage)
-				}
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions (id %s)\n", res.Topic, res.NumPartitions, res.ID)
+			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions (id %s)\n", res.Topic, res.NumPartitions, topicID(res.ID))
 			return nil
 		},
 	}
@@ -70,7 +68,7 @@ func newTopicsCmd() *cobra.Command {
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tID")
 			for _, t := range td.Sorted() {
-				fmt.Fprintf(w, "%s\t%d\t%s\n", t.Topic, len(t.Partitions), t.ID)
+				fmt.Fprintf(w, "%s\t%d\t%s\n", t.Topic, len(t.Partitions), topicID(t.ID))
 			}
 			return w.Flush()
 		},
@@ -94,7 +92,7 @@ func newTopicsCmd() *cobra.Command {
 			}
 			t, ok := td[args[0]]
 			if !ok || t.Err != nil {
-				return fmt.Errorf("topic %s: %v", args[0], t.Err)
+				return fmt.Errorf("topic %s: %w", args[0], kafkaError(t.Err, ""))
 			}
 			starts, err := adm.ListStartOffsets(ctx, args[0])
 			if err != nil {
@@ -105,7 +103,7 @@ func newTopicsCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "topic %s  id %s  partitions %d\n", t.Topic, t.ID, len(t.Partitions))
+			fmt.Fprintf(out, "topic %s  id %s  partitions %d\n", t.Topic, topicID(t.ID), len(t.Partitions))
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PARTITION\tLEADER\tSTART\tEND")
 			for _, p := range t.Partitions.Sorted() {
@@ -134,7 +132,7 @@ func newTopicsCmd() *cobra.Command {
 			var failed []string
 			for _, r := range res.Sorted() {
 				if r.Err != nil {
-					failed = append(failed, fmt.Sprintf("%s: %v", r.Topic, r.Err))
+					failed = append(failed, fmt.Sprintf("%s: %v", r.Topic, kafkaError(r.Err, r.ErrMessage)))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", r.Topic)

@@ -32,7 +32,7 @@ func Inspect(ctx context.Context, bucket objstore.Bucket, key string, names func
 	}
 	fmt.Fprintf(w, "file %s\n  size %d bytes, format version %d, checksum ok, %d chunks\n", key, len(data), f.Version, len(f.Entries))
 	for i, e := range f.Entries {
-		topic := metadata.TopicID(e.TopicID).String()
+		topic := metadata.TopicID(e.TopicID).Base64()
 		if names != nil {
 			if n := names(e.TopicID); n != "" {
 				topic = n + " (" + topic + ")"

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -57,6 +58,13 @@ func errorMessage(err error) *string {
 		return nil
 	}
 	m := err.Error()
+	// A handler's error that wraps a Kafka error ("%w: detail") sends the
+	// code in the response's error code; the message carries the detail,
+	// not the code's name and generic description again.
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		m = strings.TrimPrefix(m, ke.Error()+": ")
+	}
 	return &m
 }
 
