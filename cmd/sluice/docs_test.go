@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -115,5 +117,92 @@ func TestConfigurationDocListsEveryFlag(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("sluice agent's flags are not dev's less --data-dir and --agents plus --bucket-url and --metadata-url, as docs/configuration.md says:\n got %v\nwant %v", got, want)
+	}
+}
+
+var (
+	metricInCode  = regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(sluice_[a-z0-9_]+)"`)
+	metricRow     = regexp.MustCompile("^\\| (`sluice_[^|]*) \\|")
+	metricInCell  = regexp.MustCompile("`(sluice_[^`]*)`")
+	braceSuffix   = regexp.MustCompile(`\{[a-z_,]*\}$`)
+	braceInfix    = regexp.MustCompile(`\{([a-z_,]*)\}`)
+	metricsHeader = "## Metrics"
+)
+
+// codeMetrics returns the names of the Prometheus metrics the code defines
+// (every sluice_ name given to a collector's options or a Desc).
+func codeMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	names := map[string]string{}
+	for _, root := range []string{"../../internal", "../../cmd"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range metricInCode.FindAllStringSubmatch(string(b), -1) {
+				names[m[1]] = path
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("found no metrics in the code")
+	}
+	return names
+}
+
+// docMetrics returns the metric names of the Metrics table, with a
+// trailing {labels} dropped and an inner {a,b} expanded to each name.
+func docMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if sectionHead.MatchString(line) {
+			in = line == metricsHeader
+			continue
+		}
+		m := metricRow.FindStringSubmatch(line)
+		if !in || m == nil {
+			continue
+		}
+		for _, c := range metricInCell.FindAllStringSubmatch(m[1], -1) {
+			name := braceSuffix.ReplaceAllString(c[1], "")
+			if alt := braceInfix.FindStringSubmatchIndex(name); alt != nil {
+				for _, a := range strings.Split(name[alt[2]:alt[3]], ",") {
+					names[name[:alt[0]]+a+name[alt[1]:]] = true
+				}
+				continue
+			}
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// TestConfigurationDocListsEveryMetric keeps the Metrics table of
+// docs/configuration.md equal to the metrics the code defines.
+func TestConfigurationDocListsEveryMetric(t *testing.T) {
+	code, doc := codeMetrics(t), docMetrics(t)
+	for name, path := range code {
+		if !doc[name] {
+			t.Errorf("metric %s (%s) is not in docs/configuration.md's Metrics table", name, path)
+		}
+	}
+	for name := range doc {
+		if _, ok := code[name]; !ok {
+			t.Errorf("docs/configuration.md lists metric %s, which the code does not define", name)
+		}
 	}
 }
