@@ -206,3 +206,34 @@ func TestConfigurationDocListsEveryMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployMonitoringUsesExistingMetrics checks that the Grafana dashboard
+// and the Prometheus alert rules in deploy/ only use metrics the code
+// defines (a histogram's _bucket, _sum and _count series included).
+func TestDeployMonitoringUsesExistingMetrics(t *testing.T) {
+	code := codeMetrics(t)
+	used := regexp.MustCompile(`sluice_[a-z0-9_]+`)
+	for _, path := range []string{"../../deploy/grafana/sluice-dashboard.json", "../../deploy/prometheus/sluice-alerts.yaml"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := used.FindAllString(string(b), -1)
+		if len(names) == 0 {
+			t.Errorf("%s uses no sluice metric", path)
+		}
+		for _, name := range names {
+			base := name
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if b, ok := strings.CutSuffix(name, suffix); ok {
+					if _, defined := code[b]; defined {
+						base = b
+					}
+				}
+			}
+			if _, ok := code[base]; !ok {
+				t.Errorf("%s uses %s, which the code does not define", path, name)
+			}
+		}
+	}
+}
