@@ -88,7 +88,21 @@ func newGroupsCmd() *cobra.Command {
 		},
 	}
 
-	cmd.AddCommand(list, describe, del, newResetOffsetsCmd(&cf))
+	lag := &cobra.Command{
+		Use:   "lag GROUP",
+		Short: "Show a group's lag per partition and in total",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adm, closeAdm, err := cf.admin()
+			if err != nil {
+				return err
+			}
+			defer closeAdm()
+			return groupLag(cmd.Context(), adm, args[0], cmd.OutOrStdout())
+		},
+	}
+
+	cmd.AddCommand(list, describe, lag, del, newResetOffsetsCmd(&cf))
 	return cmd
 }
 
@@ -101,20 +115,43 @@ func (c *clientFlags) admin() (*kadm.Client, func(), error) {
 	return kadm.NewClient(cl), cl.Close, nil
 }
 
-func describeGroup(ctx context.Context, adm *kadm.Client, group string, out io.Writer) error {
-	lags, err := adm.Lag(ctx, group)
+// groupLag prints a group's lag per partition and the total.
+func groupLag(ctx context.Context, adm *kadm.Client, group string, out io.Writer) error {
+	l, err := lagOf(ctx, adm, group)
 	if err != nil {
 		return err
 	}
+	if err := printLag(out, l); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "total lag %d\n", l.Lag.Total())
+	return err
+}
+
+// lagOf describes a group with its lag; a group that does not exist is an
+// error.
+func lagOf(ctx context.Context, adm *kadm.Client, group string) (kadm.DescribedGroupLag, error) {
+	lags, err := adm.Lag(ctx, group)
+	if err != nil {
+		return kadm.DescribedGroupLag{}, err
+	}
 	l, ok := lags[group]
 	if !ok {
-		return fmt.Errorf("group %s: not described", group)
+		return l, fmt.Errorf("group %s: not described", group)
 	}
 	if err := l.Error(); err != nil {
-		return fmt.Errorf("group %s: %w", group, err)
+		return l, fmt.Errorf("group %s: %w", group, err)
 	}
 	if l.State == "Dead" && len(l.Lag) == 0 {
-		return fmt.Errorf("group %s does not exist", group)
+		return l, fmt.Errorf("group %s does not exist", group)
+	}
+	return l, nil
+}
+
+func describeGroup(ctx context.Context, adm *kadm.Client, group string, out io.Writer) error {
+	l, err := lagOf(ctx, adm, group)
+	if err != nil {
+		return err
 	}
 	protocol := l.ProtocolType
 	if l.Protocol != "" {
@@ -154,27 +191,33 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string, out io.W
 
 	if len(l.Lag) > 0 {
 		fmt.Fprintln(out)
-		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER")
-		for _, p := range l.Lag.Sorted() {
-			committed, end, lag, member := "-", "-", "-", "-"
-			if p.Commit.At >= 0 {
-				committed = strconv.FormatInt(p.Commit.At, 10)
-			}
-			if p.End.Err == nil {
-				end = strconv.FormatInt(p.End.Offset, 10)
-			}
-			if p.Err == nil && p.Lag >= 0 {
-				lag = strconv.FormatInt(p.Lag, 10)
-			}
-			if p.Member != nil {
-				member = p.Member.MemberID
-			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, committed, end, lag, member)
-		}
-		return w.Flush()
+		return printLag(out, l)
 	}
 	return nil
+}
+
+// printLag prints a group's committed offset, end offset and lag per
+// partition.
+func printLag(out io.Writer, l kadm.DescribedGroupLag) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER")
+	for _, p := range l.Lag.Sorted() {
+		committed, end, lag, member := "-", "-", "-", "-"
+		if p.Commit.At >= 0 {
+			committed = strconv.FormatInt(p.Commit.At, 10)
+		}
+		if p.End.Err == nil {
+			end = strconv.FormatInt(p.End.Offset, 10)
+		}
+		if p.Err == nil && p.Lag >= 0 {
+			lag = strconv.FormatInt(p.Lag, 10)
+		}
+		if p.Member != nil {
+			member = p.Member.MemberID
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, committed, end, lag, member)
+	}
+	return w.Flush()
 }
 
 func newResetOffsetsCmd(cf *clientFlags) *cobra.Command {

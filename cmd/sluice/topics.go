@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func newTopicsCmd() *cobra.Command {
 	var cf clientFlags
-	cmd := &cobra.Command{Use: "topics", Short: "Create, list, describe and delete topics"}
+	cmd := &cobra.Command{Use: "topics", Short: "Create, list, describe, alter and delete topics"}
 	cf.register(cmd)
 
 	var (
@@ -74,6 +79,7 @@ func newTopicsCmd() *cobra.Command {
 		},
 	}
 
+	var allConfigs bool
 	describe := &cobra.Command{
 		Use:   "describe TOPIC",
 		Short: "Show a topic's partitions with their offsets and its configs",
@@ -91,7 +97,10 @@ func newTopicsCmd() *cobra.Command {
 				return err
 			}
 			t, ok := td[args[0]]
-			if !ok || t.Err != nil {
+			if !ok {
+				return fmt.Errorf("topic %s: not in the agent's answer", args[0])
+			}
+			if t.Err != nil {
 				return fmt.Errorf("topic %s: %w", args[0], kafkaError(t.Err, ""))
 			}
 			starts, err := adm.ListStartOffsets(ctx, args[0])
@@ -111,9 +120,54 @@ func newTopicsCmd() *cobra.Command {
 				e, _ := ends.Lookup(args[0], p.Partition)
 				fmt.Fprintf(w, "%d\t%d\t%d\t%d\n", p.Partition, p.Leader, s.Offset, e.Offset)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return printTopicConfigs(ctx, adm, args[0], allConfigs, out)
 		},
 	}
+	describe.Flags().BoolVar(&allConfigs, "all-configs", false, "print every config with its default, not only those set on the topic")
+
+	var set, unset []string
+	alter := &cobra.Command{
+		Use:   "alter-config TOPIC --set key=value... --delete key...",
+		Short: "Set or remove topic configs (incrementally: others stay as they are)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var alters []kadm.AlterConfig
+			for _, kv := range set {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--set %q: want key=value", kv)
+				}
+				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
+			}
+			for _, k := range unset {
+				alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+			}
+			if len(alters) == 0 {
+				return errors.New("nothing to change: give --set key=value or --delete key")
+			}
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			res, err := kadm.NewClient(cl).AlterTopicConfigs(cmd.Context(), alters, args[0])
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					return fmt.Errorf("topic %s: %w", r.Name, kafkaError(r.Err, r.ErrMessage))
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "altered %d config(s) of topic %s\n", len(alters), args[0])
+			return nil
+		},
+	}
+	alter.Flags().StringArrayVar(&set, "set", nil, "config to set, key=value (repeatable)")
+	alter.Flags().StringArrayVar(&unset, "delete", nil, "config to remove from the topic, back to its default (repeatable)")
 
 	del := &cobra.Command{
 		Use:   "delete TOPIC...",
@@ -143,6 +197,44 @@ func newTopicsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, describe, del)
+	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
+}
+
+// printTopicConfigs prints a topic's configs set on it (all of them with
+// all), with where each value comes from.
+func printTopicConfigs(ctx context.Context, adm *kadm.Client, topic string, all bool, out io.Writer) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return err
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		return err
+	}
+	if rc.Err != nil {
+		return fmt.Errorf("configs of topic %s: %w", topic, kafkaError(rc.Err, rc.ErrMessage))
+	}
+	var rows []kadm.Config
+	for _, c := range rc.Configs {
+		if all || c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			rows = append(rows, c)
+		}
+	}
+	fmt.Fprintln(out)
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(out, "no configs set on the topic (--all-configs prints the defaults)")
+		return err
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Key < rows[j].Key })
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CONFIG\tVALUE\tSOURCE")
+	for _, c := range rows {
+		v := c.MaybeValue()
+		if c.Sensitive {
+			v = "(sensitive)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", c.Key, v, c.Source)
+	}
+	return w.Flush()
 }

@@ -65,6 +65,55 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("describe said: %s", out)
 	}
 
+	// Where to start, and the format.
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--partition", "1", "--offset", "2"); out != "1\t2\talice\t3\n1\t3\t\tnokey\n" {
+		t.Fatalf("consume --partition 1 --offset 2 printed %q", out)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--partition", "1", "--offset", "-1"); out != "1\t3\t\tnokey\n" {
+		t.Fatalf("consume --offset -1 printed %q", out)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--format", `%t:%p:%o:%k=%v;`); out != "orders:1:0:alice=1;orders:1:1:bob=2;orders:1:2:alice=3;orders:1:3:=nokey;" {
+		t.Fatalf("consume --format printed %q", out)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--from-time", "1h"); strings.Count(out, "\n") != 4 {
+		t.Fatalf("consume --from-time 1h printed %q, want the 4 records", out)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--from-time", "2099-01-01T00:00:00Z"); out != "" {
+		t.Fatalf("consume --from-time in the future printed %q", out)
+	}
+	if out, err := a.cli(t, "", "consume", "-t", "orders", "--offset", "1"); err == nil || !strings.Contains(out, "--offset needs --partition") {
+		t.Fatalf("consume --offset without --partition: err %v, output %s", err, out)
+	}
+
+	// A group member commits what it printed; groups lag shows the rest.
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "-g", "cli-group", "-n", "1"); out != "1\t0\talice\t1\n" {
+		t.Fatalf("consume -g -n 1 printed %q", out)
+	}
+	out = a.mustCLI(t, "", "groups", "lag", "cli-group")
+	if !strings.Contains(out, "total lag 3") {
+		t.Fatalf("groups lag after one record said: %s", out)
+	}
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "-g", "cli-group"); out != "1\t1\tbob\t2\n1\t2\talice\t3\n1\t3\t\tnokey\n" {
+		t.Fatalf("consume -g resumed with %q", out)
+	}
+	if out := a.mustCLI(t, "", "groups", "lag", "cli-group"); !strings.Contains(out, "total lag 0") {
+		t.Fatalf("groups lag after all records said: %s", out)
+	}
+
+	// Configs: describe shows what is set; alter-config sets and removes.
+	if out := a.mustCLI(t, "", "topics", "describe", "orders"); !strings.Contains(out, "retention.ms  60000  DYNAMIC_TOPIC_CONFIG") {
+		t.Fatalf("describe did not show the topic's config: %s", out)
+	}
+	a.mustCLI(t, "", "topics", "alter-config", "orders", "--set", "retention.ms=120000", "--set", "cleanup.policy=compact")
+	a.mustCLI(t, "", "topics", "alter-config", "orders", "--delete", "cleanup.policy")
+	out = a.mustCLI(t, "", "topics", "describe", "orders")
+	if !strings.Contains(out, "retention.ms  120000") || strings.Contains(out, "cleanup.policy") {
+		t.Fatalf("describe after alter-config said: %s", out)
+	}
+	if out, err := a.cli(t, "", "topics", "alter-config", "orders", "--set", "retention.ms=abc"); err == nil || !strings.Contains(out, "INVALID_CONFIG") {
+		t.Fatalf("alter-config with a bad value: err %v, output %s", err, out)
+	}
+
 	// consume --follow sees a record produced after it started.
 	follow := exec.Command(sluiceBin, "consume", "-t", "orders", "--from", "end", "--follow", "-n", "1", "--brokers", a.KafkaAddr)
 	var buf syncBuffer
