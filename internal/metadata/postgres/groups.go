@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // HeartbeatAgent implements metadata.Agents; the heartbeat time is the
@@ -83,16 +83,10 @@ func (s *Store) ClaimGroup(ctx context.Context, group string) (metadata.Group, e
 func fenced(ctx context.Context, tx pgx.Tx, group string, epoch int64, lock string) error {
 	var cur int64
 	err := tx.QueryRow(ctx, `SELECT owner_epoch FROM groups WHERE name = $1 FOR `+lock, group).Scan(&cur)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return metadata.ErrGroupNotFound
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if cur != epoch {
-		return fmt.Errorf("%w: group %s epoch %d, store has %d", metadata.ErrFenced, group, epoch, cur)
-	}
-	return nil
+	return sequencer.CheckOwnerEpoch(group, cur, err == nil, epoch)
 }
 
 // inGroupTx runs fn in a transaction after checking the owner epoch.

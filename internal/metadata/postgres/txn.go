@@ -2,15 +2,15 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // txnMigration is the schema of transactions: coordinator state per
@@ -60,28 +60,17 @@ const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_produce
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
 func scanTxn(row pgx.Row) (metadata.Transaction, error) {
-	var (
-		t                metadata.Transaction
-		parts, groups    string
-		started, updated int64
-	)
-	if err := row.Scan(&t.ID, &t.Version, &t.ProducerID, &t.ProducerEpoch, &t.LastProducerID, &t.LastProducerEpoch,
-		&t.TimeoutMs, &t.State, &parts, &groups, &started, &updated); err != nil {
+	var r sequencer.TxnRow
+	if err := row.Scan(r.Fields()...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return t, metadata.ErrNotFound
+			return metadata.Transaction{}, metadata.ErrNotFound
 		}
-		return t, err
+		return metadata.Transaction{}, err
 	}
-	if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
-		return t, fmt.Errorf("postgres: transaction %s partitions: %w", t.ID, err)
+	t, err := r.Transaction()
+	if err != nil {
+		return t, fmt.Errorf("postgres: %w", err)
 	}
-	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
-		return t, fmt.Errorf("postgres: transaction %s groups: %w", t.ID, err)
-	}
-	if started != 0 {
-		t.StartedAt = time.UnixMilli(started).UTC()
-	}
-	t.UpdatedAt = time.UnixMilli(updated).UTC()
 	return t, nil
 }
 
@@ -121,61 +110,66 @@ func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transact
 	return out, rows.Err()
 }
 
-// saveTxnTx writes t inside tx if its version is still t.Version.
-func saveTxnTx(ctx context.Context, tx pgx.Tx, t metadata.Transaction) (metadata.Transaction, error) {
-	if t.Partitions == nil {
-		t.Partitions = []metadata.TxnPartition{}
-	}
-	if t.Groups == nil {
-		t.Groups = []string{}
-	}
-	parts, err := json.Marshal(t.Partitions)
-	if err != nil {
-		return t, err
-	}
-	groups, err := json.Marshal(t.Groups)
-	if err != nil {
-		return t, err
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	var started int64
-	if !t.StartedAt.IsZero() {
-		started = t.StartedAt.UnixMilli()
-	}
-	var n int64
-	if t.Version == 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
-			timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-			t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups), started, now.UnixMilli())
-		if err != nil {
-			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
+// txnRows is PostgreSQL's side of the transaction writes
+// (sequencer.TxnRows), inside one database transaction.
+type txnRows struct{ tx pgx.Tx }
+
+// ReadTxn reads the row FOR SHARE, so a concurrent state change waits for
+// a staging (and CompleteTransaction then sees the staged offsets) or
+// happens first (and the staging sees the new state).
+func (r txnRows) ReadTxn(ctx context.Context, id string) (metadata.Transaction, error) {
+	return scanTxn(r.tx.QueryRow(ctx, txnSelect+` WHERE id = $1 FOR SHARE`, id))
+}
+
+func (r txnRows) InsertTxn(ctx context.Context, t *sequencer.TxnRow) (bool, error) {
+	tag, err := r.tx.Exec(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+		timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+		t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups, t.StartedAt, t.UpdatedAt)
+	return tag.RowsAffected() == 1, err
+}
+
+// UpdateTxn takes the row lock: a staging waiting on the row then sees
+// the new state.
+func (r txnRows) UpdateTxn(ctx context.Context, t *sequencer.TxnRow, version int64) (bool, error) {
+	tag, err := r.tx.Exec(ctx, `UPDATE transactions SET version = version + 1, producer_id = $1, producer_epoch = $2, last_producer_id = $3,
+		last_producer_epoch = $4, timeout_ms = $5, state = $6, partitions = $7, txn_groups = $8, started_at = $9, updated_at = $10
+		WHERE id = $11 AND version = $12`,
+		t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups,
+		t.StartedAt, t.UpdatedAt, t.ID, version)
+	return tag.RowsAffected() == 1, err
+}
+
+func (r txnRows) StageOffsets(ctx context.Context, id, group string, offsets []metadata.OffsetCommit) error {
+	for _, o := range offsets {
+		if _, err := r.tx.Exec(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transactional_id, group_name, topic, partition) DO UPDATE SET
+			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
+			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
+			return err
 		}
-		n = tag.RowsAffected()
-	} else {
-		tag, err := tx.Exec(ctx, `UPDATE transactions SET version = version + 1, producer_id = $1, producer_epoch = $2, last_producer_id = $3,
-			last_producer_epoch = $4, timeout_ms = $5, state = $6, partitions = $7, txn_groups = $8, started_at = $9, updated_at = $10
-			WHERE id = $11 AND version = $12`,
-			t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups),
-			started, now.UnixMilli(), t.ID, t.Version)
-		if err != nil {
-			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
-		}
-		n = tag.RowsAffected()
 	}
-	if n != 1 {
-		return t, fmt.Errorf("%w: %s version %d", metadata.ErrTxnVersion, t.ID, t.Version)
-	}
-	t.Version++
-	t.UpdatedAt = now
-	return t, nil
+	return nil
+}
+
+func (r txnRows) ApplyStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.Exec(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
+		SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, now() FROM txn_offsets WHERE transactional_id = $1
+		ON CONFLICT (group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
+		leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`, id)
+	return err
+}
+
+func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.Exec(ctx, `DELETE FROM txn_offsets WHERE transactional_id = $1`, id)
+	return err
 }
 
 // SaveTransaction implements metadata.Transactions.
 func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	var out metadata.Transaction
+	out := t
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = saveTxnTx(ctx, tx, t)
+		out, err = sequencer.SaveTxn(ctx, txnRows{tx}, t, time.Now())
 		return err
 	})
 	if err != nil {
@@ -184,31 +178,10 @@ func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (me
 	return out, nil
 }
 
-// StageTxnOffsets implements metadata.Transactions. The transaction row is
-// read FOR SHARE, so a concurrent state change waits for the staging (and
-// CompleteTransaction then sees the staged offsets) or happens first (and
-// the staging sees the new state).
+// StageTxnOffsets implements metadata.Transactions.
 func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		t, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE id = $1 FOR SHARE`, id))
-		if errors.Is(err, metadata.ErrNotFound) {
-			return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
-		}
-		if err != nil {
-			return err
-		}
-		if err := metadata.CheckTxnOffsets(t, producerID, epoch, group); err != nil {
-			return err
-		}
-		for _, o := range offsets {
-			if _, err := tx.Exec(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transactional_id, group_name, topic, partition) DO UPDATE SET
-				committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
-				id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
-				return fmt.Errorf("postgres: stage offsets: %w", err)
-			}
-		}
-		return nil
+		return sequencer.StageTxnOffsets(ctx, txnRows{tx}, id, producerID, epoch, group, offsets)
 	})
 }
 
@@ -233,31 +206,12 @@ func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata
 	return out, rows.Err()
 }
 
-// CompleteTransaction implements metadata.Transactions. The version check
-// comes first (an UPDATE that takes the row lock), so a staging that
-// waits on the row sees the completed state.
+// CompleteTransaction implements metadata.Transactions.
 func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	next := t
-	next.State = metadata.TxnCompleteAbort
-	if commit {
-		next.State = metadata.TxnCompleteCommit
-	}
-	next.Partitions, next.Groups, next.StartedAt = nil, nil, time.Time{}
-	var out metadata.Transaction
+	out := t
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if out, err = saveTxnTx(ctx, tx, next); err != nil {
-			return err
-		}
-		if commit {
-			if _, err := tx.Exec(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
-				SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, now() FROM txn_offsets WHERE transactional_id = $1
-				ON CONFLICT (group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
-				leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`, t.ID); err != nil {
-				return fmt.Errorf("apply transactional offsets: %w", err)
-			}
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM txn_offsets WHERE transactional_id = $1`, t.ID)
+		out, err = sequencer.CompleteTxn(ctx, txnRows{tx}, t, commit, time.Now())
 		return err
 	})
 	if err != nil {
@@ -276,15 +230,12 @@ func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partiti
 	}
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	var first *int64
+	var first pgtype.Int8
 	if err := s.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
 		[16]byte(topic), partition).Scan(&first); err != nil {
 		return st, err
 	}
-	st.LastStableOffset = st.HighWatermark
-	if first != nil && *first < st.LastStableOffset {
-		st.LastStableOffset = *first
-	}
+	st.LastStableOffset = sequencer.StableOffset(st.HighWatermark, first.Int64, first.Valid)
 	rows, err := s.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
 		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
 		[16]byte(topic), partition, from, st.LastStableOffset)
@@ -317,7 +268,7 @@ func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, 
 	for rows.Next() {
 		var (
 			p  metadata.ProducerState
-			st seq.State
+			st sequencer.State
 		)
 		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &st.Recent, &p.TxnStartOffset); err != nil {
 			return nil, err

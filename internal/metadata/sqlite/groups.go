@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // HeartbeatAgent implements metadata.Agents.
@@ -88,16 +88,10 @@ func (s *Store) ClaimGroup(ctx context.Context, group string) (metadata.Group, e
 func fenced(ctx context.Context, tx *sql.Tx, group string, epoch int64) error {
 	var cur int64
 	err := tx.QueryRowContext(ctx, `SELECT owner_epoch FROM groups WHERE name = ?`, group).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return metadata.ErrGroupNotFound
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if cur != epoch {
-		return fmt.Errorf("%w: group %s epoch %d, store has %d", metadata.ErrFenced, group, epoch, cur)
-	}
-	return nil
+	return sequencer.CheckOwnerEpoch(group, cur, err == nil, epoch)
 }
 
 // inGroupTx runs fn in a write transaction after checking the owner epoch.

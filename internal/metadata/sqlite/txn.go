@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // txnMigration is the schema of transactions: coordinator state per
@@ -59,28 +59,17 @@ const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_produce
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
 func scanTxn(row rowScanner) (metadata.Transaction, error) {
-	var (
-		t                metadata.Transaction
-		parts, groups    string
-		started, updated int64
-	)
-	if err := row.Scan(&t.ID, &t.Version, &t.ProducerID, &t.ProducerEpoch, &t.LastProducerID, &t.LastProducerEpoch,
-		&t.TimeoutMs, &t.State, &parts, &groups, &started, &updated); err != nil {
+	var r sequencer.TxnRow
+	if err := row.Scan(r.Fields()...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return t, metadata.ErrNotFound
+			return metadata.Transaction{}, metadata.ErrNotFound
 		}
-		return t, err
+		return metadata.Transaction{}, err
 	}
-	if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
-		return t, fmt.Errorf("sqlite: transaction %s partitions: %w", t.ID, err)
+	t, err := r.Transaction()
+	if err != nil {
+		return t, fmt.Errorf("sqlite: %w", err)
 	}
-	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
-		return t, fmt.Errorf("sqlite: transaction %s groups: %w", t.ID, err)
-	}
-	if started != 0 {
-		t.StartedAt = time.UnixMilli(started).UTC()
-	}
-	t.UpdatedAt = time.UnixMilli(updated).UTC()
 	return t, nil
 }
 
@@ -116,89 +105,98 @@ func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transact
 	return out, rows.Err()
 }
 
-// saveTxnTx writes t inside tx if its version is still t.Version.
-func saveTxnTx(ctx context.Context, tx *sql.Tx, t metadata.Transaction) (metadata.Transaction, error) {
-	if t.Partitions == nil {
-		t.Partitions = []metadata.TxnPartition{}
-	}
-	if t.Groups == nil {
-		t.Groups = []string{}
-	}
-	parts, err := json.Marshal(t.Partitions)
+// txnRows is SQLite's side of the transaction writes
+// (sequencer.TxnRows), inside the writer's transaction.
+type txnRows struct{ tx *sql.Tx }
+
+// inTxnTx runs fn with txnRows in a write transaction, committed unless
+// fn fails.
+func (s *Store) inTxnTx(ctx context.Context, fn func(txnRows) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return t, err
+		return err
 	}
-	groups, err := json.Marshal(t.Groups)
+	defer tx.Rollback()
+	if err := fn(txnRows{tx}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (r txnRows) ReadTxn(ctx context.Context, id string) (metadata.Transaction, error) {
+	return scanTxn(r.tx.QueryRowContext(ctx, txnSelect+` WHERE id = ?`, id))
+}
+
+func (r txnRows) InsertTxn(ctx context.Context, t *sequencer.TxnRow) (bool, error) {
+	res, err := r.tx.ExecContext(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+		timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+		t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups, t.StartedAt, t.UpdatedAt)
+	return changedOne(res, err)
+}
+
+func (r txnRows) UpdateTxn(ctx context.Context, t *sequencer.TxnRow, version int64) (bool, error) {
+	res, err := r.tx.ExecContext(ctx, `UPDATE transactions SET version = version + 1, producer_id = ?, producer_epoch = ?, last_producer_id = ?,
+		last_producer_epoch = ?, timeout_ms = ?, state = ?, partitions = ?, txn_groups = ?, started_at = ?, updated_at = ?
+		WHERE id = ? AND version = ?`,
+		t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups,
+		t.StartedAt, t.UpdatedAt, t.ID, version)
+	return changedOne(res, err)
+}
+
+// changedOne reports whether a statement changed exactly one row.
+func changedOne(res sql.Result, err error) (bool, error) {
 	if err != nil {
-		return t, err
+		return false, err
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	var started int64
-	if !t.StartedAt.IsZero() {
-		started = t.StartedAt.UnixMilli()
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (r txnRows) StageOffsets(ctx context.Context, id, group string, offsets []metadata.OffsetCommit) error {
+	for _, o := range offsets {
+		if _, err := r.tx.ExecContext(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(transactional_id, group_name, topic, partition) DO UPDATE SET
+			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
+			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
+			return err
+		}
 	}
-	var res sql.Result
-	if t.Version == 0 {
-		res, err = tx.ExecContext(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
-			timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-			t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups), started, now.UnixMilli())
-	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE transactions SET version = version + 1, producer_id = ?, producer_epoch = ?, last_producer_id = ?,
-			last_producer_epoch = ?, timeout_ms = ?, state = ?, partitions = ?, txn_groups = ?, started_at = ?, updated_at = ?
-			WHERE id = ? AND version = ?`,
-			t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups),
-			started, now.UnixMilli(), t.ID, t.Version)
-	}
-	if err != nil {
-		return t, fmt.Errorf("sqlite: save transaction %s: %w", t.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return t, fmt.Errorf("%w: %s version %d", metadata.ErrTxnVersion, t.ID, t.Version)
-	}
-	t.Version++
-	t.UpdatedAt = now
-	return t, nil
+	return nil
+}
+
+func (r txnRows) ApplyStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.ExecContext(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
+		SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, ? FROM txn_offsets WHERE transactional_id = ?
+		ON CONFLICT(group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
+		leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`,
+		time.Now().UnixMilli(), id)
+	return err
+}
+
+func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.ExecContext(ctx, `DELETE FROM txn_offsets WHERE transactional_id = ?`, id)
+	return err
 }
 
 // SaveTransaction implements metadata.Transactions.
 func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	out := t
+	err := s.inTxnTx(ctx, func(r txnRows) error {
+		var err error
+		out, err = sequencer.SaveTxn(ctx, r, t, time.Now())
+		return err
+	})
 	if err != nil {
 		return t, err
 	}
-	defer tx.Rollback()
-	if t, err = saveTxnTx(ctx, tx, t); err != nil {
-		return t, err
-	}
-	return t, tx.Commit()
+	return out, nil
 }
 
 // StageTxnOffsets implements metadata.Transactions.
 func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	t, err := scanTxn(tx.QueryRowContext(ctx, txnSelect+` WHERE id = ?`, id))
-	if errors.Is(err, metadata.ErrNotFound) {
-		return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
-	}
-	if err != nil {
-		return err
-	}
-	if err := metadata.CheckTxnOffsets(t, producerID, epoch, group); err != nil {
-		return err
-	}
-	for _, o := range offsets {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(transactional_id, group_name, topic, partition) DO UPDATE SET
-			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
-			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
-			return fmt.Errorf("sqlite: stage offsets: %w", err)
-		}
-	}
-	return tx.Commit()
+	return s.inTxnTx(ctx, func(r txnRows) error {
+		return sequencer.StageTxnOffsets(ctx, r, id, producerID, epoch, group, offsets)
+	})
 }
 
 // PendingTxnOffsets implements metadata.Transactions.
@@ -222,32 +220,16 @@ func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata
 
 // CompleteTransaction implements metadata.Transactions.
 func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	out := t
+	err := s.inTxnTx(ctx, func(r txnRows) error {
+		var err error
+		out, err = sequencer.CompleteTxn(ctx, r, t, commit, time.Now())
+		return err
+	})
 	if err != nil {
 		return t, err
 	}
-	defer tx.Rollback()
-	if commit {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
-			SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, ? FROM txn_offsets WHERE transactional_id = ?
-			ON CONFLICT(group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
-			leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`,
-			time.Now().UnixMilli(), t.ID); err != nil {
-			return t, fmt.Errorf("sqlite: apply transactional offsets: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM txn_offsets WHERE transactional_id = ?`, t.ID); err != nil {
-		return t, err
-	}
-	t.State = metadata.TxnCompleteAbort
-	if commit {
-		t.State = metadata.TxnCompleteCommit
-	}
-	t.Partitions, t.Groups, t.StartedAt = nil, nil, time.Time{}
-	if t, err = saveTxnTx(ctx, tx, t); err != nil {
-		return t, err
-	}
-	return t, tx.Commit()
+	return out, nil
 }
 
 // StableState implements metadata.Transactions. The queries run in the
@@ -265,10 +247,7 @@ func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partiti
 	if err := s.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first); err != nil {
 		return st, err
 	}
-	st.LastStableOffset = st.HighWatermark
-	if first.Valid && first.Int64 < st.LastStableOffset {
-		st.LastStableOffset = first.Int64
-	}
+	st.LastStableOffset = sequencer.StableOffset(st.HighWatermark, first.Int64, first.Valid)
 	rows, err := s.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, st.LastStableOffset)
 	if err != nil {
 		return st, err
@@ -311,7 +290,7 @@ func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, 
 }
 
 func lastSequence(recent string) (int32, error) {
-	var st seq.State
+	var st sequencer.State
 	if err := json.Unmarshal([]byte(recent), &st.Recent); err != nil {
 		return -1, fmt.Errorf("sqlite: producer state: %w", err)
 	}
