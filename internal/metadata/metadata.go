@@ -137,8 +137,9 @@ type Topics interface {
 	// CreateTopic creates a topic with a fresh ID, or fails with
 	// ErrTopicExists.
 	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (Topic, error)
-	// DeleteTopic removes a topic and its log index, or fails with
-	// ErrUnknownTopic. Its data files are left for the orphan sweeper.
+	// DeleteTopic removes a topic, its log index, its producers' state and
+	// transaction index, or fails with ErrUnknownTopic. Its data files are
+	// left for the orphan sweeper.
 	DeleteTopic(ctx context.Context, name string) (Topic, error)
 	// Topic looks a topic up by name (ErrUnknownTopic if absent).
 	Topic(ctx context.Context, name string) (Topic, error)

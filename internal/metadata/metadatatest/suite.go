@@ -48,6 +48,8 @@ func Run(t *testing.T, open Opener) {
 		{"AdvanceLogStart", testAdvanceLogStart},
 		{"ReplaceExtents", testReplaceExtents},
 		{"Transactions", testTransactions},
+		{"TransactionFailedWrites", testTxnFailedWrites},
+		{"DeleteTopicDropsProducerState", testDeleteTopicDropsProducers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -314,6 +314,8 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 			`DELETE FROM partitions WHERE topic_id = $1`,
 			`DELETE FROM extents WHERE topic_id = $1`,
 			`DELETE FROM producers WHERE topic_id = $1`,
+			`DELETE FROM txn_open WHERE topic_id = $1`,
+			`DELETE FROM txn_aborted WHERE topic_id = $1`,
 			`DELETE FROM topics WHERE id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {

@@ -238,6 +238,9 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 	for _, q := range []string{
 		`DELETE FROM extents WHERE topic_id = ?`,
 		`DELETE FROM partitions WHERE topic_id = ?`,
+		`DELETE FROM producers WHERE topic_id = ?`,
+		`DELETE FROM txn_open WHERE topic_id = ?`,
+		`DELETE FROM txn_aborted WHERE topic_id = ?`,
 		`DELETE FROM topics WHERE id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, t.ID[:]); err != nil {
