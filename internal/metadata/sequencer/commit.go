@@ -187,50 +187,63 @@ func NewPlan(batches []metadata.BatchCommit) *Plan {
 		partIndex: make(map[PartitionKey]int),
 		Results:   make([]metadata.BatchResult, len(batches)),
 	}
-	for i, b := range batches {
-		pk := PartitionKey{b.TopicID, b.Partition}
-		pi, ok := p.partIndex[pk]
-		if !ok {
-			pi = len(p.Partitions)
-			p.partIndex[pk] = pi
-			p.Partitions = append(p.Partitions, Partition{PartitionKey: pk, lastExt: -1, lastEnd: -1})
-		}
-		ref := batchRef{part: int32(pi), prod: -1, txn: -1}
-		var k Key
-		switch {
-		case b.Marker != nil:
-			k = Key{b.TopicID, b.Partition, b.Marker.ProducerID}
-		case b.Producer != nil:
-			k = Key{b.TopicID, b.Partition, b.Producer.ID}
-		default:
-			p.refs[i] = ref
-			continue
-		}
-		si, ok := p.prodIndex[k]
-		if !ok {
+	// The first pass numbers the rows, the second fills them in, so every
+	// slice is allocated once, at its size.
+	for i := range batches {
+		b := &batches[i]
+		ref := batchRef{part: int32(index(p.partIndex, PartitionKey{b.TopicID, b.Partition})), prod: -1, txn: -1}
+		if k, ok := producerKey(b); ok {
 			if p.prodIndex == nil {
 				p.prodIndex = make(map[Key]int)
 			}
-			si = len(p.Producers)
-			p.prodIndex[k] = si
-			p.Producers = append(p.Producers, Producer{Key: k, Part: pi})
-		}
-		ref.prod = int32(si)
-		if b.Marker != nil || b.Transactional {
-			ti, ok := p.txnIndex[k]
-			if !ok {
+			ref.prod = int32(index(p.prodIndex, k))
+			if b.Marker != nil || b.Transactional {
 				if p.txnIndex == nil {
 					p.txnIndex = make(map[Key]int)
 				}
-				ti = len(p.OpenTxns)
-				p.txnIndex[k] = ti
-				p.OpenTxns = append(p.OpenTxns, OpenTxn{Key: k, Part: pi, Closed: true})
+				ref.txn = int32(index(p.txnIndex, k))
 			}
-			ref.txn = int32(ti)
 		}
 		p.refs[i] = ref
 	}
+	p.Partitions = make([]Partition, len(p.partIndex))
+	p.Producers = make([]Producer, len(p.prodIndex))
+	p.OpenTxns = make([]OpenTxn, len(p.txnIndex))
+	p.Extents = make([]Extent, 0, len(p.partIndex))
+	for i := range batches {
+		b, ref := &batches[i], p.refs[i]
+		p.Partitions[ref.part] = Partition{PartitionKey: PartitionKey{b.TopicID, b.Partition}, lastExt: -1, lastEnd: -1}
+		if ref.prod >= 0 {
+			k, _ := producerKey(b)
+			p.Producers[ref.prod] = Producer{Key: k, Part: int(ref.part)}
+			if ref.txn >= 0 {
+				p.OpenTxns[ref.txn] = OpenTxn{Key: k, Part: int(ref.part), Closed: true}
+			}
+		}
+	}
 	return p
+}
+
+// index returns k's index in m, adding k with the next one if new.
+func index[K comparable](m map[K]int, k K) int {
+	i, ok := m[k]
+	if !ok {
+		i = len(m)
+		m[k] = i
+	}
+	return i
+}
+
+// producerKey returns the producer state a batch carries: a marker's
+// producer, or an idempotent or transactional batch's.
+func producerKey(b *metadata.BatchCommit) (Key, bool) {
+	switch {
+	case b.Marker != nil:
+		return Key{b.TopicID, b.Partition, b.Marker.ProducerID}, true
+	case b.Producer != nil:
+		return Key{b.TopicID, b.Partition, b.Producer.ID}, true
+	}
+	return Key{}, false
 }
 
 // PartitionIndex returns the index of a partition in Partitions.
