@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
@@ -105,23 +106,12 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 
 // ExtentCounts implements metadata.Lifecycle.
 func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
-		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.PartitionExtentCount
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.PartitionExtentCount, error) {
 		var c metadata.PartitionExtentCount
-		if err := rows.Scan((*[16]byte)(&c.TopicID), &c.Partition, &c.Extents); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		err := row.Scan((*[16]byte)(&c.TopicID), &c.Partition, &c.Extents)
+		return c, err
+	}, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
+		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
 }
 
 // ReplaceExtents implements metadata.Lifecycle. It locks the lease row and
@@ -193,29 +183,18 @@ func (s *Store) MarkReleasedFiles(ctx context.Context) (int, error) {
 const fileSelect = `SELECT key, size, committed_at, released_at FROM files`
 
 func (s *Store) queryFiles(ctx context.Context, q string, args ...any) ([]metadata.FileInfo, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.FileInfo
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.FileInfo, error) {
 		var (
 			f        metadata.FileInfo
 			released *time.Time
 		)
-		if err := rows.Scan(&f.Key, &f.Size, &f.CommittedAt, &released); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&f.Key, &f.Size, &f.CommittedAt, &released)
 		f.CommittedAt = f.CommittedAt.UTC()
 		if released != nil {
 			f.ReleasedAt = released.UTC()
 		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+		return f, err
+	}, q, args...)
 }
 
 // ReleasedFiles implements metadata.Lifecycle.
@@ -246,14 +225,7 @@ func (s *Store) KnownFiles(ctx context.Context, keys []string) (map[string]bool,
 	}
 	defer rows.Close()
 	out := make(map[string]bool, len(keys))
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out[k] = true
-	}
-	return out, rows.Err()
+	return out, rowscan.AddKeys(rows, out)
 }
 
 // ListFiles implements metadata.Lifecycle.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
@@ -59,7 +60,7 @@ const txnMigration = `CREATE TABLE transactions (
 const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch, timeout_ms, state,
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
-func scanTxn(row pgx.Row) (metadata.Transaction, error) {
+func scanTxn(row rowscan.Scanner) (metadata.Transaction, error) {
 	var r sequencer.TxnRow
 	if err := row.Scan(r.Fields()...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -92,22 +93,7 @@ func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, e
 }
 
 func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Transaction
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, scanTxn, query)
 }
 
 // txnRows is PostgreSQL's side of the transaction writes
@@ -187,23 +173,8 @@ func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64
 
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
+	return queryAll(ctx, s, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = $1 ORDER BY topic, partition`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
-		var o metadata.OffsetCommit
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // CompleteTransaction implements metadata.Transactions.
@@ -220,61 +191,32 @@ func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction,
 	return out, nil
 }
 
-// StableState implements metadata.Transactions; see the SQLite backend
-// for why the order of the reads keeps the answer safe.
+// StableState implements metadata.Transactions (sequencer.StableState).
 func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
-	var st metadata.StableState
-	var err error
-	if st.PartitionState, err = s.PartitionState(ctx, topic, partition); err != nil {
-		return st, err
-	}
-	ctx, cancel := s.opContext(ctx)
+	return sequencer.StableState(ctx, stableRows{s}, topic, partition, from)
+}
+
+// stableRows is PostgreSQL's side of StableState (sequencer.StableRows).
+type stableRows struct{ *Store }
+
+func (r stableRows) FirstOpenTxn(ctx context.Context, topic metadata.TopicID, partition int32) (int64, bool, error) {
+	ctx, cancel := r.opContext(ctx)
 	defer cancel()
 	var first pgtype.Int8
-	if err := s.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
-		[16]byte(topic), partition).Scan(&first); err != nil {
-		return st, err
-	}
-	st.LastStableOffset = sequencer.StableOffset(st.HighWatermark, first.Int64, first.Valid)
-	rows, err := s.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
+	err := r.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
+		[16]byte(topic), partition).Scan(&first)
+	return first.Int64, first.Valid, err
+}
+
+func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, partition int32, from, below int64) ([]metadata.AbortedTxn, error) {
+	return queryAll(ctx, r.Store, rowscan.AbortedTxn, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
 		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
-		[16]byte(topic), partition, from, st.LastStableOffset)
-	if err != nil {
-		return st, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a metadata.AbortedTxn
-		if err := rows.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset); err != nil {
-			return st, err
-		}
-		st.Aborted = append(st.Aborted, a)
-	}
-	return st, rows.Err()
+		[16]byte(topic), partition, from, below)
 }
 
 // PartitionProducers implements metadata.Transactions.
 func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
+	return queryAll(ctx, s, rowscan.ProducerState, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
 		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
 		WHERE p.topic_id = $1 AND p.partition = $2 ORDER BY p.producer_id`, [16]byte(topic), partition)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.ProducerState
-	for rows.Next() {
-		var (
-			p  metadata.ProducerState
-			st sequencer.State
-		)
-		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &st.Recent, &p.TxnStartOffset); err != nil {
-			return nil, err
-		}
-		p.LastSequence = st.LastSequence()
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }

@@ -211,13 +211,3 @@ func CheckTxnOffsets(t metadata.Transaction, producerID int64, epoch int16, grou
 	}
 	return fmt.Errorf("%w: group %s was not added to transaction %s", metadata.ErrInvalidTxnState, group, t.ID)
 }
-
-// StableOffset is a partition's last stable offset: the first offset of
-// its earliest open transaction (firstOpen, when open), or the high
-// watermark when none is open.
-func StableOffset(highWatermark, firstOpen int64, open bool) int64 {
-	if open && firstOpen < highWatermark {
-		return firstOpen
-	}
-	return highWatermark
-}

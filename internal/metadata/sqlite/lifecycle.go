@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
@@ -102,25 +103,16 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 
 // ExtentCounts implements metadata.Lifecycle.
 func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < ?
-		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, smallerThan, min, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.PartitionExtentCount
-	for rows.Next() {
+	return queryAll(ctx, s.r, func(row rowScanner) (metadata.PartitionExtentCount, error) {
 		var (
 			c  metadata.PartitionExtentCount
 			id []byte
 		)
-		if err := rows.Scan(&id, &c.Partition, &c.Extents); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&id, &c.Partition, &c.Extents)
 		copy(c.TopicID[:], id)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, err
+	}, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < ?
+		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, smallerThan, min, limit)
 }
 
 // ReplaceExtents implements metadata.Lifecycle.
@@ -205,20 +197,7 @@ func scanFile(row rowScanner) (metadata.FileInfo, error) {
 }
 
 func (s *Store) queryFiles(ctx context.Context, q string, args ...any) ([]metadata.FileInfo, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.FileInfo
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanFile, q, args...)
 }
 
 // ReleasedFiles implements metadata.Lifecycle.
@@ -256,21 +235,13 @@ func (s *Store) KnownFiles(ctx context.Context, keys []string) (map[string]bool,
 		for i := range args {
 			args[i] = keys[i]
 		}
-		q := `SELECT key FROM files WHERE key IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := s.r.QueryContext(ctx, q, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT key FROM files WHERE key IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[k] = true
-		}
+		err = rowscan.AddKeys(rows, out)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		keys = keys[n:]

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -256,7 +258,17 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 
 const topicSelect = `SELECT id, name, partitions, configs, created_at FROM topics`
 
-type rowScanner interface{ Scan(...any) error }
+type rowScanner = rowscan.Scanner
+
+// queryAll runs a query on db and scans every row of its result.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return rowscan.Collect(rows, scan)
+}
 
 func scanTopic(row rowScanner) (metadata.Topic, error) {
 	var (
@@ -291,20 +303,7 @@ func (s *Store) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.To
 
 // ListTopics implements metadata.Topics.
 func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
-	rows, err := s.r.QueryContext(ctx, topicSelect+` ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Topic
-	for rows.Next() {
-		t, err := scanTopic(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanTopic, topicSelect+` ORDER BY name`)
 }
 
 // PartitionState implements metadata.Log.
@@ -344,18 +343,8 @@ func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition i
 		return nil, err
 	}
 	defer rows.Close()
-	var out []metadata.Extent
-	for rows.Next() {
-		e, err := scanExtent(rows)
-		if err != nil {
-			return nil, err
-		}
-		if e.EndOffset <= from {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	out, err := rowscan.Collect(rows, scanExtent)
+	return sequencer.ExtentsFrom(out, from), err
 }
 
 // ExtentAtTimestamp implements metadata.Log.
@@ -429,16 +418,5 @@ func (s *Store) PartitionBytes(ctx context.Context, topic metadata.TopicID) (map
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int32]int64{}
-	for rows.Next() {
-		var (
-			p int32
-			n int64
-		)
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, err
-		}
-		out[p] = n
-	}
-	return out, rows.Err()
+	return rowscan.Map[int32, int64](rows)
 }

@@ -3,12 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
@@ -89,20 +89,7 @@ func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, e
 }
 
 func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	rows, err := s.r.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Transaction
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanTxn, query)
 }
 
 // txnRows is SQLite's side of the transaction writes
@@ -201,21 +188,8 @@ func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64
 
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
+	return queryAll(ctx, s.r, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = ? ORDER BY topic, partition`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
-		var o metadata.OffsetCommit
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // CompleteTransaction implements metadata.Transactions.
@@ -232,67 +206,33 @@ func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction,
 	return out, nil
 }
 
-// StableState implements metadata.Transactions. The queries run in the
-// order that keeps the answer safe without a snapshot: an open
-// transaction found after the bounds can only start at or above the high
-// watermark read before, and an aborted range below the stable offset was
-// recorded (in the commit that closed it) before the stable offset was read.
+// StableState implements metadata.Transactions (sequencer.StableState).
 func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
-	var st metadata.StableState
-	var err error
-	if st.PartitionState, err = s.PartitionState(ctx, topic, partition); err != nil {
-		return st, err
-	}
-	var first sql.NullInt64
-	if err := s.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first); err != nil {
-		return st, err
-	}
-	st.LastStableOffset = sequencer.StableOffset(st.HighWatermark, first.Int64, first.Valid)
-	rows, err := s.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, st.LastStableOffset)
-	if err != nil {
-		return st, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a metadata.AbortedTxn
-		if err := rows.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset); err != nil {
-			return st, err
-		}
-		st.Aborted = append(st.Aborted, a)
-	}
-	return st, rows.Err()
+	return sequencer.StableState(ctx, stableRows{s}, topic, partition, from)
 }
 
-// PartitionProducers implements metadata.Transactions.
-func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
-		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
-		WHERE p.topic_id = ? AND p.partition = ? ORDER BY p.producer_id`, topic[:], partition)
+// stableRows is SQLite's side of StableState (sequencer.StableRows), with
+// the read path's prepared statements.
+type stableRows struct{ *Store }
+
+func (r stableRows) FirstOpenTxn(ctx context.Context, topic metadata.TopicID, partition int32) (int64, bool, error) {
+	var first sql.NullInt64
+	err := r.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first)
+	return first.Int64, first.Valid, err
+}
+
+func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, partition int32, from, below int64) ([]metadata.AbortedTxn, error) {
+	rows, err := r.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, below)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []metadata.ProducerState
-	for rows.Next() {
-		var (
-			p      metadata.ProducerState
-			recent string
-		)
-		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &recent, &p.TxnStartOffset); err != nil {
-			return nil, err
-		}
-		if p.LastSequence, err = lastSequence(recent); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return rowscan.Collect(rows, rowscan.AbortedTxn)
 }
 
-func lastSequence(recent string) (int32, error) {
-	var st sequencer.State
-	if err := json.Unmarshal([]byte(recent), &st.Recent); err != nil {
-		return -1, fmt.Errorf("sqlite: producer state: %w", err)
-	}
-	return st.LastSequence(), nil
+// PartitionProducers implements metadata.Transactions.
+func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
+	return queryAll(ctx, s.r, rowscan.ProducerState, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
+		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
+		WHERE p.topic_id = ? AND p.partition = ? ORDER BY p.producer_id`, topic[:], partition)
 }
