@@ -139,7 +139,12 @@ type Store struct {
 	pool *pgxpool.Pool
 	// connCfg opens the dedicated LISTEN connection of WatchCommits.
 	connCfg *pgx.ConnConfig
+	// txnWrites implements SaveTransaction, CompleteTransaction and
+	// StageTxnOffsets over txnRows in transactions of inTx (inTxnTx).
+	txnWrites
 }
+
+type txnWrites = sequencer.TxnWrites
 
 var (
 	_ metadata.Store         = (*Store)(nil)
@@ -166,6 +171,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy()}
+	s.txnWrites = txnWrites{InTx: s.inTxnTx, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

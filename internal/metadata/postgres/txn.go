@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -61,18 +59,11 @@ const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_produce
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
 func scanTxn(row rowscan.Scanner) (metadata.Transaction, error) {
-	var r sequencer.TxnRow
-	if err := row.Scan(r.Fields()...); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return metadata.Transaction{}, metadata.ErrNotFound
-		}
-		return metadata.Transaction{}, err
+	t, err := rowscan.Txn(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, metadata.ErrNotFound
 	}
-	t, err := r.Transaction()
-	if err != nil {
-		return t, fmt.Errorf("postgres: %w", err)
-	}
-	return t, nil
+	return t, err
 }
 
 // Transaction implements metadata.Transactions.
@@ -84,21 +75,22 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+	return queryAll(ctx, s, scanTxn, txnSelect+` ORDER BY id`)
 }
 
 // OpenTransactions implements metadata.Transactions.
 func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
-}
-
-func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	return queryAll(ctx, s, scanTxn, query)
+	return queryAll(ctx, s, scanTxn, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
 }
 
 // txnRows is PostgreSQL's side of the transaction writes
 // (sequencer.TxnRows), inside one database transaction.
 type txnRows struct{ tx pgx.Tx }
+
+// inTxnTx runs fn with txnRows in a transaction (sequencer.InTx).
+func (s *Store) inTxnTx(ctx context.Context, fn func(sequencer.TxnRows) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txnRows{tx}) })
+}
 
 // ReadTxn reads the row FOR SHARE, so a concurrent state change waits for
 // a staging (and CompleteTransaction then sees the staged offsets) or
@@ -150,45 +142,10 @@ func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
 	return err
 }
 
-// SaveTransaction implements metadata.Transactions.
-func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	out := t
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = sequencer.SaveTxn(ctx, txnRows{tx}, t, time.Now())
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
-}
-
-// StageTxnOffsets implements metadata.Transactions.
-func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return sequencer.StageTxnOffsets(ctx, txnRows{tx}, id, producerID, epoch, group, offsets)
-	})
-}
-
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
 	return queryAll(ctx, s, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = $1 ORDER BY topic, partition`, group)
-}
-
-// CompleteTransaction implements metadata.Transactions.
-func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	out := t
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = sequencer.CompleteTxn(ctx, txnRows{tx}, t, commit, time.Now())
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
 }
 
 // StableState implements metadata.Transactions (sequencer.StableState).

@@ -107,3 +107,13 @@ func ProducerState(row Scanner) (metadata.ProducerState, error) {
 	p.LastSequence = st.LastSequence()
 	return p, nil
 }
+
+// Txn scans a transaction's row (sequencer.TxnRow's columns) and decodes
+// it; a driver's no-rows error is returned as it is.
+func Txn(row Scanner) (metadata.Transaction, error) {
+	var r sequencer.TxnRow
+	if err := row.Scan(r.Fields()...); err != nil {
+		return metadata.Transaction{}, err
+	}
+	return r.Transaction()
+}

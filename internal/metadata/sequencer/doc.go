@@ -7,9 +7,12 @@
 //     producers, transactional writes and markers;
 //   - producer.go: the idempotent-producer sequence and epoch checks (State);
 //   - json.go: the stored form of a producer's recent batches;
-//   - txn.go: transaction state (TxnRow, the stored form), versioned saves
-//     (SaveTxn), completion (CompleteTxn), staged offsets (StageTxnOffsets)
-//     and the last stable offset (StableOffset);
+//   - txn.go: transactions: their stored form (TxnRow), versioned saves
+//     (TxnWrites.SaveTransaction), completion (TxnWrites.CompleteTransaction),
+//     staged offsets (TxnWrites.StageTxnOffsets), and the rules for
+//     transactional writes and offsets (CheckTxnWrite, CheckTxnOffsets);
+//   - read.go: what reads decide: the last stable offset and its safe read
+//     order (StableState, StableOffset), extents from an offset;
 //   - lifecycle.go: leases and fencing (AcquireLease, CheckLease,
 //     CheckOwnerEpoch), log-start moves (AdvanceLogStart) and compaction's
 //     extent swaps (Replace).
@@ -17,7 +20,7 @@
 // A backend keeps only what is its own: its SQL, its locking and its clock.
 // It opens the database transaction, takes its locks, and hands the
 // sequencer a small value that reads and writes rows (CommitRows, TxnRows,
-// ReplaceRows); the sequencer calls it and decides. A typical CommitFile:
+// ReplaceRows, StableRows); the sequencer calls it and decides. A typical CommitFile:
 //
 //	func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 //		tx := begin(ctx)            // the backend's transaction and locks

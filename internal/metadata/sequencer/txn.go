@@ -76,11 +76,91 @@ func (r *TxnRow) Transaction() (metadata.Transaction, error) {
 	return t, nil
 }
 
-// SaveTxn implements metadata.Transactions.SaveTransaction over rows, with
-// now (the backend's clock) as the update time: it creates t if t.Version
-// is 0, replaces it if its stored version is still t.Version, and returns
-// it with its new version. On any error it returns t as given.
-func SaveTxn(ctx context.Context, rows TxnRows, t metadata.Transaction, now time.Time) (metadata.Transaction, error) {
+// InTx runs fn inside one database transaction of a backend's, which it
+// commits if fn returns nil; it may run fn again to retry the transaction.
+type InTx func(ctx context.Context, fn func(TxnRows) error) error
+
+// TxnWrites implements the writes of metadata.Transactions
+// (SaveTransaction, CompleteTransaction, StageTxnOffsets) for a backend,
+// which embeds it: every write runs in a transaction of InTx, with Now
+// (the backend's clock) as its update time.
+type TxnWrites struct {
+	InTx InTx
+	Now  func() time.Time
+}
+
+// SaveTransaction creates t if t.Version is 0, replaces it if its stored
+// version is still t.Version (metadata.ErrTxnVersion otherwise), and
+// returns it with its new version. On any error it returns t as given.
+func (w TxnWrites) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	now := w.Now()
+	return runTxn(ctx, w.InTx, t, func(rows TxnRows) (metadata.Transaction, error) { return saveTxn(ctx, rows, t, now) })
+}
+
+// CompleteTransaction, if the stored version is still t.Version, moves t
+// to Completed(t, commit) and applies (commit) or drops its staged
+// offsets. The versioned save comes first (it takes the row lock where
+// there is one, so a staging waiting on the row sees the completed
+// state). On any error it returns t as given.
+func (w TxnWrites) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
+	now := w.Now()
+	return runTxn(ctx, w.InTx, t, func(rows TxnRows) (metadata.Transaction, error) {
+		out, err := saveTxn(ctx, rows, Completed(t, commit), now)
+		if err != nil {
+			return t, err
+		}
+		if commit {
+			if err := rows.ApplyStagedOffsets(ctx, t.ID); err != nil {
+				return t, fmt.Errorf("apply transactional offsets: %w", err)
+			}
+		}
+		if err := rows.DropStagedOffsets(ctx, t.ID); err != nil {
+			return t, err
+		}
+		return out, nil
+	})
+}
+
+// StageTxnOffsets records offsets the transaction of producerID commits
+// for group, if CheckTxnOffsets allows it (metadata.ErrInvalidTxnState for
+// an unknown transactional ID).
+func (w TxnWrites) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
+	return w.InTx(ctx, func(rows TxnRows) error {
+		t, err := rows.ReadTxn(ctx, id)
+		if errors.Is(err, metadata.ErrNotFound) {
+			return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := CheckTxnOffsets(t, producerID, epoch, group); err != nil {
+			return err
+		}
+		if err := rows.StageOffsets(ctx, id, group, offsets); err != nil {
+			return fmt.Errorf("stage offsets: %w", err)
+		}
+		return nil
+	})
+}
+
+// runTxn runs fn in a transaction of inTx and returns its result once the
+// transaction has committed, t if anything failed.
+func runTxn(ctx context.Context, inTx InTx, t metadata.Transaction, fn func(TxnRows) (metadata.Transaction, error)) (metadata.Transaction, error) {
+	out := t
+	err := inTx(ctx, func(rows TxnRows) error {
+		var err error
+		out, err = fn(rows)
+		return err
+	})
+	if err != nil {
+		return t, err
+	}
+	return out, nil
+}
+
+// saveTxn writes t with rows, as SaveTransaction, with now as its update
+// time.
+func saveTxn(ctx context.Context, rows TxnRows, t metadata.Transaction, now time.Time) (metadata.Transaction, error) {
 	out := t
 	if out.Partitions == nil {
 		out.Partitions = []metadata.TxnPartition{}
@@ -129,46 +209,6 @@ func Completed(t metadata.Transaction, commit bool) metadata.Transaction {
 	}
 	t.Partitions, t.Groups, t.StartedAt = nil, nil, time.Time{}
 	return t
-}
-
-// CompleteTxn implements metadata.Transactions.CompleteTransaction over
-// rows: the versioned save comes first (it takes the row lock where there
-// is one, so a staging waiting on the row sees the completed state), then
-// the staged offsets are applied (commit) and dropped. On any error it
-// returns t as given.
-func CompleteTxn(ctx context.Context, rows TxnRows, t metadata.Transaction, commit bool, now time.Time) (metadata.Transaction, error) {
-	out, err := SaveTxn(ctx, rows, Completed(t, commit), now)
-	if err != nil {
-		return t, err
-	}
-	if commit {
-		if err := rows.ApplyStagedOffsets(ctx, t.ID); err != nil {
-			return t, fmt.Errorf("apply transactional offsets: %w", err)
-		}
-	}
-	if err := rows.DropStagedOffsets(ctx, t.ID); err != nil {
-		return t, err
-	}
-	return out, nil
-}
-
-// StageTxnOffsets implements metadata.Transactions.StageTxnOffsets over
-// rows.
-func StageTxnOffsets(ctx context.Context, rows TxnRows, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
-	t, err := rows.ReadTxn(ctx, id)
-	if errors.Is(err, metadata.ErrNotFound) {
-		return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
-	}
-	if err != nil {
-		return err
-	}
-	if err := CheckTxnOffsets(t, producerID, epoch, group); err != nil {
-		return err
-	}
-	if err := rows.StageOffsets(ctx, id, group, offsets); err != nil {
-		return fmt.Errorf("stage offsets: %w", err)
-	}
-	return nil
 }
 
 // CheckTxnWrite applies the rule Commit checks for a transactional batch

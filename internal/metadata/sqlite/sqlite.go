@@ -110,7 +110,12 @@ type Store struct {
 	r      *sql.DB
 	commit commitStmts // prepared on w
 	read   readStmts   // prepared on r
+	// txnWrites implements SaveTransaction, CompleteTransaction and
+	// StageTxnOffsets over txnRows in writer transactions (inTxnTx).
+	txnWrites
 }
+
+type txnWrites = sequencer.TxnWrites
 
 var _ metadata.Store = (*Store)(nil)
 
@@ -134,6 +139,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r}
+	s.txnWrites = txnWrites{InTx: s.inTxnTx, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err

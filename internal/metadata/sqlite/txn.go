@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -59,18 +58,11 @@ const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_produce
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
 func scanTxn(row rowScanner) (metadata.Transaction, error) {
-	var r sequencer.TxnRow
-	if err := row.Scan(r.Fields()...); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return metadata.Transaction{}, metadata.ErrNotFound
-		}
-		return metadata.Transaction{}, err
+	t, err := rowscan.Txn(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, metadata.ErrNotFound
 	}
-	t, err := r.Transaction()
-	if err != nil {
-		return t, fmt.Errorf("sqlite: %w", err)
-	}
-	return t, nil
+	return t, err
 }
 
 // Transaction implements metadata.Transactions.
@@ -80,16 +72,12 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+	return queryAll(ctx, s.r, scanTxn, txnSelect+` ORDER BY id`)
 }
 
 // OpenTransactions implements metadata.Transactions.
 func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
-}
-
-func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	return queryAll(ctx, s.r, scanTxn, query)
+	return queryAll(ctx, s.r, scanTxn, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
 }
 
 // txnRows is SQLite's side of the transaction writes
@@ -97,8 +85,8 @@ func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transact
 type txnRows struct{ tx *sql.Tx }
 
 // inTxnTx runs fn with txnRows in a write transaction, committed unless
-// fn fails.
-func (s *Store) inTxnTx(ctx context.Context, fn func(txnRows) error) error {
+// fn fails (sequencer.InTx).
+func (s *Store) inTxnTx(ctx context.Context, fn func(sequencer.TxnRows) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -165,45 +153,10 @@ func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
 	return err
 }
 
-// SaveTransaction implements metadata.Transactions.
-func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	out := t
-	err := s.inTxnTx(ctx, func(r txnRows) error {
-		var err error
-		out, err = sequencer.SaveTxn(ctx, r, t, time.Now())
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
-}
-
-// StageTxnOffsets implements metadata.Transactions.
-func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
-	return s.inTxnTx(ctx, func(r txnRows) error {
-		return sequencer.StageTxnOffsets(ctx, r, id, producerID, epoch, group, offsets)
-	})
-}
-
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
 	return queryAll(ctx, s.r, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = ? ORDER BY topic, partition`, group)
-}
-
-// CompleteTransaction implements metadata.Transactions.
-func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	out := t
-	err := s.inTxnTx(ctx, func(r txnRows) error {
-		var err error
-		out, err = sequencer.CompleteTxn(ctx, r, t, commit, time.Now())
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
 }
 
 // StableState implements metadata.Transactions (sequencer.StableState).
