@@ -1,7 +1,8 @@
 // Package metadata defines the metadata store: the database that names
 // topics, sequences committed files into partition logs, and indexes where
 // every offset lives in the bucket. It is the only place agents agree on
-// state; backends (sqlite/ now, postgres/ later) implement Store and pass the
+// state; backends (sqlite/, postgres/) implement Store with the rules of
+// sequencer/, keeping only their SQL, locking and clock, and pass the
 // shared conformance suite in metadatatest/.
 package metadata
 
