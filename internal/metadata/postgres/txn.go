@@ -166,9 +166,16 @@ func (r stableRows) FirstOpenTxn(ctx context.Context, topic metadata.TopicID, pa
 }
 
 func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, partition int32, from, below int64) ([]metadata.AbortedTxn, error) {
-	return queryAll(ctx, r.Store, rowscan.AbortedTxn, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	rows, err := r.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
 		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
 		[16]byte(topic), partition, from, below)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return rowscan.AbortedTxns(rows)
 }
 
 // PartitionProducers implements metadata.Transactions.

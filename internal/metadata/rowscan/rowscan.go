@@ -81,11 +81,30 @@ func StagedOffset(row Scanner) (metadata.OffsetCommit, error) {
 	return o, err
 }
 
-// AbortedTxn scans (producer_id, first_offset, last_offset).
-func AbortedTxn(row Scanner) (metadata.AbortedTxn, error) {
-	var a metadata.AbortedTxn
-	err := row.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset)
-	return a, err
+// AbortedTxns scans rows of (producer_id, first_offset, last_offset). It
+// is on the read path of every read_committed fetch, so it scans every
+// row into one destination, allocated at the first row, instead of one
+// that escapes per row.
+func AbortedTxns(rows Rows) ([]metadata.AbortedTxn, error) {
+	var (
+		out  []metadata.AbortedTxn
+		a    *metadata.AbortedTxn
+		dest []any
+	)
+	for rows.Next() {
+		if a == nil {
+			a = new(metadata.AbortedTxn)
+			dest = []any{&a.ProducerID, &a.FirstOffset, &a.LastOffset}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ProducerState scans (producer_id, epoch, recent, first offset of the

@@ -180,7 +180,7 @@ func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, par
 		return nil, err
 	}
 	defer rows.Close()
-	return rowscan.Collect(rows, rowscan.AbortedTxn)
+	return rowscan.AbortedTxns(rows)
 }
 
 // PartitionProducers implements metadata.Transactions.
