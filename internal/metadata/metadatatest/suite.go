@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"PartitionBytes", testPartitionBytes},
 		{"ReadPath", testReadPath},
 		{"Leases", testLeases},
+		{"LeaseRelease", testLeaseRelease},
 		{"AdvanceLogStart", testAdvanceLogStart},
 		{"ReplaceExtents", testReplaceExtents},
 		{"Transactions", testTransactions},
