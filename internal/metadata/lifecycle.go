@@ -3,7 +3,6 @@ package metadata
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -130,30 +129,4 @@ type Lifecycle interface {
 	// ListFiles returns up to limit file records with keys after after, in
 	// key order.
 	ListFiles(ctx context.Context, after string, limit int) ([]FileInfo, error)
-}
-
-// ValidateReplacement checks the shape of a Replacement before a backend
-// applies it: per partition, old extents in offset order without overlap,
-// and new extents in offset order, without overlap, inside the old range.
-func ValidateReplacement(r Replacement) error {
-	if r.Key == "" || len(r.Partitions) == 0 {
-		return fmt.Errorf("metadata: replacement needs a key and partitions")
-	}
-	for _, p := range r.Partitions {
-		if len(p.Old) == 0 || len(p.New) == 0 {
-			return fmt.Errorf("metadata: replacement of %s/%d needs old and new extents", p.TopicID, p.Partition)
-		}
-		for i, o := range p.Old {
-			if o.EndOffset <= o.BaseOffset || (i > 0 && o.BaseOffset < p.Old[i-1].EndOffset) {
-				return fmt.Errorf("metadata: replacement of %s/%d: old extents out of order", p.TopicID, p.Partition)
-			}
-		}
-		lo, hi := p.Old[0].BaseOffset, p.Old[len(p.Old)-1].EndOffset
-		for i, e := range p.New {
-			if e.EndOffset <= e.BaseOffset || e.BaseOffset < lo || e.EndOffset > hi || (i > 0 && e.BaseOffset < p.New[i-1].EndOffset) {
-				return fmt.Errorf("metadata: replacement of %s/%d: new extents out of order or outside [%d,%d)", p.TopicID, p.Partition, lo, hi)
-			}
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@
 // topics, sequences committed files into partition logs, and indexes where
 // every offset lives in the bucket. It is the only place agents agree on
 // state; backends (sqlite/ embedded, postgres/ for clusters) implement Store
+// with the rules of sequencer/, keeping only their SQL, locking and clock,
 // and pass the shared conformance suite in metadatatest/.
 package metadata
 
@@ -137,8 +138,9 @@ type Topics interface {
 	// CreateTopic creates a topic with a fresh ID, or fails with
 	// ErrTopicExists.
 	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (Topic, error)
-	// DeleteTopic removes a topic and its log index, or fails with
-	// ErrUnknownTopic. Its data files are left for the orphan sweeper.
+	// DeleteTopic removes a topic, its log index, its producers' state and
+	// transaction index, or fails with ErrUnknownTopic. Its data files are
+	// left for the orphan sweeper.
 	DeleteTopic(ctx context.Context, name string) (Topic, error)
 	// Topic looks a topic up by name (ErrUnknownTopic if absent).
 	Topic(ctx context.Context, name string) (Topic, error)

@@ -3,7 +3,6 @@ package metadata
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -145,43 +144,4 @@ type Transactions interface {
 	// PartitionProducers returns the producers with state on a partition,
 	// by producer ID.
 	PartitionProducers(ctx context.Context, topic TopicID, partition int32) ([]ProducerState, error)
-}
-
-// CheckTxnWrite applies the rule every backend checks in CommitFile for a
-// transactional batch of epoch on a partition, given the producer's
-// transaction (nil if it has none): an older epoch is fenced
-// (ErrInvalidProducerEpoch); otherwise the transaction must be Ongoing
-// under that epoch and cover the partition (ErrInvalidTxnState). This is
-// the server-side verification of KIP-890 part 1, made where offsets are
-// assigned, so a late write can never land after the transaction's marker.
-func CheckTxnWrite(t *Transaction, epoch int16, topic TopicID, partition int32) error {
-	switch {
-	case t == nil:
-		return fmt.Errorf("%w: producer has no transaction", ErrInvalidTxnState)
-	case epoch < t.ProducerEpoch:
-		return fmt.Errorf("%w: batch epoch %d, transaction epoch %d", ErrInvalidProducerEpoch, epoch, t.ProducerEpoch)
-	case epoch != t.ProducerEpoch || t.State != TxnOngoing:
-		return fmt.Errorf("%w: transaction %s is %s at epoch %d", ErrInvalidTxnState, t.ID, t.State, t.ProducerEpoch)
-	case !t.HasPartition(topic, partition):
-		return fmt.Errorf("%w: partition %s/%d was not added to transaction %s", ErrInvalidTxnState, topic, partition, t.ID)
-	}
-	return nil
-}
-
-// CheckTxnOffsets is StageTxnOffsets' rule, shared by every backend.
-func CheckTxnOffsets(t Transaction, producerID int64, epoch int16, group string) error {
-	switch {
-	case producerID != t.ProducerID:
-		return fmt.Errorf("%w: producer %d does not own transactional id %s", ErrUnknownProducerID, producerID, t.ID)
-	case epoch < t.ProducerEpoch:
-		return fmt.Errorf("%w: epoch %d, transaction epoch %d", ErrInvalidProducerEpoch, epoch, t.ProducerEpoch)
-	case epoch != t.ProducerEpoch || t.State != TxnOngoing:
-		return fmt.Errorf("%w: transaction %s is %s", ErrInvalidTxnState, t.ID, t.State)
-	}
-	for _, g := range t.Groups {
-		if g == group {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: group %s was not added to transaction %s", ErrInvalidTxnState, group, t.ID)
 }

@@ -105,3 +105,51 @@ func testAllocateProducerID(t *testing.T, s metadata.Store) {
 		seen[id], prev = true, id
 	}
 }
+
+// testDeleteTopicDropsProducers checks that a deleted topic takes its
+// producers' state and its transaction index with it, as Kafka deletes a
+// partition's producer snapshot with its log: nothing of it is reported
+// under the old topic ID. (One backend once kept the producer rows.)
+func testDeleteTopicDropsProducers(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	gone := mustCreate(t, s, "gone", 1)
+	kept := mustCreate(t, s, "kept", 1)
+	const pid = 31
+	if _, err := s.SaveTransaction(ctx, metadata.Transaction{ID: "tx", ProducerID: pid, State: metadata.TxnOngoing,
+		Partitions: []metadata.TxnPartition{{Topic: "gone", TopicID: gone.ID}, {Topic: "kept", TopicID: kept.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	txnBatch := func(tp metadata.Topic, first int32) metadata.BatchCommit {
+		return metadata.BatchCommit{TopicID: tp.ID, ByteLength: 10, Records: 2, Producer: pb(pid, 0, first), Transactional: true}
+	}
+	// An aborted transaction, then an open one, on both topics.
+	for i, r := range commit(t, s, "t1", txnBatch(gone, 0), txnBatch(kept, 0)) {
+		if r.Err != nil {
+			t.Fatalf("batch %d: %v", i, r.Err)
+		}
+	}
+	commit(t, s, "m1", metadata.BatchCommit{TopicID: gone.ID, ByteLength: 10, Records: 1, Marker: &metadata.TxnMarker{ProducerID: pid}},
+		metadata.BatchCommit{TopicID: kept.ID, ByteLength: 10, Records: 1, Marker: &metadata.TxnMarker{ProducerID: pid}})
+	commit(t, s, "t2", txnBatch(gone, 2), txnBatch(kept, 2))
+	if ps, err := s.PartitionProducers(ctx, gone.ID, 0); err != nil || len(ps) != 1 || ps[0].TxnStartOffset != 3 {
+		t.Fatalf("producers before delete = %+v, %v", ps, err)
+	}
+	if _, err := s.DeleteTopic(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.PartitionProducers(ctx, gone.ID, 0); err != nil || len(ps) != 0 {
+		t.Fatalf("producers of a deleted topic = %+v, %v; want none", ps, err)
+	}
+	if _, err := s.StableState(ctx, gone.ID, 0, 0); !errors.Is(err, metadata.ErrUnknownPartition) {
+		t.Fatalf("StableState of a deleted topic = %v, want ErrUnknownPartition", err)
+	}
+	// The other topic keeps everything.
+	ps, err := s.PartitionProducers(ctx, kept.ID, 0)
+	if err != nil || len(ps) != 1 || ps[0].ProducerID != pid || ps[0].LastSequence != 3 || ps[0].TxnStartOffset != 3 {
+		t.Fatalf("producers of the kept topic = %+v, %v", ps, err)
+	}
+	st, err := s.StableState(ctx, kept.ID, 0, 0)
+	if err != nil || st.LastStableOffset != 3 || len(st.Aborted) != 1 || st.Aborted[0] != (metadata.AbortedTxn{ProducerID: pid, FirstOffset: 0, LastOffset: 2}) {
+		t.Fatalf("stable state of the kept topic = %+v, %v", st, err)
+	}
+}

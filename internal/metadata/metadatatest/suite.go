@@ -45,9 +45,12 @@ func Run(t *testing.T, open Opener) {
 		{"PartitionBytes", testPartitionBytes},
 		{"ReadPath", testReadPath},
 		{"Leases", testLeases},
+		{"LeaseRelease", testLeaseRelease},
 		{"AdvanceLogStart", testAdvanceLogStart},
 		{"ReplaceExtents", testReplaceExtents},
 		{"Transactions", testTransactions},
+		{"TransactionFailedWrites", testTxnFailedWrites},
+		{"DeleteTopicDropsProducerState", testDeleteTopicDropsProducers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

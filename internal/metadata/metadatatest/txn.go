@@ -3,6 +3,7 @@ package metadatatest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -204,5 +205,87 @@ func testTransactions(t *testing.T, s metadata.Store) {
 	open, err := s.OpenTransactions(ctx)
 	if err != nil || len(open) != 3 || open[0].ID != "open-Ongoing" || open[1].ID != "open-PrepareAbort" || open[2].ID != "open-PrepareCommit" {
 		t.Fatalf("open transactions = %+v, %v", open, err)
+	}
+}
+
+// testTxnFailedWrites checks what SaveTransaction and CompleteTransaction
+// return when they fail: the transaction exactly as the caller gave it (a
+// coordinator may keep using it), and nothing of it stored. The backends
+// once differed here: one returned the half-modified transaction (its
+// lists normalised, or already completed).
+func testTxnFailedWrites(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	tp := mustCreate(t, s, "txn-fail", 1)
+	created, err := s.SaveTransaction(ctx, metadata.Transaction{ID: "tx", ProducerID: 9, LastProducerID: -1, LastProducerEpoch: -1,
+		TimeoutMs: 1000, State: metadata.TxnEmpty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ongoing := created
+	ongoing.State, ongoing.StartedAt = metadata.TxnOngoing, time.Now().Truncate(time.Millisecond)
+	ongoing.Partitions = []metadata.TxnPartition{{Topic: "txn-fail", TopicID: tp.ID}}
+	ongoing.Groups = []string{"g"}
+	if ongoing, err = s.SaveTransaction(ctx, ongoing); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageTxnOffsets(ctx, "tx", 9, 0, "g", []metadata.OffsetCommit{{Topic: "txn-fail", Offset: 5, LeaderEpoch: -1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A stale create and a stale replace, with nil lists (which a
+	// successful save stores as empty).
+	for _, stale := range []metadata.Transaction{
+		{ID: "tx", ProducerID: 10, State: metadata.TxnEmpty},
+		{ID: "tx", Version: created.Version, ProducerID: 10, State: metadata.TxnPrepareAbort},
+	} {
+		got, err := s.SaveTransaction(ctx, stale)
+		if !errors.Is(err, metadata.ErrTxnVersion) {
+			t.Fatalf("stale save of version %d = %v, want ErrTxnVersion", stale.Version, err)
+		}
+		if !reflect.DeepEqual(got, stale) {
+			t.Fatalf("failed save returned %#v, want the transaction as given (nil lists too) %#v", got, stale)
+		}
+	}
+
+	// A stale completion (commit and abort): as given, and nothing
+	// applied or dropped.
+	staleTxn := ongoing
+	staleTxn.Version--
+	for _, commit := range []bool{true, false} {
+		got, err := s.CompleteTransaction(ctx, staleTxn, commit)
+		if !errors.Is(err, metadata.ErrTxnVersion) {
+			t.Fatalf("stale complete(%v) = %v, want ErrTxnVersion", commit, err)
+		}
+		if !reflect.DeepEqual(got, staleTxn) {
+			t.Fatalf("failed complete(%v) returned %#v, want the transaction as given %#v", commit, got, staleTxn)
+		}
+	}
+	if o, _ := s.FetchOffsets(ctx, "g"); len(o) != 0 {
+		t.Fatalf("a failed completion applied staged offsets: %+v", o)
+	}
+	if pend, _ := s.PendingTxnOffsets(ctx, "g"); len(pend) != 1 {
+		t.Fatalf("a failed completion dropped staged offsets: %+v", pend)
+	}
+	if got, err := s.Transaction(ctx, "tx"); err != nil || got.Version != ongoing.Version || got.State != metadata.TxnOngoing ||
+		len(got.Partitions) != 1 || !got.StartedAt.Equal(ongoing.StartedAt) {
+		t.Fatalf("stored after failed writes = %+v, %v; want %+v", got, err, ongoing)
+	}
+
+	// The successful completion returns the new state; the input is
+	// untouched.
+	before := ongoing
+	before.Partitions = append([]metadata.TxnPartition(nil), ongoing.Partitions...)
+	before.Groups = append([]string(nil), ongoing.Groups...)
+	done, err := s.CompleteTransaction(ctx, ongoing, true)
+	if err != nil || done.Version != ongoing.Version+1 || done.State != metadata.TxnCompleteCommit ||
+		len(done.Partitions) != 0 || len(done.Groups) != 0 || !done.StartedAt.IsZero() || done.ProducerID != 9 {
+		t.Fatalf("complete = %+v, %v", done, err)
+	}
+	if !reflect.DeepEqual(ongoing, before) {
+		t.Fatalf("CompleteTransaction changed its argument: %+v, was %+v", ongoing, before)
+	}
+	if got, err := s.Transaction(ctx, "tx"); err != nil || got.Version != done.Version || got.State != done.State ||
+		len(got.Partitions) != 0 || !got.StartedAt.IsZero() {
+		t.Fatalf("stored after completion = %+v, %v; want %+v", got, err, done)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 )
 
 // AlterTopicConfigs implements metadata.Topics. The topic row is locked
@@ -77,16 +78,5 @@ func (s *Store) PartitionBytes(ctx context.Context, topic metadata.TopicID) (map
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int32]int64{}
-	for rows.Next() {
-		var (
-			p int32
-			n int64
-		)
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, err
-		}
-		out[p] = n
-	}
-	return out, rows.Err()
+	return rowscan.Map[int32, int64](rows)
 }

@@ -11,52 +11,31 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
-type partKey struct {
-	topic     metadata.TopicID
-	partition int32
-}
+type partKey = sequencer.PartitionKey
 
-func (a partKey) less(b partKey) bool {
-	if c := bytes.Compare(a.topic[:], b.topic[:]); c != 0 {
+func partLess(a, b partKey) bool {
+	if c := bytes.Compare(a.Topic[:], b.Topic[:]); c != 0 {
 		return c < 0
 	}
-	return a.partition < b.partition
-}
-
-// partCommit accumulates one partition's share of a file commit.
-type partCommit struct {
-	exists  bool
-	missing error
-	next    int64 // next offset to assign
-	start   int64 // next offset when the commit began
-	extents []extentRow
-	// lastEnd is the file position after the last accepted batch, so an
-	// adjacent accepted batch extends the same extent.
-	lastEnd int64
-}
-
-type extentRow struct {
-	base, end, byteOffset, byteLength int64
-	batches                           int32
-	maxTS                             int64
+	return a.Partition < b.Partition
 }
 
 // CommitFile implements metadata.Log. One transaction: lock the touched
 // partitions rows in key order and read the producers' state and open
-// transactions in one pipelined round trip, sequence every
-// batch with the shared rules of package seq, then write the file, the
-// extents, the new next offsets, producer state and the transaction index
-// in one pipelined round trip together with the commit notification. A
-// commit is a fixed number of round trips whatever the number of
-// partitions (plus one per transactional producer, for its transaction).
+// transactions in one pipelined round trip, sequence every batch
+// (sequencer.Commit), then write the file, the extents, the new next
+// offsets, producer state and the transaction index in one pipelined round
+// trip together with the commit notification. A commit is a fixed number
+// of round trips whatever the number of partitions (plus one per
+// transactional producer, for its transaction).
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	var results []metadata.BatchResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		results, err = s.commitTx(ctx, tx, c)
+		results, err = sequencer.Commit(ctx, commitRows{tx: tx, file: c}, c)
 		return err
 	})
 	if err != nil {
@@ -65,83 +44,41 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, nil
 }
 
-func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	// One round trip reads everything the sequencing needs: the lock
-	// comes first, so the producer and open-transaction rows are read
-	// under it.
-	reads := &pgx.Batch{}
-	parts, keys := queueLockPartitions(reads, c.Batches)
-	producers := queueLoadProducers(reads, c.Batches)
-	var txns txnCommit
-	txns.queueReadOpen(reads, c.Batches)
-	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
-		return nil, err
-	}
-	if err := resolveMissing(ctx, tx, parts, keys); err != nil {
-		return nil, err
-	}
-	dirty := map[seq.Key]bool{}
-	results := make([]metadata.BatchResult, len(c.Batches))
-	appended := 0
-	for i, b := range c.Batches {
-		pc := parts[partKey{b.TopicID, b.Partition}]
-		if !pc.exists {
-			results[i].Err = pc.missing
-			continue
-		}
-		if m := b.Marker; m != nil {
-			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
-			changed, err := producers[k].Mark(m.Epoch)
-			if err != nil {
-				results[i].Err = err
-				continue
-			}
-			dirty[k] = dirty[k] || changed
-			txns.Marked(k, pc.next, m.Commit)
-		} else if p := b.Producer; p != nil {
-			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
-			st := producers[k]
-			res := st.Check(p.Epoch, p.FirstSequence, b.Records)
-			if res.Err != nil || res.Duplicate {
-				results[i] = res
-				continue
-			}
-			if b.Transactional {
-				if err := txns.checkTxn(ctx, tx, b); err != nil {
-					if !errors.Is(err, metadata.ErrInvalidTxnState) && !errors.Is(err, metadata.ErrInvalidProducerEpoch) {
-						return nil, err
-					}
-					results[i].Err = err
-					continue
-				}
-				txns.Opened(k, pc.next)
-			}
-			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
-			dirty[k] = true
-		}
-		results[i].BaseOffset = pc.next
-		if n := len(pc.extents); n > 0 && pc.lastEnd == b.ByteOffset {
-			e := &pc.extents[n-1]
-			e.end += b.Records
-			e.byteLength += b.ByteLength
-			e.batches++
-			e.maxTS = max(e.maxTS, b.MaxTimestamp)
-		} else {
-			pc.extents = append(pc.extents, extentRow{base: pc.next, end: pc.next + b.Records, byteOffset: b.ByteOffset,
-				byteLength: b.ByteLength, batches: 1, maxTS: b.MaxTimestamp})
-		}
-		pc.lastEnd = b.ByteOffset + b.ByteLength
-		pc.next += b.Records
-		appended++
-	}
-	if appended == 0 {
-		// Nothing references the file: the transaction commits no change,
-		// leaving the file to the orphan sweeper. Duplicates still report
-		// their original offsets.
-		return results, nil
-	}
+// commitRows is PostgreSQL's side of one CommitFile
+// (sequencer.CommitRows).
+type commitRows struct {
+	tx   pgx.Tx
+	file metadata.FileCommit
+}
 
-	// Column arrays for the set-based writes below.
+// Read implements sequencer.CommitRows in one round trip (two when a
+// partition is missing): the lock comes first, so the producer and
+// open-transaction rows are read under it.
+func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
+	reads := &pgx.Batch{}
+	queueLockPartitions(reads, p)
+	queueReadProducers(reads, p)
+	queueReadOpenTxns(reads, p)
+	if err := r.tx.SendBatch(ctx, reads).Close(); err != nil {
+		return err
+	}
+	return resolveMissing(ctx, r.tx, p)
+}
+
+// ProducerTxn implements sequencer.CommitRows. The transaction row is
+// read FOR SHARE: EndTxn's move to PrepareCommit/PrepareAbort waits for
+// this commit, so its markers come after the batch.
+func (r commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadata.Transaction, error) {
+	t, err := scanTxn(r.tx.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, producerID))
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		err = fmt.Errorf("read transaction: %w", err)
+	}
+	return t, err
+}
+
+// Write implements sequencer.CommitRows with set-based statements over
+// column arrays, in one pipelined round trip.
+func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	var (
 		pTopic          [][16]byte
 		pPart           []int32
@@ -151,16 +88,16 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		eBase, eEnd     []int64
 		eOff, eLen, eTS []int64
 	)
-	for pk, pc := range parts {
-		if !pc.exists || pc.next == pc.start {
-			continue
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; pc.Advanced() {
+			pTopic, pPart, pNext, pStart = append(pTopic, pc.Topic), append(pPart, pc.Partition), append(pNext, pc.Next), append(pStart, pc.Start)
 		}
-		pTopic, pPart, pNext, pStart = append(pTopic, pk.topic), append(pPart, pk.partition), append(pNext, pc.next), append(pStart, pc.start)
-		for _, e := range pc.extents {
-			eTopic, ePart = append(eTopic, pk.topic), append(ePart, pk.partition)
-			eBase, eEnd, eOff, eLen = append(eBase, e.base), append(eEnd, e.end), append(eOff, e.byteOffset), append(eLen, e.byteLength)
-			eBatches, eTS = append(eBatches, e.batches), append(eTS, e.maxTS)
-		}
+	}
+	for _, e := range p.Extents {
+		pc := &p.Partitions[e.Part]
+		eTopic, ePart = append(eTopic, pc.Topic), append(ePart, pc.Partition)
+		eBase, eEnd, eOff, eLen = append(eBase, e.BaseOffset), append(eEnd, e.EndOffset), append(eOff, e.ByteOffset), append(eLen, e.ByteLength)
+		eBatches, eTS = append(eBatches, e.Batches), append(eTS, e.MaxTimestamp)
 	}
 	var (
 		prTopic [][16]byte
@@ -170,11 +107,12 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		prState []string
 		recent  []byte
 	)
-	for k := range dirty {
-		st := producers[k]
-		recent = seq.AppendRecent(recent[:0], st.Recent)
-		prTopic, prPart, prID = append(prTopic, k.Topic), append(prPart, k.Partition), append(prID, k.ProducerID)
-		prEpoch, prState = append(prEpoch, st.Epoch), append(prState, string(recent))
+	for i := range p.Producers {
+		if pr := &p.Producers[i]; pr.Dirty {
+			recent = sequencer.AppendRecent(recent[:0], pr.Recent)
+			prTopic, prPart, prID = append(prTopic, pr.Topic), append(prPart, pr.Partition), append(prID, pr.ProducerID)
+			prEpoch, prState = append(prEpoch, pr.Epoch), append(prState, string(recent))
+		}
 	}
 
 	batch := &pgx.Batch{}
@@ -194,42 +132,36 @@ func (s *Store) commitTx(ctx context.Context, tx pgx.Tx, c metadata.FileCommit) 
 		SELECT t, p, b, e, f.id, o, l, n, ts, now()
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
-		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, c.Key, c.Size)
+		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
 	if len(prTopic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r::jsonb, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
 			prTopic, prPart, prID, prEpoch, prState)
 	}
-	txns.queueWrites(batch)
+	queueTxnIndexWrites(batch, p)
 	batch.Queue(`SELECT pg_notify($1, '')`, commitChannel)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return nil, fmt.Errorf("write commit: %w", err)
+	if err := r.tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("write commit: %w", err)
 	}
 	if advancedRows != int64(len(pTopic)) {
-		return nil, fmt.Errorf("%d of %d partitions moved during commit", int64(len(pTopic))-advancedRows, len(pTopic))
+		return fmt.Errorf("%d of %d partitions moved during commit", int64(len(pTopic))-advancedRows, len(pTopic))
 	}
-	return results, nil
+	return nil
 }
 
 // queueLockPartitions queues the locking read of the partitions rows the
-// batches touch, in key order, and returns their state as it will be once
-// the batch has run, and the keys in order.
-func queueLockPartitions(batch *pgx.Batch, batches []metadata.BatchCommit) (map[partKey]*partCommit, []partKey) {
-	parts := map[partKey]*partCommit{}
-	var keys []partKey
-	for _, b := range batches {
-		pk := partKey{b.TopicID, b.Partition}
-		if _, ok := parts[pk]; !ok {
-			parts[pk] = &partCommit{lastEnd: -1}
-			keys = append(keys, pk)
-		}
+// plan touches, in key order.
+func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
+	keys := make([]partKey, len(p.Partitions))
+	for i := range p.Partitions {
+		keys[i] = p.Partitions[i].PartitionKey
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	sort.Slice(keys, func(i, j int) bool { return partLess(keys[i], keys[j]) })
 	topicsArg := make([][16]byte, len(keys))
 	partsArg := make([]int32, len(keys))
 	for i, k := range keys {
-		topicsArg[i], partsArg[i] = k.topic, k.partition
+		topicsArg[i], partsArg[i] = k.Topic, k.Partition
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
@@ -241,30 +173,29 @@ func queueLockPartitions(batch *pgx.Batch, batches []metadata.BatchCommit) (map[
 				pk   partKey
 				next int64
 			)
-			if err := rows.Scan((*[16]byte)(&pk.topic), &pk.partition, &next); err != nil {
+			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next); err != nil {
 				return fmt.Errorf("lock partitions: %w", err)
 			}
-			pc := parts[pk]
-			if pc == nil {
+			i, ok := p.PartitionIndex(pk)
+			if !ok {
 				return errors.New("lock partitions: unexpected row")
 			}
-			pc.exists, pc.next, pc.start = true, next, next
+			p.Partitions[i].Found(next)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("lock partitions: %w", err)
 		}
 		return nil
 	})
-	return parts, keys
 }
 
 // resolveMissing marks partitions without a row missing, with the error
 // their batches get: one more round trip, only when there are any.
-func resolveMissing(ctx context.Context, tx pgx.Tx, parts map[partKey]*partCommit, keys []partKey) error {
+func resolveMissing(ctx context.Context, tx pgx.Tx, p *sequencer.Plan) error {
 	var unknown [][16]byte
-	for _, k := range keys {
-		if !parts[k].exists {
-			unknown = append(unknown, k.topic)
+	for i := range p.Partitions {
+		if !p.Partitions[i].Exists {
+			unknown = append(unknown, p.Partitions[i].Topic)
 		}
 	}
 	if len(unknown) == 0 {
@@ -286,49 +217,27 @@ func resolveMissing(ctx context.Context, tx pgx.Tx, parts map[partKey]*partCommi
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, k := range keys {
-		pc := parts[k]
-		switch {
-		case pc.exists:
-		case known[k.topic]:
-			pc.missing = fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, k.topic, k.partition)
-		default:
-			pc.missing = fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, k.topic)
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; !pc.Exists {
+			pc.NotFound(known[pc.Topic])
 		}
 	}
 	return nil
 }
 
-// queueLoadProducers queues the read of the sequence state of every
-// idempotent producer the batches carry (a partition that does not exist
-// has none) and returns the states as they will be once the batch has
-// run. The partitions rows are locked first, so the state cannot change
-// before the transaction ends.
-func queueLoadProducers(batch *pgx.Batch, batches []metadata.BatchCommit) map[seq.Key]*seq.State {
-	states := map[seq.Key]*seq.State{}
-	var (
-		topicsArg [][16]byte
-		partsArg  []int32
-		idsArg    []int64
-	)
-	for _, b := range batches {
-		if b.Producer == nil && b.Marker == nil {
-			continue
-		}
-		k := seq.Key{Topic: b.TopicID, Partition: b.Partition}
-		if b.Marker != nil {
-			k.ProducerID = b.Marker.ProducerID
-		} else {
-			k.ProducerID = b.Producer.ID
-		}
-		if _, ok := states[k]; ok {
-			continue
-		}
-		states[k] = &seq.State{}
-		topicsArg, partsArg, idsArg = append(topicsArg, k.Topic), append(partsArg, k.Partition), append(idsArg, k.ProducerID)
+// queueReadProducers queues the read of the sequence state of every
+// producer the plan names (a partition that does not exist has none).
+// The partitions rows are locked first, so the state cannot change before
+// the transaction ends.
+func queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
+	if len(p.Producers) == 0 {
+		return
 	}
-	if len(states) == 0 {
-		return states
+	topicsArg := make([][16]byte, len(p.Producers))
+	partsArg := make([]int32, len(p.Producers))
+	idsArg := make([]int64, len(p.Producers))
+	for i, pr := range p.Producers {
+		topicsArg[i], partsArg[i], idsArg[i] = pr.Topic, pr.Partition, pr.ProducerID
 	}
 	batch.Queue(`SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
@@ -336,29 +245,101 @@ func queueLoadProducers(batch *pgx.Batch, batches []metadata.BatchCommit) map[se
 		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
-				k      seq.Key
+				k      sequencer.Key
 				epoch  int16
 				recent []byte
 			)
 			if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &epoch, &recent); err != nil {
 				return fmt.Errorf("read producer state: %w", err)
 			}
-			st := states[k]
-			if st == nil {
+			i, ok := p.ProducerIndex(k)
+			if !ok {
 				return errors.New("read producer state: unexpected row")
 			}
-			batches, err := seq.ParseRecent(recent)
-			if err != nil {
-				return fmt.Errorf("read producer state: %w", err)
+			if err := p.Producers[i].Load(epoch, recent); err != nil {
+				return fmt.Errorf("read %w", err)
 			}
-			st.Known, st.Epoch, st.Recent = true, epoch, batches
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read producer state: %w", err)
 		}
 		return nil
 	})
-	return states
+}
+
+// queueReadOpenTxns queues the read of the txn_open rows the plan names.
+func queueReadOpenTxns(batch *pgx.Batch, p *sequencer.Plan) {
+	if len(p.OpenTxns) == 0 {
+		return
+	}
+	topicsArg := make([][16]byte, len(p.OpenTxns))
+	partsArg := make([]int32, len(p.OpenTxns))
+	idsArg := make([]int64, len(p.OpenTxns))
+	for i, o := range p.OpenTxns {
+		topicsArg[i], partsArg[i], idsArg[i] = o.Topic, o.Partition, o.ProducerID
+	}
+	batch.Queue(`SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
+		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
+		ON o.topic_id = k.topic_id AND o.partition = k.partition AND o.producer_id = k.producer_id`,
+		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				k     sequencer.Key
+				first int64
+			)
+			if err := rows.Scan((*[16]byte)(&k.Topic), &k.Partition, &k.ProducerID, &first); err != nil {
+				return fmt.Errorf("read open transactions: %w", err)
+			}
+			i, ok := p.OpenTxnIndex(k)
+			if !ok {
+				return errors.New("read open transactions: unexpected row")
+			}
+			p.OpenTxns[i].Load(first)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read open transactions: %w", err)
+		}
+		return nil
+	})
+}
+
+// queueTxnIndexWrites queues the set-based writes of the open
+// transactions and aborted ranges.
+func queueTxnIndexWrites(batch *pgx.Batch, p *sequencer.Plan) {
+	var (
+		upT, delT, abT       [][16]byte
+		upP, delP, abP       []int32
+		upID, delID, abID    []int64
+		upFirst, abFirst, ab []int64
+	)
+	for _, o := range p.OpenTxns {
+		switch {
+		case o.Upsert():
+			upT, upP, upID, upFirst = append(upT, o.Topic), append(upP, o.Partition), append(upID, o.ProducerID), append(upFirst, o.First)
+		case o.Delete():
+			delT, delP, delID = append(delT, o.Topic), append(delP, o.Partition), append(delID, o.ProducerID)
+		}
+	}
+	for _, a := range p.Aborted {
+		abT, abP, abID = append(abT, a.Topic), append(abP, a.Partition), append(abID, a.ProducerID)
+		abFirst, ab = append(abFirst, a.First), append(ab, a.Last)
+	}
+	if len(upT) > 0 {
+		batch.Queue(`INSERT INTO txn_open(topic_id, partition, producer_id, first_offset)
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[])
+			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET first_offset = excluded.first_offset`,
+			upT, upP, upID, upFirst)
+	}
+	if len(delT) > 0 {
+		batch.Queue(`DELETE FROM txn_open o USING unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
+			WHERE o.topic_id = k.topic_id AND o.partition = k.partition AND o.producer_id = k.producer_id`,
+			delT, delP, delID)
+	}
+	if len(abT) > 0 {
+		batch.Queue(`INSERT INTO txn_aborted(topic_id, partition, last_offset, producer_id, first_offset)
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])`,
+			abT, abP, ab, abID, abFirst)
+	}
 }
 
 // AllocateProducerID implements metadata.Log with a sequence: IDs are

@@ -3,12 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // HeartbeatAgent implements metadata.Agents; the heartbeat time is the
@@ -25,24 +26,13 @@ func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 
 // LiveAgents implements metadata.Agents against the database clock.
 func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.Agent, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
-		WHERE heartbeat_at > clock_timestamp() - $1::bigint * interval '1 microsecond' ORDER BY node_id`, ttl.Microseconds())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Agent
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.Agent, error) {
 		var a metadata.Agent
-		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt, &a.PeerAddr); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt, &a.PeerAddr)
 		a.HeartbeatAt = a.HeartbeatAt.UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
+		WHERE heartbeat_at > clock_timestamp() - $1::bigint * interval '1 microsecond' ORDER BY node_id`, ttl.Microseconds())
 }
 
 // RemoveAgent implements metadata.Agents.
@@ -55,7 +45,7 @@ func (s *Store) RemoveAgent(ctx context.Context, nodeID int32, instance string) 
 
 const groupSelect = `SELECT name, owner_epoch, generation, protocol_type, protocol, state, snapshot, updated_at FROM groups`
 
-func scanGroup(row pgx.Row) (metadata.Group, error) {
+func scanGroup(row rowscan.Scanner) (metadata.Group, error) {
 	var g metadata.Group
 	if err := row.Scan(&g.Name, &g.OwnerEpoch, &g.Generation, &g.ProtocolType, &g.Protocol, &g.State, &g.Snapshot, &g.UpdatedAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -83,16 +73,10 @@ func (s *Store) ClaimGroup(ctx context.Context, group string) (metadata.Group, e
 func fenced(ctx context.Context, tx pgx.Tx, group string, epoch int64, lock string) error {
 	var cur int64
 	err := tx.QueryRow(ctx, `SELECT owner_epoch FROM groups WHERE name = $1 FOR `+lock, group).Scan(&cur)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return metadata.ErrGroupNotFound
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if cur != epoch {
-		return fmt.Errorf("%w: group %s epoch %d, store has %d", metadata.ErrFenced, group, epoch, cur)
-	}
-	return nil
+	return sequencer.CheckOwnerEpoch(group, cur, err == nil, epoch)
 }
 
 // inGroupTx runs fn in a transaction after checking the owner epoch.
@@ -123,22 +107,7 @@ func (s *Store) Group(ctx context.Context, group string) (metadata.Group, error)
 
 // ListGroups implements metadata.Groups.
 func (s *Store) ListGroups(ctx context.Context) ([]metadata.Group, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, groupSelect+` ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, scanGroup, groupSelect+` ORDER BY name`)
 }
 
 // DeleteGroup implements metadata.Groups.
@@ -182,24 +151,13 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, epoch int64, of
 
 // FetchOffsets implements metadata.Groups.
 func (s *Store) FetchOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata, committed_at
-		FROM group_offsets WHERE group_name = $1 ORDER BY topic, partition`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.OffsetCommit, error) {
 		var o metadata.OffsetCommit
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata, &o.CommittedAt); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata, &o.CommittedAt)
 		o.CommittedAt = o.CommittedAt.UTC()
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	}, `SELECT topic, partition, committed_offset, leader_epoch, metadata, committed_at
+		FROM group_offsets WHERE group_name = $1 ORDER BY topic, partition`, group)
 }
 
 // DeleteOffsets implements metadata.Groups.

@@ -10,7 +10,27 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
+
+// readLease reads the named lease's row (nil if never taken), judging
+// its expiry by the database clock, and locks it (lock: "UPDATE" or
+// "SHARE") until the transaction ends.
+func readLease(ctx context.Context, tx pgx.Tx, name, lock string) (*sequencer.StoredLease, error) {
+	var l sequencer.StoredLease
+	err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at <= now() FROM leases WHERE name = $1 FOR `+lock, name).Scan(&l.Holder, &l.Epoch, &l.Expired)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.Epoch == 0 {
+		return nil, nil // AcquireLease's placeholder
+	}
+	return &l, nil
+}
 
 // AcquireLease implements metadata.Lifecycle. The lease row is locked for
 // the read-modify-write; expiry uses the database clock.
@@ -21,24 +41,15 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		if _, err := tx.Exec(ctx, `INSERT INTO leases(name, holder, epoch, expires_at) VALUES ($1, '', 0, '-infinity') ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}
-		var (
-			cur     string
-			epoch   int64
-			expired bool
-		)
-		if err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at <= now() FROM leases WHERE name = $1 FOR UPDATE`, name).Scan(&cur, &epoch, &expired); err != nil {
+		cur, err := readLease(ctx, tx, name, "UPDATE")
+		if err != nil {
 			return err
 		}
-		switch {
-		case cur == holder && epoch > 0:
-		case !expired:
-			return fmt.Errorf("%w: %s by %s", metadata.ErrLeaseHeld, name, cur)
-		default:
-			epoch++
+		if l.Epoch, err = sequencer.AcquireLease(cur, name, holder); err != nil {
+			return err
 		}
-		l.Epoch = epoch
 		return tx.QueryRow(ctx, `UPDATE leases SET holder = $2, epoch = $3, expires_at = now() + $4::bigint * interval '1 millisecond'
-			WHERE name = $1 RETURNING expires_at`, name, holder, epoch, ttl.Milliseconds()).Scan(&l.ExpiresAt)
+			WHERE name = $1 RETURNING expires_at`, name, holder, l.Epoch, ttl.Milliseconds()).Scan(&l.ExpiresAt)
 	})
 	if err != nil {
 		return metadata.Lease{}, err
@@ -59,22 +70,11 @@ func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 // holding of its lease; it locks the lease row (shared) until the
 // transaction ends, so a takeover waits for the fenced write to finish.
 func checkLease(ctx context.Context, tx pgx.Tx, l metadata.Lease) error {
-	var (
-		holder string
-		epoch  int64
-		live   bool
-	)
-	err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > now() FROM leases WHERE name = $1 FOR SHARE`, l.Name).Scan(&holder, &epoch, &live)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: lease %s not held", metadata.ErrFenced, l.Name)
-	}
+	cur, err := readLease(ctx, tx, l.Name, "SHARE")
 	if err != nil {
 		return err
 	}
-	if holder != l.Holder || epoch != l.Epoch || !live {
-		return fmt.Errorf("%w: lease %s epoch %d (now %s epoch %d)", metadata.ErrFenced, l.Name, l.Epoch, holder, epoch)
-	}
-	return nil
+	return sequencer.CheckLease(cur, l)
 }
 
 // AdvanceLogStart implements metadata.Lifecycle. The partition row is
@@ -91,13 +91,10 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 		if err != nil {
 			return err
 		}
-		if offset > st.HighWatermark || offset < 0 {
-			return fmt.Errorf("%w: %d not in [0, %d]", metadata.ErrOffsetOutOfRange, offset, st.HighWatermark)
+		var move bool
+		if st, move, err = sequencer.AdvanceLogStart(st, offset); err != nil || !move {
+			return err
 		}
-		if offset <= st.LogStartOffset {
-			return nil
-		}
-		st.LogStartOffset = offset
 		if _, err := tx.Exec(ctx, `UPDATE partitions SET log_start = $3 WHERE topic_id = $1 AND partition = $2`, [16]byte(topic), partition, offset); err != nil {
 			return err
 		}
@@ -109,34 +106,23 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 
 // ExtentCounts implements metadata.Lifecycle.
 func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
-		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.PartitionExtentCount
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.PartitionExtentCount, error) {
 		var c metadata.PartitionExtentCount
-		if err := rows.Scan((*[16]byte)(&c.TopicID), &c.Partition, &c.Extents); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		err := row.Scan((*[16]byte)(&c.TopicID), &c.Partition, &c.Extents)
+		return c, err
+	}, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < $1
+		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
 }
 
 // ReplaceExtents implements metadata.Lifecycle. It locks the lease row and
 // the partitions rows (in CommitFile's order) before checking and swapping.
 func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r metadata.Replacement) error {
-	if err := metadata.ValidateReplacement(r); err != nil {
+	if err := sequencer.ValidateReplacement(r); err != nil {
 		return err
 	}
 	parts := append([]metadata.PartitionSwap(nil), r.Partitions...)
 	sort.Slice(parts, func(i, j int) bool {
-		return partKey{parts[i].TopicID, parts[i].Partition}.less(partKey{parts[j].TopicID, parts[j].Partition})
+		return partLess(partKey{Topic: parts[i].TopicID, Partition: parts[i].Partition}, partKey{Topic: parts[j].TopicID, Partition: parts[j].Partition})
 	})
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := checkLease(ctx, tx, lease); err != nil {
@@ -151,37 +137,35 @@ func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r meta
 		if err := tx.QueryRow(ctx, `INSERT INTO files(key, size, committed_at) VALUES ($1, $2, now()) RETURNING id`, r.Key, r.Size).Scan(&fileID); err != nil {
 			return fmt.Errorf("record file %s: %w", r.Key, err)
 		}
-		for _, p := range parts {
-			id := [16]byte(p.TopicID)
-			var inRange int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM extents WHERE topic_id = $1 AND partition = $2 AND base_offset < $3 AND end_offset > $4`,
-				id, p.Partition, p.Old[len(p.Old)-1].EndOffset, p.Old[0].BaseOffset).Scan(&inRange); err != nil {
-				return err
-			}
-			if inRange != len(p.Old) {
-				return fmt.Errorf("%w: %s/%d has %d extents in [%d,%d), want %d", metadata.ErrExtentsChanged, p.TopicID, p.Partition,
-					inRange, p.Old[0].BaseOffset, p.Old[len(p.Old)-1].EndOffset, len(p.Old))
-			}
-			for _, o := range p.Old {
-				tag, err := tx.Exec(ctx, `DELETE FROM extents e USING files f WHERE f.id = e.file_id AND f.key = $5
-					AND e.topic_id = $1 AND e.partition = $2 AND e.base_offset = $3 AND e.end_offset = $4`, id, p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() != 1 {
-					return fmt.Errorf("%w: %s/%d [%d,%d) in %s", metadata.ErrExtentsChanged, p.TopicID, p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
-				}
-			}
-			for _, e := range p.New {
-				if _, err := tx.Exec(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, p.Partition, e.BaseOffset, e.EndOffset, fileID, e.ByteOffset, e.ByteLength,
-					e.Batches, e.MaxTimestamp, e.CommittedAt); err != nil {
-					return fmt.Errorf("index extent: %w", err)
-				}
-			}
-		}
-		return nil
+		return sequencer.Replace(ctx, replaceRows{tx, fileID}, parts)
 	})
+}
+
+// replaceRows is PostgreSQL's side of ReplaceExtents
+// (sequencer.ReplaceRows).
+type replaceRows struct {
+	tx     pgx.Tx
+	fileID int64 // the replacement file's
+}
+
+func (r replaceRows) CountExtents(ctx context.Context, topic metadata.TopicID, partition int32, from, to int64) (int, error) {
+	var n int
+	err := r.tx.QueryRow(ctx, `SELECT count(*) FROM extents WHERE topic_id = $1 AND partition = $2 AND base_offset < $3 AND end_offset > $4`,
+		[16]byte(topic), partition, to, from).Scan(&n)
+	return n, err
+}
+
+func (r replaceRows) DeleteExtent(ctx context.Context, topic metadata.TopicID, partition int32, o metadata.ExtentRef) (bool, error) {
+	tag, err := r.tx.Exec(ctx, `DELETE FROM extents e USING files f WHERE f.id = e.file_id AND f.key = $5
+		AND e.topic_id = $1 AND e.partition = $2 AND e.base_offset = $3 AND e.end_offset = $4`, [16]byte(topic), partition, o.BaseOffset, o.EndOffset, o.FileKey)
+	return tag.RowsAffected() == 1, err
+}
+
+func (r replaceRows) InsertExtent(ctx context.Context, topic metadata.TopicID, partition int32, e metadata.NewExtent) error {
+	_, err := r.tx.Exec(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [16]byte(topic), partition, e.BaseOffset, e.EndOffset, r.fileID, e.ByteOffset, e.ByteLength,
+		e.Batches, e.MaxTimestamp, e.CommittedAt)
+	return err
 }
 
 // MarkReleasedFiles implements metadata.Lifecycle.
@@ -199,29 +183,18 @@ func (s *Store) MarkReleasedFiles(ctx context.Context) (int, error) {
 const fileSelect = `SELECT key, size, committed_at, released_at FROM files`
 
 func (s *Store) queryFiles(ctx context.Context, q string, args ...any) ([]metadata.FileInfo, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.FileInfo
-	for rows.Next() {
+	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.FileInfo, error) {
 		var (
 			f        metadata.FileInfo
 			released *time.Time
 		)
-		if err := rows.Scan(&f.Key, &f.Size, &f.CommittedAt, &released); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&f.Key, &f.Size, &f.CommittedAt, &released)
 		f.CommittedAt = f.CommittedAt.UTC()
 		if released != nil {
 			f.ReleasedAt = released.UTC()
 		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+		return f, err
+	}, q, args...)
 }
 
 // ReleasedFiles implements metadata.Lifecycle.
@@ -252,14 +225,7 @@ func (s *Store) KnownFiles(ctx context.Context, keys []string) (map[string]bool,
 	}
 	defer rows.Close()
 	out := make(map[string]bool, len(keys))
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out[k] = true
-	}
-	return out, rows.Err()
+	return out, rowscan.AddKeys(rows, out)
 }
 
 // ListFiles implements metadata.Lifecycle.

@@ -34,6 +34,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // migrations are applied in order; schema_version records how many ran.
@@ -137,7 +139,12 @@ type Store struct {
 	pool *pgxpool.Pool
 	// connCfg opens the dedicated LISTEN connection of WatchCommits.
 	connCfg *pgx.ConnConfig
+	// txnWrites implements SaveTransaction, CompleteTransaction and
+	// StageTxnOffsets over txnRows in transactions of inTx (inTxnTx).
+	txnWrites
 }
+
+type txnWrites = sequencer.TxnWrites
 
 var (
 	_ metadata.Store         = (*Store)(nil)
@@ -164,6 +171,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy()}
+	s.txnWrites = txnWrites{InTx: s.inTxnTx, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -252,6 +260,18 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// queryAll runs a query and scans every row of its result.
+func queryAll[T any](ctx context.Context, s *Store, scan func(rowscan.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return rowscan.Collect(rows, scan)
+}
+
 // Close closes the connection pool.
 func (s *Store) Close() error {
 	s.pool.Close()
@@ -314,6 +334,8 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 			`DELETE FROM partitions WHERE topic_id = $1`,
 			`DELETE FROM extents WHERE topic_id = $1`,
 			`DELETE FROM producers WHERE topic_id = $1`,
+			`DELETE FROM txn_open WHERE topic_id = $1`,
+			`DELETE FROM txn_aborted WHERE topic_id = $1`,
 			`DELETE FROM topics WHERE id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
@@ -329,7 +351,7 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 
 const topicSelect = `SELECT id, name, partitions, configs, created_at FROM topics`
 
-func scanTopic(row pgx.Row) (metadata.Topic, error) {
+func scanTopic(row rowscan.Scanner) (metadata.Topic, error) {
 	var t metadata.Topic
 	if err := row.Scan((*[16]byte)(&t.ID), &t.Name, &t.Partitions, &t.Configs, &t.CreatedAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -360,22 +382,7 @@ func (s *Store) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.To
 
 // ListTopics implements metadata.Topics.
 func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, topicSelect+` ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Topic
-	for rows.Next() {
-		t, err := scanTopic(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, scanTopic, topicSelect+` ORDER BY name`)
 }
 
 // PartitionState implements metadata.Log.
@@ -394,7 +401,7 @@ func (s *Store) PartitionState(ctx context.Context, topic metadata.TopicID, part
 const extentSelect = `SELECT e.topic_id, e.partition, e.base_offset, e.end_offset, f.key, e.byte_offset, e.byte_length, e.max_timestamp, e.committed_at, f.size
 	FROM extents e JOIN files f ON f.id = e.file_id`
 
-func scanExtent(row pgx.Row) (metadata.Extent, error) {
+func scanExtent(row rowscan.Scanner) (metadata.Extent, error) {
 	var e metadata.Extent
 	if err := row.Scan((*[16]byte)(&e.TopicID), &e.Partition, &e.BaseOffset, &e.EndOffset, &e.FileKey, &e.ByteOffset, &e.ByteLength, &e.MaxTimestamp, &e.CommittedAt, &e.FileSize); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -408,28 +415,11 @@ func scanExtent(row pgx.Row) (metadata.Extent, error) {
 
 // Extents implements metadata.Log.
 func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition int32, from int64, limit int) ([]metadata.Extent, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, extentSelect+`
+	out, err := queryAll(ctx, s, scanExtent, extentSelect+`
 		WHERE e.topic_id = $1 AND e.partition = $2 AND e.base_offset >= coalesce(
 			(SELECT max(base_offset) FROM extents WHERE topic_id = $1 AND partition = $2 AND base_offset <= $3), 0)
 		ORDER BY e.base_offset LIMIT $4`, [16]byte(topic), partition, from, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Extent
-	for rows.Next() {
-		e, err := scanExtent(rows)
-		if err != nil {
-			return nil, err
-		}
-		if e.EndOffset <= from {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return sequencer.ExtentsFrom(out, from), err
 }
 
 // ExtentAtTimestamp implements metadata.Log.

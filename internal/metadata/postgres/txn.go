@@ -2,15 +2,14 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // txnMigration is the schema of transactions: coordinator state per
@@ -59,30 +58,12 @@ const txnMigration = `CREATE TABLE transactions (
 const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch, timeout_ms, state,
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
-func scanTxn(row pgx.Row) (metadata.Transaction, error) {
-	var (
-		t                metadata.Transaction
-		parts, groups    string
-		started, updated int64
-	)
-	if err := row.Scan(&t.ID, &t.Version, &t.ProducerID, &t.ProducerEpoch, &t.LastProducerID, &t.LastProducerEpoch,
-		&t.TimeoutMs, &t.State, &parts, &groups, &started, &updated); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return t, metadata.ErrNotFound
-		}
-		return t, err
+func scanTxn(row rowscan.Scanner) (metadata.Transaction, error) {
+	t, err := rowscan.Txn(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, metadata.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
-		return t, fmt.Errorf("postgres: transaction %s partitions: %w", t.ID, err)
-	}
-	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
-		return t, fmt.Errorf("postgres: transaction %s groups: %w", t.ID, err)
-	}
-	if started != 0 {
-		t.StartedAt = time.UnixMilli(started).UTC()
-	}
-	t.UpdatedAt = time.UnixMilli(updated).UTC()
-	return t, nil
+	return t, err
 }
 
 // Transaction implements metadata.Transactions.
@@ -94,236 +75,112 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+	return queryAll(ctx, s, scanTxn, txnSelect+` ORDER BY id`)
 }
 
 // OpenTransactions implements metadata.Transactions.
 func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
+	return queryAll(ctx, s, scanTxn, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
 }
 
-func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Transaction
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+// txnRows is PostgreSQL's side of the transaction writes
+// (sequencer.TxnRows), inside one database transaction.
+type txnRows struct{ tx pgx.Tx }
+
+// inTxnTx runs fn with txnRows in a transaction (sequencer.InTx).
+func (s *Store) inTxnTx(ctx context.Context, fn func(sequencer.TxnRows) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txnRows{tx}) })
 }
 
-// saveTxnTx writes t inside tx if its version is still t.Version.
-func saveTxnTx(ctx context.Context, tx pgx.Tx, t metadata.Transaction) (metadata.Transaction, error) {
-	if t.Partitions == nil {
-		t.Partitions = []metadata.TxnPartition{}
-	}
-	if t.Groups == nil {
-		t.Groups = []string{}
-	}
-	parts, err := json.Marshal(t.Partitions)
-	if err != nil {
-		return t, err
-	}
-	groups, err := json.Marshal(t.Groups)
-	if err != nil {
-		return t, err
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	var started int64
-	if !t.StartedAt.IsZero() {
-		started = t.StartedAt.UnixMilli()
-	}
-	var n int64
-	if t.Version == 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
-			timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-			t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups), started, now.UnixMilli())
-		if err != nil {
-			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
-		}
-		n = tag.RowsAffected()
-	} else {
-		tag, err := tx.Exec(ctx, `UPDATE transactions SET version = version + 1, producer_id = $1, producer_epoch = $2, last_producer_id = $3,
-			last_producer_epoch = $4, timeout_ms = $5, state = $6, partitions = $7, txn_groups = $8, started_at = $9, updated_at = $10
-			WHERE id = $11 AND version = $12`,
-			t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups),
-			started, now.UnixMilli(), t.ID, t.Version)
-		if err != nil {
-			return t, fmt.Errorf("postgres: save transaction %s: %w", t.ID, err)
-		}
-		n = tag.RowsAffected()
-	}
-	if n != 1 {
-		return t, fmt.Errorf("%w: %s version %d", metadata.ErrTxnVersion, t.ID, t.Version)
-	}
-	t.Version++
-	t.UpdatedAt = now
-	return t, nil
+// ReadTxn reads the row FOR SHARE, so a concurrent state change waits for
+// a staging (and CompleteTransaction then sees the staged offsets) or
+// happens first (and the staging sees the new state).
+func (r txnRows) ReadTxn(ctx context.Context, id string) (metadata.Transaction, error) {
+	return scanTxn(r.tx.QueryRow(ctx, txnSelect+` WHERE id = $1 FOR SHARE`, id))
 }
 
-// SaveTransaction implements metadata.Transactions.
-func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	var out metadata.Transaction
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = saveTxnTx(ctx, tx, t)
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
+func (r txnRows) InsertTxn(ctx context.Context, t *sequencer.TxnRow) (bool, error) {
+	tag, err := r.tx.Exec(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+		timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+		t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups, t.StartedAt, t.UpdatedAt)
+	return tag.RowsAffected() == 1, err
 }
 
-// StageTxnOffsets implements metadata.Transactions. The transaction row is
-// read FOR SHARE, so a concurrent state change waits for the staging (and
-// CompleteTransaction then sees the staged offsets) or happens first (and
-// the staging sees the new state).
-func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		t, err := scanTxn(tx.QueryRow(ctx, txnSelect+` WHERE id = $1 FOR SHARE`, id))
-		if errors.Is(err, metadata.ErrNotFound) {
-			return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
-		}
-		if err != nil {
+// UpdateTxn takes the row lock: a staging waiting on the row then sees
+// the new state.
+func (r txnRows) UpdateTxn(ctx context.Context, t *sequencer.TxnRow, version int64) (bool, error) {
+	tag, err := r.tx.Exec(ctx, `UPDATE transactions SET version = version + 1, producer_id = $1, producer_epoch = $2, last_producer_id = $3,
+		last_producer_epoch = $4, timeout_ms = $5, state = $6, partitions = $7, txn_groups = $8, started_at = $9, updated_at = $10
+		WHERE id = $11 AND version = $12`,
+		t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups,
+		t.StartedAt, t.UpdatedAt, t.ID, version)
+	return tag.RowsAffected() == 1, err
+}
+
+func (r txnRows) StageOffsets(ctx context.Context, id, group string, offsets []metadata.OffsetCommit) error {
+	for _, o := range offsets {
+		if _, err := r.tx.Exec(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transactional_id, group_name, topic, partition) DO UPDATE SET
+			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
+			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
 			return err
 		}
-		if err := metadata.CheckTxnOffsets(t, producerID, epoch, group); err != nil {
-			return err
-		}
-		for _, o := range offsets {
-			if _, err := tx.Exec(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transactional_id, group_name, topic, partition) DO UPDATE SET
-				committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
-				id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
-				return fmt.Errorf("postgres: stage offsets: %w", err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
+}
+
+func (r txnRows) ApplyStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.Exec(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
+		SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, now() FROM txn_offsets WHERE transactional_id = $1
+		ON CONFLICT (group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
+		leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`, id)
+	return err
+}
+
+func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.Exec(ctx, `DELETE FROM txn_offsets WHERE transactional_id = $1`, id)
+	return err
 }
 
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
+	return queryAll(ctx, s, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = $1 ORDER BY topic, partition`, group)
+}
+
+// StableState implements metadata.Transactions (sequencer.StableState).
+func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
+	return sequencer.StableState(ctx, stableRows{s}, topic, partition, from)
+}
+
+// stableRows is PostgreSQL's side of StableState (sequencer.StableRows).
+type stableRows struct{ *Store }
+
+func (r stableRows) FirstOpenTxn(ctx context.Context, topic metadata.TopicID, partition int32) (int64, bool, error) {
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	var first pgtype.Int8
+	err := r.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
+		[16]byte(topic), partition).Scan(&first)
+	return first.Int64, first.Valid, err
+}
+
+func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, partition int32, from, below int64) ([]metadata.AbortedTxn, error) {
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	rows, err := r.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
+		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
+		[16]byte(topic), partition, from, below)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
-		var o metadata.OffsetCommit
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
-}
-
-// CompleteTransaction implements metadata.Transactions. The version check
-// comes first (an UPDATE that takes the row lock), so a staging that
-// waits on the row sees the completed state.
-func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	next := t
-	next.State = metadata.TxnCompleteAbort
-	if commit {
-		next.State = metadata.TxnCompleteCommit
-	}
-	next.Partitions, next.Groups, next.StartedAt = nil, nil, time.Time{}
-	var out metadata.Transaction
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if out, err = saveTxnTx(ctx, tx, next); err != nil {
-			return err
-		}
-		if commit {
-			if _, err := tx.Exec(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
-				SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, now() FROM txn_offsets WHERE transactional_id = $1
-				ON CONFLICT (group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
-				leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`, t.ID); err != nil {
-				return fmt.Errorf("apply transactional offsets: %w", err)
-			}
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM txn_offsets WHERE transactional_id = $1`, t.ID)
-		return err
-	})
-	if err != nil {
-		return t, err
-	}
-	return out, nil
-}
-
-// StableState implements metadata.Transactions; see the SQLite backend
-// for why the order of the reads keeps the answer safe.
-func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
-	var st metadata.StableState
-	var err error
-	if st.PartitionState, err = s.PartitionState(ctx, topic, partition); err != nil {
-		return st, err
-	}
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	var first *int64
-	if err := s.pool.QueryRow(ctx, `SELECT min(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2`,
-		[16]byte(topic), partition).Scan(&first); err != nil {
-		return st, err
-	}
-	st.LastStableOffset = st.HighWatermark
-	if first != nil && *first < st.LastStableOffset {
-		st.LastStableOffset = *first
-	}
-	rows, err := s.pool.Query(ctx, `SELECT producer_id, first_offset, last_offset FROM txn_aborted
-		WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset`,
-		[16]byte(topic), partition, from, st.LastStableOffset)
-	if err != nil {
-		return st, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a metadata.AbortedTxn
-		if err := rows.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset); err != nil {
-			return st, err
-		}
-		st.Aborted = append(st.Aborted, a)
-	}
-	return st, rows.Err()
+	return rowscan.AbortedTxns(rows)
 }
 
 // PartitionProducers implements metadata.Transactions.
 func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
+	return queryAll(ctx, s, rowscan.ProducerState, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
 		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
 		WHERE p.topic_id = $1 AND p.partition = $2 ORDER BY p.producer_id`, [16]byte(topic), partition)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.ProducerState
-	for rows.Next() {
-		var (
-			p  metadata.ProducerState
-			st seq.State
-		)
-		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &st.Recent, &p.TxnStartOffset); err != nil {
-			return nil, err
-		}
-		p.LastSequence = st.LastSequence()
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // A commit runs a number of statements that grows with the number of
@@ -196,50 +196,19 @@ func (c *commitStmts) close() error {
 	return errors.Join(errs...)
 }
 
-type partKey struct {
-	topic     metadata.TopicID
-	partition int32
-}
-
-// partCommit accumulates one partition's share of a file commit.
-type partCommit struct {
-	exists  bool
-	missing error
-	next    int64 // next offset to assign
-	start   int64 // next offset when the commit began
-	// lastExt indexes the partition's last extent in commitFile.extents,
-	// -1 before its first; lastEnd is the file position after the last
-	// accepted batch, so an adjacent accepted batch extends that extent.
-	lastExt int
-	lastEnd int64
-}
-
-type extentRow struct {
-	part                              int // index in commitFile.keys
-	base, end, byteOffset, byteLength int64
-	batches                           int
-	maxTS                             int64
-}
-
-// commitFile is the state of one CommitFile: the partitions and producers
-// it touches (in order of first appearance, so statements are
-// deterministic) and the extents it appends.
-type commitFile struct {
+// commitRows is SQLite's side of one CommitFile (sequencer.CommitRows):
+// every read is one set-based statement over the plan's rows, every kind
+// of write one more, all inside the writer's transaction, which SQLite
+// runs alone.
+type commitRows struct {
 	tx    *sql.Tx
 	stmts *commitStmts
+	file  metadata.FileCommit
+	now   int64 // the commit time, Unix milliseconds
 
-	keys      []partKey
-	keyArgs   []any // by partition index: the topic and partition arguments, boxed once
-	parts     []partCommit
-	partIndex map[partKey]int
-	extents   []extentRow
-
-	prodKeys  []seq.Key
-	producers []seq.State
-	prodIndex map[seq.Key]int
-	dirty     []bool // by producer index
-
-	args []any // statement arguments, reused
+	keyArgs []any // by partition index: the topic and partition arguments, boxed once
+	args    []any // statement arguments, reused
+	wrote   bool  // Write ran: the transaction has changes to commit
 }
 
 // CommitFile implements metadata.Log.
@@ -250,94 +219,14 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 		return nil, fmt.Errorf("sqlite: begin commit: %w", err)
 	}
 	defer tx.Rollback()
-
-	cf := commitFile{tx: tx, stmts: &s.commit}
-	if err := cf.readPartitions(ctx, c.Batches); err != nil {
+	rows := commitRows{tx: tx, stmts: &s.commit, file: c, now: now}
+	results, err := sequencer.Commit(ctx, &rows, c)
+	if err != nil {
 		return nil, err
 	}
-	if err := cf.readProducers(ctx, c.Batches); err != nil {
-		return nil, err
-	}
-	txns := txnCommit{cf: &cf}
-	if err := txns.readOpen(ctx, c.Batches); err != nil {
-		return nil, err
-	}
-	results := make([]metadata.BatchResult, len(c.Batches))
-	appended := 0
-	for i, b := range c.Batches {
-		pk := partKey{b.TopicID, b.Partition}
-		pi := cf.partIndex[pk]
-		pc := &cf.parts[pi]
-		if !pc.exists {
-			results[i].Err = pc.missing
-			continue
-		}
-		if m := b.Marker; m != nil {
-			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: m.ProducerID}
-			si := cf.prodIndex[k]
-			changed, err := cf.producers[si].Mark(m.Epoch)
-			if err != nil {
-				results[i].Err = err
-				continue
-			}
-			cf.dirty[si] = cf.dirty[si] || changed
-			txns.Marked(k, pc.next, m.Commit)
-		} else if p := b.Producer; p != nil {
-			k := seq.Key{Topic: b.TopicID, Partition: b.Partition, ProducerID: p.ID}
-			si := cf.prodIndex[k]
-			st := &cf.producers[si]
-			res := st.Check(p.Epoch, p.FirstSequence, b.Records)
-			if res.Err != nil || res.Duplicate {
-				results[i] = res
-				continue
-			}
-			if b.Transactional {
-				if err := txns.checkTxn(ctx, b); err != nil {
-					if !errors.Is(err, metadata.ErrInvalidTxnState) && !errors.Is(err, metadata.ErrInvalidProducerEpoch) {
-						return nil, err
-					}
-					results[i].Err = err
-					continue
-				}
-				txns.Opened(k, pc.next)
-			}
-			st.Record(p.Epoch, p.FirstSequence, b.Records, pc.next)
-			cf.dirty[si] = true
-		}
-		results[i].BaseOffset = pc.next
-		if pc.lastExt >= 0 && pc.lastEnd == b.ByteOffset {
-			e := &cf.extents[pc.lastExt]
-			e.end += b.Records
-			e.byteLength += b.ByteLength
-			e.batches++
-			e.maxTS = max(e.maxTS, b.MaxTimestamp)
-		} else {
-			pc.lastExt = len(cf.extents)
-			cf.extents = append(cf.extents, extentRow{part: pi, base: pc.next, end: pc.next + b.Records, byteOffset: b.ByteOffset,
-				byteLength: b.ByteLength, batches: 1, maxTS: b.MaxTimestamp})
-		}
-		pc.lastEnd = b.ByteOffset + b.ByteLength
-		pc.next += b.Records
-		appended++
-	}
-	if appended == 0 {
-		// Nothing references the file: roll back, leaving it to the orphan
-		// sweeper. Duplicates still report their original offsets.
+	if !rows.wrote {
+		// Nothing references the file: roll back.
 		return results, nil
-	}
-	res, err := tx.StmtContext(ctx, s.commit.insertFile).ExecContext(ctx, c.Key, c.Size, now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: record file %s: %w", c.Key, err)
-	}
-	fileID, err := res.LastInsertId()
-	if err != nil {
-		return nil, err
-	}
-	if err := cf.write(ctx, fileID, now); err != nil {
-		return nil, err
-	}
-	if err := txns.write(ctx); err != nil {
-		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: commit file %s: %w", c.Key, err)
@@ -345,24 +234,15 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, nil
 }
 
-// readPartitions reads the state of every partition the batches touch, up
-// to maxRows a statement; partitions without a row are marked missing with
-// the error their batches get.
-func (cf *commitFile) readPartitions(ctx context.Context, batches []metadata.BatchCommit) error {
-	cf.partIndex = make(map[partKey]int)
-	for _, b := range batches {
-		pk := partKey{b.TopicID, b.Partition}
-		if _, ok := cf.partIndex[pk]; !ok {
-			cf.partIndex[pk] = len(cf.keys)
-			cf.keys = append(cf.keys, pk)
-		}
-	}
-	cf.parts = make([]partCommit, len(cf.keys))
-	cf.keyArgs = make([]any, 0, 2*len(cf.keys))
-	cf.args = cf.args[:0]
-	for i := range cf.keys {
-		cf.keyArgs = append(cf.keyArgs, cf.keys[i].topic[:], int64(cf.keys[i].partition))
-		cf.args = append(cf.args, i, cf.keyArgs[2*i], cf.keyArgs[2*i+1])
+// Read implements sequencer.CommitRows: the partitions first, then the
+// producers and open transactions of the partitions that exist.
+func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
+	r.keyArgs = make([]any, 0, 2*len(p.Partitions))
+	r.args = r.args[:0]
+	for i := range p.Partitions {
+		pk := &p.Partitions[i]
+		r.keyArgs = append(r.keyArgs, pk.Topic[:], int64(pk.Partition))
+		r.args = append(r.args, i, r.keyArgs[2*i], r.keyArgs[2*i+1])
 	}
 	seen := 0
 	var (
@@ -370,22 +250,17 @@ func (cf *commitFile) readPartitions(ctx context.Context, batches []metadata.Bat
 		next       sql.NullInt64
 		topicKnown sql.NullBool
 	)
-	err := cf.stmts.readPartitions.query(ctx, cf.tx, cf.args, func(rows *sql.Rows) error {
+	err := r.stmts.readPartitions.query(ctx, r.tx, r.args, func(rows *sql.Rows) error {
 		if err := rows.Scan(&i, &next, &topicKnown); err != nil {
 			return err
 		}
-		if i < 0 || i >= int64(len(cf.keys)) {
+		if i < 0 || i >= int64(len(p.Partitions)) {
 			return fmt.Errorf("unexpected row %d", i)
 		}
-		pk, pc := cf.keys[i], &cf.parts[i]
-		pc.lastExt, pc.lastEnd = -1, -1
-		switch {
-		case next.Valid:
-			pc.exists, pc.next, pc.start = true, next.Int64, next.Int64
-		case topicKnown.Bool:
-			pc.missing = fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, pk.topic, pk.partition)
-		default:
-			pc.missing = fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, pk.topic)
+		if next.Valid {
+			p.Partitions[i].Found(next.Int64)
+		} else {
+			p.Partitions[i].NotFound(topicKnown.Bool)
 		}
 		seen++
 		return nil
@@ -393,136 +268,153 @@ func (cf *commitFile) readPartitions(ctx context.Context, batches []metadata.Bat
 	if err != nil {
 		return fmt.Errorf("sqlite: read partitions: %w", err)
 	}
-	if seen != len(cf.keys) {
-		return fmt.Errorf("sqlite: read partitions: %d rows for %d partitions", seen, len(cf.keys))
+	if seen != len(p.Partitions) {
+		return fmt.Errorf("sqlite: read partitions: %d rows for %d partitions", seen, len(p.Partitions))
 	}
-	return nil
-}
 
-// partArgs returns the boxed topic and partition arguments of a partition
-// readPartitions has read.
-func (cf *commitFile) partArgs(pk partKey) (topic, partition any) {
-	i := cf.partIndex[pk]
-	return cf.keyArgs[2*i], cf.keyArgs[2*i+1]
-}
-
-// readProducers reads the sequence state of every idempotent or
-// transactional producer the batches carry on an existing partition.
-func (cf *commitFile) readProducers(ctx context.Context, batches []metadata.BatchCommit) error {
-	cf.prodIndex = make(map[seq.Key]int)
-	for _, b := range batches {
-		if b.Producer == nil && b.Marker == nil {
-			continue
+	r.args = r.args[:0]
+	for i := range p.Producers {
+		if pr := &p.Producers[i]; p.Partitions[pr.Part].Exists {
+			r.args = append(r.args, i, r.keyArgs[2*pr.Part], r.keyArgs[2*pr.Part+1], pr.ProducerID)
 		}
-		if !cf.parts[cf.partIndex[partKey{b.TopicID, b.Partition}]].exists {
-			continue
-		}
-		k := seq.Key{Topic: b.TopicID, Partition: b.Partition}
-		if b.Marker != nil {
-			k.ProducerID = b.Marker.ProducerID
-		} else {
-			k.ProducerID = b.Producer.ID
-		}
-		if _, ok := cf.prodIndex[k]; !ok {
-			cf.prodIndex[k] = len(cf.prodKeys)
-			cf.prodKeys = append(cf.prodKeys, k)
-		}
-	}
-	cf.producers = make([]seq.State, len(cf.prodKeys))
-	cf.dirty = make([]bool, len(cf.prodKeys))
-	if len(cf.prodKeys) == 0 {
-		return nil
-	}
-	cf.args = cf.args[:0]
-	for i := range cf.prodKeys {
-		k := &cf.prodKeys[i]
-		t, p := cf.partArgs(partKey{k.Topic, k.Partition})
-		cf.args = append(cf.args, i, t, p, k.ProducerID)
 	}
 	var (
-		i, epoch int64
-		recent   sql.RawBytes
+		epoch  int64
+		recent sql.RawBytes
 	)
-	err := cf.stmts.readProducers.query(ctx, cf.tx, cf.args, func(rows *sql.Rows) error {
+	err = r.stmts.readProducers.query(ctx, r.tx, r.args, func(rows *sql.Rows) error {
 		if err := rows.Scan(&i, &epoch, &recent); err != nil {
 			return err
 		}
-		if i < 0 || i >= int64(len(cf.prodKeys)) {
+		if i < 0 || i >= int64(len(p.Producers)) {
 			return fmt.Errorf("unexpected row %d", i)
 		}
-		st := &cf.producers[i]
-		st.Known, st.Epoch = true, int16(epoch)
-		var err error
-		st.Recent, err = seq.ParseRecent(recent)
-		return err
+		return p.Producers[i].Load(int16(epoch), recent)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: read producer state: %w", err)
 	}
+
+	r.args = r.args[:0]
+	for i := range p.OpenTxns {
+		if o := &p.OpenTxns[i]; p.Partitions[o.Part].Exists {
+			r.args = append(r.args, i, r.keyArgs[2*o.Part], r.keyArgs[2*o.Part+1], o.ProducerID)
+		}
+	}
+	var first int64
+	err = r.stmts.readOpenTxns.query(ctx, r.tx, r.args, func(rows *sql.Rows) error {
+		if err := rows.Scan(&i, &first); err != nil {
+			return err
+		}
+		if i < 0 || i >= int64(len(p.OpenTxns)) {
+			return fmt.Errorf("unexpected row %d", i)
+		}
+		p.OpenTxns[i].Load(first)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: read open transactions: %w", err)
+	}
 	return nil
 }
 
-// write advances the partitions, indexes the extents and saves the
-// producers' state.
-func (cf *commitFile) write(ctx context.Context, fileID, now int64) error {
-	fileArg, nowArg := any(fileID), any(now)
-	cf.args = cf.args[:0]
-	advanced := 0
-	for i := range cf.parts {
-		pc := &cf.parts[i]
-		if !pc.exists || pc.next == pc.start {
-			continue
-		}
-		cf.args = append(cf.args, cf.keyArgs[2*i], cf.keyArgs[2*i+1], pc.next, pc.start)
-		advanced++
+// ProducerTxn implements sequencer.CommitRows.
+func (r *commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadata.Transaction, error) {
+	t, err := scanTxn(r.tx.StmtContext(ctx, r.stmts.readProducerTxn).QueryRowContext(ctx, producerID))
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		err = fmt.Errorf("sqlite: read transaction: %w", err)
 	}
-	if n, err := cf.stmts.advancePartitions.exec(ctx, cf.tx, cf.args); err != nil {
+	return t, err
+}
+
+// Write implements sequencer.CommitRows.
+func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	res, err := r.tx.StmtContext(ctx, r.stmts.insertFile).ExecContext(ctx, r.file.Key, r.file.Size, r.now)
+	if err != nil {
+		return fmt.Errorf("sqlite: record file %s: %w", r.file.Key, err)
+	}
+	fileID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	fileArg, nowArg := any(fileID), any(r.now)
+	r.wrote = true
+
+	r.args = r.args[:0]
+	advanced := 0
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; pc.Advanced() {
+			r.args = append(r.args, r.keyArgs[2*i], r.keyArgs[2*i+1], pc.Next, pc.Start)
+			advanced++
+		}
+	}
+	if n, err := r.stmts.advancePartitions.exec(ctx, r.tx, r.args); err != nil {
 		return fmt.Errorf("sqlite: advance partitions: %w", err)
 	} else if n != int64(advanced) {
 		return fmt.Errorf("sqlite: %d of %d partitions moved during commit", int64(advanced)-n, advanced)
 	}
 
-	// Extents of a partition whose batches hold no records are not
-	// indexed: they cover no offsets.
-	cf.args = cf.args[:0]
-	indexed := 0
-	for _, e := range cf.extents {
-		if pc := &cf.parts[e.part]; pc.next == pc.start {
-			continue
-		}
-		cf.args = append(cf.args, cf.keyArgs[2*e.part], cf.keyArgs[2*e.part+1], e.base, e.end, fileArg, e.byteOffset, e.byteLength, e.batches, e.maxTS, nowArg)
-		indexed++
+	r.args = r.args[:0]
+	for _, e := range p.Extents {
+		r.args = append(r.args, r.keyArgs[2*e.Part], r.keyArgs[2*e.Part+1], e.BaseOffset, e.EndOffset, fileArg,
+			e.ByteOffset, e.ByteLength, e.Batches, e.MaxTimestamp, nowArg)
 	}
-	if n, err := cf.stmts.insertExtents.exec(ctx, cf.tx, cf.args); err != nil {
+	if n, err := r.stmts.insertExtents.exec(ctx, r.tx, r.args); err != nil {
 		return fmt.Errorf("sqlite: index extents: %w", err)
-	} else if n != int64(indexed) {
-		return fmt.Errorf("sqlite: indexed %d of %d extents", n, indexed)
+	} else if n != int64(len(p.Extents)) {
+		return fmt.Errorf("sqlite: indexed %d of %d extents", n, len(p.Extents))
 	}
 
 	// The producers' recent batches are stored as JSON, built in one
 	// buffer.
 	var recent []byte
 	var ends []int
-	for i := range cf.prodKeys {
-		if cf.dirty[i] {
-			recent = seq.AppendRecent(recent, cf.producers[i].Recent)
+	for i := range p.Producers {
+		if pr := &p.Producers[i]; pr.Dirty {
+			recent = sequencer.AppendRecent(recent, pr.Recent)
 			ends = append(ends, len(recent))
 		}
 	}
 	all := string(recent)
-	cf.args = cf.args[:0]
+	r.args = r.args[:0]
 	from := 0
-	for i := range cf.prodKeys {
-		if !cf.dirty[i] {
+	for i := range p.Producers {
+		pr := &p.Producers[i]
+		if !pr.Dirty {
 			continue
 		}
-		k, end := &cf.prodKeys[i], ends[0]
-		t, p := cf.partArgs(partKey{k.Topic, k.Partition})
-		cf.args = append(cf.args, t, p, k.ProducerID, cf.producers[i].Epoch, all[from:end], nowArg)
+		end := ends[0]
+		r.args = append(r.args, r.keyArgs[2*pr.Part], r.keyArgs[2*pr.Part+1], pr.ProducerID, pr.Epoch, all[from:end], nowArg)
 		from, ends = end, ends[1:]
 	}
-	if _, err := cf.stmts.upsertProducers.exec(ctx, cf.tx, cf.args); err != nil {
+	if _, err := r.stmts.upsertProducers.exec(ctx, r.tx, r.args); err != nil {
 		return fmt.Errorf("sqlite: producer state: %w", err)
+	}
+
+	r.args = r.args[:0]
+	for i := range p.OpenTxns {
+		if o := &p.OpenTxns[i]; o.Upsert() {
+			r.args = append(r.args, r.keyArgs[2*o.Part], r.keyArgs[2*o.Part+1], o.ProducerID, o.First)
+		}
+	}
+	if _, err := r.stmts.upsertOpenTxns.exec(ctx, r.tx, r.args); err != nil {
+		return fmt.Errorf("sqlite: open transactions: %w", err)
+	}
+	r.args = r.args[:0]
+	for i := range p.OpenTxns {
+		if o := &p.OpenTxns[i]; o.Delete() {
+			r.args = append(r.args, r.keyArgs[2*o.Part], r.keyArgs[2*o.Part+1], o.ProducerID)
+		}
+	}
+	if _, err := r.stmts.deleteOpenTxns.exec(ctx, r.tx, r.args); err != nil {
+		return fmt.Errorf("sqlite: open transactions: %w", err)
+	}
+	r.args = r.args[:0]
+	for _, a := range p.Aborted {
+		r.args = append(r.args, r.keyArgs[2*a.Part], r.keyArgs[2*a.Part+1], a.Last, a.ProducerID, a.First)
+	}
+	if _, err := r.stmts.insertAborted.exec(ctx, r.tx, r.args); err != nil {
+		return fmt.Errorf("sqlite: aborted transactions: %w", err)
 	}
 	return nil
 }

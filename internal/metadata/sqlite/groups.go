@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // HeartbeatAgent implements metadata.Agents.
@@ -21,25 +21,16 @@ func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 
 // LiveAgents implements metadata.Agents.
 func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
-		WHERE heartbeat_at > ? ORDER BY node_id`, time.Now().Add(-ttl).UnixMilli())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Agent
-	for rows.Next() {
+	return queryAll(ctx, s.r, func(row rowScanner) (metadata.Agent, error) {
 		var (
 			a  metadata.Agent
 			hb int64
 		)
-		if err := rows.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb, &a.PeerAddr); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb, &a.PeerAddr)
 		a.HeartbeatAt = time.UnixMilli(hb).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr FROM agents
+		WHERE heartbeat_at > ? ORDER BY node_id`, time.Now().Add(-ttl).UnixMilli())
 }
 
 // RemoveAgent implements metadata.Agents.
@@ -88,16 +79,10 @@ func (s *Store) ClaimGroup(ctx context.Context, group string) (metadata.Group, e
 func fenced(ctx context.Context, tx *sql.Tx, group string, epoch int64) error {
 	var cur int64
 	err := tx.QueryRowContext(ctx, `SELECT owner_epoch FROM groups WHERE name = ?`, group).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return metadata.ErrGroupNotFound
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if cur != epoch {
-		return fmt.Errorf("%w: group %s epoch %d, store has %d", metadata.ErrFenced, group, epoch, cur)
-	}
-	return nil
+	return sequencer.CheckOwnerEpoch(group, cur, err == nil, epoch)
 }
 
 // inGroupTx runs fn in a write transaction after checking the owner epoch.
@@ -132,20 +117,7 @@ func (s *Store) Group(ctx context.Context, group string) (metadata.Group, error)
 
 // ListGroups implements metadata.Groups.
 func (s *Store) ListGroups(ctx context.Context) ([]metadata.Group, error) {
-	rows, err := s.r.QueryContext(ctx, groupSelect+` ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanGroup, groupSelect+` ORDER BY name`)
 }
 
 // DeleteGroup implements metadata.Groups.
@@ -182,25 +154,16 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, epoch int64, of
 
 // FetchOffsets implements metadata.Groups.
 func (s *Store) FetchOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata, committed_at
-		FROM group_offsets WHERE group_name = ? ORDER BY topic, partition`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
+	return queryAll(ctx, s.r, func(row rowScanner) (metadata.OffsetCommit, error) {
 		var (
 			o  metadata.OffsetCommit
 			at int64
 		)
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata, &at); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata, &at)
 		o.CommittedAt = time.UnixMilli(at).UTC()
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	}, `SELECT topic, partition, committed_offset, leader_epoch, metadata, committed_at
+		FROM group_offsets WHERE group_name = ? ORDER BY topic, partition`, group)
 }
 
 // DeleteOffsets implements metadata.Groups.

@@ -9,7 +9,27 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
+
+// readLease reads the named lease's row (nil if none), judging its
+// expiry by now.
+func readLease(ctx context.Context, tx *sql.Tx, name string, now time.Time) (*sequencer.StoredLease, error) {
+	var (
+		l       sequencer.StoredLease
+		expires int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = ?`, name).Scan(&l.Holder, &l.Epoch, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.Expired = expires <= now.UnixMilli()
+	return &l, nil
+}
 
 // AcquireLease implements metadata.Lifecycle.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (metadata.Lease, error) {
@@ -19,22 +39,13 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return metadata.Lease{}, err
 	}
 	defer tx.Rollback()
-	var (
-		cur     string
-		epoch   int64
-		expires int64
-	)
-	err = tx.QueryRowContext(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = ?`, name).Scan(&cur, &epoch, &expires)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		epoch = 1
-	case err != nil:
+	cur, err := readLease(ctx, tx, name, now)
+	if err != nil {
 		return metadata.Lease{}, err
-	case cur == holder:
-	case expires > now.UnixMilli():
-		return metadata.Lease{}, fmt.Errorf("%w: %s by %s", metadata.ErrLeaseHeld, name, cur)
-	default:
-		epoch++
+	}
+	epoch, err := sequencer.AcquireLease(cur, name, holder)
+	if err != nil {
+		return metadata.Lease{}, err
 	}
 	l := metadata.Lease{Name: name, Holder: holder, Epoch: epoch, ExpiresAt: now.Add(ttl).UTC().Truncate(time.Millisecond)}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO leases(name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)
@@ -54,22 +65,11 @@ func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 // checkLease fails with ErrFenced unless l is still the current, unexpired
 // holding of its lease.
 func checkLease(ctx context.Context, tx *sql.Tx, l metadata.Lease) error {
-	var (
-		holder  string
-		epoch   int64
-		expires int64
-	)
-	err := tx.QueryRowContext(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = ?`, l.Name).Scan(&holder, &epoch, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: lease %s not held", metadata.ErrFenced, l.Name)
-	}
+	cur, err := readLease(ctx, tx, l.Name, time.Now())
 	if err != nil {
 		return err
 	}
-	if holder != l.Holder || epoch != l.Epoch || expires <= time.Now().UnixMilli() {
-		return fmt.Errorf("%w: lease %s epoch %d (now %s epoch %d)", metadata.ErrFenced, l.Name, l.Epoch, holder, epoch)
-	}
-	return nil
+	return sequencer.CheckLease(cur, l)
 }
 
 // AdvanceLogStart implements metadata.Lifecycle.
@@ -88,13 +88,10 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 	if err != nil {
 		return st, err
 	}
-	if offset > st.HighWatermark || offset < 0 {
-		return st, fmt.Errorf("%w: %d not in [0, %d]", metadata.ErrOffsetOutOfRange, offset, st.HighWatermark)
+	st, move, err := sequencer.AdvanceLogStart(st, offset)
+	if err != nil || !move {
+		return st, err
 	}
-	if offset <= st.LogStartOffset {
-		return st, nil
-	}
-	st.LogStartOffset = offset
 	if _, err := tx.ExecContext(ctx, `UPDATE partitions SET log_start = ? WHERE topic_id = ? AND partition = ?`, offset, topic[:], partition); err != nil {
 		return st, err
 	}
@@ -106,30 +103,21 @@ func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, par
 
 // ExtentCounts implements metadata.Lifecycle.
 func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit int) ([]metadata.PartitionExtentCount, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < ?
-		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, smallerThan, min, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.PartitionExtentCount
-	for rows.Next() {
+	return queryAll(ctx, s.r, func(row rowScanner) (metadata.PartitionExtentCount, error) {
 		var (
 			c  metadata.PartitionExtentCount
 			id []byte
 		)
-		if err := rows.Scan(&id, &c.Partition, &c.Extents); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&id, &c.Partition, &c.Extents)
 		copy(c.TopicID[:], id)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, err
+	}, `SELECT topic_id, partition, count(*) AS n FROM extents WHERE byte_length < ?
+		GROUP BY topic_id, partition HAVING count(*) >= ? ORDER BY n DESC, topic_id, partition LIMIT ?`, smallerThan, min, limit)
 }
 
 // ReplaceExtents implements metadata.Lifecycle.
 func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r metadata.Replacement) error {
-	if err := metadata.ValidateReplacement(r); err != nil {
+	if err := sequencer.ValidateReplacement(r); err != nil {
 		return err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -149,36 +137,35 @@ func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r meta
 	if err != nil {
 		return err
 	}
-	for _, p := range r.Partitions {
-		// Every extent in the swapped range must be one of Old.
-		var inRange int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM extents WHERE topic_id = ? AND partition = ? AND base_offset < ? AND end_offset > ?`,
-			p.TopicID[:], p.Partition, p.Old[len(p.Old)-1].EndOffset, p.Old[0].BaseOffset).Scan(&inRange); err != nil {
-			return err
-		}
-		if inRange != len(p.Old) {
-			return fmt.Errorf("%w: %s/%d has %d extents in [%d,%d), want %d", metadata.ErrExtentsChanged, p.TopicID, p.Partition,
-				inRange, p.Old[0].BaseOffset, p.Old[len(p.Old)-1].EndOffset, len(p.Old))
-		}
-		for _, o := range p.Old {
-			res, err := tx.ExecContext(ctx, `DELETE FROM extents WHERE topic_id = ? AND partition = ? AND base_offset = ? AND end_offset = ?
-				AND file_id = (SELECT id FROM files WHERE key = ?)`, p.TopicID[:], p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("%w: %s/%d [%d,%d) in %s", metadata.ErrExtentsChanged, p.TopicID, p.Partition, o.BaseOffset, o.EndOffset, o.FileKey)
-			}
-		}
-		for _, e := range p.New {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.TopicID[:], p.Partition, e.BaseOffset, e.EndOffset, fileID, e.ByteOffset, e.ByteLength,
-				e.Batches, e.MaxTimestamp, e.CommittedAt.UnixMilli()); err != nil {
-				return fmt.Errorf("sqlite: index extent: %w", err)
-			}
-		}
+	if err := sequencer.Replace(ctx, replaceRows{tx, fileID}, r.Partitions); err != nil {
+		return err
 	}
 	return tx.Commit()
+}
+
+// replaceRows is SQLite's side of ReplaceExtents (sequencer.ReplaceRows).
+type replaceRows struct {
+	tx     *sql.Tx
+	fileID int64 // the replacement file's
+}
+
+func (r replaceRows) CountExtents(ctx context.Context, topic metadata.TopicID, partition int32, from, to int64) (int, error) {
+	var n int
+	err := r.tx.QueryRowContext(ctx, `SELECT count(*) FROM extents WHERE topic_id = ? AND partition = ? AND base_offset < ? AND end_offset > ?`,
+		topic[:], partition, to, from).Scan(&n)
+	return n, err
+}
+
+func (r replaceRows) DeleteExtent(ctx context.Context, topic metadata.TopicID, partition int32, o metadata.ExtentRef) (bool, error) {
+	return changedOne(r.tx.ExecContext(ctx, `DELETE FROM extents WHERE topic_id = ? AND partition = ? AND base_offset = ? AND end_offset = ?
+		AND file_id = (SELECT id FROM files WHERE key = ?)`, topic[:], partition, o.BaseOffset, o.EndOffset, o.FileKey))
+}
+
+func (r replaceRows) InsertExtent(ctx context.Context, topic metadata.TopicID, partition int32, e metadata.NewExtent) error {
+	_, err := r.tx.ExecContext(ctx, `INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, topic[:], partition, e.BaseOffset, e.EndOffset, r.fileID, e.ByteOffset, e.ByteLength,
+		e.Batches, e.MaxTimestamp, e.CommittedAt.UnixMilli())
+	return err
 }
 
 // MarkReleasedFiles implements metadata.Lifecycle.
@@ -210,20 +197,7 @@ func scanFile(row rowScanner) (metadata.FileInfo, error) {
 }
 
 func (s *Store) queryFiles(ctx context.Context, q string, args ...any) ([]metadata.FileInfo, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.FileInfo
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanFile, q, args...)
 }
 
 // ReleasedFiles implements metadata.Lifecycle.
@@ -261,21 +235,13 @@ func (s *Store) KnownFiles(ctx context.Context, keys []string) (map[string]bool,
 		for i := range args {
 			args[i] = keys[i]
 		}
-		q := `SELECT key FROM files WHERE key IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := s.r.QueryContext(ctx, q, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT key FROM files WHERE key IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[k] = true
-		}
+		err = rowscan.AddKeys(rows, out)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		keys = keys[n:]

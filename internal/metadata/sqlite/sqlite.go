@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -108,7 +110,12 @@ type Store struct {
 	r      *sql.DB
 	commit commitStmts // prepared on w
 	read   readStmts   // prepared on r
+	// txnWrites implements SaveTransaction, CompleteTransaction and
+	// StageTxnOffsets over txnRows in writer transactions (inTxnTx).
+	txnWrites
 }
+
+type txnWrites = sequencer.TxnWrites
 
 var _ metadata.Store = (*Store)(nil)
 
@@ -132,6 +139,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r}
+	s.txnWrites = txnWrites{InTx: s.inTxnTx, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -238,6 +246,9 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 	for _, q := range []string{
 		`DELETE FROM extents WHERE topic_id = ?`,
 		`DELETE FROM partitions WHERE topic_id = ?`,
+		`DELETE FROM producers WHERE topic_id = ?`,
+		`DELETE FROM txn_open WHERE topic_id = ?`,
+		`DELETE FROM txn_aborted WHERE topic_id = ?`,
 		`DELETE FROM topics WHERE id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, t.ID[:]); err != nil {
@@ -253,7 +264,17 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 
 const topicSelect = `SELECT id, name, partitions, configs, created_at FROM topics`
 
-type rowScanner interface{ Scan(...any) error }
+type rowScanner = rowscan.Scanner
+
+// queryAll runs a query on db and scans every row of its result.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return rowscan.Collect(rows, scan)
+}
 
 func scanTopic(row rowScanner) (metadata.Topic, error) {
 	var (
@@ -288,20 +309,7 @@ func (s *Store) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.To
 
 // ListTopics implements metadata.Topics.
 func (s *Store) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
-	rows, err := s.r.QueryContext(ctx, topicSelect+` ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Topic
-	for rows.Next() {
-		t, err := scanTopic(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, scanTopic, topicSelect+` ORDER BY name`)
 }
 
 // PartitionState implements metadata.Log.
@@ -341,18 +349,8 @@ func (s *Store) Extents(ctx context.Context, topic metadata.TopicID, partition i
 		return nil, err
 	}
 	defer rows.Close()
-	var out []metadata.Extent
-	for rows.Next() {
-		e, err := scanExtent(rows)
-		if err != nil {
-			return nil, err
-		}
-		if e.EndOffset <= from {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	out, err := rowscan.Collect(rows, scanExtent)
+	return sequencer.ExtentsFrom(out, from), err
 }
 
 // ExtentAtTimestamp implements metadata.Log.
@@ -426,16 +424,5 @@ func (s *Store) PartitionBytes(ctx context.Context, topic metadata.TopicID) (map
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int32]int64{}
-	for rows.Next() {
-		var (
-			p int32
-			n int64
-		)
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, err
-		}
-		out[p] = n
-	}
-	return out, rows.Err()
+	return rowscan.Map[int32, int64](rows)
 }

@@ -3,13 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/seq"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
+	"github.com/sluicehq/sluice/internal/metadata/sequencer"
 )
 
 // txnMigration is the schema of transactions: coordinator state per
@@ -59,29 +58,11 @@ const txnSelect = `SELECT id, version, producer_id, producer_epoch, last_produce
 	partitions, txn_groups, started_at, updated_at FROM transactions`
 
 func scanTxn(row rowScanner) (metadata.Transaction, error) {
-	var (
-		t                metadata.Transaction
-		parts, groups    string
-		started, updated int64
-	)
-	if err := row.Scan(&t.ID, &t.Version, &t.ProducerID, &t.ProducerEpoch, &t.LastProducerID, &t.LastProducerEpoch,
-		&t.TimeoutMs, &t.State, &parts, &groups, &started, &updated); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return t, metadata.ErrNotFound
-		}
-		return t, err
+	t, err := rowscan.Txn(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, metadata.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
-		return t, fmt.Errorf("sqlite: transaction %s partitions: %w", t.ID, err)
-	}
-	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
-		return t, fmt.Errorf("sqlite: transaction %s groups: %w", t.ID, err)
-	}
-	if started != 0 {
-		t.StartedAt = time.UnixMilli(started).UTC()
-	}
-	t.UpdatedAt = time.UnixMilli(updated).UTC()
-	return t, nil
+	return t, err
 }
 
 // Transaction implements metadata.Transactions.
@@ -91,229 +72,120 @@ func (s *Store) Transaction(ctx context.Context, id string) (metadata.Transactio
 
 // ListTransactions implements metadata.Transactions.
 func (s *Store) ListTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` ORDER BY id`)
+	return queryAll(ctx, s.r, scanTxn, txnSelect+` ORDER BY id`)
 }
 
 // OpenTransactions implements metadata.Transactions.
 func (s *Store) OpenTransactions(ctx context.Context) ([]metadata.Transaction, error) {
-	return s.listTxns(ctx, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
+	return queryAll(ctx, s.r, scanTxn, txnSelect+` WHERE state IN ('Ongoing', 'PrepareCommit', 'PrepareAbort') ORDER BY id`)
 }
 
-func (s *Store) listTxns(ctx context.Context, query string) ([]metadata.Transaction, error) {
-	rows, err := s.r.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.Transaction
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
+// txnRows is SQLite's side of the transaction writes
+// (sequencer.TxnRows), inside the writer's transaction.
+type txnRows struct{ tx *sql.Tx }
 
-// saveTxnTx writes t inside tx if its version is still t.Version.
-func saveTxnTx(ctx context.Context, tx *sql.Tx, t metadata.Transaction) (metadata.Transaction, error) {
-	if t.Partitions == nil {
-		t.Partitions = []metadata.TxnPartition{}
-	}
-	if t.Groups == nil {
-		t.Groups = []string{}
-	}
-	parts, err := json.Marshal(t.Partitions)
-	if err != nil {
-		return t, err
-	}
-	groups, err := json.Marshal(t.Groups)
-	if err != nil {
-		return t, err
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	var started int64
-	if !t.StartedAt.IsZero() {
-		started = t.StartedAt.UnixMilli()
-	}
-	var res sql.Result
-	if t.Version == 0 {
-		res, err = tx.ExecContext(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
-			timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-			t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups), started, now.UnixMilli())
-	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE transactions SET version = version + 1, producer_id = ?, producer_epoch = ?, last_producer_id = ?,
-			last_producer_epoch = ?, timeout_ms = ?, state = ?, partitions = ?, txn_groups = ?, started_at = ?, updated_at = ?
-			WHERE id = ? AND version = ?`,
-			t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, string(parts), string(groups),
-			started, now.UnixMilli(), t.ID, t.Version)
-	}
-	if err != nil {
-		return t, fmt.Errorf("sqlite: save transaction %s: %w", t.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return t, fmt.Errorf("%w: %s version %d", metadata.ErrTxnVersion, t.ID, t.Version)
-	}
-	t.Version++
-	t.UpdatedAt = now
-	return t, nil
-}
-
-// SaveTransaction implements metadata.Transactions.
-func (s *Store) SaveTransaction(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return t, err
-	}
-	defer tx.Rollback()
-	if t, err = saveTxnTx(ctx, tx, t); err != nil {
-		return t, err
-	}
-	return t, tx.Commit()
-}
-
-// StageTxnOffsets implements metadata.Transactions.
-func (s *Store) StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error {
+// inTxnTx runs fn with txnRows in a write transaction, committed unless
+// fn fails (sequencer.InTx).
+func (s *Store) inTxnTx(ctx context.Context, fn func(sequencer.TxnRows) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	t, err := scanTxn(tx.QueryRowContext(ctx, txnSelect+` WHERE id = ?`, id))
-	if errors.Is(err, metadata.ErrNotFound) {
-		return fmt.Errorf("%w: unknown transactional id %s", metadata.ErrInvalidTxnState, id)
-	}
-	if err != nil {
+	if err := fn(txnRows{tx}); err != nil {
 		return err
-	}
-	if err := metadata.CheckTxnOffsets(t, producerID, epoch, group); err != nil {
-		return err
-	}
-	for _, o := range offsets {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(transactional_id, group_name, topic, partition) DO UPDATE SET
-			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
-			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
-			return fmt.Errorf("sqlite: stage offsets: %w", err)
-		}
 	}
 	return tx.Commit()
 }
 
+func (r txnRows) ReadTxn(ctx context.Context, id string) (metadata.Transaction, error) {
+	return scanTxn(r.tx.QueryRowContext(ctx, txnSelect+` WHERE id = ?`, id))
+}
+
+func (r txnRows) InsertTxn(ctx context.Context, t *sequencer.TxnRow) (bool, error) {
+	res, err := r.tx.ExecContext(ctx, `INSERT INTO transactions(id, version, producer_id, producer_epoch, last_producer_id, last_producer_epoch,
+		timeout_ms, state, partitions, txn_groups, started_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+		t.ID, t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups, t.StartedAt, t.UpdatedAt)
+	return changedOne(res, err)
+}
+
+func (r txnRows) UpdateTxn(ctx context.Context, t *sequencer.TxnRow, version int64) (bool, error) {
+	res, err := r.tx.ExecContext(ctx, `UPDATE transactions SET version = version + 1, producer_id = ?, producer_epoch = ?, last_producer_id = ?,
+		last_producer_epoch = ?, timeout_ms = ?, state = ?, partitions = ?, txn_groups = ?, started_at = ?, updated_at = ?
+		WHERE id = ? AND version = ?`,
+		t.ProducerID, t.ProducerEpoch, t.LastProducerID, t.LastProducerEpoch, t.TimeoutMs, t.State, t.Partitions, t.Groups,
+		t.StartedAt, t.UpdatedAt, t.ID, version)
+	return changedOne(res, err)
+}
+
+// changedOne reports whether a statement changed exactly one row.
+func changedOne(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (r txnRows) StageOffsets(ctx context.Context, id, group string, offsets []metadata.OffsetCommit) error {
+	for _, o := range offsets {
+		if _, err := r.tx.ExecContext(ctx, `INSERT INTO txn_offsets(transactional_id, group_name, topic, partition, committed_offset, leader_epoch, metadata)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(transactional_id, group_name, topic, partition) DO UPDATE SET
+			committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, metadata = excluded.metadata`,
+			id, group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r txnRows) ApplyStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.ExecContext(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
+		SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, ? FROM txn_offsets WHERE transactional_id = ?
+		ON CONFLICT(group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
+		leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`,
+		time.Now().UnixMilli(), id)
+	return err
+}
+
+func (r txnRows) DropStagedOffsets(ctx context.Context, id string) error {
+	_, err := r.tx.ExecContext(ctx, `DELETE FROM txn_offsets WHERE transactional_id = ?`, id)
+	return err
+}
+
 // PendingTxnOffsets implements metadata.Transactions.
 func (s *Store) PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
+	return queryAll(ctx, s.r, rowscan.StagedOffset, `SELECT topic, partition, committed_offset, leader_epoch, metadata FROM txn_offsets
 		WHERE group_name = ? ORDER BY topic, partition`, group)
+}
+
+// StableState implements metadata.Transactions (sequencer.StableState).
+func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
+	return sequencer.StableState(ctx, stableRows{s}, topic, partition, from)
+}
+
+// stableRows is SQLite's side of StableState (sequencer.StableRows), with
+// the read path's prepared statements.
+type stableRows struct{ *Store }
+
+func (r stableRows) FirstOpenTxn(ctx context.Context, topic metadata.TopicID, partition int32) (int64, bool, error) {
+	var first sql.NullInt64
+	err := r.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first)
+	return first.Int64, first.Valid, err
+}
+
+func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, partition int32, from, below int64) ([]metadata.AbortedTxn, error) {
+	rows, err := r.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, below)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []metadata.OffsetCommit
-	for rows.Next() {
-		var o metadata.OffsetCommit
-		if err := rows.Scan(&o.Topic, &o.Partition, &o.Offset, &o.LeaderEpoch, &o.Metadata); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
-}
-
-// CompleteTransaction implements metadata.Transactions.
-func (s *Store) CompleteTransaction(ctx context.Context, t metadata.Transaction, commit bool) (metadata.Transaction, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return t, err
-	}
-	defer tx.Rollback()
-	if commit {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO group_offsets(group_name, topic, partition, committed_offset, leader_epoch, metadata, committed_at)
-			SELECT group_name, topic, partition, committed_offset, leader_epoch, metadata, ? FROM txn_offsets WHERE transactional_id = ?
-			ON CONFLICT(group_name, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset,
-			leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, committed_at = excluded.committed_at`,
-			time.Now().UnixMilli(), t.ID); err != nil {
-			return t, fmt.Errorf("sqlite: apply transactional offsets: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM txn_offsets WHERE transactional_id = ?`, t.ID); err != nil {
-		return t, err
-	}
-	t.State = metadata.TxnCompleteAbort
-	if commit {
-		t.State = metadata.TxnCompleteCommit
-	}
-	t.Partitions, t.Groups, t.StartedAt = nil, nil, time.Time{}
-	if t, err = saveTxnTx(ctx, tx, t); err != nil {
-		return t, err
-	}
-	return t, tx.Commit()
-}
-
-// StableState implements metadata.Transactions. The queries run in the
-// order that keeps the answer safe without a snapshot: an open
-// transaction found after the bounds can only start at or above the high
-// watermark read before, and an aborted range below the stable offset was
-// recorded (in the commit that closed it) before the stable offset was read.
-func (s *Store) StableState(ctx context.Context, topic metadata.TopicID, partition int32, from int64) (metadata.StableState, error) {
-	var st metadata.StableState
-	var err error
-	if st.PartitionState, err = s.PartitionState(ctx, topic, partition); err != nil {
-		return st, err
-	}
-	var first sql.NullInt64
-	if err := s.read.firstOpenTxn.QueryRowContext(ctx, topic[:], partition).Scan(&first); err != nil {
-		return st, err
-	}
-	st.LastStableOffset = st.HighWatermark
-	if first.Valid && first.Int64 < st.LastStableOffset {
-		st.LastStableOffset = first.Int64
-	}
-	rows, err := s.read.abortedTxns.QueryContext(ctx, topic[:], partition, from, st.LastStableOffset)
-	if err != nil {
-		return st, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a metadata.AbortedTxn
-		if err := rows.Scan(&a.ProducerID, &a.FirstOffset, &a.LastOffset); err != nil {
-			return st, err
-		}
-		st.Aborted = append(st.Aborted, a)
-	}
-	return st, rows.Err()
+	return rowscan.AbortedTxns(rows)
 }
 
 // PartitionProducers implements metadata.Transactions.
 func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
+	return queryAll(ctx, s.r, rowscan.ProducerState, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
 		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
 		WHERE p.topic_id = ? AND p.partition = ? ORDER BY p.producer_id`, topic[:], partition)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []metadata.ProducerState
-	for rows.Next() {
-		var (
-			p      metadata.ProducerState
-			recent string
-		)
-		if err := rows.Scan(&p.ProducerID, &p.ProducerEpoch, &recent, &p.TxnStartOffset); err != nil {
-			return nil, err
-		}
-		if p.LastSequence, err = lastSequence(recent); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-func lastSequence(recent string) (int32, error) {
-	var st seq.State
-	if err := json.Unmarshal([]byte(recent), &st.Recent); err != nil {
-		return -1, fmt.Errorf("sqlite: producer state: %w", err)
-	}
-	return st.LastSequence(), nil
 }

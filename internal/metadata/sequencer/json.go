@@ -1,4 +1,4 @@
-package seq
+package sequencer
 
 import (
 	"encoding/json"

@@ -1,8 +1,4 @@
-// Package seq holds the idempotent-producer sequence rules every metadata
-// backend applies inside its commit transaction, so all backends judge
-// duplicates and gaps the same way Kafka does, and the transaction-index
-// bookkeeping of a commit (TxnIndex), which the backends share too.
-package seq
+package sequencer
 
 import (
 	"fmt"
