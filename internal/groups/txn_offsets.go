@@ -1,5 +1,8 @@
 package groups
 
+// Transactional offsets (TxnOffsetCommit): the member checks of KIP-447
+// and staging the offsets in the store under the transaction.
+
 import (
 	"context"
 	"errors"
