@@ -110,7 +110,7 @@ type member struct {
 	// syncWait receives the member's SyncGroup response while the group
 	// waits for the leader's assignment.
 	syncWait chan SyncResult
-	expiry   *time.Timer
+	expiry   Timer // session timer, armed by touchLocked
 }
 
 // group is one classic consumer group. Every field is guarded by mu.
@@ -129,7 +129,7 @@ type group struct {
 	static       map[string]string    // instance ID → member ID
 	pending      map[string]time.Time // member IDs handed out, not yet joined
 	joined       map[string]bool      // members that rejoined this rebalance
-	rebalance    *time.Timer
+	rebalance    Timer // ends the join phase
 	// delaying is set while a rebalance of a group that was empty waits
 	// out the initial delay, so more members can join the first generation.
 	delaying bool

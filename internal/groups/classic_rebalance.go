@@ -60,11 +60,11 @@ func (g *group) join(req JoinRequest) <-chan JoinResult {
 		id := newMemberID(req.ClientID)
 		if req.RequireKnownMemberID && req.InstanceID == nil {
 			for pid, at := range g.pending { // forget IDs never used
-				if time.Since(at) > g.c.cfg.MaxSessionTimeout {
+				if g.c.clock.Now().Sub(at) > g.c.cfg.MaxSessionTimeout {
 					delete(g.pending, pid)
 				}
 			}
-			g.pending[id] = time.Now()
+			g.pending[id] = g.c.clock.Now()
 			out <- JoinResult{Err: kerr.MemberIDRequired, MemberID: id, Generation: -1}
 			return out
 		}
@@ -241,7 +241,7 @@ func (g *group) prepareRebalanceLocked() {
 	if g.rebalance != nil {
 		g.rebalance.Stop()
 	}
-	g.rebalance = time.AfterFunc(timeout, func() {
+	g.rebalance = g.c.clock.AfterFunc(timeout, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		g.delaying = false

@@ -5,8 +5,6 @@ package groups
 // OffsetCommit goes through.
 
 import (
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -48,7 +46,7 @@ func (g *group) memberLeftLocked(m *member) {
 // touchLocked restarts m's session timer.
 func (g *group) touchLocked(m *member) {
 	g.stopExpiryLocked(m)
-	m.expiry = time.AfterFunc(m.sessionTimeout, func() {
+	m.expiry = g.c.clock.AfterFunc(m.sessionTimeout, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.members[m.id] != m || m.joinWait != nil {

@@ -92,8 +92,8 @@ type cmember struct {
 	assigned map[tp]int32
 	revoking map[tp]int32
 
-	expiry      *time.Timer
-	revokeTimer *time.Timer
+	expiry      Timer
+	revokeTimer Timer
 }
 
 // topicMeta is a subscribed topic's metadata.

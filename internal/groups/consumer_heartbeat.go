@@ -145,7 +145,7 @@ func (g *consumerGroup) heartbeat(ctx context.Context, req ConsumerHeartbeatRequ
 	}
 
 	bump := g.epoch == 0 || subscriptionChanged
-	if bump || time.Since(g.refreshedAt) >= cfg.ConsumerMetadataRefresh {
+	if bump || g.c.clock.Now().Sub(g.refreshedAt) >= cfg.ConsumerMetadataRefresh {
 		subs, err := g.resolveSubscriptionsLocked(ctx)
 		if err != nil {
 			// The member was updated in memory already: reload the group
@@ -157,7 +157,7 @@ func (g *consumerGroup) heartbeat(ctx context.Context, req ConsumerHeartbeatRequ
 			g.subs = subs
 			bump = true
 		}
-		g.refreshedAt = time.Now()
+		g.refreshedAt = g.c.clock.Now()
 	}
 	if bump {
 		g.bumpLocked()
@@ -364,8 +364,8 @@ func (g *consumerGroup) touchLocked(m *cmember) {
 
 func (g *consumerGroup) armExpiryLocked(m *cmember, d time.Duration) {
 	stopTimer(&m.expiry)
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	var t Timer
+	t = g.c.clock.AfterFunc(d, func() {
 		g.mu.Lock()
 		if g.gone || g.members[m.id] != m || m.expiry != t {
 			g.mu.Unlock()
@@ -389,8 +389,8 @@ func (g *consumerGroup) scheduleRevokeTimeoutLocked(m *cmember) {
 	if d <= 0 {
 		d = g.c.cfg.ConsumerSessionTimeout
 	}
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	var t Timer
+	t = g.c.clock.AfterFunc(d, func() {
 		g.mu.Lock()
 		if g.gone || g.members[m.id] != m || m.revokeTimer != t || m.state != memberUnrevoked || m.epoch != epoch {
 			g.mu.Unlock()
@@ -403,13 +403,6 @@ func (g *consumerGroup) scheduleRevokeTimeoutLocked(m *cmember) {
 		g.c.forgetIfGone(g)
 	})
 	m.revokeTimer = t
-}
-
-func stopTimer(t **time.Timer) {
-	if *t != nil {
-		(*t).Stop()
-		*t = nil
-	}
 }
 
 // checkCommitLocked validates an OffsetCommit, as Kafka 4.3 does

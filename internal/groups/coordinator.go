@@ -29,6 +29,10 @@ type Config struct {
 	// of the topics its members subscribe to (new topics matching a
 	// regex, added partitions) when its members heartbeat.
 	ConsumerMetadataRefresh time.Duration
+
+	// Clock is the time source of every timer and timestamp of both state
+	// machines; nil is real time. Tests pass a manual clock.
+	Clock Clock
 }
 
 func (c *Config) setDefaults() {
@@ -49,6 +53,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConsumerMetadataRefresh <= 0 {
 		c.ConsumerMetadataRefresh = time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
 	}
 }
 
@@ -72,6 +79,7 @@ type Coordinator struct {
 	owners  Owners
 	logger  *slog.Logger
 	metrics *Metrics
+	clock   Clock // cfg.Clock
 
 	mu     sync.Mutex // guards groups and cgroups; lock order: Coordinator.mu before group.mu
 	groups map[string]*group
@@ -86,7 +94,7 @@ func New(cfg Config, store Store, owners Owners, m *Metrics, logger *slog.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c := &Coordinator{cfg: cfg, store: store, owners: owners, logger: logger, groups: map[string]*group{}, cgroups: map[string]*consumerGroup{}}
+	c := &Coordinator{cfg: cfg, store: store, owners: owners, logger: logger, clock: cfg.Clock, groups: map[string]*group{}, cgroups: map[string]*consumerGroup{}}
 	if m == nil {
 		m = NewMetrics(nil, c)
 	}
