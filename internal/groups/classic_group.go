@@ -129,7 +129,7 @@ type group struct {
 	static       map[string]string    // instance ID → member ID
 	pending      map[string]time.Time // member IDs handed out, not yet joined
 	joined       map[string]bool      // members that rejoined this rebalance
-	rebalance    Timer // ends the join phase
+	rebalance    Timer                // ends the join phase
 	// delaying is set while a rebalance of a group that was empty waits
 	// out the initial delay, so more members can join the first generation.
 	delaying bool
