@@ -65,27 +65,27 @@ type LeavingMember struct {
 	InstanceID *string
 }
 
-// Leave handles LeaveGroup: a group-level error, or one error per member.
-func (c *Coordinator) Leave(ctx context.Context, group string, members []LeavingMember) (error, []error) {
+// Leave handles LeaveGroup: one error per member, or a group-level error.
+func (c *Coordinator) Leave(ctx context.Context, group string, members []LeavingMember) ([]error, error) {
 	g, err := c.get(ctx, group, false)
 	if cg := asConsumer(err); cg != nil {
 		errs := cg.classicLeave(members)
 		c.forgetIfGone(cg)
-		return nil, errs
+		return errs, nil
 	}
 	if errors.Is(err, errNoGroup) {
 		errs := make([]error, len(members))
 		for i := range errs {
 			errs[i] = kerr.UnknownMemberID
 		}
-		return nil, errs
+		return errs, nil
 	}
 	if err != nil {
-		return err, nil
+		return nil, err
 	}
 	errs := make([]error, len(members))
 	for i, m := range members {
 		errs[i] = g.leave(m.MemberID, m.InstanceID)
 	}
-	return nil, errs
+	return errs, nil
 }

@@ -721,12 +721,12 @@ func TestConsumerGroupTypes(t *testing.T) {
 	}
 	// Group admin: not deletable with members; subscribed offsets kept.
 	wantErr(t, h.c.Delete(ctx, "cg"), kerr.NonEmptyGroup)
-	gerrv, errs := h.c.DeleteOffsets(ctx, "cg", []metadata.OffsetCommit{{Topic: "t", Partition: 0}})
+	errs, gerrv := h.c.DeleteOffsets(ctx, "cg", []metadata.OffsetCommit{{Topic: "t", Partition: 0}})
 	if gerrv != nil || !errors.Is(errs[0], kerr.GroupSubscribedToTopic) {
 		t.Fatalf("DeleteOffsets: %v %v", gerrv, errs)
 	}
 	// LeaveGroup cannot remove consumer-protocol members by member ID.
-	if _, errs := h.c.Leave(ctx, "cg", []LeavingMember{{MemberID: "A"}}); !errors.Is(errs[0], kerr.UnknownMemberID) {
+	if errs, _ := h.c.Leave(ctx, "cg", []LeavingMember{{MemberID: "A"}}); !errors.Is(errs[0], kerr.UnknownMemberID) {
 		t.Fatalf("LeaveGroup: %v", errs)
 	}
 	// Once empty, the consumer group turns classic on a JoinGroup, and an
@@ -758,7 +758,7 @@ func TestConsumerCommitAndFetchValidation(t *testing.T) {
 		for _, p := range parts {
 			offs = append(offs, metadata.OffsetCommit{Topic: "t", Partition: p, Offset: 5, LeaderEpoch: -1})
 		}
-		gerr, errs := h.c.Commit(ctx, "g", member, nil, epoch, offs)
+		errs, gerr := h.c.Commit(ctx, "g", member, nil, epoch, offs)
 		if gerr != nil {
 			return gerr
 		}
@@ -892,7 +892,7 @@ func TestConsumerGroupPersistsAndFences(t *testing.T) {
 	a := h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: 1, RebalanceTimeoutMillis: -1})
 	h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: 1, RebalanceTimeoutMillis: 30000, SubscribedTopicNames: []string{"t"}, Owned: a.Assignment})
 	h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "B", MemberEpoch: 2, RebalanceTimeoutMillis: -1})
-	if _, errs := h.c.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 7}}); errs[0] != nil {
+	if errs, _ := h.c.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 7}}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
 	before, err := h.c.DescribeConsumerGroup(context.Background(), "g")
@@ -914,7 +914,7 @@ func TestConsumerGroupPersistsAndFences(t *testing.T) {
 		t.Fatalf("B after takeover: %+v", res)
 	}
 	// The old owner is fenced: its writes fail with NOT_COORDINATOR.
-	gerrv, _ := old.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 9}})
+	_, gerrv := old.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 9}})
 	wantErr(t, gerrv, kerr.NotCoordinator)
 	offs, _ := h.c.FetchOffsets(context.Background(), "g", nil)
 	if len(offs) != 1 || offs[0].Offset != 7 {

@@ -70,6 +70,17 @@ type Store interface {
 	metadata.Groups
 	metadata.Topics
 	metadata.Log
+	// TxnOffsets is the transactional-offset part of
+	// metadata.Transactions.
+	TxnOffsets
+}
+
+// TxnOffsets stages a transaction's offsets (TxnOffsetCommit) and tells
+// which are staged (OffsetFetch with require_stable); see
+// metadata.Transactions for the contract.
+type TxnOffsets interface {
+	StageTxnOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string, offsets []metadata.OffsetCommit) error
+	PendingTxnOffsets(ctx context.Context, group string) ([]metadata.OffsetCommit, error)
 }
 
 // Coordinator coordinates the groups this agent owns.

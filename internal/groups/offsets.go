@@ -14,9 +14,9 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 
-// Commit handles OffsetCommit: a group-level error, or one error per
-// offset. Offsets of unknown topics or partitions fail alone.
-func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instanceID *string, generation int32, offsets []metadata.OffsetCommit) (error, []error) {
+// Commit handles OffsetCommit: one error per offset, or a group-level
+// error. Offsets of unknown topics or partitions fail alone.
+func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instanceID *string, generation int32, offsets []metadata.OffsetCommit) ([]error, error) {
 	errs := make([]error, len(offsets))
 	valid := make([]metadata.OffsetCommit, 0, len(offsets))
 	idx := make([]int, 0, len(offsets))
@@ -49,18 +49,18 @@ func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instan
 		g.mu.Unlock()
 	}
 	if err != nil {
-		return err, nil
+		return nil, err
 	}
 	if len(valid) > 0 {
 		if err := c.store.CommitOffsets(ctx, group, epoch, valid); err != nil {
-			return c.storeErr(group, err), nil
+			return nil, c.storeErr(group, err)
 		}
 		c.metrics.commits.Add(float64(len(valid)))
 	}
 	for _, i := range idx {
 		errs[i] = nil
 	}
-	return nil, errs
+	return errs, nil
 }
 
 // TopicPartitions names partitions of one topic.
@@ -108,13 +108,13 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, group string, want []Top
 	return out, nil
 }
 
-// DeleteOffsets handles OffsetDelete: a group-level error, or one per
-// partition. Offsets of topics the group's members subscribe to cannot be
+// DeleteOffsets handles OffsetDelete: one error per partition, or a
+// group-level error. Offsets of topics the group's members subscribe to cannot be
 // deleted (GROUP_SUBSCRIBED_TO_TOPIC).
-func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) (error, []error) {
+func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) ([]error, error) {
 	g, err := c.get(ctx, group, false)
 	if errors.Is(err, errNoGroup) {
-		return kerr.GroupIDNotFound, nil
+		return nil, kerr.GroupIDNotFound
 	}
 	var (
 		subscribed map[string]bool
@@ -125,7 +125,7 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, offsets [
 		subscribed, epoch = cg.subscribedTopicsLocked(), cg.ownerEpoch
 		cg.mu.Unlock()
 	} else if err != nil {
-		return err, nil
+		return nil, err
 	} else {
 		g.mu.Lock()
 		subscribed, epoch = g.subscribedTopicsLocked(), g.epoch
@@ -142,10 +142,10 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, offsets [
 	}
 	if len(del) > 0 {
 		if err := c.store.DeleteOffsets(ctx, group, epoch, del); err != nil {
-			return c.storeErr(group, err), nil
+			return nil, c.storeErr(group, err)
 		}
 	}
-	return nil, errs
+	return errs, nil
 }
 
 // subscribedTopicsLocked decodes the members' consumer-protocol
@@ -197,4 +197,78 @@ func (c *Coordinator) CheckOffsetFetch(ctx context.Context, group string, member
 		return gerr(kerr.StaleMemberEpoch, "The member epoch %d of member %s does not match its current epoch %d.", memberEpoch, id, m.epoch)
 	}
 	return nil
+}
+
+// OffsetFetchRequest is one group of an OffsetFetch request.
+type OffsetFetchRequest struct {
+	Group string
+	// Want names the partitions asked for; nil asks for every committed
+	// offset of the group.
+	Want []TopicPartitions
+	// CheckMember (v9+) checks MemberID and MemberEpoch against a KIP-848
+	// consumer group (CheckOffsetFetch).
+	CheckMember bool
+	MemberID    *string
+	MemberEpoch int32
+	// RequireStable (v7+) answers UNSTABLE_OFFSET_COMMIT, with offset -1,
+	// for partitions that have offsets staged by a transaction not yet
+	// completed, instead of their last committed offset.
+	RequireStable bool
+}
+
+// FetchedOffset is one partition of an OffsetFetch answer. Err is
+// UNSTABLE_OFFSET_COMMIT (and Offset -1) for a partition with a staged
+// transactional offset under RequireStable, nil otherwise.
+type FetchedOffset struct {
+	metadata.OffsetCommit
+	Err error
+}
+
+// OffsetFetch handles one group of an OffsetFetch: the member check, the
+// committed offsets (as FetchOffsets), and require_stable. A group-level
+// error fails the whole group.
+func (c *Coordinator) OffsetFetch(ctx context.Context, req OffsetFetchRequest) ([]FetchedOffset, error) {
+	if req.CheckMember {
+		if err := c.CheckOffsetFetch(ctx, req.Group, req.MemberID, req.MemberEpoch); err != nil {
+			return nil, err
+		}
+	}
+	offsets, err := c.FetchOffsets(ctx, req.Group, req.Want)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FetchedOffset, len(offsets))
+	for i, o := range offsets {
+		out[i].OffsetCommit = o
+	}
+	if req.RequireStable {
+		c.markUnstable(ctx, req.Group, out)
+	}
+	return out, nil
+}
+
+// markUnstable sets UNSTABLE_OFFSET_COMMIT on the partitions of group that
+// have offsets staged by a transaction not yet completed. If the store
+// cannot say, the offsets are left as committed (and the failure logged):
+// the client sees the last committed offset, as without require_stable.
+func (c *Coordinator) markUnstable(ctx context.Context, group string, offsets []FetchedOffset) {
+	pending, err := c.store.PendingTxnOffsets(ctx, group)
+	if err != nil {
+		c.logger.Warn("pending transactional offsets", "group", group, "err", err)
+		return
+	}
+	type key struct {
+		t string
+		p int32
+	}
+	staged := make(map[key]bool, len(pending))
+	for _, o := range pending {
+		staged[key{o.Topic, o.Partition}] = true
+	}
+	for i := range offsets {
+		o := &offsets[i]
+		if staged[key{o.Topic, o.Partition}] {
+			o.Offset, o.Err = -1, kerr.UnstableOffsetCommit
+		}
+	}
 }
