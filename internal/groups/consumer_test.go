@@ -821,7 +821,8 @@ func TestConsumerCommitAndFetchValidation(t *testing.T) {
 }
 
 func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
-	h := newHarness(t, Config{ConsumerSessionTimeout: 300 * time.Millisecond})
+	clk := newManualClock()
+	h := newHarness(t, Config{ConsumerSessionTimeout: 300 * time.Millisecond, Clock: clk})
 	h.topic("t", 4)
 	h.mustHB(joinReq("g", "A", "t"))
 	// B joins with a short rebalance timeout; A never acknowledges the
@@ -849,7 +850,7 @@ func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("A was not fenced for not revoking")
 		}
-		time.Sleep(50 * time.Millisecond)
+		clk.Advance(50 * time.Millisecond)
 	}
 	// A2 now gets everything, and then stops heartbeating: its session
 	// expires and the group becomes empty.
@@ -877,7 +878,7 @@ func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("session did not expire: %+v", d)
 		}
-		time.Sleep(50 * time.Millisecond)
+		clk.Advance(50 * time.Millisecond)
 	}
 }
 
@@ -945,7 +946,8 @@ func jsonOf(v any) string {
 }
 
 func TestConsumerRegexAndNewTopics(t *testing.T) {
-	h := newHarness(t, Config{ConsumerMetadataRefresh: time.Millisecond})
+	clk := newManualClock()
+	h := newHarness(t, Config{ConsumerMetadataRefresh: time.Millisecond, Clock: clk})
 	a := h.topic("orders-a", 2)
 	h.topic("other", 2)
 	re := "orders-.*"
@@ -958,7 +960,7 @@ func TestConsumerRegexAndNewTopics(t *testing.T) {
 	h.mustHB(joinReq("g2", "S", "later"))
 	b := h.topic("orders-b", 1)
 	h.topic("later", 3)
-	time.Sleep(5 * time.Millisecond)
+	clk.Advance(5 * time.Millisecond)
 	res = h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: res.MemberEpoch, RebalanceTimeoutMillis: -1})
 	if res.MemberEpoch != 2 || len(res.Assignment) != 2 || !(res.Assignment[0].TopicID == b || res.Assignment[1].TopicID == b) {
 		t.Fatalf("new topic matching the regex not assigned: %+v", res)
