@@ -85,6 +85,7 @@ type TxnOffsets interface {
 
 // Coordinator coordinates the groups this agent owns.
 type Coordinator struct {
+	// Set by New and never changed.
 	cfg     Config
 	store   Store
 	owners  Owners
