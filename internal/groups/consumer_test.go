@@ -5,271 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand"
-	"path/filepath"
-	"sort"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 )
-
-// ---- assignors ----
-
-func topicID(n byte) metadata.TopicID { return metadata.TopicID{n} }
-
-func homogeneous(n int, topics ...string) []assignMember {
-	var ms []assignMember
-	for i := 0; i < n; i++ {
-		set := map[string]bool{}
-		for _, t := range topics {
-			set[t] = true
-		}
-		ms = append(ms, assignMember{id: fmt.Sprintf("m%02d", i), topics: set})
-	}
-	return ms
-}
-
-// checkAssignment verifies every partition of a subscribed topic is
-// assigned exactly once, to a member subscribing to it.
-func checkAssignment(t *testing.T, members []assignMember, topics []assignTopic, got map[string]tpSet) {
-	t.Helper()
-	owner := map[tp]string{}
-	sub := map[string]map[string]bool{}
-	for _, m := range members {
-		sub[m.id] = m.topics
-	}
-	name := map[metadata.TopicID]string{}
-	for _, tt := range topics {
-		name[tt.id] = tt.name
-	}
-	for id, s := range got {
-		for x := range s {
-			if o, dup := owner[x]; dup {
-				t.Fatalf("partition %v assigned to %s and %s", x, o, id)
-			}
-			owner[x] = id
-			if !sub[id][name[x.t]] {
-				t.Fatalf("partition %v of %s assigned to %s, which does not subscribe to it", x, name[x.t], id)
-			}
-		}
-	}
-	for _, tt := range topics {
-		subscribed := false
-		for _, m := range members {
-			subscribed = subscribed || m.topics[tt.name]
-		}
-		for p := int32(0); p < tt.partitions && subscribed; p++ {
-			if _, ok := owner[tp{tt.id, p}]; !ok {
-				t.Fatalf("partition %s/%d not assigned", tt.name, p)
-			}
-		}
-	}
-}
-
-func loads(got map[string]tpSet) (lo, hi int) {
-	lo = 1 << 30
-	for _, s := range got {
-		lo, hi = min(lo, len(s)), max(hi, len(s))
-	}
-	return lo, hi
-}
-
-func moved(prev, next map[string]tpSet) int {
-	n := 0
-	for id, s := range next {
-		for x := range s {
-			if _, ok := prev[id][x]; !ok {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func TestAssignUniformBalancedAndSticky(t *testing.T) {
-	topics := []assignTopic{{name: "a", id: topicID(1), partitions: 7}, {name: "b", id: topicID(2), partitions: 10}, {name: "c", id: topicID(3), partitions: 1}}
-	total := 18
-	var prev map[string]tpSet
-	for n := 1; n <= 8; n++ {
-		members := homogeneous(n, "a", "b", "c")
-		got := assign(AssignorUniform, members, topics, prev)
-		checkAssignment(t, members, topics, got)
-		if lo, hi := loads(got); hi-lo > 1 {
-			t.Fatalf("%d members: loads %d..%d not balanced", n, lo, hi)
-		}
-		if prev != nil {
-			// A joining member takes only its share; nobody else moves.
-			if m, want := moved(prev, got), total/n; m != want {
-				t.Fatalf("%d members: %d partitions moved, want %d (the new member's share)", n, m, want)
-			}
-		}
-		prev = got
-	}
-	// Members leave one by one: survivors keep everything they had.
-	for n := 7; n >= 1; n-- {
-		members := homogeneous(n, "a", "b", "c")
-		got := assign(AssignorUniform, members, topics, prev)
-		checkAssignment(t, members, topics, got)
-		if lo, hi := loads(got); hi-lo > 1 {
-			t.Fatalf("%d members after leave: loads %d..%d", n, lo, hi)
-		}
-		for id, s := range got {
-			for x := range prev[id] {
-				if _, ok := s[x]; !ok && len(prev[id]) <= len(s) {
-					t.Fatalf("%d members after leave: %s lost %v although its load did not shrink", n, id, x)
-				}
-			}
-		}
-		prev = got
-	}
-}
-
-func TestAssignUniformHeterogeneous(t *testing.T) {
-	topics := []assignTopic{{name: "a", id: topicID(1), partitions: 6}, {name: "b", id: topicID(2), partitions: 6}, {name: "x", id: topicID(9), partitions: 3}}
-	members := []assignMember{
-		{id: "m1", topics: map[string]bool{"a": true}},
-		{id: "m2", topics: map[string]bool{"a": true, "b": true}},
-		{id: "m3", topics: map[string]bool{"b": true}},
-		{id: "m4", topics: map[string]bool{"a": true, "b": true}},
-	}
-	got := assign(AssignorUniform, members, topics, nil)
-	checkAssignment(t, members, topics, got)
-	if lo, hi := loads(got); lo != 3 || hi != 3 {
-		t.Fatalf("loads %d..%d, want 3 each (12 partitions over 4 members)", lo, hi)
-	}
-	for _, s := range got {
-		for x := range s {
-			if x.t == topicID(9) {
-				t.Fatal("unsubscribed topic x was assigned")
-			}
-		}
-	}
-	// Same input, same answer.
-	again := assign(AssignorUniform, members, topics, got)
-	if moved(got, again) != 0 {
-		t.Fatal("recomputing an unchanged group moved partitions")
-	}
-}
-
-func TestAssignRange(t *testing.T) {
-	topics := []assignTopic{{name: "a", id: topicID(1), partitions: 5}, {name: "b", id: topicID(2), partitions: 5}}
-	members := homogeneous(2, "a", "b")
-	got := assign(AssignorRange, members, topics, nil)
-	checkAssignment(t, members, topics, got)
-	want := map[string][]int32{"m00": {0, 1, 2}, "m01": {3, 4}}
-	for id, ps := range want {
-		for _, tid := range []metadata.TopicID{topicID(1), topicID(2)} {
-			var have []int32
-			for x := range got[id] {
-				if x.t == tid {
-					have = append(have, x.p)
-				}
-			}
-			sort.Slice(have, func(i, j int) bool { return have[i] < have[j] })
-			if fmt.Sprint(have) != fmt.Sprint(ps) {
-				t.Fatalf("%s topic %v: %v, want contiguous %v (co-partitioned)", id, tid, have, ps)
-			}
-		}
-	}
-	// A third member: per topic quotas 2,2,1; existing members keep
-	// partitions within their quota.
-	members3 := homogeneous(3, "a", "b")
-	got3 := assign(AssignorRange, members3, topics, got)
-	checkAssignment(t, members3, topics, got3)
-	for id, s := range got3 {
-		perTopic := map[metadata.TopicID]int{}
-		for x := range s {
-			perTopic[x.t]++
-			if id != "m02" {
-				if _, had := got[id][x]; !had {
-					t.Fatalf("%s gained %v while it had more than its quota before", id, x)
-				}
-			}
-		}
-		for tid, n := range perTopic {
-			if n < 1 || n > 2 {
-				t.Fatalf("%s has %d partitions of %v, want 1 or 2", id, n, tid)
-			}
-		}
-	}
-	// Members subscribing to different topics only get those.
-	het := []assignMember{{id: "x", topics: map[string]bool{"a": true}}, {id: "y", topics: map[string]bool{"b": true}}}
-	gotHet := assign(AssignorRange, het, topics, nil)
-	checkAssignment(t, het, topics, gotHet)
-	if len(gotHet["x"]) != 5 || len(gotHet["y"]) != 5 {
-		t.Fatalf("heterogeneous range: %d and %d partitions, want 5 and 5", len(gotHet["x"]), len(gotHet["y"]))
-	}
-}
-
-// ---- coordinator harness ----
-
-// flakyStore fails SaveGroup on demand.
-type flakyStore struct {
-	*sqlite.Store
-	failSave atomic.Bool
-}
-
-func (s *flakyStore) SaveGroup(ctx context.Context, g metadata.Group) error {
-	if s.failSave.Load() {
-		return errors.New("injected save failure")
-	}
-	return s.Store.SaveGroup(ctx, g)
-}
-
-type selfOwner struct{ b cluster.Broker }
-
-func (o selfOwner) Self() cluster.Broker        { return o.b }
-func (o selfOwner) Owner(string) cluster.Broker { return o.b }
-
-type harness struct {
-	t     *testing.T
-	store *flakyStore
-	c     *Coordinator
-	cfg   Config
-}
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func newHarness(t *testing.T, cfg Config) *harness {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, store: &flakyStore{Store: st}, cfg: cfg}
-	h.c = New(cfg, h.store, selfOwner{cluster.Broker{NodeID: 1}}, nil, quietLogger())
-	t.Cleanup(func() {
-		h.c.Close()
-		st.Close()
-	})
-	return h
-}
-
-// restart replaces the coordinator with a new one over the same store, as
-// another agent (or this one restarted) taking the groups over.
-func (h *harness) restart() *Coordinator {
-	old := h.c
-	h.c = New(h.cfg, h.store, selfOwner{cluster.Broker{NodeID: 2}}, nil, quietLogger())
-	h.t.Cleanup(h.c.Close)
-	return old
-}
-
-func (h *harness) topic(name string, partitions int32) metadata.TopicID {
-	h.t.Helper()
-	tt, err := h.store.CreateTopic(context.Background(), name, partitions, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return tt.ID
-}
 
 func owned(s map[tp]bool) []TopicIDPartitions {
 	out := []TopicIDPartitions{}
@@ -277,43 +20,6 @@ func owned(s map[tp]bool) []TopicIDPartitions {
 		out = append(out, t)
 	}
 	return out
-}
-
-func joinReq(group, member string, topics ...string) ConsumerHeartbeatRequest {
-	return ConsumerHeartbeatRequest{Group: group, MemberID: member, MemberEpoch: 0, RebalanceTimeoutMillis: 30000,
-		SubscribedTopicNames: topics, Owned: []TopicIDPartitions{}, ClientID: "test"}
-}
-
-func (h *harness) hb(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
-	h.t.Helper()
-	return h.c.ConsumerHeartbeat(context.Background(), req)
-}
-
-func (h *harness) mustHB(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
-	h.t.Helper()
-	res := h.hb(req)
-	if res.Err != nil {
-		h.t.Fatalf("heartbeat %+v: %v", req, res.Err)
-	}
-	return res
-}
-
-func wantErr(t *testing.T, err error, want *kerr.Error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("got error %v, want %s", err, want.Message)
-	}
-}
-
-func (h *harness) group(name string) *consumerGroup {
-	h.t.Helper()
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	g := h.c.cgroups[name]
-	if g == nil {
-		h.t.Fatalf("consumer group %s not loaded", name)
-	}
-	return g
 }
 
 // checkServerInvariant verifies no partition is held (assigned or pending
@@ -342,8 +48,6 @@ func checkServerInvariant(t *testing.T, g *consumerGroup) {
 		}
 	}
 }
-
-// ---- simulation: reconciliation never hands a partition to two members ----
 
 // simClient models a consumer: it takes new partitions as soon as a
 // response assigns them, and keeps consuming revoked ones (revoking) until
@@ -721,12 +425,12 @@ func TestConsumerGroupTypes(t *testing.T) {
 	}
 	// Group admin: not deletable with members; subscribed offsets kept.
 	wantErr(t, h.c.Delete(ctx, "cg"), kerr.NonEmptyGroup)
-	gerrv, errs := h.c.DeleteOffsets(ctx, "cg", []metadata.OffsetCommit{{Topic: "t", Partition: 0}})
+	errs, gerrv := h.c.DeleteOffsets(ctx, "cg", []metadata.OffsetCommit{{Topic: "t", Partition: 0}})
 	if gerrv != nil || !errors.Is(errs[0], kerr.GroupSubscribedToTopic) {
 		t.Fatalf("DeleteOffsets: %v %v", gerrv, errs)
 	}
 	// LeaveGroup cannot remove consumer-protocol members by member ID.
-	if _, errs := h.c.Leave(ctx, "cg", []LeavingMember{{MemberID: "A"}}); !errors.Is(errs[0], kerr.UnknownMemberID) {
+	if errs, _ := h.c.Leave(ctx, "cg", []LeavingMember{{MemberID: "A"}}); !errors.Is(errs[0], kerr.UnknownMemberID) {
 		t.Fatalf("LeaveGroup: %v", errs)
 	}
 	// Once empty, the consumer group turns classic on a JoinGroup, and an
@@ -758,7 +462,7 @@ func TestConsumerCommitAndFetchValidation(t *testing.T) {
 		for _, p := range parts {
 			offs = append(offs, metadata.OffsetCommit{Topic: "t", Partition: p, Offset: 5, LeaderEpoch: -1})
 		}
-		gerr, errs := h.c.Commit(ctx, "g", member, nil, epoch, offs)
+		errs, gerr := h.c.Commit(ctx, "g", member, nil, epoch, offs)
 		if gerr != nil {
 			return gerr
 		}
@@ -821,7 +525,8 @@ func TestConsumerCommitAndFetchValidation(t *testing.T) {
 }
 
 func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
-	h := newHarness(t, Config{ConsumerSessionTimeout: 300 * time.Millisecond})
+	clk := newManualClock()
+	h := newHarness(t, Config{ConsumerSessionTimeout: 300 * time.Millisecond, Clock: clk})
 	h.topic("t", 4)
 	h.mustHB(joinReq("g", "A", "t"))
 	// B joins with a short rebalance timeout; A never acknowledges the
@@ -849,7 +554,7 @@ func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("A was not fenced for not revoking")
 		}
-		time.Sleep(50 * time.Millisecond)
+		clk.Advance(50 * time.Millisecond)
 	}
 	// A2 now gets everything, and then stops heartbeating: its session
 	// expires and the group becomes empty.
@@ -877,7 +582,7 @@ func TestConsumerSessionAndRebalanceTimeouts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("session did not expire: %+v", d)
 		}
-		time.Sleep(50 * time.Millisecond)
+		clk.Advance(50 * time.Millisecond)
 	}
 }
 
@@ -892,7 +597,7 @@ func TestConsumerGroupPersistsAndFences(t *testing.T) {
 	a := h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: 1, RebalanceTimeoutMillis: -1})
 	h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: 1, RebalanceTimeoutMillis: 30000, SubscribedTopicNames: []string{"t"}, Owned: a.Assignment})
 	h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "B", MemberEpoch: 2, RebalanceTimeoutMillis: -1})
-	if _, errs := h.c.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 7}}); errs[0] != nil {
+	if errs, _ := h.c.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 7}}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
 	before, err := h.c.DescribeConsumerGroup(context.Background(), "g")
@@ -914,7 +619,7 @@ func TestConsumerGroupPersistsAndFences(t *testing.T) {
 		t.Fatalf("B after takeover: %+v", res)
 	}
 	// The old owner is fenced: its writes fail with NOT_COORDINATOR.
-	gerrv, _ := old.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 9}})
+	_, gerrv := old.Commit(context.Background(), "g", "A", nil, 2, []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 9}})
 	wantErr(t, gerrv, kerr.NotCoordinator)
 	offs, _ := h.c.FetchOffsets(context.Background(), "g", nil)
 	if len(offs) != 1 || offs[0].Offset != 7 {
@@ -945,7 +650,8 @@ func jsonOf(v any) string {
 }
 
 func TestConsumerRegexAndNewTopics(t *testing.T) {
-	h := newHarness(t, Config{ConsumerMetadataRefresh: time.Millisecond})
+	clk := newManualClock()
+	h := newHarness(t, Config{ConsumerMetadataRefresh: time.Millisecond, Clock: clk})
 	a := h.topic("orders-a", 2)
 	h.topic("other", 2)
 	re := "orders-.*"
@@ -958,7 +664,7 @@ func TestConsumerRegexAndNewTopics(t *testing.T) {
 	h.mustHB(joinReq("g2", "S", "later"))
 	b := h.topic("orders-b", 1)
 	h.topic("later", 3)
-	time.Sleep(5 * time.Millisecond)
+	clk.Advance(5 * time.Millisecond)
 	res = h.mustHB(ConsumerHeartbeatRequest{Group: "g", MemberID: "A", MemberEpoch: res.MemberEpoch, RebalanceTimeoutMillis: -1})
 	if res.MemberEpoch != 2 || len(res.Assignment) != 2 || !(res.Assignment[0].TopicID == b || res.Assignment[1].TopicID == b) {
 		t.Fatalf("new topic matching the regex not assigned: %+v", res)

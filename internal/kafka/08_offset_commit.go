@@ -42,7 +42,7 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *request, m *kmsg.O
 	if req.version == 0 {
 		generation = -1
 	}
-	groupErr, errs := s.groups.Commit(ctx, m.Group, m.MemberID, m.InstanceID, generation, offsets)
+	errs, groupErr := s.groups.Commit(ctx, m.Group, m.MemberID, m.InstanceID, generation, offsets)
 	i := 0
 	for _, t := range m.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()

@@ -11,16 +11,15 @@ package kafka
 // retry; without it they get the last committed offset. The
 // member ID and epoch (v9) are checked for KIP-848 consumer groups, as
 // Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); requests without a
-// member (admin clients) and classic groups are not checked.
+// member (admin clients) and classic groups are not checked. The rules
+// live in groups.Coordinator.OffsetFetch; this file only translates.
 
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
-	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.OffsetFetchRequest) kmsg.Response {
@@ -34,13 +33,10 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 				want = append(want, groups.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		offsets, err := s.groups.FetchOffsets(ctx, m.Group, want)
+		offsets, err := s.groups.OffsetFetch(ctx, groups.OffsetFetchRequest{Group: m.Group, Want: want, RequireStable: m.RequireStable})
 		resp.ErrorCode = groupErrorCode(err)
 		s.metrics.errorCode(req.key, resp.ErrorCode)
-		resp.Topics = offsetFetchTopics(offsets, want, err)
-		if err == nil && m.RequireStable {
-			s.markUnstable(ctx, req, m.Group, resp.Topics)
-		}
+		resp.Topics = s.offsetFetchTopics(req, offsets, want, err)
 		return resp
 	}
 	for _, g := range m.Groups {
@@ -51,23 +47,13 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 				want = append(want, groups.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		var offsets []metadata.OffsetCommit
-		var err error
-		if req.version >= 9 {
-			err = s.groups.CheckOffsetFetch(ctx, g.Group, g.MemberID, g.MemberEpoch)
-		}
-		if err == nil {
-			offsets, err = s.groups.FetchOffsets(ctx, g.Group, want)
-		}
+		offsets, err := s.groups.OffsetFetch(ctx, groups.OffsetFetchRequest{Group: g.Group, Want: want, RequireStable: m.RequireStable,
+			CheckMember: req.version >= 9, MemberID: g.MemberID, MemberEpoch: g.MemberEpoch})
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = g.Group
 		rg.ErrorCode = groupErrorCode(err)
 		s.metrics.errorCode(req.key, rg.ErrorCode)
-		topics := offsetFetchTopics(offsets, want, err)
-		if err == nil && m.RequireStable {
-			s.markUnstable(ctx, req, g.Group, topics)
-		}
-		for _, t := range topics {
+		for _, t := range s.offsetFetchTopics(req, offsets, want, err) {
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -84,8 +70,9 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 
 // offsetFetchTopics renders offsets grouped by topic in first-seen order.
 // When the group failed, requested partitions carry the error too (clients
-// of v0-v1 read only partition errors).
-func offsetFetchTopics(offsets []metadata.OffsetCommit, want []groups.TopicPartitions, err error) []kmsg.OffsetFetchResponseTopic {
+// of v0-v1 read only partition errors); those are counted once, as the
+// group's error.
+func (s *Server) offsetFetchTopics(req *request, offsets []groups.FetchedOffset, want []groups.TopicPartitions, err error) []kmsg.OffsetFetchResponseTopic {
 	var out []kmsg.OffsetFetchResponseTopic
 	index := map[string]int{}
 	add := func(topic string, p kmsg.OffsetFetchResponseTopicPartition) {
@@ -114,37 +101,9 @@ func offsetFetchTopics(offsets []metadata.OffsetCommit, want []groups.TopicParti
 		rp.Partition, rp.Offset, rp.LeaderEpoch = o.Partition, o.Offset, o.LeaderEpoch
 		md := o.Metadata
 		rp.Metadata = &md
+		rp.ErrorCode = groupErrorCode(o.Err)
+		s.metrics.errorCode(req.key, rp.ErrorCode)
 		add(o.Topic, rp)
 	}
 	return out
-}
-
-// markUnstable sets UNSTABLE_OFFSET_COMMIT on the partitions of group that
-// have offsets staged by a transaction not yet completed.
-func (s *Server) markUnstable(ctx context.Context, req *request, group string, topics []kmsg.OffsetFetchResponseTopic) {
-	if s.txnLog == nil {
-		return
-	}
-	pending, err := s.txnLog.PendingTxnOffsets(ctx, group)
-	if err != nil {
-		s.logger.Warn("pending transactional offsets", "group", group, "err", err)
-		return
-	}
-	type tp struct {
-		t string
-		p int32
-	}
-	staged := map[tp]bool{}
-	for _, o := range pending {
-		staged[tp{o.Topic, o.Partition}] = true
-	}
-	for i := range topics {
-		for j := range topics[i].Partitions {
-			p := &topics[i].Partitions[j]
-			if staged[tp{topics[i].Topic, p.Partition}] {
-				p.ErrorCode, p.Offset = kerr.UnstableOffsetCommit.Code, -1
-				s.metrics.errorCode(req.key, p.ErrorCode)
-			}
-		}
-	}
 }

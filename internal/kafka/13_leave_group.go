@@ -27,7 +27,7 @@ func (s *Server) handleLeaveGroup(ctx context.Context, req *request, m *kmsg.Lea
 			leaving = append(leaving, groups.LeavingMember{MemberID: lm.MemberID, InstanceID: lm.InstanceID})
 		}
 	}
-	groupErr, errs := s.groups.Leave(ctx, m.Group, leaving)
+	errs, groupErr := s.groups.Leave(ctx, m.Group, leaving)
 	resp.ErrorCode = groupErrorCode(groupErr)
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	if req.version < 3 {

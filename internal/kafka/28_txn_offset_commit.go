@@ -19,86 +19,55 @@ package kafka
 // A group the store has never seen is created empty once the offsets are
 // staged, as Kafka does, so they are the group's when the transaction
 // commits.
+//
+// The rules live in groups.Coordinator.TxnCommit; this file only
+// translates.
 
 import (
 	"context"
-	"errors"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	resp := kmsg.NewPtrTxnOffsetCommitResponse()
 	resp.Version = req.version
-	var (
-		offsets []metadata.OffsetCommit
-		bad     = map[[2]int]int16{}
-		code    int16
-	)
-	switch {
-	case m.Group == "":
-		code = kerr.InvalidGroupID.Code
-	case s.groups.Owner(m.Group).NodeID != s.members.Self().NodeID:
-		code = kerr.NotCoordinator.Code
-	default:
-		for ti, rt := range m.Topics {
-			t, err := s.topics.Topic(ctx, rt.Topic)
-			for pi, p := range rt.Partitions {
-				if err != nil || p.Partition < 0 || p.Partition >= t.Partitions {
-					bad[[2]int{ti, pi}] = kerr.UnknownTopicOrPartition.Code
-					continue
-				}
-				o := metadata.OffsetCommit{Topic: rt.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: -1}
-				if req.version >= 2 {
-					o.LeaderEpoch = p.LeaderEpoch
-				}
-				if p.Metadata != nil {
-					o.Metadata = *p.Metadata
-				}
-				offsets = append(offsets, o)
+	tr := groups.TxnOffsetCommitRequest{TransactionalID: m.TransactionalID, ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch,
+		Group: m.Group, Generation: -1}
+	if req.version >= 3 {
+		tr.MemberID, tr.InstanceID, tr.Generation = m.MemberID, m.InstanceID, m.Generation
+	}
+	for _, rt := range m.Topics {
+		for _, p := range rt.Partitions {
+			o := metadata.OffsetCommit{Topic: rt.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: -1}
+			if req.version >= 2 {
+				o.LeaderEpoch = p.LeaderEpoch
 			}
-		}
-		if req.version >= 3 {
-			if err := s.groups.CheckTxnCommit(ctx, m.Group, m.MemberID, m.InstanceID, m.Generation); err != nil {
-				code = groupErrorCode(err)
-				offsets = nil
+			if p.Metadata != nil {
+				o.Metadata = *p.Metadata
 			}
-		}
-		if len(offsets) > 0 {
-			err := s.txnLog.StageTxnOffsets(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Group, offsets)
-			switch {
-			case err == nil:
-				// Like Kafka, a group first named here is created
-				// (empty), after the offsets are staged so a refused
-				// request leaves nothing behind; otherwise OffsetFetch
-				// would not find the group and its committed offsets.
-				if gerr := s.groups.EnsureGroup(ctx, m.Group); gerr != nil {
-					code = groupErrorCode(gerr)
-				}
-			case errors.Is(err, metadata.ErrInvalidTxnState), errors.Is(err, metadata.ErrInvalidProducerEpoch),
-				errors.Is(err, metadata.ErrUnknownProducerID):
-				code = errorCode(err)
-			default:
-				s.logger.Warn("stage transactional offsets", "group", m.Group, "err", err)
-				code = kerr.CoordinatorNotAvailable.Code
-			}
+			tr.Offsets = append(tr.Offsets, o)
 		}
 	}
-	for ti, rt := range m.Topics {
+	errs, groupErr := s.groups.TxnCommit(ctx, tr)
+	i := 0
+	for _, rt := range m.Topics {
 		ot := kmsg.NewTxnOffsetCommitResponseTopic()
 		ot.Topic = rt.Topic
-		for pi, p := range rt.Partitions {
+		for _, p := range rt.Partitions {
 			op := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			op.Partition = p.Partition
-			op.ErrorCode = code
-			if c, ok := bad[[2]int{ti, pi}]; ok {
-				op.ErrorCode = c
+			if groupErr != nil {
+				op.ErrorCode = groupErrorCode(groupErr)
+			} else {
+				op.ErrorCode = groupErrorCode(errs[i])
 			}
 			s.metrics.errorCode(req.key, op.ErrorCode)
 			ot.Partitions = append(ot.Partitions, op)
+			i++
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}

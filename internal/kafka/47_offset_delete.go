@@ -23,7 +23,7 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *request, m *kmsg.O
 			offsets = append(offsets, metadata.OffsetCommit{Topic: t.Topic, Partition: p.Partition})
 		}
 	}
-	groupErr, errs := s.groups.DeleteOffsets(ctx, m.Group, offsets)
+	errs, groupErr := s.groups.DeleteOffsets(ctx, m.Group, offsets)
 	resp.ErrorCode = groupErrorCode(groupErr)
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	if groupErr != nil {

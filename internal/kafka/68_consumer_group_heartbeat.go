@@ -3,7 +3,7 @@ package kafka
 // ConsumerGroupHeartbeat (key 68), versions 0-1.
 //
 // The KIP-848 consumer group protocol, as Kafka 4's coordinator runs it
-// (internal/groups/consumer.go): members join with epoch 0, heartbeat with
+// (internal/groups/consumer_*.go): members join with epoch 0, heartbeat with
 // their member epoch and leave with -1 (-2: a static member leaving for a
 // while, keeping its partitions until it returns or its session expires).
 // The coordinator computes assignments with the "uniform" (default) or

@@ -39,21 +39,20 @@ type GroupCoordinator interface {
 	Join(ctx context.Context, req groups.JoinRequest) <-chan groups.JoinResult
 	Sync(ctx context.Context, req groups.SyncRequest) <-chan groups.SyncResult
 	Heartbeat(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
-	Leave(ctx context.Context, group string, members []groups.LeavingMember) (error, []error)
-	Commit(ctx context.Context, group, memberID string, instanceID *string, generation int32, offsets []metadata.OffsetCommit) (error, []error)
-	FetchOffsets(ctx context.Context, group string, want []groups.TopicPartitions) ([]metadata.OffsetCommit, error)
+	Leave(ctx context.Context, group string, members []groups.LeavingMember) ([]error, error)
+	Commit(ctx context.Context, group, memberID string, instanceID *string, generation int32, offsets []metadata.OffsetCommit) ([]error, error)
+	// OffsetFetch answers one group of an OffsetFetch, member checks and
+	// require_stable included.
+	OffsetFetch(ctx context.Context, req groups.OffsetFetchRequest) ([]groups.FetchedOffset, error)
+	// TxnCommit stages a TxnOffsetCommit's offsets.
+	TxnCommit(ctx context.Context, req groups.TxnOffsetCommitRequest) ([]error, error)
 	Describe(ctx context.Context, group string) (groups.Description, error)
 	List(ctx context.Context, states []string) ([]groups.Listing, error)
 	Delete(ctx context.Context, group string) error
-	DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) (error, []error)
+	DeleteOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) ([]error, error)
 	// KIP-848 consumer groups.
 	ConsumerHeartbeat(ctx context.Context, req groups.ConsumerHeartbeatRequest) groups.ConsumerHeartbeatResult
 	DescribeConsumerGroup(ctx context.Context, group string) (groups.ConsumerGroupDescription, error)
-	CheckOffsetFetch(ctx context.Context, group string, memberID *string, memberEpoch int32) error
-	// CheckTxnCommit checks a TxnOffsetCommit's member and generation.
-	CheckTxnCommit(ctx context.Context, group, memberID string, instanceID *string, generation int32) error
-	// EnsureGroup creates a group unknown to the store (TxnOffsetCommit).
-	EnsureGroup(ctx context.Context, group string) error
 }
 
 // TxnCoordinator is the transaction coordinator (txn.Coordinator).
@@ -144,7 +143,8 @@ type Deps struct {
 	Groups   GroupCoordinator
 	Txn      TxnCoordinator
 	// Transactions is the store's transaction index (read_committed
-	// fetches, staged offsets, DescribeProducers).
+	// fetches, ListOffsets, DescribeProducers). Staged transactional
+	// offsets are the group coordinator's.
 	Transactions metadata.Transactions
 	Notifier     *fetch.Notifier
 	Membership   cluster.Membership
