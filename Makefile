@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt chaos
 
 build:
 	$(GO) build -o bin/sluice ./cmd/sluice
@@ -46,3 +46,12 @@ bench-go:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# chaos: three agents on PostgreSQL and versitygw under a mixed Kafka
+# workload while agents, the database and the bucket fail on a schedule;
+# prints the anomalies per class (all must be 0) and the faults injected,
+# and fails on any anomaly. Not part of test. See docs/reliability.md.
+# Short: make chaos DURATION=60s
+DURATION ?= 5m
+chaos:
+	SLUICE_CHAOS=1 CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/chaos

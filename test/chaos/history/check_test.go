@@ -260,3 +260,19 @@ func TestUnknownTransactionSeenCommittedMustBeComplete(t *testing.T) {
 		t.Fatalf("an unknown transaction's unread write is no anomaly:\n%s", r.Table())
 	}
 }
+
+func TestJSONRoundTrip(t *testing.T) {
+	h := base()
+	h.Fetched("pg", tp1, 2) // one anomaly to find again
+	var b strings.Builder
+	if err := h.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := ReadJSON(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := Check(h2).Table(), Check(h).Table(); got != want {
+		t.Fatalf("after a round trip:\n%s\nwant:\n%s", got, want)
+	}
+}
