@@ -119,7 +119,7 @@ func TestChaos(t *testing.T) {
 	f := newFaults(c, seed, logf)
 	// The first faults come after the clients have settled.
 	if sleep(loadCtx, 5*time.Second) {
-		f.run(loadCtx, 8*time.Second)
+		f.run(loadCtx, 6*time.Second)
 	}
 	<-loadCtx.Done()
 	logf("load over; faults healed; waiting for clients to finish")

@@ -207,6 +207,9 @@ func (w *workload) txnProducer(ctx context.Context, name, offsetsGroup string, o
 		if !commit {
 			w.fetchOffsets(ctx, adm, offsetsGroup)
 		}
+		if ferr != nil || failed.Load() {
+			sleep(ctx, 200*time.Millisecond) // the cluster is failing: do not spin
+		}
 	}
 }
 

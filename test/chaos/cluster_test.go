@@ -58,6 +58,12 @@ type cluster struct {
 	agents []*agent
 }
 
+// quietTB keeps a helper's failure-time log dump (versitygw's request
+// log, thousands of lines) out of the chaos report.
+type quietTB struct{ testing.TB }
+
+func (quietTB) Failed() bool { return false }
+
 func freeAddr(t *testing.T) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
 }
@@ -66,7 +72,7 @@ func freeAddr(t *testing.T) string {
 // through the bucket fault proxy.
 func startCluster(t *testing.T, ctx context.Context, bin, logDir string, n int) *cluster {
 	t.Helper()
-	c := &cluster{pg: testutil.StartPostgres(t), s3: testutil.StartVersity(t)}
+	c := &cluster{pg: testutil.StartPostgres(t), s3: testutil.StartVersity(quietTB{t})}
 	metadataURL := c.pg.NewDatabase(t)
 	c.s3.NewBucket(t, "sluice")
 	c.bucket = testutil.StartBucketFaults(t, c.s3.Addr())

@@ -13,11 +13,19 @@ import (
 //   - wr: T2 read (at read_committed, in the poll feeding T2) a write of T1.
 //
 // Each committed transaction is a node, and so is each write made outside
-// a transaction. Writes of aborted transactions are not in the log's
-// committed order and are left out. A cycle of ww edges only is G0; a
-// cycle with a wr edge is G1c. Both mean the transactions were not atomic
-// in one order: some partition saw T1 before T2 and another T2 before T1
-// (G0), or T2 read T1 yet wrote before T1 somewhere (G1c).
+// a transaction (each copy of it, for a producer that duplicates). Writes
+// of aborted transactions are not in the log's committed order and are
+// left out. A cycle of ww edges only is G0; a cycle with a wr edge is G1c.
+//
+// Kafka does not order concurrent transactions: two transactions writing
+// the same two partitions at once may interleave either way in each, so
+// G0 and G1c (through such ww edges) are allowed and reported apart. What
+// no Kafka allows is order against real time. A write that completed (its
+// acknowledgement, or its transaction's commit, returned) before another
+// write was sent must sit at a lower offset of a partition both wrote
+// (WriteOrder), and a cycle through wr edges and ww edges between writers
+// that did not overlap in time (RealtimeCycle) is impossible, because each
+// such edge agrees with the order in which things happened.
 
 type edgeKind uint8
 
@@ -34,6 +42,7 @@ func (k edgeKind) String() string {
 }
 
 type edge struct {
+	from int
 	to   int
 	kind edgeKind
 	// where names the partition/offsets that gave the edge.
@@ -42,9 +51,13 @@ type edge struct {
 
 type graph struct {
 	names []string
-	id    map[string]int
-	out   [][]edge
-	seen  map[[3]int]bool
+	// start and end bound each node in history sequence numbers: its
+	// first send (or poll), and the return of its acknowledgement or
+	// commit (notEnded when unknown).
+	start, end []int64
+	id         map[string]int
+	out        [][]edge
+	seen       map[[3]int]bool
 }
 
 func (g *graph) node(name string) int {
@@ -54,8 +67,15 @@ func (g *graph) node(name string) int {
 	g.id[name] = len(g.names)
 	g.names = append(g.names, name)
 	g.out = append(g.out, nil)
+	g.start = append(g.start, notEnded)
+	g.end = append(g.end, notEnded)
 	return len(g.names) - 1
 }
+
+const notEnded = int64(1<<63 - 1)
+
+// apart reports whether nodes a and b did not overlap in time.
+func (g *graph) apart(a, b int) bool { return g.end[a] < g.start[b] || g.end[b] < g.start[a] }
 
 func (g *graph) link(from, to int, kind edgeKind, where string) {
 	if from == to {
@@ -66,20 +86,64 @@ func (g *graph) link(from, to int, kind edgeKind, where string) {
 		return
 	}
 	g.seen[k] = true
-	g.out[from] = append(g.out[from], edge{to: to, kind: kind, where: where})
+	g.out[from] = append(g.out[from], edge{from: from, to: to, kind: kind, where: where})
 }
 
 // writer names the node of a committed value, "" when the value is not
 // part of the committed order.
-func (c *checker) writer(value string) string {
+func (c *checker) writer(value string, at tpo) string {
 	sd := c.send[value]
 	if sd == nil || !c.committed(value) {
 		return ""
 	}
 	if sd.Txn == "" {
-		return "write " + value
+		return "write " + value + " at " + at.String()
 	}
 	return "txn " + sd.Txn
+}
+
+// times gives every node its start and end.
+func (c *checker) times(g *graph) {
+	txnStart := map[string]int64{}
+	first := func(txn string, seq int64) {
+		if s, ok := txnStart[txn]; !ok || seq < s {
+			txnStart[txn] = seq
+		}
+	}
+	for _, sd := range c.h.Sends {
+		if sd.Txn != "" {
+			first(sd.Txn, sd.Seq)
+		}
+	}
+	for _, p := range c.h.Polls {
+		if p.Txn != "" {
+			first(p.Txn, p.Seq)
+		}
+	}
+	txnEnd := map[string]int64{}
+	for _, t := range c.h.Txns {
+		if t.Outcome == Committed {
+			txnEnd[t.Txn] = t.Seq
+		}
+	}
+	acked := map[string]int64{}
+	for _, a := range c.h.Acks {
+		acked[a.Value] = a.Seq
+	}
+	for name, i := range g.id {
+		if txn, ok := strings.CutPrefix(name, "txn "); ok {
+			g.start[i] = txnStart[txn]
+			if e, ok := txnEnd[txn]; ok {
+				g.end[i] = e
+			}
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(name, "write "), " at ")
+		g.start[i] = c.send[v].Seq
+		if e, ok := acked[v]; ok {
+			g.end[i] = e
+		}
+	}
 }
 
 func (c *checker) cycles() {
@@ -94,44 +158,49 @@ func (c *checker) cycles() {
 		}
 		return tps[i].Partition < tps[j].Partition
 	})
+	type placed struct {
+		node int
+		off  int64
+	}
+	logs := map[TP][]placed{}
 	for _, tp := range tps {
-		prev, prevOff := -1, int64(0)
 		for _, off := range c.offsets[tp] {
 			vals := c.at[tp][off]
 			if len(vals) != 1 {
 				continue // inconsistent: already reported, no single order
 			}
-			w := c.writer(vals[0])
-			if w == "" {
-				continue
+			if w := c.writer(vals[0], tpo{tp, off}); w != "" {
+				logs[tp] = append(logs[tp], placed{g.node(w), off})
 			}
-			n := g.node(w)
-			if prev >= 0 {
-				g.link(prev, n, ww, fmt.Sprintf("%s/%d offsets %d<%d", tp.Topic, tp.Partition, prevOff, off))
-			}
-			prev, prevOff = n, off
 		}
 	}
 	for _, p := range c.h.Polls {
-		if p.Txn == "" || !c.h.Consumers[p.Consumer].ReadCommitted {
-			continue
-		}
-		if o := c.outcome[p.Txn]; o != Committed {
+		if p.Txn == "" || !c.h.Consumers[p.Consumer].ReadCommitted || c.outcome[p.Txn] != Committed {
 			continue
 		}
 		reader := g.node("txn " + p.Txn)
 		for _, rec := range p.Records {
-			if w := c.writer(rec.Value); w != "" {
+			if w := c.writer(rec.Value, tpo{rec.TP, rec.Offset}); w != "" {
 				g.link(g.node(w), reader, wr, fmt.Sprintf("read %q at %s/%d@%d", rec.Value, rec.TP.Topic, rec.TP.Partition, rec.Offset))
 			}
 		}
 	}
+	c.times(g)
+	for _, tp := range tps {
+		log := logs[tp]
+		for i := 1; i < len(log); i++ {
+			if log[i-1].node != log[i].node {
+				g.link(log[i-1].node, log[i].node, ww, fmt.Sprintf("%s/%d offsets %d<%d", tp.Topic, tp.Partition, log[i-1].off, log[i].off))
+			}
+		}
+	}
+	c.writeOrder(tps)
+
 	for _, scc := range g.sccs(func(edge) bool { return true }) {
 		in := map[int]bool{}
 		for _, n := range scc {
 			in[n] = true
 		}
-		// G0 if the component has a cycle of ww edges alone.
 		class := G1c
 		wwOnly := func(e edge) bool { return e.kind == ww && in[e.to] }
 		for _, sub := range g.sccsOf(scc, wwOnly) {
@@ -146,6 +215,43 @@ func (c *checker) cycles() {
 			allow = wwOnly
 		}
 		c.r.add(class, "%d transactions in a cycle: %s", len(scc), g.describeCycle(scc, allow))
+	}
+	strict := func(e edge) bool { return e.kind == wr || g.apart(e.from, e.to) }
+	for _, scc := range g.sccs(strict) {
+		in := map[int]bool{}
+		for _, n := range scc {
+			in[n] = true
+		}
+		c.r.add(RealtimeCycle, "%d transactions in a cycle: %s", len(scc),
+			g.describeCycle(scc, func(e edge) bool { return in[e.to] && strict(e) }))
+	}
+}
+
+// writeOrder checks each partition's offsets against real time, write by
+// write (aborted and unresolved writes too: they take offsets as well): a
+// write acknowledged before another was sent must sit at a lower offset.
+func (c *checker) writeOrder(tps []TP) {
+	acked := map[string]int64{}
+	for _, a := range c.h.Acks {
+		acked[a.Value] = a.Seq
+	}
+	for _, tp := range tps {
+		latest, latestStart, latestOff := "", int64(-1), int64(0)
+		for _, off := range c.offsets[tp] {
+			vals := c.at[tp][off]
+			if len(vals) != 1 || c.send[vals[0]] == nil {
+				continue
+			}
+			v := vals[0]
+			start := c.send[v].Seq
+			if end, ok := acked[v]; ok && latest != "" && end < latestStart {
+				c.r.add(WriteOrder, "%q was acknowledged before %q was sent, yet sits after it in %s/%d (offsets %d > %d)",
+					v, latest, tp.Topic, tp.Partition, off, latestOff)
+			}
+			if start > latestStart {
+				latest, latestStart, latestOff = v, start, off
+			}
+		}
 	}
 }
 
