@@ -44,6 +44,11 @@ func (pg *Postgres) Kill() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The dead postmaster may linger as a zombie when nothing reaps
+	// orphans (PID 1 in some containers), and a new postmaster takes a
+	// zombie's pid in the lock file for a live server: remove the file,
+	// as an operator would after a crash.
+	os.Remove(filepath.Join(pg.dir, "postmaster.pid"))
 	pg.running = false
 }
 
