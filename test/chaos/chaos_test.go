@@ -146,8 +146,8 @@ func TestChaos(t *testing.T) {
 	logf("offsets stable: %v; final drain", settled)
 	var drains sync.WaitGroup
 	dctx, dcancel := context.WithTimeout(ctx, 3*time.Minute)
-	goRun(&drains, func() { w.drain(dctx, "final-rc", true, 5*time.Second) })
-	goRun(&drains, func() { w.drain(dctx, "final-ru", false, 5*time.Second) })
+	goRun(&drains, func() { w.drain(dctx, "final-rc", true, 30*time.Second) })
+	goRun(&drains, func() { w.drain(dctx, "final-ru", false, 30*time.Second) })
 	drains.Wait()
 	dcancel()
 	stopReads()

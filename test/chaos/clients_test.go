@@ -516,9 +516,12 @@ func (w *workload) offsetWatcher(ctx context.Context, adm *kadm.Client, groups .
 }
 
 // drain reads every partition from offset 0 with a fresh consumer until
-// it has been idle for idle (bounded by ctx): the final read that makes
-// every acknowledged write either seen or lost.
+// it has read, in every partition, the last offset the history knows to
+// hold a write it must see (or, bounded by ctx, has been idle for idle
+// after that could not be reached): the final read that makes every
+// acknowledged write either seen or lost.
 func (w *workload) drain(ctx context.Context, name string, readCommitted bool, idle time.Duration) {
+	target := history.LastOffsets(w.h, readCommitted)
 	w.h.Consumer(name, history.ConsumerInfo{ReadCommitted: readCommitted})
 	parts := map[int32]kgo.Offset{}
 	for p := int32(0); p < w.partitions; p++ {
@@ -532,14 +535,29 @@ func (w *workload) drain(ctx context.Context, name string, readCommitted bool, i
 		return
 	}
 	defer cl.Close()
+	read := map[history.TP]int64{}
+	done := func() bool {
+		for tp, off := range target {
+			if r, ok := read[tp]; !ok || r < off {
+				return false
+			}
+		}
+		return true
+	}
 	last := time.Now()
-	for ctx.Err() == nil && time.Since(last) < idle {
-		pctx, cancel := context.WithTimeout(ctx, idle)
+	for ctx.Err() == nil && !done() {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		recs := w.records(name, cl.PollFetches(pctx))
 		cancel()
 		if len(recs) > 0 {
 			w.h.Poll(name, "", recs)
+			for _, r := range recs {
+				read[r.TP] = max(read[r.TP], r.Offset)
+			}
 			last = time.Now()
+		} else if time.Since(last) > idle {
+			w.logf("%s: idle for %v short of the known ends (read %v, known %v)", name, idle, read, target)
+			return
 		}
 	}
 }

@@ -163,10 +163,7 @@ type checker struct {
 func Check(h *History) *Report {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := &checker{h: h, r: &Report{Counts: map[Class]int{}, Examples: map[Class][]string{}, Allowed: map[Class]int{}},
-		send: map[string]*Send{}, outcome: map[string]Outcome{}, rcSeen: map[string]bool{},
-		at: map[TP]map[int64][]string{}, where: map[string]map[tpo][]string{}, read: map[string]bool{},
-		maxRead: map[TP]int64{}, offsets: map[TP][]int64{}, txnWrite: map[string][]string{}}
+	c := newChecker(h)
 	c.index()
 	c.positions()
 	c.visibility()
@@ -176,6 +173,13 @@ func Check(h *History) *Report {
 	c.cycles()
 	c.groupOffsets()
 	return c.r
+}
+
+func newChecker(h *History) *checker {
+	return &checker{h: h, r: &Report{Counts: map[Class]int{}, Examples: map[Class][]string{}, Allowed: map[Class]int{}},
+		send: map[string]*Send{}, outcome: map[string]Outcome{}, rcSeen: map[string]bool{},
+		at: map[TP]map[int64][]string{}, where: map[string]map[tpo][]string{}, read: map[string]bool{},
+		maxRead: map[TP]int64{}, offsets: map[TP][]int64{}, txnWrite: map[string][]string{}}
 }
 
 func (c *checker) index() {
@@ -531,4 +535,26 @@ func contains[T comparable](s []T, v T) bool {
 		}
 	}
 	return false
+}
+
+// LastOffsets returns, per partition, the highest offset known (from
+// acknowledgements and reads) to hold a write a consumer at the given
+// isolation must see: any write for read_uncommitted, committed ones for
+// read_committed. A final read is complete once it has read these.
+func LastOffsets(h *History, readCommitted bool) map[TP]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := newChecker(h)
+	c.index()
+	c.positions()
+	out := map[TP]int64{}
+	for tp, offs := range c.offsets {
+		for i := len(offs) - 1; i >= 0; i-- {
+			if _, ok := c.mustSee(tp, offs[i], readCommitted); ok {
+				out[tp] = offs[i]
+				break
+			}
+		}
+	}
+	return out
 }

@@ -313,3 +313,13 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("after a round trip:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestLastOffsets(t *testing.T) {
+	h := base()
+	ru, rc := LastOffsets(h, false), LastOffsets(h, true)
+	// t/0: e1 at 9 is an aborted transaction's write, seen only by
+	// read_uncommitted; e0 at 7 is the last committed one.
+	if ru[tp0] != 9 || rc[tp0] != 7 || ru[tp1] != 1 || rc[tp1] != 1 {
+		t.Fatalf("read_uncommitted %v, read_committed %v", ru, rc)
+	}
+}

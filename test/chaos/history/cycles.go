@@ -384,5 +384,8 @@ func (g *graph) describeCycle(scc []int, allow func(edge) bool) string {
 	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
 		parts[i], parts[j] = parts[j], parts[i]
 	}
+	if n := len(parts); n > 12 {
+		parts = append(append(parts[:6:6], fmt.Sprintf("… %d steps …", n-11)), parts[n-5:]...)
+	}
 	return strings.Join(parts, " ") + " " + g.names[start]
 }
