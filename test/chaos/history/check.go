@@ -56,8 +56,8 @@ const (
 	// G0: a cycle of write-write dependencies between committed
 	// transactions (T1's write precedes T2's in one partition, T2's
 	// precedes T1's in another). Kafka's transactions do not order
-	// concurrent transactions, so this is allowed (Jepsen's Kafka and
-	// Redpanda analyses count it so too); reported, not failed.
+	// concurrent transactions, so this is allowed (Jepsen's Redpanda
+	// test says the same of write cycles); reported, not failed.
 	G0 Class = "G0"
 	// G1c: a dependency cycle through at least one write-read edge, with
 	// write-write edges between concurrent transactions allowed in it;
