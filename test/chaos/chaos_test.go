@@ -23,7 +23,8 @@ var sluiceBin string
 // TestChaos runs the mixed workload against a three-agent cluster while
 // injecting faults, then checks the history. Gated: SLUICE_CHAOS=1.
 // CHAOS_DURATION (default 60s) is how long load and faults run;
-// CHAOS_SEED fixes the fault schedule; CHAOS_OUT names the directory
+// CHAOS_SEED fixes the fault schedule; CHAOS_FAULTS limits the kinds
+// (e.g. pg-kill,agent-kill); CHAOS_OUT names the directory
 // for agent logs and the history (default a new /tmp/sluice-chaos-*).
 func TestChaos(t *testing.T) {
 	if os.Getenv("SLUICE_CHAOS") == "" {
@@ -44,6 +45,10 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("CHAOS_SEED: %v", err)
 		}
 		seed = v
+	}
+	kinds, err := enabledFaults(os.Getenv("CHAOS_FAULTS"))
+	if err != nil {
+		t.Fatalf("CHAOS_FAULTS: %v", err)
 	}
 	out := os.Getenv("CHAOS_OUT")
 	if out == "" {
@@ -81,6 +86,7 @@ func TestChaos(t *testing.T) {
 
 	w := &workload{h: history.New(), seeds: c.seeds(), topic: topic, partitions: partitions,
 		sendGap: 4 * time.Millisecond, logf: logf, clientErrs: map[string]int{}}
+	logf("history times are since %s", w.h.Start.UTC().Format(time.RFC3339Nano))
 	loadCtx, stopLoad := context.WithTimeout(ctx, dur)
 	defer stopLoad()
 	readCtx, stopReads := context.WithCancel(ctx)
@@ -116,7 +122,7 @@ func TestChaos(t *testing.T) {
 		}
 	})
 
-	f := newFaults(c, seed, logf)
+	f := newFaults(c, kinds, seed, logf)
 	// The first faults come after the clients have settled.
 	if sleep(loadCtx, 5*time.Second) {
 		f.run(loadCtx, 6*time.Second)

@@ -27,14 +27,39 @@ const (
 var faultKinds = []string{faultAgentKill, faultAgentPause, faultAgentTerm, faultPGStop, faultPGKill,
 	faultPGRestart, faultBucketErrors, faultBucketStall, faultBucketSlow}
 
+// faultKeys name the kinds for CHAOS_FAULTS.
+var faultKeys = map[string]string{
+	"agent-kill": faultAgentKill, "agent-pause": faultAgentPause, "agent-term": faultAgentTerm,
+	"pg-stop": faultPGStop, "pg-kill": faultPGKill, "pg-restart": faultPGRestart,
+	"bucket-errors": faultBucketErrors, "bucket-stall": faultBucketStall, "bucket-slow": faultBucketSlow,
+}
+
+// enabledFaults parses CHAOS_FAULTS (comma-separated keys of faultKeys;
+// empty: all kinds).
+func enabledFaults(spec string) ([]string, error) {
+	if spec == "" {
+		return faultKinds, nil
+	}
+	var out []string
+	for _, k := range strings.Split(spec, ",") {
+		kind, ok := faultKeys[strings.TrimSpace(k)]
+		if !ok {
+			return nil, fmt.Errorf("unknown fault %q (known: agent-kill, agent-pause, agent-term, pg-stop, pg-kill, pg-restart, bucket-errors, bucket-stall, bucket-slow)", k)
+		}
+		out = append(out, kind)
+	}
+	return out, nil
+}
+
 // faults injects faults into a cluster on a schedule: every interval
 // (jittered) it starts one fault, sometimes two at once, on a resource
 // (an agent, PostgreSQL, the bucket) that no running fault holds. Each
 // fault heals itself after a few seconds, whatever the context says.
 type faults struct {
-	c    *cluster
-	rng  *rand.Rand // used by the scheduler goroutine only
-	logf func(format string, args ...any)
+	c     *cluster
+	kinds []string   // the kinds to inject
+	rng   *rand.Rand // used by the scheduler goroutine only
+	logf  func(format string, args ...any)
 
 	mu     sync.Mutex // guards counts, busy, active and problems
 	counts map[string]int
@@ -47,8 +72,8 @@ type faults struct {
 	wg sync.WaitGroup
 }
 
-func newFaults(c *cluster, seed uint64, logf func(string, ...any)) *faults {
-	return &faults{c: c, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), logf: logf,
+func newFaults(c *cluster, kinds []string, seed uint64, logf func(string, ...any)) *faults {
+	return &faults{c: c, kinds: kinds, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), logf: logf,
 		counts: map[string]int{}, busy: map[string]bool{}}
 }
 
@@ -73,14 +98,13 @@ func (f *faults) run(ctx context.Context, interval time.Duration) {
 			n = 2
 		}
 		for i := 0; i < n; i++ {
-			f.start(f.rng.IntN(len(faultKinds)))
+			f.start(f.kinds[f.rng.IntN(len(f.kinds))])
 		}
 	}
 }
 
 // start launches fault kind k on a free resource; it skips when none is.
-func (f *faults) start(k int) {
-	kind := faultKinds[k]
+func (f *faults) start(kind string) {
 	res := ""
 	var ag *agent
 	switch kind {

@@ -94,6 +94,7 @@ func (o Outcome) String() string {
 // Send is a send attempt (its invocation).
 type Send struct {
 	Seq      int64
+	At       time.Duration // since the history's Start
 	Producer string
 	Txn      string // "" outside a transaction
 	TP       TP
@@ -103,6 +104,7 @@ type Send struct {
 // Ack is an acknowledged send: the offset the producer was told.
 type Ack struct {
 	Seq    int64
+	At     time.Duration
 	Value  string
 	TP     TP
 	Offset int64
@@ -112,6 +114,7 @@ type Ack struct {
 // have been written.
 type Fail struct {
 	Seq   int64
+	At    time.Duration
 	Value string
 	Err   string
 }
@@ -119,6 +122,7 @@ type Fail struct {
 // TxnEnd is a transaction's outcome.
 type TxnEnd struct {
 	Seq      int64
+	At       time.Duration
 	Producer string
 	Txn      string
 	Outcome  Outcome
@@ -135,6 +139,7 @@ type Record struct {
 // Poll is one poll's results, in the order the client returned them.
 type Poll struct {
 	Seq      int64
+	At       time.Duration
 	Consumer string
 	// Txn is the transaction these reads feed (a consume-transform-
 	// produce loop), "" otherwise. It gives write-read dependencies.
@@ -147,6 +152,7 @@ type Poll struct {
 // says, unknown to the checker). Revoked marks the partition taken away.
 type Assign struct {
 	Seq      int64
+	At       time.Duration
 	Consumer string
 	TP       TP
 	From     int64
@@ -157,6 +163,7 @@ type Assign struct {
 // transaction it is part of ("" for a plain commit).
 type OffsetCommit struct {
 	Seq    int64
+	At     time.Duration
 	Group  string
 	Txn    string
 	TP     TP
@@ -166,12 +173,14 @@ type OffsetCommit struct {
 // OffsetFetch is a group's committed offset as observed by a reader.
 type OffsetFetch struct {
 	Seq    int64
+	At     time.Duration
 	Group  string
 	TP     TP
 	Offset int64
 }
 
-// History is the record of one run. The exported slices are for the
+// History is the record of one run. Events carry a sequence number (their
+// order) and the time since Start (to match them with server logs). The exported slices are for the
 // checker and tests; record through the methods while clients run.
 type History struct {
 	mu        sync.Mutex // guards every field below
@@ -218,28 +227,28 @@ func (h *History) Consumer(name string, info ConsumerInfo) {
 func (h *History) Send(producer, txn string, tp TP, value string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Sends = append(h.Sends, Send{Seq: h.nextLocked(), Producer: producer, Txn: txn, TP: tp, Value: value})
+	h.Sends = append(h.Sends, Send{Seq: h.nextLocked(), At: time.Since(h.Start), Producer: producer, Txn: txn, TP: tp, Value: value})
 }
 
 // Ack records that value's send was acknowledged at tp/offset.
 func (h *History) Ack(value string, tp TP, offset int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Acks = append(h.Acks, Ack{Seq: h.nextLocked(), Value: value, TP: tp, Offset: offset})
+	h.Acks = append(h.Acks, Ack{Seq: h.nextLocked(), At: time.Since(h.Start), Value: value, TP: tp, Offset: offset})
 }
 
 // Fail records that value's send returned err.
 func (h *History) Fail(value string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Fails = append(h.Fails, Fail{Seq: h.nextLocked(), Value: value, Err: errString(err)})
+	h.Fails = append(h.Fails, Fail{Seq: h.nextLocked(), At: time.Since(h.Start), Value: value, Err: errString(err)})
 }
 
 // EndTxn records a transaction's outcome.
 func (h *History) EndTxn(producer, txn string, outcome Outcome, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Txns = append(h.Txns, TxnEnd{Seq: h.nextLocked(), Producer: producer, Txn: txn, Outcome: outcome, Err: errString(err)})
+	h.Txns = append(h.Txns, TxnEnd{Seq: h.nextLocked(), At: time.Since(h.Start), Producer: producer, Txn: txn, Outcome: outcome, Err: errString(err)})
 }
 
 // Poll records one poll's records (an empty poll is not worth recording).
@@ -249,7 +258,7 @@ func (h *History) Poll(consumer, txn string, recs []Record) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Polls = append(h.Polls, Poll{Seq: h.nextLocked(), Consumer: consumer, Txn: txn, Records: recs})
+	h.Polls = append(h.Polls, Poll{Seq: h.nextLocked(), At: time.Since(h.Start), Consumer: consumer, Txn: txn, Records: recs})
 }
 
 // Assign records that consumer now reads tp from offset from (-1:
@@ -257,28 +266,28 @@ func (h *History) Poll(consumer, txn string, recs []Record) {
 func (h *History) Assign(consumer string, tp TP, from int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Assigns = append(h.Assigns, Assign{Seq: h.nextLocked(), Consumer: consumer, TP: tp, From: from})
+	h.Assigns = append(h.Assigns, Assign{Seq: h.nextLocked(), At: time.Since(h.Start), Consumer: consumer, TP: tp, From: from})
 }
 
 // Revoke records that consumer no longer reads tp.
 func (h *History) Revoke(consumer string, tp TP) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Assigns = append(h.Assigns, Assign{Seq: h.nextLocked(), Consumer: consumer, TP: tp, From: -1, Revoked: true})
+	h.Assigns = append(h.Assigns, Assign{Seq: h.nextLocked(), At: time.Since(h.Start), Consumer: consumer, TP: tp, From: -1, Revoked: true})
 }
 
 // Commit records an offset commit's invocation (txn "" for a plain one).
 func (h *History) Commit(group, txn string, tp TP, offset int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Commits = append(h.Commits, OffsetCommit{Seq: h.nextLocked(), Group: group, Txn: txn, TP: tp, Offset: offset})
+	h.Commits = append(h.Commits, OffsetCommit{Seq: h.nextLocked(), At: time.Since(h.Start), Group: group, Txn: txn, TP: tp, Offset: offset})
 }
 
 // Fetched records a group's committed offset as read back.
 func (h *History) Fetched(group string, tp TP, offset int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.Fetches = append(h.Fetches, OffsetFetch{Seq: h.nextLocked(), Group: group, TP: tp, Offset: offset})
+	h.Fetches = append(h.Fetches, OffsetFetch{Seq: h.nextLocked(), At: time.Since(h.Start), Group: group, TP: tp, Offset: offset})
 }
 
 func errString(err error) string {
