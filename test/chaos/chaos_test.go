@@ -64,7 +64,7 @@ func TestChaos(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "[chaos %6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 	logf("duration %v, seed %d, logs and history in %s", dur, seed, out)
-	sluiceBin = buildSluice(t, out)
+	sluiceBin = buildSluice(t, t.TempDir())
 
 	// Everything is bounded: the load, then at most ten minutes to heal,
 	// drain and check.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Class is one kind of anomaly; the checker counts each separately.
@@ -360,9 +361,11 @@ func (c *checker) writes() {
 		sd := c.send[a.Value]
 		k := tpo{a.TP, a.Offset}
 		if mr, ok := c.maxRead[a.TP]; ok && a.Offset <= mr {
-			c.r.add(LostWrite, "%q from %s acknowledged at %s, never read; consumers read up to offset %d", a.Value, sd.Producer, k, mr)
+			c.r.add(LostWrite, "%q from %s acknowledged at %s (at %v), never read; consumers read up to offset %d",
+				a.Value, sd.Producer, k, a.At.Round(time.Millisecond), mr)
 		} else {
-			c.r.add(UnseenWrite, "%q from %s acknowledged at %s, never read (highest read offset %d)", a.Value, sd.Producer, k, c.maxReadOr(a.TP))
+			c.r.add(UnseenWrite, "%q from %s acknowledged at %s (at %v), never read (highest read offset %d)",
+				a.Value, sd.Producer, k, a.At.Round(time.Millisecond), c.maxReadOr(a.TP))
 		}
 	}
 }
