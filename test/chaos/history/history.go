@@ -296,3 +296,11 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// Sizes counts the events so far, cheaply (for progress reports while
+// clients record; Check holds the history for longer).
+func (h *History) Sizes() (sends, acks, fails, polls, txns int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.Sends), len(h.Acks), len(h.Fails), len(h.Polls), len(h.Txns)
+}
