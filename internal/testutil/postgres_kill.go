@@ -46,9 +46,14 @@ func (pg *Postgres) Kill() {
 	}
 	// The dead postmaster may linger as a zombie when nothing reaps
 	// orphans (PID 1 in some containers), and a new postmaster takes a
-	// zombie's pid in the lock file for a live server: remove the file,
-	// as an operator would after a crash.
+	// zombie's pid in a lock file for a live server: remove the lock
+	// files (the data directory's and the socket's), as an operator
+	// would after a crash.
 	os.Remove(filepath.Join(pg.dir, "postmaster.pid"))
+	locks, _ := filepath.Glob(filepath.Join(pg.dir, ".s.PGSQL.*.lock"))
+	for _, l := range locks {
+		os.Remove(l)
+	}
 	pg.running = false
 }
 
