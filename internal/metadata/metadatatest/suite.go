@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"AdvanceLogStart", testAdvanceLogStart},
 		{"ReplaceExtents", testReplaceExtents},
 		{"Transactions", testTransactions},
+		{"StableStates", testStableStates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
