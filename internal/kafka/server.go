@@ -123,10 +123,12 @@ type Server struct {
 	txn      TxnCoordinator
 	txnLog   metadata.Transactions
 	notifier *fetch.Notifier
-	members  cluster.Membership
-	cluster  string // cluster ID
-	metrics  *Metrics
-	logger   *slog.Logger
+	// fetcher answers Fetch requests through reader, txnLog and notifier.
+	fetcher *fetch.Fetcher
+	members cluster.Membership
+	cluster string // cluster ID
+	metrics *Metrics
+	logger  *slog.Logger
 
 	mu    sync.Mutex // guards conns and ln
 	conns map[net.Conn]struct{}
@@ -162,8 +164,13 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	var stable metadata.StableReader
+	if d.Transactions != nil {
+		stable = d.Transactions
+	}
 	return &Server{
-		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		fetcher: fetch.NewFetcher(d.Reader, stable, d.Notifier),
+		cfg:     cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
