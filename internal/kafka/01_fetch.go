@@ -27,8 +27,12 @@ package kafka
 // are returned as the control batches they are, for clients to skip. A
 // fetch offset between the last stable offset and the high watermark
 // returns no records. read_uncommitted returns everything and reports the
-// high watermark as the last stable offset (a deviation that saves two
-// store reads per partition; clients reading uncommitted do not use it).
+// high watermark as the last stable offset (a deviation that saves a store
+// call per fetch; clients reading uncommitted do not use it).
+//
+// The handler only resolves topics and maps answers to the wire:
+// fetch.Fetcher answers the request (reads, isolation, long poll; see
+// docs/architecture.md, "Life of a fetch").
 // No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
