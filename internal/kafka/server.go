@@ -122,13 +122,14 @@ type Server struct {
 	groups   GroupCoordinator
 	txn      TxnCoordinator
 	txnLog   metadata.Transactions
-	notifier *fetch.Notifier
-	// fetcher answers Fetch requests through reader, txnLog and notifier.
+	members  cluster.Membership
+	cluster  string // cluster ID
+	metrics  *Metrics
+	logger   *slog.Logger
+
+	// fetcher answers Fetch requests through reader, Deps.Transactions
+	// and Deps.Notifier.
 	fetcher *fetch.Fetcher
-	members cluster.Membership
-	cluster string // cluster ID
-	metrics *Metrics
-	logger  *slog.Logger
 
 	mu    sync.Mutex // guards conns and ln
 	conns map[net.Conn]struct{}
@@ -169,11 +170,11 @@ func NewServer(cfg Config, d Deps) *Server {
 		stable = d.Transactions
 	}
 	return &Server{
-		fetcher: fetch.NewFetcher(d.Reader, stable, d.Notifier),
-		cfg:     cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
-		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
+		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
+		fetcher: fetch.NewFetcher(d.Reader, stable, d.Notifier),
 	}
 }
 
