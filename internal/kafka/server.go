@@ -165,16 +165,12 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	var stable metadata.StableReader
-	if d.Transactions != nil {
-		stable = d.Transactions
-	}
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
-		fetcher: fetch.NewFetcher(d.Reader, stable, d.Notifier),
+		fetcher: fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 	}
 }
 
