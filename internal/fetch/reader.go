@@ -120,7 +120,8 @@ type Result struct {
 	// other readers, whose batches still carry the offsets they were
 	// written with. The caller must not modify it, nor release it, and
 	// gives the batches their committed offsets in its own copy of them
-	// (segment.PatchBaseOffsets(copy, FirstOffset)), or calls Own first.
+	// (Answer.PatchCopy, segment.PatchBaseOffsets(copy, FirstOffset)), or
+	// calls Own first.
 	// Only ReadFetch returns shared records, and only for a partition whose
 	// bytes lie in one cached block: the copy a Fetch response is encoded
 	// into then is the only one made.

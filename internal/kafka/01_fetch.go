@@ -27,15 +27,18 @@ package kafka
 // are returned as the control batches they are, for clients to skip. A
 // fetch offset between the last stable offset and the high watermark
 // returns no records. read_uncommitted returns everything and reports the
-// high watermark as the last stable offset (a deviation that saves two
-// store reads per partition; clients reading uncommitted do not use it).
+// high watermark as the last stable offset (a deviation that saves a store
+// call per fetch; clients reading uncommitted do not use it).
+//
+// The handler only resolves topics and maps answers to the wire:
+// fetch.Fetcher answers the request (reads, isolation, long poll; see
+// docs/architecture.md, "Life of a fetch").
 // No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -45,31 +48,17 @@ import (
 
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
 )
 
 const maxFetchWait = 30 * time.Second
-
-// fetchTarget is one partition to fill in a fetch response.
-type fetchTarget struct {
-	out       *kmsg.FetchResponseTopicPartition
-	topic     metadata.TopicID
-	partition int32
-	offset    int64
-	maxBytes  int32
-	// topicIdx and partIdx locate out in the response.
-	topicIdx, partIdx int
-	// shared says that out's records are a shared view of cached blocks
-	// (fetch.Result.Shared) whose first batch's committed base offset is
-	// first: their offsets are patched in the encoded response.
-	shared bool
-	first  int64
-}
 
 func (s *Server) handleFetch(ctx context.Context, req *request, m *kmsg.FetchRequest) reply {
 	return reply{wait: func() kmsg.Response { return s.fetch(ctx, req, m) }}
 }
 
+// fetch resolves the request's topics, has s.fetcher answer the
+// partitions that resolved (read, isolation, long poll), and returns the
+// answers as a response that encodes itself (fetchResponse).
 func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) kmsg.Response {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.Version = req.version
@@ -78,7 +67,10 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		return resp
 	}
-	var targets []fetchTarget
+	var (
+		parts []fetch.Request
+		slots []fetchSlot
+	)
 	resolveErr := false
 	for _, rt := range m.Topics {
 		var (
@@ -112,209 +104,111 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 			if op.ErrorCode != 0 {
 				s.metrics.errorCode(req.key, op.ErrorCode)
 				resolveErr = true
+				continue
 			}
+			parts = append(parts, fetch.Request{Topic: t.ID, Partition: rp.Partition, Offset: rp.FetchOffset, MaxBytes: int(rp.PartitionMaxBytes)})
+			slots = append(slots, fetchSlot{topic: len(resp.Topics), partition: i})
 		}
 		resp.Topics = append(resp.Topics, ot)
-		for i, rp := range rt.Partitions {
-			if ot.Partitions[i].ErrorCode == 0 {
-				targets = append(targets, fetchTarget{out: &resp.Topics[len(resp.Topics)-1].Partitions[i],
-					topic: t.ID, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-					topicIdx: len(resp.Topics) - 1, partIdx: i})
-			}
-		}
 	}
 
-	// held are the record buffers the response points to, recycled once it
-	// is encoded (or when a later fill replaces them).
-	var held [][]byte
-	release := func() {
-		for _, b := range held {
-			fetch.ReleaseRecords(b)
-		}
-		held = held[:0]
+	q := fetch.Fetch{
+		Partitions: parts,
+		MaxBytes:   int(m.MaxBytes),
+		MinBytes:   int(m.MinBytes),
+		MaxWait:    min(time.Duration(max(m.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait),
+		Isolation:  fetch.Isolation(m.IsolationLevel),
 	}
-	defer func() {
-		req.release = release
-		req.finish = patchSharedRecords(targets, req.version)
-	}()
-	wait := min(time.Duration(max(m.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
-	deadline := time.Now().Add(wait)
-	var timer *time.Timer
-	for {
-		changed := s.notifier.Changed()
-		release() // the previous fill's buffers are about to be replaced
-		total, offsets, failed := s.fillFetch(ctx, req, m, targets, &held)
-		if failed || resolveErr || total >= int(m.MinBytes) || !time.Now().Before(deadline) || len(targets) == 0 {
-			s.metrics.bytesOut.Add(float64(total))
-			s.metrics.recordsOut.Add(float64(offsets))
-			return resp
-		}
-		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
-			defer timer.Stop()
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			release()
-			total, offsets, _ := s.fillFetch(ctx, req, m, targets, &held)
-			s.metrics.bytesOut.Add(float64(total))
-			s.metrics.recordsOut.Add(float64(offsets))
-			return resp
-		case <-ctx.Done():
-			return resp
-		}
+	if req.version < 3 || q.MaxBytes <= 0 {
+		q.MaxBytes = int(^uint32(0) >> 1)
 	}
-}
-
-// fillFetch reads every target's data into its response slot and returns
-// the bytes and offsets gathered and whether any partition failed. The
-// reader resolves all targets first and reads each file they share once.
-func (s *Server) fillFetch(ctx context.Context, req *request, m *kmsg.FetchRequest, targets []fetchTarget, held *[][]byte) (total int, offsets int64, failed bool) {
-	budget := int(m.MaxBytes)
-	if req.version < 3 || budget <= 0 {
-		budget = int(^uint32(0) >> 1)
+	if q.Isolation != fetch.ReadCommitted {
+		q.Isolation = fetch.ReadUncommitted
 	}
-	reqs := make([]fetch.Request, len(targets))
-	for i, tg := range targets {
-		reqs[i] = fetch.Request{Topic: tg.topic, Partition: tg.partition, Offset: tg.offset, MaxBytes: int(tg.maxBytes)}
+	if resolveErr {
+		q.MaxWait = 0 // errors answer at once
 	}
-	outs := s.reader.ReadFetch(ctx, reqs, budget)
-	for i := range targets {
-		tg := &targets[i]
-		op, res, err := tg.out, &outs[i].Result, outs[i].Err
-		tg.shared = false
-		if m.IsolationLevel == 1 {
-			// The last stable offset cut reads the batches' offsets.
-			res.Own()
-		}
-		if res.Records != nil && !res.Shared {
-			*held = append(*held, res.Records)
-		}
-		op.RecordBatches = op.RecordBatches[:0]
-		op.ErrorCode = 0
-		op.HighWatermark = res.State.HighWatermark
-		op.LastStableOffset = res.State.HighWatermark
-		op.LogStartOffset = res.State.LogStartOffset
-		if err != nil {
-			op.ErrorCode = errorCode(err)
+	read := s.fetcher.Fetch(ctx, q)
+	s.metrics.bytesOut.Add(float64(read.Bytes))
+	s.metrics.recordsOut.Add(float64(read.Offsets))
+	out := &fetchResponse{FetchResponse: resp, read: read, slots: slots}
+	for i := range read.Partitions {
+		a := &read.Partitions[i]
+		op := out.partition(i)
+		op.HighWatermark = a.State.HighWatermark
+		op.LastStableOffset = a.LastStableOffset
+		op.LogStartOffset = a.State.LogStartOffset
+		if a.Err != nil {
+			op.ErrorCode = errorCode(a.Err)
 			s.metrics.errorCode(req.key, op.ErrorCode)
 			if op.ErrorCode == kerr.UnknownServerError.Code || op.ErrorCode == kerr.KafkaStorageError.Code {
-				s.logger.Warn("fetch failed", "partition", tg.partition, "offset", tg.offset, "err", err)
+				p := parts[i]
+				s.logger.Warn("fetch failed", "partition", p.Partition, "offset", p.Offset, "err", a.Err)
 			}
-			failed = true
 			continue
 		}
-		op.AbortedTransactions = nil
-		if m.IsolationLevel == 1 && s.txnLog != nil {
-			st, err := s.txnLog.StableState(ctx, tg.topic, tg.partition, tg.offset)
-			if err != nil {
-				op.ErrorCode = errorCode(err)
-				s.metrics.errorCode(req.key, op.ErrorCode)
-				s.logger.Warn("fetch stable offset failed", "partition", tg.partition, "err", err)
-				failed = true
-				continue
-			}
-			lso := min(st.LastStableOffset, res.State.HighWatermark)
-			op.LastStableOffset = lso
-			var cut int64
-			res.Records, cut = recordsBelow(res.Records, lso)
-			res.Offsets -= cut
-			op.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-			end := recordsEnd(res.Records)
-			for _, a := range st.Aborted {
-				if a.FirstOffset >= end {
-					break // sorted by first offset; none of the returned data is in it
-				}
-				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
-				op.AbortedTransactions = append(op.AbortedTransactions, at)
+		if a.Records != nil {
+			op.RecordBatches = a.Records
+		}
+		if a.Aborted != nil {
+			op.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(a.Aborted))
+			for j, at := range a.Aborted {
+				op.AbortedTransactions[j] = kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				op.AbortedTransactions[j].ProducerID, op.AbortedTransactions[j].FirstOffset = at.ProducerID, at.FirstOffset
 			}
 		}
-		op.RecordBatches = res.Records
-		if op.RecordBatches == nil {
-			op.RecordBatches = []byte{}
-		}
-		tg.shared, tg.first = res.Shared && len(res.Records) > 0, res.FirstOffset
-		total += len(res.Records)
-		offsets += res.Offsets
+		out.shared = out.shared || (a.Shared && len(a.Records) > 0)
 	}
-	return total, offsets, failed
+	return out
 }
 
-// patchSharedRecords returns what gives the shared records of targets
-// their committed offsets in the encoded response body (nil when there are
-// none): a shared partition's batches are copied once, by the encoder,
-// and patched in that copy. The body is decoded to find them (records
-// decode as slices of the body).
-func patchSharedRecords(targets []fetchTarget, version int16) func(body []byte) error {
-	shared := false
-	for _, tg := range targets {
-		shared = shared || tg.shared
-	}
-	if !shared {
-		return nil
-	}
-	return func(body []byte) error {
-		var r kmsg.FetchResponse
-		r.SetVersion(version)
-		if err := r.UnsafeReadFrom(body); err != nil {
-			return fmt.Errorf("fetch response does not decode: %w", err)
-		}
-		for _, tg := range targets {
-			if !tg.shared {
-				continue
-			}
-			if tg.topicIdx >= len(r.Topics) || tg.partIdx >= len(r.Topics[tg.topicIdx].Partitions) {
-				return errors.New("fetch response lacks a partition it was built with")
-			}
-			if _, err := segment.PatchBaseOffsets(r.Topics[tg.topicIdx].Partitions[tg.partIdx].RecordBatches, tg.first); err != nil {
-				return fmt.Errorf("fetch response records: %w", err)
-			}
-		}
-		return nil
-	}
+// fetchSlot locates a partition in a Fetch response.
+type fetchSlot struct{ topic, partition int }
+
+// fetchResponse is a Fetch response that encodes itself (see encoder):
+// records of cached blocks (fetch.Result.Shared) are copied once, by the
+// encoder, and given their committed offsets in that copy; the read's
+// pooled buffers are recycled once encoded.
+type fetchResponse struct {
+	*kmsg.FetchResponse
+	read *fetch.Response
+	// slots[i] locates read.Partitions[i] in the response.
+	slots []fetchSlot
+	// shared says that some partition's records are Shared.
+	shared bool
 }
 
-// recordsBelow cuts records (whole batches with committed base offsets)
-// before the first batch that starts at or after limit, returning what is
-// kept and how many offsets the cut batches spanned. Open transactions
-// start on batch boundaries, so no batch straddles a last stable offset.
-func recordsBelow(records []byte, limit int64) ([]byte, int64) {
-	kept, cutting := 0, false
-	var cut int64
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
-		if err != nil {
-			break
-		}
-		if !cutting && int64(binary.BigEndian.Uint64(batch)) >= limit {
-			cutting = true
-		}
-		if cutting {
-			cut += max(segment.BatchOffsets(batch), 0)
-		} else {
-			kept += len(batch)
-		}
-		rest = next
-	}
-	if !cutting {
-		return records, 0
-	}
-	return records[:kept], cut
+func (r *fetchResponse) partition(i int) *kmsg.FetchResponseTopicPartition {
+	sl := r.slots[i]
+	return &r.Topics[sl.topic].Partitions[sl.partition]
 }
 
-// recordsEnd returns the offset after the last batch of records (whole
-// batches with committed base offsets), or -1 for none.
-func recordsEnd(records []byte) int64 {
-	end := int64(-1)
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
-		if err != nil {
-			break
-		}
-		end = int64(binary.BigEndian.Uint64(batch)) + segment.BatchOffsets(batch)
-		rest = next
+// appendBody implements encoder. The encoded body is decoded again to
+// find the shared partitions' copies (records decode as slices of it).
+func (r *fetchResponse) appendBody(dst []byte) ([]byte, error) {
+	defer r.read.Release()
+	body := len(dst)
+	dst = r.AppendTo(dst)
+	if !r.shared {
+		return dst, nil
 	}
-	return end
+	var enc kmsg.FetchResponse
+	enc.SetVersion(r.Version)
+	if err := enc.UnsafeReadFrom(dst[body:]); err != nil {
+		return dst, fmt.Errorf("fetch response does not decode: %w", err)
+	}
+	for i := range r.read.Partitions {
+		a := &r.read.Partitions[i]
+		if !a.Shared || a.Err != nil || len(a.Records) == 0 {
+			continue
+		}
+		sl := r.slots[i]
+		if sl.topic >= len(enc.Topics) || sl.partition >= len(enc.Topics[sl.topic].Partitions) {
+			return dst, errors.New("fetch response lacks a partition it was built with")
+		}
+		if err := a.PatchCopy(enc.Topics[sl.topic].Partitions[sl.partition].RecordBatches); err != nil {
+			return dst, fmt.Errorf("fetch response records: %w", err)
+		}
+	}
+	return dst, nil
 }

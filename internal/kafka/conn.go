@@ -27,14 +27,6 @@ type request struct {
 	received      time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
-	// release, if set by the handler (before its response is ready), runs
-	// once the response has been encoded: it recycles buffers the response
-	// pointed to.
-	release func()
-	// finish, if set by the handler (before its response is ready), runs
-	// on the encoded response body before it is written; an error closes
-	// the connection instead.
-	finish func(body []byte) error
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -220,16 +212,10 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 		if r.none {
 			continue
 		}
-		var body int
-		buf, body = appendResponse(buf[:0], out.req, r.resp)
-		if out.req.finish != nil {
-			if err := out.req.finish(buf[body:]); err != nil {
-				s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(out.req.key), "err", err)
-				return
-			}
-		}
-		if out.req.release != nil {
-			out.req.release()
+		var err error
+		if buf, err = appendResponse(buf[:0], out.req, r.resp); err != nil {
+			s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(out.req.key), "err", err)
+			return
 		}
 		if _, err := bw.Write(buf); err != nil {
 			return
@@ -238,17 +224,33 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 	bw.Flush()
 }
 
+// encoder is a response that encodes its own body, for one whose wire
+// form is more than its kmsg fields (Fetch gives records shared with the
+// block cache their offsets in the encoded copy) or that holds buffers
+// until it is encoded. The writer calls appendBody, once, instead of
+// AppendTo; an error means the response cannot be sent, and the
+// connection is closed.
+type encoder interface {
+	appendBody(dst []byte) ([]byte, error)
+}
+
 // appendResponse frames a response: size, correlation ID, the flexible
 // header's empty tag section (never for ApiVersions, whose response header
-// is always v0), then the body, which starts at dst[body:].
-func appendResponse(dst []byte, req *request, resp kmsg.Response) (out []byte, body int) {
+// is always v0), then the body.
+func appendResponse(dst []byte, req *request, resp kmsg.Response) ([]byte, error) {
 	dst = append(dst, 0, 0, 0, 0)
 	dst = kbin.AppendInt32(dst, req.correlationID)
 	if resp.IsFlexible() && req.key != apiVersionsKey {
 		dst = append(dst, 0)
 	}
-	body = len(dst)
-	dst = resp.AppendTo(dst)
+	if e, ok := resp.(encoder); ok {
+		var err error
+		if dst, err = e.appendBody(dst); err != nil {
+			return dst, err
+		}
+	} else {
+		dst = resp.AppendTo(dst)
+	}
 	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
-	return dst, body
+	return dst, nil
 }

@@ -121,11 +121,14 @@ type Server struct {
 	groups   GroupCoordinator
 	txn      TxnCoordinator
 	txnLog   metadata.Transactions
-	notifier *fetch.Notifier
 	members  cluster.Membership
 	cluster  string // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
+
+	// fetcher answers Fetch requests through reader, Deps.Transactions
+	// and Deps.Notifier.
+	fetcher *fetch.Fetcher
 
 	mu    sync.Mutex // guards conns and ln
 	conns map[net.Conn]struct{}
@@ -165,8 +168,9 @@ func NewServer(cfg Config, d Deps) *Server {
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
-		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
+		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
+		fetcher: fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 	}
 }
 

@@ -141,6 +141,9 @@ type Transactions interface {
 	// the aborted transactions relevant to a read_committed fetch from
 	// offset from.
 	StableState(ctx context.Context, topic TopicID, partition int32, from int64) (StableState, error)
+	// StableReader is StableState for many partitions in one call, as a
+	// read_committed Fetch asks.
+	StableReader
 	// PartitionProducers returns the producers with state on a partition,
 	// by producer ID.
 	PartitionProducers(ctx context.Context, topic TopicID, partition int32) ([]ProducerState, error)

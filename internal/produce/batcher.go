@@ -117,7 +117,7 @@ type Batcher struct {
 	cfg      Config
 	log      metadata.Log
 	bucket   objstore.Bucket
-	onCommit func()
+	onCommit func(committed ...metadata.TopicPartition)
 	// written, if set, gets every committed file of at most writtenMax
 	// bytes (set before the first Submit; see OnWritten).
 	written    func(key string, data []byte)
@@ -165,11 +165,12 @@ type flush struct {
 }
 
 // New returns a Batcher. onCommit, if non-nil, is called after every
-// successful commit (fetch long-polls use it to wake up).
-func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(), m *Metrics, logger *slog.Logger) *Batcher {
+// successful commit with the partitions that got data (fetch.Notifier's
+// Notify: long polls of those partitions wake up). It must not block.
+func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(committed ...metadata.TopicPartition), m *Metrics, logger *slog.Logger) *Batcher {
 	cfg.setDefaults()
 	if onCommit == nil {
-		onCommit = func() {}
+		onCommit = func(...metadata.TopicPartition) {}
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -391,7 +392,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
-		b.onCommit()
+		if parts := committedPartitions(f.batches, results); len(parts) > 0 {
+			b.onCommit(parts...)
+		}
 		if pooled {
 			// Nothing holds the file any more. (After a failure it is
 			// left alone: an abandoned upload attempt might still be
@@ -454,6 +457,25 @@ func (b *Batcher) commit(key string, size int64, batches []Batch, positions []ui
 	res, err := b.log.CommitFile(b.ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
 	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	return res, err
+}
+
+// committedPartitions returns the partitions, each once, that a commit
+// gave new offsets: those of batches that were neither refused nor
+// duplicates.
+func committedPartitions(batches []Batch, res []metadata.BatchResult) []metadata.TopicPartition {
+	var parts []metadata.TopicPartition
+	seen := make(map[metadata.TopicPartition]struct{})
+	for i, bt := range batches {
+		if i >= len(res) || res[i].Err != nil || res[i].Duplicate {
+			continue
+		}
+		p := metadata.TopicPartition{Topic: bt.Topic, Partition: bt.Partition}
+		if _, ok := seen[p]; !ok {
+			seen[p] = struct{}{}
+			parts = append(parts, p)
+		}
+	}
+	return parts
 }
 
 // assignOffsets copies the commit's per-batch outcome into the flush's

@@ -99,7 +99,7 @@ func newEnv(t *testing.T, cfg produce.Config, wrap func(objstore.Bucket) objstor
 	if wrap != nil {
 		e.bucket = wrap(dirBucket)
 	}
-	e.batcher = produce.New(cfg, store, e.bucket, func() { e.commits.Add(1) }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.batcher = produce.New(cfg, store, e.bucket, func(...metadata.TopicPartition) { e.commits.Add(1) }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"Transactions", testTransactions},
 		{"TransactionFailedWrites", testTxnFailedWrites},
 		{"DeleteTopicDropsProducerState", testDeleteTopicDropsProducers},
+		{"StableStates", testStableStates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

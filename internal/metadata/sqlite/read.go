@@ -33,6 +33,9 @@ const (
 type readStmts struct {
 	partitionState, extentAtTimestamp, firstOpenTxn, abortedTxns *sql.Stmt
 
+	// stable answers StableStates (stable.go).
+	stable stableStmts
+
 	mu      sync.Mutex        // guards extents
 	extents map[int]*sql.Stmt // by LIMIT; callers use a few fixed limits
 }
@@ -79,11 +82,11 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 		*p.stmt = st
 	}
-	return nil
+	return r.stable.prepare(ctx, db)
 }
 
 func (r *readStmts) close() error {
-	var errs []error
+	errs := []error{r.stable.close()}
 	r.mu.Lock()
 	for _, st := range r.extents {
 		errs = append(errs, st.Close())

@@ -1,4 +1,4 @@
-package kafka
+package fetch
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func FuzzRecordsBelow(f *testing.F) {
 	var chunk []byte
 	base := int64(0)
 	for _, n := range []int{3, 1, 4} {
-		b := newBatch(n, 5, nil)
+		b := benchBatch(int32(n), 5)
 		binary.BigEndian.PutUint64(b, uint64(base))
 		chunk = append(chunk, b...)
 		base += int64(n)
