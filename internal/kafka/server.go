@@ -91,6 +91,11 @@ type Config struct {
 	// LogDir is the log dir DescribeLogDirs reports: the bucket URL,
 	// without credentials.
 	LogDir string
+	// QueuedMaxRequestBytes bounds the bytes of requests in progress on all
+	// connections together (Kafka's queued.max.request.bytes); beyond it
+	// connections stop being read until requests finish. 0 means 500 MiB;
+	// negative means unbounded.
+	QueuedMaxRequestBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 32
+	}
+	if c.QueuedMaxRequestBytes == 0 {
+		c.QueuedMaxRequestBytes = 500 << 20
 	}
 }
 
@@ -128,10 +136,17 @@ type Server struct {
 	metrics  *Metrics
 	logger   *slog.Logger
 
-	mu    sync.Mutex // guards conns and ln
+	// queued bounds request bytes in progress across connections.
+	queued *requestBudget
+
+	mu    sync.Mutex // guards conns, ln, draining and drainingSet
 	conns map[net.Conn]struct{}
 	ln    net.Listener
-	wg    sync.WaitGroup // connection goroutines
+	// draining is closed by Drain: readers stop taking requests and each
+	// connection closes once its requests are answered.
+	draining    chan struct{}
+	drainingSet bool
+	wg          sync.WaitGroup // connection goroutines
 }
 
 // Deps are the server's collaborators.
@@ -167,6 +182,8 @@ func NewServer(cfg Config, d Deps) *Server {
 		txn: d.Txn, txnLog: d.Transactions,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
+		queued:   newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
+		draining: make(chan struct{}),
 	}
 }
 
@@ -195,6 +212,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		tempDelay = 0
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
+		if s.drainingSet {
+			c.SetReadDeadline(time.Now())
+		}
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
@@ -204,6 +224,50 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
+	}
+}
+
+// StopAccepting closes the listener: no new connections, while the open
+// ones keep being served. Serve returns once they are all closed.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
+// Drain shuts the server down gracefully: it stops accepting, stops
+// reading new requests on every connection, and lets each connection write
+// the answers of the requests it already read (a produce waiting for its
+// flush gets its acknowledgement) before closing it. When ctx ends first,
+// the remaining connections are closed at once. It returns once every
+// connection and request goroutine has finished.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if !s.drainingSet {
+		s.drainingSet = true
+		close(s.draining)
+	}
+	// A read deadline in the past ends every blocked read (and every
+	// later one): each reader returns, and its writer answers what is
+	// queued and closes the connection.
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
 	}
 }
 
