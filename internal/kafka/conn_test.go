@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -199,5 +201,60 @@ func TestDrainAnswersBufferedProduce(t *testing.T) {
 	rc.expectClosed()
 	if err := <-drained; err != nil {
 		t.Fatalf("Drain: %v", err)
+	}
+}
+
+// TestProduceBoundedWhenBucketHangs: a produce whose flush cannot finish
+// (the bucket does not answer) is answered REQUEST_TIMED_OUT once the
+// request's timeout (at least 1s) has passed, never left hanging.
+func TestProduceBoundedWhenBucketHangs(t *testing.T) {
+	var g *gatedBucket
+	ts := startServerWith(t, Config{}, func(b objstore.Bucket) objstore.Bucket {
+		g = newGatedBucket(b)
+		return g
+	})
+	t.Cleanup(func() { close(g.gate(0)) })
+	ts.createTopic("h", 1, nil)
+	rc := ts.dial()
+	req := produceReq(7, -1, producePart{"h", 0, newBatch(1, 10, nil)})
+	req.TimeoutMillis = 1000
+	start := time.Now()
+	resp := rc.roundTrip(req).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Fatalf("produce to a hung bucket: error %d, want REQUEST_TIMED_OUT", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %v, want about the request's 1s timeout", took)
+	}
+}
+
+// TestProduceRefusedWhileBucketNotReady: while the readiness prober finds
+// the bucket failing, produce gets KAFKA_STORAGE_ERROR at once and nothing
+// is buffered; once it recovers, produce succeeds.
+func TestProduceRefusedWhileBucketNotReady(t *testing.T) {
+	var bucketErr atomic.Pointer[error]
+	ts := startServerDeps(t, Config{}, nil, func(d *Deps) {
+		d.BucketReady = func() error {
+			if e := bucketErr.Load(); e != nil {
+				return *e
+			}
+			return nil
+		}
+	})
+	ts.createTopic("r", 1, nil)
+	down := errors.New("probe: bucket unreachable")
+	bucketErr.Store(&down)
+	rc := ts.dial()
+	resp := rc.roundTrip(produceReq(7, -1, producePart{"r", 0, newBatch(1, 10, nil)})).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+		t.Fatalf("produce while the bucket is down: error %d, want KAFKA_STORAGE_ERROR", code)
+	}
+	if ts.files() != 0 {
+		t.Fatal("a refused produce wrote a file")
+	}
+	bucketErr.Store(nil)
+	resp = rc.roundTrip(produceReq(7, -1, producePart{"r", 0, newBatch(1, 10, nil)})).(*kmsg.ProduceResponse)
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("produce after recovery: error %d, offset %d", p.ErrorCode, p.BaseOffset)
 	}
 }

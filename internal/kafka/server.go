@@ -96,6 +96,10 @@ type Config struct {
 	// connections stop being read until requests finish. 0 means 500 MiB;
 	// negative means unbounded.
 	QueuedMaxRequestBytes int64
+	// ProduceTimeout bounds how long a produce request waits for its flush
+	// when the client's own timeout is longer (or unset); past it the
+	// request gets REQUEST_TIMED_OUT, never a hang. 0 means 30s.
+	ProduceTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -113,6 +117,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 32
+	}
+	if c.ProduceTimeout <= 0 {
+		c.ProduceTimeout = 30 * time.Second
 	}
 	if c.QueuedMaxRequestBytes == 0 {
 		c.QueuedMaxRequestBytes = 500 << 20
@@ -135,6 +142,8 @@ type Server struct {
 	cluster  string // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
+	// bucketReady is Deps.BucketReady, or always nil.
+	bucketReady func() error
 
 	// queued bounds request bytes in progress across connections.
 	queued *requestBudget
@@ -166,6 +175,10 @@ type Deps struct {
 	ClusterID    string
 	Metrics      *Metrics
 	Logger       *slog.Logger
+	// BucketReady, if set, reports whether the bucket is known to be
+	// failing (the agent's readiness prober): produce requests are then
+	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
+	BucketReady func() error
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -177,13 +190,17 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.BucketReady == nil {
+		d.BucketReady = func() error { return nil }
+	}
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		notifier: d.Notifier, members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
-		queued:   newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
-		draining: make(chan struct{}),
+		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
+		bucketReady: d.BucketReady,
+		draining:    make(chan struct{}),
 	}
 }
 

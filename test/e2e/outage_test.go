@@ -1,0 +1,145 @@
+package e2e
+
+// Dependency outages end in retries, not failures: producers of every kind
+// keep their records through a PostgreSQL outage and deliver them after it.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// metricsText returns the agent's /metrics page.
+func metricsText(t *testing.T, httpAddr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestProduceThroughMetadataStoreOutage: with PostgreSQL stopped, new
+// franz-go, kcat (librdkafka) and `sluice produce` producers are answered
+// with retriable errors (never UNKNOWN_SERVER_ERROR), keep their records,
+// and deliver every one once PostgreSQL is back.
+func TestProduceThroughMetadataStoreOutage(t *testing.T) {
+	cliRequireKcat(t)
+	c := StartCluster(t, clusterOpts{zones: []string{""}})
+	a := c.Agents[0]
+	const topic = "outage"
+	a.CreateTopic(topic, 1)
+
+	c.PG.Stop()
+	ctx := testContext(t, 3*time.Minute)
+	type result struct {
+		who string
+		err error
+	}
+	results := make(chan result, 3)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			results <- result{"franz-go", err}
+			return
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for i := 0; i < 5; i++ {
+			recs = append(recs, kgo.StringRecord(fmt.Sprintf("franz-%d", i)))
+		}
+		results <- result{"franz-go", cl.ProduceSync(ctx, recs...).FirstErr()}
+	}()
+	go func() {
+		var in bytes.Buffer
+		for i := 0; i < 5; i++ {
+			fmt.Fprintf(&in, "kcat-%d\n", i)
+		}
+		cmd := exec.CommandContext(ctx, "kcat", "-b", a.KafkaAddr, "-P", "-t", topic, "-X", "message.timeout.ms=120000")
+		cmd.Stdin = &in
+		out, err := cmd.CombinedOutput()
+		if err == nil && strings.Contains(string(out), "ERROR") {
+			err = fmt.Errorf("kcat reported errors")
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		results <- result{"kcat", err}
+	}()
+	go func() {
+		cmd := exec.CommandContext(ctx, sluiceBin, "produce", "--brokers", a.KafkaAddr, "-t", topic)
+		cmd.Stdin = strings.NewReader("cli-0\ncli-1\ncli-2\ncli-3\ncli-4\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		results <- result{"sluice produce", err}
+	}()
+
+	// The outage lasts until the agent has answered Metadata requests
+	// with errors and at least five seconds have passed; no producer may
+	// give up meanwhile.
+	start := time.Now()
+	for {
+		m := metricsText(t, a.HTTPAddr)
+		if strings.Contains(m, `sluice_kafka_errors_total{api="Metadata"`) && time.Since(start) > 5*time.Second {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("no Metadata errors counted during the outage:\n%s", m)
+		}
+		select {
+		case r := <-results:
+			t.Fatalf("%s finished during the outage: %v", r.who, r.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	c.PG.Start()
+	for i := 0; i < 3; i++ {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Errorf("%s failed: %v", r.who, r.err)
+			}
+		case <-ctx.Done():
+			t.Fatal("producers did not finish after PostgreSQL came back")
+		}
+	}
+	if m := metricsText(t, a.HTTPAddr); strings.Contains(m, `code="-1"`) {
+		t.Errorf("UNKNOWN_SERVER_ERROR was returned during the outage:\n%s", grepLines(m, "sluice_kafka_errors_total"))
+	}
+	got := a.ConsumeAll(testContext(t, time.Minute), topic)
+	seen := map[string]int{}
+	for _, r := range got[0] {
+		seen[string(r.Value)]++
+	}
+	for _, p := range []string{"franz", "kcat", "cli"} {
+		for i := 0; i < 5; i++ {
+			if v := fmt.Sprintf("%s-%d", p, i); seen[v] == 0 {
+				t.Errorf("record %q was not delivered", v)
+			}
+		}
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
