@@ -143,3 +143,19 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestDevDataDirLocked: a second `sluice dev` on a data directory another
+// one is serving exits at once with a clear error, instead of starting as
+// the same node on the same store.
+func TestDevDataDirLocked(t *testing.T) {
+	a := StartAgent(t, "")
+	ctx := testContext(t, time.Minute)
+	out, err := exec.CommandContext(ctx, sluiceBin, "dev", "--data-dir", a.DataDir,
+		"--kafka-addr", freeAddr(t), "--http-addr", freeAddr(t)).CombinedOutput()
+	if err == nil {
+		t.Fatalf("second sluice dev on %s started:\n%s", a.DataDir, out)
+	}
+	if !strings.Contains(string(out), "data directory in use by another sluice process") {
+		t.Fatalf("second sluice dev failed without the lock error: %v\n%s", err, out)
+	}
+}
