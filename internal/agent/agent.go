@@ -261,8 +261,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	groupMetrics.SetCoordinator(a.groups)
 
 	notifier := fetch.NewNotifier()
-	// The write path's uploads report to readiness as they succeed or fail.
-	a.batcher = produce.New(cfg.Produce, a.store, observedBucket{a.bucket, a.health}, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	// The write path's uploads and commits report to readiness as they
+	// succeed or fail.
+	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}

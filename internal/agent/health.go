@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
 )
 
@@ -195,4 +196,19 @@ func (o observedBucket) Put(ctx context.Context, key string, data []byte) error 
 		o.h.report("bucket", err)
 	}
 	return err
+}
+
+// observedLog reports the outcome of the write path's commits to health,
+// as the metadata store's real traffic.
+type observedLog struct {
+	metadata.Log
+	h *health
+}
+
+func (o observedLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	res, err := o.Log.CommitFile(ctx, c)
+	if err == nil || ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
+		o.h.report("metadata", err)
+	}
+	return res, err
 }
