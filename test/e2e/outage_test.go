@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,5 +158,48 @@ func TestDevDataDirLocked(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "data directory in use by another sluice process") {
 		t.Fatalf("second sluice dev failed without the lock error: %v\n%s", err, out)
+	}
+}
+
+// TestSIGTERMAcknowledgesBufferedProduce: `sluice dev` told to stop with a
+// produce still buffered (its file not yet written) flushes it and sends
+// the acknowledgement before closing the connection, then exits cleanly.
+func TestSIGTERMAcknowledgesBufferedProduce(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "1m", "--batch-early-seal=false")
+	a.CreateTopic("term", 1)
+	// No retries: the record's outcome is the first answer it gets.
+	cl := a.Client(kgo.DefaultProduceTopic("term"), kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(30*time.Second),
+		kgo.DisableIdempotentWrite(), kgo.ProducerLinger(0))
+	done := make(chan error, 1)
+	var offset int64 = -1
+	cl.Produce(testContext(t, time.Minute), kgo.StringRecord("buffered"), func(r *kgo.Record, err error) {
+		offset = r.Offset
+		done <- err
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for a.metric("sluice_produce_buffered_bytes") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the record was never buffered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || offset != 0 {
+			t.Fatalf("buffered record at SIGTERM: offset %d, %v; want acknowledged at offset 0", offset, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer for the buffered record")
+	}
+	select {
+	case <-a.exited:
+		if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("agent exited with %d after SIGTERM", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not exit after SIGTERM")
 	}
 }
