@@ -33,6 +33,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzFileCRC32C$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateBatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
+	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
 
 # bench: the standard workload against sluice dev and kfake (minutes; not

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -80,7 +78,8 @@ func runLocalCluster(cmd *cobra.Command, dataDir string, base agent.Config, n in
 
 	var agents []*agent.Agent
 	closeAll := func() error {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		stop() // a second signal is shutdownContext's
+		closeCtx, cancel := shutdownContext(base.ShutdownTimeout)
 		defer cancel()
 		var errs []error
 		for _, a := range agents {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,13 @@ metadata store is a SQLite file and the bucket is a directory, both under
 				return err
 			}
 			logStartup(cmd)
+			// One process per data directory: a second would share the
+			// SQLite store and bucket as the same node.
+			unlock, err := agent.LockDataDir(dataDir)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			if agents > 1 {
 				return runLocalCluster(cmd, dataDir, cfg, agents)
 			}
@@ -40,7 +48,7 @@ metadata store is a SQLite file and the bucket is a directory, both under
 				fmt.Fprintf(cmd.OutOrStdout(), `Sluice is running.
   data:    %s (bucket %s, metadata %s)
   kafka:   %s   e.g. kcat -b %s -L
-  http:    %s   (/metrics, /healthz)
+  http:    %s   (/metrics, /healthz, /readyz)
 Press Ctrl-C to stop.
 `, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr())
 			})
@@ -67,7 +75,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener address")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz and /debug/pprof (empty disables)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")
@@ -96,6 +104,43 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
 	f.DurationVar(&cfg.Txn.MaxTimeout, "txn-max-timeout", 15*time.Minute, "longest transaction timeout a producer may ask for (transaction.max.timeout.ms)")
 	f.DurationVar(&cfg.Txn.CheckInterval, "txn-check-interval", time.Second, "how often timed-out transactions are aborted and interrupted commits or aborts completed")
+	f.Int64Var(&cfg.Kafka.QueuedMaxRequestBytes, "queued-max-request-bytes", 500<<20, "bytes of requests in progress on all connections together; beyond it connections are not read until requests finish (queued.max.request.bytes; -1 unbounded)")
+	f.DurationVar(&cfg.Kafka.ProduceTimeout, "produce-timeout", 30*time.Second, "longest a produce request waits for its flush, when the client's timeout is longer; it then gets REQUEST_TIMED_OUT")
+	f.DurationVar(&cfg.ReadinessInterval, "readiness-interval", 5*time.Second, "how often the bucket (a small write read back) and the metadata store (a trivial query) are probed for /readyz")
+	f.DurationVar(&cfg.ReadinessTimeout, "readiness-timeout", 5*time.Second, "bound on one readiness probe; a probe that takes longer marks its component failing")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
+}
+
+// shutdownContext returns the context bounding a graceful shutdown: it
+// ends after timeout, or at once on a second SIGINT or SIGTERM. Should the
+// shutdown still not have finished (the returned finish not called) 5s
+// after that, or on a third signal, the process exits.
+func shutdownContext(timeout time.Duration) (ctx context.Context, finish func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	finished := make(chan struct{})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		defer signal.Stop(sig)
+		select {
+		case <-sig:
+			slog.Warn("second signal: forcing shutdown")
+			cancel()
+		case <-ctx.Done():
+		case <-finished:
+			return
+		}
+		select {
+		case <-time.After(5 * time.Second):
+		case <-sig:
+		case <-finished:
+			return
+		}
+		slog.Error("shutdown did not finish; exiting")
+		os.Exit(1)
+	}()
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(finished); cancel() }) }
 }
 
 // runAgent starts an agent, calls started, and runs until SIGINT or SIGTERM,
@@ -113,8 +158,9 @@ func runAgent(ctx context.Context, cfg agent.Config, started func(*agent.Agent))
 	case <-ctx.Done():
 	case <-a.Done():
 	}
-	slog.Info("shutting down")
-	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	stop() // a second signal is shutdownContext's
+	slog.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	closeCtx, cancel := shutdownContext(cfg.ShutdownTimeout)
 	defer cancel()
 	return a.Close(closeCtx)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,6 +19,7 @@ func newProduceCmd() *cobra.Command {
 		keySep    string
 		partition int32
 		acks      string
+		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -27,7 +29,11 @@ text before the first separator is the key and the rest the value. Prints
 the partition and offset of each record when it is acknowledged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
+			// Retriable errors (an agent restarting, a metadata store or
+			// bucket outage) are retried until --delivery-timeout; only
+			// then, or on a non-retriable error, does a record fail.
+			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+				kgo.RecordDeliveryTimeout(timeout), kgo.RetryTimeout(timeout)}
 			switch acks {
 			case "all", "-1":
 				opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -55,6 +61,7 @@ the partition and offset of each record when it is acknowledged.`,
 	f.StringVarP(&keySep, "key-separator", "k", "", "split each line into key and value at the first occurrence of this string")
 	f.Int32VarP(&partition, "partition", "p", -1, "partition to produce to (-1: by key, or sticky for keyless records)")
 	f.StringVar(&acks, "acks", "all", "acks: all, 1 or 0")
+	f.DurationVar(&timeout, "delivery-timeout", 2*time.Minute, "how long a record is retried through retriable errors (an agent restart, a metadata store or bucket outage) before it fails")
 	cmd.MarkFlagRequired("topic")
 	return cmd
 }

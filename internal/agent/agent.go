@@ -91,6 +91,15 @@ type Config struct {
 	// other agents may be.
 	TopicCacheTTL time.Duration
 
+	// ReadinessInterval is how often the bucket and the metadata store are
+	// probed for /readyz (0 means 5s); ReadinessTimeout bounds each probe
+	// (0 means 5s).
+	ReadinessInterval time.Duration
+	ReadinessTimeout  time.Duration
+	// ShutdownTimeout bounds a graceful shutdown (the command's signal
+	// handling; Close takes its bound from its context).
+	ShutdownTimeout time.Duration
+
 	Logger *slog.Logger
 
 	// wrapStore, set by tests, wraps the metadata store (fault injection).
@@ -136,13 +145,16 @@ type Agent struct {
 	jobs     *jobs.Runner
 	txn      *txn.Coordinator
 	txnDone  chan struct{} // closed when the transaction sweep stops
-	server   *kafka.Server
-	cache    *cache.Cache
-	reader   *fetch.Reader
-	kafkaLn  net.Listener
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	metrics  *prometheus.Registry
+	// proberDone is closed when the readiness prober stops.
+	proberDone chan struct{}
+	server     *kafka.Server
+	cache      *cache.Cache
+	reader     *fetch.Reader
+	kafkaLn    net.Listener
+	httpLn     net.Listener
+	httpSrv    *http.Server
+	metrics    *prometheus.Registry
+	health     *health
 
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
@@ -173,6 +185,12 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.AgentTTL <= 0 {
 		cfg.AgentTTL = 6 * cfg.HeartbeatInterval
 	}
+	if cfg.ReadinessInterval <= 0 {
+		cfg.ReadinessInterval = 5 * time.Second
+	}
+	if cfg.ReadinessTimeout <= 0 {
+		cfg.ReadinessTimeout = 5 * time.Second
+	}
 	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -180,6 +198,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		}
 	}()
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.health = newHealth(a.metrics)
 
 	if cfg.BucketTimeout <= 0 {
 		cfg.BucketTimeout = 30 * time.Second
@@ -242,7 +261,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	groupMetrics.SetCoordinator(a.groups)
 
 	notifier := fetch.NewNotifier()
-	a.batcher = produce.New(cfg.Produce, a.store, a.bucket, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	// The write path's uploads and commits report to readiness as they
+	// succeed or fail.
+	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}
@@ -265,7 +286,18 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		ClusterID:    clusterID,
 		Metrics:      kafka.NewMetrics(a.metrics),
 		Logger:       a.logger,
+		BucketReady:  a.health.bucketErr,
 	})
+	// An agent that cannot write to its bucket stops being advertised (when
+	// other agents can take its clients) until it can again.
+	a.health.onBucket = func(ok bool) {
+		if !ok {
+			a.logger.Warn("bucket failing: refusing produce and leaving the advertised agents", "err", a.health.bucketErr())
+		} else {
+			a.logger.Info("bucket working again")
+		}
+		a.registry.SetAdvertised(ok)
+	}
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
@@ -276,6 +308,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}
+	a.proberDone = make(chan struct{})
+	go func() {
+		defer close(a.proberDone)
+		a.runProber(serveCtx, cfg.ReadinessInterval, cfg.ReadinessTimeout)
+	}()
 	a.txnDone = make(chan struct{})
 	go func() {
 		defer close(a.txnDone)
@@ -392,15 +429,24 @@ func (a *Agent) HTTPAddr() string {
 // Done is closed when the agent has stopped serving Kafka.
 func (a *Agent) Done() <-chan struct{} { return a.done }
 
-// Close shuts down in order: stop taking requests, flush and commit what is
-// buffered (bounded by ctx), then close the backends.
+// Close shuts down gracefully, bounded by ctx: stop accepting connections,
+// flush and commit what is buffered, answer every request already read (a
+// buffered produce gets its acknowledgement), close the connections, then
+// release coordinators, leases and the registration, and close the
+// backends. When ctx ends first, what is left is cut short.
 func (a *Agent) Close(ctx context.Context) error {
+	var errs []error
+	a.server.StopAccepting()
+	errs = append(errs, a.batcher.Close(ctx))
+	if err := a.server.Drain(ctx); err != nil {
+		a.logger.Warn("shutdown bound reached; closing the remaining connections", "err", err)
+	}
 	a.cancel()
 	<-a.done
+	<-a.proberDone
 	if a.watchDone != nil {
 		<-a.watchDone
 	}
-	var errs []error
 	if a.httpSrv != nil {
 		// Zone peers keep connections open (some never used: Go's HTTP
 		// client dials ahead), which Shutdown would wait out for seconds;
@@ -412,7 +458,6 @@ func (a *Agent) Close(ctx context.Context) error {
 		cancel()
 	}
 	<-a.txnDone
-	errs = append(errs, a.batcher.Close(ctx))
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()

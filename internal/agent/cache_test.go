@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/jobs"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -25,8 +27,8 @@ import (
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
-// countingBucket counts the range reads that reach the real bucket, over
-// every agent sharing it.
+// countingBucket counts the range reads of data files that reach the real
+// bucket, over every agent sharing it (not the readiness probes' reads).
 type countingBucket struct {
 	objstore.Bucket
 	gets  atomic.Int64
@@ -35,7 +37,7 @@ type countingBucket struct {
 
 func (b *countingBucket) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
 	data, err := b.Bucket.GetRange(ctx, key, off, length)
-	if err == nil {
+	if err == nil && strings.HasPrefix(key, jobs.FilePrefix) {
 		b.gets.Add(1)
 		b.bytes.Add(int64(len(data)))
 	}
@@ -342,7 +344,7 @@ func TestZonePeerCacheReadsOncePerZone(t *testing.T) {
 // bucketBlocks counts the cache blocks of every file in the bucket.
 func bucketBlocks(t *testing.T, ctx context.Context, b objstore.Bucket, blockSize int64) (blocks, files int, total int64) {
 	t.Helper()
-	if err := b.List(ctx, "", func(o objstore.Object) error {
+	if err := b.List(ctx, jobs.FilePrefix, func(o objstore.Object) error {
 		files++
 		blocks += int((o.Size + blockSize - 1) / blockSize)
 		total += o.Size

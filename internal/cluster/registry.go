@@ -33,8 +33,11 @@ type Registry struct {
 	// ("" when it does not); set before Start.
 	peerAddr string
 
-	mu   sync.RWMutex // guards live and peers
-	live []Broker     // sorted by node ID; always contains self
+	mu   sync.RWMutex // guards live, peers and hidden
+	live []Broker     // sorted by node ID; contains self unless hidden
+	// hidden withdraws this agent from the advertised set while other
+	// agents are live (SetAdvertised).
+	hidden bool
 	// peers are the live agents of this agent's zone that serve their
 	// cache, sorted by node ID (self included when it serves).
 	peers []ZonePeer
@@ -106,7 +109,41 @@ func (r *Registry) Start(ctx context.Context) error {
 // interval.
 func (r *Registry) Refresh(ctx context.Context) error { return r.beat(ctx) }
 
+// SetAdvertised withdraws this agent from the agents clients see (false)
+// or brings it back (true), from the next heartbeat on: an agent that
+// cannot serve (its bucket fails) stops heartbeating and removes its
+// registration, so every agent's Metadata responses and coordinator
+// ownership leave it out. A lone agent stays advertised: clients have no
+// other agent to go to, and its retriable errors are the best answer.
+func (r *Registry) SetAdvertised(on bool) {
+	r.mu.Lock()
+	r.hidden = !on
+	r.mu.Unlock()
+}
+
 func (r *Registry) beat(ctx context.Context) error {
+	r.mu.RLock()
+	hidden := r.hidden
+	r.mu.RUnlock()
+	if hidden {
+		agents, err := r.store.LiveAgents(ctx, r.ttl)
+		if err != nil {
+			return err
+		}
+		others := make([]metadata.Agent, 0, len(agents))
+		for _, a := range agents {
+			if a.NodeID != r.self.NodeID {
+				others = append(others, a)
+			}
+		}
+		if len(others) > 0 {
+			if err := r.store.RemoveAgent(ctx, r.self.NodeID, r.instance); err != nil {
+				return err
+			}
+			r.setLive(others, false)
+			return nil
+		}
+	}
 	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance, PeerAddr: r.peerAddr}); err != nil {
 		return err
 	}
@@ -114,6 +151,13 @@ func (r *Registry) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.setLive(agents, true)
+	return nil
+}
+
+// setLive installs the live set loaded from the store, with this agent in
+// it when withSelf.
+func (r *Registry) setLive(agents []metadata.Agent, withSelf bool) {
 	live := make([]Broker, 0, len(agents)+1)
 	sawSelf := false
 	var peers []ZonePeer
@@ -138,7 +182,7 @@ func (r *Registry) beat(ctx context.Context) error {
 		}
 		live = append(live, b)
 	}
-	if !sawSelf {
+	if !sawSelf && withSelf {
 		live = append(live, r.self)
 		sortBrokers(live)
 	}
@@ -146,7 +190,6 @@ func (r *Registry) beat(ctx context.Context) error {
 	r.live = live
 	r.peers = peers
 	r.mu.Unlock()
-	return nil
 }
 
 func sortBrokers(bs []Broker) {

@@ -14,8 +14,12 @@ package kafka
 // the file holding the batches is durable in the bucket and committed to
 // the metadata store, and it carries the committed base offsets. acks=0
 // gets no response; as in Kafka, a validation error then closes the
-// connection. The timeout is not applied: the response waits for the real
-// outcome of the flush rather than guessing with REQUEST_TIMED_OUT.
+// connection. The response waits for the flush at most the request's
+// timeout (at least 1s, at most Config.ProduceTimeout), then answers
+// REQUEST_TIMED_OUT (the batches may still commit, as in Kafka; idempotent
+// producers' retries are deduplicated). While the agent's readiness prober
+// finds the bucket failing, valid batches are refused at once with
+// KAFKA_STORAGE_ERROR (retriable) instead of waiting on a dead bucket.
 //
 // Idempotent producers (batches with a producer ID) are checked when their
 // file commits, inside the metadata transaction that assigns offsets: a
@@ -135,8 +139,12 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 
 	var pending *produce.Pending
 	if len(batches) > 0 {
-		var err error
-		pending, err = s.producer.SubmitFrom(ctx, req.source, batches)
+		err := s.bucketReady()
+		if err == nil {
+			pending, err = s.producer.SubmitFrom(ctx, req.source, batches)
+		} else {
+			err = fmt.Errorf("%w: %v", produce.ErrStorage, err)
+		}
 		if err != nil {
 			for _, sl := range slots {
 				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], errorCode(err), err.Error())
@@ -151,7 +159,9 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		return ready(resp)
 	}
 	return reply{wait: func() kmsg.Response {
-		results, err := pending.Wait(ctx)
+		wctx, cancel := context.WithTimeout(ctx, s.produceWait(m.TimeoutMillis))
+		defer cancel()
+		results, err := pending.Wait(wctx)
 		for i, sl := range slots {
 			ps := &resp.Topics[sl.topic].Partitions[sl.partition]
 			rerr := err
@@ -168,6 +178,17 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		}
 		return resp
 	}}
+}
+
+// produceWait is how long a produce request waits for its flush: the
+// client's timeout, at least a second (flushes happen on their own cadence)
+// and at most Config.ProduceTimeout.
+func (s *Server) produceWait(timeoutMillis int32) time.Duration {
+	d := time.Duration(timeoutMillis) * time.Millisecond
+	if d <= 0 || d > s.cfg.ProduceTimeout {
+		d = s.cfg.ProduceTimeout
+	}
+	return max(d, time.Second)
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

@@ -90,6 +90,11 @@ func metadataErrorCode(err error) int16 {
 	if errors.As(err, &ke) {
 		return ke.Code
 	}
+	if unavailable(err) {
+		// The metadata store is unreachable: retriable, and every
+		// client (librdkafka included) keeps its records and asks again.
+		return kerr.LeaderNotAvailable.Code
+	}
 	return errorCode(err)
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -43,6 +45,9 @@ type reply struct {
 	// closeConn asks for the connection to be closed after this request,
 	// as Kafka does for acks=0 produce errors.
 	closeConn bool
+	// failed marks a request whose handler panicked: the writer closes the
+	// connection instead of answering it (see recovered).
+	failed bool
 }
 
 func ready(resp kmsg.Response) reply { return reply{resp: resp} }
@@ -66,14 +71,23 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	src := produce.NewSource()
 	defer s.producer.Forget(src)
 
+	// waits tracks the goroutines running this connection's slow requests
+	// (reply.wait); the connection is done only when they are.
+	var waits sync.WaitGroup
+	defer waits.Wait()
 	queue := make(chan outbound, s.cfg.MaxInFlightPerConn)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		defer cancel()
+		// The writer stops on its own only when it cannot answer (a write
+		// failed, a handler panicked): then the socket is closed at once,
+		// which also ends a reader blocked on it, so a client never waits
+		// on a connection no one answers.
+		defer c.Close()
 		s.writeLoop(ctx, c, queue)
 	}()
-	err := s.readLoop(ctx, c, src, queue)
+	err := s.readLoop(ctx, c, src, queue, &waits)
 	close(queue)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 		s.logger.Debug("closing connection", "remote", c.RemoteAddr().String(), "err", err)
@@ -81,7 +95,22 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	<-writerDone
 }
 
-func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, queue chan<- outbound) error {
+// recovered runs fn, turning a panic into a failed reply: the panic is
+// logged with its stack and counted, and only this request's connection
+// is closed (by the writer), never the agent.
+func (s *Server) recovered(req *request, fn func() reply) (r reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.logger.Error("request handler panicked; closing the connection", "api", kmsg.NameForKey(req.key), "version", req.version,
+				"client_id", req.clientID, "remote", req.remote, "panic", p, "stack", string(debug.Stack()))
+			r = reply{failed: true}
+		}
+	}()
+	return fn()
+}
+
+func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, queue chan<- outbound, waits *sync.WaitGroup) error {
 	br := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
@@ -93,12 +122,21 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 			s.metrics.badFrames.Inc()
 			return fmt.Errorf("request size %d outside [8, %d]", size, s.cfg.MaxRequestBytes)
 		}
+		// Requests in progress on all connections together hold at most
+		// QueuedMaxRequestBytes: past it the reader waits (the client's
+		// bytes stay in its socket) until other requests finish.
+		release, err := s.queued.acquire(ctx, int64(size), s.draining)
+		if err != nil {
+			return err
+		}
 		body := make([]byte, size)
 		if _, err := io.ReadFull(br, body); err != nil {
+			release()
 			return err
 		}
 		req, early, err := s.decode(body)
 		if err != nil {
+			release()
 			s.metrics.badFrames.Inc()
 			return err
 		}
@@ -109,12 +147,20 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 		if early != nil {
 			r = ready(early)
 		} else {
-			r = s.dispatch(ctx, req)
+			r = s.recovered(req, func() reply { return s.dispatch(ctx, req) })
 		}
 		out := outbound{req: req, done: make(chan reply, 1)}
 		if r.wait != nil {
-			go func() { out.done <- reply{resp: r.wait(), none: r.none, closeConn: r.closeConn} }()
+			waits.Add(1)
+			go func() {
+				defer waits.Done()
+				defer release()
+				out.done <- s.recovered(req, func() reply {
+					return reply{resp: r.wait(), none: r.none, closeConn: r.closeConn}
+				})
+			}()
 		} else {
+			release()
 			out.done <- r
 		}
 		select {
@@ -122,7 +168,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if r.closeConn {
+		if r.closeConn || r.failed {
 			return errCloseConn
 		}
 	}
@@ -209,12 +255,16 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 			}
 		}
 		s.metrics.observe(out.req, time.Since(out.req.received))
+		if r.failed {
+			bw.Flush() // the answers before it, then the connection closes
+			return
+		}
 		if r.none {
 			continue
 		}
-		var err error
-		if buf, err = appendResponse(buf[:0], out.req, r.resp); err != nil {
-			s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(out.req.key), "err", err)
+		var encoded bool
+		if buf, encoded = s.encode(buf[:0], out.req, r.resp); !encoded {
+			bw.Flush() // the answers before it, then the connection closes
 			return
 		}
 		if _, err := bw.Write(buf); err != nil {
@@ -232,6 +282,27 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 // connection is closed.
 type encoder interface {
 	appendBody(dst []byte) ([]byte, error)
+}
+
+// encode frames a response with appendResponse, recovering from a panic
+// while encoding (a handler's malformed response): an encoding that
+// panicked or failed is logged (a panic also counted), ok is false, and the
+// writer closes the connection.
+func (s *Server) encode(dst []byte, req *request, resp kmsg.Response) (out []byte, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.logger.Error("encoding a response panicked; closing the connection", "api", kmsg.NameForKey(req.key), "version", req.version,
+				"remote", req.remote, "panic", p, "stack", string(debug.Stack()))
+			out, ok = dst, false
+		}
+	}()
+	out, err := appendResponse(dst, req, resp)
+	if err != nil {
+		s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(req.key), "err", err)
+		return out, false
+	}
+	return out, true
 }
 
 // appendResponse frames a response: size, correlation ID, the flexible

@@ -3,7 +3,10 @@ package kafka
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -45,10 +48,56 @@ func errorCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage):
 		return kerr.KafkaStorageError.Code
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), unavailable(err):
+		// A dependency (metadata store, bucket) that does not answer:
+		// retriable, as a broker whose controller or disk is slow.
 		return kerr.RequestTimedOut.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// unavailable reports whether err says a dependency is unreachable or
+// overloaded rather than that the request is wrong: a network error
+// (connection refused or reset, a timeout), a connection that dropped
+// mid-query, a PostgreSQL connection, shutdown or resource error, a
+// serialization conflict, a busy SQLite database, or an error its driver
+// marks safe to retry. Such errors always map to a retriable Kafka code, so
+// clients retry through an outage instead of failing their records.
+func unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var retry interface{ SafeToRetry() bool }
+	if errors.As(err, &retry) && retry.SafeToRetry() {
+		return true
+	}
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		return true
+	}
+	// PostgreSQL (pgconn.PgError, without importing the driver here).
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		switch code := pg.SQLState(); {
+		case strings.HasPrefix(code, "08"), // connection exception
+			strings.HasPrefix(code, "53"),                     // insufficient resources
+			code == "57P01", code == "57P02", code == "57P03", // shutdown, crash, starting up
+			code == "40001", code == "40P01", // serialization failure, deadlock
+			code == "55P03": // lock not available
+			return true
+		}
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
+		strings.Contains(msg, "conn closed") || strings.Contains(msg, "closed pool") ||
+		strings.Contains(msg, "failed to connect")
 }
 
 // errorMessage returns a message for response fields that carry one, nil for
@@ -77,7 +126,9 @@ func groupErrorCode(err error) int16 {
 		return 0
 	case errors.As(err, &ke):
 		return ke.Code
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), unavailable(err):
+		// The store behind the coordinator is unreachable: clients look
+		// the coordinator up again and retry.
 		return kerr.CoordinatorNotAvailable.Code
 	}
 	return errorCode(err)

@@ -17,6 +17,8 @@ type Metrics struct {
 	badFrames   prometheus.Counter
 	bytesOut    prometheus.Counter
 	recordsOut  prometheus.Counter
+	panics      prometheus.Counter
+	queuedBytes prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -31,9 +33,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		badFrames:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_bad_requests_total", Help: "Connections closed for malformed, oversized or unsupported requests."}),
 		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_bytes_total", Help: "Record batch bytes returned to consumers."}),
 		recordsOut:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_records_total", Help: "Records (offsets) returned to consumers."}),
+		panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_panics_total", Help: "Requests whose handling panicked; each closed its connection."}),
+		queuedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_queued_request_bytes", Help: "Bytes of requests in progress on all connections (bounded by --queued-max-request-bytes)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut)
+		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes)
 	}
 	return m
 }

@@ -90,6 +90,15 @@ type Config struct {
 	// LogDir is the log dir DescribeLogDirs reports: the bucket URL,
 	// without credentials.
 	LogDir string
+	// QueuedMaxRequestBytes bounds the bytes of requests in progress on all
+	// connections together (Kafka's queued.max.request.bytes); beyond it
+	// connections stop being read until requests finish. 0 means 500 MiB;
+	// negative means unbounded.
+	QueuedMaxRequestBytes int64
+	// ProduceTimeout bounds how long a produce request waits for its flush
+	// when the client's own timeout is longer (or unset); past it the
+	// request gets REQUEST_TIMED_OUT, never a hang. 0 means 30s.
+	ProduceTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +117,12 @@ func (c *Config) setDefaults() {
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 32
 	}
+	if c.ProduceTimeout <= 0 {
+		c.ProduceTimeout = 30 * time.Second
+	}
+	if c.QueuedMaxRequestBytes == 0 {
+		c.QueuedMaxRequestBytes = 500 << 20
+	}
 }
 
 // Server serves the Kafka protocol.
@@ -125,15 +140,24 @@ type Server struct {
 	cluster  string // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
+	// bucketReady is Deps.BucketReady, or always nil.
+	bucketReady func() error
 
 	// fetcher answers Fetch requests through reader, Deps.Transactions
 	// and Deps.Notifier.
 	fetcher *fetch.Fetcher
 
-	mu    sync.Mutex // guards conns and ln
+	// queued bounds request bytes in progress across connections.
+	queued *requestBudget
+
+	mu    sync.Mutex // guards conns, ln, draining and drainingSet
 	conns map[net.Conn]struct{}
 	ln    net.Listener
-	wg    sync.WaitGroup // connection goroutines
+	// draining is closed by Drain: readers stop taking requests and each
+	// connection closes once its requests are answered.
+	draining    chan struct{}
+	drainingSet bool
+	wg          sync.WaitGroup // connection goroutines
 }
 
 // Deps are the server's collaborators.
@@ -154,6 +178,10 @@ type Deps struct {
 	ClusterID    string
 	Metrics      *Metrics
 	Logger       *slog.Logger
+	// BucketReady, if set, reports whether the bucket is known to be
+	// failing (the agent's readiness prober): produce requests are then
+	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
+	BucketReady func() error
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -165,12 +193,18 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.BucketReady == nil {
+		d.BucketReady = func() error { return nil }
+	}
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 		fetcher: fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
+		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
+		bucketReady: d.BucketReady,
+		draining:    make(chan struct{}),
 	}
 }
 
@@ -199,6 +233,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		tempDelay = 0
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
+		if s.drainingSet {
+			c.SetReadDeadline(time.Now())
+		}
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
@@ -208,6 +245,50 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
+	}
+}
+
+// StopAccepting closes the listener: no new connections, while the open
+// ones keep being served. Serve returns once they are all closed.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
+// Drain shuts the server down gracefully: it stops accepting, stops
+// reading new requests on every connection, and lets each connection write
+// the answers of the requests it already read (a produce waiting for its
+// flush gets its acknowledgement) before closing it. When ctx ends first,
+// the remaining connections are closed at once. It returns once every
+// connection and request goroutine has finished.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if !s.drainingSet {
+		s.drainingSet = true
+		close(s.draining)
+	}
+	// A read deadline in the past ends every blocked read (and every
+	// later one): each reader returns, and its writer answers what is
+	// queued and closes the connection.
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
 	}
 }
 

@@ -55,6 +55,13 @@ func startServer(t *testing.T, cfg Config) *testServer {
 // is), for tests that control when uploads finish.
 func startServerWith(t *testing.T, cfg Config, wrap func(objstore.Bucket) objstore.Bucket) *testServer {
 	t.Helper()
+	return startServerDeps(t, cfg, wrap, nil)
+}
+
+// startServerDeps is startServerWith with the server's collaborators
+// changed by edit (nil: as built), for tests that replace one of them.
+func startServerDeps(t *testing.T, cfg Config, wrap func(objstore.Bucket) objstore.Bucket, edit func(*Deps)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
 	if err != nil {
@@ -79,7 +86,7 @@ func startServerWith(t *testing.T, cfg Config, wrap func(objstore.Bucket) objsto
 	cache := topics.NewCache(store, time.Second)
 	members := cluster.Single{Broker: cluster.Broker{NodeID: 1, Host: "127.0.0.1", Port: int32(port)}}
 	coordinator := groups.New(groups.Config{}, store, soleOwner{members}, nil, discardLogger())
-	srv := NewServer(cfg, Deps{
+	deps := Deps{
 		Topics:     cache,
 		Log:        store,
 		Records:    store,
@@ -90,7 +97,11 @@ func startServerWith(t *testing.T, cfg Config, wrap func(objstore.Bucket) objsto
 		Membership: members,
 		ClusterID:  "test-cluster",
 		Logger:     discardLogger(),
-	})
+	}
+	if edit != nil {
+		edit(&deps)
+	}
+	srv := NewServer(cfg, deps)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()

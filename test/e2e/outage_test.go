@@ -1,0 +1,205 @@
+package e2e
+
+// Dependency outages end in retries, not failures: producers of every kind
+// keep their records through a PostgreSQL outage and deliver them after it.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// metricsText returns the agent's /metrics page.
+func metricsText(t *testing.T, httpAddr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestProduceThroughMetadataStoreOutage: with PostgreSQL stopped, new
+// franz-go, kcat (librdkafka) and `sluice produce` producers are answered
+// with retriable errors (never UNKNOWN_SERVER_ERROR), keep their records,
+// and deliver every one once PostgreSQL is back.
+func TestProduceThroughMetadataStoreOutage(t *testing.T) {
+	cliRequireKcat(t)
+	c := StartCluster(t, clusterOpts{zones: []string{""}})
+	a := c.Agents[0]
+	const topic = "outage"
+	a.CreateTopic(topic, 1)
+
+	c.PG.Stop()
+	ctx := testContext(t, 3*time.Minute)
+	type result struct {
+		who string
+		err error
+	}
+	results := make(chan result, 3)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			results <- result{"franz-go", err}
+			return
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for i := 0; i < 5; i++ {
+			recs = append(recs, kgo.StringRecord(fmt.Sprintf("franz-%d", i)))
+		}
+		results <- result{"franz-go", cl.ProduceSync(ctx, recs...).FirstErr()}
+	}()
+	go func() {
+		var in bytes.Buffer
+		for i := 0; i < 5; i++ {
+			fmt.Fprintf(&in, "kcat-%d\n", i)
+		}
+		cmd := exec.CommandContext(ctx, "kcat", "-b", a.KafkaAddr, "-P", "-t", topic, "-X", "message.timeout.ms=120000")
+		cmd.Stdin = &in
+		out, err := cmd.CombinedOutput()
+		if err == nil && strings.Contains(string(out), "ERROR") {
+			err = fmt.Errorf("kcat reported errors")
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		results <- result{"kcat", err}
+	}()
+	go func() {
+		cmd := exec.CommandContext(ctx, sluiceBin, "produce", "--brokers", a.KafkaAddr, "-t", topic)
+		cmd.Stdin = strings.NewReader("cli-0\ncli-1\ncli-2\ncli-3\ncli-4\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		results <- result{"sluice produce", err}
+	}()
+
+	// The outage lasts until the agent has answered Metadata requests
+	// with errors and at least five seconds have passed; no producer may
+	// give up meanwhile.
+	start := time.Now()
+	for {
+		m := metricsText(t, a.HTTPAddr)
+		if strings.Contains(m, `sluice_kafka_errors_total{api="Metadata"`) && time.Since(start) > 5*time.Second {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("no Metadata errors counted during the outage:\n%s", m)
+		}
+		select {
+		case r := <-results:
+			t.Fatalf("%s finished during the outage: %v", r.who, r.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	c.PG.Start()
+	for i := 0; i < 3; i++ {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Errorf("%s failed: %v", r.who, r.err)
+			}
+		case <-ctx.Done():
+			t.Fatal("producers did not finish after PostgreSQL came back")
+		}
+	}
+	if m := metricsText(t, a.HTTPAddr); strings.Contains(m, `code="-1"`) {
+		t.Errorf("UNKNOWN_SERVER_ERROR was returned during the outage:\n%s", grepLines(m, "sluice_kafka_errors_total"))
+	}
+	got := a.ConsumeAll(testContext(t, time.Minute), topic)
+	seen := map[string]int{}
+	for _, r := range got[0] {
+		seen[string(r.Value)]++
+	}
+	for _, p := range []string{"franz", "kcat", "cli"} {
+		for i := 0; i < 5; i++ {
+			if v := fmt.Sprintf("%s-%d", p, i); seen[v] == 0 {
+				t.Errorf("record %q was not delivered", v)
+			}
+		}
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestDevDataDirLocked: a second `sluice dev` on a data directory another
+// one is serving exits at once with a clear error, instead of starting as
+// the same node on the same store.
+func TestDevDataDirLocked(t *testing.T) {
+	a := StartAgent(t, "")
+	ctx := testContext(t, time.Minute)
+	out, err := exec.CommandContext(ctx, sluiceBin, "dev", "--data-dir", a.DataDir,
+		"--kafka-addr", freeAddr(t), "--http-addr", freeAddr(t)).CombinedOutput()
+	if err == nil {
+		t.Fatalf("second sluice dev on %s started:\n%s", a.DataDir, out)
+	}
+	if !strings.Contains(string(out), "data directory in use by another sluice process") {
+		t.Fatalf("second sluice dev failed without the lock error: %v\n%s", err, out)
+	}
+}
+
+// TestSIGTERMAcknowledgesBufferedProduce: `sluice dev` told to stop with a
+// produce still buffered (its file not yet written) flushes it and sends
+// the acknowledgement before closing the connection, then exits cleanly.
+func TestSIGTERMAcknowledgesBufferedProduce(t *testing.T) {
+	a := StartAgent(t, "", "--batch-timeout", "1m", "--batch-early-seal=false")
+	a.CreateTopic("term", 1)
+	// No retries: the record's outcome is the first answer it gets.
+	cl := a.Client(kgo.DefaultProduceTopic("term"), kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(30*time.Second),
+		kgo.DisableIdempotentWrite(), kgo.ProducerLinger(0))
+	done := make(chan error, 1)
+	var offset int64 = -1
+	cl.Produce(testContext(t, time.Minute), kgo.StringRecord("buffered"), func(r *kgo.Record, err error) {
+		offset = r.Offset
+		done <- err
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for a.metric("sluice_produce_buffered_bytes") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the record was never buffered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || offset != 0 {
+			t.Fatalf("buffered record at SIGTERM: offset %d, %v; want acknowledged at offset 0", offset, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer for the buffered record")
+	}
+	select {
+	case <-a.exited:
+		if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("agent exited with %d after SIGTERM", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not exit after SIGTERM")
+	}
+}
