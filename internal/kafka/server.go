@@ -201,7 +201,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
-		fetcher: fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
+		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
 		bucketReady: d.BucketReady,
 		draining:    make(chan struct{}),
