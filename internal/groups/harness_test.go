@@ -23,7 +23,15 @@ import (
 // flakyStore fails SaveGroup on demand.
 type flakyStore struct {
 	*sqlite.Store
-	failSave atomic.Bool
+	failSave  atomic.Bool
+	failTopic atomic.Bool // Topic fails as a store that cannot be reached
+}
+
+func (s *flakyStore) Topic(ctx context.Context, name string) (metadata.Topic, error) {
+	if s.failTopic.Load() {
+		return metadata.Topic{}, errors.New("injected: connection refused")
+	}
+	return s.Store.Topic(ctx, name)
 }
 
 func (s *flakyStore) SaveGroup(ctx context.Context, g metadata.Group) error {

@@ -21,13 +21,17 @@ func (c *Coordinator) Commit(ctx context.Context, group, memberID string, instan
 	valid := make([]metadata.OffsetCommit, 0, len(offsets))
 	idx := make([]int, 0, len(offsets))
 	parts := make([]tp, 0, len(offsets))
+	topics, err := c.lookupTopics(ctx, group, offsets)
+	if err != nil {
+		return nil, err
+	}
 	for i, o := range offsets {
 		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
 			errs[i] = kerr.OffsetMetadataTooLarge
 			continue
 		}
-		t, err := c.store.Topic(ctx, o.Topic)
-		if err != nil || o.Partition < 0 || o.Partition >= t.Partitions {
+		t := topics[o.Topic]
+		if t == nil || o.Partition < 0 || o.Partition >= t.Partitions {
 			errs[i] = kerr.UnknownTopicOrPartition
 			continue
 		}
@@ -271,4 +275,28 @@ func (c *Coordinator) markUnstable(ctx context.Context, group string, offsets []
 			o.Offset, o.Err = -1, kerr.UnstableOffsetCommit
 		}
 	}
+}
+
+// lookupTopics returns the topics the offsets name, once each (nil for a
+// topic the store does not have). A store that cannot answer is a
+// group-level error (COORDINATOR_NOT_AVAILABLE, retriable), not an unknown
+// topic: a client told UNKNOWN_TOPIC_OR_PARTITION during an outage would
+// drop its commit.
+func (c *Coordinator) lookupTopics(ctx context.Context, group string, offsets []metadata.OffsetCommit) (map[string]*metadata.Topic, error) {
+	topics := make(map[string]*metadata.Topic)
+	for _, o := range offsets {
+		if _, seen := topics[o.Topic]; seen {
+			continue
+		}
+		t, err := c.store.Topic(ctx, o.Topic)
+		switch {
+		case errors.Is(err, metadata.ErrUnknownTopic):
+			topics[o.Topic] = nil
+		case err != nil:
+			return nil, c.storeErr(group, err)
+		default:
+			topics[o.Topic] = &t
+		}
+	}
+	return topics, nil
 }

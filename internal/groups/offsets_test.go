@@ -127,3 +127,30 @@ func TestOffsetFetchChecksConsumerMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommitWhileStoreUnreachable: a topic lookup the store cannot answer
+// is a retriable group-level error for OffsetCommit and TxnOffsetCommit,
+// never UNKNOWN_TOPIC_OR_PARTITION, which would make a client drop its
+// commit during an outage.
+func TestCommitWhileStoreUnreachable(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Config{})
+	h.topic("t", 1)
+	h.store.failTopic.Store(true)
+	offsets := []metadata.OffsetCommit{{Topic: "t", Partition: 0, Offset: 1, LeaderEpoch: -1}}
+	errs, err := h.c.Commit(ctx, "g", "", nil, -1, offsets)
+	if !errors.Is(err, kerr.CoordinatorNotAvailable) {
+		t.Fatalf("OffsetCommit: per-offset %v, group %v; want COORDINATOR_NOT_AVAILABLE", errs, err)
+	}
+	errs, err = h.c.TxnCommit(ctx, TxnOffsetCommitRequest{TransactionalID: "tx", ProducerID: 1, ProducerEpoch: 0, Group: "g", Generation: -1, Offsets: offsets})
+	if !errors.Is(err, kerr.CoordinatorNotAvailable) {
+		t.Fatalf("TxnOffsetCommit: per-offset %v, group %v; want COORDINATOR_NOT_AVAILABLE", errs, err)
+	}
+
+	// Once the store answers, an unknown topic still fails alone.
+	h.store.failTopic.Store(false)
+	errs, err = h.c.Commit(ctx, "g", "", nil, -1, append(offsets, metadata.OffsetCommit{Topic: "nope", Partition: 0, Offset: 1, LeaderEpoch: -1}))
+	if err != nil || errs[0] != nil || !errors.Is(errs[1], kerr.UnknownTopicOrPartition) {
+		t.Fatalf("after the outage: per-offset %v, group %v", errs, err)
+	}
+}

@@ -50,15 +50,12 @@ func (c *Coordinator) TxnCommit(ctx context.Context, req TxnOffsetCommitRequest)
 	errs := make([]error, len(req.Offsets))
 	valid := make([]metadata.OffsetCommit, 0, len(req.Offsets))
 	idx := make([]int, 0, len(req.Offsets))
-	topics := map[string]*metadata.Topic{} // nil: unknown
+	topics, err := c.lookupTopics(ctx, req.Group, req.Offsets)
+	if err != nil {
+		return nil, err
+	}
 	for i, o := range req.Offsets {
-		t, seen := topics[o.Topic]
-		if !seen {
-			if found, err := c.store.Topic(ctx, o.Topic); err == nil {
-				t = &found
-			}
-			topics[o.Topic] = t
-		}
+		t := topics[o.Topic]
 		if t == nil || o.Partition < 0 || o.Partition >= t.Partitions {
 			errs[i] = kerr.UnknownTopicOrPartition
 			continue
@@ -66,7 +63,7 @@ func (c *Coordinator) TxnCommit(ctx context.Context, req TxnOffsetCommitRequest)
 		valid = append(valid, o)
 		idx = append(idx, i)
 	}
-	err := c.checkTxnCommit(ctx, req.Group, req.MemberID, req.InstanceID, req.Generation)
+	err = c.checkTxnCommit(ctx, req.Group, req.MemberID, req.InstanceID, req.Generation)
 	if err == nil && len(valid) > 0 {
 		err = c.stageTxnOffsets(ctx, req, valid)
 	}
