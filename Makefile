@@ -2,14 +2,14 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short
 
 build:
 	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
 
 # test: install missing client packages, check formatting and vet, run every
 # test with the race detector, then run each fuzz target briefly.
-test: deps verify unit fuzz-short
+test: deps verify unit chaos-short fuzz-short
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -61,3 +61,8 @@ kmsg-vendor:
 DURATION ?= 5m
 chaos:
 	SLUICE_CHAOS=1 CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/chaos
+
+# chaos-short: the same for 45 seconds, part of test (about two minutes
+# with the build and the final read).
+chaos-short:
+	$(MAKE) chaos DURATION=45s
