@@ -22,7 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
-	"github.com/sluicehq/sluice/internal/segment"
+	kbatch "github.com/sluicehq/sluice/internal/records" // records names a count below
 )
 
 // countingBucket counts the range reads that reach the real bucket, over
@@ -156,7 +156,7 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, node int32, topic strin
 		data := p.RecordBatches
 		served += int64(len(data))
 		for len(data) > 0 {
-			batch, rest, err := segment.NextBatch(data)
+			batch, rest, err := kbatch.Next(data)
 			if err != nil {
 				return records, served, err
 			}
@@ -165,8 +165,8 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, node int32, topic strin
 			if base != next {
 				return records, served, fmt.Errorf("node %d partition %d: batch at offset %d, want %d", node, partition, base, next)
 			}
-			next += segment.BatchOffsets(batch)
-			records += segment.BatchOffsets(batch)
+			next += kbatch.Offsets(batch)
+			records += kbatch.Offsets(batch)
 		}
 		if next >= p.HighWatermark {
 			return records, served, nil

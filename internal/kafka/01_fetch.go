@@ -45,7 +45,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 const maxFetchWait = 30 * time.Second
@@ -268,7 +268,7 @@ func patchSharedRecords(targets []fetchTarget, version int16) func(body []byte) 
 			if tg.topicIdx >= len(r.Topics) || tg.partIdx >= len(r.Topics[tg.topicIdx].Partitions) {
 				return errors.New("fetch response lacks a partition it was built with")
 			}
-			if _, err := segment.PatchBaseOffsets(r.Topics[tg.topicIdx].Partitions[tg.partIdx].RecordBatches, tg.first); err != nil {
+			if _, err := records.PatchBaseOffsets(r.Topics[tg.topicIdx].Partitions[tg.partIdx].RecordBatches, tg.first); err != nil {
 				return fmt.Errorf("fetch response records: %w", err)
 			}
 		}
@@ -280,11 +280,11 @@ func patchSharedRecords(targets []fetchTarget, version int16) func(body []byte) 
 // before the first batch that starts at or after limit, returning what is
 // kept and how many offsets the cut batches spanned. Open transactions
 // start on batch boundaries, so no batch straddles a last stable offset.
-func recordsBelow(records []byte, limit int64) ([]byte, int64) {
+func recordsBelow(batches []byte, limit int64) ([]byte, int64) {
 	kept, cutting := 0, false
 	var cut int64
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
+	for rest := batches; len(rest) > 0; {
+		batch, next, err := records.Next(rest)
 		if err != nil {
 			break
 		}
@@ -292,28 +292,28 @@ func recordsBelow(records []byte, limit int64) ([]byte, int64) {
 			cutting = true
 		}
 		if cutting {
-			cut += max(segment.BatchOffsets(batch), 0)
+			cut += max(records.Offsets(batch), 0)
 		} else {
 			kept += len(batch)
 		}
 		rest = next
 	}
 	if !cutting {
-		return records, 0
+		return batches, 0
 	}
-	return records[:kept], cut
+	return batches[:kept], cut
 }
 
 // recordsEnd returns the offset after the last batch of records (whole
 // batches with committed base offsets), or -1 for none.
-func recordsEnd(records []byte) int64 {
+func recordsEnd(batches []byte) int64 {
 	end := int64(-1)
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
+	for rest := batches; len(rest) > 0; {
+		batch, next, err := records.Next(rest)
 		if err != nil {
 			break
 		}
-		end = int64(binary.BigEndian.Uint64(batch)) + segment.BatchOffsets(batch)
+		end = int64(binary.BigEndian.Uint64(batch)) + records.Offsets(batch)
 		rest = next
 	}
 	return end

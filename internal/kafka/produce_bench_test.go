@@ -28,7 +28,7 @@ func BenchmarkValidateBatch(b *testing.B) {
 				b.SetBytes(int64(len(raw)))
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, code, err := validateBatch(raw); code != 0 {
+					if _, code, err := validateBatch(raw, nil); code != 0 {
 						b.Fatal(err)
 					}
 				}
