@@ -7,7 +7,9 @@ package kafka
 // is buffered: its size against the topic's max.message.bytes
 // (MESSAGE_TOO_LARGE), its framing and CRC (CORRUPT_MESSAGE), its record
 // count and offset deltas, and every record's framing after decompression
-// (INVALID_RECORD). Batches that fail are not stored; the rest of the
+// (INVALID_RECORD; MESSAGE_TOO_LARGE past 128 MiB decompressed), in one
+// pass over the batch (records.Validate) that also checks the topic's
+// timestamp window. Batches that fail are not stored; the rest of the
 // request proceeds. Valid batches are stored as sent, compression untouched.
 //
 // acks=1 and acks=all are the same here: the response is sent only after
