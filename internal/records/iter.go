@@ -53,13 +53,19 @@ func (it *RecordIter) Next() bool {
 	}
 	length, n := kbin.Varint(it.rest)
 	if n <= 0 || length < 0 || int(length) > len(it.rest)-n {
-		it.err = fmt.Errorf("record %d: length does not fit the batch", it.n)
-		return false
+		return it.fail()
 	}
-	it.rec, it.fields = it.rest[:n+int(length)], n
-	it.rest = it.rest[n+int(length):]
+	end := n + int(length)
+	it.rec, it.fields, it.rest = it.rest[:end], n, it.rest[end:]
 	it.n++
 	return true
+}
+
+// fail ends the iteration on a record whose length does not fit; out of
+// Next so that Next stays small enough to inline.
+func (it *RecordIter) fail() bool {
+	it.err = fmt.Errorf("record %d: length does not fit the batch", it.n)
+	return false
 }
 
 // Record returns the current record with its length prefix, as
