@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/twmb/franz-go/pkg/kbin"
 )
 
 // ErrInvalid is returned (wrapped) by Validate for a well-framed batch that
@@ -143,12 +145,15 @@ func checkRecords(h *Header, section []byte, o Options) ([]Stamp, error) {
 	w := o.Window
 	logAppendTime := h.Attributes&AttrLogAppendTime != 0
 	var out []Stamp
-	it := NewRecordIter(section)
 	for i := int32(0); i < h.NumRecords; i++ {
-		if !it.Next() {
+		// RecordIter.Next's step, by hand: this loop is the produce path's
+		// hottest, and the call per record cost 4% of it.
+		length, n := kbin.Varint(section)
+		if n <= 0 || length < 0 || int(length) > len(section)-n {
 			return nil, failure(ErrInvalid, "record %d: length does not fit the batch", i)
 		}
-		tsDelta, delta, err := recordDeltas(it.Fields())
+		tsDelta, delta, err := recordDeltas(section[n : n+int(length)])
+		section = section[n+int(length):]
 		if err != nil {
 			return nil, failure(ErrInvalid, "record %d: %w", i, err)
 		}
@@ -165,7 +170,7 @@ func checkRecords(h *Header, section []byte, o Options) ([]Stamp, error) {
 			}
 		}
 	}
-	if n := len(it.Rest()); n != 0 {
+	if n := len(section); n != 0 {
 		return nil, failure(ErrInvalid, "%d bytes after the last record", n)
 	}
 	return out, nil
