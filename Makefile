@@ -29,10 +29,12 @@ unit:
 # e.g. FUZZTIME=30s. New crashers land in testdata/fuzz.
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),150000x) ./internal/segment
-	$(GO) test -run '^$$' -fuzz '^FuzzDecompress$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzFileCRC32C$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/segment
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/kafka
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateBatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
+	$(GO) test -run '^$$' -fuzz '^FuzzDecompress$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/records
+	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/records
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateWindow$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/records
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordIter$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/records
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
 
@@ -43,7 +45,7 @@ bench:
 
 # bench-go: Go micro-benchmarks of the hot paths, with allocations.
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/segment ./internal/produce ./internal/fetch ./internal/metadata/sqlite ./internal/kafka
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/records ./internal/segment ./internal/produce ./internal/fetch ./internal/metadata/sqlite ./internal/kafka
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

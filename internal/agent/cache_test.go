@@ -24,7 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
-	"github.com/sluicehq/sluice/internal/segment"
+	kbatch "github.com/sluicehq/sluice/internal/records" // records names a count below
 )
 
 // countingBucket counts the range reads of data files that reach the real
@@ -158,7 +158,7 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, node int32, topic strin
 		data := p.RecordBatches
 		served += int64(len(data))
 		for len(data) > 0 {
-			batch, rest, err := segment.NextBatch(data)
+			batch, rest, err := kbatch.Next(data)
 			if err != nil {
 				return records, served, err
 			}
@@ -167,8 +167,8 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, node int32, topic strin
 			if base != next {
 				return records, served, fmt.Errorf("node %d partition %d: batch at offset %d, want %d", node, partition, base, next)
 			}
-			next += segment.BatchOffsets(batch)
-			records += segment.BatchOffsets(batch)
+			next += kbatch.Offsets(batch)
+			records += kbatch.Offsets(batch)
 		}
 		if next >= p.HighWatermark {
 			return records, served, nil

@@ -10,11 +10,12 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
 func benchBatch(n int32, payload int) []byte {
-	b := make([]byte, segment.BatchHeaderSize+payload)
+	b := make([]byte, records.HeaderSize+payload)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 	b[16] = 2
 	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
@@ -55,7 +56,7 @@ func BenchmarkRead(b *testing.B) {
 			var w segment.Writer
 			batch := benchBatch(16, 16*1024)
 			for i := 0; i < 64; i++ {
-				w.Add(topic.ID, 0, batch, segment.BatchInfo{Records: 16, ProducerID: -1})
+				w.Add(topic.ID, 0, batch, records.BatchInfo{Records: 16, ProducerID: -1})
 			}
 			data, _, pos := w.FinishWithPositions()
 			if err := bucket.Put(ctx, "f1", data); err != nil {

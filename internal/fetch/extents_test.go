@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -108,7 +109,7 @@ func TestOverlappingExtentsNotRepeated(t *testing.T) {
 	}
 	var w segment.Writer
 	for i := 0; i < 6; i++ {
-		w.Add(topic, 0, benchBatch(batchRecords, payload), segment.BatchInfo{Records: batchRecords, ProducerID: -1})
+		w.Add(topic, 0, benchBatch(batchRecords, payload), records.BatchInfo{Records: batchRecords, ProducerID: -1})
 	}
 	data, entries := w.Finish()
 	if err := bucket.Put(ctx, "f3", data); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // Isolation is a Fetch's isolation level (KIP-98).
@@ -49,14 +49,14 @@ type Answer struct {
 	Aborted []metadata.AbortedTxn
 }
 
-// PatchCopy gives the batches of records, a copy of a Shared answer's
+// PatchCopy gives batches, a copy of a Shared answer's
 // Records, their committed offsets; it does nothing for answers that are
 // not Shared (their records carry them already).
-func (a *Answer) PatchCopy(records []byte) error {
+func (a *Answer) PatchCopy(batches []byte) error {
 	if !a.Shared || len(a.Records) == 0 {
 		return nil
 	}
-	_, err := segment.PatchBaseOffsets(records, a.FirstOffset)
+	_, err := records.PatchBaseOffsets(batches, a.FirstOffset)
 	return err
 }
 
@@ -265,11 +265,11 @@ func (f *Fetcher) stableStates(ctx context.Context, q Fetch, outs []Outcome) ([]
 // before the first batch that starts at or after limit, returning what is
 // kept and how many offsets the cut batches spanned. Open transactions
 // start on batch boundaries, so no batch straddles a last stable offset.
-func recordsBelow(records []byte, limit int64) ([]byte, int64) {
+func recordsBelow(batches []byte, limit int64) ([]byte, int64) {
 	kept, cutting := 0, false
 	var cut int64
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
+	for rest := batches; len(rest) > 0; {
+		batch, next, err := records.Next(rest)
 		if err != nil {
 			break
 		}
@@ -277,28 +277,28 @@ func recordsBelow(records []byte, limit int64) ([]byte, int64) {
 			cutting = true
 		}
 		if cutting {
-			cut += max(segment.BatchOffsets(batch), 0)
+			cut += max(records.Offsets(batch), 0)
 		} else {
 			kept += len(batch)
 		}
 		rest = next
 	}
 	if !cutting {
-		return records, 0
+		return batches, 0
 	}
-	return records[:kept], cut
+	return batches[:kept], cut
 }
 
 // recordsEnd returns the offset after the last batch of records (whole
 // batches with committed base offsets), or -1 for none.
-func recordsEnd(records []byte) int64 {
+func recordsEnd(batches []byte) int64 {
 	end := int64(-1)
-	for rest := records; len(rest) > 0; {
-		batch, next, err := segment.NextBatch(rest)
+	for rest := batches; len(rest) > 0; {
+		batch, next, err := records.Next(rest)
 		if err != nil {
 			break
 		}
-		end = int64(binary.BigEndian.Uint64(batch)) + segment.BatchOffsets(batch)
+		end = int64(binary.BigEndian.Uint64(batch)) + records.Offsets(batch)
 		rest = next
 	}
 	return end

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -52,7 +53,7 @@ func (e *fetchEnv) commit(commits ...metadata.BatchCommit) {
 	var w segment.Writer
 	batch := benchBatch(batchRecords, payload)
 	for _, c := range commits {
-		w.Add(e.topic, c.Partition, batch, segment.BatchInfo{Records: batchRecords, ProducerID: -1})
+		w.Add(e.topic, c.Partition, batch, records.BatchInfo{Records: batchRecords, ProducerID: -1})
 	}
 	data, _, pos := w.FinishWithPositions()
 	e.files++

@@ -16,7 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // ErrOffsetOutOfRange is returned for offsets below the log start or above
@@ -120,7 +120,7 @@ type Result struct {
 	// other readers, whose batches still carry the offsets they were
 	// written with. The caller must not modify it, nor release it, and
 	// gives the batches their committed offsets in its own copy of them
-	// (Answer.PatchCopy, segment.PatchBaseOffsets(copy, FirstOffset)), or
+	// (Answer.PatchCopy, records.PatchBaseOffsets(copy, FirstOffset)), or
 	// calls Own first.
 	// Only ReadFetch returns shared records, and only for a partition whose
 	// bytes lie in one cached block: the copy a Fetch response is encoded
@@ -146,7 +146,7 @@ func (res *Result) Own() {
 	}
 	b := append(takeRecords(max(res.sizeHint, len(res.Records))), res.Records...)
 	// The batches were walked when they were chosen, so this cannot fail.
-	segment.PatchBaseOffsets(b, res.FirstOffset)
+	records.PatchBaseOffsets(b, res.FirstOffset)
 	res.Records, res.Shared = b, false
 }
 
@@ -459,7 +459,7 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 		if batch == nil {
 			break
 		}
-		end := base + segment.BatchOffsets(batch)
+		end := base + records.Offsets(batch)
 		if end <= offset {
 			base = end
 			continue
@@ -472,7 +472,7 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 			res.FirstOffset = base
 		}
 		res.Records = append(res.Records, batch...)
-		if _, err := segment.PatchBaseOffsets(res.Records[start:], base); err != nil {
+		if _, err := records.PatchBaseOffsets(res.Records[start:], base); err != nil {
 			return false, err
 		}
 		res.Offsets += end - base
@@ -505,7 +505,7 @@ func shareExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, m
 		}
 	}
 	for pos := 0; pos < len(data); {
-		batch, _, err := segment.NextBatch(data[pos:])
+		batch, _, err := records.Next(data[pos:])
 		if err != nil {
 			if len(views) > 1 {
 				// The batch straddles the boundary; the bytes past it are
@@ -518,7 +518,7 @@ func shareExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, m
 			}
 			return true, false, fmt.Errorf("%w: %s: %v", ErrStorage, e.FileKey, err)
 		}
-		end2 := base + segment.BatchOffsets(batch)
+		end2 := base + records.Offsets(batch)
 		switch {
 		case end2 <= res.NextOffset: // before what is asked for
 		case start < 0 && len(batch) > maxBytes && !minOne:
@@ -577,7 +577,7 @@ func (it *batchIter) next() ([]byte, error) {
 	v := it.views[0]
 	if len(v) >= batchLenAt+4 {
 		if n := batchLenAt + 4 + int64(int32(binary.BigEndian.Uint32(v[batchLenAt:]))); n <= int64(len(v)) {
-			batch, rest, err := segment.NextBatch(v)
+			batch, rest, err := records.Next(v)
 			if err != nil {
 				return nil, err
 			}
@@ -608,7 +608,7 @@ func (it *batchIter) next() ([]byte, error) {
 		}
 		need -= take
 	}
-	batch, rest, err := segment.NextBatch(it.scratch)
+	batch, rest, err := records.Next(it.scratch)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -31,7 +32,7 @@ const (
 	batchRecords   = 10
 	batchesPerFile = 3
 	payload        = 1000
-	batchLen       = segment.BatchHeaderSize + payload
+	batchLen       = records.HeaderSize + payload
 )
 
 // readerFixture commits two files, each holding three batches of ten
@@ -66,7 +67,7 @@ func readerFixtureBlocks(t *testing.T, cacheSize, blockSize int64) (*Reader, *co
 		batch := benchBatch(batchRecords, payload)
 		for p := int32(0); p < testPartitions; p++ {
 			for i := 0; i < batchesPerFile; i++ {
-				w.Add(topic.ID, p, batch, segment.BatchInfo{Records: batchRecords, ProducerID: -1})
+				w.Add(topic.ID, p, batch, records.BatchInfo{Records: batchRecords, ProducerID: -1})
 			}
 		}
 		data, _, pos := w.FinishWithPositions()
@@ -130,17 +131,17 @@ func TestReadFetchShares(t *testing.T) {
 	}
 }
 
-// bases lists the base offsets of the batches in records.
-func bases(t *testing.T, records []byte) []int64 {
+// bases lists the base offsets of the batches in data.
+func bases(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var out []int64
-	for len(records) > 0 {
-		b, rest, err := segment.NextBatch(records)
+	for len(data) > 0 {
+		b, rest, err := records.Next(data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, int64(binary.BigEndian.Uint64(b)))
-		records = rest
+		data = rest
 	}
 	return out
 }

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
-
-var decompressor = kgo.DefaultDecompressor()
 
 // OffsetForTimestamp returns the first offset whose record timestamp is at or
 // after ts, with that record's timestamp, as ListOffsets defines it. found is
@@ -42,12 +38,12 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	}
 	data := res.Records
 	for len(data) > 0 {
-		batch, rest, err := segment.NextBatch(data)
+		batch, rest, err := records.Next(data)
 		if err != nil {
 			return 0, 0, false, err
 		}
 		data = rest
-		if segment.BatchMaxTimestamp(batch) < ts {
+		if records.MaxTimestamp(batch) < ts {
 			continue
 		}
 		off, t, ok, err := firstRecordAtOrAfter(batch, ts)
@@ -67,33 +63,27 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 // firstRecordAtOrAfter decodes a batch's records and returns the first one
 // whose timestamp is at or after ts.
 func firstRecordAtOrAfter(raw []byte, ts int64) (offset, timestamp int64, found bool, err error) {
-	var b kmsg.RecordBatch
-	if err := b.ReadFrom(raw); err != nil {
+	h, err := records.ReadHeader(raw)
+	if err != nil {
 		return 0, 0, false, err
 	}
-	if b.Attributes&0x08 != 0 { // LogAppendTime: every record has the batch's max timestamp
-		return b.FirstOffset, b.MaxTimestamp, b.MaxTimestamp >= ts, nil
+	if h.Attributes&records.AttrLogAppendTime != 0 { // every record has the batch's max timestamp
+		return h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp >= ts, nil
 	}
-	records := b.Records
-	if codec := kgo.CompressionCodecType(b.Attributes & 0x07); codec != kgo.CodecNone {
-		if records, err = decompressor.Decompress(records, codec); err != nil {
-			return 0, 0, false, err
-		}
+	section, err := records.Section(raw, records.MaxDecompressedBatch)
+	if err != nil {
+		return 0, 0, false, err
 	}
-	for i := int32(0); i < b.NumRecords && len(records) > 0; i++ {
-		length, n := kbin.Varint(records)
-		if n == 0 || length < 0 || int(length)+n > len(records) {
-			return 0, 0, false, fmt.Errorf("record %d: bad length", i)
-		}
+	it := records.NewRecordIter(section)
+	for i := int32(0); i < h.NumRecords && it.Next(); i++ {
 		var rec kmsg.Record
-		if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+		if err := rec.ReadFrom(it.Record()); err != nil {
 			return 0, 0, false, fmt.Errorf("record %d: %v", i, err)
 		}
-		records = records[n+int(length):]
-		t := b.FirstTimestamp + rec.TimestampDelta64
+		t := h.FirstTimestamp + rec.TimestampDelta64
 		if t >= ts {
-			return b.FirstOffset + int64(rec.OffsetDelta), t, true, nil
+			return h.BaseOffset + int64(rec.OffsetDelta), t, true, nil
 		}
 	}
-	return 0, 0, false, nil
+	return 0, 0, false, it.Err()
 }

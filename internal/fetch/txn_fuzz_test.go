@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // FuzzRecordsBelow feeds recordsBelow (the read_committed cut at the last
@@ -26,36 +26,36 @@ func FuzzRecordsBelow(f *testing.F) {
 	}
 	f.Add(chunk[:70], int64(1))
 	f.Add([]byte{}, int64(0))
-	f.Fuzz(func(t *testing.T, records []byte, limit int64) {
-		orig := bytes.Clone(records)
-		kept, cut := recordsBelow(records, limit)
-		if !bytes.Equal(records, orig) {
+	f.Fuzz(func(t *testing.T, data []byte, limit int64) {
+		orig := bytes.Clone(data)
+		kept, cut := recordsBelow(data, limit)
+		if !bytes.Equal(data, orig) {
 			t.Fatal("recordsBelow modified its input")
 		}
-		if !bytes.HasPrefix(records, kept) {
+		if !bytes.HasPrefix(data, kept) {
 			t.Fatal("result is not a prefix of the input")
 		}
 		if cut < 0 {
 			t.Fatalf("cut %d offsets", cut)
 		}
-		if len(kept) == len(records) {
+		if len(kept) == len(data) {
 			return
 		}
 		var want int64
-		rest := records[len(kept):]
+		rest := data[len(kept):]
 		for len(rest) > 0 {
-			b, next, err := segment.NextBatch(rest)
+			b, next, err := records.Next(rest)
 			if err != nil {
 				break
 			}
-			want += max(segment.BatchOffsets(b), 0)
+			want += max(records.Offsets(b), 0)
 			rest = next
 		}
 		if want != cut {
 			t.Fatalf("cut %d offsets, the cut batches span %d", cut, want)
 		}
 		for k := kept; len(k) > 0; {
-			b, next, err := segment.NextBatch(k)
+			b, next, err := records.Next(k)
 			if err != nil {
 				t.Fatalf("kept bytes are not whole batches: %v", err)
 			}

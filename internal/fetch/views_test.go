@@ -5,7 +5,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // TestBatchIter: batches split over views at every pair of cut points come
@@ -18,7 +18,7 @@ func TestBatchIter(t *testing.T) {
 	}
 	var want [][]byte
 	for rest := data; len(rest) > 0; {
-		b, r, err := segment.NextBatch(rest)
+		b, r, err := records.Next(rest)
 		if err != nil {
 			t.Fatal(err)
 		}

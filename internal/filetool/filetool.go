@@ -11,11 +11,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -49,16 +47,16 @@ func Inspect(ctx context.Context, bucket objstore.Bucket, key string, names func
 		chunk := f.Chunk(i)
 		pos := e.Offset
 		for n := 0; len(chunk) > 0; n++ {
-			raw, rest, err := segment.NextBatch(chunk)
+			raw, rest, err := records.Next(chunk)
 			if err != nil {
 				return fmt.Errorf("%s chunk %d: %w", key, i, err)
 			}
-			var b kmsg.RecordBatch
-			if err := b.ReadFrom(raw); err != nil {
+			b, err := records.ReadHeader(raw)
+			if err != nil {
 				return fmt.Errorf("%s chunk %d batch %d: %w", key, i, n, err)
 			}
 			fmt.Fprintf(w, "  batch %d at %d: %d bytes, base offset %d, offsets %d, records %d, %s%s, max timestamp %s",
-				n, pos, len(raw), b.FirstOffset, int64(b.LastOffsetDelta)+1, b.NumRecords,
+				n, pos, len(raw), b.BaseOffset, int64(b.LastOffsetDelta)+1, b.NumRecords,
 				codecName(b.Attributes), flags(b.Attributes), ts(b.MaxTimestamp))
 			if b.ProducerID >= 0 {
 				fmt.Fprintf(w, ", producer %d/%d seq %d", b.ProducerID, b.ProducerEpoch, b.FirstSequence)
@@ -72,30 +70,31 @@ func Inspect(ctx context.Context, bucket objstore.Bucket, key string, names func
 }
 
 func codecName(attrs int16) string {
-	switch kgo.CompressionCodecType(attrs & 0x07) {
-	case kgo.CodecNone:
+	switch codec := attrs & records.AttrCompression; codec {
+	case records.CodecNone:
 		return "uncompressed"
-	case kgo.CodecGzip:
+	case records.CodecGzip:
 		return "gzip"
-	case kgo.CodecSnappy:
+	case records.CodecSnappy:
 		return "snappy"
-	case kgo.CodecLz4:
+	case records.CodecLz4:
 		return "lz4"
-	case kgo.CodecZstd:
+	case records.CodecZstd:
 		return "zstd"
+	default:
+		return fmt.Sprintf("codec %d", codec)
 	}
-	return fmt.Sprintf("codec %d", attrs&0x07)
 }
 
 func flags(attrs int16) string {
 	s := ""
-	if attrs&0x08 != 0 {
+	if attrs&records.AttrLogAppendTime != 0 {
 		s += " log-append-time"
 	}
-	if attrs&0x10 != 0 {
+	if attrs&records.AttrTransactional != 0 {
 		s += " transactional"
 	}
-	if attrs&0x20 != 0 {
+	if attrs&records.AttrControl != 0 {
 		s += " control"
 	}
 	return s

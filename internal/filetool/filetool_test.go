@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -37,7 +38,7 @@ func TestInspect(t *testing.T) {
 	}
 	batch[53], batch[54] = 0xff, 0xff
 	var w segment.Writer
-	w.Add([16]byte{1}, 3, batch, segment.BatchInfo{Records: 1, ProducerID: -1})
+	w.Add([16]byte{1}, 3, batch, records.BatchInfo{Records: 1, ProducerID: -1})
 	data, _ := w.Finish()
 	if err := b.Put(ctx, "files/x.slc", data); err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestInspect(t *testing.T) {
 
 func FuzzInspect(f *testing.F) {
 	var w segment.Writer
-	w.Add([16]byte{1}, 0, make([]byte, 61), segment.BatchInfo{Records: 1})
+	w.Add([16]byte{1}, 0, make([]byte, 61), records.BatchInfo{Records: 1})
 	good, _ := w.Finish()
 	f.Add(good)
 	f.Add([]byte("SLCF"))
@@ -91,7 +92,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	var w segment.Writer
-	w.Add(tp.ID, 0, make([]byte, 61), segment.BatchInfo{Records: 1})
+	w.Add(tp.ID, 0, make([]byte, 61), records.BatchInfo{Records: 1})
 	data, _ := w.Finish()
 	for _, k := range []string{"files/a", "files/b", "files/c"} {
 		if err := b.Put(ctx, k, append([]byte(nil), data...)); err != nil {

@@ -7,10 +7,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 	"github.com/sluicehq/sluice/internal/topics"
 )
@@ -185,7 +184,7 @@ func (r *Runner) addGroup(ctx context.Context, out *compactionFile, g mergeGroup
 	cg := compactedGroup{mergeGroup: g, firstBatch: out.batchCount()}
 	var (
 		batches [][]byte
-		infos   []segment.BatchInfo
+		infos   []records.BatchInfo
 		maxTS   int64 = -1
 		latest  time.Time
 	)
@@ -198,7 +197,7 @@ func (r *Runner) addGroup(ctx context.Context, out *compactionFile, g mergeGroup
 		if int64(len(data)) != e.ByteLength {
 			return fmt.Errorf("compaction: %s: read %d bytes of %d", e.FileKey, len(data), e.ByteLength)
 		}
-		end, err := segment.PatchBaseOffsets(data, e.BaseOffset)
+		end, err := records.PatchBaseOffsets(data, e.BaseOffset)
 		if err != nil {
 			return fmt.Errorf("compaction: %s: %w", e.FileKey, err)
 		}
@@ -206,12 +205,12 @@ func (r *Runner) addGroup(ctx context.Context, out *compactionFile, g mergeGroup
 			return fmt.Errorf("compaction: %s: batches end at %d, index says %d", e.FileKey, end, e.EndOffset)
 		}
 		for len(data) > 0 {
-			batch, rest, err := segment.NextBatch(data)
+			batch, rest, err := records.Next(data)
 			if err != nil {
 				return err
 			}
 			data = rest
-			info, err := BatchInfoOf(batch)
+			info, err := records.InfoOf(batch)
 			if err != nil {
 				return fmt.Errorf("compaction: %s: %w", e.FileKey, err)
 			}
@@ -318,20 +317,3 @@ func (r *Runner) swapIn(ctx context.Context, h *holding, repl metadata.Replaceme
 	r.logger.Debug("compacted", "file", repl.Key, "bytes", len(data), "extents_replaced", replaced, "partitions", len(repl.Partitions))
 	return nil
 }
-
-// BatchInfoOf reads what the file index needs from a stored record batch's
-// header.
-func BatchInfoOf(batch []byte) (segment.BatchInfo, error) {
-	var b kmsg.RecordBatch
-	if err := b.ReadFrom(batch); err != nil {
-		return segment.BatchInfo{}, fmt.Errorf("malformed record batch: %w", err)
-	}
-	return segment.InfoOf(&b), nil
-}
-
-// Record batch attribute bits.
-const (
-	attrCompression   = 0x07
-	attrTransactional = 0x10
-	attrControl       = 0x20
-)

@@ -2,9 +2,7 @@ package jobs
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -92,7 +91,7 @@ func (r rec) String() string { return fmt.Sprintf("%d:%s=%s", r.Offset, r.Key, r
 
 // batch encodes a valid uncompressed v2 batch; "<nil>" values are null.
 func batch(kvs ...string) []byte {
-	var records []byte
+	var recs []byte
 	n := len(kvs) / 2
 	for i := 0; i < n; i++ {
 		r := kmsg.Record{TimestampDelta64: int64(i), OffsetDelta: int32(i)}
@@ -103,15 +102,15 @@ func batch(kvs ...string) []byte {
 			r.Value = []byte(kvs[2*i+1])
 		}
 		body := r.AppendTo(nil)[1:]
-		records = kbin.AppendVarint(records, int32(len(body)))
-		records = append(records, body...)
+		recs = kbin.AppendVarint(recs, int32(len(body)))
+		recs = append(recs, body...)
 	}
 	ts := time.Now().UnixMilli()
 	b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: ts, MaxTimestamp: ts + int64(n-1),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: records}
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: recs}
 	b.Length = int32(49 + len(b.Records))
 	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	records.SetCRC(raw)
 	return raw
 }
 
@@ -128,7 +127,7 @@ func (e *env) flush(parts ...part) string {
 	e.t.Helper()
 	var w segment.Writer
 	for _, p := range parts {
-		info, err := BatchInfoOf(p.batch)
+		info, err := records.InfoOf(p.batch)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -141,7 +140,7 @@ func (e *env) flush(parts ...part) string {
 	}
 	commits := make([]metadata.BatchCommit, len(parts))
 	for i, p := range parts {
-		info, _ := BatchInfoOf(p.batch)
+		info, _ := records.InfoOf(p.batch)
 		commits[i] = metadata.BatchCommit{TopicID: p.topic, Partition: p.partition, ByteOffset: int64(positions[i]),
 			ByteLength: int64(len(p.batch)), Records: info.Records, MaxTimestamp: info.MaxTimestamp}
 		e.produced += int64(len(p.batch))
@@ -179,7 +178,7 @@ func (e *env) read(topic metadata.TopicID, partition int32) []rec {
 		}
 		data := res.Records
 		for len(data) > 0 {
-			raw, rest, err := segment.NextBatch(data)
+			raw, rest, err := records.Next(data)
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -188,7 +187,7 @@ func (e *env) read(topic metadata.TopicID, partition int32) []rec {
 			if err := b.ReadFrom(raw); err != nil {
 				e.t.Fatal(err)
 			}
-			if crc := crc32.Checksum(raw[21:], crcTable); int32(crc) != b.CRC {
+			if crc := records.Checksum(raw); int32(crc) != b.CRC {
 				e.t.Fatalf("batch at %d: CRC mismatch", b.FirstOffset)
 			}
 			recs, err := decodeRecords(&b)

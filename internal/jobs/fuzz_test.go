@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // FuzzRewriteBatch feeds arbitrary bytes to the decoder key compaction
@@ -19,7 +21,7 @@ func FuzzRewriteBatch(f *testing.F) {
 		if err := b.ReadFrom(raw); err != nil {
 			return
 		}
-		if _, err := BatchInfoOf(raw); err != nil {
+		if _, err := records.InfoOf(raw); err != nil {
 			t.Fatalf("header decoded by ReadFrom but not by BatchInfoOf: %v", err)
 		}
 		if b.NumRecords < 0 || b.NumRecords > 1<<16 {

@@ -3,10 +3,8 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"time"
 
@@ -15,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
 )
 
@@ -26,11 +24,6 @@ const keyCompactedSuffix = ".k.slc"
 // keyCompactionMaxBytes bounds the bytes of one partition key compaction
 // reads (and holds in memory) in one pass, from the log start on.
 const keyCompactionMaxBytes = 256 << 20
-
-var (
-	decompressor = kgo.DefaultDecompressor()
-	crcTable     = crc32.MakeTable(crc32.Castagnoli)
-)
 
 // compactKeys key-compacts the partitions of topics with
 // cleanup.policy=compact (or compact,delete) that hold data not yet
@@ -109,11 +102,11 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 			return err
 		}
 		read += int64(len(data))
-		if _, err := segment.PatchBaseOffsets(data, e.BaseOffset); err != nil {
+		if _, err := records.PatchBaseOffsets(data, e.BaseOffset); err != nil {
 			return err
 		}
 		for len(data) > 0 {
-			b, rest, err := segment.NextBatch(data)
+			b, rest, err := records.Next(data)
 			if err != nil {
 				return err
 			}
@@ -130,7 +123,7 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 			return err
 		}
 		hb := &headers[i]
-		if hb.Attributes&(attrControl|attrTransactional) != 0 {
+		if hb.Attributes&(records.AttrControl|records.AttrTransactional) != 0 {
 			continue
 		}
 		recs, err := decodeRecords(hb)
@@ -232,7 +225,7 @@ func (r *Runner) compactPartitionKeys(ctx context.Context, h *holding, t metadat
 				return err
 			}
 		}
-		info, err := BatchInfoOf(raw)
+		info, err := records.InfoOf(raw)
 		if err != nil {
 			return err
 		}
@@ -269,27 +262,24 @@ func allKeyCompacted(exts []metadata.Extent) bool {
 	return true
 }
 
-// decodeRecords returns a batch's records, decompressing them if needed.
+// decodeRecords returns a batch's records, decompressing them if needed
+// (bounded, as produce validation bounds them).
 func decodeRecords(b *kmsg.RecordBatch) ([]kmsg.Record, error) {
-	records := b.Records
-	if codec := kgo.CompressionCodecType(b.Attributes & attrCompression); codec != kgo.CodecNone {
-		var err error
-		if records, err = decompressor.Decompress(records, codec); err != nil {
-			return nil, fmt.Errorf("decompress batch at %d: %w", b.FirstOffset, err)
-		}
+	section, err := records.Decompress(b.Records, int8(b.Attributes&records.AttrCompression), records.MaxDecompressedBatch)
+	if err != nil {
+		return nil, fmt.Errorf("decompress batch at %d: %w", b.FirstOffset, err)
 	}
 	out := make([]kmsg.Record, 0, b.NumRecords)
+	it := records.NewRecordIter(section)
 	for i := int32(0); i < b.NumRecords; i++ {
-		length, n := kbin.Varint(records)
-		if n <= 0 || length < 0 || int(length) > len(records)-n {
+		if !it.Next() {
 			return nil, fmt.Errorf("batch at %d: record %d does not fit", b.FirstOffset, i)
 		}
 		var rec kmsg.Record
-		if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+		if err := rec.ReadFrom(it.Record()); err != nil {
 			return nil, fmt.Errorf("batch at %d: record %d: %w", b.FirstOffset, i, err)
 		}
 		out = append(out, rec)
-		records = records[n+int(length):]
 	}
 	return out, nil
 }
@@ -311,7 +301,7 @@ func setRecords(b *kmsg.RecordBatch, recs []kmsg.Record) {
 // length and CRC.
 func encodeBatch(b *kmsg.RecordBatch) ([]byte, error) {
 	nb := *b
-	if codec := kgo.CompressionCodecType(b.Attributes & attrCompression); codec != kgo.CodecNone && len(b.Records) > 0 {
+	if codec := kgo.CompressionCodecType(b.Attributes & records.AttrCompression); codec != kgo.CodecNone && len(b.Records) > 0 {
 		var cc kgo.CompressionCodec
 		switch codec {
 		case kgo.CodecGzip:
@@ -331,10 +321,10 @@ func encodeBatch(b *kmsg.RecordBatch) ([]byte, error) {
 		}
 		compressed, used := c.Compress(new(bytes.Buffer), b.Records)
 		nb.Records = append([]byte(nil), compressed...)
-		nb.Attributes = nb.Attributes&^attrCompression | int16(used)
+		nb.Attributes = nb.Attributes&^records.AttrCompression | int16(used)
 	}
-	nb.Length = int32(49 + len(nb.Records))
+	nb.Length = int32(records.HeaderSize - records.LengthEnd + len(nb.Records))
 	raw := nb.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	records.SetCRC(raw)
 	return raw, nil
 }

@@ -2,15 +2,15 @@ package jobs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // modBatch edits a batch's header (producer fields, attributes) and fixes
@@ -22,7 +22,7 @@ func modBatch(raw []byte, fn func(*kmsg.RecordBatch)) []byte {
 	}
 	fn(&b)
 	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crcTable))
+	records.SetCRC(out)
 	return out
 }
 
@@ -51,7 +51,7 @@ func TestKeyCompaction(t *testing.T) {
 	// 6-7: transactional, superseded keys: untouched
 	e.flush(part{tp.ID, 0, modBatch(batch("k1", "tx", "k3", "tx"), func(b *kmsg.RecordBatch) {
 		b.ProducerID, b.ProducerEpoch, b.FirstSequence = 8, 0, 0
-		b.Attributes |= attrTransactional
+		b.Attributes |= records.AttrTransactional
 	})})
 	// 8-10
 	e.flush(part{tp.ID, 0, batch("k3", "c3", "k1", "a3", "k5", "p2")})
@@ -83,10 +83,10 @@ func TestKeyCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := 12 + int(b.Length)
-		if b.Attributes&attrTransactional != 0 {
+		if b.Attributes&records.AttrTransactional != 0 {
 			sawTxn = b.ProducerID == 8 && b.NumRecords == 2
 		}
-		if b.Attributes&attrCompression == int16(kgo.CodecGzip) {
+		if b.Attributes&records.AttrCompression == int16(kgo.CodecGzip) {
 			sawGzip = b.NumRecords == 1
 		}
 		data = data[n:]

@@ -1,15 +1,14 @@
 package jobs
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -20,9 +19,9 @@ func txnBatch(pid int64, kvs ...string) []byte {
 		panic(err)
 	}
 	b.ProducerID, b.ProducerEpoch, b.FirstSequence = pid, 0, 0
-	b.Attributes |= 0x10
+	b.Attributes |= records.AttrTransactional
 	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	records.SetCRC(raw)
 	return raw
 }
 
@@ -44,7 +43,7 @@ func TestCompactionStopsAtLastStableOffset(t *testing.T) {
 	}
 	tb := txnBatch(pid, "", "open")
 	var w segment.Writer
-	info, err := BatchInfoOf(tb)
+	info, err := records.InfoOf(tb)
 	if err != nil {
 		t.Fatal(err)
 	}

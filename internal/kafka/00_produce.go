@@ -7,7 +7,9 @@ package kafka
 // is buffered: its size against the topic's max.message.bytes
 // (MESSAGE_TOO_LARGE), its framing and CRC (CORRUPT_MESSAGE), its record
 // count and offset deltas, and every record's framing after decompression
-// (INVALID_RECORD). Batches that fail are not stored; the rest of the
+// (INVALID_RECORD; MESSAGE_TOO_LARGE past 128 MiB decompressed), in one
+// pass over the batch (records.Validate) that also checks the topic's
+// timestamp window. Batches that fail are not stored; the rest of the
 // request proceeds. Valid batches are stored as sent, compression untouched.
 //
 // acks=1 and acks=all are the same here: the response is sent only after
@@ -54,17 +56,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/produce"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // produceSlot remembers where a submitted batch's result goes.
@@ -116,20 +115,21 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			case len(rp.Records) > maxBytes:
 				setErr(&ps, kerr.MessageTooLarge.Code, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", len(rp.Records), maxBytes))
 			default:
-				info, code, err := validateBatch(rp.Records)
+				window := stamps.window(time.Now().UnixMilli())
+				c, code, err := validateBatch(rp.Records, window)
 				if code != 0 {
 					setErr(&ps, code, err.Error())
 					break
 				}
-				if info.Transactional != (m.TransactionID != nil) {
+				if c.Info.Transactional != (m.TransactionID != nil) {
 					setErr(&ps, kerr.InvalidTxnState.Code, "transactional batches need a transactional id, and only they may carry one")
 					break
 				}
-				if ps.ErrorRecords, err = stamps.check(rp.Records, time.Now().UnixMilli()); err != nil {
-					setErr(&ps, invalidTimestampCode(err), err.Error())
+				if ps.ErrorRecords, err = stamps.check(&c, window); err != nil {
+					setErr(&ps, kerr.InvalidTimestamp.Code, err.Error())
 					break
 				}
-				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: info, LogAppendTime: stamps.logAppendTime})
+				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: c.Info, LogAppendTime: stamps.logAppendTime})
 				slots = append(slots, produceSlot{ti, len(rs.Partitions)})
 			}
 			rs.Partitions = append(rs.Partitions, ps)
@@ -191,133 +191,19 @@ func (s *Server) produceWait(timeoutMillis int32) time.Duration {
 	return max(d, time.Second)
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// batchAttributes bits.
-const (
-	attrCompression   = 0x07
-	attrTransactional = 0x10
-	attrControl       = 0x20
-)
-
 // validateBatch checks that raw is exactly one well-formed v2 record batch
-// and returns what the file index needs to know about it, or a Kafka error
-// code with the reason.
-func validateBatch(raw []byte) (segment.BatchInfo, int16, error) {
-	var info segment.BatchInfo
-	if len(raw) == 0 {
-		return info, kerr.InvalidRecord.Code, errors.New("no record batch")
+// (records.Validate, which also checks window when it is not nil) and
+// returns what the file index needs to know about it, or a Kafka error code
+// with the reason.
+func validateBatch(raw []byte, window *records.Window) (records.Checked, int16, error) {
+	c, err := records.Validate(raw, records.Options{Window: window})
+	switch {
+	case err == nil:
+		return c, 0, nil
+	case errors.Is(err, records.ErrDecompressLimit):
+		return c, kerr.MessageTooLarge.Code, err
+	case errors.Is(err, records.ErrCorrupt):
+		return c, kerr.CorruptMessage.Code, err
 	}
-	batch, rest, err := segment.NextBatch(raw)
-	if err != nil {
-		return info, kerr.CorruptMessage.Code, err
-	}
-	if len(rest) != 0 {
-		return info, kerr.InvalidRecord.Code, errors.New("more than one record batch for a partition")
-	}
-	var b kmsg.RecordBatch
-	if err := b.ReadFrom(batch); err != nil {
-		return info, kerr.CorruptMessage.Code, fmt.Errorf("malformed record batch: %w", err)
-	}
-	if b.Magic != 2 {
-		return info, kerr.InvalidRecord.Code, fmt.Errorf("record batch magic %d, only v2 is accepted", b.Magic)
-	}
-	if crc := crc32.Checksum(batch[21:], crcTable); int32(crc) != b.CRC {
-		return info, kerr.CorruptMessage.Code, fmt.Errorf("record batch CRC %08x does not match computed %08x", uint32(b.CRC), crc)
-	}
-	if b.Attributes&attrControl != 0 {
-		return info, kerr.InvalidRecord.Code, errors.New("clients may not produce control batches")
-	}
-	if b.NumRecords <= 0 || b.LastOffsetDelta != b.NumRecords-1 {
-		return info, kerr.InvalidRecord.Code, fmt.Errorf("record count %d does not match last offset delta %d", b.NumRecords, b.LastOffsetDelta)
-	}
-	if b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.FirstSequence < 0) {
-		return info, kerr.InvalidRecord.Code, fmt.Errorf("producer %d sent epoch %d and sequence %d", b.ProducerID, b.ProducerEpoch, b.FirstSequence)
-	}
-	if b.Attributes&attrTransactional != 0 && b.ProducerID < 0 {
-		return info, kerr.InvalidRecord.Code, errors.New("transactional batch without a producer id")
-	}
-	if err := validateRecords(&b); err != nil {
-		if errors.Is(err, segment.ErrDecompressLimit) {
-			return info, kerr.MessageTooLarge.Code, err
-		}
-		return info, kerr.InvalidRecord.Code, err
-	}
-	info = segment.InfoOf(&b)
-	// Verified above; nothing changes the bytes it covers on the way to
-	// the file, except LogAppendTime stamping, which recomputes it.
-	info.CRCChecked = true
-	return info, 0, nil
-}
-
-// maxDecompressedBatch bounds what one produced batch may decompress to,
-// so a small batch crafted to expand to gigabytes is refused
-// (MESSAGE_TOO_LARGE) instead of exhausting the agent's memory. Consumers
-// have similar bounds (franz-go: 1 GiB, MaxDecompressBatchBytes).
-var maxDecompressedBatch = 128 << 20 // a var only so fuzz tests can lower it
-
-// validateRecords checks each record's framing and offset delta, so a batch
-// whose CRC is right but whose contents no consumer could parse is refused.
-func validateRecords(b *kmsg.RecordBatch) error {
-	records := b.Records
-	if codec := kgo.CompressionCodecType(b.Attributes & attrCompression); codec != kgo.CodecNone {
-		if codec > kgo.CodecZstd {
-			return fmt.Errorf("unknown compression codec %d", codec)
-		}
-		var err error
-		if records, err = segment.Decompress(records, int8(codec), maxDecompressedBatch); err != nil {
-			return fmt.Errorf("cannot decompress records: %w", err)
-		}
-	}
-	for i := int32(0); i < b.NumRecords; i++ {
-		length, n := kbin.Varint(records)
-		if n <= 0 || length < 0 || int(length) > len(records)-n {
-			return fmt.Errorf("record %d: length does not fit the batch", i)
-		}
-		delta, err := recordOffsetDelta(records[n : n+int(length)])
-		if err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
-		}
-		if delta != i {
-			return fmt.Errorf("record %d has offset delta %d", i, delta)
-		}
-		records = records[n+int(length):]
-	}
-	if len(records) != 0 {
-		return fmt.Errorf("%d bytes after the last record", len(records))
-	}
-	return nil
-}
-
-// recordOffsetDelta walks the fields of one record (the bytes after its
-// length) as Kafka's DefaultRecord.readFrom does and returns its offset
-// delta. Like Kafka, it refuses a negative header count or header key
-// length, and fields that do not fill the record's length exactly: Java
-// consumers fail on such records, so storing them would wedge the partition.
-func recordOffsetDelta(body []byte) (int32, error) {
-	rd := kbin.Reader{Src: body}
-	rd.Int8()    // attributes
-	rd.Varlong() // timestamp delta
-	delta := rd.Varint()
-	rd.VarintBytes() // key
-	rd.VarintBytes() // value
-	headers := rd.Varint()
-	if headers < 0 {
-		return 0, fmt.Errorf("invalid header count %d", headers)
-	}
-	for ; headers > 0 && rd.Ok(); headers-- {
-		kl := rd.Varint()
-		if kl < 0 {
-			return 0, fmt.Errorf("invalid header key length %d", kl)
-		}
-		rd.Span(int(kl))
-		rd.VarintBytes() // header value
-	}
-	if !rd.Ok() {
-		return 0, errors.New("fields overrun the record length")
-	}
-	if len(rd.Src) != 0 {
-		return 0, fmt.Errorf("%d bytes after the record's fields", len(rd.Src))
-	}
-	return delta, nil
+	return c, kerr.InvalidRecord.Code, err
 }

@@ -8,7 +8,7 @@ package kafka
 // across files through the index's per-extent max timestamps; when no record
 // is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
 // 7+ (max timestamp, tiered-storage specs) are not served. The leader epoch
-// is always segment.LeaderEpoch.
+// is always records.LeaderEpoch.
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.ListOffsetsRequest) kmsg.Response {
@@ -31,7 +31,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.Timestamp, op.Offset = -1, -1
-			op.LeaderEpoch = segment.LeaderEpoch
+			op.LeaderEpoch = records.LeaderEpoch
 			var err error
 			switch {
 			case topicErr != nil:

@@ -7,7 +7,7 @@ package kafka
 // accepts any partition's produce and fetch, so the leader only balances
 // connections. Replicas and ISR list up to three agents, all always in
 // sync, since durability comes from the bucket. Leader epochs are always
-// segment.LeaderEpoch.
+// records.LeaderEpoch.
 //
 // Unknown topics are created with the default partition count when the
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
@@ -26,7 +26,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
 )
 
@@ -137,7 +137,7 @@ func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p
 		mp.Leader = cluster.Leader(brokers, th, p).NodeID
-		mp.LeaderEpoch = segment.LeaderEpoch
+		mp.LeaderEpoch = records.LeaderEpoch
 		mp.Replicas = cluster.Replicas(brokers, th, p)
 		mp.ISR = mp.Replicas
 		mt.Partitions = append(mt.Partitions, mp)

@@ -2,7 +2,7 @@ package kafka
 
 // OffsetForLeaderEpoch (key 23), versions 0-4.
 //
-// Every partition has had one leader epoch, segment.LeaderEpoch (0), for
+// Every partition has had one leader epoch, records.LeaderEpoch (0), for
 // its whole life, starting at offset 0. Following Kafka's leader epoch
 // cache (KIP-101, KIP-279, KIP-320): a request for epoch 0 gets epoch 0
 // and the log end offset (the high watermark: every committed offset is
@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request, m *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
@@ -55,20 +55,20 @@ func (s *Server) offsetForLeaderEpoch(ctx context.Context, version int16, t meta
 	}
 	if version >= 2 && rp.CurrentLeaderEpoch != -1 {
 		switch {
-		case rp.CurrentLeaderEpoch > segment.LeaderEpoch:
+		case rp.CurrentLeaderEpoch > records.LeaderEpoch:
 			return kerr.UnknownLeaderEpoch.Code
-		case rp.CurrentLeaderEpoch < segment.LeaderEpoch:
+		case rp.CurrentLeaderEpoch < records.LeaderEpoch:
 			return kerr.FencedLeaderEpoch.Code
 		}
 	}
 	switch {
-	case rp.LeaderEpoch == segment.LeaderEpoch:
+	case rp.LeaderEpoch == records.LeaderEpoch:
 		st, err := s.log.PartitionState(ctx, t.ID, rp.Partition)
 		if err != nil {
 			return errorCode(err)
 		}
-		ps.LeaderEpoch, ps.EndOffset = segment.LeaderEpoch, st.HighWatermark
-	case rp.LeaderEpoch == -1 || rp.LeaderEpoch > segment.LeaderEpoch:
+		ps.LeaderEpoch, ps.EndOffset = records.LeaderEpoch, st.HighWatermark
+	case rp.LeaderEpoch == -1 || rp.LeaderEpoch > records.LeaderEpoch:
 		ps.LeaderEpoch, ps.EndOffset = -1, -1
 	default:
 		ps.LeaderEpoch, ps.EndOffset = rp.LeaderEpoch, 0

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 const testMaxRequestBytes = 1 << 20
@@ -295,7 +296,7 @@ func TestProduceBadBatches(t *testing.T) {
 		{name: "unknown topic", topic: "nope", records: good, want: kerr.UnknownTopicOrPartition.Code},
 		{name: "partition past the end", topic: "t", partition: 2, records: good, want: kerr.UnknownTopicOrPartition.Code},
 		{name: "negative partition", topic: "t", partition: -1, records: good, want: kerr.UnknownTopicOrPartition.Code},
-		{name: "control batch", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= 0x20 }), want: kerr.InvalidRecord.Code},
+		{name: "control batch", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= records.AttrControl }), want: kerr.InvalidRecord.Code},
 		{name: "producer ID without epoch and sequence", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.ProducerID = 7 }), want: kerr.InvalidRecord.Code},
 		{name: "producer ID without sequence", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.ProducerID, b.ProducerEpoch = 7, 0 }), want: kerr.InvalidRecord.Code},
 		// Refused at commit, not by validation: the file is uploaded (and
@@ -303,14 +304,14 @@ func TestProduceBadBatches(t *testing.T) {
 		{name: "unknown producer not starting at sequence 0", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
 			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 123456, 0, 5
 		}), want: kerr.UnknownProducerID.Code, orphan: true},
-		{name: "transactional batch without producer ID", txnID: true, topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= 0x10 }), want: kerr.InvalidRecord.Code},
+		{name: "transactional batch without producer ID", txnID: true, topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) { b.Attributes |= records.AttrTransactional }), want: kerr.InvalidRecord.Code},
 		{name: "transactional batch without transactional ID", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
-			b.Attributes |= 0x10
+			b.Attributes |= records.AttrTransactional
 			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
 		}), want: kerr.InvalidTxnState.Code},
 		// Refused at commit: no transaction of this producer covers the partition.
 		{name: "transactional batch outside a transaction", txnID: true, topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
-			b.Attributes |= 0x10
+			b.Attributes |= records.AttrTransactional
 			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
 		}), want: kerr.InvalidTxnState.Code, orphan: true},
 		{name: "non-transactional batch in a transactional request", txnID: true, topic: "t", records: good, want: kerr.InvalidTxnState.Code},
@@ -366,7 +367,7 @@ func TestProduceBadBatches(t *testing.T) {
 		}), want: kerr.InvalidRecord.Code},
 		{name: "zstd bomb: one record expanding past the decompression limit", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
 			b.Attributes = 4
-			b.Records = zstdBomb(maxDecompressedBatch + 1)
+			b.Records = zstdBomb(records.MaxDecompressedBatch + 1)
 		}), want: kerr.MessageTooLarge.Code},
 		{name: "zstd attribute over garbage", topic: "t", records: newBatch(1, 10, func(b *kmsg.RecordBatch) {
 			b.Attributes = 4

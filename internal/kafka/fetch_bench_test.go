@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 	"github.com/sluicehq/sluice/internal/topics"
 )
@@ -43,7 +44,7 @@ func BenchmarkFetch(b *testing.B) {
 	batch := newBatch(16, 1024, nil)
 	for p := int32(0); p < parts; p++ {
 		for i := 0; i < 8; i++ {
-			w.Add(topic.ID, p, batch, segment.BatchInfo{Records: 16, ProducerID: -1})
+			w.Add(topic.ID, p, batch, records.BatchInfo{Records: 16, ProducerID: -1})
 		}
 	}
 	data, _, pos := w.FinishWithPositions()

@@ -3,13 +3,12 @@ package kafka
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // TestFetchOffsetsMixedPartitions fetches, in one request, partitions whose
@@ -89,7 +88,7 @@ func TestFetchOffsetsMixedPartitions(t *testing.T) {
 				}
 				var bases []int64
 				for rest := p.RecordBatches; len(rest) > 0; {
-					batch, next, err := segment.NextBatch(rest)
+					batch, next, err := records.Next(rest)
 					if err != nil {
 						t.Fatalf("v%d isolation %d: %s/%d: %v", version, isolation, w.topic, w.part, err)
 					}
@@ -97,7 +96,7 @@ func TestFetchOffsetsMixedPartitions(t *testing.T) {
 					if err := b.ReadFrom(batch); err != nil {
 						t.Fatal(err)
 					}
-					if crc32.Checksum(batch[21:], crcTable) != uint32(b.CRC) {
+					if records.Checksum(batch) != uint32(b.CRC) {
 						t.Fatalf("v%d isolation %d: %s/%d batch at %d: bad CRC", version, isolation, w.topic, w.part, b.FirstOffset)
 					}
 					bases = append(bases, int64(binary.BigEndian.Uint64(batch)))

@@ -1,19 +1,12 @@
 package kafka
 
 import (
-	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluicehq/sluice/internal/segment"
 )
 
 // sampleRequest returns a request of the given key and version with its
@@ -156,122 +149,6 @@ func FuzzDecode(f *testing.F) {
 		if !inRange || req.msg == nil || req.msg.Key() != req.key || req.msg.GetVersion() != req.version {
 			t.Fatalf("decoded key %d v%d (supported %v) into %T", req.key, req.version, api, req.msg)
 		}
-	})
-}
-
-// fixBatch sets raw's length field to its size and recomputes its CRC, so
-// mutations reach the checks behind them.
-func fixBatch(raw []byte) []byte {
-	if len(raw) < segment.BatchHeaderSize {
-		return raw
-	}
-	raw = slices.Clone(raw)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	return fixCRC(raw)
-}
-
-func FuzzValidateBatch(f *testing.F) {
-	f.Add(newBatch(1, 10, nil))
-	f.Add(newBatch(3, 0, nil))
-	f.Add(newBatch(2, 100, func(b *kmsg.RecordBatch) {
-		var recs []byte
-		for i := 0; i < 2; i++ { // null key, null value, no headers
-			body := kbin.AppendInt8(nil, 0)
-			body = kbin.AppendVarlong(body, int64(i))
-			body = kbin.AppendVarint(body, int32(i))
-			body = kbin.AppendVarint(body, -1)
-			body = kbin.AppendVarint(body, -1)
-			body = kbin.AppendVarint(body, 0)
-			recs = append(kbin.AppendVarint(recs, int32(len(body))), body...)
-		}
-		b.Records = recs
-	}))
-	for _, c := range []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
-		f.Add(compressedBatch(3, c))
-	}
-	good := newBatch(2, 5, nil)
-	f.Add(good[:len(good)-1])
-	f.Add(append(slices.Clone(good), good...))
-	f.Add(newBatch(1, 1, func(b *kmsg.RecordBatch) { b.Attributes = 0x20 }))
-	f.Add(newBatch(1, 1, func(b *kmsg.RecordBatch) { b.ProducerID = 1 }))
-	f.Add(newBatch(2, 1, func(b *kmsg.RecordBatch) { b.ProducerID, b.ProducerEpoch, b.FirstSequence = 1, 0, 0 }))
-	f.Add(newBatch(1, 1, func(b *kmsg.RecordBatch) { b.Magic = 1 }))
-	f.Add(newBatch(1, 1, func(b *kmsg.RecordBatch) { b.Records = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 1} }))
-	f.Add(make([]byte, segment.BatchHeaderSize))
-	f.Add([]byte{})
-
-	// Inputs that decompress to the production bound (128 MiB) take a
-	// second each and stall the fuzzer; the bound itself is tested in
-	// TestProduceBadBatches.
-	defer func(n int) { maxDecompressedBatch = n }(maxDecompressedBatch)
-	maxDecompressedBatch = 1 << 20
-	known := map[int16]bool{
-		kerr.CorruptMessage.Code: true, kerr.InvalidRecord.Code: true, kerr.MessageTooLarge.Code: true,
-		kerr.UnknownProducerID.Code: true, kerr.InvalidTxnState.Code: true,
-	}
-	check := func(t *testing.T, raw []byte) {
-		orig := slices.Clone(raw)
-		info, code, err := validateBatch(raw)
-		if !bytes.Equal(raw, orig) {
-			t.Fatal("validateBatch modified its input")
-		}
-		if code != 0 {
-			if err == nil || !known[code] {
-				t.Fatalf("refused with code %d, err %v", code, err)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("accepted with error %v", err)
-		}
-		// An accepted batch is exactly one batch the segment and read
-		// paths can split, index, patch and return.
-		batch, rest, err := segment.NextBatch(raw)
-		if err != nil || len(rest) != 0 || len(batch) != len(raw) {
-			t.Fatalf("accepted batch does not split cleanly: %v, %d rest, %d of %d bytes", err, len(rest), len(batch), len(raw))
-		}
-		if info.Records < 1 || info.Records != segment.BatchOffsets(raw) {
-			t.Fatalf("info.Records %d, batch spans %d offsets", info.Records, segment.BatchOffsets(raw))
-		}
-		var hdr kmsg.RecordBatch
-		if err := hdr.ReadFrom(raw); err != nil {
-			t.Fatalf("accepted batch does not decode: %v", err)
-		}
-		if info.MaxTimestamp != segment.BatchMaxTimestamp(raw) || info.MinTimestamp != hdr.FirstTimestamp ||
-			info.ProducerID != hdr.ProducerID || info.ProducerEpoch != hdr.ProducerEpoch || info.FirstSequence != hdr.FirstSequence ||
-			info.Transactional != (hdr.Attributes&0x10 != 0) || hdr.Magic != 2 || hdr.Attributes&0x20 != 0 {
-			t.Fatalf("info %+v disagrees with the batch header %+v", info, hdr)
-		}
-		if info.ProducerID >= 0 && (info.ProducerEpoch < 0 || info.FirstSequence < 0) {
-			t.Fatalf("accepted producer %d with epoch %d, sequence %d", info.ProducerID, info.ProducerEpoch, info.FirstSequence)
-		}
-		var w segment.Writer
-		w.Add([16]byte{9}, 3, raw, info)
-		file, entries := w.Finish()
-		parsed, err := segment.Parse(file)
-		if err != nil || len(entries) != 1 || entries[0].Records != info.Records {
-			t.Fatalf("segment round trip: %v, entries %+v", err, entries)
-		}
-		chunk := slices.Clone(parsed.Chunk(0))
-		if !bytes.Equal(chunk, raw) {
-			t.Fatal("segment chunk differs from the batch")
-		}
-		end, err := segment.PatchBaseOffsets(chunk, 1000)
-		if err != nil || end != 1000+info.Records {
-			t.Fatalf("PatchBaseOffsets = %d, %v; want %d", end, err, 1000+info.Records)
-		}
-		if binary.BigEndian.Uint64(chunk) != 1000 || crc32.Checksum(chunk[21:], testCRCTable) != binary.BigEndian.Uint32(chunk[17:]) {
-			t.Fatal("patched batch has a wrong base offset or CRC")
-		}
-		// Patching the base offset and epoch does not change the verdict.
-		info2, code2, err2 := validateBatch(chunk)
-		if code2 != 0 || info2 != info {
-			t.Fatalf("patched batch: code %d, %v, info %+v (was %+v)", code2, err2, info2, info)
-		}
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		check(t, raw)
-		check(t, fixBatch(raw))
 	})
 }
 

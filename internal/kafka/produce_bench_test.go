@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,11 +29,39 @@ func BenchmarkValidateBatch(b *testing.B) {
 				b.SetBytes(int64(len(raw)))
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, code, err := validateBatch(raw); code != 0 {
+					if _, code, err := validateBatch(raw, nil); code != 0 {
 						b.Fatal(err)
 					}
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkValidateBatchWindow is BenchmarkValidateBatch on a topic with
+// a CreateTime window (message.timestamp.before/after.max.ms), where every
+// record's timestamp is checked: validation and the window check share one
+// pass over the records, so a compressed batch is decompressed once.
+func BenchmarkValidateBatchWindow(b *testing.B) {
+	p := timestampPolicy{before: math.MaxInt64 - 1, after: math.MaxInt64 - 1}
+	for _, c := range []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{{"lz4", kgo.Lz4Compression()}, {"zstd", kgo.ZstdCompression()}} {
+		b.Run(c.name+"/records=1000", func(b *testing.B) {
+			raw := compressedBatch(1000, c.codec)
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				window := p.window(1_700_000_000_000)
+				c, code, err := validateBatch(raw, window)
+				if code != 0 {
+					b.Fatal(err)
+				}
+				if errs, err := p.check(&c, window); err != nil || errs != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

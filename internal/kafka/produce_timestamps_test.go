@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"bytes"
-	"hash/crc32"
 	"math"
 	"slices"
 	"strings"
@@ -15,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // timedBatch is a valid batch of n records with timestamps first, first+1, …
@@ -60,7 +59,7 @@ func fetchBatch(t *testing.T, rc *rawConn, topic string) kmsg.RecordBatch {
 	if err := b.ReadFrom(p.RecordBatches); err != nil {
 		t.Fatal(err)
 	}
-	if crc := crc32.Checksum(p.RecordBatches[21:12+b.Length], testCRCTable); int32(crc) != b.CRC {
+	if crc := records.Checksum(p.RecordBatches[:12+b.Length]); int32(crc) != b.CRC {
 		t.Fatalf("fetched batch CRC %08x, computed %08x", uint32(b.CRC), crc)
 	}
 	return b
@@ -94,10 +93,10 @@ func TestProduceLogAppendTime(t *testing.T) {
 			t.Fatalf("%s: %+v; want log_append_time in [%d, %d]", topic, p, before, after)
 		}
 		b := fetchBatch(t, rc, topic)
-		if b.Attributes&attrLogAppendTime == 0 || b.FirstTimestamp != p.LogAppendTime || b.MaxTimestamp != p.LogAppendTime {
+		if b.Attributes&records.AttrLogAppendTime == 0 || b.FirstTimestamp != p.LogAppendTime || b.MaxTimestamp != p.LogAppendTime {
 			t.Fatalf("%s: stored batch attributes %#x, timestamps %d/%d; want LogAppendTime %d", topic, b.Attributes, b.FirstTimestamp, b.MaxTimestamp, p.LogAppendTime)
 		}
-		if topic == "latz" && b.Attributes&attrCompression != int16(kgo.CodecLz4) {
+		if topic == "latz" && b.Attributes&records.AttrCompression != int16(kgo.CodecLz4) {
 			t.Fatalf("latz: compression bits lost: %#x", b.Attributes)
 		}
 		// A franz-go consumer parses the fetched batch with every record at
@@ -122,7 +121,7 @@ func TestProduceLogAppendTime(t *testing.T) {
 	if p := producePartResult(t, resp, "ct", 0); p.ErrorCode != 0 || p.LogAppendTime != -1 {
 		t.Fatalf("ct: %+v, want log_append_time -1", p)
 	}
-	if b := fetchBatch(t, rc, "ct"); b.Attributes&attrLogAppendTime != 0 || b.FirstTimestamp != old || b.MaxTimestamp != old+1 {
+	if b := fetchBatch(t, rc, "ct"); b.Attributes&records.AttrLogAppendTime != 0 || b.FirstTimestamp != old || b.MaxTimestamp != old+1 {
 		t.Fatalf("ct: stored batch %#x %d/%d, want the producer's CreateTime %d", b.Attributes, b.FirstTimestamp, b.MaxTimestamp, old)
 	}
 
@@ -137,7 +136,7 @@ func TestProduceLogAppendTime(t *testing.T) {
 		t.Fatalf("ct after switching to LogAppendTime: %+v", p)
 	}
 	fr := rc.roundTrip(fetchReq(12, "ct", 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
-	first, rest, err := segment.NextBatch(fr.RecordBatches)
+	first, rest, err := records.Next(fr.RecordBatches)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +147,7 @@ func TestProduceLogAppendTime(t *testing.T) {
 	if err := b2.ReadFrom(rest); err != nil {
 		t.Fatal(err)
 	}
-	if b1.Attributes&attrLogAppendTime != 0 || b1.MaxTimestamp != old+1 || b2.Attributes&attrLogAppendTime == 0 || b2.MaxTimestamp != p.LogAppendTime {
+	if b1.Attributes&records.AttrLogAppendTime != 0 || b1.MaxTimestamp != old+1 || b2.Attributes&records.AttrLogAppendTime == 0 || b2.MaxTimestamp != p.LogAppendTime {
 		t.Fatalf("after the switch: first batch %#x/%d, second %#x/%d", b1.Attributes, b1.MaxTimestamp, b2.Attributes, b2.MaxTimestamp)
 	}
 }
@@ -185,10 +184,10 @@ func TestProduceTimestampWindow(t *testing.T) {
 		{"difference: ahead", "diff", timedBatch(2, now+120_000, nil), []int32{0, 1}},
 		{"difference: in window", "diff", timedBatch(2, now, nil), nil},
 		{"LogAppendTime topic ignores the window", "lat", timedBatch(2, now-2*3600_000, nil), nil},
-		{"producer set LogAppendTime on a LogAppendTime topic", "lat", newBatch(2, 10, func(b *kmsg.RecordBatch) { b.Attributes |= attrLogAppendTime }), []int32{0, 1}},
-		{"producer set LogAppendTime on a CreateTime topic", "ct", newBatch(2, 10, func(b *kmsg.RecordBatch) { b.Attributes |= attrLogAppendTime }), nil},
+		{"producer set LogAppendTime on a LogAppendTime topic", "lat", newBatch(2, 10, func(b *kmsg.RecordBatch) { b.Attributes |= records.AttrLogAppendTime }), []int32{0, 1}},
+		{"producer set LogAppendTime on a CreateTime topic", "ct", newBatch(2, 10, func(b *kmsg.RecordBatch) { b.Attributes |= records.AttrLogAppendTime }), nil},
 		{"producer set LogAppendTime, no timestamp", "ct", newBatch(2, 10, func(b *kmsg.RecordBatch) {
-			b.Attributes |= attrLogAppendTime
+			b.Attributes |= records.AttrLogAppendTime
 			b.FirstTimestamp, b.MaxTimestamp = -1, -1
 		}), []int32{0, 1}},
 	}
@@ -256,24 +255,6 @@ func TestTimestampPolicyOf(t *testing.T) {
 	} {
 		if p := timestampPolicyOf(metadata.Topic{Configs: c.configs}); p.before != c.before || p.after != c.after || p.logAppendTime != c.lat {
 			t.Errorf("%v: %+v", c.configs, p)
-		}
-	}
-}
-
-func TestSat(t *testing.T) {
-	for _, c := range []struct{ a, b, sub, add int64 }{
-		{5, 3, 2, 8},
-		{math.MaxInt64, -1, math.MaxInt64, math.MaxInt64 - 1},
-		{math.MinInt64, 1, math.MinInt64, math.MinInt64 + 1},
-		{0, math.MinInt64, math.MaxInt64, math.MinInt64},
-		{-1, math.MinInt64, math.MaxInt64, math.MinInt64},
-		{1, math.MaxInt64, 1 - math.MaxInt64, math.MaxInt64},
-	} {
-		if got := satSub(c.a, c.b); got != c.sub {
-			t.Errorf("satSub(%d, %d) = %d, want %d", c.a, c.b, got, c.sub)
-		}
-		if got := satAdd(c.a, c.b); got != c.add {
-			t.Errorf("satAdd(%d, %d) = %d, want %d", c.a, c.b, got, c.add)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
 )
 
@@ -310,8 +310,6 @@ func (rc *rawConn) apiVersions() *kmsg.ApiVersionsResponse {
 	return resp
 }
 
-var testCRCTable = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeRecords encodes n records; record i has value value(i).
 func encodeRecords(n int, value func(i int) []byte) []byte {
 	var out []byte
@@ -334,7 +332,7 @@ func finishBatch(b *kmsg.RecordBatch) []byte {
 
 // fixCRC recomputes the CRC of a v2 batch in place.
 func fixCRC(raw []byte) []byte {
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], testCRCTable))
+	records.SetCRC(raw)
 	return raw
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -58,8 +59,6 @@ type s3Bucket struct {
 	// that refuse checksum headers).
 	checksum bool
 }
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // openS3 wraps a gocloud s3:// bucket whose URL is u.
 func openS3(b *blobBucket, u *url.URL) (Bucket, error) {
@@ -128,7 +127,7 @@ func (b *s3Bucket) Put(ctx context.Context, key string, data []byte) error {
 	if b.checksum {
 		crc, ok := segment.FileCRC32C(data)
 		if !ok {
-			crc = crc32.Checksum(data, crc32c)
+			crc = crc32.Checksum(data, records.Castagnoli)
 		}
 		var sum [4]byte
 		binary.BigEndian.PutUint32(sum[:], crc)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
@@ -29,7 +30,7 @@ func TestS3PutChecksum(t *testing.T) {
 	defer cancel()
 
 	var w segment.Writer
-	w.Add([16]byte{1}, 0, make([]byte, segment.BatchHeaderSize+1000), segment.BatchInfo{Records: 1, ProducerID: -1})
+	w.Add([16]byte{1}, 0, make([]byte, records.HeaderSize+1000), records.BatchInfo{Records: 1, ProducerID: -1})
 	file, _ := w.Finish()
 	if _, ok := segment.FileCRC32C(file); !ok {
 		t.Fatal("test file is not a segment file")

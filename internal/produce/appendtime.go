@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // stampLogAppendTime rewrites the batches that asked for LogAppendTime
@@ -22,7 +22,7 @@ func stampLogAppendTime(batches []Batch, sealed time.Time) {
 		if !bt.LogAppendTime {
 			continue
 		}
-		segment.SetLogAppendTime(bt.Data, ts)
+		records.SetLogAppendTime(bt.Data, ts)
 		bt.Info.MinTimestamp, bt.Info.MaxTimestamp = ts, ts
 	}
 }

@@ -2,8 +2,6 @@ package produce_test
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // TestLogAppendTime: batches submitted with LogAppendTime are stored with
@@ -46,10 +45,10 @@ func TestLogAppendTime(t *testing.T) {
 		if err := b.ReadFrom(got.Records); err != nil {
 			t.Fatal(err)
 		}
-		if crc := crc32.Checksum(got.Records[21:12+b.Length], crcTable); int32(crc) != b.CRC {
+		if crc := records.Checksum(got.Records[:12+b.Length]); int32(crc) != b.CRC {
 			t.Fatalf("round %d: stored CRC %08x, computed %08x", round, uint32(b.CRC), crc)
 		}
-		if b.Attributes&0x08 == 0 || b.FirstTimestamp != last || b.MaxTimestamp != last || b.NumRecords != 3 {
+		if b.Attributes&records.AttrLogAppendTime == 0 || b.FirstTimestamp != last || b.MaxTimestamp != last || b.NumRecords != 3 {
 			t.Fatalf("round %d: stored batch %+v, want LogAppendTime %d", round, b, last)
 		}
 		off, ts, found, err := r.OffsetForTimestamp(context.Background(), topic, 0, last)
@@ -61,7 +60,7 @@ func TestLogAppendTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.ReadFrom(got.Records); err != nil || b.Attributes&0x08 != 0 || b.FirstTimestamp != 1_700_000_000_000 {
+		if err := b.ReadFrom(got.Records); err != nil || b.Attributes&records.AttrLogAppendTime != 0 || b.FirstTimestamp != 1_700_000_000_000 {
 			t.Fatalf("round %d: CreateTime batch stored as %+v, %v", round, b, err)
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -78,7 +77,7 @@ func latIdempotent(topic metadata.TopicID) produce.Batch {
 	}
 	b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
 	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	records.SetCRC(raw)
 	bt.Data = raw
 	bt.Info.ProducerID, bt.Info.ProducerEpoch, bt.Info.FirstSequence, bt.Info.LastSequence = 7, 0, 0, 1
 	bt.LogAppendTime = true

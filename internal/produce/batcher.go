@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
@@ -77,7 +78,7 @@ type Batch struct {
 	Topic     metadata.TopicID
 	Partition int32
 	Data      []byte
-	Info      segment.BatchInfo
+	Info      records.BatchInfo
 	// LogAppendTime asks for the batch to be stamped with its flush's seal
 	// time (the topic has message.timestamp.type=LogAppendTime); see
 	// stampLogAppendTime.

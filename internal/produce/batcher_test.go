@@ -3,10 +3,8 @@ package produce_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -27,10 +25,8 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // recordBatch encodes a valid v2 batch whose records have the given values.
 func recordBatch(values ...string) []byte {
@@ -49,7 +45,7 @@ func recordBatch(values ...string) []byte {
 		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: n, Records: recs,
 	}
 	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crcTable))
+	records.SetCRC(raw)
 	return raw
 }
 
@@ -57,7 +53,7 @@ func recordBatch(values ...string) []byte {
 func batchOf(topic metadata.TopicID, partition int32, values ...string) produce.Batch {
 	data := recordBatch(values...)
 	n := int64(len(values))
-	return produce.Batch{Topic: topic, Partition: partition, Data: data, Info: segment.BatchInfo{
+	return produce.Batch{Topic: topic, Partition: partition, Data: data, Info: records.BatchInfo{
 		Records: n, MinTimestamp: 1_700_000_000_000, MaxTimestamp: 1_700_000_000_000 + n - 1,
 		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, LastSequence: -1,
 	}}
@@ -645,7 +641,7 @@ func TestTopicDeletedBeforeCommit(t *testing.T) {
 func decodeBatches(t *testing.T, data []byte) (bases []int64, vals [][]string) {
 	t.Helper()
 	for len(data) > 0 {
-		raw, rest, err := segment.NextBatch(data)
+		raw, rest, err := records.Next(data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -654,10 +650,10 @@ func decodeBatches(t *testing.T, data []byte) (bases []int64, vals [][]string) {
 		if err := b.ReadFrom(raw); err != nil {
 			t.Fatal(err)
 		}
-		if crc := crc32.Checksum(raw[21:], crcTable); int32(crc) != b.CRC {
+		if crc := records.Checksum(raw); int32(crc) != b.CRC {
 			t.Fatalf("batch at %d: bad CRC", b.FirstOffset)
 		}
-		if b.PartitionLeaderEpoch != segment.LeaderEpoch {
+		if b.PartitionLeaderEpoch != records.LeaderEpoch {
 			t.Fatalf("batch at %d: leader epoch %d", b.FirstOffset, b.PartitionLeaderEpoch)
 		}
 		var vs []string

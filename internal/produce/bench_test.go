@@ -10,13 +10,13 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // benchBatch is a v2 record batch header announcing n records, followed by
 // payload bytes; the batcher only looks at its length and BatchInfo.
 func benchBatch(n int32, payload int) []byte {
-	b := make([]byte, segment.BatchHeaderSize+payload)
+	b := make([]byte, records.HeaderSize+payload)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 	b[16] = 2
 	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
@@ -59,7 +59,7 @@ func BenchmarkSubmit(b *testing.B) {
 			req := make([]Batch, 8)
 			for p := range req {
 				req[p] = Batch{Topic: topic.ID, Partition: int32(p), Data: data,
-					Info: segment.BatchInfo{Records: 16, ProducerID: -1}}
+					Info: records.BatchInfo{Records: 16, ProducerID: -1}}
 			}
 			b.SetBytes(int64(8 * len(data)))
 			b.ReportAllocs()

@@ -2,6 +2,8 @@ package segment
 
 import (
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // benchFile adds partitions×perPartition batches of 16 records of 1 KiB.
@@ -10,7 +12,7 @@ func benchWriter(partitions, perPartition int) (*Writer, int) {
 	batch := fakeBatch(16, 1, string(make([]byte, 16*1024)))
 	for j := 0; j < perPartition; j++ {
 		for p := 0; p < partitions; p++ {
-			w.Add([16]byte{1}, int32(p), batch, BatchInfo{Records: 16, MinTimestamp: 1, MaxTimestamp: 1, ProducerID: 7})
+			w.Add([16]byte{1}, int32(p), batch, records.BatchInfo{Records: 16, MinTimestamp: 1, MaxTimestamp: 1, ProducerID: 7})
 		}
 	}
 	return &w, partitions * perPartition * len(batch)
@@ -25,7 +27,7 @@ func BenchmarkWriterFinish(b *testing.B) {
 	for b.Loop() {
 		var w Writer
 		for i := 0; i < 64; i++ {
-			w.Add([16]byte{1}, int32(i%8), batch, BatchInfo{Records: 16, MinTimestamp: 1, MaxTimestamp: 1, ProducerID: 7})
+			w.Add([16]byte{1}, int32(i%8), batch, records.BatchInfo{Records: 16, MinTimestamp: 1, MaxTimestamp: 1, ProducerID: 7})
 		}
 		w.FinishWithPositions()
 	}
@@ -40,25 +42,6 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Parse(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkPatchBaseOffsets walks and patches a 128 KiB chunk of 8 batches,
-// as every fetch does.
-func BenchmarkPatchBaseOffsets(b *testing.B) {
-	w, _ := benchWriter(1, 8)
-	data, _ := w.Finish()
-	f, err := Parse(data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	chunk := f.Chunk(0)
-	b.SetBytes(int64(len(chunk)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := PatchBaseOffsets(chunk, 1000); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,6 +3,8 @@ package segment
 import (
 	"encoding/binary"
 	"hash/crc32"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // The file checksum is a CRC-32C over the whole file, most of which is
@@ -71,12 +73,13 @@ func crcCombine(crcA, crcB uint32, lenB int) uint32 {
 const combineMinBatch = 4096
 
 // updateBatchCRC returns crc (a CRC-32C so far) extended over batch. With
-// trusted, the batch's own CRC field (at crcPos) is taken to be right for
-// its bytes from attributesPos on, and only the bytes before are read.
+// trusted, the batch's own CRC field (at records.CRCAt) is taken to be right
+// for its bytes from records.AttributesAt on, and only the bytes before are
+// read.
 func updateBatchCRC(crc uint32, batch []byte, trusted bool) uint32 {
 	if !trusted || len(batch) < combineMinBatch {
 		return crc32.Update(crc, castagnoli, batch)
 	}
-	crc = crc32.Update(crc, castagnoli, batch[:attributesPos])
-	return crcCombine(crc, binary.BigEndian.Uint32(batch[crcPos:]), len(batch)-attributesPos)
+	crc = crc32.Update(crc, castagnoli, batch[:records.AttributesAt])
+	return crcCombine(crc, binary.BigEndian.Uint32(batch[records.CRCAt:]), len(batch)-records.AttributesAt)
 }

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // TestCRCCombine checks the combined CRC of every split of random data,
@@ -43,7 +45,7 @@ func testBatch(n int) []byte {
 		b[i] = byte(rand.IntN(256))
 	}
 	binary.BigEndian.PutUint32(b[8:], uint32(n-12))
-	binary.BigEndian.PutUint32(b[crcPos:], crc32.Checksum(b[attributesPos:], castagnoli))
+	binary.BigEndian.PutUint32(b[records.CRCAt:], crc32.Checksum(b[records.AttributesAt:], castagnoli))
 	return b
 }
 
@@ -75,7 +77,7 @@ func TestFinishTrustsCheckedCRCs(t *testing.T) {
 	var topic [16]byte
 	for i := 0; i < 40; i++ {
 		n := 61 + rand.IntN(3*combineMinBatch)
-		w.Add(topic, int32(i%3), testBatch(n), BatchInfo{Records: 1, CRCChecked: i%4 != 0})
+		w.Add(topic, int32(i%3), testBatch(n), records.BatchInfo{Records: 1, CRCChecked: i%4 != 0})
 	}
 	data, _ := w.Finish()
 	if _, err := Parse(data); err != nil {
@@ -84,7 +86,7 @@ func TestFinishTrustsCheckedCRCs(t *testing.T) {
 	var bad Writer
 	batch := testBatch(2 * combineMinBatch)
 	batch[len(batch)-1] ^= 1
-	bad.Add(topic, 0, batch, BatchInfo{Records: 1, CRCChecked: true})
+	bad.Add(topic, 0, batch, records.BatchInfo{Records: 1, CRCChecked: true})
 	data, _ = bad.Finish()
 	if _, err := Parse(data); err == nil {
 		t.Fatal("a batch with a wrong CRC claimed checked made a file that parses")
@@ -97,7 +99,7 @@ func TestFinishInto(t *testing.T) {
 	var w Writer
 	var topic [16]byte
 	for i := 0; i < 5; i++ {
-		w.Add(topic, int32(i%2), testBatch(100+i), BatchInfo{Records: 1})
+		w.Add(topic, int32(i%2), testBatch(100+i), records.BatchInfo{Records: 1})
 	}
 	want, _ := w.Finish()
 	if w.Size() != len(want) {

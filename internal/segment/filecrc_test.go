@@ -3,12 +3,14 @@ package segment
 import (
 	"hash/crc32"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 func TestFileCRC32C(t *testing.T) {
 	var w Writer
-	w.Add([16]byte{1}, 0, fakeBatch(3, 100, "abc"), BatchInfo{Records: 3, ProducerID: -1})
-	w.Add([16]byte{2}, 5, fakeBatch(1, 200, "defgh"), BatchInfo{Records: 1, ProducerID: -1})
+	w.Add([16]byte{1}, 0, fakeBatch(3, 100, "abc"), records.BatchInfo{Records: 3, ProducerID: -1})
+	w.Add([16]byte{2}, 5, fakeBatch(1, 200, "defgh"), records.BatchInfo{Records: 1, ProducerID: -1})
 	var empty Writer
 	for name, data := range map[string][]byte{"two partitions": func() []byte { b, _ := w.Finish(); return b }(),
 		"empty": func() []byte { b, _ := empty.Finish(); return b }()} {
@@ -37,7 +39,7 @@ func TestFileCRC32C(t *testing.T) {
 // trailer's stored checksum is right.
 func FuzzFileCRC32C(f *testing.F) {
 	var w Writer
-	w.Add([16]byte{1}, 0, fakeBatch(2, 10, "xy"), BatchInfo{Records: 2, ProducerID: -1})
+	w.Add([16]byte{1}, 0, fakeBatch(2, 10, "xy"), records.BatchInfo{Records: 2, ProducerID: -1})
 	good, _ := w.Finish()
 	f.Add(good)
 	f.Add([]byte("SLCF"))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // Version is the format version this package writes. Readers accept only
@@ -19,7 +21,8 @@ const (
 	EntrySize = 82
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC-32C table of the file checksum.
+var castagnoli = records.Castagnoli
 
 // ErrCorrupt is returned (wrapped) for any file that is not a valid segment:
 // bad magic, unknown version, checksum mismatch, or an index pointing outside
@@ -89,23 +92,6 @@ func decodeEntry(b []byte) Entry {
 	return e
 }
 
-// BatchInfo is what the writer needs to know about a batch to index it.
-type BatchInfo struct {
-	Records       int64 // offsets the batch occupies: lastOffsetDelta+1
-	MinTimestamp  int64
-	MaxTimestamp  int64
-	ProducerID    int64
-	ProducerEpoch int16
-	FirstSequence int32
-	LastSequence  int32
-	Transactional bool
-	// CRCChecked says the batch's CRC field is right for its bytes (the
-	// caller verified or computed it, and changed nothing it covers
-	// since): the writer then derives the file checksum from it rather
-	// than reading the batch again. A wrong claim makes a corrupt file.
-	CRCChecked bool
-}
-
 type chunkKey struct {
 	topic     [16]byte
 	partition int32
@@ -114,7 +100,7 @@ type chunkKey struct {
 type chunk struct {
 	entry   Entry
 	batches [][]byte
-	// checked holds each batch's BatchInfo.CRCChecked.
+	// checked holds each batch's records.BatchInfo.CRCChecked.
 	checked []bool
 	// order holds, for each batch, its position in the Add sequence.
 	order []int
@@ -129,10 +115,11 @@ type Writer struct {
 	added  int
 }
 
-// Add appends a batch to its partition's chunk. Batches of one partition keep
-// the order in which they were added. The writer keeps a reference to batch;
-// the caller must not modify it until Finish returns.
-func (w *Writer) Add(topic [16]byte, partition int32, batch []byte, info BatchInfo) {
+// Add appends a batch to its partition's chunk; info (records.Validate or
+// records.InfoOf computes it) feeds the chunk's index entry. Batches of one
+// partition keep the order in which they were added. The writer keeps a
+// reference to batch; the caller must not modify it until Finish returns.
+func (w *Writer) Add(topic [16]byte, partition int32, batch []byte, info records.BatchInfo) {
 	if w.index == nil {
 		w.index = make(map[chunkKey]int)
 	}

@@ -6,19 +6,21 @@ import (
 	"errors"
 	"hash/crc32"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // fakeBatch builds a minimal v2 batch header with the given record count and
 // max timestamp, followed by payload bytes. Only the fields this package reads
 // are meaningful.
-func fakeBatch(records int32, maxTS int64, payload string) []byte {
-	b := make([]byte, BatchHeaderSize, BatchHeaderSize+len(payload))
+func fakeBatch(count int32, maxTS int64, payload string) []byte {
+	b := make([]byte, records.HeaderSize, records.HeaderSize+len(payload))
 	b = append(b, payload...)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 	b[16] = 2
-	binary.BigEndian.PutUint32(b[lastOffsetDeltaPos:], uint32(records-1))
-	binary.BigEndian.PutUint64(b[maxTimestampPos:], uint64(maxTS))
-	binary.BigEndian.PutUint32(b[57:], uint32(records))
+	binary.BigEndian.PutUint32(b[records.LastOffsetDeltaAt:], uint32(count-1))
+	binary.BigEndian.PutUint64(b[records.MaxTimestampAt:], uint64(maxTS))
+	binary.BigEndian.PutUint32(b[57:], uint32(count))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
 	return b
 }
@@ -27,9 +29,9 @@ func TestRoundTrip(t *testing.T) {
 	t1 := [16]byte{1}
 	t2 := [16]byte{2}
 	var w Writer
-	w.Add(t1, 0, fakeBatch(3, 100, "a"), BatchInfo{Records: 3, MinTimestamp: 90, MaxTimestamp: 100, ProducerID: -1})
-	w.Add(t2, 5, fakeBatch(1, 50, "bb"), BatchInfo{Records: 1, MinTimestamp: 50, MaxTimestamp: 50, ProducerID: 7, ProducerEpoch: 1, FirstSequence: 0, LastSequence: 0})
-	w.Add(t1, 0, fakeBatch(2, 120, "ccc"), BatchInfo{Records: 2, MinTimestamp: 110, MaxTimestamp: 120, ProducerID: -1, Transactional: true})
+	w.Add(t1, 0, fakeBatch(3, 100, "a"), records.BatchInfo{Records: 3, MinTimestamp: 90, MaxTimestamp: 100, ProducerID: -1})
+	w.Add(t2, 5, fakeBatch(1, 50, "bb"), records.BatchInfo{Records: 1, MinTimestamp: 50, MaxTimestamp: 50, ProducerID: 7, ProducerEpoch: 1, FirstSequence: 0, LastSequence: 0})
+	w.Add(t1, 0, fakeBatch(2, 120, "ccc"), records.BatchInfo{Records: 2, MinTimestamp: 110, MaxTimestamp: 120, ProducerID: -1, Transactional: true})
 	data, entries := w.Finish()
 	if len(entries) != 2 {
 		t.Fatalf("entries = %d, want 2 (one per partition)", len(entries))
@@ -49,12 +51,12 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("Finish entries %+v differ from parsed %+v", entries, f.Entries)
 	}
 	chunk := bytes.Clone(f.Chunk(0))
-	end, err := PatchBaseOffsets(chunk, 40)
+	end, err := records.PatchBaseOffsets(chunk, 40)
 	if err != nil || end != 45 {
 		t.Fatalf("PatchBaseOffsets = %d, %v; want 45", end, err)
 	}
-	first, rest, _ := NextBatch(chunk)
-	second, rest, _ := NextBatch(rest)
+	first, rest, _ := records.Next(chunk)
+	second, rest, _ := records.Next(rest)
 	if len(rest) != 0 || binary.BigEndian.Uint64(first) != 40 || binary.BigEndian.Uint64(second) != 43 {
 		t.Fatalf("patched offsets %d, %d", binary.BigEndian.Uint64(first), binary.BigEndian.Uint64(second))
 	}
@@ -75,7 +77,7 @@ func TestEmptyFile(t *testing.T) {
 
 func TestParseRejectsCorruption(t *testing.T) {
 	var w Writer
-	w.Add([16]byte{9}, 1, fakeBatch(2, 1, "payload"), BatchInfo{Records: 2})
+	w.Add([16]byte{9}, 1, fakeBatch(2, 1, "payload"), records.BatchInfo{Records: 2})
 	good, _ := w.Finish()
 	cases := map[string]func([]byte) []byte{
 		"flipped data byte": func(b []byte) []byte { b[headerSize+3] ^= 0xff; return b },
@@ -95,27 +97,12 @@ func TestParseRejectsCorruption(t *testing.T) {
 	}
 }
 
-func TestNextBatchRejectsBadLengths(t *testing.T) {
-	b := fakeBatch(1, 0, "xyz")
-	binary.BigEndian.PutUint32(b[8:], 1<<30)
-	if _, _, err := NextBatch(b); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("oversized length: %v", err)
-	}
-	binary.BigEndian.PutUint32(b[8:], 0xffffffff)
-	if _, _, err := NextBatch(b); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("negative length: %v", err)
-	}
-	if _, _, err := NextBatch(b[:20]); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("short: %v", err)
-	}
-}
-
 // FuzzParse checks that Parse never panics and that whatever it accepts is
 // internally consistent: every chunk lies inside the file.
 func FuzzParse(f *testing.F) {
 	var w Writer
-	w.Add([16]byte{1}, 0, fakeBatch(1, 1, "x"), BatchInfo{Records: 1})
-	w.Add([16]byte{2}, 3, fakeBatch(4, 1, "yy"), BatchInfo{Records: 4})
+	w.Add([16]byte{1}, 0, fakeBatch(1, 1, "x"), records.BatchInfo{Records: 1})
+	w.Add([16]byte{2}, 3, fakeBatch(4, 1, "yy"), records.BatchInfo{Records: 4})
 	good, _ := w.Finish()
 	f.Add(good)
 	var empty Writer
@@ -130,7 +117,7 @@ func FuzzParse(f *testing.F) {
 		for i := range file.Entries {
 			c := file.Chunk(i)
 			for len(c) > 0 {
-				_, rest, err := NextBatch(c)
+				_, rest, err := records.Next(c)
 				if err != nil {
 					break
 				}

@@ -41,7 +41,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
-	"github.com/sluicehq/sluice/internal/segment"
+	"github.com/sluicehq/sluice/internal/records"
 )
 
 // Config holds the coordinator's limits, with Kafka's names in comments.
@@ -223,12 +223,14 @@ func (c *Coordinator) writeMarkers(ctx context.Context, t metadata.Transaction, 
 		return nil
 	}
 	now := time.Now().UnixMilli()
-	data := MarkerBatch(t.ProducerID, t.ProducerEpoch, commit, 0, now)
+	data := records.MarkerBatch(t.ProducerID, t.ProducerEpoch, commit, 0, now)
+	info, err := records.InfoOf(data)
+	if err != nil {
+		return err
+	}
 	batches := make([]produce.Batch, len(t.Partitions))
 	for i, p := range t.Partitions {
-		batches[i] = produce.Batch{Topic: p.TopicID, Partition: p.Partition, Data: data,
-			Info: segment.BatchInfo{Records: 1, MinTimestamp: now, MaxTimestamp: now, ProducerID: t.ProducerID,
-				ProducerEpoch: t.ProducerEpoch, FirstSequence: -1, LastSequence: -1, Transactional: true},
+		batches[i] = produce.Batch{Topic: p.TopicID, Partition: p.Partition, Data: data, Info: info,
 			Marker: &metadata.TxnMarker{ProducerID: t.ProducerID, Epoch: t.ProducerEpoch, Commit: commit}}
 	}
 	pending, err := c.writer.Submit(ctx, batches)

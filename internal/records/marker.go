@@ -1,17 +1,11 @@
-package txn
+package records
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// Batch attribute bits of a transaction marker: transactional and control.
-const markerAttributes = 0x10 | 0x20
 
 // MarkerBatch encodes a transaction marker as Kafka writes it: a v2 record
 // batch (transactional, control) of one record whose key is the control
@@ -42,7 +36,7 @@ func MarkerBatch(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 
 	b := kmsg.RecordBatch{
 		Magic:          2,
-		Attributes:     markerAttributes,
+		Attributes:     AttrTransactional | AttrControl,
 		FirstTimestamp: timestamp,
 		MaxTimestamp:   timestamp,
 		ProducerID:     producerID,
@@ -52,7 +46,7 @@ func MarkerBatch(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 		Records:        records,
 	}
 	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], castagnoli))
+	binary.BigEndian.PutUint32(raw[LengthAt:], uint32(len(raw)-LengthEnd))
+	SetCRC(raw)
 	return raw
 }

@@ -1,4 +1,4 @@
-package segment
+package records
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ const (
 
 // ErrDecompressLimit is returned (wrapped) by Decompress when the records
 // would decompress to more than the limit.
-var ErrDecompressLimit = errors.New("segment: records decompress beyond the limit")
+var ErrDecompressLimit = errors.New("records: batch decompresses beyond the limit")
 
 // Decompress returns the records section of a batch compressed with codec,
 // refusing to produce more than limit bytes. The bound is checked before

@@ -1,12 +1,10 @@
-package txn
+package records
 
 import (
 	"hash/crc32"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluicehq/sluice/internal/segment"
 )
 
 // TestMarkerBatch decodes a marker the way a consumer does: a valid v2
@@ -14,7 +12,7 @@ import (
 func TestMarkerBatch(t *testing.T) {
 	for _, commit := range []bool{false, true} {
 		raw := MarkerBatch(1234, 7, commit, 3, 1700000000000)
-		batch, rest, err := segment.NextBatch(raw)
+		batch, rest, err := Next(raw)
 		if err != nil || len(rest) != 0 || len(batch) != len(raw) {
 			t.Fatalf("NextBatch: %v, %d rest", err, len(rest))
 		}
@@ -22,15 +20,22 @@ func TestMarkerBatch(t *testing.T) {
 		if err := b.ReadFrom(raw); err != nil {
 			t.Fatal(err)
 		}
-		if crc := crc32.Checksum(raw[21:], castagnoli); int32(crc) != b.CRC {
+		if crc := crc32.Checksum(raw[21:], Castagnoli); int32(crc) != b.CRC {
 			t.Fatalf("crc %08x, header says %08x", crc, uint32(b.CRC))
 		}
 		if b.Magic != 2 || b.Attributes != 0x30 || b.ProducerID != 1234 || b.ProducerEpoch != 7 || b.FirstSequence != -1 ||
 			b.NumRecords != 1 || b.LastOffsetDelta != 0 || b.FirstTimestamp != 1700000000000 || b.MaxTimestamp != 1700000000000 {
 			t.Fatalf("header = %+v", b)
 		}
-		if segment.BatchOffsets(raw) != 1 {
-			t.Fatalf("spans %d offsets", segment.BatchOffsets(raw))
+		if Offsets(raw) != 1 {
+			t.Fatalf("spans %d offsets", Offsets(raw))
+		}
+		// The index sees what the transaction coordinator recorded for
+		// markers before they were encoded here.
+		info, err := InfoOf(raw)
+		if want := (BatchInfo{Records: 1, MinTimestamp: 1700000000000, MaxTimestamp: 1700000000000, ProducerID: 1234,
+			ProducerEpoch: 7, FirstSequence: -1, LastSequence: -1, Transactional: true, Control: true}); err != nil || info != want {
+			t.Fatalf("InfoOf = %+v, %v; want %+v", info, err, want)
 		}
 		var r kmsg.Record
 		if err := r.ReadFrom(b.Records); err != nil {
