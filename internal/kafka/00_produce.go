@@ -109,7 +109,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			case m.Acks != 0 && m.Acks != 1 && m.Acks != -1:
 				setErr(&ps, kerr.InvalidRequiredAcks.Code, "acks must be -1, 0 or 1")
 			case topicErr != nil:
-				setErr(&ps, errorCode(topicErr), "")
+				setErr(&ps, produceErrorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
 				setErr(&ps, kerr.UnknownTopicOrPartition.Code, "")
 			case len(rp.Records) > maxBytes:
@@ -147,7 +147,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		}
 		if err != nil {
 			for _, sl := range slots {
-				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], errorCode(err), err.Error())
+				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], produceErrorCode(err), err.Error())
 			}
 			pending = nil
 		}
@@ -169,7 +169,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				rerr = results[i].Err
 			}
 			if rerr != nil {
-				setErr(ps, errorCode(rerr), rerr.Error())
+				setErr(ps, produceErrorCode(rerr), rerr.Error())
 				continue
 			}
 			ps.BaseOffset = results[i].BaseOffset
@@ -191,12 +191,17 @@ func (s *Server) produceWait(timeoutMillis int32) time.Duration {
 	return max(d, time.Second)
 }
 
+// maxDecompressed bounds what one produced batch may decompress to. It is a
+// variable only so that tests can lower it: a decompression bomb at the
+// real limit (128 MiB of zeros) costs seconds under the race detector.
+var maxDecompressed = records.MaxDecompressedBatch
+
 // validateBatch checks that raw is exactly one well-formed v2 record batch
 // (records.Validate, which also checks window when it is not nil) and
 // returns what the file index needs to know about it, or a Kafka error code
 // with the reason.
 func validateBatch(raw []byte, window *records.Window) (records.Checked, int16, error) {
-	c, err := records.Validate(raw, records.Options{Window: window})
+	c, err := records.Validate(raw, records.Options{Window: window, MaxDecompressed: maxDecompressed})
 	switch {
 	case err == nil:
 		return c, 0, nil

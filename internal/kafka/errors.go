@@ -100,6 +100,22 @@ func unavailable(err error) bool {
 		strings.Contains(msg, "failed to connect")
 }
 
+// produceErrorCode maps an error answering a produce. An error that maps
+// to nothing specific is KAFKA_STORAGE_ERROR (retriable), never
+// UNKNOWN_SERVER_ERROR: the batch may have been stored by an attempt whose
+// answer was lost (a commit cut off, a retry of it failing on something
+// else), and an idempotent producer told its batch failed for good reuses
+// the batch's sequence number for the next one, which the store would then
+// take for a duplicate and acknowledge without storing it. Retrying the
+// same batch instead is answered with its original offsets. The chaos
+// checker found this (docs/reliability.md).
+func produceErrorCode(err error) int16 {
+	if code := errorCode(err); code != kerr.UnknownServerError.Code {
+		return code
+	}
+	return kerr.KafkaStorageError.Code
+}
+
 // errorMessage returns a message for response fields that carry one, nil for
 // success.
 func errorMessage(err error) *string {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 // pgError carries a SQLSTATE as pgconn.PgError does.
@@ -51,5 +53,23 @@ func TestDependencyErrorsAreRetriable(t *testing.T) {
 	// A request the store refuses for what it is stays non-retriable.
 	if unavailable(pgError{"23505"}) || unavailable(errors.New("metadata: unknown topic")) {
 		t.Error("a unique violation or a plain error is classified as an outage")
+	}
+}
+
+// TestProduceErrorsNeverUnknown: produce answers an error it cannot
+// classify with a retriable code, since the batch may be stored already
+// (see produceErrorCode); errors with a meaning keep their code.
+func TestProduceErrorsNeverUnknown(t *testing.T) {
+	odd := errors.New("commit file: something no one foresaw")
+	if got := errorCode(odd); got != kerr.UnknownServerError.Code {
+		t.Fatalf("errorCode of an unclassified error = %v; the test assumes UNKNOWN_SERVER_ERROR", kerr.ErrorForCode(got))
+	}
+	if got := produceErrorCode(odd); !kerr.IsRetriable(kerr.ErrorForCode(got)) {
+		t.Errorf("produceErrorCode of an unclassified error = %v, want a retriable code", kerr.ErrorForCode(got))
+	}
+	for _, err := range []error{metadata.ErrOutOfOrderSequence, metadata.ErrInvalidProducerEpoch, metadata.ErrUnknownTopic} {
+		if got, want := produceErrorCode(err), errorCode(err); got != want {
+			t.Errorf("produceErrorCode(%v) = %v, want %v as errorCode", err, kerr.ErrorForCode(got), kerr.ErrorForCode(want))
+		}
 	}
 }
