@@ -36,6 +36,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateWindow$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/records
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordIter$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/records
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommitNotice$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/metadata
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
 
 # bench: the standard workload against sluice dev and kfake (minutes; not

@@ -23,9 +23,13 @@ func (a *Agent) watchCommits(ctx context.Context, w metadata.CommitWatcher, n *f
 	a.watchDone = make(chan struct{})
 	go func() {
 		defer close(a.watchDone)
-		w.WatchCommits(ctx, func() {
+		w.WatchCommits(ctx, func(committed []metadata.TopicPartition) {
 			wakeups.Inc()
-			n.Notify()
+			if committed == nil {
+				n.Notify() // partitions unknown: every waiting fetch looks
+				return
+			}
+			n.Notify(committed...)
 		})
 	}()
 }

@@ -2,6 +2,9 @@ package metadata
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -10,12 +13,59 @@ import (
 // one agent wake up for data produced through another. Stores without it
 // only wake fetches for the agent's own commits.
 type CommitWatcher interface {
-	// WatchCommits calls fn soon after each commit by any agent (several
-	// commits may share one call, and calls may be spurious) until ctx
-	// ends, then returns ctx's error. It survives store outages by
-	// reconnecting, and calls fn after reconnecting since commits may have
-	// been missed. fn must not block.
-	WatchCommits(ctx context.Context, fn func()) error
+	// WatchCommits calls fn soon after each commit by any agent, with the
+	// partitions the commit gave data, until ctx ends, then returns ctx's
+	// error. A nil committed means the partitions are not known (a commit
+	// of many partitions, or commits that may have been missed): every
+	// waiter should look. Several commits may share one call, and calls
+	// may be spurious. It survives store outages by reconnecting, and
+	// calls fn(nil) after reconnecting. fn must not block.
+	WatchCommits(ctx context.Context, fn func(committed []TopicPartition)) error
+}
+
+// maxNotifyPayload bounds an encoded commit notification; PostgreSQL's
+// NOTIFY payload must stay under 8000 bytes.
+const maxNotifyPayload = 7000
+
+// EncodeCommitNotice is the payload a store's commit notification carries:
+// the partitions as "base64 topic ID:partition", comma-separated, or ""
+// (every waiter looks) when they would not fit.
+func EncodeCommitNotice(parts []TopicPartition) string {
+	var b []byte
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = base64.RawURLEncoding.AppendEncode(b, p.Topic[:])
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(p.Partition), 10)
+		if len(b) > maxNotifyPayload {
+			return ""
+		}
+	}
+	return string(b)
+}
+
+// DecodeCommitNotice reads EncodeCommitNotice's payload; nil (every waiter
+// looks) for "" or a payload it cannot read.
+func DecodeCommitNotice(payload string) []TopicPartition {
+	if payload == "" {
+		return nil
+	}
+	var parts []TopicPartition
+	for item := range strings.SplitSeq(payload, ",") {
+		id, part, ok := strings.Cut(item, ":")
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		n, perr := strconv.ParseInt(part, 10, 32)
+		if !ok || err != nil || len(raw) != len(TopicID{}) || perr != nil {
+			return nil
+		}
+		var tp TopicPartition
+		copy(tp.Topic[:], raw)
+		tp.Partition = int32(n)
+		parts = append(parts, tp)
+	}
+	return parts
 }
 
 // Broadcast wraps a Store shared by several agents in one process (`sluice
@@ -25,30 +75,43 @@ type Broadcast struct {
 	Store
 
 	mu   sync.Mutex // guards subs and next
-	subs map[int]func()
+	subs map[int]func([]TopicPartition)
 	next int
 }
 
 var _ CommitWatcher = (*Broadcast)(nil)
 
 // NewBroadcast wraps s.
-func NewBroadcast(s Store) *Broadcast { return &Broadcast{Store: s, subs: map[int]func(){}} }
+func NewBroadcast(s Store) *Broadcast {
+	return &Broadcast{Store: s, subs: map[int]func([]TopicPartition){}}
+}
 
 // CommitFile commits through the wrapped store and announces success.
 func (b *Broadcast) CommitFile(ctx context.Context, c FileCommit) ([]BatchResult, error) {
 	res, err := b.Store.CommitFile(ctx, c)
 	if err == nil {
-		b.mu.Lock()
-		for _, fn := range b.subs {
-			fn()
+		var parts []TopicPartition
+		seen := make(map[TopicPartition]bool)
+		for i, bc := range c.Batches {
+			tp := TopicPartition{bc.TopicID, bc.Partition}
+			if i < len(res) && res[i].Err == nil && !res[i].Duplicate && !seen[tp] {
+				seen[tp] = true
+				parts = append(parts, tp)
+			}
 		}
-		b.mu.Unlock()
+		if len(parts) > 0 {
+			b.mu.Lock()
+			for _, fn := range b.subs {
+				fn(parts)
+			}
+			b.mu.Unlock()
+		}
 	}
 	return res, err
 }
 
 // WatchCommits implements CommitWatcher.
-func (b *Broadcast) WatchCommits(ctx context.Context, fn func()) error {
+func (b *Broadcast) WatchCommits(ctx context.Context, fn func([]TopicPartition)) error {
 	b.mu.Lock()
 	id := b.next
 	b.next++

@@ -140,7 +140,13 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 			prTopic, prPart, prID, prEpoch, prState)
 	}
 	queueTxnIndexWrites(batch, p)
-	batch.Queue(`SELECT pg_notify($1, '')`, commitChannel)
+	// The notification names the partitions that got data, so other
+	// agents wake only the long polls waiting on them.
+	notice := make([]metadata.TopicPartition, len(pTopic))
+	for i := range pTopic {
+		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
+	}
+	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	if err := r.tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("write commit: %w", err)
 	}

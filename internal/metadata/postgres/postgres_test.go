@@ -184,13 +184,13 @@ func TestWatchCommits(t *testing.T) {
 	stores := openN(t, pg.NewDatabase(t), 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	woke := make(chan struct{}, 100)
+	woke := make(chan []metadata.TopicPartition, 100)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan error, 1)
 	go func() {
-		watchDone <- stores[0].WatchCommits(watchCtx, func() {
+		watchDone <- stores[0].WatchCommits(watchCtx, func(committed []metadata.TopicPartition) {
 			select {
-			case woke <- struct{}{}:
+			case woke <- committed:
 			default:
 			}
 		})
@@ -210,7 +210,12 @@ func TestWatchCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
-		case <-woke:
+		case committed := <-woke:
+			// The notification names the partition the commit wrote, so
+			// only long polls on it wake.
+			if want := (metadata.TopicPartition{Topic: tp.ID, Partition: 0}); len(committed) != 1 || committed[0] != want {
+				t.Fatalf("commit %s announced partitions %v, want [%v]", key, committed, want)
+			}
 			return time.Since(start)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no wakeup within 5s of commit %s", key)

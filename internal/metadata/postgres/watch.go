@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 // WatchCommits implements metadata.CommitWatcher with LISTEN on a dedicated
@@ -12,7 +14,7 @@ import (
 // the commit is durable. When the connection breaks it reconnects with
 // backoff (up to a second apart) and calls fn once connected again, since
 // commits may have gone unannounced meanwhile.
-func (s *Store) WatchCommits(ctx context.Context, fn func()) error {
+func (s *Store) WatchCommits(ctx context.Context, fn func([]metadata.TopicPartition)) error {
 	backoff := 50 * time.Millisecond
 	first := true
 	for {
@@ -21,7 +23,7 @@ func (s *Store) WatchCommits(ctx context.Context, fn func()) error {
 			_, err = conn.Exec(ctx, "LISTEN "+commitChannel)
 			if err == nil {
 				if !first {
-					fn()
+					fn(nil) // commits may have gone unannounced
 				}
 				first = false
 				backoff = 50 * time.Millisecond
@@ -51,14 +53,14 @@ const listenIdleCheck = 15 * time.Second
 
 // listen calls fn for every notification until the connection fails or ctx
 // ends.
-func listen(ctx context.Context, conn *pgx.Conn, fn func()) error {
+func listen(ctx context.Context, conn *pgx.Conn, fn func([]metadata.TopicPartition)) error {
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, listenIdleCheck)
-		_, err := conn.WaitForNotification(waitCtx)
+		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
 		case err == nil:
-			fn()
+			fn(metadata.DecodeCommitNotice(n.Payload))
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case waitCtx.Err() != nil && !conn.IsClosed():
