@@ -20,6 +20,7 @@ func newProduceCmd() *cobra.Command {
 		partition int32
 		acks      string
 		timeout   time.Duration
+		headers   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -47,12 +48,16 @@ the partition and offset of each record when it is acknowledged.`,
 			if partition >= 0 {
 				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
+			hs, err := parseHeaders(headers)
+			if err != nil {
+				return err
+			}
 			cl, err := cf.client(opts...)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			return produceLines(cmd, cl, keySep, partition)
+			return produceLines(cmd, cl, keySep, partition, hs)
 		},
 	}
 	cf.register(cmd)
@@ -62,11 +67,26 @@ the partition and offset of each record when it is acknowledged.`,
 	f.Int32VarP(&partition, "partition", "p", -1, "partition to produce to (-1: by key, or sticky for keyless records)")
 	f.StringVar(&acks, "acks", "all", "acks: all, 1 or 0")
 	f.DurationVar(&timeout, "delivery-timeout", 2*time.Minute, "how long a record is retried through retriable errors (an agent restart, a metadata store or bucket outage) before it fails")
+	f.StringArrayVarP(&headers, "header", "H", nil, "header key=value added to every record (repeatable)")
 	cmd.MarkFlagRequired("topic")
 	return cmd
 }
 
-func produceLines(cmd *cobra.Command, cl *kgo.Client, keySep string, partition int32) error {
+// parseHeaders reads --header key=value flags, in order (Kafka headers may
+// repeat a key).
+func parseHeaders(flags []string) ([]kgo.RecordHeader, error) {
+	var hs []kgo.RecordHeader
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--header %q: want key=value", kv)
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return hs, nil
+}
+
+func produceLines(cmd *cobra.Command, cl *kgo.Client, keySep string, partition int32, headers []kgo.RecordHeader) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	var (
@@ -78,7 +98,7 @@ func produceLines(cmd *cobra.Command, cl *kgo.Client, keySep string, partition i
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		r := &kgo.Record{Value: []byte(line), Partition: partition}
+		r := &kgo.Record{Value: []byte(line), Partition: partition, Headers: headers}
 		if keySep != "" {
 			if k, v, ok := strings.Cut(line, keySep); ok {
 				r.Key, r.Value = []byte(k), []byte(v)

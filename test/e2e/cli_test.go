@@ -85,6 +85,15 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("consume --offset without --partition: err %v, output %s", err, out)
 	}
 
+	// Headers go in with produce --header and come out with %h.
+	a.mustCLI(t, "v\n", "produce", "-t", "orders", "-p", "0", "--header", "source=cli", "--header", "n=1")
+	if out := a.mustCLI(t, "", "consume", "-t", "orders", "--partition", "0", "--format", `%v %h\n`); out != "v source=cli,n=1\n" {
+		t.Fatalf("consume of a record with headers printed %q", out)
+	}
+	if out, err := a.cli(t, "x\n", "produce", "-t", "orders", "--header", "novalue"); err == nil || !strings.Contains(out, "want key=value") {
+		t.Fatalf("produce --header without '=': err %v, output %s", err, out)
+	}
+
 	// A group member commits what it printed; groups lag shows the rest.
 	if out := a.mustCLI(t, "", "consume", "-t", "orders", "-g", "cli-group", "-n", "1"); out != "1\t0\talice\t1\n" {
 		t.Fatalf("consume -g -n 1 printed %q", out)
