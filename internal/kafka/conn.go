@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -25,6 +26,10 @@ type request struct {
 	correlationID int32
 	clientID      string
 	remote        string
+	// principal is who the connection authenticated as (auth.Anonymous
+	// until a listener's TLS or SASL establishes someone else). Set by the
+	// read loop before dispatch; handlers and their wait funcs only read it.
+	principal auth.Principal
 	msg           kmsg.Request
 	received      time.Time
 	// source is the connection as the write path knows it.
@@ -142,6 +147,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 		}
 		req.received = time.Now()
 		req.remote = c.RemoteAddr().String()
+		req.principal = auth.Anonymous
 		req.source = src
 		var r reply
 		if early != nil {
