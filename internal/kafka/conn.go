@@ -30,8 +30,8 @@ type request struct {
 	// until a listener's TLS or SASL establishes someone else). Set by the
 	// read loop before dispatch; handlers and their wait funcs only read it.
 	principal auth.Principal
-	msg           kmsg.Request
-	received      time.Time
+	msg       kmsg.Request
+	received  time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
 }
