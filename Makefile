@@ -60,12 +60,15 @@ kmsg-vendor:
 # workload while agents, the database and the bucket fail on a schedule;
 # prints the anomalies per class (all must be 0) and the faults injected,
 # and fails on any anomaly. Not part of test. See docs/reliability.md.
-# Short: make chaos DURATION=60s
+# Short: make chaos DURATION=60s. Long: make chaos DURATION=60m
+# CHAOS_TIMEOUT=150m (the test's own bound must exceed the run, the
+# cluster's start and the final read).
 DURATION ?= 5m
+CHAOS_TIMEOUT ?= 60m
 chaos:
-	SLUICE_CHAOS=1 CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/chaos
+	SLUICE_CHAOS=1 CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' -v ./test/chaos
 
 # chaos-short: the same for 45 seconds, part of test (about two minutes
 # with the build and the final read).
 chaos-short:
-	$(MAKE) chaos DURATION=45s
+	$(MAKE) chaos DURATION=45s CHAOS_TIMEOUT=15m

@@ -13,12 +13,22 @@ import (
 // older than its TTL. Changes made through the cache invalidate it at once;
 // changes made by other agents are seen within the TTL. It is safe for
 // concurrent use.
+//
+// While the metadata store cannot answer, lookups and listings are served
+// from what the cache last saw, however old, as a Kafka broker answers
+// Metadata from its metadata cache while the controller is unreachable: a
+// client then keeps its topics (and retries its produce against them)
+// instead of seeing them vanish.
 type Cache struct {
 	metadata.Topics
 	ttl time.Duration
 
-	mu     sync.Mutex // guards byName
+	mu     sync.Mutex // guards byName, list and listed
 	byName map[string]cached
+	// list is the last listing the store returned; listed says whether
+	// there has been one.
+	list   []metadata.Topic
+	listed bool
 }
 
 type cached struct {
@@ -42,12 +52,32 @@ func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 	}
 	t, err := c.Topics.Topic(ctx, name)
 	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
+		if ok && ctx.Err() == nil {
+			return e.topic, e.err // stale, while the store is away
+		}
 		return t, err
 	}
 	c.mu.Lock()
 	c.byName[name] = cached{topic: t, err: err, fetched: time.Now()}
 	c.mu.Unlock()
 	return t, err
+}
+
+// ListTopics lists the topics through the store, or, when the store
+// fails, returns the last listing it gave (an error only if it never gave
+// one).
+func (c *Cache) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
+	list, err := c.Topics.ListTopics(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.listed && ctx.Err() == nil {
+			return append([]metadata.Topic(nil), c.list...), nil
+		}
+		return nil, err
+	}
+	c.list, c.listed = append(c.list[:0:0], list...), true
+	return list, nil
 }
 
 // CreateTopic creates through the store and invalidates the entry.
