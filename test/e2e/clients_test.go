@@ -190,6 +190,7 @@ type cliProduceReq struct {
 	Records     []cliRec `json:"records"`
 	FlushEvery  int      `json:"flush_every,omitempty"`
 	Timeout     int      `json:"timeout"`
+	Retries     int      `json:"retries,omitempty"`
 }
 
 type cliConsumeReq struct {

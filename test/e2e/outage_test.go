@@ -5,15 +5,18 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -33,11 +36,17 @@ func metricsText(t *testing.T, httpAddr string) string {
 }
 
 // TestProduceThroughMetadataStoreOutage: with PostgreSQL stopped, new
-// franz-go, kcat (librdkafka) and `sluice produce` producers are answered
-// with retriable errors (never UNKNOWN_SERVER_ERROR), keep their records,
-// and deliver every one once PostgreSQL is back.
+// franz-go, kcat (librdkafka), kafka-python, sarama, kafkajs and `sluice
+// produce` producers are answered with retriable errors (never
+// UNKNOWN_SERVER_ERROR), keep their records, and deliver every one once
+// PostgreSQL is back. kafka-python, sarama and kafkajs are given retries
+// (kafka-python 2.0 does not retry by default; sarama and kafkajs give
+// up after a few seconds), as a user who wants to ride out an outage
+// configures them.
 func TestProduceThroughMetadataStoreOutage(t *testing.T) {
 	cliRequireKcat(t)
+	cliRequirePython(t, "import kafka")
+	node := requireKafkajs(t)
 	c := StartCluster(t, clusterOpts{zones: []string{""}})
 	a := c.Agents[0]
 	const topic = "outage"
@@ -54,7 +63,8 @@ func TestProduceThroughMetadataStoreOutage(t *testing.T) {
 		who string
 		err error
 	}
-	results := make(chan result, 3)
+	const producers = 6
+	results := make(chan result, producers)
 	go func() {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr), kgo.DefaultProduceTopic(topic))
 		if err != nil {
@@ -93,6 +103,49 @@ func TestProduceThroughMetadataStoreOutage(t *testing.T) {
 		}
 		results <- result{"sluice produce", err}
 	}()
+	go func() {
+		req := cliProduceReq{Bootstrap: a.KafkaAddr, Topic: topic, Compression: "none", Timeout: 150, Retries: 1000}
+		for i := 0; i < 5; i++ {
+			req.Records = append(req.Records, cliRec{I: i, Value: fmt.Sprintf("kafka-python-%d", i)})
+		}
+		lines, err := cliScript(ctx, "kafka_python.py", "produce", req)
+		for _, l := range lines {
+			if err == nil && l.Kind == "delivery" && l.Error != nil {
+				err = fmt.Errorf("record %d: %s", l.I, *l.Error)
+			}
+		}
+		results <- result{"kafka-python", err}
+	}()
+	go func() {
+		cfg := saramaConfig(sarama.V2_8_0_0)
+		cfg.Metadata.Retry.Max = 1000
+		cfg.Producer.Retry.Max = 1000
+		p, err := sarama.NewSyncProducer([]string{a.KafkaAddr}, cfg)
+		if err == nil {
+			var msgs []*sarama.ProducerMessage
+			for i := 0; i < 5; i++ {
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprintf("sarama-%d", i))})
+			}
+			err = p.SendMessages(msgs)
+			p.Close()
+		}
+		results <- result{"sarama", err}
+	}()
+	go func() {
+		cfg, _ := json.Marshal(map[string]any{"broker": a.KafkaAddr, "topic": topic, "n": 5, "partitions": 1,
+			"batch": 5, "acks": -1, "codec": "none", "prefix": "kafkajs", "retries": 1000})
+		cmd := exec.CommandContext(ctx, node, "produce.js", string(cfg))
+		cmd.Dir = kafkajsDir
+		cmd.Env = append(os.Environ(), "KAFKAJS_NO_PARTITIONER_WARNING=1")
+		out, err := cmd.CombinedOutput()
+		if err == nil && !strings.Contains(string(out), `"kind":"done"`) {
+			err = fmt.Errorf("no done line")
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		results <- result{"kafkajs", err}
+	}()
 
 	// The outage lasts until the agent has answered Metadata requests
 	// with errors and at least five seconds have passed; no producer may
@@ -119,7 +172,7 @@ func TestProduceThroughMetadataStoreOutage(t *testing.T) {
 		t.Errorf("all-topics Metadata during the outage = %v, %v; want %q listed", listed.Names(), err, topic)
 	}
 	c.PG.Start()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < producers; i++ {
 		select {
 		case r := <-results:
 			if r.err != nil {
@@ -137,7 +190,7 @@ func TestProduceThroughMetadataStoreOutage(t *testing.T) {
 	for _, r := range got[0] {
 		seen[string(r.Value)]++
 	}
-	for _, p := range []string{"franz", "kcat", "cli"} {
+	for _, p := range []string{"franz", "kcat", "cli", "kafka-python", "sarama", "kafkajs"} {
 		for i := 0; i < 5; i++ {
 			if v := fmt.Sprintf("%s-%d", p, i); seen[v] == 0 {
 				t.Errorf("record %q was not delivered", v)

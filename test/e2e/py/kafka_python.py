@@ -14,8 +14,10 @@ from common import Deadline, dec, emit, enc, headers_in, headers_out, request
 
 def produce(req):
     codec = None if req["compression"] == "none" else req["compression"]
+    # retries: kafka-python 2.0 does not retry by default; a test of an
+    # outage asks for retries as a user who wants them would.
     p = KafkaProducer(bootstrap_servers=req["bootstrap"], acks="all", compression_type=codec,
-                      linger_ms=5)
+                      linger_ms=5, retries=req.get("retries", 0), retry_backoff_ms=500)
     emit(kind="info", info=f"detected api_version {p.config['api_version']}")
     deadline = Deadline(req["timeout"])
     flush_every = req.get("flush_every") or 0
