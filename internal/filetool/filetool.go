@@ -132,6 +132,14 @@ func (r Report) OK() bool {
 // and those released but not yet deleted) and checks presence, size and
 // checksum; progress, if not nil, is called after each file.
 func Verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucket, progress func(done int)) (Report, error) {
+	return verify(ctx, store, bucket, progress, nil, nil)
+}
+
+// verify is Verify with check, if not nil, called on every referenced file
+// that parses, and unreferenced, if not nil, given each object under
+// files/ that no record names.
+func verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucket, progress func(done int),
+	check func(key string, data []byte, f *segment.File), unreferenced func(objstore.Object)) (Report, error) {
 	var rep Report
 	known := map[string]bool{}
 	after := ""
@@ -160,8 +168,11 @@ func Verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucke
 			case int64(len(data)) != f.Size:
 				rep.SizeMismatch = append(rep.SizeMismatch, f.Key)
 			default:
-				if _, err := segment.Parse(data); err != nil {
+				parsed, err := segment.Parse(data)
+				if err != nil {
 					rep.Corrupt = append(rep.Corrupt, f.Key)
+				} else if check != nil && f.ReleasedAt.IsZero() {
+					check(f.Key, data, parsed)
 				}
 			}
 			if progress != nil {
@@ -173,6 +184,9 @@ func Verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucke
 	err := bucket.List(ctx, "files/", func(o objstore.Object) error {
 		if !known[o.Key] {
 			rep.Unreferenced++
+			if unreferenced != nil {
+				unreferenced(o)
+			}
 		}
 		return nil
 	})

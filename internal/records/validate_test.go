@@ -14,39 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/records"
+	"github.com/sluicehq/sluice/internal/records/recordstest"
 	"github.com/sluicehq/sluice/internal/segment"
 )
 
-// newBatch returns a valid uncompressed producer batch of n records whose
-// values are valueSize bytes; mod, if set, edits it before encoding.
-func newBatch(n, valueSize int, mod func(*kmsg.RecordBatch)) []byte {
-	const ts = 1_700_000_000_000
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(n - 1),
-		FirstTimestamp:       ts,
-		MaxTimestamp:         ts + int64(n-1),
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(n),
-	}
-	for i := 0; i < n; i++ {
-		r := kmsg.Record{TimestampDelta64: int64(i), OffsetDelta: int32(i), Key: []byte{'k', byte('0' + i%10)},
-			Value: bytes.Repeat([]byte{byte('a' + i%26)}, valueSize), Headers: []kmsg.Header{{Key: "h", Value: []byte("v")}}}
-		body := r.AppendTo(nil)[1:] // drop the placeholder length varint (0 is one byte)
-		b.Records = kbin.AppendVarint(b.Records, int32(len(body)))
-		b.Records = append(b.Records, body...)
-	}
-	if mod != nil {
-		mod(&b)
-	}
-	b.Length = int32(records.HeaderSize - records.LengthEnd + len(b.Records))
-	raw := b.AppendTo(nil)
-	records.SetCRC(raw)
-	return raw
-}
+// newBatch returns a valid uncompressed producer batch (see recordstest.Batch).
+var newBatch = recordstest.Batch
 
 // compress replaces b's records with their compression by codec.
 func compress(b *kmsg.RecordBatch, codec kgo.CompressionCodec) {

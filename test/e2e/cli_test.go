@@ -56,6 +56,27 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("consume -n 2 printed %q", out)
 	}
 
+	// The operator's views of the same records: the connection path, and
+	// where offset 2 of partition 1 is stored, read straight from the
+	// data directory.
+	if out := a.mustCLI(t, "", "diagnose", "connection"); !strings.Contains(out, "FindCoordinator (transaction") || !strings.Contains(out, "all checks passed") {
+		t.Fatalf("diagnose connection said: %s", out)
+	}
+	if out, err := exec.Command(sluiceBin, "diagnose", "connection", "--brokers", freeAddr(t), "--timeout", "5s").CombinedOutput(); err == nil || !strings.Contains(string(out), "FAIL  tcp") {
+		t.Fatalf("diagnose connection to a closed port: err %v, output %s", err, out)
+	}
+	rec, err := exec.Command(sluiceBin, "diagnose", "record", "--data-dir", a.DataDir, "-t", "orders", "-p", "1", "-o", "2").CombinedOutput()
+	if err != nil || !strings.Contains(string(rec), `key "alice" value "3"`) || !strings.Contains(string(rec), "crc ok") || !strings.Contains(string(rec), "file checksum: ok") {
+		t.Fatalf("diagnose record: %v\n%s", err, rec)
+	}
+	file := strings.TrimSuffix(strings.Fields(strings.Split(string(rec), "\nfile ")[1])[0], ":")
+	if out, err := exec.Command(sluiceBin, "files", "read", "--data-dir", a.DataDir, file).CombinedOutput(); err != nil || !strings.Contains(string(out), `value "nokey"`) {
+		t.Fatalf("files read %s: %v\n%s", file, err, out)
+	}
+	if out, err := exec.Command(sluiceBin, "files", "scrub", "--data-dir", a.DataDir).CombinedOutput(); err != nil || !strings.Contains(string(out), "index errors: 0") {
+		t.Fatalf("files scrub: %v\n%s", err, out)
+	}
+
 	out = a.mustCLI(t, "", "topics", "list")
 	if !strings.Contains(out, "orders") || !strings.Contains(out, "3") {
 		t.Fatalf("list said: %s", out)
