@@ -244,4 +244,3 @@ func topicName(id [16]byte, names func(metadata.TopicID) string) string {
 	}
 	return topic
 }
-
