@@ -220,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		}
 		a.ownBucket = true
 	}
-	a.bucket = objstore.Timeout{Bucket: bucket, Op: cfg.BucketTimeout}
+	a.bucket = objstore.Instrumented{Bucket: objstore.Timeout{Bucket: bucket, Op: cfg.BucketTimeout}, M: objstore.NewMetrics(a.metrics)}
 	clusterID, err := a.store.ClusterID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("agent: read cluster id: %w", err)

@@ -69,6 +69,9 @@ type Response struct {
 	// fetch's context ended first).
 	Bytes   int
 	Offsets int64
+	// Reading is the time spent reading (every read of a long poll
+	// together), without the time spent waiting for data between reads.
+	Reading time.Duration
 	// held are the pooled buffers the answers point into.
 	held [][]byte
 }
@@ -135,7 +138,7 @@ func (f *Fetcher) Fetch(ctx context.Context, q Fetch) *Response {
 			woken = w.C()
 		}
 		resp.Release() // the previous read's buffers are about to be replaced
-		failed := f.fill(ctx, q, resp)
+		failed := f.timedFill(ctx, q, resp)
 		if failed || resp.Bytes >= q.MinBytes || !time.Now().Before(deadline) {
 			stop(w)
 			return resp
@@ -149,7 +152,7 @@ func (f *Fetcher) Fetch(ctx context.Context, q Fetch) *Response {
 		case <-timer.C:
 			stop(w)
 			resp.Release()
-			f.fill(ctx, q, resp)
+			f.timedFill(ctx, q, resp)
 			return resp
 		case <-ctx.Done():
 			stop(w)
@@ -163,6 +166,14 @@ func stop(w *Watch) {
 	if w != nil {
 		w.Stop()
 	}
+}
+
+// timedFill is fill, its time added to resp.Reading.
+func (f *Fetcher) timedFill(ctx context.Context, q Fetch, resp *Response) bool {
+	start := time.Now()
+	failed := f.fill(ctx, q, resp)
+	resp.Reading += time.Since(start)
+	return failed
 }
 
 // fill reads every partition of q into resp and reports whether any

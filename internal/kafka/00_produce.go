@@ -153,6 +153,11 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		}
 	}
 	if m.Acks == 0 {
+		if pending != nil {
+			for i, sl := range slots {
+				s.metrics.produced(resp.Topics[sl.topic].Topic, len(batches[i].Data), batches[i].Info.Records)
+			}
+		}
 		return reply{none: true, closeConn: failed}
 	}
 	if pending == nil {
@@ -175,6 +180,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			ps.BaseOffset = results[i].BaseOffset
 			ps.LogAppendTime = results[i].LogAppendTime
 			ps.LogStartOffset = 0
+			s.metrics.produced(resp.Topics[sl.topic].Topic, len(batches[i].Data), batches[i].Info.Records)
 		}
 		return resp
 	}}

@@ -70,6 +70,7 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 	var (
 		parts []fetch.Request
 		slots []fetchSlot
+		names []string // by response topic, for the per-topic metrics
 	)
 	resolveErr := false
 	for _, rt := range m.Topics {
@@ -110,6 +111,7 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 			slots = append(slots, fetchSlot{topic: len(resp.Topics), partition: i})
 		}
 		resp.Topics = append(resp.Topics, ot)
+		names = append(names, t.Name)
 	}
 
 	q := fetch.Fetch{
@@ -131,6 +133,9 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 	read := s.fetcher.Fetch(ctx, q)
 	s.metrics.bytesOut.Add(float64(read.Bytes))
 	s.metrics.recordsOut.Add(float64(read.Offsets))
+	if len(parts) > 0 {
+		s.metrics.fetchReading.Observe(read.Reading.Seconds())
+	}
 	out := &fetchResponse{FetchResponse: resp, read: read, slots: slots}
 	for i := range read.Partitions {
 		a := &read.Partitions[i]
@@ -149,6 +154,9 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		}
 		if a.Records != nil {
 			op.RecordBatches = a.Records
+			if len(a.Records) > 0 && read.Bytes > 0 {
+				s.metrics.fetched(names[slots[i].topic], len(a.Records), a.Offsets)
+			}
 		}
 		if a.Aborted != nil {
 			op.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(a.Aborted))

@@ -59,6 +59,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, m *kmsg.D
 			if err == nil {
 				rt.TopicID = t.ID
 				s.logger.Info("deleted topic", "topic", name, "id", t.ID.Base64())
+				s.metrics.forgetTopic(name)
 			}
 		}
 		if err != nil {

@@ -19,6 +19,12 @@ type Metrics struct {
 	recordsOut  prometheus.Counter
 	panics      prometheus.Counter
 	queuedBytes prometheus.Gauge
+	// Per topic, by name; a deleted topic's series are removed.
+	topicBytesIn    *prometheus.CounterVec
+	topicRecordsIn  *prometheus.CounterVec
+	topicBytesOut   *prometheus.CounterVec
+	topicRecordsOut *prometheus.CounterVec
+	fetchReading    prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -35,9 +41,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		recordsOut:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_records_total", Help: "Records (offsets) returned to consumers."}),
 		panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_panics_total", Help: "Requests whose handling panicked; each closed its connection."}),
 		queuedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_queued_request_bytes", Help: "Bytes of requests in progress on all connections (bounded by --queued-max-request-bytes)."}),
+		topicBytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_topic_produce_bytes_total",
+			Help: "Record batch bytes produced to a topic through this agent and acknowledged (acks=0: accepted)."}, []string{"topic"}),
+		topicRecordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_topic_produce_records_total",
+			Help: "Records produced to a topic through this agent and acknowledged (acks=0: accepted)."}, []string{"topic"}),
+		topicBytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_topic_fetch_bytes_total",
+			Help: "Record batch bytes of a topic returned to consumers by this agent."}, []string{"topic"}),
+		topicRecordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_topic_fetch_records_total",
+			Help: "Records (offsets) of a topic returned to consumers by this agent."}, []string{"topic"}),
+		fetchReading: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_fetch_read_seconds",
+			Help:    "Time a Fetch spent reading, without the long-poll wait for data (sluice_kafka_request_seconds{api=\"Fetch\"} includes the wait).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes)
+		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes,
+			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading)
 	}
 	return m
 }
@@ -55,5 +73,25 @@ func (m *Metrics) observe(req *request, took time.Duration) {
 func (m *Metrics) errorCode(key int16, code int16) {
 	if code != 0 {
 		m.errors.WithLabelValues(kmsg.NameForKey(key), strconv.Itoa(int(code))).Inc()
+	}
+}
+
+// produced counts data a topic took.
+func (m *Metrics) produced(topic string, bytes int, records int64) {
+	m.topicBytesIn.WithLabelValues(topic).Add(float64(bytes))
+	m.topicRecordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+// fetched counts data returned from a topic.
+func (m *Metrics) fetched(topic string, bytes int, records int64) {
+	m.topicBytesOut.WithLabelValues(topic).Add(float64(bytes))
+	m.topicRecordsOut.WithLabelValues(topic).Add(float64(records))
+}
+
+// forgetTopic drops a deleted topic's series, as Kafka drops its per-topic
+// metrics.
+func (m *Metrics) forgetTopic(topic string) {
+	for _, v := range []*prometheus.CounterVec{m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut} {
+		v.DeleteLabelValues(topic)
 	}
 }

@@ -23,8 +23,9 @@ type Cache struct {
 	metadata.Topics
 	ttl time.Duration
 
-	mu     sync.Mutex // guards byName, list and listed
+	mu     sync.Mutex // guards byName, byID, list and listed
 	byName map[string]cached
+	byID   map[metadata.TopicID]cached
 	// list is the last listing the store returned; listed says whether
 	// there has been one.
 	list   []metadata.Topic
@@ -39,7 +40,7 @@ type cached struct {
 
 // NewCache wraps topics with a cache whose entries live for ttl.
 func NewCache(topics metadata.Topics, ttl time.Duration) *Cache {
-	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached)}
+	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached), byID: make(map[metadata.TopicID]cached)}
 }
 
 // Topic returns a topic by name, from the cache when fresh.
@@ -59,6 +60,28 @@ func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 	}
 	c.mu.Lock()
 	c.byName[name] = cached{topic: t, err: err, fetched: time.Now()}
+	c.mu.Unlock()
+	return t, err
+}
+
+// TopicByID returns a topic by ID (as Fetch v13+ and Metadata name
+// topics), from the cache when fresh, like Topic.
+func (c *Cache) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.Topic, error) {
+	c.mu.Lock()
+	e, ok := c.byID[id]
+	c.mu.Unlock()
+	if ok && time.Since(e.fetched) < c.ttl {
+		return e.topic, e.err
+	}
+	t, err := c.Topics.TopicByID(ctx, id)
+	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
+		if ok && ctx.Err() == nil {
+			return e.topic, e.err // stale, while the store is away
+		}
+		return t, err
+	}
+	c.mu.Lock()
+	c.byID[id] = cached{topic: t, err: err, fetched: time.Now()}
 	c.mu.Unlock()
 	return t, err
 }
@@ -83,33 +106,39 @@ func (c *Cache) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
 // CreateTopic creates through the store and invalidates the entry.
 func (c *Cache) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
 	t, err := c.Topics.CreateTopic(ctx, name, partitions, configs)
-	c.invalidate(name)
+	c.invalidate(name, t)
 	return t, err
 }
 
 // DeleteTopic deletes through the store and invalidates the entry.
 func (c *Cache) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
 	t, err := c.Topics.DeleteTopic(ctx, name)
-	c.invalidate(name)
+	c.invalidate(name, t)
 	return t, err
 }
 
-func (c *Cache) invalidate(name string) {
+// invalidate drops name's entry, and the entry of the ID a change through
+// the cache returned (t, when it has one).
+func (c *Cache) invalidate(name string, t metadata.Topic) {
 	c.mu.Lock()
+	if e, ok := c.byName[name]; ok {
+		delete(c.byID, e.topic.ID)
+	}
 	delete(c.byName, name)
+	delete(c.byID, t.ID)
 	c.mu.Unlock()
 }
 
 // AlterTopicConfigs alters through the store and invalidates the entry.
 func (c *Cache) AlterTopicConfigs(ctx context.Context, name string, fn func(map[string]string) (map[string]string, error)) (metadata.Topic, error) {
 	t, err := c.Topics.AlterTopicConfigs(ctx, name, fn)
-	c.invalidate(name)
+	c.invalidate(name, t)
 	return t, err
 }
 
 // AddPartitions adds through the store and invalidates the entry.
 func (c *Cache) AddPartitions(ctx context.Context, name string, count int32) (metadata.Topic, error) {
 	t, err := c.Topics.AddPartitions(ctx, name, count)
-	c.invalidate(name)
+	c.invalidate(name, t)
 	return t, err
 }
