@@ -2,14 +2,14 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short helm-test
 
 build:
 	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
 
 # test: install missing client packages, check formatting and vet, run every
 # test with the race detector, then run each fuzz target briefly.
-test: deps verify unit chaos-short fuzz-short
+test: deps verify unit helm-test chaos-short fuzz-short
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -21,6 +21,11 @@ verify:
 
 unit:
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# helm-test: lint and render deploy/helm/sluice (its own module, so Helm
+# and Kubernetes are not dependencies of the agent).
+helm-test:
+	cd deploy/helm && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Each fuzz target for a number of executions (about ten seconds each on
 # this 2-core machine). Counts, not durations: Go 1.26's fuzz coordinator
