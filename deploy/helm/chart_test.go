@@ -232,4 +232,3 @@ func TestChartRefusesMissingStorage(t *testing.T) {
 		t.Fatalf("render without a metadata URL: %v", err)
 	}
 }
-
