@@ -169,7 +169,13 @@ func (a *agent) kill() {
 	<-exited
 }
 
-// term sends SIGTERM (a graceful restart) and waits up to 30s for the
+// termWait is how long term waits for an agent to exit: its shutdown
+// bound (--shutdown-timeout, 30s by default: a flush that cannot reach the
+// bucket or the store keeps trying that long), the 5s after which the
+// bound forces the exit, and a margin.
+const termWait = 40 * time.Second
+
+// term sends SIGTERM (a graceful restart) and waits up to termWait for the
 // exit, then kills; it reports an agent that ignored SIGTERM.
 func (a *agent) term() error {
 	cmd, exited := a.proc()
@@ -180,9 +186,9 @@ func (a *agent) term() error {
 	select {
 	case <-exited:
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(termWait):
 		a.kill()
-		return fmt.Errorf("agent %d ignored SIGTERM for 30s", a.id)
+		return fmt.Errorf("agent %d ignored SIGTERM for %s", a.id, termWait)
 	}
 }
 
