@@ -207,4 +207,3 @@ func (s *protoSchema) validate(payload []byte) error {
 func fileProto(f protoreflect.FileDescriptor) *descriptorpb.FileDescriptorProto {
 	return protodesc.ToFileDescriptorProto(f)
 }
-

@@ -160,7 +160,6 @@ func fieldKind(f protoreflect.FieldDescriptor) protoKind {
 	return kindScalar
 }
 
-
 // scalarGroup numbers the sets of scalar types that share a wire encoding
 // closely enough that Confluent lets a field move within one.
 func scalarGroup(k protoreflect.Kind) int {
@@ -217,4 +216,3 @@ func (c *protoChecker) fieldType(fpath string, o, u protoreflect.FieldDescriptor
 		c.fieldType(fpath, o.MapValue(), u.MapValue(), origPkg, updPkg)
 	}
 }
-
