@@ -252,9 +252,13 @@ func (c *jsonChecker) combined(path string, o jsonNode, om map[string]any, u jso
 			}
 		} else {
 			for i, os := range osubs {
-				c.cmp(fmt.Sprintf("%s/%s/%d", path, ocomb, i), child(o, os), child(u, uRest))
+				if !c.covers(child(o, os), child(u, uRest)) {
+					c.report("SUM_TYPE_NARROWED", fmt.Sprintf("%s/%s/%d", path, ocomb, i), "The new schema does not accept an alternative of the old schema's "+ocomb)
+				}
 			}
 		}
+		// uRest is the whole new schema, compared with each alternative.
+		return true
 	case ucomb == "allOf" && ocomb == "":
 		for i, us := range usubs {
 			c.cmp(fmt.Sprintf("%s/allOf/%d", path, i), child(o, oRest), child(u, us))
