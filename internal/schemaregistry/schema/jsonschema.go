@@ -53,6 +53,7 @@ func parseJSON(text string, deps []Dep) (Schema, error) {
 	default:
 		return nil, invalidf("Invalid schema: a JSON schema must be an object or a boolean, not %s", jsonKind(doc))
 	}
+	objects := countJSONObjects(doc)
 	s := &jsonSchema{text: text, doc: doc, deps: map[string]any{}}
 	s.base, _ = url.Parse(jsonBase + "schema.json")
 	if id := jsonID(doc); id != "" {
@@ -75,6 +76,7 @@ func parseJSON(text string, deps []Dep) (Schema, error) {
 		if err != nil {
 			return nil, invalidf("Invalid schema: reference %q: %v", d.Name, err)
 		}
+		objects += countJSONObjects(dd)
 		// A reference is found under its name, resolved against where the
 		// referencing document lives, and under its own "$id".
 		urls := []string{}
@@ -93,6 +95,9 @@ func parseJSON(text string, deps []Dep) (Schema, error) {
 				return nil, invalidf("Invalid schema: reference %q: %v", d.Name, err)
 			}
 		}
+	}
+	if objects > MaxJSONObjects {
+		return nil, invalidf("Invalid schema: the schema and its references have %d JSON objects, more than the %d allowed", objects, MaxJSONObjects)
 	}
 	compiled, err := c.Compile(mainURL)
 	if err != nil {
@@ -150,4 +155,27 @@ func (s *jsonSchema) validate(payload []byte) error {
 		return fmt.Errorf("json payload does not match the schema: %s", strings.ReplaceAll(err.Error(), jsonBase, ""))
 	}
 	return nil
+}
+
+// MaxJSONObjects bounds the JSON objects in a JSON schema and its
+// references: compiling grows faster than linearly with them (5,000 take
+// about half a second).
+const MaxJSONObjects = 5000
+
+func countJSONObjects(v any) int {
+	switch t := v.(type) {
+	case map[string]any:
+		n := 1
+		for _, e := range t {
+			n += countJSONObjects(e)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range t {
+			n += countJSONObjects(e)
+		}
+		return n
+	}
+	return 0
 }
