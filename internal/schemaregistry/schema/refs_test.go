@@ -211,3 +211,41 @@ func TestNormalized(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUse: a parsed Schema is shared by every produce request of a
+// topic; validating and checking from many goroutines at once must be safe
+// (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	avroS := mustParse(t, Avro, avroUser)
+	protoS := mustParse(t, Protobuf, proto3(`message M { string a = 1; }`))
+	jsonS := mustParse(t, JSON, obj(`"a":{"type":"string"}`, ""))
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				if err := ValidatePayload(avroS, []byte{2, 4, 'a', 'b'}); err != nil {
+					done <- err
+					return
+				}
+				if err := ValidatePayload(protoS, []byte{0, 0x0a, 1, 'x'}); err != nil {
+					done <- err
+					return
+				}
+				if err := ValidatePayload(jsonS, []byte(`{"a":"x"}`)); err != nil {
+					done <- err
+					return
+				}
+				if got := Check(FullTransitive, protoS, []Schema{protoS}); len(got) != 0 {
+					done <- errors.New(strings.Join(got, ";"))
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
