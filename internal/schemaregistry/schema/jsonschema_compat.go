@@ -69,7 +69,7 @@ type jsonNode struct {
 }
 
 func (c *jsonChecker) report(errType, path, desc string) {
-	m := fmt.Sprintf("{errorType:'%s', description:'%s (path '%s')'}", errType, desc, path)
+	m := fmt.Sprintf("{errorType:%q, description:%q}", errType, desc+" at path '"+path+"' in the new schema")
 	if !c.seen[m] {
 		c.seen[m] = true
 		c.msgs = append(c.msgs, m)
