@@ -1,9 +1,12 @@
 package schema
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 )
 
 func TestAvroReferences(t *testing.T) {
@@ -47,6 +50,25 @@ func TestProtobufReferences(t *testing.T) {
 	_, err := Parse(Protobuf, order, []Dep{common})
 	if err == nil || !strings.Contains(err.Error(), "shop/money.proto") {
 		t.Fatalf("missing reference: err = %v", err)
+	}
+	// Confluent's Python serializer registers the file and each import as
+	// a base64 FileDescriptorProto, the references named by import path.
+	b64 := func(s Schema, name string) string {
+		fdp := fileProto(s.(*protoSchema).file)
+		fdp.Name = proto.String(name)
+		raw, err := proto.Marshal(fdp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	moneyS := mustParse(t, Protobuf, money.Text)
+	commonS := mustParse(t, Protobuf, common.Text, money)
+	fromPython := mustParse(t, Protobuf, b64(s, "shop/order.proto"),
+		Dep{Name: common.Name, Type: Protobuf, Text: b64(commonS, common.Name)},
+		Dep{Name: money.Name, Type: Protobuf, Text: b64(moneyS, money.Name)})
+	if fromPython.Canonical() != s.Canonical() {
+		t.Fatalf("base64 registration differs:\n%s\n---\n%s", fromPython.Canonical(), s.Canonical())
 	}
 	// Order{lines:[Line{sku:"a"}]}: index list [0], field 1 (len 3) holding
 	// Line field 1 (len 1) "a".
