@@ -1,10 +1,12 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -170,6 +172,30 @@ func TestValidatePayload(t *testing.T) {
 		if err := ValidatePayload(avroS, p); err == nil {
 			t.Errorf("avro %s payload accepted", name)
 		}
+	}
+	// A recursive schema: a list 300 nodes long validates, a 1 MB list
+	// (500,000 levels) is refused quickly rather than recursed into.
+	listS := mustParse(t, Avro, `{"type":"record","name":"Node","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","Node"],"default":null}]}`)
+	if err := ValidatePayload(listS, append(bytes.Repeat([]byte{0, 2}, 300), 0, 0)); err != nil {
+		t.Errorf("avro list of 300: %v", err)
+	}
+	start := time.Now()
+	if err := ValidatePayload(listS, append(bytes.Repeat([]byte{0, 2}, 500000), 0, 0)); err == nil {
+		t.Error("avro list nested 500,000 deep accepted")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing a deep avro payload took %v", d)
+	}
+	// A billion nulls declared in a few bytes.
+	nullsS := mustParse(t, Avro, `{"type":"array","items":"null"}`)
+	if err := ValidatePayload(nullsS, []byte{0x80, 0xa8, 0xd6, 0xb9, 0x07, 0}); err == nil {
+		t.Error("avro array of a billion nulls accepted")
+	}
+	if err := ValidatePayload(mustParse(t, Avro, `"int"`), []byte{0xff, 0xff, 0xff, 0xff, 0x7f}); err == nil {
+		t.Error("avro int beyond 32 bits accepted")
+	}
+	if err := ValidatePayload(mustParse(t, Avro, `"boolean"`), []byte{2}); err == nil {
+		t.Error("avro boolean byte 2 accepted")
 	}
 	enumS := mustParse(t, Avro, `{"type":"enum","name":"E","symbols":["A","B"]}`)
 	if err := ValidatePayload(enumS, []byte{4}); err == nil {
