@@ -57,7 +57,10 @@ type Schema interface {
 	// addition, names fully qualified and order-free parts put in one order.
 	Normalized() string
 	// RecordNames are the fully qualified record/message names, the first
-	// being the top-level one (for RecordNameStrategy).
+	// being the top-level one (for RecordNameStrategy): Avro the records
+	// the schema defines (or the type's name, e.g. "string", when it is not
+	// a named type), Protobuf every message of the file in declaration
+	// order (none for a file of enums only), JSON the title or "record".
 	RecordNames() []string
 }
 
