@@ -2,12 +2,12 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bufbuild/protocompile/linker"
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -406,12 +406,71 @@ func optionValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
 			return string(ev.Name())
 		}
 		return strconv.Itoa(int(v.Enum()))
-	case protoreflect.MessageKind, protoreflect.GroupKind:
-		txt, err := prototext.MarshalOptions{}.Marshal(v.Message().Interface())
-		if err != nil {
-			return "{}"
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		f := v.Float()
+		switch {
+		case math.IsInf(f, 1):
+			return "inf"
+		case math.IsInf(f, -1):
+			return "-inf"
+		case math.IsNaN(f):
+			return "nan"
 		}
-		return "{ " + strings.TrimSpace(string(txt)) + " }"
+		bits := 64
+		if fd.Kind() == protoreflect.FloatKind {
+			bits = 32
+		}
+		return strconv.FormatFloat(f, 'g', -1, bits)
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return aggregateText(v.Message())
 	}
 	return v.String()
+}
+
+// aggregateText writes a message option value in the text format, fields
+// in number order with one space between them (prototext's output varies
+// its whitespace on purpose, and a canonical form must not).
+func aggregateText(m protoreflect.Message) string {
+	type entry struct {
+		fd protoreflect.FieldDescriptor
+		v  protoreflect.Value
+	}
+	var fields []entry
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		fields = append(fields, entry{fd, v})
+		return true
+	})
+	slices.SortFunc(fields, func(a, b entry) int { return int(a.fd.Number()) - int(b.fd.Number()) })
+	parts := []string{}
+	for _, f := range fields {
+		name := string(f.fd.Name())
+		if f.fd.IsExtension() {
+			name = "[" + string(f.fd.FullName()) + "]"
+		} else if f.fd.Kind() == protoreflect.GroupKind {
+			name = string(f.fd.Message().Name())
+		}
+		switch {
+		case f.fd.IsList():
+			l := f.v.List()
+			vals := make([]string, l.Len())
+			for i := range vals {
+				vals[i] = optionValue(f.fd, l.Get(i))
+			}
+			parts = append(parts, name+": ["+strings.Join(vals, ", ")+"]")
+		case f.fd.IsMap():
+			var entries []string
+			f.v.Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+				entries = append(entries, name+": { key: "+optionValue(f.fd.MapKey(), k.Value())+" value: "+optionValue(f.fd.MapValue(), v)+" }")
+				return true
+			})
+			slices.Sort(entries) // map order is random
+			parts = append(parts, entries...)
+		default:
+			parts = append(parts, name+": "+optionValue(f.fd, f.v))
+		}
+	}
+	if len(parts) == 0 {
+		return "{}"
+	}
+	return "{ " + strings.Join(parts, " ") + " }"
 }

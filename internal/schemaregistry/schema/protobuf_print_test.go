@@ -16,7 +16,7 @@ package opts;
 import "google/protobuf/descriptor.proto";
 message Rule { int32 min = 1; string label = 2; }
 extend google.protobuf.FieldOptions { Rule rule = 50001; string tag = 50002; }
-extend google.protobuf.MessageOptions { bool audited = 50003; }`}
+extend google.protobuf.MessageOptions { bool audited = 50003; double weight = 50004; float ratio = 50005; }`}
 	for name, src := range map[string]string{
 		"proto2 groups, defaults, extensions": `syntax = "proto2";
 package p2;
@@ -54,6 +54,8 @@ package c;
 import "opts.proto";
 message M {
   option (opts.audited) = true;
+  option (opts.weight) = inf;
+  option (opts.ratio) = 0.1;
   int32 n = 1 [(opts.rule) = { min: 1 label: "x" }, (opts.tag) = "t"];
 }`,
 		"editions": `edition = "2023";
