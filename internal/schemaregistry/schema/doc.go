@@ -32,7 +32,8 @@
 //     by name, never inlined.
 //   - Protobuf: the compiled descriptor printed back as .proto source:
 //     comments and whitespace gone, type names fully qualified with a
-//     leading dot, declarations in source order. A schema registered as a
+//     leading dot, declarations in source order (options in field-number
+//     order). A schema registered as a
 //     base64 FileDescriptorProto (Confluent's Python serializer does this)
 //     has the same canonical form as its source, and the canonical form is
 //     valid source that compiles to the same descriptor, so it can be

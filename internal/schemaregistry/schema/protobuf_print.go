@@ -369,8 +369,25 @@ func (p *protoPrinter) optionList(opts proto.Message) []string {
 	if err := (proto.UnmarshalOptions{Resolver: linker.ResolverFromFile(p.file)}).Unmarshal(raw, dyn); err != nil {
 		return nil
 	}
+	// Range's order is undefined: options go in field-number order
+	// (standard options first, then custom ones).
+	var fds []protoreflect.FieldDescriptor
+	dyn.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fds = append(fds, fd)
+		return true
+	})
+	slices.SortFunc(fds, func(a, b protoreflect.FieldDescriptor) int {
+		if a.IsExtension() != b.IsExtension() {
+			if a.IsExtension() {
+				return 1
+			}
+			return -1
+		}
+		return int(a.Number()) - int(b.Number())
+	})
 	var out []string
-	dyn.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	for _, fd := range fds {
+		v := dyn.Get(fd)
 		name := string(fd.Name())
 		if fd.IsExtension() {
 			name = "(" + string(fd.FullName()) + ")"
@@ -380,15 +397,14 @@ func (p *protoPrinter) optionList(opts proto.Message) []string {
 			for i := 0; i < l.Len(); i++ {
 				out = append(out, name+" = "+optionValue(fd, l.Get(i)))
 			}
-			return true
+			continue
 		}
 		if fd.IsMap() {
-			return true // options are never maps
+			continue // options are never maps
 		}
 		out = append(out, name+" = "+optionValue(fd, v))
-		return true
-	})
-	// Range order is field-number order; with normalize, by name.
+	}
+	// With normalize, by name.
 	if p.normalize {
 		slices.Sort(out)
 	}
