@@ -297,3 +297,19 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestPayloadRecordName(t *testing.T) {
+	p := mustParse(t, Protobuf, "syntax = \"proto3\";\npackage x;\nmessage A { message B {} }\nmessage C {}")
+	for payload, want := range map[string]string{"\x00": "x.A", "\x02\x02": "x.C", "\x04\x00\x00": "x.A.B"} {
+		got, err := PayloadRecordName(p, []byte(payload))
+		if err != nil || got != want {
+			t.Errorf("PayloadRecordName(%q) = %q, %v; want %q", payload, got, err, want)
+		}
+	}
+	if _, err := PayloadRecordName(p, []byte{2, 8}); err == nil {
+		t.Error("message index 4 of 2 messages accepted")
+	}
+	if got, _ := PayloadRecordName(mustParse(t, Avro, avroUser), nil); got != "com.example.User" {
+		t.Errorf("avro record name %q", got)
+	}
+}

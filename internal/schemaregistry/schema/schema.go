@@ -279,3 +279,26 @@ func ValidatePayload(s Schema, payload []byte) (err error) {
 	}
 	return fmt.Errorf("unknown schema implementation %T", s)
 }
+
+// PayloadRecordName is the fully qualified name of the record a payload
+// (after the 5-byte header) holds, for RecordNameStrategy and
+// TopicRecordNameStrategy: for Protobuf the message its message-index list
+// names, otherwise the schema's top-level name (RecordNames()[0]).
+func PayloadRecordName(s Schema, payload []byte) (string, error) {
+	if p, ok := s.(*protoSchema); ok {
+		idx, _, err := MessageIndexes(payload)
+		if err != nil {
+			return "", err
+		}
+		md, err := p.messageAt(idx)
+		if err != nil {
+			return "", err
+		}
+		return string(md.FullName()), nil
+	}
+	names := s.RecordNames()
+	if len(names) == 0 {
+		return "", fmt.Errorf("%s schema has no record name", s.Type())
+	}
+	return names[0], nil
+}
