@@ -238,13 +238,19 @@ func Check(level Level, candidate Schema, existing []Schema) []string {
 func compatible(reader, writer Schema, newIsReader bool) []string {
 	switch r := reader.(type) {
 	case *avroSchema:
-		return avroCompatible(r, writer.(*avroSchema), newIsReader)
+		if w, ok := writer.(*avroSchema); ok {
+			return avroCompatible(r, w, newIsReader)
+		}
 	case *protoSchema:
-		return protoCompatible(r, writer.(*protoSchema), newIsReader)
+		if w, ok := writer.(*protoSchema); ok {
+			return protoCompatible(r, w, newIsReader)
+		}
 	case *jsonSchema:
-		return jsonCompatible(r, writer.(*jsonSchema), newIsReader)
+		if w, ok := writer.(*jsonSchema); ok {
+			return jsonCompatible(r, w, newIsReader)
+		}
 	}
-	return []string{fmt.Sprintf("unknown schema implementation %T", reader)}
+	return []string{fmt.Sprintf("{errorType:'TYPE_MISMATCH', description:'Schemas of implementations %T and %T (not from Parse) cannot be compared'}", reader, writer)}
 }
 
 func dedup(msgs []string) []string {
