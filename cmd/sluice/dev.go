@@ -104,6 +104,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms)")
 	f.DurationVar(&cfg.Txn.MaxTimeout, "txn-max-timeout", 15*time.Minute, "longest transaction timeout a producer may ask for (transaction.max.timeout.ms)")
 	f.DurationVar(&cfg.Txn.CheckInterval, "txn-check-interval", time.Second, "how often timed-out transactions are aborted and interrupted commits or aborts completed")
+	f.IntVar(&cfg.Kafka.FetchSessionSlots, "fetch-session-cache-slots", 1000, "incremental fetch sessions (KIP-227) the agent keeps, as Kafka's max.incremental.fetch.session.cache.slots; 0 answers every fetch without a session")
 	f.Int64Var(&cfg.Kafka.QueuedMaxRequestBytes, "queued-max-request-bytes", 500<<20, "bytes of requests in progress on all connections together; beyond it connections are not read until requests finish (queued.max.request.bytes; -1 unbounded)")
 	f.DurationVar(&cfg.Kafka.ProduceTimeout, "produce-timeout", 30*time.Second, "longest a produce request waits for its flush, when the client's timeout is longer; it then gets REQUEST_TIMED_OUT")
 	f.DurationVar(&cfg.ReadinessInterval, "readiness-interval", 5*time.Second, "how often the bucket (a small write read back) and the metadata store (a trivial query) are probed for /readyz")

@@ -15,9 +15,11 @@ package kafka
 // data is there) or until the wait ends. Errors answer at once. Waits are
 // capped at 30 seconds.
 //
-// Incremental fetch sessions (KIP-227) are declined: every response carries
-// session ID 0, so clients keep sending full requests, which the KIP allows;
-// a request naming a session ID gets FETCH_SESSION_ID_NOT_FOUND.
+// Incremental fetch sessions (KIP-227, v7+) are served from a per-agent
+// cache of --fetch-session-cache-slots sessions (fetch_session.go): an
+// incremental fetch reads every partition of its session and is answered
+// with those that have news. 0 slots answers every fetch without a
+// session, as the KIP allows.
 //
 // read_committed (isolation level 1) returns only batches below the last
 // stable offset (the first offset of the partition's earliest open
@@ -62,10 +64,14 @@ func (s *Server) handleFetch(ctx context.Context, req *request, m *kmsg.FetchReq
 func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) kmsg.Response {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.Version = req.version
-	if m.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	plan, code := s.sessions.plan(req.version, m)
+	if code != 0 {
+		resp.ErrorCode = code
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		return resp
+	}
+	if plan.session != nil {
+		resp.SessionID = plan.session.id
 	}
 	var (
 		parts []fetch.Request
@@ -73,7 +79,7 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		names []string // by response topic, for the per-topic metrics
 	)
 	resolveErr := false
-	for _, rt := range m.Topics {
+	for _, rt := range plan.topics {
 		var (
 			t   metadata.Topic
 			err error
@@ -167,7 +173,45 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		}
 		out.shared = out.shared || (a.Shared && len(a.Records) > 0)
 	}
+	if plan.session != nil {
+		keep := s.sessions.finish(plan, resp)
+		if plan.incremental {
+			out.omit(keep)
+		}
+	}
 	return out
+}
+
+// omit leaves out of the response the partitions keep marks false, and
+// the topics left with none; partitions left out have no records, so the
+// encoder never looks for them.
+func (r *fetchResponse) omit(keep []bool) {
+	type pos struct{ topic, partition int }
+	moved := make(map[pos]pos)
+	var topics []kmsg.FetchResponseTopic
+	i := 0
+	for ti, t := range r.Topics {
+		var parts []kmsg.FetchResponseTopicPartition
+		for pi, p := range t.Partitions {
+			if keep[i] {
+				moved[pos{ti, pi}] = pos{len(topics), len(parts)}
+				parts = append(parts, p)
+			}
+			i++
+		}
+		if len(parts) > 0 {
+			t.Partitions = parts
+			topics = append(topics, t)
+		}
+	}
+	r.Topics = topics
+	for j, sl := range r.slots {
+		if to, ok := moved[pos{sl.topic, sl.partition}]; ok {
+			r.slots[j] = fetchSlot{to.topic, to.partition}
+		} else {
+			r.slots[j] = fetchSlot{-1, -1}
+		}
+	}
 }
 
 // fetchSlot locates a partition in a Fetch response.
@@ -211,7 +255,7 @@ func (r *fetchResponse) appendBody(dst []byte) ([]byte, error) {
 			continue
 		}
 		sl := r.slots[i]
-		if sl.topic >= len(enc.Topics) || sl.partition >= len(enc.Topics[sl.topic].Partitions) {
+		if sl.topic < 0 || sl.topic >= len(enc.Topics) || sl.partition >= len(enc.Topics[sl.topic].Partitions) {
 			return dst, errors.New("fetch response lacks a partition it was built with")
 		}
 		if err := a.PatchCopy(enc.Topics[sl.topic].Partitions[sl.partition].RecordBatches); err != nil {

@@ -25,6 +25,7 @@ type Metrics struct {
 	topicBytesOut   *prometheus.CounterVec
 	topicRecordsOut *prometheus.CounterVec
 	fetchReading    prometheus.Histogram
+	fetchSessions   prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -52,10 +53,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		fetchReading: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_fetch_read_seconds",
 			Help:    "Time a Fetch spent reading, without the long-poll wait for data (sluice_kafka_request_seconds{api=\"Fetch\"} includes the wait).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
+		fetchSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_fetch_sessions",
+			Help: "Incremental fetch sessions (KIP-227) this agent keeps (at most --fetch-session-cache-slots)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes,
-			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading)
+			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading, m.fetchSessions)
 	}
 	return m
 }

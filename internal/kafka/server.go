@@ -99,6 +99,10 @@ type Config struct {
 	// when the client's own timeout is longer (or unset); past it the
 	// request gets REQUEST_TIMED_OUT, never a hang. 0 means 30s.
 	ProduceTimeout time.Duration
+	// FetchSessionSlots bounds the incremental fetch sessions (KIP-227)
+	// the agent keeps, as Kafka's max.incremental.fetch.session.cache.slots;
+	// 0 serves none (every fetch is a full one). Negative means 0.
+	FetchSessionSlots int
 }
 
 func (c *Config) setDefaults() {
@@ -150,6 +154,9 @@ type Server struct {
 	// queued bounds request bytes in progress across connections.
 	queued *requestBudget
 
+	// sessions are the incremental fetch sessions (nil: none served).
+	sessions *fetchSessions
+
 	mu    sync.Mutex // guards conns, ln, draining and drainingSet
 	conns map[net.Conn]struct{}
 	ln    net.Listener
@@ -196,8 +203,13 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.BucketReady == nil {
 		d.BucketReady = func() error { return nil }
 	}
+	var sessions *fetchSessions
+	if cfg.FetchSessionSlots > 0 {
+		sessions = newFetchSessions(cfg.FetchSessionSlots, d.Metrics.fetchSessions)
+	}
 	return &Server{
-		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		sessions: sessions,
+		cfg:      cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
