@@ -267,6 +267,15 @@ func (a *Authorizer) Authorize(p auth.Principal, host string, op kmsg.ACLOperati
 	return ok || a.cfg.Mode == ModeShadow
 }
 
+// Check is the decision Authorize would make, without recording it: for
+// the first half of Kafka's "this or that" checks (DESCRIBE on the cluster
+// or on each group, CREATE on the cluster or on the topic), whose failure
+// alone denies nothing. It is true in ModeOff and, unlike Authorize, may
+// be false in ModeShadow.
+func (a *Authorizer) Check(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	return a.cfg.Mode == ModeOff || a.decide(p, host, op, rt, name)
+}
+
 // AuthorizeByResourceType reports whether p may perform op on at least one
 // resource of type rt (Kafka's Authorizer.authorizeByResourceType, used
 // by InitProducerId per KIP-679): some ALLOW binding for p of op (or ALL)

@@ -35,6 +35,10 @@ func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.
 			c.ErrorCode = kerr.InvalidGroupID.Code
 		case key == "":
 			c.ErrorCode = kerr.InvalidRequest.Code
+		case m.CoordinatorType == 1 && !s.authorizeTxnID(req, kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case m.CoordinatorType == 0 && !s.authorizeGroup(req, kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		case m.CoordinatorType == 1:
 			b := s.txn.Owner(key)
 			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port

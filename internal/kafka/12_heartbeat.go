@@ -10,13 +10,18 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleHeartbeat(ctx context.Context, req *request, m *kmsg.HeartbeatRequest) kmsg.Response {
 	resp := kmsg.NewPtrHeartbeatResponse()
 	resp.Version = req.version
-	resp.ErrorCode = groupErrorCode(s.groups.Heartbeat(ctx, m.Group, m.MemberID, m.InstanceID, m.Generation))
+	if !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+	} else {
+		resp.ErrorCode = groupErrorCode(s.groups.Heartbeat(ctx, m.Group, m.MemberID, m.InstanceID, m.Generation))
+	}
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	return resp
 }

@@ -53,6 +53,14 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, m *kmsg.D
 			name = t.Name
 			rt.Topic = &name
 		}
+		// DELETE on the topic, checked before the deletion looks it up,
+		// so a denied topic's existence is not told.
+		if err == nil && !s.authorizeTopic(req, kmsg.ACLOperationDelete, name) {
+			err = kerr.TopicAuthorizationFailed
+			if tg.name == nil || *tg.name == "" {
+				rt.Topic = nil
+			}
+		}
 		if err == nil {
 			var t metadata.Topic
 			t, err = s.topics.DeleteTopic(ctx, name)

@@ -41,7 +41,13 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request, m *kmsg.
 	for _, rt := range m.Topics {
 		ot := kmsg.NewDeleteRecordsResponseTopic()
 		ot.Topic = rt.Topic
-		t, terr := s.topics.Topic(ctx, rt.Topic)
+		var (
+			t    metadata.Topic
+			terr error = kerr.TopicAuthorizationFailed
+		)
+		if s.authorizeTopic(req, kmsg.ACLOperationDelete, rt.Topic) {
+			t, terr = s.topics.Topic(ctx, rt.Topic)
+		}
 		if terr == nil && !topics.CleanupOf(t).Delete {
 			terr = fmt.Errorf("%w: records of topic %s cannot be deleted because its cleanup.policy does not include delete", kerr.PolicyViolation, rt.Topic)
 		}

@@ -30,11 +30,22 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request, m
 	for _, rt := range m.Topics {
 		ts := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ts.Topic = rt.Topic
-		t, terr := s.topics.Topic(ctx, rt.Topic)
+		denied := !s.authorizeTopic(req, kmsg.ACLOperationDescribe, rt.Topic)
+		var (
+			t    metadata.Topic
+			terr error
+		)
+		if !denied {
+			t, terr = s.topics.Topic(ctx, rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			ps := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			ps.Partition = rp.Partition
-			ps.ErrorCode = s.offsetForLeaderEpoch(ctx, req.version, t, terr, rp, &ps)
+			if denied {
+				ps.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				ps.ErrorCode = s.offsetForLeaderEpoch(ctx, req.version, t, terr, rp, &ps)
+			}
 			if ps.ErrorCode != 0 {
 				ps.LeaderEpoch, ps.EndOffset = -1, -1
 				s.metrics.errorCode(req.key, ps.ErrorCode)

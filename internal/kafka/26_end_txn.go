@@ -18,13 +18,18 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleEndTxn(ctx context.Context, req *request, m *kmsg.EndTxnRequest) kmsg.Response {
 	resp := kmsg.NewPtrEndTxnResponse()
 	resp.Version = req.version
-	resp.ErrorCode = groupErrorCode(s.txn.EndTxn(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Commit))
+	if !s.authorizeTxnID(req, kmsg.ACLOperationWrite, m.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	} else {
+		resp.ErrorCode = groupErrorCode(s.txn.EndTxn(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Commit))
+	}
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	return resp
 }

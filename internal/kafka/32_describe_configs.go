@@ -117,11 +117,12 @@ func (s *Server) handleDescribeConfigs(ctx context.Context, req *request, m *kms
 		rs := kmsg.NewDescribeConfigsResponseResource()
 		rs.ResourceType = rr.ResourceType
 		rs.ResourceName = rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := s.authorizeConfigs(req, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			rs.Configs, err = s.describeTopicConfigs(ctx, req.version, rr, m)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			rs.Configs, err = s.describeBrokerConfigs(req.version, rr, m)
 		default:
 			err = fmt.Errorf("%w: unsupported resource type %v", kerr.InvalidRequest, rr.ResourceType)

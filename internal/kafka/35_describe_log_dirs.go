@@ -16,6 +16,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -27,6 +28,13 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request, m *kms
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = s.cfg.LogDir
 	dir.TotalBytes, dir.UsableBytes = -1, -1
+	if !s.authorizeCluster(req, kmsg.ACLOperationDescribe) {
+		// v3+ carries the error; older versions get no log dirs, as
+		// from Kafka.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
 
 	type want struct {
 		topic      metadata.Topic

@@ -39,6 +39,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, m *km
 		var err error
 		if seen[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic %s in the request", kerr.InvalidRequest, rt.Topic)
+		} else if !s.authorizeTopic(req, kmsg.ACLOperationAlter, rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			err = s.createPartitions(ctx, rt, m.ValidateOnly)
 		}

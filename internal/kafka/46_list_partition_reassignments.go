@@ -11,11 +11,16 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleListPartitionReassignments(_ context.Context, req *request, _ *kmsg.ListPartitionReassignmentsRequest) kmsg.Response {
 	resp := kmsg.NewPtrListPartitionReassignmentsResponse()
 	resp.Version = req.version
+	if !s.authorizeCluster(req, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+	}
 	return resp
 }

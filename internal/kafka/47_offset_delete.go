@@ -9,6 +9,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -17,8 +18,19 @@ import (
 func (s *Server) handleOffsetDelete(ctx context.Context, req *request, m *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.version
+	// DELETE on the group (GROUP_AUTHORIZATION_FAILED) and READ on each
+	// topic (TOPIC_AUTHORIZATION_FAILED; the others are deleted).
+	if !s.authorizeGroup(req, kmsg.ACLOperationDelete, m.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
+	topicDenied := make([]bool, len(m.Topics))
 	var offsets []metadata.OffsetCommit
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
+		if topicDenied[ti] = !s.authorizeTopic(req, kmsg.ACLOperationRead, t.Topic); topicDenied[ti] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			offsets = append(offsets, metadata.OffsetCommit{Topic: t.Topic, Partition: p.Partition})
 		}
@@ -30,16 +42,20 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *request, m *kmsg.O
 		return resp
 	}
 	i := 0
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode = groupErrorCode(errs[i])
+			if topicDenied[ti] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				rp.ErrorCode = groupErrorCode(errs[i])
+				i++
+			}
 			s.metrics.errorCode(req.key, rp.ErrorCode)
 			rt.Partitions = append(rt.Partitions, rp)
-			i++
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}

@@ -13,16 +13,19 @@ package kafka
 
 import (
 	"context"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/acl"
 )
 
 func (s *Server) handleDescribeCluster(_ context.Context, req *request, m *kmsg.DescribeClusterRequest) kmsg.Response {
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.Version = req.version
-	resp.ClusterAuthorizedOperations = math.MinInt32
+	if m.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+	}
 	if req.version >= 1 && m.EndpointType != 1 {
 		resp.EndpointType = m.EndpointType
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code

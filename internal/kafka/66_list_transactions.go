@@ -48,6 +48,9 @@ func (s *Server) handleListTransactions(ctx context.Context, req *request, m *km
 		if len(states) > 0 && !states[t.State] || len(pids) > 0 && !pids[t.ProducerID] {
 			continue
 		}
+		if !s.authorizeTxnID(req, kmsg.ACLOperationDescribe, t.ID) {
+			continue // listed only when the principal may describe it
+		}
 		if req.version >= 1 && m.DurationFilterMillis >= 0 &&
 			(t.StartedAt.IsZero() || now.Sub(t.StartedAt) < time.Duration(m.DurationFilterMillis)*time.Millisecond) {
 			continue

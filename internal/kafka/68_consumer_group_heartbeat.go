@@ -24,6 +24,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -33,6 +34,21 @@ import (
 func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, req *request, m *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = req.version
+	// READ on the group, and DESCRIBE on every subscribed topic named.
+	var denied error
+	if !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		denied = kerr.GroupAuthorizationFailed
+	}
+	for _, t := range m.SubscribedTopicNames {
+		if denied == nil && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, t) {
+			denied = kerr.TopicAuthorizationFailed
+		}
+	}
+	if denied != nil {
+		resp.ErrorCode = groupErrorCode(denied)
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
 	hr := groups.ConsumerHeartbeatRequest{
 		Group: m.Group, MemberID: m.MemberID, MemberEpoch: m.MemberEpoch,
 		InstanceID: m.InstanceID, RackID: m.RackID, RebalanceTimeoutMillis: m.RebalanceTimeoutMillis,

@@ -21,6 +21,9 @@ type Authorizer interface {
 	// on the resource (always true outside enforce mode; shadow mode
 	// records the decision).
 	Authorize(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
+	// Check is Authorize's decision without recording it, for a check
+	// whose failure leads to another check rather than to a denial.
+	Check(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
 	// AuthorizeByResourceType reports whether p may perform op on some
 	// resource of type rt (KIP-679).
 	AuthorizeByResourceType(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool
@@ -58,6 +61,12 @@ func (s *Server) authorizeGroup(req *request, op kmsg.ACLOperation, group string
 // authorizeTxnID is authorize on a TRANSACTIONAL_ID.
 func (s *Server) authorizeTxnID(req *request, op kmsg.ACLOperation, id string) bool {
 	return s.authorize(req, op, kmsg.ACLResourceTypeTransactionalId, id)
+}
+
+// checkCluster is Check on the CLUSTER: true means every resource of the
+// request is allowed without asking further.
+func (s *Server) checkCluster(req *request, op kmsg.ACLOperation) bool {
+	return s.authz.Check(req.principal, acl.Host(req.remote), op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
 // authorizedOps is KIP-430's field for one resource.
