@@ -27,7 +27,7 @@ func (f aclModeFlag) String() string {
 }
 
 func (f aclModeFlag) Set(s string) (err error) { *f.m, err = acl.ParseMode(s); return err }
-func (aclModeFlag) Type() string                { return "mode" }
+func (aclModeFlag) Type() string               { return "mode" }
 
 // superUsersFlag is --super-users: Kafka's super.users syntax.
 type superUsersFlag struct{ ps *[]auth.Principal }
@@ -44,7 +44,7 @@ func (f superUsersFlag) String() string {
 }
 
 func (f superUsersFlag) Set(s string) (err error) { *f.ps, err = acl.ParseSuperUsers(s); return err }
-func (superUsersFlag) Type() string                { return "principals" }
+func (superUsersFlag) Type() string               { return "principals" }
 
 // addACLFlags registers the authorization flags of agent-running commands.
 func addACLFlags(f *pflag.FlagSet, cfg *acl.Config) {
