@@ -344,13 +344,17 @@ func (a *Authorizer) decideByType(p auth.Principal, host string, op kmsg.ACLOper
 // perform on the resource (bit n set for operation code n). Outside
 // ModeEnforce every request is served, so every operation the resource
 // type supports is reported, as a Kafka broker without an authorizer
-// does. Nothing is counted.
+// does. A principal that may not describe the resource gets 0, as from
+// Kafka. Nothing is counted.
 func (a *Authorizer) AuthorizedOperations(p auth.Principal, host string, rt kmsg.ACLResourceType, name string) int32 {
 	var bits int32
 	for _, op := range supportedOps[rt] {
 		if a.cfg.Mode != ModeEnforce || a.decide(p, host, op, rt, name) {
 			bits |= 1 << uint(op)
 		}
+	}
+	if hasOp(supportedOps[rt], kmsg.ACLOperationDescribe) && bits&(1<<uint(kmsg.ACLOperationDescribe)) == 0 {
+		return 0
 	}
 	return bits
 }

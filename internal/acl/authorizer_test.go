@@ -268,6 +268,11 @@ func TestAuthorizedOperations(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %b, want %b", got, want)
 	}
+	// CREATE without DESCRIBE on the cluster: nothing is reported.
+	a = newTestAuthorizer(t, Config{Mode: ModeEnforce}, bind(allow, "User:alice", kmsg.ACLOperationCreate, cluster, literal, ClusterName, "*"))
+	if got := a.AuthorizedOperations(auth.User("alice"), "h", cluster, ClusterName); got != 0 {
+		t.Fatalf("cluster operations without DESCRIBE: %b", got)
+	}
 }
 
 func TestValidate(t *testing.T) {
