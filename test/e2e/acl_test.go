@@ -276,6 +276,25 @@ func TestACLGroups(t *testing.T) {
 	if err != nil || dresp.Error() != nil {
 		t.Fatalf("delete group once allowed: %v %v", err, dresp.Error())
 	}
+	// ListGroups lists a group ANONYMOUS may describe, and stops listing
+	// it once a DENY of DESCRIBE names it, unless ANONYMOUS may describe
+	// the cluster (then every group is listed). ANONYMOUS's ALTER on the
+	// cluster implies DESCRIBE, so the cluster is handed to alice first.
+	resp, err = adm.CommitOffsets(ctx, "listed-group", offsets)
+	if err != nil || resp.Error() != nil {
+		t.Fatalf("commit to listed-group: %v %v", err, resp.Error())
+	}
+	createACLs(t, adm, kadm.NewACLs().Groups("listed-group").Deny(anonymous).Operations(kadm.OpDescribe))
+	if listed, err := adm.ListGroups(ctx); err != nil || !slices.Contains(listed.Groups(), "listed-group") {
+		t.Fatalf("list groups with DESCRIBE on the cluster: %v, %v", listed.Groups(), err)
+	}
+	createACLs(t, adm, kadm.NewACLs().Clusters().Allow("User:alice").Operations(kadm.OpAll))
+	if dres, err := adm.DeleteACLs(ctx, kadm.NewACLs().Clusters().Allow(anonymous).AllowHosts().Operations()); err != nil || len(dres) != 1 || len(dres[0].Deleted) != 2 {
+		t.Fatalf("delete ANONYMOUS's cluster ACLs: %+v, %v", dres, err)
+	}
+	if listed, err := adm.ListGroups(ctx); err != nil || slices.Contains(listed.Groups(), "listed-group") {
+		t.Fatalf("list groups after DENY DESCRIBE: %v, %v", listed.Groups(), err)
+	}
 }
 
 // TestACLAdminAPIs: topic administration and configs need CREATE, ALTER,
