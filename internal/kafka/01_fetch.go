@@ -36,6 +36,9 @@ package kafka
 // No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
+//
+// Authorization: READ on each topic (TOPIC_AUTHORIZATION_FAILED; by name
+// before the topic is looked up, by ID once the ID is known).
 
 import (
 	"context"

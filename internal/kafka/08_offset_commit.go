@@ -16,6 +16,9 @@ package kafka
 // since then, a newer one nothing (STALE_MEMBER_EPOCH). Retention times
 // (v2-v4) and commit timestamps (v1) are ignored: committed offsets do not
 // expire.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED for every
+// partition) and on each topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

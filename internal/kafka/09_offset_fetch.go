@@ -13,6 +13,10 @@ package kafka
 // Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); requests without a
 // member (admin clients) and classic groups are not checked. The rules
 // live in groups.Coordinator.OffsetFetch; this file only translates.
+//
+// Authorization: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) and on
+// each topic: requested topics get TOPIC_AUTHORIZATION_FAILED, a fetch of
+// all offsets leaves them out.
 
 import (
 	"context"

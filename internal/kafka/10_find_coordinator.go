@@ -8,6 +8,9 @@ package kafka
 // same answer while the set of live agents is stable. v4 batches keys.
 // Other key types (share groups) get INVALID_REQUEST; an empty group ID
 // INVALID_GROUP_ID, an empty transactional ID INVALID_REQUEST.
+//
+// Authorization: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) or the
+// transactional ID (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
 	"context"

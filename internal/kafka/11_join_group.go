@@ -14,6 +14,8 @@ package kafka
 // INVALID_SESSION_TIMEOUT. A KIP-848 consumer group with members refuses
 // classic members (INCONSISTENT_GROUP_PROTOCOL); an empty one becomes a
 // classic group.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"

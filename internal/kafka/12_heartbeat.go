@@ -6,6 +6,8 @@ package kafka
 // REBALANCE_IN_PROGRESS (the member rejoins); a wrong generation is
 // ILLEGAL_GENERATION, an unknown member UNKNOWN_MEMBER_ID, a replaced static
 // member FENCED_INSTANCE_ID.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"

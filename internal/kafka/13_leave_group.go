@@ -7,6 +7,8 @@ package kafka
 // error per member. In a KIP-848 consumer group only static members can
 // be removed, by instance ID alone (as Kafka's admin removal); others get
 // UNKNOWN_MEMBER_ID. The leave reason (v5) is logged at debug level only.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"

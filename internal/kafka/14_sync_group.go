@@ -7,6 +7,8 @@ package kafka
 // and assignments) when it becomes stable, so a coordinator that takes the
 // group over keeps it stable. v5 checks the protocol type and name
 // (INCONSISTENT_GROUP_PROTOCOL).
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"

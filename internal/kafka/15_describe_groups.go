@@ -8,6 +8,9 @@ package kafka
 // versions (they are described by ConsumerGroupDescribe). Member
 // assignments are shown once the group is stable. Authorized operations
 // (v3+) are not computed and report Kafka's "not requested" value.
+//
+// Authorization: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED);
+// authorized operations (KIP-430) are filled in when requested.
 
 import (
 	"context"

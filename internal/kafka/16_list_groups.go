@@ -8,6 +8,9 @@ package kafka
 // groups; case-insensitive). Consumer groups report protocol type
 // "consumer" and their KIP-848 state (Empty, Assigning, Reconciling,
 // Stable).
+//
+// Authorization: DESCRIBE on the cluster lists every group; otherwise only
+// the groups the principal may describe are listed.
 
 import (
 	"context"

@@ -13,6 +13,10 @@ package kafka
 // validate_only runs every check and creates nothing. The v5+ response lists
 // the topic's configs with their sources. The timeout is not used: creation
 // is one metadata transaction.
+//
+// Authorization: CREATE on the cluster or on the topic
+// (TOPIC_AUTHORIZATION_FAILED); the configs of the answer need
+// DESCRIBE_CONFIGS on the topic (config error TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

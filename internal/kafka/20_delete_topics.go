@@ -8,6 +8,8 @@ package kafka
 // UNKNOWN_TOPIC_OR_PARTITION at commit. Data files stay in the bucket for
 // the orphan sweeper. Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown
 // IDs UNKNOWN_TOPIC_ID. The timeout is not used.
+//
+// Authorization: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -17,6 +17,8 @@ package kafka
 // delete is POLICY_VIOLATION. Each partition is one metadata transaction,
 // so partitions of one request succeed or fail independently. The timeout
 // is not used: the change is durable when the response is sent.
+//
+// Authorization: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -17,6 +17,11 @@ package kafka
 // coordinator aborted a timed-out transaction with an epoch bump) gets the
 // current ones; anything else is PRODUCER_FENCED. A timeout above
 // --txn-max-timeout (or not positive) is INVALID_TRANSACTION_TIMEOUT.
+//
+// Authorization: WRITE on the transactional ID
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs
+// IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679;
+// CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -13,6 +13,8 @@ package kafka
 // does: -1 skips the check, a higher epoch than 0 is UNKNOWN_LEADER_EPOCH,
 // a lower one FENCED_LEADER_EPOCH. The replica ID (v3+) is not used.
 // Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Authorization: DESCRIBE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -12,6 +12,10 @@ package kafka
 // OPERATION_NOT_ATTEMPTED. Transactional produce requests are checked
 // against this (see Produce). Versions 4+ (broker-to-broker verification,
 // KIP-890) are not served: verification happens inside the commit instead.
+//
+// Authorization: WRITE on the transactional ID (every partition
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic
+// (TOPIC_AUTHORIZATION_FAILED; the others OPERATION_NOT_ATTEMPTED).
 
 import (
 	"context"

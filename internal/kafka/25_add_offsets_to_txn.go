@@ -8,6 +8,8 @@ package kafka
 // they become visible when the transaction commits. Producer checks as in
 // AddPartitionsToTxn. Version 4 only allows TRANSACTION_ABORTABLE, which
 // is never sent.
+//
+// Authorization: WRITE on the transactional ID, READ on the group.
 
 import (
 	"context"

@@ -14,6 +14,8 @@ package kafka
 // leaves the transaction prepared and answers CONCURRENT_TRANSACTIONS;
 // the retry (or the coordinator's periodic sweep) completes it. Version 5
 // (KIP-890 part 2: an epoch bump per transaction) is not served.
+//
+// Authorization: WRITE on the transactional ID.
 
 import (
 	"context"

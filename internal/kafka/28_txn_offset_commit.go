@@ -22,6 +22,9 @@ package kafka
 //
 // The rules live in groups.Coordinator.TxnCommit; this file only
 // translates.
+//
+// Authorization: WRITE on the transactional ID, READ on the group, READ on
+// each topic (TOPIC_AUTHORIZATION_FAILED; the others are staged).
 
 import (
 	"context"

@@ -28,6 +28,9 @@ package kafka
 // cluster-wide dynamic defaults) has no configs. Another node ID, a
 // non-numeric name and other resource types get INVALID_REQUEST, as in
 // Kafka.
+//
+// Authorization: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED)
+// or, for broker configs, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"

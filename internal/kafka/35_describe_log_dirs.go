@@ -11,6 +11,9 @@ package kafka
 // "future". Requested topics or partitions that do not exist are left out,
 // as a Kafka broker leaves out partitions it does not host. Total and
 // usable bytes (v4+) are -1: object storage has no fixed capacity.
+//
+// Authorization: DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED in
+// v3+; no log dirs before).
 
 import (
 	"context"

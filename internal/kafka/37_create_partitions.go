@@ -13,6 +13,8 @@ package kafka
 // partition. A topic named twice is INVALID_REQUEST; unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION. validate_only runs every check and changes
 // nothing. The timeout is not used.
+//
+// Authorization: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -5,6 +5,8 @@ package kafka
 // Deletes groups that have no members, with their committed offsets.
 // Groups with members get NON_EMPTY_GROUP, unknown ones GROUP_ID_NOT_FOUND,
 // groups coordinated elsewhere NOT_COORDINATOR.
+//
+// Authorization: DELETE on each group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -10,6 +10,8 @@ package kafka
 // leaves out partitions that needed no election in that case. Election
 // types other than preferred (0) and unclean (1) are INVALID_REQUEST. The
 // timeout is not used.
+//
+// Authorization: ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -17,6 +17,9 @@ package kafka
 // broker logger) resources get INVALID_REQUEST, which is what Kafka answers
 // for configs it cannot update dynamically; other resource types get
 // INVALID_REQUEST too.
+//
+// Authorization: ALTER_CONFIGS on the topic or, for broker configs, on the
+// cluster.
 
 import (
 	"context"

@@ -7,6 +7,8 @@ package kafka
 // Kafka, named topics or partitions that do not exist are simply left out
 // rather than failing the request (the response has only a top-level error
 // code). The timeout is not used.
+//
+// Authorization: DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"

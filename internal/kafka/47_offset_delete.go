@@ -5,6 +5,9 @@ package kafka
 // Deletes committed offsets of a group. Partitions of topics that the
 // group's members subscribe to get GROUP_SUBSCRIBED_TO_TOPIC; unknown
 // groups GROUP_ID_NOT_FOUND.
+//
+// Authorization: DELETE on the group (GROUP_AUTHORIZATION_FAILED) and READ
+// on each topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -10,6 +10,9 @@ package kafka
 // broker endpoint type exists: asking for controllers (v1+ endpoint type
 // 2) gets UNSUPPORTED_ENDPOINT_TYPE, as from a Kafka broker. Authorized
 // operations are not computed and report Kafka's "not requested" value.
+//
+// No authorization, as in Kafka; the cluster's authorized operations
+// (KIP-430) are filled in when requested.
 
 import (
 	"context"

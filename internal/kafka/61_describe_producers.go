@@ -8,6 +8,8 @@ package kafka
 // an epoch bump), and the first offset of their open transaction (-1 if
 // none). Deviations: the last timestamp and coordinator epoch are -1.
 // Unknown topics or partitions get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Authorization: READ on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

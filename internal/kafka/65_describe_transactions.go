@@ -7,6 +7,10 @@ package kafka
 // start time (-1 unless a transaction is open), producer ID and epoch, and
 // the partitions of the open transaction. Unknown IDs get
 // TRANSACTIONAL_ID_NOT_FOUND.
+//
+// Authorization: DESCRIBE on the transactional ID
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); only the topics the principal
+// may describe are listed.
 
 import (
 	"context"

@@ -7,6 +7,9 @@ package kafka
 // names are echoed in UnknownStateFilters, as Kafka does), by producer ID,
 // and (v1) by open transactions running longer than a duration. Version 2
 // (ID pattern) is not served.
+//
+// Authorization: only the transactional IDs the principal may describe are
+// listed.
 
 import (
 	"context"

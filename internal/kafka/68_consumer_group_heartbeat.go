@@ -20,6 +20,9 @@ package kafka
 // unless its previous epoch was 0), which is the recovery franz-go and the
 // Java client attempt after FENCED_MEMBER_EPOCH; there is no group size
 // limit (Kafka's default is unlimited too).
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED) and
+// DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"

@@ -9,6 +9,9 @@ package kafka
 // GROUP_ID_NOT_FOUND with Kafka's messages, groups coordinated elsewhere
 // NOT_COORDINATOR. Authorized operations are not computed and report
 // Kafka's "not requested" value.
+//
+// Authorization: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED);
+// authorized operations (KIP-430) are filled in when requested.
 
 import (
 	"context"
