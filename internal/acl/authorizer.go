@@ -124,11 +124,63 @@ type Authorizer struct {
 	logger  *slog.Logger
 
 	mu      sync.RWMutex // guards rules and version
-	rules   map[kmsg.ACLResourceType][]Binding
+	rules   map[kmsg.ACLResourceType]*typeRules
 	version int64
 
 	logMu  sync.Mutex // guards logged
 	logged map[string]time.Time
+}
+
+// typeRules are one resource type's bindings, indexed so a decision reads
+// only those that can match: the LITERAL ones of the name and of "*", and
+// the PREFIXED ones (usually few).
+type typeRules struct {
+	all      []Binding
+	literal  map[string][]Binding
+	prefixed []Binding
+}
+
+func indexRules(bs []Binding) map[kmsg.ACLResourceType]*typeRules {
+	rules := map[kmsg.ACLResourceType]*typeRules{}
+	for _, b := range bs {
+		r := rules[b.ResourceType]
+		if r == nil {
+			r = &typeRules{literal: map[string][]Binding{}}
+			rules[b.ResourceType] = r
+		}
+		r.all = append(r.all, b)
+		if b.PatternType == kmsg.ACLResourcePatternTypePrefixed {
+			r.prefixed = append(r.prefixed, b)
+		} else {
+			r.literal[b.ResourceName] = append(r.literal[b.ResourceName], b)
+		}
+	}
+	return rules
+}
+
+// matching calls fn with every binding whose pattern matches name, until
+// fn returns false.
+func (r *typeRules) matching(name string, fn func(Binding) bool) {
+	if r == nil {
+		return
+	}
+	for _, b := range r.literal[name] {
+		if !fn(b) {
+			return
+		}
+	}
+	if name != Wildcard {
+		for _, b := range r.literal[Wildcard] {
+			if !fn(b) {
+				return
+			}
+		}
+	}
+	for _, b := range r.prefixed {
+		if strings.HasPrefix(name, b.ResourceName) && !fn(b) {
+			return
+		}
+	}
 }
 
 // deniedLogEvery bounds how often one (principal, host, operation,
@@ -149,7 +201,7 @@ func New(cfg Config, store Store, metrics *Metrics, logger *slog.Logger) *Author
 		logger = slog.Default()
 	}
 	a := &Authorizer{cfg: cfg, store: store, super: map[string]bool{}, metrics: metrics, logger: logger,
-		rules: map[kmsg.ACLResourceType][]Binding{}, logged: map[string]time.Time{}}
+		rules: map[kmsg.ACLResourceType]*typeRules{}, logged: map[string]time.Time{}}
 	for _, p := range cfg.SuperUsers {
 		a.super[p.String()] = true
 	}
@@ -171,10 +223,7 @@ func (a *Authorizer) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("acl: load: %w", err)
 	}
-	rules := map[kmsg.ACLResourceType][]Binding{}
-	for _, b := range bs {
-		rules[b.ResourceType] = append(rules[b.ResourceType], b)
-	}
+	rules := indexRules(bs)
 	a.mu.Lock()
 	a.rules, a.version = rules, v
 	a.mu.Unlock()
@@ -229,18 +278,16 @@ func (a *Authorizer) decide(p auth.Principal, host string, op kmsg.ACLOperation,
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	matched, allowed := false, false
-	for _, b := range a.rules[rt] {
-		if !patternMatches(b, name) {
-			continue
-		}
+	matched, allowed, denied := false, false, false
+	a.rules[rt].matching(name, func(b Binding) bool {
 		matched = true
 		if !entryMatches(b, principal, host) {
-			continue
+			return true
 		}
 		switch b.Permission {
 		case kmsg.ACLPermissionTypeDeny:
 			if denyMatches(b.Operation, op) {
+				denied = true
 				return false // DENY wins
 			}
 		case kmsg.ACLPermissionTypeAllow:
@@ -248,6 +295,10 @@ func (a *Authorizer) decide(p auth.Principal, host string, op kmsg.ACLOperation,
 				allowed = true
 			}
 		}
+		return true
+	})
+	if denied {
+		return false
 	}
 	if !matched {
 		return a.cfg.AllowEveryoneIfNoACLFound
@@ -297,7 +348,10 @@ func (a *Authorizer) decideByType(p auth.Principal, host string, op kmsg.ACLOper
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	bs := a.rules[rt]
+	var bs []Binding
+	if r := a.rules[rt]; r != nil {
+		bs = r.all
+	}
 	if len(bs) == 0 {
 		return a.cfg.AllowEveryoneIfNoACLFound
 	}

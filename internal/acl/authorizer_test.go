@@ -2,6 +2,7 @@ package acl
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -391,5 +392,30 @@ func TestRefresh(t *testing.T) {
 			t.Fatal("the other authorizer did not pick the ACL up")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkAuthorize decides against 10,000 literal topic ACLs and 100
+// prefixed ones, as a produce of one topic does.
+func BenchmarkAuthorize(b *testing.B) {
+	var bs []Binding
+	for i := range 10000 {
+		bs = append(bs, bind(allow, fmt.Sprintf("User:u%d", i%100), kmsg.ACLOperationWrite, topic, literal, fmt.Sprintf("topic-%d", i), "*"))
+	}
+	for i := range 100 {
+		bs = append(bs, bind(allow, "User:etl", kmsg.ACLOperationRead, topic, prefix, fmt.Sprintf("logs-%d.", i), "*"))
+	}
+	store := NewMemStore()
+	store.AddACLs(context.Background(), bs)
+	a := New(Config{Mode: ModeEnforce}, store, nil, nil)
+	if err := a.Load(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	p := auth.User("u7")
+	b.ReportAllocs()
+	for b.Loop() {
+		if !a.Authorize(p, "10.0.0.1", kmsg.ACLOperationWrite, topic, "topic-4207") {
+			b.Fatal("denied")
+		}
 	}
 }
