@@ -664,3 +664,37 @@ func TestACLClusterPropagation(t *testing.T) {
 		t.Errorf("agent %d applied the deletion after %v, want ≤ 2s", b.NodeID, d)
 	}
 }
+
+// TestACLAdminKafkajs administers ACLs through kafkajs's admin client.
+func TestACLAdminKafkajs(t *testing.T) {
+	t.Parallel()
+	requireKafkajs(t)
+	a := StartAgent(t, "", "--acl-mode", "shadow")
+	lines := runKafkajs(t, "acls", map[string]any{"broker": a.KafkaAddr})
+	var res struct {
+		OK    bool     `json:"ok"`
+		Error *string  `json:"error"`
+		ACLs  []string `json:"acls"`
+		Count int      `json:"count"`
+	}
+	topic := "TOPIC js-orders LITERAL User:alice * WRITE ALLOW"
+	txn := "TRANSACTIONAL_ID js- PREFIXED User:alice * WRITE ALLOW"
+	if one(t, lines, "created", &res); !res.OK {
+		t.Fatalf("createAcls: %s", lines["created"])
+	}
+	if one(t, lines, "invalid", &res); res.Error == nil || *res.Error != "INVALID_REQUEST" {
+		t.Errorf("invalid host: %s", lines["invalid"])
+	}
+	if one(t, lines, "described", &res); fmt.Sprint(res.ACLs) != fmt.Sprint([]string{topic, txn}) {
+		t.Errorf("describeAcls: %q", res.ACLs)
+	}
+	if one(t, lines, "match", &res); fmt.Sprint(res.ACLs) != fmt.Sprint([]string{txn}) {
+		t.Errorf("describeAcls MATCH js-app-1: %q", res.ACLs)
+	}
+	if one(t, lines, "deleted", &res); res.Count != 1 {
+		t.Errorf("deleteAcls deleted %d", res.Count)
+	}
+	if one(t, lines, "after", &res); fmt.Sprint(res.ACLs) != fmt.Sprint([]string{txn}) {
+		t.Errorf("after delete: %q", res.ACLs)
+	}
+}
