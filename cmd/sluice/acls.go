@@ -146,7 +146,7 @@ a super user. See docs/security.md.`,
 		Short: "Create ACLs",
 		Example: `  sluice acls create --allow-principal User:alice --operation Read --operation Describe --topic orders
   sluice acls create --allow-principal User:etl --operation Write --topic logs. --resource-pattern-type prefixed
-  sluice acls create --allow-principal User:app --operation Read --group app-`,
+  sluice acls create --allow-principal User:app --operation Read --group app-consumers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := ca.builder(false)
