@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
@@ -86,6 +87,9 @@ type Config struct {
 	// Cache configures the read path's block cache and the zone peer cache.
 	Cache CacheConfig
 	Txn   txn.Config
+	// ACL configures authorization (--acl-mode, --super-users,
+	// --allow-everyone-if-no-acl-found); the zero value is off.
+	ACL acl.Config
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -145,6 +149,7 @@ type Agent struct {
 	jobs     *jobs.Runner
 	txn      *txn.Coordinator
 	txnDone  chan struct{} // closed when the transaction sweep stops
+	aclDone  chan struct{} // closed when the ACL refresh loop stops
 	// proberDone is closed when the readiness prober stops.
 	proberDone chan struct{}
 	server     *kafka.Server
@@ -210,6 +215,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.ownStore = true
 	}
 	a.watcher, _ = a.store.(metadata.CommitWatcher)
+	aclStore := aclStoreOf(a.store)
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
@@ -269,6 +275,13 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
+	if cfg.ACL.Mode != acl.ModeOff && aclStore == nil {
+		return nil, fmt.Errorf("agent: --acl-mode %s: the metadata store does not keep ACLs", cfg.ACL.Mode)
+	}
+	authorizer := acl.New(cfg.ACL, aclStore, acl.NewMetrics(a.metrics), a.logger)
+	if err := authorizer.Load(ctx); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
@@ -287,6 +300,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Metrics:      kafka.NewMetrics(a.metrics),
 		Logger:       a.logger,
 		BucketReady:  a.health.bucketErr,
+		Authorizer:   authorizer,
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -312,6 +326,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	go func() {
 		defer close(a.proberDone)
 		a.runProber(serveCtx, cfg.ReadinessInterval, cfg.ReadinessTimeout)
+	}()
+	a.aclDone = make(chan struct{})
+	go func() {
+		defer close(a.aclDone)
+		authorizer.Run(serveCtx)
 	}()
 	a.txnDone = make(chan struct{})
 	go func() {
@@ -393,6 +412,16 @@ func AutoNodeID(advertised string) int32 {
 	return int32(1<<20 + h.Sum32()%(1<<31-1<<20))
 }
 
+// aclStoreOf is the ACL side of a metadata store (sqlite and postgres
+// keep ACLs; a Broadcast shares its wrapped store's), or nil.
+func aclStoreOf(s metadata.Store) acl.Store {
+	if b, ok := s.(*metadata.Broadcast); ok {
+		s = b.Store
+	}
+	st, _ := s.(acl.Store)
+	return st
+}
+
 // OpenMetadata opens a metadata store by URL.
 func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 	u, err := url.Parse(rawURL)
@@ -458,6 +487,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		cancel()
 	}
 	<-a.txnDone
+	<-a.aclDone
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()

@@ -49,6 +49,11 @@ package kafka
 // request with one, is INVALID_TXN_STATE. Client-sent control batches are
 // refused (INVALID_RECORD).
 //
+// Authorization: WRITE on the transactional ID for a transactional
+// request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition) and
+// WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, whether or not the
+// topic exists).
+//
 // Deviations: versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
 
@@ -62,6 +67,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/records"
 )
@@ -88,10 +94,21 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		s.metrics.errorCode(req.key, code)
 		failed = true
 	}
+	// A transactional request needs WRITE on its transactional ID (every
+	// partition fails otherwise); each topic needs WRITE, checked before
+	// the topic is looked up so a denied topic's existence is not told.
+	txnDenied := m.TransactionID != nil && !s.authorizeTxnID(req, kmsg.ACLOperationWrite, *m.TransactionID)
 	for ti, rt := range m.Topics {
 		rs := kmsg.NewProduceResponseTopic()
 		rs.Topic = rt.Topic
-		t, topicErr := s.topics.Topic(ctx, rt.Topic)
+		topicDenied := !txnDenied && !s.authorizeTopic(req, kmsg.ACLOperationWrite, rt.Topic)
+		var (
+			t        metadata.Topic
+			topicErr error
+		)
+		if !txnDenied && !topicDenied {
+			t, topicErr = s.topics.Topic(ctx, rt.Topic)
+		}
 		maxBytes := s.cfg.MaxMessageBytes
 		var stamps timestampPolicy
 		if topicErr == nil {
@@ -108,6 +125,10 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			switch {
 			case m.Acks != 0 && m.Acks != 1 && m.Acks != -1:
 				setErr(&ps, kerr.InvalidRequiredAcks.Code, "acks must be -1, 0 or 1")
+			case txnDenied:
+				setErr(&ps, kerr.TransactionalIDAuthorizationFailed.Code, "")
+			case topicDenied:
+				setErr(&ps, kerr.TopicAuthorizationFailed.Code, "")
 			case topicErr != nil:
 				setErr(&ps, produceErrorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:

@@ -38,6 +38,9 @@ package kafka
 // No preferred read
 // replica is suggested. Topics are named (v4-v12) or identified by ID
 // (v13+; unknown IDs get UNKNOWN_TOPIC_ID).
+//
+// Authorization: READ on each topic (TOPIC_AUTHORIZATION_FAILED; by name
+// before the topic is looked up, by ID once the ID is known).
 
 import (
 	"context"
@@ -84,11 +87,18 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 			t   metadata.Topic
 			err error
 		)
+		// READ on the topic: by name, checked before the lookup so a
+		// denied topic's existence is not told; by ID, once the ID is
+		// known (an unknown ID tells nothing).
 		if req.version >= 13 {
 			t, err = s.topics.TopicByID(ctx, rt.TopicID)
 			if errors.Is(err, metadata.ErrUnknownTopic) {
 				err = kerr.UnknownTopicID
+			} else if err == nil && !s.authorizeTopic(req, kmsg.ACLOperationRead, t.Name) {
+				err = kerr.TopicAuthorizationFailed
 			}
+		} else if !s.authorizeTopic(req, kmsg.ACLOperationRead, rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			t, err = s.topics.Topic(ctx, rt.Topic)
 		}

@@ -8,12 +8,14 @@ package kafka
 // across files through the index's per-extent max timestamps; when no record
 // is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
 // 7+ (max timestamp, tiered-storage specs) are not served. The leader epoch
-// is always records.LeaderEpoch.
+// is always records.LeaderEpoch. Each topic needs DESCRIBE
+// (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -26,7 +28,13 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 	for _, rt := range m.Topics {
 		ot := kmsg.NewListOffsetsResponseTopic()
 		ot.Topic = rt.Topic
-		t, topicErr := s.topics.Topic(ctx, rt.Topic)
+		var (
+			t        metadata.Topic
+			topicErr error = kerr.TopicAuthorizationFailed
+		)
+		if s.authorizeTopic(req, kmsg.ACLOperationDescribe, rt.Topic) {
+			t, topicErr = s.topics.Topic(ctx, rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition

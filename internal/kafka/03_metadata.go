@@ -11,19 +11,24 @@ package kafka
 //
 // Unknown topics are created with the default partition count when the
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
-// Topics requested by ID (v10+) are never auto-created. Authorized
-// operations (v8+) are not computed and report Kafka's "not requested"
-// value.
+// Topics requested by ID (v10+) are never auto-created.
+//
+// Authorization: a topic needs DESCRIBE. A request for all topics lists
+// only those; a topic asked for by name gets TOPIC_AUTHORIZATION_FAILED
+// whether or not it exists, so its existence is never told. Auto-creation
+// needs CREATE on the cluster or on the topic (TOPIC_AUTHORIZATION_FAILED
+// otherwise). Authorized operations (KIP-430, v8+) are filled in for the
+// topics and, v8-v10, the cluster when requested.
 
 import (
 	"context"
 	"errors"
 	"hash/fnv"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/records"
@@ -40,7 +45,13 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 	resp.ClusterID = &s.cluster
 	resp.ControllerID = brokers[0].NodeID
 	if m.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = math.MinInt32
+		resp.AuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+	}
+	withOps := func(mt kmsg.MetadataResponseTopic) kmsg.MetadataResponseTopic {
+		if m.IncludeTopicAuthorizedOperations {
+			mt.AuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeTopic, *mt.Topic)
+		}
+		return mt
 	}
 
 	allTopics := m.Topics == nil || (req.version == 0 && len(m.Topics) == 0)
@@ -50,7 +61,9 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 			s.logger.Warn("metadata: list topics", "err", err)
 		}
 		for _, t := range list {
-			resp.Topics = append(resp.Topics, s.topicMetadata(t, brokers))
+			if s.authorizeTopic(req, kmsg.ACLOperationDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, brokers)))
+			}
 		}
 		return resp
 	}
@@ -61,12 +74,18 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 			err error
 		)
 		switch {
+		case rt.Topic != nil && *rt.Topic != "" && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, *rt.Topic):
+			err = kerr.TopicAuthorizationFailed
 		case rt.Topic != nil && *rt.Topic != "":
-			t, err = s.topicForMetadata(ctx, *rt.Topic, autoCreate)
+			t, err = s.topicForMetadata(ctx, *rt.Topic, autoCreate, func() bool {
+				return s.checkCluster(req, kmsg.ACLOperationCreate) || s.authorizeTopic(req, kmsg.ACLOperationCreate, *rt.Topic)
+			})
 		case rt.TopicID != [16]byte{}:
 			t, err = s.topics.TopicByID(ctx, rt.TopicID)
 			if errors.Is(err, metadata.ErrUnknownTopic) {
 				err = kerr.UnknownTopicID
+			} else if err == nil && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, t.Name) {
+				t, err = metadata.Topic{}, kerr.TopicAuthorizationFailed
 			}
 		default:
 			err = topics.ErrInvalidName
@@ -80,7 +99,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.topicMetadata(t, brokers))
+		resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, brokers)))
 	}
 	return resp
 }
@@ -98,8 +117,9 @@ func metadataErrorCode(err error) int16 {
 	return errorCode(err)
 }
 
-// topicForMetadata looks a topic up, creating it if allowed.
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (metadata.Topic, error) {
+// topicForMetadata looks a topic up, creating it if autoCreate and the
+// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise).
+func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
 	t, err := s.topics.Topic(ctx, name)
 	if !errors.Is(err, metadata.ErrUnknownTopic) {
 		return t, err
@@ -109,6 +129,9 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	}
 	if !autoCreate {
 		return t, err
+	}
+	if !mayCreate() {
+		return t, kerr.TopicAuthorizationFailed
 	}
 	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
 	if errors.Is(err, metadata.ErrTopicExists) { // created concurrently

@@ -16,10 +16,14 @@ package kafka
 // since then, a newer one nothing (STALE_MEMBER_EPOCH). Retention times
 // (v2-v4) and commit timestamps (v1) are ignored: committed offsets do not
 // expire.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED for every
+// partition) and on each topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -28,8 +32,15 @@ import (
 func (s *Server) handleOffsetCommit(ctx context.Context, req *request, m *kmsg.OffsetCommitRequest) kmsg.Response {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = req.version
+	// READ on the group (GROUP_AUTHORIZATION_FAILED for everything) and
+	// on each topic (TOPIC_AUTHORIZATION_FAILED; the others are committed).
+	groupDenied := !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group)
+	topicDenied := make([]bool, len(m.Topics))
 	var offsets []metadata.OffsetCommit
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
+		if topicDenied[ti] = !groupDenied && !s.authorizeTopic(req, kmsg.ACLOperationRead, t.Topic); groupDenied || topicDenied[ti] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			md := ""
 			if p.Metadata != nil {
@@ -42,22 +53,31 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *request, m *kmsg.O
 	if req.version == 0 {
 		generation = -1
 	}
-	errs, groupErr := s.groups.Commit(ctx, m.Group, m.MemberID, m.InstanceID, generation, offsets)
+	var (
+		errs     []error
+		groupErr error = kerr.GroupAuthorizationFailed
+	)
+	if !groupDenied {
+		errs, groupErr = s.groups.Commit(ctx, m.Group, m.MemberID, m.InstanceID, generation, offsets)
+	}
 	i := 0
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
-			if groupErr != nil {
+			switch {
+			case groupErr != nil:
 				rp.ErrorCode = groupErrorCode(groupErr)
-			} else {
+			case topicDenied[ti]:
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			default:
 				rp.ErrorCode = groupErrorCode(errs[i])
+				i++
 			}
 			s.metrics.errorCode(req.key, rp.ErrorCode)
 			rt.Partitions = append(rt.Partitions, rp)
-			i++
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}

@@ -13,13 +13,19 @@ package kafka
 // Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); requests without a
 // member (admin clients) and classic groups are not checked. The rules
 // live in groups.Coordinator.OffsetFetch; this file only translates.
+//
+// Authorization: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) and on
+// each topic: requested topics get TOPIC_AUTHORIZATION_FAILED, a fetch of
+// all offsets leaves them out.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
+	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.OffsetFetchRequest) kmsg.Response {
@@ -33,7 +39,7 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 				want = append(want, groups.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		offsets, err := s.groups.OffsetFetch(ctx, groups.OffsetFetchRequest{Group: m.Group, Want: want, RequireStable: m.RequireStable})
+		offsets, err := s.offsetFetch(ctx, req, groups.OffsetFetchRequest{Group: m.Group, Want: want, RequireStable: m.RequireStable})
 		resp.ErrorCode = groupErrorCode(err)
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		resp.Topics = s.offsetFetchTopics(req, offsets, want, err)
@@ -47,7 +53,7 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 				want = append(want, groups.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		offsets, err := s.groups.OffsetFetch(ctx, groups.OffsetFetchRequest{Group: g.Group, Want: want, RequireStable: m.RequireStable,
+		offsets, err := s.offsetFetch(ctx, req, groups.OffsetFetchRequest{Group: g.Group, Want: want, RequireStable: m.RequireStable,
 			CheckMember: req.version >= 9, MemberID: g.MemberID, MemberEpoch: g.MemberEpoch})
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = g.Group
@@ -66,6 +72,45 @@ func (s *Server) handleOffsetFetch(ctx context.Context, req *request, m *kmsg.Of
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp
+}
+
+// offsetFetch answers one group after authorization: DESCRIBE on the
+// group (GROUP_AUTHORIZATION_FAILED) and on each topic. Requested topics
+// that may not be described get TOPIC_AUTHORIZATION_FAILED; a request for
+// all of the group's topics leaves them out.
+func (s *Server) offsetFetch(ctx context.Context, req *request, r groups.OffsetFetchRequest) ([]groups.FetchedOffset, error) {
+	if !s.authorizeGroup(req, kmsg.ACLOperationDescribe, r.Group) {
+		return nil, kerr.GroupAuthorizationFailed
+	}
+	var denied []groups.FetchedOffset
+	if r.Want != nil {
+		allowed := []groups.TopicPartitions{}
+		for _, w := range r.Want {
+			if s.authorizeTopic(req, kmsg.ACLOperationDescribe, w.Topic) {
+				allowed = append(allowed, w)
+				continue
+			}
+			for _, p := range w.Partitions {
+				denied = append(denied, groups.FetchedOffset{OffsetCommit: metadata.OffsetCommit{Topic: w.Topic, Partition: p, Offset: -1, LeaderEpoch: -1},
+					Err: kerr.TopicAuthorizationFailed})
+			}
+		}
+		r.Want = allowed
+	}
+	offsets, err := s.groups.OffsetFetch(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Want == nil {
+		kept := offsets[:0]
+		for _, o := range offsets {
+			if s.authorizeTopic(req, kmsg.ACLOperationDescribe, o.Topic) {
+				kept = append(kept, o)
+			}
+		}
+		offsets = kept
+	}
+	return append(offsets, denied...), nil
 }
 
 // offsetFetchTopics renders offsets grouped by topic in first-seen order.

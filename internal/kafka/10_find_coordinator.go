@@ -8,6 +8,9 @@ package kafka
 // same answer while the set of live agents is stable. v4 batches keys.
 // Other key types (share groups) get INVALID_REQUEST; an empty group ID
 // INVALID_GROUP_ID, an empty transactional ID INVALID_REQUEST.
+//
+// Authorization: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) or the
+// transactional ID (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -35,6 +38,10 @@ func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.
 			c.ErrorCode = kerr.InvalidGroupID.Code
 		case key == "":
 			c.ErrorCode = kerr.InvalidRequest.Code
+		case m.CoordinatorType == 1 && !s.authorizeTxnID(req, kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case m.CoordinatorType == 0 && !s.authorizeGroup(req, kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		case m.CoordinatorType == 1:
 			b := s.txn.Owner(key)
 			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port

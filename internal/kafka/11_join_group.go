@@ -14,18 +14,28 @@ package kafka
 // INVALID_SESSION_TIMEOUT. A KIP-848 consumer group with members refuses
 // classic members (INCONSISTENT_GROUP_PROTOCOL); an empty one becomes a
 // classic group.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 	"net"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
 )
 
 func (s *Server) handleJoinGroup(ctx context.Context, req *request, m *kmsg.JoinGroupRequest) reply {
+	if !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		resp := kmsg.NewPtrJoinGroupResponse()
+		resp.Version = req.version
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, m.MemberID
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return ready(resp)
+	}
 	jr := groups.JoinRequest{
 		Group: m.Group, MemberID: m.MemberID, InstanceID: m.InstanceID,
 		ClientID: req.clientID, ClientHost: hostOf(req.remote),

@@ -7,10 +7,13 @@ package kafka
 // error per member. In a KIP-848 consumer group only static members can
 // be removed, by instance ID alone (as Kafka's admin removal); others get
 // UNKNOWN_MEMBER_ID. The leave reason (v5) is logged at debug level only.
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -27,7 +30,13 @@ func (s *Server) handleLeaveGroup(ctx context.Context, req *request, m *kmsg.Lea
 			leaving = append(leaving, groups.LeavingMember{MemberID: lm.MemberID, InstanceID: lm.InstanceID})
 		}
 	}
-	errs, groupErr := s.groups.Leave(ctx, m.Group, leaving)
+	var (
+		errs     []error
+		groupErr error = kerr.GroupAuthorizationFailed
+	)
+	if s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		errs, groupErr = s.groups.Leave(ctx, m.Group, leaving)
+	}
 	resp.ErrorCode = groupErrorCode(groupErr)
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	if req.version < 3 {

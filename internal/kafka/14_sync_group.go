@@ -7,16 +7,26 @@ package kafka
 // and assignments) when it becomes stable, so a coordinator that takes the
 // group over keeps it stable. v5 checks the protocol type and name
 // (INCONSISTENT_GROUP_PROTOCOL).
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
 )
 
 func (s *Server) handleSyncGroup(ctx context.Context, req *request, m *kmsg.SyncGroupRequest) reply {
+	if !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		resp := kmsg.NewPtrSyncGroupResponse()
+		resp.Version = req.version
+		resp.ErrorCode, resp.MemberAssignment = kerr.GroupAuthorizationFailed.Code, []byte{}
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return ready(resp)
+	}
 	sr := groups.SyncRequest{Group: m.Group, MemberID: m.MemberID, InstanceID: m.InstanceID, Generation: m.Generation,
 		ProtocolType: m.ProtocolType, Protocol: m.Protocol, Assignments: map[string][]byte{}}
 	for _, a := range m.GroupAssignment {

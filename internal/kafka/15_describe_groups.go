@@ -8,11 +8,14 @@ package kafka
 // versions (they are described by ConsumerGroupDescribe). Member
 // assignments are shown once the group is stable. Authorized operations
 // (v3+) are not computed and report Kafka's "not requested" value.
+//
+// Authorization: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED);
+// authorized operations (KIP-430) are filled in when requested.
 
 import (
 	"context"
-	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,7 +25,15 @@ func (s *Server) handleDescribeGroups(ctx context.Context, req *request, m *kmsg
 	for _, name := range m.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = name
-		rg.AuthorizedOperations = math.MinInt32
+		if !s.authorizeGroup(req, kmsg.ACLOperationDescribe, name) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			s.metrics.errorCode(req.key, rg.ErrorCode)
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		if m.IncludeAuthorizedOperations {
+			rg.AuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeGroup, name)
+		}
 		d, err := s.groups.Describe(ctx, name)
 		if err != nil {
 			rg.ErrorCode = groupErrorCode(err)

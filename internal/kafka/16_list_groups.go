@@ -8,6 +8,9 @@ package kafka
 // groups; case-insensitive). Consumer groups report protocol type
 // "consumer" and their KIP-848 state (Empty, Assigning, Reconciling,
 // Stable).
+//
+// Authorization: DESCRIBE on the cluster lists every group; otherwise only
+// the groups the principal may describe are listed.
 
 import (
 	"context"
@@ -26,7 +29,13 @@ func (s *Server) handleListGroups(ctx context.Context, req *request, m *kmsg.Lis
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		return resp
 	}
+	// DESCRIBE on the cluster lists every group; otherwise only the
+	// groups the principal may describe are listed.
+	all := s.checkCluster(req, kmsg.ACLOperationDescribe)
 	for _, l := range list {
+		if !all && !s.authorizeGroup(req, kmsg.ACLOperationDescribe, l.Name) {
+			continue
+		}
 		if len(m.TypesFilter) > 0 && !slices.ContainsFunc(m.TypesFilter, func(t string) bool { return strings.EqualFold(t, l.Type) }) {
 			continue
 		}

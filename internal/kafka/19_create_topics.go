@@ -13,6 +13,10 @@ package kafka
 // validate_only runs every check and creates nothing. The v5+ response lists
 // the topic's configs with their sources. The timeout is not used: creation
 // is one metadata transaction.
+//
+// Authorization: CREATE on the cluster or on the topic
+// (TOPIC_AUTHORIZATION_FAILED); the configs of the answer need
+// DESCRIBE_CONFIGS on the topic (config error TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -34,6 +38,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, m *kmsg.C
 		seen[rt.Topic]++
 	}
 	replicas := int16(min(len(s.members.Brokers(req.clientID)), 3))
+	// CREATE on the cluster allows every topic; otherwise each topic
+	// needs CREATE on itself (TOPIC_AUTHORIZATION_FAILED).
+	clusterCreate := s.checkCluster(req, kmsg.ACLOperationCreate)
 	for _, rt := range m.Topics {
 		rs := kmsg.NewCreateTopicsResponseTopic()
 		rs.Topic = rt.Topic
@@ -44,6 +51,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, m *kmsg.C
 		if seen[rt.Topic] > 1 {
 			err = kerr.InvalidRequest
 			rs.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("topic %q appears more than once in the request", rt.Topic))
+		} else if !clusterCreate && !s.authorizeTopic(req, kmsg.ACLOperationCreate, rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			t, err = s.createTopic(ctx, rt, m.ValidateOnly)
 		}
@@ -59,6 +68,12 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, m *kmsg.C
 		rs.TopicID = t.ID
 		rs.NumPartitions = t.Partitions
 		rs.ReplicationFactor = replicas
+		if !s.authorizeTopic(req, kmsg.ACLOperationDescribeConfigs, rt.Topic) {
+			// Created, but its configs are not the principal's to see.
+			rs.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rs)
+			continue
+		}
 		for _, c := range topics.Configs() {
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name = c.Name

@@ -8,6 +8,8 @@ package kafka
 // UNKNOWN_TOPIC_OR_PARTITION at commit. Data files stay in the bucket for
 // the orphan sweeper. Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown
 // IDs UNKNOWN_TOPIC_ID. The timeout is not used.
+//
+// Authorization: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -52,6 +54,14 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, m *kmsg.D
 			}
 			name = t.Name
 			rt.Topic = &name
+		}
+		// DELETE on the topic, checked before the deletion looks it up,
+		// so a denied topic's existence is not told.
+		if err == nil && !s.authorizeTopic(req, kmsg.ACLOperationDelete, name) {
+			err = kerr.TopicAuthorizationFailed
+			if tg.name == nil || *tg.name == "" {
+				rt.Topic = nil
+			}
 		}
 		if err == nil {
 			var t metadata.Topic

@@ -17,6 +17,8 @@ package kafka
 // delete is POLICY_VIOLATION. Each partition is one metadata transaction,
 // so partitions of one request succeed or fail independently. The timeout
 // is not used: the change is durable when the response is sent.
+//
+// Authorization: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -41,7 +43,13 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request, m *kmsg.
 	for _, rt := range m.Topics {
 		ot := kmsg.NewDeleteRecordsResponseTopic()
 		ot.Topic = rt.Topic
-		t, terr := s.topics.Topic(ctx, rt.Topic)
+		var (
+			t    metadata.Topic
+			terr error = kerr.TopicAuthorizationFailed
+		)
+		if s.authorizeTopic(req, kmsg.ACLOperationDelete, rt.Topic) {
+			t, terr = s.topics.Topic(ctx, rt.Topic)
+		}
 		if terr == nil && !topics.CleanupOf(t).Delete {
 			terr = fmt.Errorf("%w: records of topic %s cannot be deleted because its cleanup.policy does not include delete", kerr.PolicyViolation, rt.Topic)
 		}

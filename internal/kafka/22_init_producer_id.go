@@ -17,6 +17,11 @@ package kafka
 // coordinator aborted a timed-out transaction with an epoch bump) gets the
 // current ones; anything else is PRODUCER_FENCED. A timeout above
 // --txn-max-timeout (or not positive) is INVALID_TRANSACTION_TIMEOUT.
+//
+// Authorization: WRITE on the transactional ID
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs
+// IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679;
+// CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -24,12 +29,27 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/acl"
 )
 
 func (s *Server) handleInitProducerID(ctx context.Context, req *request, m *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.Version = req.version
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	// Transactional: WRITE on the transactional ID. Idempotent (KIP-679):
+	// IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+	switch {
+	case m.TransactionalID != nil && !s.authorizeTxnID(req, kmsg.ACLOperationWrite, *m.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	case m.TransactionalID == nil && !s.checkCluster(req, kmsg.ACLOperationIdempotentWrite) &&
+		!s.authz.AuthorizeByResourceType(req.principal, acl.Host(req.remote), kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic):
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	}
+	if resp.ErrorCode != 0 {
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
 	if m.TransactionalID != nil {
 		expID, expEpoch := int64(-1), int16(-1)
 		if req.version >= 3 {

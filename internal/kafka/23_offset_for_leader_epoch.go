@@ -13,6 +13,8 @@ package kafka
 // does: -1 skips the check, a higher epoch than 0 is UNKNOWN_LEADER_EPOCH,
 // a lower one FENCED_LEADER_EPOCH. The replica ID (v3+) is not used.
 // Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Authorization: DESCRIBE on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -30,11 +32,22 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request, m
 	for _, rt := range m.Topics {
 		ts := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ts.Topic = rt.Topic
-		t, terr := s.topics.Topic(ctx, rt.Topic)
+		denied := !s.authorizeTopic(req, kmsg.ACLOperationDescribe, rt.Topic)
+		var (
+			t    metadata.Topic
+			terr error
+		)
+		if !denied {
+			t, terr = s.topics.Topic(ctx, rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			ps := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			ps.Partition = rp.Partition
-			ps.ErrorCode = s.offsetForLeaderEpoch(ctx, req.version, t, terr, rp, &ps)
+			if denied {
+				ps.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				ps.ErrorCode = s.offsetForLeaderEpoch(ctx, req.version, t, terr, rp, &ps)
+			}
 			if ps.ErrorCode != 0 {
 				ps.LeaderEpoch, ps.EndOffset = -1, -1
 				s.metrics.errorCode(req.key, ps.ErrorCode)

@@ -12,6 +12,10 @@ package kafka
 // OPERATION_NOT_ATTEMPTED. Transactional produce requests are checked
 // against this (see Produce). Versions 4+ (broker-to-broker verification,
 // KIP-890) are not served: verification happens inside the commit instead.
+//
+// Authorization: WRITE on the transactional ID (every partition
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic
+// (TOPIC_AUTHORIZATION_FAILED; the others OPERATION_NOT_ATTEMPTED).
 
 import (
 	"context"
@@ -25,11 +29,19 @@ import (
 func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *kmsg.AddPartitionsToTxnRequest) kmsg.Response {
 	resp := kmsg.NewPtrAddPartitionsToTxnResponse()
 	resp.Version = req.version
+	// WRITE on the transactional ID (every partition fails) and on each
+	// topic (TOPIC_AUTHORIZATION_FAILED; the rest OPERATION_NOT_ATTEMPTED).
+	txnDenied := !s.authorizeTxnID(req, kmsg.ACLOperationWrite, m.TransactionalID)
 	var (
 		parts   []metadata.TxnPartition
 		unknown = map[[2]int]bool{}
+		denied  = map[int]bool{}
 	)
 	for ti, rt := range m.Topics {
+		if txnDenied || !s.authorizeTopic(req, kmsg.ACLOperationWrite, rt.Topic) {
+			denied[ti] = true
+			continue
+		}
 		t, err := s.topics.Topic(ctx, rt.Topic)
 		for pi, p := range rt.Partitions {
 			if err != nil || p < 0 || p >= t.Partitions {
@@ -40,7 +52,7 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *
 		}
 	}
 	code := int16(0)
-	if len(unknown) == 0 {
+	if len(unknown) == 0 && len(denied) == 0 {
 		code = groupErrorCode(s.txn.AddPartitions(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, parts))
 	}
 	for ti, rt := range m.Topics {
@@ -50,7 +62,11 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *
 			op := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 			op.Partition = p
 			switch {
-			case len(unknown) == 0:
+			case txnDenied:
+				op.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			case denied[ti]:
+				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case len(unknown) == 0 && len(denied) == 0:
 				op.ErrorCode = code
 			case unknown[[2]int{ti, pi}]:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code

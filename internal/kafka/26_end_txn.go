@@ -14,17 +14,24 @@ package kafka
 // leaves the transaction prepared and answers CONCURRENT_TRANSACTIONS;
 // the retry (or the coordinator's periodic sweep) completes it. Version 5
 // (KIP-890 part 2: an epoch bump per transaction) is not served.
+//
+// Authorization: WRITE on the transactional ID.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleEndTxn(ctx context.Context, req *request, m *kmsg.EndTxnRequest) kmsg.Response {
 	resp := kmsg.NewPtrEndTxnResponse()
 	resp.Version = req.version
-	resp.ErrorCode = groupErrorCode(s.txn.EndTxn(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Commit))
+	if !s.authorizeTxnID(req, kmsg.ACLOperationWrite, m.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	} else {
+		resp.ErrorCode = groupErrorCode(s.txn.EndTxn(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, m.Commit))
+	}
 	s.metrics.errorCode(req.key, resp.ErrorCode)
 	return resp
 }

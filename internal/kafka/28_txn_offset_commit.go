@@ -22,10 +22,14 @@ package kafka
 //
 // The rules live in groups.Coordinator.TxnCommit; this file only
 // translates.
+//
+// Authorization: WRITE on the transactional ID, READ on the group, READ on
+// each topic (TOPIC_AUTHORIZATION_FAILED; the others are staged).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -40,7 +44,21 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 	if req.version >= 3 {
 		tr.MemberID, tr.InstanceID, tr.Generation = m.MemberID, m.InstanceID, m.Generation
 	}
-	for _, rt := range m.Topics {
+	// WRITE on the transactional ID, READ on the group (either fails
+	// everything) and READ on each topic (TOPIC_AUTHORIZATION_FAILED; the
+	// others are staged).
+	var authErr error
+	switch {
+	case !s.authorizeTxnID(req, kmsg.ACLOperationWrite, m.TransactionalID):
+		authErr = kerr.TransactionalIDAuthorizationFailed
+	case !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group):
+		authErr = kerr.GroupAuthorizationFailed
+	}
+	topicDenied := make([]bool, len(m.Topics))
+	for ti, rt := range m.Topics {
+		if topicDenied[ti] = authErr == nil && !s.authorizeTopic(req, kmsg.ACLOperationRead, rt.Topic); authErr != nil || topicDenied[ti] {
+			continue
+		}
 		for _, p := range rt.Partitions {
 			o := metadata.OffsetCommit{Topic: rt.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: -1}
 			if req.version >= 2 {
@@ -52,22 +70,28 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 			tr.Offsets = append(tr.Offsets, o)
 		}
 	}
-	errs, groupErr := s.groups.TxnCommit(ctx, tr)
+	errs, groupErr := []error(nil), authErr
+	if authErr == nil {
+		errs, groupErr = s.groups.TxnCommit(ctx, tr)
+	}
 	i := 0
-	for _, rt := range m.Topics {
+	for ti, rt := range m.Topics {
 		ot := kmsg.NewTxnOffsetCommitResponseTopic()
 		ot.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			op := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			op.Partition = p.Partition
-			if groupErr != nil {
+			switch {
+			case groupErr != nil:
 				op.ErrorCode = groupErrorCode(groupErr)
-			} else {
+			case topicDenied[ti]:
+				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			default:
 				op.ErrorCode = groupErrorCode(errs[i])
+				i++
 			}
 			s.metrics.errorCode(req.key, op.ErrorCode)
 			ot.Partitions = append(ot.Partitions, op)
-			i++
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}

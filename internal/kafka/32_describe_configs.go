@@ -28,6 +28,9 @@ package kafka
 // cluster-wide dynamic defaults) has no configs. Another node ID, a
 // non-numeric name and other resource types get INVALID_REQUEST, as in
 // Kafka.
+//
+// Authorization: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED)
+// or, for broker configs, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -117,11 +120,12 @@ func (s *Server) handleDescribeConfigs(ctx context.Context, req *request, m *kms
 		rs := kmsg.NewDescribeConfigsResponseResource()
 		rs.ResourceType = rr.ResourceType
 		rs.ResourceName = rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := s.authorizeConfigs(req, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			rs.Configs, err = s.describeTopicConfigs(ctx, req.version, rr, m)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			rs.Configs, err = s.describeBrokerConfigs(req.version, rr, m)
 		default:
 			err = fmt.Errorf("%w: unsupported resource type %v", kerr.InvalidRequest, rr.ResourceType)

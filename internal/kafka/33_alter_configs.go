@@ -11,6 +11,9 @@ package kafka
 // is one metadata transaction, validate_only changes nothing, unknown
 // topics get UNKNOWN_TOPIC_OR_PARTITION, and broker resources get
 // INVALID_REQUEST because broker configs are agent flags.
+//
+// Authorization: ALTER_CONFIGS on the topic or, for broker configs, on the
+// cluster.
 
 import (
 	"context"

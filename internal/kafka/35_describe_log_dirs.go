@@ -11,11 +11,15 @@ package kafka
 // "future". Requested topics or partitions that do not exist are left out,
 // as a Kafka broker leaves out partitions it does not host. Total and
 // usable bytes (v4+) are -1: object storage has no fixed capacity.
+//
+// Authorization: DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED in
+// v3+; no log dirs before).
 
 import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -27,6 +31,13 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request, m *kms
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = s.cfg.LogDir
 	dir.TotalBytes, dir.UsableBytes = -1, -1
+	if !s.authorizeCluster(req, kmsg.ACLOperationDescribe) {
+		// v3+ carries the error; older versions get no log dirs, as
+		// from Kafka.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
 
 	type want struct {
 		topic      metadata.Topic

@@ -13,6 +13,8 @@ package kafka
 // partition. A topic named twice is INVALID_REQUEST; unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION. validate_only runs every check and changes
 // nothing. The timeout is not used.
+//
+// Authorization: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -39,6 +41,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, m *km
 		var err error
 		if seen[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic %s in the request", kerr.InvalidRequest, rt.Topic)
+		} else if !s.authorizeTopic(req, kmsg.ACLOperationAlter, rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			err = s.createPartitions(ctx, rt, m.ValidateOnly)
 		}

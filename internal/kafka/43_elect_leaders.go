@@ -10,12 +10,16 @@ package kafka
 // leaves out partitions that needed no election in that case. Election
 // types other than preferred (0) and unclean (1) are INVALID_REQUEST. The
 // timeout is not used.
+//
+// Authorization: ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 func (s *Server) handleElectLeaders(ctx context.Context, req *request, m *kmsg.ElectLeadersRequest) kmsg.Response {
@@ -26,14 +30,27 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request, m *kmsg.E
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		return resp
 	}
+	clusterDenied := !s.authorizeCluster(req, kmsg.ACLOperationAlter)
+	if clusterDenied {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+	}
 	for _, rt := range m.Topics {
 		ts := kmsg.NewElectLeadersResponseTopic()
 		ts.Topic = rt.Topic
-		t, err := s.topics.Topic(ctx, rt.Topic)
+		var (
+			t   metadata.Topic
+			err error = kerr.ClusterAuthorizationFailed
+		)
+		if !clusterDenied {
+			t, err = s.topics.Topic(ctx, rt.Topic)
+		}
 		for _, p := range rt.Partitions {
 			ps := kmsg.NewElectLeadersResponseTopicPartition()
 			ps.Partition = p
 			switch {
+			case clusterDenied:
+				ps.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 			case err != nil:
 				ps.ErrorCode = errorCode(err)
 			case p < 0 || p >= t.Partitions:

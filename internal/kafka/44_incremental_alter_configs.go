@@ -17,6 +17,9 @@ package kafka
 // broker logger) resources get INVALID_REQUEST, which is what Kafka answers
 // for configs it cannot update dynamically; other resource types get
 // INVALID_REQUEST too.
+//
+// Authorization: ALTER_CONFIGS on the topic or, for broker configs, on the
+// cluster.
 
 import (
 	"context"
@@ -84,7 +87,7 @@ func (s *Server) alterResource(ctx context.Context, req *request, dup bool, typ 
 	var err error
 	if dup {
 		err = fmt.Errorf("%w: duplicate resource %s in the request", kerr.InvalidRequest, name)
-	} else {
+	} else if err = s.authorizeConfigs(req, kmsg.ACLOperationAlterConfigs, typ, name); err == nil {
 		err = s.alterConfigs(ctx, typ, name, ops, replace, validateOnly)
 	}
 	if err == nil {
@@ -93,6 +96,23 @@ func (s *Server) alterResource(ctx context.Context, req *request, dup bool, typ 
 	code := metadataErrorCode(err)
 	s.metrics.errorCode(req.key, code)
 	return code, errorMessage(err)
+}
+
+// authorizeConfigs checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
+// config resource: a topic's on the topic (TOPIC_AUTHORIZATION_FAILED), a
+// broker's on the cluster (CLUSTER_AUTHORIZATION_FAILED), as Kafka.
+func (s *Server) authorizeConfigs(req *request, op kmsg.ACLOperation, typ kmsg.ConfigResourceType, name string) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !s.authorizeTopic(req, op, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !s.authorizeCluster(req, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
 }
 
 // alterConfigs applies ops to a resource. With replace (AlterConfigs), the

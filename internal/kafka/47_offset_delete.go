@@ -5,10 +5,14 @@ package kafka
 // Deletes committed offsets of a group. Partitions of topics that the
 // group's members subscribe to get GROUP_SUBSCRIBED_TO_TOPIC; unknown
 // groups GROUP_ID_NOT_FOUND.
+//
+// Authorization: DELETE on the group (GROUP_AUTHORIZATION_FAILED) and READ
+// on each topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -17,8 +21,19 @@ import (
 func (s *Server) handleOffsetDelete(ctx context.Context, req *request, m *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.version
+	// DELETE on the group (GROUP_AUTHORIZATION_FAILED) and READ on each
+	// topic (TOPIC_AUTHORIZATION_FAILED; the others are deleted).
+	if !s.authorizeGroup(req, kmsg.ACLOperationDelete, m.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
+	topicDenied := make([]bool, len(m.Topics))
 	var offsets []metadata.OffsetCommit
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
+		if topicDenied[ti] = !s.authorizeTopic(req, kmsg.ACLOperationRead, t.Topic); topicDenied[ti] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			offsets = append(offsets, metadata.OffsetCommit{Topic: t.Topic, Partition: p.Partition})
 		}
@@ -30,16 +45,20 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *request, m *kmsg.O
 		return resp
 	}
 	i := 0
-	for _, t := range m.Topics {
+	for ti, t := range m.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode = groupErrorCode(errs[i])
+			if topicDenied[ti] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				rp.ErrorCode = groupErrorCode(errs[i])
+				i++
+			}
 			s.metrics.errorCode(req.key, rp.ErrorCode)
 			rt.Partitions = append(rt.Partitions, rp)
-			i++
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}

@@ -10,19 +10,25 @@ package kafka
 // broker endpoint type exists: asking for controllers (v1+ endpoint type
 // 2) gets UNSUPPORTED_ENDPOINT_TYPE, as from a Kafka broker. Authorized
 // operations are not computed and report Kafka's "not requested" value.
+//
+// No authorization, as in Kafka; the cluster's authorized operations
+// (KIP-430) are filled in when requested.
 
 import (
 	"context"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/acl"
 )
 
 func (s *Server) handleDescribeCluster(_ context.Context, req *request, m *kmsg.DescribeClusterRequest) kmsg.Response {
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.Version = req.version
-	resp.ClusterAuthorizedOperations = math.MinInt32
+	if m.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+	}
 	if req.version >= 1 && m.EndpointType != 1 {
 		resp.EndpointType = m.EndpointType
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code

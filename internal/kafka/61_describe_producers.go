@@ -8,12 +8,16 @@ package kafka
 // an epoch bump), and the first offset of their open transaction (-1 if
 // none). Deviations: the last timestamp and coordinator epoch are -1.
 // Unknown topics or partitions get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Authorization: READ on the topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 func (s *Server) handleDescribeProducers(ctx context.Context, req *request, m *kmsg.DescribeProducersRequest) kmsg.Response {
@@ -22,11 +26,20 @@ func (s *Server) handleDescribeProducers(ctx context.Context, req *request, m *k
 	for _, rt := range m.Topics {
 		ot := kmsg.NewDescribeProducersResponseTopic()
 		ot.Topic = rt.Topic
-		t, topicErr := s.topics.Topic(ctx, rt.Topic)
+		denied := !s.authorizeTopic(req, kmsg.ACLOperationRead, rt.Topic)
+		var (
+			t        metadata.Topic
+			topicErr error
+		)
+		if !denied {
+			t, topicErr = s.topics.Topic(ctx, rt.Topic)
+		}
 		for _, p := range rt.Partitions {
 			op := kmsg.NewDescribeProducersResponseTopicPartition()
 			op.Partition = p
 			switch {
+			case denied:
+				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case topicErr != nil || p < 0 || p >= t.Partitions:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -7,6 +7,9 @@ package kafka
 // names are echoed in UnknownStateFilters, as Kafka does), by producer ID,
 // and (v1) by open transactions running longer than a duration. Version 2
 // (ID pattern) is not served.
+//
+// Authorization: only the transactional IDs the principal may describe are
+// listed.
 
 import (
 	"context"
@@ -47,6 +50,9 @@ func (s *Server) handleListTransactions(ctx context.Context, req *request, m *km
 	for _, t := range all {
 		if len(states) > 0 && !states[t.State] || len(pids) > 0 && !pids[t.ProducerID] {
 			continue
+		}
+		if !s.authorizeTxnID(req, kmsg.ACLOperationDescribe, t.ID) {
+			continue // listed only when the principal may describe it
 		}
 		if req.version >= 1 && m.DurationFilterMillis >= 0 &&
 			(t.StartedAt.IsZero() || now.Sub(t.StartedAt) < time.Duration(m.DurationFilterMillis)*time.Millisecond) {

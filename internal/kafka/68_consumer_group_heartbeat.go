@@ -20,10 +20,14 @@ package kafka
 // unless its previous epoch was 0), which is the recovery franz-go and the
 // Java client attempt after FENCED_MEMBER_EPOCH; there is no group size
 // limit (Kafka's default is unlimited too).
+//
+// Authorization: READ on the group (GROUP_AUTHORIZATION_FAILED) and
+// DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -33,6 +37,21 @@ import (
 func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, req *request, m *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = req.version
+	// READ on the group, and DESCRIBE on every subscribed topic named.
+	var denied error
+	if !s.authorizeGroup(req, kmsg.ACLOperationRead, m.Group) {
+		denied = kerr.GroupAuthorizationFailed
+	}
+	for _, t := range m.SubscribedTopicNames {
+		if denied == nil && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, t) {
+			denied = kerr.TopicAuthorizationFailed
+		}
+	}
+	if denied != nil {
+		resp.ErrorCode = groupErrorCode(denied)
+		s.metrics.errorCode(req.key, resp.ErrorCode)
+		return resp
+	}
 	hr := groups.ConsumerHeartbeatRequest{
 		Group: m.Group, MemberID: m.MemberID, MemberEpoch: m.MemberEpoch,
 		InstanceID: m.InstanceID, RackID: m.RackID, RebalanceTimeoutMillis: m.RebalanceTimeoutMillis,

@@ -9,11 +9,14 @@ package kafka
 // GROUP_ID_NOT_FOUND with Kafka's messages, groups coordinated elsewhere
 // NOT_COORDINATOR. Authorized operations are not computed and report
 // Kafka's "not requested" value.
+//
+// Authorization: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED);
+// authorized operations (KIP-430) are filled in when requested.
 
 import (
 	"context"
-	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/groups"
@@ -25,7 +28,15 @@ func (s *Server) handleConsumerGroupDescribe(ctx context.Context, req *request, 
 	for _, name := range m.Groups {
 		rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 		rg.Group = name
-		rg.AuthorizedOperations = math.MinInt32
+		if !s.authorizeGroup(req, kmsg.ACLOperationDescribe, name) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			s.metrics.errorCode(req.key, rg.ErrorCode)
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		if m.IncludeAuthorizedOperations {
+			rg.AuthorizedOperations = s.authorizedOps(req, kmsg.ACLResourceTypeGroup, name)
+		}
 		d, err := s.groups.DescribeConsumerGroup(ctx, name)
 		if err != nil {
 			rg.ErrorCode = groupErrorCode(err)

@@ -39,6 +39,9 @@ var supported = map[int16]apiRange{
 	25: {0, 4},  // AddOffsetsToTxn
 	26: {0, 4},  // EndTxn
 	28: {0, 4},  // TxnOffsetCommit
+	29: {0, 3},  // DescribeAcls
+	30: {0, 3},  // CreateAcls
+	31: {0, 3},  // DeleteAcls
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
 	35: {0, 4},  // DescribeLogDirs
@@ -131,6 +134,12 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return reply{wait: func() kmsg.Response { return s.handleEndTxn(ctx, req, m) }}
 	case *kmsg.TxnOffsetCommitRequest:
 		return ready(s.handleTxnOffsetCommit(ctx, req, m))
+	case *kmsg.DescribeACLsRequest:
+		return ready(s.handleDescribeACLs(ctx, req, m))
+	case *kmsg.CreateACLsRequest:
+		return ready(s.handleCreateACLs(ctx, req, m))
+	case *kmsg.DeleteACLsRequest:
+		return ready(s.handleDeleteACLs(ctx, req, m))
 	case *kmsg.DescribeTransactionsRequest:
 		return ready(s.handleDescribeTransactions(ctx, req, m))
 	case *kmsg.ListTransactionsRequest:

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -144,6 +145,8 @@ type Server struct {
 	cluster  string // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
+	// authz decides every client request (authz.go).
+	authz Authorizer
 	// bucketReady is Deps.BucketReady, or always nil.
 	bucketReady func() error
 
@@ -189,6 +192,9 @@ type Deps struct {
 	// failing (the agent's readiness prober): produce requests are then
 	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
 	BucketReady func() error
+	// Authorizer decides client requests; nil allows everything and
+	// answers the ACL APIs with SECURITY_DISABLED (acl.Off).
+	Authorizer Authorizer
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -199,6 +205,9 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Authorizer == nil {
+		d.Authorizer = acl.Off()
 	}
 	if d.BucketReady == nil {
 		d.BucketReady = func() error { return nil }
@@ -216,6 +225,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
 		bucketReady: d.BucketReady,
+		authz:       d.Authorizer,
 		draining:    make(chan struct{}),
 	}
 }

@@ -1,0 +1,75 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/acl"
+	"github.com/sluicehq/sluice/internal/auth"
+)
+
+// Authorizer decides whether a request's principal may act on a resource
+// (acl.Authorizer). It is asked by the handlers only, for client
+// requests: coordinators, jobs and zone peers reach storage directly and
+// never pass through it, so the agent's own work is never denied.
+type Authorizer interface {
+	// Mode is acl.ModeOff when no ACLs apply: the ACL APIs then answer
+	// SECURITY_DISABLED.
+	Mode() acl.Mode
+	// Authorize reports whether p, connected from host, may perform op
+	// on the resource (always true outside enforce mode; shadow mode
+	// records the decision).
+	Authorize(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
+	// Check is Authorize's decision without recording it, for a check
+	// whose failure leads to another check rather than to a denial.
+	Check(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
+	// AuthorizeByResourceType reports whether p may perform op on some
+	// resource of type rt (KIP-679).
+	AuthorizeByResourceType(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool
+	// AuthorizedOperations is KIP-430's operations bit field.
+	AuthorizedOperations(p auth.Principal, host string, rt kmsg.ACLResourceType, name string) int32
+	// Create, Describe and Delete administer the bindings (CreateAcls,
+	// DescribeAcls, DeleteAcls).
+	Create(ctx context.Context, bs []acl.Binding) ([]error, error)
+	Describe(ctx context.Context, f acl.Filter) ([]acl.Binding, error)
+	Delete(ctx context.Context, fs []acl.Filter) ([][]acl.Binding, []error, error)
+}
+
+var _ Authorizer = (*acl.Authorizer)(nil)
+
+// authorize asks the authorizer about req's principal and host.
+func (s *Server) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	return s.authz.Authorize(req.principal, acl.Host(req.remote), op, rt, name)
+}
+
+// authorizeCluster is authorize on the one CLUSTER resource.
+func (s *Server) authorizeCluster(req *request, op kmsg.ACLOperation) bool {
+	return s.authorize(req, op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+}
+
+// authorizeTopic is authorize on a TOPIC.
+func (s *Server) authorizeTopic(req *request, op kmsg.ACLOperation, topic string) bool {
+	return s.authorize(req, op, kmsg.ACLResourceTypeTopic, topic)
+}
+
+// authorizeGroup is authorize on a GROUP.
+func (s *Server) authorizeGroup(req *request, op kmsg.ACLOperation, group string) bool {
+	return s.authorize(req, op, kmsg.ACLResourceTypeGroup, group)
+}
+
+// authorizeTxnID is authorize on a TRANSACTIONAL_ID.
+func (s *Server) authorizeTxnID(req *request, op kmsg.ACLOperation, id string) bool {
+	return s.authorize(req, op, kmsg.ACLResourceTypeTransactionalId, id)
+}
+
+// checkCluster is Check on the CLUSTER: true means every resource of the
+// request is allowed without asking further.
+func (s *Server) checkCluster(req *request, op kmsg.ACLOperation) bool {
+	return s.authz.Check(req.principal, acl.Host(req.remote), op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+}
+
+// authorizedOps is KIP-430's field for one resource.
+func (s *Server) authorizedOps(req *request, rt kmsg.ACLResourceType, name string) int32 {
+	return s.authz.AuthorizedOperations(req.principal, acl.Host(req.remote), rt, name)
+}
