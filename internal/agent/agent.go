@@ -34,6 +34,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/schemaregistry"
 	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/internal/txn"
 )
@@ -86,6 +87,9 @@ type Config struct {
 	// Cache configures the read path's block cache and the zone peer cache.
 	Cache CacheConfig
 	Txn   txn.Config
+
+	// SchemaRegistry configures the schema registry listener.
+	SchemaRegistry SchemaRegistryConfig
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -156,6 +160,13 @@ type Agent struct {
 	metrics    *prometheus.Registry
 	health     *health
 
+	// srLn and srSrv serve the schema registry (nil when disabled);
+	// schemaValidator checks produced records (nil without the store role).
+	srLn            net.Listener
+	srSrv           *http.Server
+	schemaValidator *schemaregistry.Validator
+	srServing       bool // srSrv took srLn over
+
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
 	ownStore, ownBucket bool
@@ -210,6 +221,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.ownStore = true
 	}
 	a.watcher, _ = a.store.(metadata.CommitWatcher)
+	if err := a.startSchemaRegistry(a.store); err != nil {
+		return nil, err
+	}
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
@@ -287,6 +301,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Metrics:      kafka.NewMetrics(a.metrics),
 		Logger:       a.logger,
 		BucketReady:  a.health.bucketErr,
+		Schemas:      a.kafkaSchemas(),
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -330,8 +345,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go a.httpSrv.Serve(a.httpLn)
 	}
+	a.serveSchemaRegistry()
 	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
-		"http", a.HTTPAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
+		"http", a.HTTPAddr(), "schema_registry", a.SchemaRegistryAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
 }
 
@@ -457,6 +473,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		cancel()
 	}
+	a.stopSchemaRegistry(ctx)
 	<-a.txnDone
 	a.reader.Close()
 	a.cache.Close()
@@ -478,6 +495,9 @@ func (a *Agent) closeBackends() error {
 	}
 	if a.httpLn != nil && a.httpSrv == nil {
 		errs = append(errs, a.httpLn.Close())
+	}
+	if a.srLn != nil && !a.srServing {
+		errs = append(errs, a.srLn.Close())
 	}
 	if a.bucket != nil && a.ownBucket {
 		errs = append(errs, a.bucket.Close())

@@ -142,6 +142,8 @@ type Server struct {
 	logger   *slog.Logger
 	// bucketReady is Deps.BucketReady, or always nil.
 	bucketReady func() error
+	// schemas is Deps.Schemas (nil: no schema validation).
+	schemas SchemaValidator
 
 	// fetcher answers Fetch requests through reader, Deps.Transactions
 	// and Deps.Notifier.
@@ -182,6 +184,9 @@ type Deps struct {
 	// failing (the agent's readiness prober): produce requests are then
 	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
 	BucketReady func() error
+	// Schemas, if set, validates records of topics with
+	// confluent.key/value.schema.validation on.
+	Schemas SchemaValidator
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -204,6 +209,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
 		bucketReady: d.BucketReady,
+		schemas:     d.Schemas,
 		draining:    make(chan struct{}),
 	}
 }
