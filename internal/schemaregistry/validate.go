@@ -75,17 +75,20 @@ func NewValidator(store srstore.Store, metrics *Metrics) *Validator {
 // side is what validation checks of one side (key or value) of records.
 type side struct {
 	name     string // "key" or "value"
-	strategy string
+	strategy string // short name: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy
 	full     bool
+	// subject is <topic>-<name>, the TopicNameStrategy subject, built once
+	// per batch.
+	subject string
 }
 
 func sidesOf(configs map[string]string) []side {
 	var out []side
 	if configs[ConfigKeyValidation] == "true" {
-		out = append(out, side{"key", configs[ConfigKeyStrategy], configs[ConfigKeyValidationMode] == "full"})
+		out = append(out, side{name: "key", strategy: configs[ConfigKeyStrategy], full: configs[ConfigKeyValidationMode] == "full"})
 	}
 	if configs[ConfigValueValidation] == "true" {
-		out = append(out, side{"value", configs[ConfigValueStrategy], configs[ConfigValueValidateMode] == "full"})
+		out = append(out, side{name: "value", strategy: configs[ConfigValueStrategy], full: configs[ConfigValueValidateMode] == "full"})
 	}
 	return out
 }
@@ -99,6 +102,10 @@ func (v *Validator) ValidateBatch(ctx context.Context, topic string, configs map
 	sides := sidesOf(configs)
 	if len(sides) == 0 {
 		return nil, nil
+	}
+	for i := range sides {
+		sides[i].strategy = strings.TrimPrefix(sides[i].strategy, "io.confluent.kafka.serializers.subject.")
+		sides[i].subject = topic + "-" + sides[i].name
 	}
 	section, err := records.Section(batch, records.MaxDecompressedBatch)
 	if err != nil {
@@ -170,7 +177,7 @@ func (v *Validator) check(ctx context.Context, topic string, sd side, payload []
 	}
 	id := int64(binary.BigEndian.Uint32(payload[1:5]))
 	var s schema.Schema
-	strategy := strings.TrimPrefix(sd.strategy, "io.confluent.kafka.serializers.subject.")
+	strategy := sd.strategy
 	if sd.full || strategy == "RecordNameStrategy" || strategy == "TopicRecordNameStrategy" {
 		var err error
 		if s, err = v.schema(ctx, id); err != nil {
@@ -189,7 +196,7 @@ func (v *Validator) check(ctx context.Context, topic string, sd side, payload []
 			subject = topic + "-" + subject
 		}
 	default:
-		subject = topic + "-" + sd.name
+		subject = sd.subject
 	}
 	ok, err := v.registered(ctx, subject, id, refreshed)
 	if err != nil {
