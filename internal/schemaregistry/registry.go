@@ -405,7 +405,7 @@ func (r *Registry) Register(ctx context.Context, subject string, req RegisterReq
 					}
 					existing = append(existing, p)
 				}
-				if reasons := schema.Check(level, c.parsed, existing); len(reasons) > 0 {
+				if reasons := checkCompat(level, c.parsed, existing, live); len(reasons) > 0 {
 					return errIncompatible(subject, reasons)
 				}
 			}
@@ -966,7 +966,7 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject, version stri
 			}
 			existing = append(existing, p)
 		}
-		reasons := schema.Check(level, c.parsed, existing)
+		reasons := checkCompat(level, c.parsed, existing, against)
 		out.IsCompatible = len(reasons) == 0
 		if verbose {
 			out.Messages = append([]string{}, reasons...)
@@ -1170,4 +1170,19 @@ func (r *Registry) Counts(ctx context.Context) (schemas, subjects int, err error
 		return nil
 	})
 	return schemas, subjects, err
+}
+
+// checkCompat checks candidate against existing (the schemas of versions,
+// oldest first) and words the reasons as Confluent's verbose messages,
+// with the real version numbers.
+func checkCompat(level schema.Level, candidate schema.Schema, existing []schema.Schema, versions []srstore.Version) []string {
+	var out []string
+	for _, inc := range schema.CheckEach(level, candidate, existing) {
+		out = append(out, inc.Messages...)
+		out = append(out,
+			fmt.Sprintf("{oldSchemaVersion: %d}", versions[inc.Index].Version),
+			fmt.Sprintf("{oldSchema: '%s'}", existing[inc.Index].Canonical()),
+			fmt.Sprintf("{compatibility: '%s'}", level))
+	}
+	return out
 }
