@@ -121,9 +121,13 @@ func (c *avroChecker) check(reader, writer avro.Schema, path string) {
 			c.report("NAME_MISMATCH", fmt.Sprintf("The name of the schema has changed (path '%s')", loc), "expected: "+w.FullName())
 			return
 		}
+		wfields := make(map[string]*avro.Field, len(w.Fields()))
+		for _, wf := range w.Fields() {
+			wfields[wf.Name()] = wf
+		}
 		for i, rf := range r.Fields() {
 			fpath := fmt.Sprintf("%s/fields/%d", path, i)
-			wf := avroWriterField(w, rf)
+			wf := avroWriterField(wfields, rf)
 			if wf == nil {
 				if !rf.HasDefault() {
 					c.report("READER_FIELD_MISSING_DEFAULT_VALUE",
@@ -221,14 +225,12 @@ func avroNamesMatch(r, w avro.NamedSchema) bool {
 	return false
 }
 
-func avroWriterField(w *avro.RecordSchema, rf *avro.Field) *avro.Field {
-	for _, wf := range w.Fields() {
-		if wf.Name() == rf.Name() {
-			return wf
-		}
+func avroWriterField(w map[string]*avro.Field, rf *avro.Field) *avro.Field {
+	if wf, ok := w[rf.Name()]; ok {
+		return wf
 	}
-	for _, wf := range w.Fields() {
-		if slices.Contains(rf.Aliases(), wf.Name()) {
+	for _, a := range rf.Aliases() {
+		if wf, ok := w[a]; ok {
 			return wf
 		}
 	}

@@ -62,6 +62,14 @@ func protoSource(text string) (*descriptorpb.FileDescriptorProto, bool) {
 }
 
 func parseProtobuf(text string, deps []Dep) (Schema, error) {
+	if err := checkProtoDepth(text); err != nil {
+		return nil, invalidf("Invalid schema: %v", err)
+	}
+	for _, d := range deps {
+		if err := checkProtoDepth(d.Text); err != nil {
+			return nil, invalidf("Invalid schema: reference %q: %v", d.Name, err)
+		}
+	}
 	byPath := make(map[string]protocompile.SearchResult, len(deps)+1)
 	for _, d := range deps {
 		if d.Type != "" && d.Type != Protobuf {
@@ -206,4 +214,41 @@ func (s *protoSchema) validate(payload []byte) error {
 // fileProto is the descriptor proto of f.
 func fileProto(f protoreflect.FileDescriptor) *descriptorpb.FileDescriptorProto {
 	return protodesc.ToFileDescriptorProto(f)
+}
+
+// checkProtoDepth refuses source whose braces, brackets or parentheses nest
+// deeper than MaxDepth (protoc itself allows 32 levels of messages), before
+// the parser sees it: deeply nested option values make it slow.
+func checkProtoDepth(text string) error {
+	depth := 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '"', '\'':
+			for i++; i < len(text) && text[i] != c && text[i] != '\n'; i++ {
+				if text[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			if i+1 < len(text) && text[i+1] == '/' {
+				for i < len(text) && text[i] != '\n' {
+					i++
+				}
+			} else if i+1 < len(text) && text[i+1] == '*' {
+				end := strings.Index(text[i+2:], "*/")
+				if end < 0 {
+					return nil // the parser reports the unterminated comment
+				}
+				i += end + 3
+			}
+		case '{', '[', '(', '<':
+			depth++
+			if depth > MaxDepth {
+				return fmt.Errorf("nested more than %d levels deep", MaxDepth)
+			}
+		case '}', ']', ')', '>':
+			depth--
+		}
+	}
+	return nil
 }

@@ -100,13 +100,17 @@ func (c *protoChecker) message(path string, orig, upd protoreflect.MessageDescri
 			if o.Cardinality() == protoreflect.Required {
 				c.report("REQUIRED_FIELD_REMOVED", fmt.Sprintf("The new schema is missing a required field at path '%s' in the old schema", fpath))
 			}
-			if realOneof(o) != nil {
+			if oo := realOneof(o); oo != nil && hasOneof(upd, oo.Name()) {
 				c.report("ONEOF_FIELD_REMOVED", fmt.Sprintf("The new schema is missing a field inside a oneof at path '%s' in the old schema", fpath))
 			}
 			continue
 		}
 		if oo, uo := realOneof(o), realOneof(u); oo != nil && (uo == nil || uo.Name() != oo.Name()) {
-			c.report("ONEOF_FIELD_REMOVED", fmt.Sprintf("The new schema is missing a field inside a oneof at path '%s' in the old schema", fpath))
+			// Leaving a oneof the update still has is ONEOF_FIELD_REMOVED; a
+			// oneof removed as a whole (ONEOF_REMOVED) is compatible.
+			if hasOneof(upd, oo.Name()) {
+				c.report("ONEOF_FIELD_REMOVED", fmt.Sprintf("The new schema is missing a field inside a oneof at path '%s' in the old schema", fpath))
+			}
 		} else if oo == nil && uo != nil {
 			movedInto[string(uo.Name())]++
 		}
@@ -215,4 +219,9 @@ func (c *protoChecker) fieldType(fpath string, o, u protoreflect.FieldDescriptor
 		c.fieldType(fpath, o.MapKey(), u.MapKey(), origPkg, updPkg)
 		c.fieldType(fpath, o.MapValue(), u.MapValue(), origPkg, updPkg)
 	}
+}
+
+func hasOneof(md protoreflect.MessageDescriptor, name protoreflect.Name) bool {
+	o := md.Oneofs().ByName(name)
+	return o != nil && !o.IsSynthetic()
 }

@@ -65,7 +65,9 @@ type Schema interface {
 // exhausting memory or the stack.
 const (
 	// MaxSchemaBytes bounds the text of one schema (and of each reference).
-	MaxSchemaBytes = 4 << 20
+	// Confluent's registry, which keeps schemas in a Kafka topic, is bound
+	// by that topic's 1 MB message size in the same way.
+	MaxSchemaBytes = 1 << 20
 	// MaxDepth bounds nesting: JSON nesting of Avro and JSON schemas and the
 	// depth of type recursion the compatibility checkers follow.
 	MaxDepth = 200
