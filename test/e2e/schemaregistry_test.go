@@ -7,7 +7,9 @@ package e2e
 import (
 	"errors"
 	"net/http"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -363,5 +365,29 @@ func TestSchemaValidationOnProduce(t *testing.T) {
 	recs := fs.Records()
 	if len(recs) != 1 || recs[0].Offset != 0 || string(recs[0].Value) != string(good) {
 		t.Fatalf("stored %d records (first at offset %d), want only the valid one at 0", len(recs), recs[0].Offset)
+	}
+}
+
+// TestSchemaRegistryConfluentPython: Debian's python3-confluent-kafka's
+// SchemaRegistryClient, JSONSerializer and ProtobufSerializer register
+// their schemas with Sluice and round-trip records through Sluice topics
+// (py/schemaregistry_confluent.py).
+func TestSchemaRegistryConfluentPython(t *testing.T) {
+	t.Parallel()
+	check := "import requests, jsonschema, google.protobuf, confluent_kafka.schema_registry.protobuf"
+	if out, err := exec.Command(cliPython, "-c", check).CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot run %q: %v\n%s\nrun scripts/install-test-deps.sh", cliPython, check, err, out)
+	}
+	a := StartAgent(t, "")
+	ctx := testContext(t, 90e9)
+	cmd := exec.CommandContext(ctx, cliPython, "py/schemaregistry_confluent.py", a.KafkaAddr, "http://"+a.SchemaRegistryAddr, "pysr")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("schemaregistry_confluent.py: %v\n%s", err, out)
+	}
+	for _, step := range []string{`"step": "json"`, `"step": "protobuf"`, `"step": "client"`} {
+		if !strings.Contains(string(out), step) {
+			t.Fatalf("no %s in the script's output:\n%s", step, out)
+		}
 	}
 }
