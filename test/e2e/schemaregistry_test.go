@@ -5,6 +5,7 @@ package e2e
 // schema validation refusing records without a registered schema ID.
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os/exec"
@@ -389,5 +390,35 @@ func TestSchemaRegistryConfluentPython(t *testing.T) {
 		if !strings.Contains(string(out), step) {
 			t.Fatalf("no %s in the script's output:\n%s", step, out)
 		}
+	}
+}
+
+// TestSchemaRegistryKafkajs: @kafkajs/confluent-schema-registry registers
+// Avro, Protobuf and JSON schemas with Sluice, and kafkajs round-trips
+// records encoded with them through Sluice topics
+// (kafkajs/schemaregistry.js).
+func TestSchemaRegistryKafkajs(t *testing.T) {
+	t.Parallel()
+	requireKafkajs(t)
+	a := StartAgent(t, "")
+	lines := runKafkajs(t, "schemaregistry", map[string]any{
+		"broker": a.KafkaAddr, "registry": "http://" + a.SchemaRegistryAddr, "topic": "jssr",
+	})
+	var types []string
+	for _, l := range lines["roundtrip"] {
+		var r struct {
+			Type string `json:"type"`
+			N    int    `json:"n"`
+		}
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.N != 2 {
+			t.Errorf("%s: %d records round-tripped, want 2", r.Type, r.N)
+		}
+		types = append(types, r.Type)
+	}
+	if !slices.Equal(types, []string{"AVRO", "PROTOBUF", "JSON"}) {
+		t.Fatalf("round trips %v, want AVRO, PROTOBUF, JSON", types)
 	}
 }
