@@ -397,6 +397,11 @@ func (r *Registry) Register(ctx context.Context, subject string, req RegisterReq
 				return err
 			}
 			if level != schema.None {
+				// Non-transitive levels compare with the latest only: parse
+				// no more than that inside the write transaction.
+				if !level.Transitive() {
+					live, liveSchemas = live[len(live)-1:], liveSchemas[len(liveSchemas)-1:]
+				}
 				existing := make([]schema.Schema, 0, len(liveSchemas))
 				for _, s := range liveSchemas {
 					p, err := parseStored(ctx, tx, s)
@@ -952,6 +957,9 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject, version stri
 				if !v.Deleted {
 					against = append(against, v)
 				}
+			}
+			if len(against) > 0 && !level.Transitive() {
+				against = against[len(against)-1:]
 			}
 		}
 		existing := make([]schema.Schema, 0, len(against))
