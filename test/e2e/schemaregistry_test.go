@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -420,5 +421,49 @@ func TestSchemaRegistryKafkajs(t *testing.T) {
 	}
 	if !slices.Equal(types, []string{"AVRO", "PROTOBUF", "JSON"}) {
 		t.Fatalf("round trips %v, want AVRO, PROTOBUF, JSON", types)
+	}
+}
+
+// TestSchemaRegistryCLI drives `sluice schemas` against an agent.
+func TestSchemaRegistryCLI(t *testing.T) {
+	t.Parallel()
+	a := StartAgent(t, "")
+	dir := t.TempDir()
+	v1, v2 := dir+"/v1.avsc", dir+"/bad.avsc"
+	if err := os.WriteFile(v1, []byte(srOrderV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"qty","type":"int"},{"name":"x","type":"long"}]}`
+	if err := os.WriteFile(v2, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		args = append([]string{"schemas", "--registry-url", "http://" + a.SchemaRegistryAddr}, args...)
+		out, err := exec.Command(sluiceBin, args...).CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("sluice %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run(true, "register", "orders-value", v1); !strings.Contains(out, "version 1 with schema ID 1") {
+		t.Fatalf("register: %s", out)
+	}
+	if out := run(true, "list"); !strings.Contains(out, "orders-value") {
+		t.Fatalf("list: %s", out)
+	}
+	if out := run(true, "get", "orders-value", "latest"); !strings.Contains(out, `"id": 1`) {
+		t.Fatalf("get: %s", out)
+	}
+	if out := run(false, "check", "orders-value", v2); !strings.Contains(out, "READER_FIELD_MISSING_DEFAULT_VALUE") {
+		t.Fatalf("check: %s", out)
+	}
+	run(false, "delete", "orders-value", "--permanent")
+	run(true, "delete", "orders-value")
+	if out := run(true, "delete", "orders-value", "--permanent"); !strings.Contains(out, "[1]") {
+		t.Fatalf("delete --permanent: %s", out)
+	}
+	if out := run(true, "list"); strings.Contains(out, "orders-value") {
+		t.Fatalf("list after delete: %s", out)
 	}
 }
