@@ -13,8 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/metadata/postgres"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/schemaregistry"
+	"github.com/sluicehq/sluice/internal/schemaregistry/srstore"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // registry serves a registry over a fresh SQLite metadata store.
@@ -23,13 +26,50 @@ type registry struct {
 	srv *httptest.Server
 }
 
-func newRegistry(t *testing.T) *registry {
-	t.Helper()
+// backend opens the store newRegistry serves: SQLite, or PostgreSQL while
+// TestRESTOnPostgres runs the same tests (no test here runs in parallel).
+var backend = func(t *testing.T) srstore.Store {
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// TestRESTOnPostgres runs the REST tests against the PostgreSQL backend.
+func TestRESTOnPostgres(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	prev := backend
+	backend = func(t *testing.T) srstore.Store {
+		store, err := postgres.Open(context.Background(), pg.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		return store
+	}
+	defer func() { backend = prev }()
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"RegisterLookupAndRead", TestRegisterLookupAndRead},
+		{"TwoStepDeletes", TestTwoStepDeletes},
+		{"BadInput", TestBadInput},
+		{"ConfigAndMode", TestConfigAndMode},
+		{"ContextsAndReferences", TestContextsAndReferences},
+		{"Compatibility", TestCompatibility},
+		{"SchemaTypes", TestSchemaTypes},
+		{"ProtobufAndJSONReferences", TestProtobufAndJSONReferences},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
+}
+
+func newRegistry(t *testing.T) *registry {
+	t.Helper()
+	store := backend(t)
 	srv := httptest.NewServer(schemaregistry.Handler(schemaregistry.New(store, false), schemaregistry.ServerConfig{}))
 	t.Cleanup(srv.Close)
 	return &registry{t: t, srv: srv}
