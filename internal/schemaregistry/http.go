@@ -81,6 +81,14 @@ func Handler(reg *Registry, cfg ServerConfig) http.Handler {
 	route("GET /contexts", func(w http.ResponseWriter, r *http.Request) (any, error) { return reg.Contexts(r.Context()) })
 	route("DELETE /contexts/{context}", s.deleteContext)
 	route("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		// A path served for another method is 405, as in Confluent.
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" {
+				return nil, &Error{Status: http.StatusMethodNotAllowed, Code: http.StatusMethodNotAllowed, Message: "HTTP 405 Method Not Allowed"}
+			}
+		}
 		return nil, &Error{Status: http.StatusNotFound, Code: http.StatusNotFound, Message: "HTTP 404 Not Found"}
 	})
 	return s.withContext(mux)

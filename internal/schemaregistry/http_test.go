@@ -281,6 +281,8 @@ func TestBadInput(t *testing.T) {
 	r.fails("GET", "/schemas/ids/x", nil, 404, 40403)
 	r.fails("GET", "/subjects/nope/versions/1", nil, 404, 40401)
 	r.fails("GET", "/nowhere", nil, 404, 404)
+	r.fails("PUT", "/subjects", "{}", 405, 405)
+	r.fails("PATCH", "/subjects/s/versions/1", nil, 405, 405)
 	// Nothing was half-written.
 	eq(t, "subjects", r.ok("GET", "/subjects?deleted=true", nil), `[]`)
 	eq(t, "schemas", r.ok("GET", "/schemas?deleted=true", nil), `[]`)
