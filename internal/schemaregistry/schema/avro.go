@@ -29,14 +29,6 @@ func (s *avroSchema) Canonical() string     { return s.canonical }
 func (s *avroSchema) Normalized() string    { return s.normalized }
 func (s *avroSchema) RecordNames() []string { return slices.Clone(s.names) }
 
-// avroDecodeConfig bounds what decoding one payload may allocate: no string
-// or bytes value longer than a Kafka record could be, no array or map block
-// of more elements than a payload could describe.
-var avroDecodeConfig = avro.Config{
-	MaxByteSliceSize:  64 << 20,
-	MaxSliceAllocSize: 1 << 22,
-}.Freeze()
-
 func parseAvro(text string, deps []Dep) (Schema, error) {
 	raw, err := decodeJSONBounded(text)
 	if err != nil {
@@ -355,21 +347,173 @@ func jsonKind(v any) string {
 }
 
 // validate decodes payload as one datum of the schema, and refuses bytes
-// left over after it.
+// left over after it. It walks the binary encoding itself rather than
+// building values: nothing is allocated, nesting is bounded
+// by maxAvroPayloadDepth (a recursive schema would otherwise let a 1 MB
+// record recurse 500,000 levels), and the elements of arrays and maps by maxAvroItems.
 func (s *avroSchema) validate(payload []byte) error {
-	r := avro.NewReader(nil, 0, avro.WithReaderConfig(avroDecodeConfig))
-	r.Reset(payload)
-	var v any
-	r.ReadVal(s.parsed, &v)
-	if r.Error != nil {
-		if errors.Is(r.Error, io.EOF) {
-			return fmt.Errorf("avro payload is truncated")
-		}
-		return fmt.Errorf("avro payload does not match the schema: %s", strings.TrimPrefix(r.Error.Error(), "avro: "))
+	d := avroValidator{buf: payload}
+	if err := d.datum(s.parsed, 0); err != nil {
+		return fmt.Errorf("avro payload does not match the schema: %v", err)
 	}
-	r.Peek()
-	if r.Error == nil {
-		return fmt.Errorf("avro payload has bytes left over after the record")
+	if d.pos != len(d.buf) {
+		return fmt.Errorf("avro payload has %d bytes left over after the record", len(d.buf)-d.pos)
 	}
 	return nil
+}
+
+// maxAvroItems bounds the array and map elements of one payload, which a
+// zero-width element type (null, an empty record) would let a few bytes
+// declare by the billion.
+const maxAvroItems = 1 << 22
+
+// maxAvroPayloadDepth bounds the nesting of records, unions, arrays and
+// maps in one payload (a linked list of 500 nodes nests 1,000 deep).
+const maxAvroPayloadDepth = 1000
+
+type avroValidator struct {
+	buf   []byte
+	pos   int
+	items int
+}
+
+var errAvroTruncated = errors.New("truncated")
+
+func (d *avroValidator) long() (int64, error) {
+	var u uint64
+	for shift := uint(0); shift < 70; shift += 7 {
+		if d.pos >= len(d.buf) {
+			return 0, errAvroTruncated
+		}
+		b := d.buf[d.pos]
+		d.pos++
+		u |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), nil
+		}
+	}
+	return 0, errors.New("varint longer than 10 bytes")
+}
+
+func (d *avroValidator) skip(n int64) error {
+	if n < 0 || n > int64(len(d.buf)-d.pos) {
+		return errAvroTruncated
+	}
+	d.pos += int(n)
+	return nil
+}
+
+func (d *avroValidator) datum(s avro.Schema, depth int) error {
+	if depth > maxAvroPayloadDepth {
+		return fmt.Errorf("nested more than %d levels deep", maxAvroPayloadDepth)
+	}
+	switch t := s.(type) {
+	case *avro.RefSchema:
+		return d.datum(t.Schema(), depth)
+	case *avro.NullSchema:
+		return nil
+	case *avro.PrimitiveSchema:
+		switch t.Type() {
+		case avro.Boolean:
+			if d.pos >= len(d.buf) {
+				return errAvroTruncated
+			}
+			if d.buf[d.pos] > 1 {
+				return fmt.Errorf("boolean byte %d", d.buf[d.pos])
+			}
+			d.pos++
+		case avro.Int:
+			v, err := d.long()
+			if err != nil {
+				return err
+			}
+			if v != int64(int32(v)) {
+				return fmt.Errorf("int %d out of range", v)
+			}
+		case avro.Long:
+			_, err := d.long()
+			return err
+		case avro.Float:
+			return d.skip(4)
+		case avro.Double:
+			return d.skip(8)
+		case avro.Bytes, avro.String:
+			n, err := d.long()
+			if err != nil {
+				return err
+			}
+			return d.skip(n)
+		}
+		return nil
+	case *avro.RecordSchema:
+		for _, f := range t.Fields() {
+			if err := d.datum(f.Type(), depth+1); err != nil {
+				return fmt.Errorf("%s: %w", f.Name(), err)
+			}
+		}
+		return nil
+	case *avro.EnumSchema:
+		i, err := d.long()
+		if err != nil {
+			return err
+		}
+		if i < 0 || i >= int64(len(t.Symbols())) {
+			return fmt.Errorf("enum %s has no symbol %d", t.FullName(), i)
+		}
+		return nil
+	case *avro.FixedSchema:
+		return d.skip(int64(t.Size()))
+	case *avro.UnionSchema:
+		i, err := d.long()
+		if err != nil {
+			return err
+		}
+		if i < 0 || i >= int64(len(t.Types())) {
+			return fmt.Errorf("union has no branch %d", i)
+		}
+		return d.datum(t.Types()[i], depth+1)
+	case *avro.ArraySchema:
+		return d.blocks(func() error { return d.datum(t.Items(), depth+1) })
+	case *avro.MapSchema:
+		return d.blocks(func() error {
+			n, err := d.long()
+			if err != nil {
+				return err
+			}
+			if err := d.skip(n); err != nil {
+				return err
+			}
+			return d.datum(t.Values(), depth+1)
+		})
+	}
+	return fmt.Errorf("unsupported schema %T", s)
+}
+
+// blocks reads an array or map: blocks of a count (negative: followed by
+// the block's byte size) and that many elements, ended by a zero count.
+func (d *avroValidator) blocks(elem func() error) error {
+	for {
+		n, err := d.long()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if n < 0 {
+			n = -n
+			if _, err := d.long(); err != nil {
+				return err
+			}
+		}
+		if n < 0 || n > maxAvroItems-int64(d.items) {
+			return fmt.Errorf("more than %d array or map elements", maxAvroItems)
+		}
+		d.items += int(n)
+		for range n {
+			if err := elem(); err != nil {
+				return err
+			}
+		}
+	}
 }

@@ -33,13 +33,38 @@ type avroChecker struct {
 	// recursive types terminate: a pair met again is assumed compatible, and
 	// any difference is reported where it is first compared.
 	inProgress map[[2]string]bool
+	// compatible memoizes the named pairs compared (whether compatible),
+	// so a type referenced from many places is compared once.
+	compatible map[[2]string]bool
+	budget     *compareBudget
 	msgs       []string
 	depth      int
 }
 
+// maxCompareSteps bounds the work of one comparison: schemas built to make
+// it explode (unions of records of unions…) are refused, not compared for
+// hours.
+const maxCompareSteps = 100000
+
+type compareBudget struct {
+	steps     int
+	exhausted bool
+}
+
+func (b *compareBudget) spend() bool {
+	b.steps++
+	if b.steps > maxCompareSteps {
+		b.exhausted = true
+	}
+	return !b.exhausted
+}
+
 func avroCompatible(reader, writer *avroSchema, _ bool) []string {
-	c := &avroChecker{inProgress: map[[2]string]bool{}}
+	c := &avroChecker{inProgress: map[[2]string]bool{}, compatible: map[[2]string]bool{}, budget: &compareBudget{}}
 	c.check(reader.parsed, writer.parsed, "")
+	if c.budget.exhausted {
+		c.msgs = append(c.msgs, fmt.Sprintf("{errorType:'TYPE_MISMATCH', description:'The schemas are too complex to compare (more than %d steps)', additionalInfo:''}", maxCompareSteps))
+	}
 	return c.msgs
 }
 
@@ -66,6 +91,9 @@ func (c *avroChecker) check(reader, writer avro.Schema, path string) {
 	if loc == "" {
 		loc = "/"
 	}
+	if !c.budget.spend() {
+		return
+	}
 	c.depth++
 	defer func() { c.depth-- }()
 	if c.depth > MaxDepth {
@@ -78,8 +106,22 @@ func (c *avroChecker) check(reader, writer avro.Schema, path string) {
 			if c.inProgress[key] {
 				return
 			}
+			if ok, known := c.compatible[key]; known {
+				if !ok {
+					// Compared before, with its reasons reported there.
+					c.report("TYPE_MISMATCH", fmt.Sprintf("The type (path '%s') of a field in the new schema does not match with the old schema", loc),
+						"reader type: "+rn.FullName()+" not compatible with writer type: "+wn.FullName())
+				}
+				return
+			}
 			c.inProgress[key] = true
-			defer delete(c.inProgress, key)
+			before := len(c.msgs)
+			defer func() {
+				delete(c.inProgress, key)
+				if !c.budget.exhausted {
+					c.compatible[key] = len(c.msgs) == before
+				}
+			}()
 		}
 	}
 
@@ -186,7 +228,7 @@ func (c *avroChecker) typeMismatch(reader, writer avro.Schema, loc string) {
 // the writer type, without reporting the branches that do not.
 func (c *avroChecker) unionHasMatch(ru *avro.UnionSchema, writer avro.Schema) bool {
 	for _, rb := range ru.Types() {
-		sub := &avroChecker{inProgress: c.inProgress, depth: c.depth}
+		sub := &avroChecker{inProgress: c.inProgress, compatible: c.compatible, budget: c.budget, depth: c.depth}
 		sub.check(rb, writer, "")
 		if len(sub.msgs) == 0 {
 			return true

@@ -47,7 +47,7 @@ func runCompat(t *testing.T, typ Type, cases []compatCase) {
 				}
 				all := strings.Join(got, "\n")
 				for _, w := range want {
-					if !strings.Contains(all, "errorType:'"+w+"'") {
+					if !strings.Contains(all, "errorType:'"+w+"'") && !strings.Contains(all, `errorType:"`+w+`"`) {
 						t.Fatalf("reasons %q lack %s", got, w)
 					}
 				}
@@ -301,5 +301,29 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("SIDEWAYS"); err == nil {
 		t.Error("ParseLevel accepted SIDEWAYS")
+	}
+}
+
+// TestConfluentMessages: reasons worded exactly as Confluent's registry
+// words them for the same pair (as its verbose responses show).
+func TestConfluentMessages(t *testing.T) {
+	for _, tc := range []struct {
+		typ      Type
+		old, new string
+		want     string
+	}{
+		{Avro,
+			`{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"favorite_number","type":["long","null"]}]}`,
+			`{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"favorite_number","type":["int","null"]}]}`,
+			`{errorType:'MISSING_UNION_BRANCH', description:'The new schema is missing a type inside a union field at path '/fields/1/type/0' in the old schema', additionalInfo:'reader union lacking writer type: LONG'}`},
+		{Protobuf,
+			"syntax = \"proto3\";\nmessage SearchRequest {\n  string query = 1;\n  int32 page_number = 2;\n  int32 results_per_page = 3;\n}\n",
+			"syntax = \"proto3\";\nmessage SearchRequest {\n  string query = 1;\n  float page_number = 2;\n  int32 results_per_page = 3;\n}",
+			`{errorType:"FIELD_SCALAR_KIND_CHANGED", description:"The kind of a SCALAR field at path '#/SearchRequest/2' in the new schema does not match its kind in the old schema"}`},
+	} {
+		got := CheckEach(Backward, mustParse(t, tc.typ, tc.new), []Schema{mustParse(t, tc.typ, tc.old)})
+		if len(got) != 1 || len(got[0].Messages) != 1 || got[0].Messages[0] != tc.want {
+			t.Errorf("%s: got %+v\nwant %s", tc.typ, got, tc.want)
+		}
 	}
 }

@@ -49,14 +49,19 @@ type jsonChecker struct {
 	msgs       []string
 	seen       map[string]bool
 	inProgress map[string]bool
+	compatible map[string]bool // $ref pairs compared: whether compatible
+	budget     *compareBudget
 	depth      int
 }
 
 // jsonCompatible reports why documents valid under writer are not all valid
 // under reader: writer is Confluent's "original", reader the "update".
 func jsonCompatible(reader, writer *jsonSchema, _ bool) []string {
-	c := &jsonChecker{orig: writer, upd: reader, seen: map[string]bool{}, inProgress: map[string]bool{}}
+	c := &jsonChecker{orig: writer, upd: reader, seen: map[string]bool{}, inProgress: map[string]bool{}, compatible: map[string]bool{}, budget: &compareBudget{}}
 	c.cmp("#", jsonNode{writer.doc, writer.base, writer}, jsonNode{reader.doc, reader.base, reader})
+	if c.budget.exhausted {
+		c.report("SCHEMA_TOO_COMPLEX", "#", fmt.Sprintf("The schemas are too complex to compare (more than %d steps)", maxCompareSteps))
+	}
 	return c.msgs
 }
 
@@ -69,7 +74,7 @@ type jsonNode struct {
 }
 
 func (c *jsonChecker) report(errType, path, desc string) {
-	m := fmt.Sprintf("{errorType:'%s', description:'%s (path '%s')'}", errType, desc, path)
+	m := fmt.Sprintf("{errorType:%q, description:%q}", errType, desc+" at path '"+path+"' in the new schema")
 	if !c.seen[m] {
 		c.seen[m] = true
 		c.msgs = append(c.msgs, m)
@@ -79,7 +84,7 @@ func (c *jsonChecker) report(errType, path, desc string) {
 // sub runs a comparison whose messages are not reported, to ask whether one
 // schema covers another.
 func (c *jsonChecker) covers(o, u jsonNode) bool {
-	sub := &jsonChecker{orig: c.orig, upd: c.upd, seen: map[string]bool{}, inProgress: c.inProgress, depth: c.depth}
+	sub := &jsonChecker{orig: c.orig, upd: c.upd, seen: map[string]bool{}, inProgress: c.inProgress, compatible: c.compatible, budget: c.budget, depth: c.depth}
 	sub.cmp("#", o, u)
 	return len(sub.msgs) == 0
 }
@@ -166,6 +171,9 @@ func asObject(v any) (map[string]any, bool) {
 var combinators = []string{"allOf", "anyOf", "oneOf"}
 
 func (c *jsonChecker) cmp(path string, o, u jsonNode) {
+	if !c.budget.spend() {
+		return
+	}
 	c.depth++
 	defer func() { c.depth-- }()
 	if c.depth > MaxDepth {
@@ -186,8 +194,21 @@ func (c *jsonChecker) cmp(path string, o, u jsonNode) {
 		if c.inProgress[key] {
 			return
 		}
+		if ok, known := c.compatible[key]; known {
+			if !ok {
+				// Compared before, with its reasons reported there.
+				c.report("REFERENCE_INCOMPATIBLE", path, "The referenced schemas were found incompatible")
+			}
+			return
+		}
 		c.inProgress[key] = true
-		defer delete(c.inProgress, key)
+		before := len(c.msgs)
+		defer func() {
+			delete(c.inProgress, key)
+			if !c.budget.exhausted {
+				c.compatible[key] = len(c.msgs) == before
+			}
+		}()
 	}
 	om, oAccepts := asObject(o.v)
 	if !oAccepts {

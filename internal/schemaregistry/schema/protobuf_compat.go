@@ -81,7 +81,9 @@ func protoCompatible(reader, writer *protoSchema, _ bool) []string {
 }
 
 func (c *protoChecker) report(errType, desc string) {
-	m := fmt.Sprintf("{errorType:'%s', description:'%s'}", errType, desc)
+	// Confluent quotes Protobuf and JSON messages with double quotes,
+	// Avro's with single ones.
+	m := fmt.Sprintf("{errorType:%q, description:%q}", errType, desc)
 	if !c.seen[m] {
 		c.seen[m] = true
 		c.msgs = append(c.msgs, m)

@@ -2,12 +2,12 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bufbuild/protocompile/linker"
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -369,8 +369,25 @@ func (p *protoPrinter) optionList(opts proto.Message) []string {
 	if err := (proto.UnmarshalOptions{Resolver: linker.ResolverFromFile(p.file)}).Unmarshal(raw, dyn); err != nil {
 		return nil
 	}
+	// Range's order is undefined: options go in field-number order
+	// (standard options first, then custom ones).
+	var fds []protoreflect.FieldDescriptor
+	dyn.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fds = append(fds, fd)
+		return true
+	})
+	slices.SortFunc(fds, func(a, b protoreflect.FieldDescriptor) int {
+		if a.IsExtension() != b.IsExtension() {
+			if a.IsExtension() {
+				return 1
+			}
+			return -1
+		}
+		return int(a.Number()) - int(b.Number())
+	})
 	var out []string
-	dyn.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	for _, fd := range fds {
+		v := dyn.Get(fd)
 		name := string(fd.Name())
 		if fd.IsExtension() {
 			name = "(" + string(fd.FullName()) + ")"
@@ -380,15 +397,14 @@ func (p *protoPrinter) optionList(opts proto.Message) []string {
 			for i := 0; i < l.Len(); i++ {
 				out = append(out, name+" = "+optionValue(fd, l.Get(i)))
 			}
-			return true
+			continue
 		}
 		if fd.IsMap() {
-			return true // options are never maps
+			continue // options are never maps
 		}
 		out = append(out, name+" = "+optionValue(fd, v))
-		return true
-	})
-	// Range order is field-number order; with normalize, by name.
+	}
+	// With normalize, by name.
 	if p.normalize {
 		slices.Sort(out)
 	}
@@ -406,12 +422,71 @@ func optionValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
 			return string(ev.Name())
 		}
 		return strconv.Itoa(int(v.Enum()))
-	case protoreflect.MessageKind, protoreflect.GroupKind:
-		txt, err := prototext.MarshalOptions{}.Marshal(v.Message().Interface())
-		if err != nil {
-			return "{}"
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		f := v.Float()
+		switch {
+		case math.IsInf(f, 1):
+			return "inf"
+		case math.IsInf(f, -1):
+			return "-inf"
+		case math.IsNaN(f):
+			return "nan"
 		}
-		return "{ " + strings.TrimSpace(string(txt)) + " }"
+		bits := 64
+		if fd.Kind() == protoreflect.FloatKind {
+			bits = 32
+		}
+		return strconv.FormatFloat(f, 'g', -1, bits)
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return aggregateText(v.Message())
 	}
 	return v.String()
+}
+
+// aggregateText writes a message option value in the text format, fields
+// in number order with one space between them (prototext's output varies
+// its whitespace on purpose, and a canonical form must not).
+func aggregateText(m protoreflect.Message) string {
+	type entry struct {
+		fd protoreflect.FieldDescriptor
+		v  protoreflect.Value
+	}
+	var fields []entry
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		fields = append(fields, entry{fd, v})
+		return true
+	})
+	slices.SortFunc(fields, func(a, b entry) int { return int(a.fd.Number()) - int(b.fd.Number()) })
+	parts := []string{}
+	for _, f := range fields {
+		name := string(f.fd.Name())
+		if f.fd.IsExtension() {
+			name = "[" + string(f.fd.FullName()) + "]"
+		} else if f.fd.Kind() == protoreflect.GroupKind {
+			name = string(f.fd.Message().Name())
+		}
+		switch {
+		case f.fd.IsList():
+			l := f.v.List()
+			vals := make([]string, l.Len())
+			for i := range vals {
+				vals[i] = optionValue(f.fd, l.Get(i))
+			}
+			parts = append(parts, name+": ["+strings.Join(vals, ", ")+"]")
+		case f.fd.IsMap():
+			var entries []string
+			f.v.Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+				entries = append(entries, name+": { key: "+optionValue(f.fd.MapKey(), k.Value())+" value: "+optionValue(f.fd.MapValue(), v)+" }")
+				return true
+			})
+			slices.Sort(entries) // map order is random
+			parts = append(parts, entries...)
+		default:
+			parts = append(parts, name+": "+optionValue(f.fd, f.v))
+		}
+	}
+	if len(parts) == 0 {
+		return "{}"
+	}
+	return "{ " + strings.Join(parts, " ") + " }"
 }

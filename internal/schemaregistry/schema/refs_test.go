@@ -1,9 +1,14 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 func TestAvroReferences(t *testing.T) {
@@ -47,6 +52,25 @@ func TestProtobufReferences(t *testing.T) {
 	_, err := Parse(Protobuf, order, []Dep{common})
 	if err == nil || !strings.Contains(err.Error(), "shop/money.proto") {
 		t.Fatalf("missing reference: err = %v", err)
+	}
+	// Confluent's Python serializer registers the file and each import as
+	// a base64 FileDescriptorProto, the references named by import path.
+	b64 := func(s Schema, name string) string {
+		fdp := fileProto(s.(*protoSchema).file)
+		fdp.Name = proto.String(name)
+		raw, err := proto.Marshal(fdp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	moneyS := mustParse(t, Protobuf, money.Text)
+	commonS := mustParse(t, Protobuf, common.Text, money)
+	fromPython := mustParse(t, Protobuf, b64(s, "shop/order.proto"),
+		Dep{Name: common.Name, Type: Protobuf, Text: b64(commonS, common.Name)},
+		Dep{Name: money.Name, Type: Protobuf, Text: b64(moneyS, money.Name)})
+	if fromPython.Canonical() != s.Canonical() {
+		t.Fatalf("base64 registration differs:\n%s\n---\n%s", fromPython.Canonical(), s.Canonical())
 	}
 	// Order{lines:[Line{sku:"a"}]}: index list [0], field 1 (len 3) holding
 	// Line field 1 (len 1) "a".
@@ -149,6 +173,30 @@ func TestValidatePayload(t *testing.T) {
 			t.Errorf("avro %s payload accepted", name)
 		}
 	}
+	// A recursive schema: a list 300 nodes long validates, a 1 MB list
+	// (500,000 levels) is refused quickly rather than recursed into.
+	listS := mustParse(t, Avro, `{"type":"record","name":"Node","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","Node"],"default":null}]}`)
+	if err := ValidatePayload(listS, append(bytes.Repeat([]byte{0, 2}, 300), 0, 0)); err != nil {
+		t.Errorf("avro list of 300: %v", err)
+	}
+	start := time.Now()
+	if err := ValidatePayload(listS, append(bytes.Repeat([]byte{0, 2}, 500000), 0, 0)); err == nil {
+		t.Error("avro list nested 500,000 deep accepted")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing a deep avro payload took %v", d)
+	}
+	// A billion nulls declared in a few bytes.
+	nullsS := mustParse(t, Avro, `{"type":"array","items":"null"}`)
+	if err := ValidatePayload(nullsS, []byte{0x80, 0xa8, 0xd6, 0xb9, 0x07, 0}); err == nil {
+		t.Error("avro array of a billion nulls accepted")
+	}
+	if err := ValidatePayload(mustParse(t, Avro, `"int"`), []byte{0xff, 0xff, 0xff, 0xff, 0x7f}); err == nil {
+		t.Error("avro int beyond 32 bits accepted")
+	}
+	if err := ValidatePayload(mustParse(t, Avro, `"boolean"`), []byte{2}); err == nil {
+		t.Error("avro boolean byte 2 accepted")
+	}
 	enumS := mustParse(t, Avro, `{"type":"enum","name":"E","symbols":["A","B"]}`)
 	if err := ValidatePayload(enumS, []byte{4}); err == nil {
 		t.Error("avro enum index out of range accepted")
@@ -209,5 +257,59 @@ func TestNormalized(t *testing.T) {
 		if again.Normalized() != s.Normalized() {
 			t.Fatalf("%s normalized is not a fixed point:\n%s\n%s", s.Type(), s.Normalized(), again.Normalized())
 		}
+	}
+}
+
+// TestConcurrentUse: a parsed Schema is shared by every produce request of a
+// topic; validating and checking from many goroutines at once must be safe
+// (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	avroS := mustParse(t, Avro, avroUser)
+	protoS := mustParse(t, Protobuf, proto3(`message M { string a = 1; }`))
+	jsonS := mustParse(t, JSON, obj(`"a":{"type":"string"}`, ""))
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				if err := ValidatePayload(avroS, []byte{2, 4, 'a', 'b'}); err != nil {
+					done <- err
+					return
+				}
+				if err := ValidatePayload(protoS, []byte{0, 0x0a, 1, 'x'}); err != nil {
+					done <- err
+					return
+				}
+				if err := ValidatePayload(jsonS, []byte(`{"a":"x"}`)); err != nil {
+					done <- err
+					return
+				}
+				if got := Check(FullTransitive, protoS, []Schema{protoS}); len(got) != 0 {
+					done <- errors.New(strings.Join(got, ";"))
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPayloadRecordName(t *testing.T) {
+	p := mustParse(t, Protobuf, "syntax = \"proto3\";\npackage x;\nmessage A { message B {} }\nmessage C {}")
+	for payload, want := range map[string]string{"\x00": "x.A", "\x02\x02": "x.C", "\x04\x00\x00": "x.A.B"} {
+		got, err := PayloadRecordName(p, []byte(payload))
+		if err != nil || got != want {
+			t.Errorf("PayloadRecordName(%q) = %q, %v; want %q", payload, got, err, want)
+		}
+	}
+	if _, err := PayloadRecordName(p, []byte{2, 8}); err == nil {
+		t.Error("message index 4 of 2 messages accepted")
+	}
+	if got, _ := PayloadRecordName(mustParse(t, Avro, avroUser), nil); got != "com.example.User" {
+		t.Errorf("avro record name %q", got)
 	}
 }

@@ -57,7 +57,10 @@ type Schema interface {
 	// addition, names fully qualified and order-free parts put in one order.
 	Normalized() string
 	// RecordNames are the fully qualified record/message names, the first
-	// being the top-level one (for RecordNameStrategy).
+	// being the top-level one (for RecordNameStrategy): Avro the records
+	// the schema defines (or the type's name, e.g. "string", when it is not
+	// a named type), Protobuf every message of the file in declaration
+	// order (none for a file of enums only), JSON the title or "record".
 	RecordNames() []string
 }
 
@@ -235,13 +238,19 @@ func Check(level Level, candidate Schema, existing []Schema) []string {
 func compatible(reader, writer Schema, newIsReader bool) []string {
 	switch r := reader.(type) {
 	case *avroSchema:
-		return avroCompatible(r, writer.(*avroSchema), newIsReader)
+		if w, ok := writer.(*avroSchema); ok {
+			return avroCompatible(r, w, newIsReader)
+		}
 	case *protoSchema:
-		return protoCompatible(r, writer.(*protoSchema), newIsReader)
+		if w, ok := writer.(*protoSchema); ok {
+			return protoCompatible(r, w, newIsReader)
+		}
 	case *jsonSchema:
-		return jsonCompatible(r, writer.(*jsonSchema), newIsReader)
+		if w, ok := writer.(*jsonSchema); ok {
+			return jsonCompatible(r, w, newIsReader)
+		}
 	}
-	return []string{fmt.Sprintf("unknown schema implementation %T", reader)}
+	return []string{fmt.Sprintf("{errorType:'TYPE_MISMATCH', description:'Schemas of implementations %T and %T (not from Parse) cannot be compared'}", reader, writer)}
 }
 
 func dedup(msgs []string) []string {
@@ -275,4 +284,27 @@ func ValidatePayload(s Schema, payload []byte) (err error) {
 		return v.validate(payload)
 	}
 	return fmt.Errorf("unknown schema implementation %T", s)
+}
+
+// PayloadRecordName is the fully qualified name of the record a payload
+// (after the 5-byte header) holds, for RecordNameStrategy and
+// TopicRecordNameStrategy: for Protobuf the message its message-index list
+// names, otherwise the schema's top-level name (RecordNames()[0]).
+func PayloadRecordName(s Schema, payload []byte) (string, error) {
+	if p, ok := s.(*protoSchema); ok {
+		idx, _, err := MessageIndexes(payload)
+		if err != nil {
+			return "", err
+		}
+		md, err := p.messageAt(idx)
+		if err != nil {
+			return "", err
+		}
+		return string(md.FullName()), nil
+	}
+	names := s.RecordNames()
+	if len(names) == 0 {
+		return "", fmt.Errorf("%s schema has no record name", s.Type())
+	}
+	return names[0], nil
 }
