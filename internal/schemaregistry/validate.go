@@ -187,11 +187,11 @@ func (v *Validator) check(ctx context.Context, topic string, sd side, payload []
 	var subject string
 	switch strategy {
 	case "RecordNameStrategy", "TopicRecordNameStrategy":
-		names := s.RecordNames()
-		if len(names) == 0 {
-			return fmt.Errorf("%s schema %d has no record name for %s", sd.name, id, strategy)
+		name, err := schema.PayloadRecordName(s, payload[5:])
+		if err != nil || name == "" {
+			return fmt.Errorf("%s schema %d: no record name for %s: %v", sd.name, id, strategy, err)
 		}
-		subject = names[0]
+		subject = name
 		if strategy == "TopicRecordNameStrategy" {
 			subject = topic + "-" + subject
 		}

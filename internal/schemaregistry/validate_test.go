@@ -183,3 +183,28 @@ func BenchmarkValidateBatch(b *testing.B) {
 		})
 	}
 }
+
+// TestValidatorProtobufRecordName: with RecordNameStrategy, a Protobuf
+// record's subject is the message its message-index list names.
+func TestValidatorProtobufRecordName(t *testing.T) {
+	e := newValidatorEnv(t)
+	ctx := context.Background()
+	text := "syntax = \"proto3\";\npackage shop;\nmessage A { string a = 1; }\nmessage B { int32 b = 1; }\n"
+	id, err := e.reg.Register(ctx, "shop.B", schemaregistry.RegisterRequest{Schema: text, SchemaType: "PROTOBUF"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := map[string]string{schemaregistry.ConfigValueValidation: "true", schemaregistry.ConfigValueStrategy: "RecordNameStrategy",
+		schemaregistry.ConfigValueValidateMode: "full"}
+	// Message indexes [1] (zigzag varints: count 1, index 1), then B{b: 5}.
+	msgB := wire(id, []byte{0x02, 0x02, 0x08, 0x05})
+	if bad, err := e.v.ValidateBatch(ctx, "t", configs, testBatch(msgB)); err != nil {
+		t.Fatalf("message B under shop.B: %v %v", bad, err)
+	}
+	// Index [0] is message A, whose subject shop.A has nothing registered.
+	msgA := wire(id, []byte{0x00, 0x0a, 0x01, 'x'})
+	bad, err := e.v.ValidateBatch(ctx, "t", configs, testBatch(msgA))
+	if err == nil || len(bad) != 1 || !strings.Contains(*bad[0].ErrorMessage, "shop.A") {
+		t.Fatalf("message A: %v %v, want refused under shop.A", bad, err)
+	}
+}
