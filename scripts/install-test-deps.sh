@@ -15,7 +15,9 @@
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
-pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard postgresql)
+pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard postgresql
+	# confluent_kafka.schema_registry: its HTTP client, JSONSerializer, ProtobufSerializer
+	python3-requests python3-jsonschema python3-protobuf)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

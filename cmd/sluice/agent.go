@@ -41,11 +41,12 @@ See docs/deploy.md.`,
 				return errors.New("--bucket-url and --metadata-url are required (or SLUICE_BUCKET_URL and SLUICE_METADATA_URL)")
 			}
 			logStartup(cmd)
+			cfg.SchemaRegistry.Optional = !cmd.Flags().Changed("schema-registry-addr")
 			if !cmd.Flags().Changed("node-id") {
 				cfg.NodeID = -1 // derived from the advertised address
 			}
 			return runAgent(cmd.Context(), cfg, func(a *agent.Agent) {
-				fmt.Fprintf(cmd.OutOrStdout(), "Sluice agent is running: kafka %s, http %s, zone %q\n", a.KafkaAddr(), a.HTTPAddr(), cfg.Zone)
+				fmt.Fprintf(cmd.OutOrStdout(), "Sluice agent is running: kafka %s, http %s, schema registry %s, zone %q\n", a.KafkaAddr(), a.HTTPAddr(), a.SchemaRegistryAddr(), cfg.Zone)
 			})
 		},
 	}
@@ -103,6 +104,11 @@ func runLocalCluster(cmd *cobra.Command, dataDir string, base agent.Config, n in
 		if base.HTTPAddr != "" {
 			if cfg.HTTPAddr, err = offsetPort(base.HTTPAddr, i); err != nil {
 				return fmt.Errorf("--http-addr: %w", err)
+			}
+		}
+		if base.SchemaRegistry.Addr != "" {
+			if cfg.SchemaRegistry.Addr, err = offsetPort(base.SchemaRegistry.Addr, i); err != nil {
+				return fmt.Errorf("--schema-registry-addr: %w", err)
 			}
 		}
 		a, err := agent.Start(ctx, cfg)

@@ -34,6 +34,7 @@ metadata store is a SQLite file and the bucket is a directory, both under
 				return err
 			}
 			logStartup(cmd)
+			cfg.SchemaRegistry.Optional = !cmd.Flags().Changed("schema-registry-addr")
 			// One process per data directory: a second would share the
 			// SQLite store and bucket as the same node.
 			unlock, err := agent.LockDataDir(dataDir)
@@ -49,8 +50,9 @@ metadata store is a SQLite file and the bucket is a directory, both under
   data:    %s (bucket %s, metadata %s)
   kafka:   %s   e.g. kcat -b %s -L
   http:    %s   (/metrics, /healthz, /readyz)
+  schema registry: %s
 Press Ctrl-C to stop.
-`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr())
+`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr(), a.SchemaRegistryAddr())
 			})
 		},
 	}
@@ -110,6 +112,11 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.ReadinessInterval, "readiness-interval", 5*time.Second, "how often the bucket (a small write read back) and the metadata store (a trivial query) are probed for /readyz")
 	f.DurationVar(&cfg.ReadinessTimeout, "readiness-timeout", 5*time.Second, "bound on one readiness probe; a probe that takes longer marks its component failing")
 	addACLFlags(f, &cfg.ACL)
+	f.StringVar(&cfg.SchemaRegistry.Addr, "schema-registry-addr", "127.0.0.1:8081", "schema registry (Confluent REST API) listener address; empty disables it. Left at its default, an address already in use only logs a warning")
+	f.StringVar(&cfg.SchemaRegistry.Mode, "schema-registry-mode", "readwrite", "readwrite, or readonly: this agent's registry refuses every write (registrations, deletes, config and mode changes)")
+	f.StringVar(&cfg.SchemaRegistry.BasicAuthFile, "schema-registry-basic-auth-file", "", "file of user:password lines (bcrypt hash or plain) the schema registry requires as HTTP basic auth (empty: no auth)")
+	f.StringVar(&cfg.SchemaRegistry.TLSCertFile, "schema-registry-tls-cert-file", "", "PEM certificate the schema registry serves HTTPS with (with --schema-registry-tls-key-file)")
+	f.StringVar(&cfg.SchemaRegistry.TLSKeyFile, "schema-registry-tls-key-file", "", "PEM private key of --schema-registry-tls-cert-file")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
 }
 

@@ -50,6 +50,7 @@ func newRoot() *cobra.Command {
 		newBenchCmd(),
 		newFilesCmd(),
 		newDiagnoseCmd(),
+		newSchemasCmd(),
 		newVersionCmd(),
 	)
 	return root

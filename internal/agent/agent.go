@@ -35,6 +35,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/schemaregistry"
 	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/internal/txn"
 )
@@ -90,6 +91,9 @@ type Config struct {
 	// ACL configures authorization (--acl-mode, --super-users,
 	// --allow-everyone-if-no-acl-found); the zero value is off.
 	ACL acl.Config
+
+	// SchemaRegistry configures the schema registry listener.
+	SchemaRegistry SchemaRegistryConfig
 
 	// TopicCacheTTL bounds how stale this agent's view of topics written by
 	// other agents may be.
@@ -161,6 +165,13 @@ type Agent struct {
 	metrics    *prometheus.Registry
 	health     *health
 
+	// srLn and srSrv serve the schema registry (nil when disabled);
+	// schemaValidator checks produced records (nil without the store role).
+	srLn            net.Listener
+	srSrv           *http.Server
+	schemaValidator *schemaregistry.Validator
+	srServing       bool // srSrv took srLn over
+
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
 	ownStore, ownBucket bool
@@ -216,6 +227,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	a.watcher, _ = a.store.(metadata.CommitWatcher)
 	aclStore := aclStoreOf(a.store)
+	if err := a.startSchemaRegistry(a.store); err != nil {
+		return nil, err
+	}
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
@@ -301,6 +315,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Logger:       a.logger,
 		BucketReady:  a.health.bucketErr,
 		Authorizer:   authorizer,
+		Schemas:      a.kafkaSchemas(),
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -349,8 +364,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go a.httpSrv.Serve(a.httpLn)
 	}
+	a.serveSchemaRegistry()
 	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
-		"http", a.HTTPAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
+		"http", a.HTTPAddr(), "schema_registry", a.SchemaRegistryAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
 }
 
@@ -486,6 +502,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		cancel()
 	}
+	a.stopSchemaRegistry(ctx)
 	<-a.txnDone
 	<-a.aclDone
 	a.reader.Close()
@@ -508,6 +525,9 @@ func (a *Agent) closeBackends() error {
 	}
 	if a.httpLn != nil && a.httpSrv == nil {
 		errs = append(errs, a.httpLn.Close())
+	}
+	if a.srLn != nil && !a.srServing {
+		errs = append(errs, a.srLn.Close())
 	}
 	if a.bucket != nil && a.ownBucket {
 		errs = append(errs, a.bucket.Close())

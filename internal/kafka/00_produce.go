@@ -53,6 +53,12 @@ package kafka
 // request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition) and
 // WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, whether or not the
 // topic exists).
+// Topics with confluent.key.schema.validation or
+// confluent.value.schema.validation set (Deps.Schemas, produce_schemas.go)
+// have every record checked against the schema registry: a record without
+// the wire format, or whose schema ID is not registered under the subject
+// the strategy names, fails the batch with INVALID_RECORD and a record
+// error saying why; a registry that cannot be read is KAFKA_STORAGE_ERROR.
 //
 // Deviations: versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
@@ -149,6 +155,16 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				if ps.ErrorRecords, err = stamps.check(&c, window); err != nil {
 					setErr(&ps, kerr.InvalidTimestamp.Code, err.Error())
 					break
+				}
+				if s.schemas != nil && s.schemas.Enabled(t.Configs) {
+					if ps.ErrorRecords, err = s.schemas.ValidateBatch(ctx, rt.Topic, t.Configs, rp.Records); err != nil {
+						code := kerr.InvalidRecord.Code
+						if len(ps.ErrorRecords) == 0 {
+							code = kerr.KafkaStorageError.Code
+						}
+						setErr(&ps, code, err.Error())
+						break
+					}
 				}
 				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: c.Info, LogAppendTime: stamps.logAppendTime})
 				slots = append(slots, produceSlot{ti, len(rs.Partitions)})

@@ -149,6 +149,8 @@ type Server struct {
 	authz Authorizer
 	// bucketReady is Deps.BucketReady, or always nil.
 	bucketReady func() error
+	// schemas is Deps.Schemas (nil: no schema validation).
+	schemas SchemaValidator
 
 	// fetcher answers Fetch requests through reader, Deps.Transactions
 	// and Deps.Notifier.
@@ -195,6 +197,9 @@ type Deps struct {
 	// Authorizer decides client requests; nil allows everything and
 	// answers the ACL APIs with SECURITY_DISABLED (acl.Off).
 	Authorizer Authorizer
+	// Schemas, if set, validates records of topics with
+	// confluent.key/value.schema.validation on.
+	Schemas SchemaValidator
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -226,6 +231,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
 		bucketReady: d.BucketReady,
 		authz:       d.Authorizer,
+		schemas:     d.Schemas,
 		draining:    make(chan struct{}),
 	}
 }

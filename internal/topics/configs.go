@@ -130,6 +130,14 @@ var configs = []Config{
 		Doc: "Batches are stored as the producer compressed them (as with the default, producer); Sluice never recompresses."},
 	{Name: "compression.zstd.level", Type: TypeInt, Default: "3", Check: level(-131072, 22, 3), Support: NotApplied, Kafka: "3.8+",
 		Doc: "Batches are stored as the producer compressed them; Sluice never recompresses."},
+	{Name: "confluent.key.schema.validation", Type: TypeBoolean, Default: "false", Support: Honoured,
+		Doc: "true: every produced record's key must carry the schema registry wire format (magic byte 0, schema ID) with an ID registered under the key subject (confluent.key.subject.name.strategy); batches that do not are refused with INVALID_RECORD (docs/schema-registry.md). A Confluent Server config."},
+	{Name: "confluent.key.subject.name.strategy", Type: TypeString, Default: "TopicNameStrategy", Check: subjectNameStrategy, Support: Honoured,
+		Doc: "How the key subject is named for confluent.key.schema.validation: TopicNameStrategy (<topic>-key), RecordNameStrategy (<record name>), TopicRecordNameStrategy (<topic>-<record name>); Confluent's class names are accepted too. A Confluent Server config."},
+	{Name: "confluent.value.schema.validation", Type: TypeBoolean, Default: "false", Support: Honoured,
+		Doc: "true: every produced record's value must carry the schema registry wire format (magic byte 0, schema ID) with an ID registered under the value subject (confluent.value.subject.name.strategy); batches that do not are refused with INVALID_RECORD (docs/schema-registry.md). A Confluent Server config."},
+	{Name: "confluent.value.subject.name.strategy", Type: TypeString, Default: "TopicNameStrategy", Check: subjectNameStrategy, Support: Honoured,
+		Doc: "How the value subject is named for confluent.value.schema.validation: TopicNameStrategy (<topic>-value), RecordNameStrategy (<record name>), TopicRecordNameStrategy (<topic>-<record name>); Confluent's class names are accepted too. A Confluent Server config."},
 	{Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", Check: atLeast(0), Support: Honoured,
 		Doc: "How long key compaction keeps tombstones (null-value records)."},
 	{Name: "file.delete.delay.ms", Type: TypeLong, Default: "60000", Check: atLeast(0), Support: NoEffect,
@@ -190,8 +198,22 @@ var configs = []Config{
 		Doc: "No local segments to roll."},
 	{Name: "segment.ms", Type: TypeLong, Default: "604800000", Check: atLeast(1), Support: NoEffect,
 		Doc: "No local segments: each flush writes one object, at the latest after the agent's --batch-timeout."},
+	{Name: "sluice.key.schema.validation.mode", Type: TypeString, Default: "id", Check: oneOf("id", "full"), Support: Honoured,
+		Doc: "With confluent.key.schema.validation=true: id checks the wire format and that the schema ID is registered under the subject; full also decodes each key with its schema (docs/schema-registry.md has the cost per record)."},
+	{Name: "sluice.value.schema.validation.mode", Type: TypeString, Default: "id", Check: oneOf("id", "full"), Support: Honoured,
+		Doc: "With confluent.value.schema.validation=true: id checks the wire format and that the schema ID is registered under the subject; full also decodes each value with its schema (docs/schema-registry.md has the cost per record)."},
 	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Support: NoEffect,
 		Doc: "Leaders are nominal and every agent serves every partition; there are no leader elections."},
+}
+
+// subjectNameStrategy accepts Confluent's subject name strategies, by
+// short name or by the serializers' class name.
+func subjectNameStrategy(v string) error {
+	switch strings.TrimPrefix(v, "io.confluent.kafka.serializers.subject.") {
+	case "TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy":
+		return nil
+	}
+	return errors.New("must be TopicNameStrategy, RecordNameStrategy or TopicRecordNameStrategy")
 }
 
 // level validates a compression level as Kafka's CompressionType does: lo

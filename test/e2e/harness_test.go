@@ -72,6 +72,9 @@ type Agent struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	logs      *syncBuffer
+
+	// SchemaRegistryAddr is the schema registry's listener.
+	SchemaRegistryAddr string
 }
 
 // freeAddr returns a loopback address with a port that was free just now.
@@ -92,7 +95,7 @@ func StartAgent(t *testing.T, dataDir string, extra ...string) *Agent {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	a := &Agent{t: t, DataDir: dataDir, KafkaAddr: freeAddr(t), HTTPAddr: freeAddr(t), args: extra}
+	a := &Agent{t: t, DataDir: dataDir, KafkaAddr: freeAddr(t), HTTPAddr: freeAddr(t), SchemaRegistryAddr: freeAddr(t), args: extra}
 	a.start()
 	t.Cleanup(func() {
 		a.Stop()
@@ -105,7 +108,7 @@ func StartAgent(t *testing.T, dataDir string, extra ...string) *Agent {
 
 func (a *Agent) start() {
 	a.t.Helper()
-	args := append([]string{"dev", "--data-dir", a.DataDir, "--kafka-addr", a.KafkaAddr, "--http-addr", a.HTTPAddr, "--log-level", "debug"}, a.args...)
+	args := append([]string{"dev", "--data-dir", a.DataDir, "--kafka-addr", a.KafkaAddr, "--http-addr", a.HTTPAddr, "--schema-registry-addr", a.SchemaRegistryAddr, "--log-level", "debug"}, a.args...)
 	a.cmd = exec.Command(sluiceBin, args...)
 	a.logs = &syncBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs

@@ -120,6 +120,7 @@ var migrations = []string{
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 	txnMigration,
 	aclMigration,
+	schemaRegistryMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -101,6 +101,7 @@ var migrations = []string{
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 	txnMigration,
 	aclMigration,
+	schemaRegistryMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single

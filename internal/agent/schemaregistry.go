@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/kafka"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/schemaregistry"
+	"github.com/sluicehq/sluice/internal/schemaregistry/srstore"
+)
+
+// SchemaRegistryConfig configures the schema registry every agent serves
+// (docs/schema-registry.md).
+type SchemaRegistryConfig struct {
+	// Addr is the registry's REST listener; empty disables it (broker-side
+	// validation still works).
+	Addr string
+	// Mode is readwrite (or empty) or readonly, which refuses every write
+	// on this agent's listener.
+	Mode string
+	// Optional makes a listener that cannot bind a warning rather than an
+	// error (the default address of sluice dev, which may be taken).
+	Optional bool
+	// BasicAuthFile, if set, names a file of user:password lines (bcrypt
+	// hashes or plain) the listener requires.
+	BasicAuthFile string
+	// TLSCertFile and TLSKeyFile, if both set, serve HTTPS.
+	TLSCertFile, TLSKeyFile string
+}
+
+// schemaStore finds the schema registry's store role in the metadata
+// store, under the wrappers agents put around it.
+func schemaStore(s metadata.Store) (srstore.Store, bool) {
+	for {
+		if ss, ok := s.(srstore.Store); ok {
+			return ss, true
+		}
+		b, ok := s.(*metadata.Broadcast)
+		if !ok {
+			return nil, false
+		}
+		s = b.Store
+	}
+}
+
+// startSchemaRegistry builds the registry and the produce path's validator
+// over the metadata store and binds the REST listener. The listener starts
+// serving in serveSchemaRegistry.
+func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
+	cfg := a.cfg.SchemaRegistry
+	var readOnly bool
+	switch cfg.Mode {
+	case "", "readwrite":
+	case "readonly":
+		readOnly = true
+	default:
+		return fmt.Errorf("agent: schema registry mode %q: want readwrite or readonly", cfg.Mode)
+	}
+	store, ok := schemaStore(raw)
+	if !ok {
+		if cfg.Addr != "" {
+			return fmt.Errorf("agent: schema registry: the metadata store %T has no schema registry tables", raw)
+		}
+		return nil
+	}
+	reg := schemaregistry.New(store, readOnly)
+	metrics := schemaregistry.NewMetrics(a.metrics, reg)
+	a.schemaValidator = schemaregistry.NewValidator(store, metrics)
+	if cfg.Addr == "" {
+		return nil
+	}
+	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger}
+	if cfg.BasicAuthFile != "" {
+		auth, err := schemaregistry.LoadBasicAuth(cfg.BasicAuthFile)
+		if err != nil {
+			return err
+		}
+		sc.Auth = auth
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil && cfg.Optional {
+		a.logger.Warn("schema registry not served: its listener cannot bind", "addr", cfg.Addr, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("agent: schema registry listener: %w", err)
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		ln.Close()
+		return fmt.Errorf("agent: schema registry TLS needs both a certificate and a key")
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("agent: schema registry TLS: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	a.srLn = ln
+	a.srSrv = &http.Server{Handler: schemaregistry.Handler(reg, sc), ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+func (a *Agent) serveSchemaRegistry() {
+	if a.srSrv != nil {
+		a.srServing = true
+		go a.srSrv.Serve(a.srLn)
+	}
+}
+
+func (a *Agent) stopSchemaRegistry(ctx context.Context) {
+	if a.srSrv == nil {
+		return
+	}
+	shutCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := a.srSrv.Shutdown(shutCtx); err != nil {
+		a.srSrv.Close()
+	}
+}
+
+// SchemaRegistryAddr is the bound schema registry listener address, or ""
+// when disabled.
+func (a *Agent) SchemaRegistryAddr() string {
+	if a.srLn == nil {
+		return ""
+	}
+	return a.srLn.Addr().String()
+}
+
+// kafkaSchemas is the produce path's validator, or nil (a nil
+// *Validator must not become a non-nil interface).
+func (a *Agent) kafkaSchemas() kafka.SchemaValidator {
+	if a.schemaValidator == nil {
+		return nil
+	}
+	return a.schemaValidator
+}
