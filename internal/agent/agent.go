@@ -23,8 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/jobs"
@@ -96,6 +98,10 @@ type Config struct {
 	// (0 means 5s).
 	ReadinessInterval time.Duration
 	ReadinessTimeout  time.Duration
+	// ConsoleReadOnly makes the web console and the admin API under
+	// /api/v1/ refuse every change (--console-read-only).
+	ConsoleReadOnly bool
+
 	// ShutdownTimeout bounds a graceful shutdown (the command's signal
 	// handling; Close takes its bound from its context).
 	ShutdownTimeout time.Duration
@@ -155,6 +161,13 @@ type Agent struct {
 	httpSrv    *http.Server
 	metrics    *prometheus.Registry
 	health     *health
+	// admin is the JSON admin API and console the web console, both
+	// served on the HTTP listener; summary feeds the console's charts.
+	admin   *adminapi.API
+	console *console.Console
+	summary *adminapi.Summary
+	// summaryDone is closed when the summary sampler stops.
+	summaryDone chan struct{}
 
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
@@ -305,6 +318,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	a.startConsole(serveCtx, self.NodeID)
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}
@@ -458,6 +472,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		cancel()
 	}
 	<-a.txnDone
+	<-a.summaryDone
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()

@@ -1,0 +1,278 @@
+package adminapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sluicehq/sluice/internal/auth"
+)
+
+// Summary keeps the last hour of produce and fetch throughput and latency
+// in memory, one bucket per minute. It reads the agent's own Prometheus
+// metrics (the counters and histograms the write and read paths already
+// keep) and files what changed since the previous sample under the
+// current minute, so it adds nothing to the request path. Each agent keeps
+// its own; the API reports this agent's.
+type Summary struct {
+	g   prometheus.Gatherer
+	now func() time.Time
+
+	mu       sync.Mutex // guards ring, prev and havePrev
+	ring     [SummaryMinutes]minute
+	prev     sample
+	havePrev bool
+}
+
+// SummaryMinutes is how many minutes the summary keeps.
+const SummaryMinutes = 60
+
+// Metric names the summary reads.
+const (
+	metricProduceBytes   = "sluice_produce_bytes_total"
+	metricProduceRecords = "sluice_produce_records_total"
+	metricFetchBytes     = "sluice_fetch_bytes_total"
+	metricFetchRecords   = "sluice_fetch_records_total"
+	metricRequestSeconds = "sluice_kafka_request_seconds"
+)
+
+// hist is a histogram's cumulative state.
+type hist struct {
+	count  uint64
+	sum    float64
+	bounds []float64 // upper bounds
+	cum    []uint64  // cumulative counts per bound
+}
+
+type sample struct {
+	produceBytes, produceRecords, fetchBytes, fetchRecords float64
+	produce, fetch                                         hist
+}
+
+// minute is what happened in one minute.
+type minute struct {
+	start                                                  time.Time
+	produceBytes, produceRecords, fetchBytes, fetchRecords float64
+	produce, fetch                                         hist // deltas
+}
+
+// NewSummary returns a summary reading g.
+func NewSummary(g prometheus.Gatherer) *Summary {
+	return &Summary{g: g, now: time.Now}
+}
+
+// Run samples every interval until ctx ends.
+func (s *Summary) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.Sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sample reads the metrics once and files the change since the previous
+// sample under the current minute.
+func (s *Summary) Sample() {
+	mfs, err := s.g.Gather()
+	if err != nil && len(mfs) == 0 {
+		return
+	}
+	var cur sample
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case metricProduceBytes:
+			cur.produceBytes = counterSum(mf)
+		case metricProduceRecords:
+			cur.produceRecords = counterSum(mf)
+		case metricFetchBytes:
+			cur.fetchBytes = counterSum(mf)
+		case metricFetchRecords:
+			cur.fetchRecords = counterSum(mf)
+		case metricRequestSeconds:
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() != "api" {
+						continue
+					}
+					switch l.GetValue() {
+					case "Produce":
+						cur.produce = histOf(m.GetHistogram())
+					case "Fetch":
+						cur.fetch = histOf(m.GetHistogram())
+					}
+				}
+			}
+		}
+	}
+	now := s.now()
+	start := now.Truncate(time.Minute)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.havePrev {
+		s.prev, s.havePrev = cur, true
+		return
+	}
+	b := &s.ring[start.Unix()/60%SummaryMinutes]
+	if !b.start.Equal(start) {
+		*b = minute{start: start}
+	}
+	b.produceBytes += delta(cur.produceBytes, s.prev.produceBytes)
+	b.produceRecords += delta(cur.produceRecords, s.prev.produceRecords)
+	b.fetchBytes += delta(cur.fetchBytes, s.prev.fetchBytes)
+	b.fetchRecords += delta(cur.fetchRecords, s.prev.fetchRecords)
+	b.produce.add(cur.produce, s.prev.produce)
+	b.fetch.add(cur.fetch, s.prev.fetch)
+	s.prev = cur
+}
+
+func delta(cur, prev float64) float64 { return max(cur-prev, 0) }
+
+func counterSum(mf *dto.MetricFamily) float64 {
+	var v float64
+	for _, m := range mf.GetMetric() {
+		v += m.GetCounter().GetValue()
+	}
+	return v
+}
+
+func histOf(h *dto.Histogram) hist {
+	out := hist{count: h.GetSampleCount(), sum: h.GetSampleSum()}
+	for _, b := range h.GetBucket() {
+		out.bounds = append(out.bounds, b.GetUpperBound())
+		out.cum = append(out.cum, b.GetCumulativeCount())
+	}
+	return out
+}
+
+// add adds the change from prev to cur.
+func (h *hist) add(cur, prev hist) {
+	if cur.count < prev.count {
+		return
+	}
+	h.count += cur.count - prev.count
+	h.sum += max(cur.sum-prev.sum, 0)
+	if h.bounds == nil {
+		h.bounds = cur.bounds
+		h.cum = make([]uint64, len(cur.bounds))
+	}
+	if len(h.cum) != len(cur.cum) {
+		return
+	}
+	for i := range cur.cum {
+		var p uint64
+		if i < len(prev.cum) {
+			p = prev.cum[i]
+		}
+		if cur.cum[i] >= p {
+			h.cum[i] += cur.cum[i] - p
+		}
+	}
+}
+
+// quantile estimates the q quantile as the upper bound of the bucket it
+// falls in (the last finite bound when it is beyond every bound).
+func (h *hist) quantile(q float64) float64 {
+	if h.count == 0 {
+		return 0
+	}
+	want := uint64(math.Ceil(q * float64(h.count)))
+	for i, c := range h.cum {
+		if c >= want {
+			return h.bounds[i]
+		}
+	}
+	if n := len(h.bounds); n > 0 {
+		return h.bounds[n-1]
+	}
+	return 0
+}
+
+// MinuteStats is one minute of the summary.
+type MinuteStats struct {
+	Start                time.Time `json:"start"`
+	ProduceBytesPerSec   float64   `json:"produce_bytes_per_sec"`
+	ProduceRecordsPerSec float64   `json:"produce_records_per_sec"`
+	FetchBytesPerSec     float64   `json:"fetch_bytes_per_sec"`
+	FetchRecordsPerSec   float64   `json:"fetch_records_per_sec"`
+	ProduceRequests      uint64    `json:"produce_requests"`
+	FetchRequests        uint64    `json:"fetch_requests"`
+	ProduceLatencyAvgMs  float64   `json:"produce_latency_avg_ms"`
+	ProduceLatencyP99Ms  float64   `json:"produce_latency_p99_ms"`
+	FetchLatencyAvgMs    float64   `json:"fetch_latency_avg_ms"`
+	FetchLatencyP99Ms    float64   `json:"fetch_latency_p99_ms"`
+}
+
+// SummaryReport is the answer of GET /api/v1/metrics/summary.
+type SummaryReport struct {
+	NodeID int32 `json:"node_id"`
+	// Scope is "agent": the figures are this agent's traffic.
+	Scope string `json:"scope"`
+	// Minutes holds the last hour, oldest first; minutes without traffic
+	// are zeros.
+	Minutes        []MinuteStats `json:"minutes"`
+	ProduceBytes   float64       `json:"produce_bytes"`
+	ProduceRecords float64       `json:"produce_records"`
+	FetchBytes     float64       `json:"fetch_bytes"`
+	FetchRecords   float64       `json:"fetch_records"`
+}
+
+// Report returns the last hour, oldest minute first.
+func (s *Summary) Report() SummaryReport {
+	var r SummaryReport
+	r.Scope = "agent"
+	if s == nil {
+		return r
+	}
+	now := s.now().Truncate(time.Minute)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := SummaryMinutes - 1; i >= 0; i-- {
+		start := now.Add(-time.Duration(i) * time.Minute)
+		ms := MinuteStats{Start: start.UTC()}
+		b := &s.ring[start.Unix()/60%SummaryMinutes]
+		if b.start.Equal(start) {
+			ms.ProduceBytesPerSec, ms.ProduceRecordsPerSec = b.produceBytes/60, b.produceRecords/60
+			ms.FetchBytesPerSec, ms.FetchRecordsPerSec = b.fetchBytes/60, b.fetchRecords/60
+			ms.ProduceRequests, ms.FetchRequests = b.produce.count, b.fetch.count
+			if b.produce.count > 0 {
+				ms.ProduceLatencyAvgMs = 1000 * b.produce.sum / float64(b.produce.count)
+				ms.ProduceLatencyP99Ms = 1000 * b.produce.quantile(0.99)
+			}
+			if b.fetch.count > 0 {
+				ms.FetchLatencyAvgMs = 1000 * b.fetch.sum / float64(b.fetch.count)
+				ms.FetchLatencyP99Ms = 1000 * b.fetch.quantile(0.99)
+			}
+			r.ProduceBytes += b.produceBytes
+			r.ProduceRecords += b.produceRecords
+			r.FetchBytes += b.fetchBytes
+			r.FetchRecords += b.fetchRecords
+		}
+		r.Minutes = append(r.Minutes, ms)
+	}
+	return r
+}
+
+// MetricsSummary samples and reports this agent's last hour.
+func (a *API) MetricsSummary() SummaryReport {
+	if a.cfg.Summary != nil {
+		a.cfg.Summary.Sample()
+	}
+	r := a.cfg.Summary.Report()
+	r.NodeID = a.cfg.NodeID
+	return r
+}
+
+func (a *API) serveSummary(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	writeJSON(w, http.StatusOK, a.MetricsSummary())
+	return nil
+}
