@@ -58,7 +58,11 @@ func lineChart(title, unit string, labels []string, ss []series) template.HTML {
 		if l == "" {
 			continue
 		}
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(i), chartH-6, template.HTMLEscapeString(l))
+		anchor := "middle"
+		if i == len(labels)-1 {
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(i), chartH-6, anchor, template.HTMLEscapeString(l))
 	}
 	for _, s := range ss {
 		var pts []string
@@ -153,7 +157,9 @@ func lagChart(g adminapi.Group) template.HTML {
 	for i := 0; i <= 2; i++ {
 		y := float64(padT) + float64(h)*float64(i)/2
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-8, y, y)
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-6, y+4, top*float64(2-i)/2)
+		if v := top * float64(2-i) / 2; v == math.Trunc(v) {
+			fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-6, y+4, v)
+		}
 	}
 	for i, o := range g.Offsets {
 		var lag int64

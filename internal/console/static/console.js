@@ -210,23 +210,23 @@
   const group = $("#group");
   if (group) {
     const id = group.dataset.group;
+    // refresh reloads the page's live parts (cards, members, lag chart and
+    // table) from the server-rendered page itself, so they look exactly
+    // as on a full load.
+    const live = ["#group", "#members", "#lag-chart", "#offsets"];
     const refresh = async () => {
       if (!$("#auto-refresh").checked) return;
-      let g;
-      try { g = await api("GET", "/api/v1/groups/" + enc(id)); } catch (e) { return; }
-      $("#total-lag").textContent = String(g.total_lag);
-      $("#group-state").textContent = g.state;
-      $("#member-count").textContent = String(g.members.length);
-      const tbody = $("#offsets tbody");
-      tbody.textContent = "";
-      for (const o of g.offsets) {
-        const tr = document.createElement("tr");
-        cell(tr, o.topic);
-        cell(tr, String(o.partition));
-        cell(tr, String(o.committed_offset));
-        cell(tr, String(o.log_end_offset));
-        cell(tr, o.lag === undefined ? "–" : String(o.lag));
-        tbody.appendChild(tr);
+      let html;
+      try {
+        const resp = await fetch(location.href, { headers: { Accept: "text/html" } });
+        if (!resp.ok) return;
+        html = await resp.text();
+      } catch (e) { return; }
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      for (const sel of live) {
+        const fresh = $(sel, doc);
+        const cur = $(sel);
+        if (fresh && cur) cur.replaceWith(document.importNode(fresh, true));
       }
     };
     setInterval(refresh, 2000);
