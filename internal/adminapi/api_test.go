@@ -20,6 +20,9 @@ import (
 
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/agent"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sqlite"
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -361,7 +364,7 @@ func TestMessages(t *testing.T) {
 		return s.ProduceRecords >= 7
 	})
 	last := s.Minutes[len(s.Minutes)-1]
-	if len(s.Minutes) != adminapi.SummaryMinutes || s.Scope != "agent" || s.NodeID != 1 || last.ProduceRequests == 0 || last.ProduceBytesPerSec <= 0 || last.ProduceLatencyAvgMs <= 0 {
+	if len(s.Minutes) != adminapi.SummaryMinutes || s.Scope != "cluster" || !slices.Equal(s.Agents, []int32{1}) || s.NodeID != 1 || last.ProduceRequests == 0 || last.ProduceBytesPerSec <= 0 || last.ProduceLatencyAvgMs <= 0 {
 		t.Fatalf("summary: %+v, last minute %+v", s, last)
 	}
 }
@@ -465,6 +468,68 @@ func TestGroups(t *testing.T) {
 	ta.wantError(t, "GET", "/api/v1/groups/workers", nil, 404, "GROUP_ID_NOT_FOUND")
 	ta.wantError(t, "DELETE", "/api/v1/groups/workers", nil, 404, "GROUP_ID_NOT_FOUND")
 	ta.wantError(t, "POST", "/api/v1/groups/workers/reset-offsets", map[string]any{"to": "earliest"}, 404, "GROUP_ID_NOT_FOUND")
+}
+
+// TestSummaryMerged runs two agents on one store and bucket: the summary
+// either answers merges both agents' traffic, and scope=agent is its own.
+func TestSummaryMerged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := metadata.NewBroadcast(store)
+	t.Cleanup(func() { store.Close() })
+	bucket, err := objstore.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	start := func(node int32) *testAgent {
+		a, err := agent.Start(ctx, agent.Config{Store: shared, Bucket: bucket, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", NodeID: node,
+			Produce: produce.Config{BatchTimeout: 5 * time.Millisecond}, Cache: agent.CacheConfig{Peers: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a.Close(ctx)
+		})
+		return &testAgent{Agent: a, base: "http://" + a.HTTPAddr()}
+	}
+	a1, a2 := start(1), start(2)
+	a1.mustOK(t, "POST", "/api/v1/topics", map[string]any{"name": "m"}, 201, nil)
+	for i := 0; i < 3; i++ {
+		a1.mustOK(t, "POST", "/api/v1/topics/m/messages", map[string]any{"value": "from 1"}, 201, nil)
+	}
+	for i := 0; i < 5; i++ {
+		a2.mustOK(t, "POST", "/api/v1/topics/m/messages", map[string]any{"value": "from 2"}, 201, nil)
+	}
+	var own adminapi.SummaryReport
+	a2.mustOK(t, "GET", "/api/v1/metrics/summary?scope=agent", nil, 200, &own)
+	if own.Scope != "agent" || own.ProduceRecords != 5 {
+		t.Fatalf("agent 2's own summary: %+v", own)
+	}
+	var merged adminapi.SummaryReport
+	waitFor(t, "both agents in the summary", func() bool {
+		a1.mustOK(t, "GET", "/api/v1/metrics/summary", nil, 200, &merged)
+		return slices.Equal(merged.Agents, []int32{1, 2})
+	})
+	if merged.Scope != "cluster" || merged.ProduceRecords != 8 || len(merged.Missing) != 0 {
+		t.Fatalf("merged summary: %+v", merged)
+	}
+	last := merged.Minutes[len(merged.Minutes)-1]
+	if last.ProduceRequests < 8 && merged.Minutes[len(merged.Minutes)-2].ProduceRequests+last.ProduceRequests < 8 {
+		t.Fatalf("merged minutes count %d produce requests", last.ProduceRequests)
+	}
+	a1.wantError(t, "GET", "/api/v1/metrics/summary?scope=galaxy", nil, 400, "BAD_REQUEST")
+	var c adminapi.Cluster
+	a2.mustOK(t, "GET", "/api/v1/cluster", nil, 200, &c)
+	if len(c.Agents) != 2 || c.Agents[0].Self || !c.Agents[1].Self {
+		t.Fatalf("agents seen by node 2: %+v", c.Agents)
+	}
 }
 
 // TestReadOnly checks that --console-read-only refuses every change

@@ -2,8 +2,13 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +23,7 @@ import (
 // metrics (the counters and histograms the write and read paths already
 // keep) and files what changed since the previous sample under the
 // current minute, so it adds nothing to the request path. Each agent keeps
-// its own; the API reports this agent's.
+// its own; the API merges them (ClusterSummary).
 type Summary struct {
 	g   prometheus.Gatherer
 	now func() time.Time
@@ -215,8 +220,11 @@ type MinuteStats struct {
 // SummaryReport is the answer of GET /api/v1/metrics/summary.
 type SummaryReport struct {
 	NodeID int32 `json:"node_id"`
-	// Scope is "agent": the figures are this agent's traffic.
+	// Scope is "agent" (this agent's traffic) or "cluster" (merged).
 	Scope string `json:"scope"`
+	// Agents lists the agents merged; Missing those that did not answer.
+	Agents  []int32 `json:"agents,omitempty"`
+	Missing []int32 `json:"missing,omitempty"`
 	// Minutes holds the last hour, oldest first; minutes without traffic
 	// are zeros.
 	Minutes        []MinuteStats `json:"minutes"`
@@ -272,7 +280,124 @@ func (a *API) MetricsSummary() SummaryReport {
 	return r
 }
 
-func (a *API) serveSummary(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
-	writeJSON(w, http.StatusOK, a.MetricsSummary())
+// peerTimeout bounds asking another agent for its summary.
+const peerTimeout = 2 * time.Second
+
+// ClusterSummary merges every live agent's last hour: this agent's, and
+// each other agent's asked over its HTTP listener (the address it
+// advertises for the zone peer cache). Agents that advertise no address
+// or do not answer in time are listed in Missing.
+func (a *API) ClusterSummary(ctx context.Context) SummaryReport {
+	r := a.MetricsSummary()
+	r.Scope, r.Agents = "cluster", []int32{a.cfg.NodeID}
+	agents, err := a.cfg.Store.LiveAgents(ctx, a.cfg.AgentTTL)
+	if err != nil {
+		return r
+	}
+	type answer struct {
+		node int32
+		rep  *SummaryReport
+	}
+	var others []int32
+	answers := make(chan answer)
+	for _, ag := range agents {
+		if ag.NodeID == a.cfg.NodeID {
+			continue
+		}
+		others = append(others, ag.NodeID)
+		go func() {
+			rep, err := a.peerSummary(ctx, ag.PeerAddr)
+			if err != nil {
+				a.cfg.Logger.Debug("summary: agent did not answer", "node_id", ag.NodeID, "err", err)
+				rep = nil
+			}
+			answers <- answer{ag.NodeID, rep}
+		}()
+	}
+	for range others {
+		ans := <-answers
+		if ans.rep == nil {
+			r.Missing = append(r.Missing, ans.node)
+			continue
+		}
+		r.merge(*ans.rep)
+		r.Agents = append(r.Agents, ans.node)
+	}
+	slices.Sort(r.Agents)
+	slices.Sort(r.Missing)
+	return r
+}
+
+func (a *API) peerSummary(ctx context.Context, addr string) (*SummaryReport, error) {
+	if addr == "" {
+		return nil, errors.New("no HTTP address advertised (--peer-cache off)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/metrics/summary?scope=agent", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %s", resp.Status)
+	}
+	var rep SummaryReport
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// merge adds another agent's minutes to r's, matched by start time:
+// rates and counts add up, average latencies are weighted by requests,
+// and p99 takes the larger (an upper bound of the merged p99).
+func (r *SummaryReport) merge(o SummaryReport) {
+	byStart := map[int64]*MinuteStats{}
+	for i := range r.Minutes {
+		byStart[r.Minutes[i].Start.Unix()] = &r.Minutes[i]
+	}
+	for _, om := range o.Minutes {
+		m := byStart[om.Start.Unix()]
+		if m == nil {
+			continue
+		}
+		m.ProduceLatencyAvgMs = weighted(m.ProduceLatencyAvgMs, m.ProduceRequests, om.ProduceLatencyAvgMs, om.ProduceRequests)
+		m.FetchLatencyAvgMs = weighted(m.FetchLatencyAvgMs, m.FetchRequests, om.FetchLatencyAvgMs, om.FetchRequests)
+		m.ProduceLatencyP99Ms = max(m.ProduceLatencyP99Ms, om.ProduceLatencyP99Ms)
+		m.FetchLatencyP99Ms = max(m.FetchLatencyP99Ms, om.FetchLatencyP99Ms)
+		m.ProduceRequests += om.ProduceRequests
+		m.FetchRequests += om.FetchRequests
+		m.ProduceBytesPerSec += om.ProduceBytesPerSec
+		m.ProduceRecordsPerSec += om.ProduceRecordsPerSec
+		m.FetchBytesPerSec += om.FetchBytesPerSec
+		m.FetchRecordsPerSec += om.FetchRecordsPerSec
+	}
+	r.ProduceBytes += o.ProduceBytes
+	r.ProduceRecords += o.ProduceRecords
+	r.FetchBytes += o.FetchBytes
+	r.FetchRecords += o.FetchRecords
+}
+
+func weighted(a float64, na uint64, b float64, nb uint64) float64 {
+	if na+nb == 0 {
+		return 0
+	}
+	return (a*float64(na) + b*float64(nb)) / float64(na+nb)
+}
+
+func (a *API) serveSummary(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "cluster":
+		writeJSON(w, http.StatusOK, a.ClusterSummary(r.Context()))
+	case "agent":
+		writeJSON(w, http.StatusOK, a.MetricsSummary())
+	default:
+		return badRequest("scope must be cluster or agent, got %q", scope)
+	}
 	return nil
 }

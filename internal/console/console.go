@@ -125,7 +125,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	sum := c.api.MetricsSummary()
+	sum := c.api.ClusterSummary(r.Context())
 	c.render(w, r, "overview", "Overview", "overview", map[string]any{
 		"Cluster":    cl,
 		"Summary":    sum,
