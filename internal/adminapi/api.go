@@ -18,12 +18,15 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -132,24 +135,27 @@ type route struct {
 	pattern string // Go 1.22 "METHOD /path" pattern
 	write   bool   // refused in read-only mode
 	h       func(a *API, w http.ResponseWriter, r *http.Request, p auth.Principal) error
+	// group routes are answered by the group's coordinator: another
+	// agent's requests are forwarded to it.
+	group bool
 }
 
 // routes lists every endpoint; docs/api.md lists the same (a test checks).
 var routes = []route{
-	{"GET /api/v1/cluster", false, (*API).serveCluster},
-	{"GET /api/v1/topics", false, (*API).serveTopics},
-	{"POST /api/v1/topics", true, (*API).serveCreateTopic},
-	{"GET /api/v1/topics/{name}", false, (*API).serveTopic},
-	{"DELETE /api/v1/topics/{name}", true, (*API).serveDeleteTopic},
-	{"PATCH /api/v1/topics/{name}/configs", true, (*API).serveAlterConfigs},
-	{"POST /api/v1/topics/{name}/partitions", true, (*API).serveAddPartitions},
-	{"GET /api/v1/topics/{name}/messages", false, (*API).serveMessages},
-	{"POST /api/v1/topics/{name}/messages", true, (*API).serveProduce},
-	{"GET /api/v1/groups", false, (*API).serveGroups},
-	{"GET /api/v1/groups/{id}", false, (*API).serveGroup},
-	{"DELETE /api/v1/groups/{id}", true, (*API).serveDeleteGroup},
-	{"POST /api/v1/groups/{id}/reset-offsets", true, (*API).serveResetOffsets},
-	{"GET /api/v1/metrics/summary", false, (*API).serveSummary},
+	{"GET /api/v1/cluster", false, (*API).serveCluster, false},
+	{"GET /api/v1/topics", false, (*API).serveTopics, false},
+	{"POST /api/v1/topics", true, (*API).serveCreateTopic, false},
+	{"GET /api/v1/topics/{name}", false, (*API).serveTopic, false},
+	{"DELETE /api/v1/topics/{name}", true, (*API).serveDeleteTopic, false},
+	{"PATCH /api/v1/topics/{name}/configs", true, (*API).serveAlterConfigs, false},
+	{"POST /api/v1/topics/{name}/partitions", true, (*API).serveAddPartitions, false},
+	{"GET /api/v1/topics/{name}/messages", false, (*API).serveMessages, false},
+	{"POST /api/v1/topics/{name}/messages", true, (*API).serveProduce, false},
+	{"GET /api/v1/groups", false, (*API).serveGroups, false},
+	{"GET /api/v1/groups/{id}", false, (*API).serveGroup, true},
+	{"DELETE /api/v1/groups/{id}", true, (*API).serveDeleteGroup, true},
+	{"POST /api/v1/groups/{id}/reset-offsets", true, (*API).serveResetOffsets, true},
+	{"GET /api/v1/metrics/summary", false, (*API).serveSummary, false},
 }
 
 // Routes returns the patterns of every endpoint, in registration order.
@@ -179,7 +185,20 @@ func (a *API) handler(rt route) http.Handler {
 			writeError(w, &Error{Status: http.StatusForbidden, Code: "READ_ONLY", Message: "the console and admin API are read-only on this agent (--console-read-only)"})
 			return
 		}
-		if err := rt.h(a, w, r, p); err != nil {
+		var body []byte
+		if rt.group && r.Header.Get(forwardedHeader) == "" {
+			// Kept to forward the request to the group's coordinator.
+			if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+				writeError(w, badRequest("reading the body: %v", err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		err = rt.h(a, w, r, p)
+		if rt.group && isNotCoordinator(err) && r.Header.Get(forwardedHeader) == "" {
+			err = a.forward(w, r, p, r.PathValue("id"), body)
+		}
+		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
 				a.cfg.Logger.Warn("admin API request failed", "path", r.URL.Path, "err", err)
@@ -292,6 +311,17 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
+	return decodeStrict(dec, v)
+}
+
+// decodeJSON decodes one JSON value from an agent's answer.
+func decodeJSON(r io.Reader, v any) error {
+	return json.NewDecoder(io.LimitReader(r, maxBody)).Decode(v)
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+func decodeStrict(dec *json.Decoder, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return badRequest("invalid JSON body: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/adminapi"
@@ -470,9 +471,10 @@ func TestGroups(t *testing.T) {
 	ta.wantError(t, "POST", "/api/v1/groups/workers/reset-offsets", map[string]any{"to": "earliest"}, 404, "GROUP_ID_NOT_FOUND")
 }
 
-// TestSummaryMerged runs two agents on one store and bucket: the summary
-// either answers merges both agents' traffic, and scope=agent is its own.
-func TestSummaryMerged(t *testing.T) {
+// TestTwoAgents runs two agents on one store and bucket: the summary
+// either answers merges both agents' traffic (scope=agent is its own), and
+// either agent answers for every group, forwarding to its coordinator.
+func TestTwoAgents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "metadata.db"))
@@ -529,6 +531,55 @@ func TestSummaryMerged(t *testing.T) {
 	a2.mustOK(t, "GET", "/api/v1/cluster", nil, 200, &c)
 	if len(c.Agents) != 2 || c.Agents[0].Self || !c.Agents[1].Self {
 		t.Fatalf("agents seen by node 2: %+v", c.Agents)
+	}
+
+	// Groups: some coordinated by each agent; both agents answer for all.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a1.KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "m", Partition: 0, At: 2, LeaderEpoch: -1})
+	for i := 0; i < 6; i++ {
+		if resp, err := adm.CommitOffsets(ctx, fmt.Sprint("g", i), offs); err != nil || resp.Error() != nil {
+			t.Fatalf("commit: %v %v", err, resp.Error())
+		}
+	}
+	// Each agent learns of the other at its next heartbeat; then the
+	// groups are spread over both.
+	waitFor(t, "groups coordinated by both agents", func() bool {
+		owners := map[int32]bool{}
+		for _, r := range adm.FindGroupCoordinators(ctx, "g0", "g1", "g2", "g3", "g4", "g5") {
+			owners[r.NodeID] = true
+		}
+		return owners[1] && owners[2]
+	})
+	for i := 0; i < 6; i++ {
+		id := fmt.Sprint("g", i)
+		for _, a := range []*testAgent{a1, a2} {
+			var g adminapi.Group
+			a.mustOK(t, "GET", "/api/v1/groups/"+id, nil, 200, &g)
+			if g.GroupID != id || g.State != "Empty" || len(g.Offsets) != 1 || g.Offsets[0].Committed != 2 || g.TotalLag != 6 {
+				t.Fatalf("%s from %s: %+v", id, a.base, g)
+			}
+		}
+		// A change through either agent reaches the coordinator.
+		via := []*testAgent{a1, a2}[i%2]
+		var res adminapi.ResetResult
+		via.mustOK(t, "POST", "/api/v1/groups/"+id+"/reset-offsets", map[string]any{"to": "latest"}, 200, &res)
+		if len(res.Offsets) != 1 || res.Offsets[0].New != 8 {
+			t.Fatalf("reset %s: %+v", id, res)
+		}
+		var g adminapi.Group
+		[]*testAgent{a1, a2}[(i+1)%2].mustOK(t, "GET", "/api/v1/groups/"+id, nil, 200, &g)
+		if g.TotalLag != 0 {
+			t.Fatalf("%s after reset: %+v", id, g)
+		}
+		via.mustOK(t, "DELETE", "/api/v1/groups/"+id, nil, 200, nil)
+		a1.wantError(t, "GET", "/api/v1/groups/"+id, nil, 404, "GROUP_ID_NOT_FOUND")
+		a2.wantError(t, "GET", "/api/v1/groups/"+id, nil, 404, "GROUP_ID_NOT_FOUND")
 	}
 }
 

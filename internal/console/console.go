@@ -182,7 +182,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := c.api.Group(r.Context(), p, r.PathValue("id"))
+	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
