@@ -48,9 +48,10 @@ metadata store is a SQLite file and the bucket is a directory, both under
 				fmt.Fprintf(cmd.OutOrStdout(), `Sluice is running.
   data:    %s (bucket %s, metadata %s)
   kafka:   %s   e.g. kcat -b %s -L
-  http:    %s   (/metrics, /healthz, /readyz)
+  http:    %s   (/metrics, /healthz, /readyz, /api/v1/)
+  console: http://%s/
 Press Ctrl-C to stop.
-`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr())
+`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr(), a.HTTPAddr())
 			})
 		},
 	}
