@@ -301,6 +301,11 @@ func TestMessages(t *testing.T) {
 
 	// The latest messages by default.
 	var m adminapi.Messages
+	var pg adminapi.TopicPage
+	ta.mustOK(t, "GET", "/api/v1/topics?q=events", nil, 200, &pg)
+	if len(pg.Topics) != 1 || pg.Topics[0].Bytes <= 0 {
+		t.Fatalf("topic list after producing: %+v", pg)
+	}
 	ta.mustOK(t, "GET", "/api/v1/topics/events/messages?partition=1&limit=3", nil, 200, &m)
 	if m.StartOffset != 4 || m.NextOffset != 7 || m.HighWatermark != 7 || len(m.Messages) != 3 {
 		t.Fatalf("latest: %+v", m)

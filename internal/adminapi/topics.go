@@ -25,6 +25,8 @@ type TopicSummary struct {
 	Partitions int32     `json:"partitions"`
 	Configs    int       `json:"configs_set"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Bytes is what the topic's data occupies in the bucket.
+	Bytes int64 `json:"bytes"`
 }
 
 // TopicPage is one page of GET /api/v1/topics.
@@ -118,7 +120,17 @@ func (a *API) Topics(ctx context.Context, q ListQuery) (TopicPage, error) {
 	p := TopicPage{Topics: []TopicSummary{}, Total: total, NextPageToken: next}
 	for _, i := range idx {
 		t := all[i]
-		p.Topics = append(p.Topics, TopicSummary{Name: t.Name, ID: t.ID.Base64(), Partitions: t.Partitions, Configs: len(t.Configs), CreatedAt: t.CreatedAt})
+		ts := TopicSummary{Name: t.Name, ID: t.ID.Base64(), Partitions: t.Partitions, Configs: len(t.Configs), CreatedAt: t.CreatedAt}
+		// One query per topic of the page only, never per topic of the
+		// cluster.
+		sizes, err := a.cfg.Store.PartitionBytes(ctx, t.ID)
+		if err != nil {
+			return TopicPage{}, err
+		}
+		for _, b := range sizes {
+			ts.Bytes += b
+		}
+		p.Topics = append(p.Topics, ts)
 	}
 	return p, nil
 }
