@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image"
 	"image/png"
 	"io"
 	"os"
@@ -106,13 +105,16 @@ func TestConsoleBrowser(t *testing.T) {
 	done := false
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		var l struct{ Kind, Name, Error string }
+		var l struct {
+			Kind, Name, Error string
+			Ms                int64
+		}
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("bad line from the browser script %q: %v", sc.Text(), err)
 		}
 		switch l.Kind {
 		case "step":
-			steps = append(steps, l.Name)
+			steps = append(steps, fmt.Sprintf("%s@%dms", l.Name, l.Ms))
 		case "error":
 			t.Errorf("browser script failed after steps %v: %s", steps, l.Error)
 		case "done":
@@ -144,6 +146,7 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := cmd.Wait(); err != nil || !done {
 		t.Fatalf("browser script: %v after steps %v\nstderr:\n%s", err, steps, stderr.String())
 	}
+	t.Logf("browser steps: %v", steps)
 
 	// The overview screenshot shows the page, not a blank one.
 	for _, name := range []string{"console-overview.png", "console-topic.png", "console-group.png"} {
@@ -206,5 +209,3 @@ func checkScreenshot(t *testing.T, path string) {
 		t.Fatalf("%s has %d colours: blank?", path, len(colours))
 	}
 }
-
-var _ image.Image

@@ -9,7 +9,8 @@ const readline = require('readline')
 
 const cfg = JSON.parse(process.argv[2])
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
-const step = (name) => out({ kind: 'step', name })
+const started = Date.now()
+const step = (name) => out({ kind: 'step', name, ms: Date.now() - started })
 
 const lines = readline.createInterface({ input: process.stdin })
 const waiting = []
