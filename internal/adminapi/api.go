@@ -143,6 +143,7 @@ type route struct {
 // routes lists every endpoint; docs/api.md lists the same (a test checks).
 var routes = []route{
 	{"GET /api/v1/cluster", false, (*API).serveCluster, false},
+	{"GET /api/v1/agent", false, (*API).serveAgent, false},
 	{"GET /api/v1/topics", false, (*API).serveTopics, false},
 	{"POST /api/v1/topics", true, (*API).serveCreateTopic, false},
 	{"GET /api/v1/topics/{name}", false, (*API).serveTopic, false},

@@ -534,8 +534,13 @@ func TestTwoAgents(t *testing.T) {
 	a1.wantError(t, "GET", "/api/v1/metrics/summary?scope=galaxy", nil, 400, "BAD_REQUEST")
 	var c adminapi.Cluster
 	a2.mustOK(t, "GET", "/api/v1/cluster", nil, 200, &c)
-	if len(c.Agents) != 2 || c.Agents[0].Self || !c.Agents[1].Self {
+	if len(c.Agents) != 2 || c.Agents[0].Self || !c.Agents[1].Self || c.Agents[0].Version == "" || c.Agents[0].Readiness == nil || c.Agents[0].UptimeSeconds < 0 {
 		t.Fatalf("agents seen by node 2: %+v", c.Agents)
+	}
+	var self adminapi.AgentInfo
+	a1.mustOK(t, "GET", "/api/v1/agent", nil, 200, &self)
+	if self.NodeID != 1 || !self.Self || self.Version == "" || self.Readiness == nil {
+		t.Fatalf("agent 1 about itself: %+v", self)
 	}
 
 	// Groups: some coordinated by each agent; both agents answer for all.

@@ -3,6 +3,7 @@ package adminapi
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/auth"
@@ -13,12 +14,14 @@ import (
 // AgentInfo is one live agent.
 type AgentInfo struct {
 	NodeID      int32     `json:"node_id"`
-	Host        string    `json:"host"`
-	Port        int32     `json:"port"`
+	Host        string    `json:"host,omitempty"`
+	Port        int32     `json:"port,omitempty"`
 	Zone        string    `json:"zone"`
-	HeartbeatAt time.Time `json:"heartbeat_at"`
-	// Self marks the agent that answered; only its version, uptime and
-	// readiness are known here (each agent serves its own /api/v1/cluster).
+	HeartbeatAt time.Time `json:"heartbeat_at,omitzero"`
+	// Self marks the agent that answered. Version, uptime and readiness
+	// come from each agent itself (GET /api/v1/agent on the HTTP address
+	// it advertises for the zone peer cache); they are absent for an
+	// agent that advertises none or does not answer.
 	Self          bool       `json:"self"`
 	Version       string     `json:"version,omitempty"`
 	Commit        string     `json:"commit,omitempty"`
@@ -75,15 +78,31 @@ func (a *API) Cluster(ctx context.Context) (Cluster, error) {
 	if err != nil {
 		return c, err
 	}
-	c.Agents = []AgentInfo{}
-	for _, ag := range agents {
-		ai := AgentInfo{NodeID: ag.NodeID, Host: ag.Host, Port: ag.Port, Zone: ag.Zone, HeartbeatAt: ag.HeartbeatAt}
+	c.Agents = make([]AgentInfo, len(agents))
+	var wg sync.WaitGroup
+	for i, ag := range agents {
+		ai := &c.Agents[i]
+		*ai = AgentInfo{NodeID: ag.NodeID, Host: ag.Host, Port: ag.Port, Zone: ag.Zone, HeartbeatAt: ag.HeartbeatAt}
 		if ag.NodeID == a.cfg.NodeID {
 			r := c.Readiness
 			ai.Self, ai.Version, ai.Commit, ai.UptimeSeconds, ai.Readiness = true, bi.Version, bi.Commit, up, &r
+			continue
 		}
-		c.Agents = append(c.Agents, ai)
+		if ag.PeerAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var self AgentInfo
+			if err := a.askPeer(ctx, ag.PeerAddr, "/api/v1/agent", &self); err != nil {
+				a.cfg.Logger.Debug("cluster: agent did not answer", "node_id", ag.NodeID, "err", err)
+				return
+			}
+			ai.Version, ai.Commit, ai.UptimeSeconds, ai.Readiness = self.Version, self.Commit, self.UptimeSeconds, self.Readiness
+		}()
 	}
+	wg.Wait()
 	topics, err := a.cfg.Store.ListTopics(ctx)
 	if err != nil {
 		return c, err
@@ -157,6 +176,19 @@ func (a *API) Storage(ctx context.Context) (Storage, error) {
 	s.ComputedAt = time.Now().UTC()
 	a.storage, a.storageAt = s, time.Now()
 	return s, nil
+}
+
+// Self describes the answering agent.
+func (a *API) Self() AgentInfo {
+	bi := buildinfo.Read()
+	r := a.cfg.Readiness()
+	return AgentInfo{NodeID: a.cfg.NodeID, Zone: a.cfg.Zone, Self: true, Version: bi.Version, Commit: bi.Commit,
+		UptimeSeconds: int64(time.Since(a.cfg.StartedAt).Seconds()), Readiness: &r}
+}
+
+func (a *API) serveAgent(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	writeJSON(w, http.StatusOK, a.Self())
+	return nil
 }
 
 func (a *API) serveCluster(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {

@@ -329,28 +329,34 @@ func (a *API) ClusterSummary(ctx context.Context) SummaryReport {
 }
 
 func (a *API) peerSummary(ctx context.Context, addr string) (*SummaryReport, error) {
-	if addr == "" {
-		return nil, errors.New("no HTTP address advertised (--peer-cache off)")
-	}
-	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/metrics/summary?scope=agent", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %s", resp.Status)
-	}
 	var rep SummaryReport
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+	if err := a.askPeer(ctx, addr, "/api/v1/metrics/summary?scope=agent", &rep); err != nil {
 		return nil, err
 	}
 	return &rep, nil
+}
+
+// askPeer GETs path from another agent's HTTP listener within
+// peerTimeout and decodes its JSON answer into v.
+func (a *API) askPeer(ctx context.Context, addr, path string, v any) error {
+	if addr == "" {
+		return errors.New("no HTTP address advertised (--peer-cache off)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
 }
 
 // merge adds another agent's minutes to r's, matched by start time:
