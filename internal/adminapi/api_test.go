@@ -593,6 +593,49 @@ func TestTwoAgents(t *testing.T) {
 	}
 }
 
+// TestConsumerGroup848 describes a KIP-848 consumer group (franz-go's
+// server-side balancer): type consumer, members with assignments, lag.
+func TestConsumerGroup848(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, false)
+	ta.mustOK(t, "POST", "/api/v1/topics", map[string]any{"name": "q", "partitions": 2}, 201, nil)
+	for i := 0; i < 4; i++ {
+		ta.mustOK(t, "POST", "/api/v1/topics/q/messages", map[string]any{"partition": i % 2, "value": "v"}, 201, nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ta.KafkaAddr()), kgo.ConsumerGroup("new-protocol"), kgo.ConsumeTopics("q"),
+		kgo.ServerSideBalancer(), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for got := 0; got < 3; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	var g adminapi.Group
+	waitFor(t, "a KIP-848 group with its member assigned", func() bool {
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ta.mustOK(t, "GET", "/api/v1/groups/new-protocol", nil, 200, &g)
+		return len(g.Members) == 1 && len(g.Members[0].Assignment) == 1 && len(g.Members[0].Assignment[0].Partitions) == 2 && len(g.Offsets) == 2
+	})
+	if g.Type != "consumer" || g.ProtocolType != "consumer" || g.State != "Stable" || g.Members[0].Assignment[0].Topic != "q" {
+		t.Fatalf("KIP-848 group: %+v", g)
+	}
+	var pg adminapi.GroupPage
+	ta.mustOK(t, "GET", "/api/v1/groups", nil, 200, &pg)
+	if len(pg.Groups) != 1 || pg.Groups[0].Type != "consumer" {
+		t.Fatalf("groups: %+v", pg)
+	}
+	ta.wantError(t, "POST", "/api/v1/groups/new-protocol/reset-offsets", map[string]any{"to": "earliest"}, 409, "NON_EMPTY_GROUP")
+}
+
 // TestReadOnly checks that --console-read-only refuses every change
 // (every write route) and still answers reads.
 func TestReadOnly(t *testing.T) {
