@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -481,5 +480,3 @@ func (a *API) serveResetOffsets(w http.ResponseWriter, r *http.Request, p auth.P
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
-
-var _ = time.Second

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -427,5 +426,3 @@ func (a *API) topicByName(ctx context.Context, name string) (metadata.Topic, err
 	}
 	return t, nil
 }
-
-var _ = fmt.Sprint
