@@ -11,11 +11,14 @@
 #     the kafkajs scenarios' modules: `npm ci` in test/e2e/kafkajs from its
 #     package-lock.json, without install scripts (every codec there is pure
 #     JavaScript or WebAssembly), when node_modules is missing or was
-#     installed from another lock file.
+#     installed from another lock file;
+#   - the console's browser tests: Debian's `chromium` and `npm ci` of
+#     playwright-core in test/e2e/console (playwright-core never downloads
+#     a browser; the tests launch /usr/bin/chromium).
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
-pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard postgresql
+pkgs=(kcat python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard postgresql chromium
 	# confluent_kafka.schema_registry: its HTTP client, JSONSerializer, ProtobufSerializer
 	python3-requests python3-jsonschema python3-protobuf)
 missing=()
@@ -53,5 +56,12 @@ kafkajs_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/kafkajs"
 if ! cmp -s "$kafkajs_dir/package-lock.json" "$kafkajs_dir/node_modules/.installed-lock"; then
 	echo "installing: kafkajs test modules (npm ci in test/e2e/kafkajs)"
 	(cd "$kafkajs_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
+		cp package-lock.json node_modules/.installed-lock)
+fi
+
+console_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/console"
+if ! cmp -s "$console_dir/package-lock.json" "$console_dir/node_modules/.installed-lock"; then
+	echo "installing: console browser test modules (npm ci in test/e2e/console)"
+	(cd "$console_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
 		cp package-lock.json node_modules/.installed-lock)
 fi

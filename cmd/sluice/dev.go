@@ -49,10 +49,11 @@ metadata store is a SQLite file and the bucket is a directory, both under
 				fmt.Fprintf(cmd.OutOrStdout(), `Sluice is running.
   data:    %s (bucket %s, metadata %s)
   kafka:   %s   e.g. kcat -b %s -L
-  http:    %s   (/metrics, /healthz, /readyz)
+  http:    %s   (/metrics, /healthz, /readyz, /api/v1/)
+  console: http://%s/
   schema registry: %s
 Press Ctrl-C to stop.
-`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr(), a.SchemaRegistryAddr())
+`, dataDir, cfg.BucketURL, cfg.MetadataURL, a.KafkaAddr(), a.KafkaAddr(), a.HTTPAddr(), a.HTTPAddr(), a.SchemaRegistryAddr())
 			})
 		},
 	}
@@ -77,7 +78,8 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener address")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the web console, the admin API (/api/v1/), /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
+	f.BoolVar(&cfg.ConsoleReadOnly, "console-read-only", false, "make the web console and the admin API under /api/v1/ refuse every change (403)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")

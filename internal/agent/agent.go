@@ -24,8 +24,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicehq/sluice/internal/acl"
+	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/jobs"
@@ -104,6 +106,10 @@ type Config struct {
 	// (0 means 5s).
 	ReadinessInterval time.Duration
 	ReadinessTimeout  time.Duration
+	// ConsoleReadOnly makes the web console and the admin API under
+	// /api/v1/ refuse every change (--console-read-only).
+	ConsoleReadOnly bool
+
 	// ShutdownTimeout bounds a graceful shutdown (the command's signal
 	// handling; Close takes its bound from its context).
 	ShutdownTimeout time.Duration
@@ -164,6 +170,13 @@ type Agent struct {
 	httpSrv    *http.Server
 	metrics    *prometheus.Registry
 	health     *health
+	// admin is the JSON admin API and console the web console, both
+	// served on the HTTP listener; summary feeds the console's charts.
+	admin   *adminapi.API
+	console *console.Console
+	summary *adminapi.Summary
+	// summaryDone is closed when the summary sampler stops.
+	summaryDone chan struct{}
 
 	// srLn and srSrv serve the schema registry (nil when disabled);
 	// schemaValidator checks produced records (nil without the store role).
@@ -334,6 +347,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	a.startConsole(serveCtx, self.NodeID)
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}
@@ -505,6 +519,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.stopSchemaRegistry(ctx)
 	<-a.txnDone
 	<-a.aclDone
+	<-a.summaryDone
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()

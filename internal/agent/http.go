@@ -17,6 +17,8 @@ import (
 //	/metrics       Prometheus metrics
 //	/debug/pprof/  Go profiles
 //	/internal/cache/v1/range  cached file blocks for zone peers (--peer-cache)
+//	/api/v1/…      the JSON admin API (docs/api.md)
+//	/, /topics, /groups …  the web console (docs/console.md)
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -32,5 +34,7 @@ func (a *Agent) httpHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.admin.Register(mux)
+	a.console.Register(mux)
 	return mux
 }

@@ -1,0 +1,243 @@
+// Package console serves Sluice's web console from every agent: pages
+// rendered on the server with html/template (embedded in the binary, no
+// build step) and a little JavaScript that calls the JSON admin API
+// (internal/adminapi) for changes and the message browser. Pages render
+// from the same adminapi methods the /api/v1/ endpoints answer with, so
+// lists are searched and paged on the server and a cluster with
+// thousands of topics loads as fast as one with ten. Charts are SVG drawn
+// on the server.
+package console
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/adminapi"
+	"github.com/sluicehq/sluice/internal/auth"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// StaticPrefix is where the console's CSS and JavaScript are served.
+const StaticPrefix = "/console/static/"
+
+// Console serves the pages.
+type Console struct {
+	api   *adminapi.API
+	pages map[string]*template.Template
+}
+
+// New returns the console over api.
+func New(api *adminapi.API) *Console {
+	c := &Console{api: api, pages: map[string]*template.Template{}}
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error"} {
+		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return c
+}
+
+// Routes lists the console's pages.
+var routes = []string{
+	"GET /{$}",
+	"GET /topics",
+	"GET /topics/{name}",
+	"GET /groups",
+	"GET /groups/{id}",
+}
+
+// Register adds the pages and static assets to mux.
+func (c *Console) Register(mux *http.ServeMux) {
+	handlers := []http.HandlerFunc{c.overview, c.topics, c.topic, c.groups, c.group}
+	for i, pattern := range routes {
+		mux.HandleFunc(pattern, handlers[i])
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+StaticPrefix, http.StripPrefix(StaticPrefix, http.FileServerFS(sub)))
+}
+
+// page is what every template gets.
+type page struct {
+	Title    string
+	Nav      string
+	ReadOnly bool
+	Data     any
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, nav string, data any) {
+	c.renderStatus(w, http.StatusOK, name, title, nav, data)
+}
+
+func (c *Console) renderStatus(w http.ResponseWriter, status int, name, title, nav string, data any) {
+	var buf bytes.Buffer
+	err := c.pages[name].Execute(&buf, page{Title: title, Nav: nav, ReadOnly: c.api.ReadOnly(), Data: data})
+	if err != nil {
+		slog.Warn("console: render failed", "page", name, "err", err)
+		http.Error(w, "render failed: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+}
+
+// fail renders an error page with the API error's status.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	var e *adminapi.Error
+	if errors.As(err, &e) {
+		status = e.Status
+	}
+	c.renderStatus(w, status, "error", "Error", "", map[string]any{"Status": status, "Error": err.Error()})
+}
+
+// principal runs the login hook for a page.
+func (c *Console) principal(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
+	p, err := c.api.Principal(r)
+	if err != nil {
+		c.fail(w, r, &adminapi.Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: err.Error()})
+		return p, false
+	}
+	return p, true
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	cl, err := c.api.Cluster(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	sum := c.api.ClusterSummary(r.Context())
+	c.render(w, r, "overview", "Overview", "overview", map[string]any{
+		"Cluster":    cl,
+		"Summary":    sum,
+		"Throughput": throughputChart(sum),
+		"Latency":    latencyChart(sum),
+	})
+}
+
+func listQuery(r *http.Request) adminapi.ListQuery {
+	return adminapi.ListQuery{Q: r.URL.Query().Get("q"), PageToken: r.URL.Query().Get("page_token"), Limit: adminapi.DefaultLimit}
+}
+
+func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	q := listQuery(r)
+	pg, err := c.api.Topics(r.Context(), q)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "topics", "Topics", "topics", map[string]any{"Q": q.Q, "Page": pg, "First": q.PageToken == ""})
+}
+
+func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	t, err := c.api.Topic(r.Context(), r.PathValue("name"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "topic", "Topic "+t.Name, "topics", t)
+}
+
+func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
+	p, ok := c.principal(w, r)
+	if !ok {
+		return
+	}
+	q := listQuery(r)
+	pg, err := c.api.Groups(r.Context(), p, q)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "groups", "Consumer groups", "groups", map[string]any{"Q": q.Q, "Page": pg, "First": q.PageToken == ""})
+}
+
+func (c *Console) group(w http.ResponseWriter, r *http.Request) {
+	p, ok := c.principal(w, r)
+	if !ok {
+		return
+	}
+	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "group", "Group "+g.GroupID, "groups", map[string]any{"Group": g, "Lag": lagChart(g)})
+}
+
+var funcs = template.FuncMap{
+	"bytes":    humanBytes,
+	"bytesf":   func(f float64) string { return humanBytes(int64(f)) },
+	"pathesc":  url.PathEscape,
+	"duration": func(sec int64) string { return (time.Duration(sec) * time.Second).String() },
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return time.Since(t).Truncate(time.Second).String() + " ago"
+	},
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"join": func(ps []int32) string {
+		s := make([]string, len(ps))
+		for i, p := range ps {
+			s[i] = fmt.Sprint(p)
+		}
+		return strings.Join(s, ",")
+	},
+	"deref": func(p *int64) string {
+		if p == nil {
+			return "–"
+		}
+		return fmt.Sprint(*p)
+	},
+	"seq": func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	},
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
