@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// sessionsOpen reads sluice_fetch_sessions from the agent.
+func sessionsOpen(t *testing.T, a *Agent) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^sluice_fetch_sessions (\S+)$`).FindStringSubmatch(metricsText(t, a.HTTPAddr))
+	if m == nil {
+		t.Fatal("sluice_fetch_sessions not exported")
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// TestFetchSessionsAcrossRestart: a franz-go consumer of 24 partitions
+// fetches through an incremental fetch session (KIP-227); the agent's
+// restart loses the session, and the consumer starts a new one and reads
+// every record exactly once, in order, as does kcat (librdkafka fetches
+// without sessions).
+func TestFetchSessionsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	cliRequireKcat(t)
+	a := StartAgent(t, "", "--batch-timeout", "5ms")
+	const topic, partitions = "sessions", 24
+	a.CreateTopic(topic, partitions)
+	ctx := testContext(t, 3*time.Minute)
+	producer := a.Client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	produce := func(from, to int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, kgo.StringRecord(fmt.Sprintf("v%04d", i)))
+		}
+		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer := a.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond))
+	seen := map[string]int{}
+	last := map[int32]int64{}
+	readUntil := func(n int) {
+		t.Helper()
+		for len(seen) < n {
+			fs := consumer.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d of %d records", len(seen), n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if prev, ok := last[r.Partition]; ok && r.Offset != prev+1 {
+					t.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
+				}
+				last[r.Partition] = r.Offset
+				seen[string(r.Value)]++
+			})
+		}
+	}
+	produce(0, 240)
+	readUntil(240)
+	if n := sessionsOpen(t, a); n < 1 {
+		t.Fatalf("%v fetch sessions open while franz-go consumes; want its session", n)
+	}
+
+	a.Restart()
+	if n := sessionsOpen(t, a); n != 0 {
+		t.Fatalf("%v fetch sessions after a restart", n)
+	}
+	produce(240, 480)
+	readUntil(480)
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("%s read %d times", v, n)
+		}
+	}
+	if n := sessionsOpen(t, a); n < 1 {
+		t.Fatalf("the consumer did not open a new session after the restart (%v open)", n)
+	}
+
+	out, err := cliRun(ctx, nil, "kcat", "-b", a.KafkaAddr, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(regexp.MustCompile(`(?m)^v\d{4}$`).FindAll(out, -1)); got != 480 {
+		t.Fatalf("kcat read %d records, want 480", got)
+	}
+}
