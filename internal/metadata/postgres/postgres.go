@@ -119,6 +119,7 @@ var migrations = []string{
 	ALTER TABLE files ADD COLUMN released_at timestamptz;
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 	txnMigration,
+	securityMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

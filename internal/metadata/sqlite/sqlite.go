@@ -100,6 +100,7 @@ var migrations = []string{
 	CREATE INDEX extents_file ON extents (file_id);
 	CREATE INDEX files_released ON files (released_at) WHERE released_at IS NOT NULL;`,
 	txnMigration,
+	securityMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
