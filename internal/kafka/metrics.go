@@ -19,6 +19,10 @@ type Metrics struct {
 	recordsOut  prometheus.Counter
 	panics      prometheus.Counter
 	queuedBytes prometheus.Gauge
+	// authentications counts SASL authentications by mechanism and
+	// result; tlsFailures TLS handshakes that failed, by listener.
+	authentications *prometheus.CounterVec
+	tlsFailures     *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -35,9 +39,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		recordsOut:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_records_total", Help: "Records (offsets) returned to consumers."}),
 		panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_panics_total", Help: "Requests whose handling panicked; each closed its connection."}),
 		queuedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_queued_request_bytes", Help: "Bytes of requests in progress on all connections (bounded by --queued-max-request-bytes)."}),
+		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_sasl_authentications_total",
+			Help: "SASL authentications by mechanism and result (success or failure; an unsupported mechanism counts as mechanism \"unsupported\")."}, []string{"mechanism", "result"}),
+		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_tls_handshake_failures_total",
+			Help: "Kafka connections closed because their TLS handshake failed or no principal mapping rule named the client certificate, by listener."}, []string{"listener"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes)
+		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes, m.authentications, m.tlsFailures)
 	}
 	return m
 }

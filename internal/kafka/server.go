@@ -7,11 +7,13 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -99,6 +101,16 @@ type Config struct {
 	// when the client's own timeout is longer (or unset); past it the
 	// request gets REQUEST_TIMED_OUT, never a hang. 0 means 30s.
 	ProduceTimeout time.Duration
+	// AuthFailureDelay is how long a failed SASL authentication waits
+	// before its answer and the closing of its connection (Kafka's
+	// connection.failed.authentication.delay.ms). 0 means 1s; negative
+	// means none.
+	AuthFailureDelay time.Duration
+	// MaxReauth bounds a SASL session (Kafka's connections.max.reauth.ms):
+	// a client that authenticated with SaslAuthenticate v1+ must
+	// re-authenticate within it. 0 bounds sessions only by their
+	// credential's expiry.
+	MaxReauth time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -123,6 +135,10 @@ func (c *Config) setDefaults() {
 	if c.QueuedMaxRequestBytes == 0 {
 		c.QueuedMaxRequestBytes = 500 << 20
 	}
+	if c.AuthFailureDelay == 0 {
+		c.AuthFailureDelay = time.Second
+	}
+	c.AuthFailureDelay = max(c.AuthFailureDelay, 0)
 }
 
 // Server serves the Kafka protocol.
@@ -137,7 +153,8 @@ type Server struct {
 	txn      TxnCoordinator
 	txnLog   metadata.Transactions
 	members  cluster.Membership
-	cluster  string // cluster ID
+	scram    auth.ScramStore // nil: no credential store
+	cluster  string          // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
 	// bucketReady is Deps.BucketReady, or always nil.
@@ -150,9 +167,9 @@ type Server struct {
 	// queued bounds request bytes in progress across connections.
 	queued *requestBudget
 
-	mu    sync.Mutex // guards conns, ln, draining and drainingSet
+	mu    sync.Mutex // guards conns, lns, draining and drainingSet
 	conns map[net.Conn]struct{}
-	ln    net.Listener
+	lns   []net.Listener
 	// draining is closed by Drain: readers stop taking requests and each
 	// connection closes once its requests are answered.
 	draining    chan struct{}
@@ -182,6 +199,9 @@ type Deps struct {
 	// failing (the agent's readiness prober): produce requests are then
 	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
 	BucketReady func() error
+	// Scram is the SCRAM credential store DescribeUserScramCredentials
+	// and AlterUserScramCredentials serve (nil: they fail).
+	Scram auth.ScramStore
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -199,7 +219,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	return &Server{
 		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
-		members: d.Membership, cluster: d.ClusterID,
+		members: d.Membership, cluster: d.ClusterID, scram: d.Scram,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
@@ -208,11 +228,32 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 }
 
-// Serve accepts connections on ln until ctx is cancelled or Close is
-// called, then closes every connection and waits for them.
+// Serve accepts PLAINTEXT connections on ln until ctx is cancelled or
+// Close is called, then closes every connection and waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.ServeListener(ctx, ln, Listener{Name: "PLAINTEXT", Protocol: auth.Plaintext})
+}
+
+// ServeListener is Serve for a listener secured as l says. One server
+// may serve several listeners at once, each from its own call.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener) error {
+	if l.Name == "" {
+		l.Name = "PLAINTEXT"
+	}
+	if l.Protocol == "" {
+		l.Protocol = auth.Plaintext
+	}
+	if l.Protocol.TLS() && l.TLS == nil {
+		return fmt.Errorf("kafka: listener %s: %s needs a TLS configuration", l.Name, l.Protocol)
+	}
+	if l.Protocol.SASL() && (l.SASL == nil || len(l.SASL.Mechanisms()) == 0) {
+		return fmt.Errorf("kafka: listener %s: %s needs SASL mechanisms", l.Name, l.Protocol)
+	}
 	s.mu.Lock()
-	s.ln = ln
+	s.lns = append(s.lns, ln)
+	if s.drainingSet {
+		ln.Close()
+	}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
@@ -240,7 +281,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(ctx, c)
+			s.serveConn(ctx, c, &l)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -253,8 +294,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 }
 
@@ -266,8 +307,8 @@ func (s *Server) StopAccepting() {
 // connection and request goroutine has finished.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	if !s.drainingSet {
 		s.drainingSet = true
@@ -296,8 +337,8 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for c := range s.conns {
 		c.Close()
