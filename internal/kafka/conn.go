@@ -36,9 +36,9 @@ type request struct {
 	listener string
 	// conn is the connection's authentication state, for SaslHandshake
 	// and SaslAuthenticate, which run on the read loop (see connAuth).
-	conn      *connAuth
-	msg       kmsg.Request
-	received  time.Time
+	conn     *connAuth
+	msg      kmsg.Request
+	received time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
 }

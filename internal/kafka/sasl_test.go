@@ -79,7 +79,9 @@ func (ss *saslServer) dialSASL(t *testing.T) *rawConn {
 func TestSASLFranzClients(t *testing.T) {
 	ss := startSASLServer(t, Config{})
 	ss.createTopic("t", 1, nil)
-	alice := func(ctx context.Context) (scram.Auth, error) { return scram.Auth{User: "alice", Pass: "alice-secret"}, nil }
+	alice := func(ctx context.Context) (scram.Auth, error) {
+		return scram.Auth{User: "alice", Pass: "alice-secret"}, nil
+	}
 	for name, mech := range map[string]kgo.Opt{
 		"PLAIN":         kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism()),
 		"SCRAM-SHA-256": kgo.SASL(scram.Sha256(alice)),
