@@ -38,6 +38,10 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommitNotice$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/metadata
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
+	$(GO) test -run '^$$' -fuzz '^FuzzScramServer$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlain$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOAuthBearer$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzPrincipalMapping$$' -fuzztime $(or $(FUZZTIME),50000x) ./internal/auth
 
 # bench: the standard workload against sluice dev and kfake (minutes; not
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench

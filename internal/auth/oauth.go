@@ -41,6 +41,8 @@ type OAuthConfig struct {
 type OAuthBearer struct {
 	cfg  OAuthConfig
 	keys func(ctx context.Context) jwt.Keyfunc
+	// file is the JWKS file, when keys come from one.
+	file *jwksFile
 	// parser is safe for concurrent use: its options are read only.
 	parser *jwt.Parser
 	now    func() time.Time
@@ -57,11 +59,11 @@ func NewOAuthBearer(ctx context.Context, cfg OAuthConfig) (*OAuthBearer, error) 
 	case cfg.JWKSFile != "" && cfg.JWKSURL != "":
 		return nil, errors.New("auth: OAUTHBEARER takes a JWKS file or a JWKS URL, not both")
 	case cfg.JWKSFile != "":
-		f := &jwksFile{path: cfg.JWKSFile}
+		f := &jwksFile{path: cfg.JWKSFile, checkEvery: time.Second}
 		if _, err := f.current(); err != nil {
 			return nil, err
 		}
-		o.keys = f.keyfunc
+		o.keys, o.file = f.keyfunc, f
 	case cfg.JWKSURL != "":
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
 		if err != nil {
@@ -198,9 +200,10 @@ func (s *oauthSession) Principal() Principal { return s.user }
 func (s *oauthSession) Expiry() time.Time { return s.expiry }
 
 // jwksFile is a JWKS file re-read when its modification time or size
-// changes (checked at most once a second).
+// changes (checked at most every checkEvery).
 type jwksFile struct {
-	path string
+	path       string
+	checkEvery time.Duration // set before use
 
 	mu      sync.Mutex // guards kf, modTime, size and checked
 	kf      keyfunc.Keyfunc
@@ -212,7 +215,7 @@ type jwksFile struct {
 func (f *jwksFile) current() (keyfunc.Keyfunc, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.kf != nil && time.Since(f.checked) < time.Second {
+	if f.kf != nil && time.Since(f.checked) < f.checkEvery {
 		return f.kf, nil
 	}
 	f.checked = time.Now()

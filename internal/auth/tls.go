@@ -53,8 +53,11 @@ type TLSReloader struct {
 	files TLSFiles
 	// onError reports a reload that failed; may be nil.
 	onError func(error)
+	// checkEvery is how often the files' stamps are looked at (1s;
+	// tests shorten it).
+	checkEvery time.Duration
 
-	mu      sync.Mutex // guards cfg, stamp and checked
+	mu      sync.Mutex // guards cfg, stamp and checked (checkEvery is set before use)
 	cfg     *tls.Config
 	stamp   [3]fileStamp
 	checked time.Time
@@ -77,7 +80,7 @@ func NewTLSReloader(files TLSFiles, onError func(error)) (*TLSReloader, error) {
 	if files.ClientAuth != ClientAuthNone && files.ClientCAFile == "" {
 		return nil, fmt.Errorf("auth: TLS client auth %s needs a client CA file", files.ClientAuth)
 	}
-	r := &TLSReloader{files: files, onError: onError}
+	r := &TLSReloader{files: files, onError: onError, checkEvery: time.Second}
 	cfg, stamp, err := r.load()
 	if err != nil {
 		return nil, err
@@ -111,7 +114,7 @@ func (r *TLSReloader) RootCAs() *x509.CertPool { return r.current().ClientCAs }
 func (r *TLSReloader) current() *tls.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.checked) < time.Second {
+	if time.Since(r.checked) < r.checkEvery {
 		return r.cfg
 	}
 	r.checked = time.Now()
