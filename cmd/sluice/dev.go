@@ -75,7 +75,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener address")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz, the zone peer cache and /debug/pprof with --enable-pprof (empty disables)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")
@@ -108,6 +108,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Kafka.ProduceTimeout, "produce-timeout", 30*time.Second, "longest a produce request waits for its flush, when the client's timeout is longer; it then gets REQUEST_TIMED_OUT")
 	f.DurationVar(&cfg.ReadinessInterval, "readiness-interval", 5*time.Second, "how often the bucket (a small write read back) and the metadata store (a trivial query) are probed for /readyz")
 	f.DurationVar(&cfg.ReadinessTimeout, "readiness-timeout", 5*time.Second, "bound on one readiness probe; a probe that takes longer marks its component failing")
+	addSecurityFlags(cmd, cfg)
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
 }
 

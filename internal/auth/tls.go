@@ -100,6 +100,23 @@ func (r *TLSReloader) ServerConfig() *tls.Config {
 	}
 }
 
+// ServerConfigClientAuth is ServerConfig with client certificates
+// asked for as ca says instead of the files' setting (the HTTP listener
+// asks for them without requiring them: scrapers have none).
+func (r *TLSReloader) ServerConfigClientAuth(ca tls.ClientAuthType) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg := r.current().Clone()
+			cfg.ClientAuth = ca
+			if cfg.ClientCAs == nil && ca != tls.NoClientCert {
+				cfg.ClientAuth = tls.NoClientCert
+			}
+			return cfg, nil
+		},
+	}
+}
+
 // ClientCertificate returns the current certificate, for an agent that
 // presents it to its peers as a client (mTLS between agents).
 func (r *TLSReloader) ClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
