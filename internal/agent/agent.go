@@ -165,9 +165,9 @@ type Agent struct {
 	tls         *auth.TLSReloader
 	peerRefused prometheus.Counter
 	httpLn      net.Listener
-	httpSrv    *http.Server
-	metrics    *prometheus.Registry
-	health     *health
+	httpSrv     *http.Server
+	metrics     *prometheus.Registry
+	health      *health
 
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
