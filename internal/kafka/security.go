@@ -65,6 +65,7 @@ func (s *Server) secureConn(ctx context.Context, c net.Conn, l *Listener) (net.C
 		s.logger.Warn("client certificate refused", "listener", l.Name, "remote", c.RemoteAddr().String(), "subject", auth.SubjectDN(certs[0]), "err", err)
 		return nil, auth.Principal{}, err
 	}
+	s.logger.Debug("TLS client authenticated", "principal", p.String(), "listener", l.Name, "remote", c.RemoteAddr().String())
 	return tc, p, nil
 }
 
