@@ -568,6 +568,7 @@ print(json.dumps({"offset": md.offset}))
 	for name, edit := range map[string]func(*sarama.Config){
 		"PLAIN v0 raw frames": func(c *sarama.Config) {
 			c.Net.SASL.Mechanism, c.Net.SASL.Version = sarama.SASLTypePlaintext, sarama.SASLHandshakeV0
+			c.ApiVersionsRequest = false // sarama's rule for the v0 flow
 		},
 		"SCRAM-SHA-512 v1": func(c *sarama.Config) {
 			c.Net.SASL.Mechanism, c.Net.SASL.Version = sarama.SASLTypeSCRAMSHA512, sarama.SASLHandshakeV1
