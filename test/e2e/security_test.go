@@ -612,3 +612,66 @@ func (x *xdgSCRAM) Begin(user, pass, authz string) error {
 
 func (x *xdgSCRAM) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
 func (x *xdgSCRAM) Done() bool                            { return x.conv.Done() }
+
+// TestSecurityClusterListeners: agents of a cluster each register all
+// their listeners; a client on the SASL listener of one agent is sent to
+// every agent's SASL address, one on PLAINTEXT to PLAINTEXT addresses. The
+// first user is created in PostgreSQL before any agent runs.
+func TestSecurityClusterListeners(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, clusterOpts{})
+	out, err := exec.Command(sluiceBin, "users", "create", "alice", "--password", "alice-pw", "--metadata-url", c.MetadataURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("users create in PostgreSQL: %v\n%s", err, out)
+	}
+	plainAddrs, saslAddrs := map[string]bool{}, map[string]bool{}
+	var agents []*ClusterAgent
+	for i := 0; i < 2; i++ {
+		p, s := freeAddr(t), freeAddr(t)
+		plainAddrs[p], saslAddrs[s] = true, true
+		a := c.AddAgent("", "--listener", "name=PLAINTEXT,addr="+p+",protocol=PLAINTEXT",
+			"--listener", "name=SASL_PLAINTEXT,addr="+s+",protocol=SASL_PLAINTEXT", "--cluster-secret", secSecret)
+		a.KafkaAddr = p
+		agents = append(agents, a)
+	}
+	ctx := testContext(t, 30*time.Second)
+	check := func(addr string, want map[string]bool, opts ...kgo.Opt) {
+		t.Helper()
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for {
+			md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatalf("metadata through %s: %v", addr, err)
+			}
+			got := map[string]bool{}
+			for _, b := range md.Brokers {
+				got[net.JoinHostPort(b.Host, fmt.Sprint(b.Port))] = true
+			}
+			if fmt.Sprint(got) == fmt.Sprint(want) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("Metadata through %s lists %v, want %v", addr, got, want)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey = "some-group"
+		resp, err := fc.RequestWith(ctx, cl)
+		if err != nil || resp.ErrorCode != 0 || !want[net.JoinHostPort(resp.Host, fmt.Sprint(resp.Port))] {
+			t.Fatalf("FindCoordinator through %s: %+v, %v; want one of %v", addr, resp, err, want)
+		}
+	}
+	alice := kgo.SASL(scram.Auth{User: "alice", Pass: "alice-pw"}.AsSha512Mechanism())
+	for _, a := range agents {
+		check(a.KafkaAddr, plainAddrs)
+	}
+	for s := range saslAddrs {
+		check(s, saslAddrs, alice)
+	}
+}
