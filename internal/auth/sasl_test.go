@@ -322,3 +322,49 @@ func TestParseOAuthBearer(t *testing.T) {
 		}
 	}
 }
+
+// TestScramLibrdkafkaNonce: librdkafka repeats its own nonce in front of
+// the server's in client-final; Kafka accepts any nonce that ends with the
+// server's, and so must we. A nonce that does not end with it fails.
+func TestScramLibrdkafkaNonce(t *testing.T) {
+	ctx := context.Background()
+	store := storeWith(t, "u", "pw", ScramSHA256)
+	for _, tc := range []struct {
+		name   string
+		prefix func(cnonce string) string
+		ok     bool
+	}{
+		{"exact", func(string) string { return "" }, true},
+		{"client nonce repeated (librdkafka)", func(c string) string { return c }, true},
+		{"server nonce altered", nil, false},
+	} {
+		sess := NewScram(ScramSHA256, store).Start()
+		cnonce := "clientnonce123"
+		bare := "n=u,r=" + cnonce
+		sf, _, err := sess.Step(ctx, []byte("n,,"+bare))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := strings.Split(string(sf), ",")
+		snonce := strings.TrimPrefix(fields[0], "r=")
+		salt, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(fields[1], "s="))
+		nonce := snonce + "x"
+		if tc.prefix != nil {
+			nonce = tc.prefix(cnonce) + snonce
+		}
+		withoutProof := "c=biws,r=" + nonce
+		salted, _ := SaltPassword(ScramSHA256, "pw", salt, MinScramIterations)
+		h := ScramSHA256.hash()
+		clientKey := hmacSum(h, salted, "Client Key")
+		sk := h()
+		sk.Write(clientKey)
+		sig := hmacSum(h, sk.Sum(nil), bare+","+string(sf)+","+withoutProof)
+		for i := range sig {
+			sig[i] ^= clientKey[i]
+		}
+		_, done, err := sess.Step(ctx, []byte(withoutProof+",p="+base64.StdEncoding.EncodeToString(sig)))
+		if tc.ok != (done && err == nil) {
+			t.Errorf("%s: done=%v err=%v", tc.name, done, err)
+		}
+	}
+}

@@ -166,7 +166,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 		)
 		if ca.raw {
 			req = &request{key: -1, received: time.Now(), remote: remote, principal: ca.principal, listener: ca.listener.Name}
-			r = s.saslRawToken(ctx, ca, remote, body)
+			r = s.recovered(req, func() reply { return s.saslRawToken(ctx, ca, remote, body) })
 		} else {
 			var early kmsg.Response
 			req, early, err = s.decode(body)
