@@ -3,14 +3,22 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,7 +39,7 @@ type saslServer struct {
 	saslAddr string
 }
 
-func startSASLServer(t *testing.T, cfg Config) *saslServer {
+func startSASLServer(t *testing.T, cfg Config, extra ...auth.Mechanism) *saslServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +66,7 @@ func startSASLServer(t *testing.T, cfg Config) *saslServer {
 			t.Fatal(err)
 		}
 	}
-	mechs, err := auth.NewSASL(auth.NewPlain(store), auth.NewScram(auth.ScramSHA256, store), auth.NewScram(auth.ScramSHA512, store))
+	mechs, err := auth.NewSASL(append([]auth.Mechanism{auth.NewPlain(store), auth.NewScram(auth.ScramSHA256, store), auth.NewScram(auth.ScramSHA512, store)}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,4 +322,47 @@ func rawExchange(rc *rawConn, msg []byte) []byte {
 		rc.t.Fatalf("raw SASL answer: %v", err)
 	}
 	return out
+}
+
+// TestSASLOAuthSessionLifetime: an OAUTHBEARER session lasts until the
+// token's exp; the response says so (v1+), and the first request after
+// it, other than a re-authentication, closes the connection.
+func TestSASLOAuthSessionLifetime(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "RSA", "kid": "k", "alg": "RS256",
+		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()), "e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes())}}})
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := auth.NewOAuthBearer(context.Background(), auth.OAuthConfig{JWKSFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := startSASLServer(t, Config{}, o)
+	const ttl = 2 * time.Second
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "svc", "exp": time.Now().Add(ttl).Unix()})
+	tok.Header["kid"] = "k"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ss.dialSASL(t)
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
+	if r := rc.roundTrip(hs).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+		t.Fatalf("handshake: %d", r.ErrorCode)
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version, au.SASLAuthBytes = 1, []byte("n,,\x01auth=Bearer "+signed+"\x01\x01")
+	r := rc.roundTrip(au).(*kmsg.SASLAuthenticateResponse)
+	if r.ErrorCode != 0 || r.SessionLifetimeMillis <= 0 || r.SessionLifetimeMillis > ttl.Milliseconds() {
+		t.Fatalf("authenticate: %+v, want a lifetime of at most %v (the token's exp)", r, ttl)
+	}
+	rc.apiVersions()
+	// Waiting on the clock itself: the token (exp has second precision)
+	// must have expired.
+	time.Sleep(time.Duration(r.SessionLifetimeMillis)*time.Millisecond + 50*time.Millisecond)
+	rc.send(kmsg.NewPtrApiVersionsRequest())
+	rc.expectClosed()
 }
