@@ -47,6 +47,10 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseProtobuf$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/schemaregistry/schema
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/schemaregistry/schema
 	$(GO) test -run '^$$' -fuzz '^FuzzValidatePayload$$' -fuzztime $(or $(FUZZTIME),50000x) ./internal/schemaregistry/schema
+	$(GO) test -run '^$$' -fuzz '^FuzzScramServer$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlain$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOAuthBearer$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzPrincipalMapping$$' -fuzztime $(or $(FUZZTIME),50000x) ./internal/auth
 
 # bench: the standard workload against sluice dev and kfake (minutes; not
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +78,13 @@ func runLocalCluster(cmd *cobra.Command, dataDir string, base agent.Config, n in
 	}
 	defer bucket.Close()
 	shared := metadata.NewBroadcast(store)
+	if base.Security.ClusterSecret == "" {
+		// The agents of one process share a zone peer cache: give them a
+		// secret of their own, so a secured local cluster needs none.
+		var secret [16]byte
+		rand.Read(secret[:])
+		base.Security.ClusterSecret = hex.EncodeToString(secret[:])
+	}
 
 	var agents []*agent.Agent
 	closeAll := func() error {
@@ -100,6 +109,18 @@ func runLocalCluster(cmd *cobra.Command, dataDir string, base agent.Config, n in
 			if cfg.AdvertiseAddr, err = offsetPort(base.AdvertiseAddr, i); err != nil {
 				return fmt.Errorf("--advertise-addr: %w", err)
 			}
+		}
+		cfg.Listeners = nil
+		for _, l := range base.Listeners {
+			if l.Addr, err = offsetPort(l.Addr, i); err != nil {
+				return fmt.Errorf("--listener %s: %w", l.Name, err)
+			}
+			if l.Advertise != "" {
+				if l.Advertise, err = offsetPort(l.Advertise, i); err != nil {
+					return fmt.Errorf("--listener %s: %w", l.Name, err)
+				}
+			}
+			cfg.Listeners = append(cfg.Listeners, l)
 		}
 		if base.HTTPAddr != "" {
 			if cfg.HTTPAddr, err = offsetPort(base.HTTPAddr, i); err != nil {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -15,15 +20,71 @@ import (
 // clientFlags are the connection flags of every client command.
 type clientFlags struct {
 	brokers string
+	// TLS and SASL toward a secured listener (docs/security.md).
+	tls                    bool
+	tlsCA, tlsCert, tlsKey string
+	saslMechanism          string
+	saslUser, saslPassword string
 }
 
 func (c *clientFlags) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka addresses of any agents")
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka addresses of any agents")
+	f.BoolVar(&c.tls, "tls", false, "connect with TLS (implied by --tls-ca and --tls-client-cert)")
+	f.StringVar(&c.tlsCA, "tls-ca", "", "PEM CAs to verify the agents' certificates with (default: the system's)")
+	f.StringVar(&c.tlsCert, "tls-client-cert", "", "PEM client certificate, for listeners that require one (mTLS)")
+	f.StringVar(&c.tlsKey, "tls-client-key", "", "PEM private key of --tls-client-cert")
+	f.StringVar(&c.saslMechanism, "sasl-mechanism", "", "authenticate with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	f.StringVar(&c.saslUser, "sasl-user", "", "SASL user name")
+	f.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (prefer SLUICE_SASL_PASSWORD)")
 }
 
 func (c *clientFlags) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{kgo.SeedBrokers(strings.Split(c.brokers, ",")...), kgo.ClientID("sluice-cli")}
+	sec, err := c.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, sec...)
 	return kgo.NewClient(append(base, opts...)...)
+}
+
+// securityOpts turns the TLS and SASL flags into client options.
+func (c *clientFlags) securityOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if c.tls || c.tlsCA != "" || c.tlsCert != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.tlsCA != "" {
+			pem, err := os.ReadFile(c.tlsCA)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-ca: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--tls-ca %s: no PEM certificate", c.tlsCA)
+			}
+		}
+		if c.tlsCert != "" {
+			cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-client-cert: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	switch strings.ToUpper(c.saslMechanism) {
+	case "":
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.saslUser, Pass: c.saslPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.saslMechanism)
+	}
+	return opts, nil
 }
 
 // brokerError is a Kafka error as the CLI reports it: the code's name and

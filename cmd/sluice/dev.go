@@ -78,7 +78,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener address")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the web console, the admin API (/api/v1/), /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the web console, the admin API (/api/v1/), /metrics, /healthz, /readyz, the zone peer cache and /debug/pprof with --enable-pprof (empty disables)")
 	f.BoolVar(&cfg.ConsoleReadOnly, "console-read-only", false, "make the web console and the admin API under /api/v1/ refuse every change (403)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
@@ -119,6 +119,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.SchemaRegistry.BasicAuthFile, "schema-registry-basic-auth-file", "", "file of user:password lines (bcrypt hash or plain) the schema registry requires as HTTP basic auth (empty: no auth)")
 	f.StringVar(&cfg.SchemaRegistry.TLSCertFile, "schema-registry-tls-cert-file", "", "PEM certificate the schema registry serves HTTPS with (with --schema-registry-tls-key-file)")
 	f.StringVar(&cfg.SchemaRegistry.TLSKeyFile, "schema-registry-tls-key-file", "", "PEM private key of --schema-registry-tls-cert-file")
+	addSecurityFlags(cmd, cfg)
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
 }
 

@@ -51,6 +51,7 @@ func newRoot() *cobra.Command {
 		newFilesCmd(),
 		newDiagnoseCmd(),
 		newSchemasCmd(),
+		newUsersCmd(),
 		newVersionCmd(),
 	)
 	return root

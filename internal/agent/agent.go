@@ -25,6 +25,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/adminapi"
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/console"
@@ -62,10 +63,17 @@ type Config struct {
 	// 0 means 30s.
 	BucketTimeout time.Duration
 	// KafkaAddr is the Kafka listener's address; port 0 picks a free one.
+	// It and AdvertiseAddr describe the one PLAINTEXT listener used when
+	// Listeners is empty.
 	KafkaAddr string
 	// AdvertiseAddr is the host:port clients are told to connect to; empty
 	// means the listener's address.
 	AdvertiseAddr string
+	// Listeners are the Kafka listeners, each with its security protocol
+	// (--listener); the first one's address is the agent's KafkaAddr.
+	Listeners []ListenerConfig
+	// Security configures TLS, SASL and the HTTP port's protection.
+	Security SecurityConfig
 	// HTTPAddr serves /healthz, /metrics and /debug/pprof; empty disables it.
 	HTTPAddr string
 	// NodeID is this agent's Kafka broker ID, unique in the cluster. A
@@ -165,11 +173,16 @@ type Agent struct {
 	server     *kafka.Server
 	cache      *cache.Cache
 	reader     *fetch.Reader
-	kafkaLn    net.Listener
-	httpLn     net.Listener
-	httpSrv    *http.Server
-	metrics    *prometheus.Registry
-	health     *health
+	kafkaLn    net.Listener // the first of listeners
+	listeners  []*kafkaListener
+	// tls serves the TLS listeners' (and HTTP's) certificates; nil
+	// without TLS.
+	tls         *auth.TLSReloader
+	peerRefused prometheus.Counter
+	httpLn      net.Listener
+	httpSrv     *http.Server
+	metrics     *prometheus.Registry
+	health      *health
 	// admin is the JSON admin API and console the web console, both
 	// served on the HTTP listener; summary feeds the console's charts.
 	admin   *adminapi.API
@@ -243,6 +256,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := a.startSchemaRegistry(a.store); err != nil {
 		return nil, err
 	}
+	scram := scramStoreOf(a.store)
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
@@ -259,12 +273,24 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, fmt.Errorf("agent: read cluster id: %w", err)
 	}
 
-	if a.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr); err != nil {
-		return nil, fmt.Errorf("agent: kafka listener: %w", err)
-	}
-	self, err := brokerFor(cfg.NodeID, cfg.AdvertiseAddr, a.kafkaLn.Addr())
+	listenerConfigs, err := cfg.listenerConfigs()
 	if err != nil {
 		return nil, err
+	}
+	serveCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	if err := a.bindListeners(serveCtx, listenerConfigs, scram); err != nil {
+		return nil, err
+	}
+	a.kafkaLn = a.listeners[0].ln
+	self, err := brokerFor(cfg.NodeID, listenerConfigs[0].Advertise, a.kafkaLn.Addr())
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Listeners) > 0 {
+		for _, l := range a.listeners {
+			self.Listeners = append(self.Listeners, l.endpoint)
+		}
 	}
 	if self.NodeID < 0 {
 		self.NodeID = AutoNodeID(net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))))
@@ -278,13 +304,21 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.registry = cluster.NewRegistry(a.store, self, cfg.Zone, cfg.HeartbeatInterval, cfg.AgentTTL, a.logger)
 	cacheMetrics := cache.NewMetrics(a.metrics)
 	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize}, cacheMetrics)
+	a.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_http_peer_refused_total",
+		Help: "Zone peer cache requests refused for lacking the cluster secret or a client certificate."})
+	a.metrics.MustRegister(a.peerRefused)
 	peerAddr := ""
 	if cfg.Cache.Peers && a.httpLn != nil {
+		if a.secured() && !a.peerAuthConfigured() {
+			return nil, errors.New("agent: the zone peer cache serves stored data over HTTP; on an agent with secured Kafka listeners it needs --cluster-secret (or --http-tls with --tls-client-ca), or --peer-cache=false")
+		}
 		if peerAddr, err = peerAddrFor(cfg.Cache.PeerAdvertiseAddr, self.Host, a.httpLn.Addr()); err != nil {
 			return nil, err
 		}
 		a.registry.AdvertisePeer(peerAddr)
-		a.cache.SetPeers(cache.NewPeers(cache.PeersConfig{Self: peerAddr, Timeout: cfg.Cache.PeerTimeout, Members: a.zonePeers}, cacheMetrics))
+		scheme, peerTLS, header := a.peerTransport()
+		a.cache.SetPeers(cache.NewPeers(cache.PeersConfig{Self: peerAddr, Timeout: cfg.Cache.PeerTimeout, Members: a.zonePeers,
+			Scheme: scheme, TLS: peerTLS, Header: header}, cacheMetrics))
 	}
 	if err := a.registry.Start(ctx); err != nil {
 		return nil, fmt.Errorf("agent: register in metadata store: %w", err)
@@ -329,6 +363,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		BucketReady:  a.health.bucketErr,
 		Authorizer:   authorizer,
 		Schemas:      a.kafkaSchemas(),
+		Scram:        scram,
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -345,8 +380,6 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
 	a.jobs.Start()
 
-	serveCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
 	a.startConsole(serveCtx, self.NodeID)
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
@@ -366,20 +399,35 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		defer close(a.txnDone)
 		a.txn.Run(serveCtx)
 	}()
+	var serving sync.WaitGroup
+	for _, l := range a.listeners {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := a.server.ServeListener(serveCtx, l.ln, l.serve); err != nil {
+				a.errMu.Lock()
+				a.serveErr = errors.Join(a.serveErr, err)
+				a.errMu.Unlock()
+				a.server.Close() // one listener failing stops the agent
+			}
+		}()
+	}
 	go func() {
-		defer close(a.done)
-		if err := a.server.Serve(serveCtx, a.kafkaLn); err != nil {
-			a.errMu.Lock()
-			a.serveErr = err
-			a.errMu.Unlock()
-		}
+		serving.Wait()
+		close(a.done)
 	}()
 	if a.httpLn != nil {
-		a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go a.httpSrv.Serve(a.httpLn)
+		a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: serveTimeout}
+		if cfg.Security.HTTPTLS {
+			a.httpSrv.TLSConfig = a.httpTLSConfig()
+			go a.httpSrv.ServeTLS(a.httpLn, "", "")
+		} else {
+			go a.httpSrv.Serve(a.httpLn)
+		}
 	}
 	a.serveSchemaRegistry()
 	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
+		"listeners", cluster.FormatListeners(self.Listeners),
 		"http", a.HTTPAddr(), "schema_registry", a.SchemaRegistryAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
 }
@@ -474,8 +522,19 @@ func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 	return nil, fmt.Errorf("agent: unsupported metadata URL scheme %q (want sqlite:// or postgres://)", u.Scheme)
 }
 
-// KafkaAddr is the bound Kafka listener address.
+// KafkaAddr is the bound address of the first Kafka listener.
 func (a *Agent) KafkaAddr() string { return a.kafkaLn.Addr().String() }
+
+// ListenerAddr is the bound address of the Kafka listener called name, or
+// "" when there is none.
+func (a *Agent) ListenerAddr(name string) string {
+	for _, l := range a.listeners {
+		if l.cfg.Name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // HTTPAddr is the bound HTTP listener address, or "" when disabled.
 func (a *Agent) HTTPAddr() string {
@@ -535,8 +594,13 @@ func (a *Agent) Close(ctx context.Context) error {
 
 func (a *Agent) closeBackends() error {
 	var errs []error
-	if a.kafkaLn != nil && a.server == nil {
-		errs = append(errs, a.kafkaLn.Close())
+	if a.server == nil {
+		for _, l := range a.listeners {
+			errs = append(errs, l.ln.Close())
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
 	}
 	if a.httpLn != nil && a.httpSrv == nil {
 		errs = append(errs, a.httpLn.Close())

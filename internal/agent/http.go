@@ -15,10 +15,16 @@ import (
 //	/readyz        readiness: 200 when the bucket and the metadata store
 //	               both work, 503 otherwise; JSON with each one's state
 //	/metrics       Prometheus metrics
-//	/debug/pprof/  Go profiles
-//	/internal/cache/v1/range  cached file blocks for zone peers (--peer-cache)
+//	/debug/pprof/  Go profiles (only with --enable-pprof)
+//	/internal/cache/v1/range  cached file blocks for zone peers (--peer-cache;
+//	               needs the cluster secret or a client certificate when
+//	               either is configured, see requirePeer)
 //	/api/v1/…      the JSON admin API (docs/api.md)
 //	/, /topics, /groups …  the web console (docs/console.md)
+//
+// /healthz, /readyz and /metrics are open to anyone who reaches the port;
+// so, until logins land, are the console and the admin API (keep the port
+// on a private network, or --console-read-only).
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -26,14 +32,16 @@ func (a *Agent) httpHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.health.serveReady)
 	if a.cfg.Cache.Peers {
-		mux.Handle("GET "+cache.PeerPath, cache.PeerHandler(a.cache))
+		mux.Handle("GET "+cache.PeerPath, a.requirePeer(cache.PeerHandler(a.cache)))
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if a.cfg.Security.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	a.admin.Register(mux)
 	a.console.Register(mux)
 	return mux

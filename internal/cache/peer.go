@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -49,6 +50,11 @@ type PeersConfig struct {
 	Timeout time.Duration
 	// DownFor is how long a peer that failed is skipped; 0 means 5s.
 	DownFor time.Duration
+	// Scheme is "http" (the default) or "https"; TLS configures https.
+	Scheme string
+	TLS    *tls.Config
+	// Header is added to every peer request (the cluster secret).
+	Header http.Header
 }
 
 // Peers routes block reads to the zone agent that owns each block by
@@ -78,6 +84,10 @@ func NewPeers(cfg PeersConfig, m *Metrics) *Peers {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
+	if cfg.Scheme == "" {
+		cfg.Scheme = "http"
+	}
+	tr.TLSClientConfig = cfg.TLS
 	return &Peers{cfg: cfg, client: &http.Client{Transport: tr}, metrics: m, down: map[string]time.Time{}}
 }
 
@@ -166,9 +176,12 @@ func (p *Peers) request(ctx context.Context, addr, key string, size, off, length
 	q.Set("size", strconv.FormatInt(size, 10))
 	q.Set("off", strconv.FormatInt(off, 10))
 	q.Set("len", strconv.FormatInt(length, 10))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+PeerPath+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.Scheme+"://"+addr+PeerPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range p.cfg.Header {
+		req.Header[k] = v
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {

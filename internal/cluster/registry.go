@@ -144,7 +144,8 @@ func (r *Registry) beat(ctx context.Context) error {
 			return nil
 		}
 	}
-	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance, PeerAddr: r.peerAddr}); err != nil {
+	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance, PeerAddr: r.peerAddr,
+		Listeners: FormatListeners(r.self.Listeners)}); err != nil {
 		return err
 	}
 	agents, err := r.store.LiveAgents(ctx, r.ttl)
@@ -176,6 +177,11 @@ func (r *Registry) setLive(agents []metadata.Agent, withSelf bool) {
 			continue
 		}
 		b := Broker{NodeID: a.NodeID, Host: a.Host, Port: a.Port}
+		if eps, err := ParseListeners(a.Listeners); err != nil {
+			r.logger.Warn("agent registered unreadable listeners; using its first address for every listener", "node_id", a.NodeID, "err", err)
+		} else {
+			b.Listeners = eps
+		}
 		if a.Zone != "" {
 			zone := a.Zone
 			b.Rack = &zone

@@ -2,7 +2,9 @@ package kafka
 
 // Metadata (key 3), versions 0-12.
 //
-// Brokers are the live agents the client should see (cluster.Membership).
+// Brokers are the live agents the client should see (cluster.Membership),
+// at the addresses of the listener the client came in on; an agent
+// without that listener is left out, as Kafka does.
 // Every partition has a nominal leader spread over those agents; any agent
 // accepts any partition's produce and fetch, so the leader only balances
 // connections. Replicas and ISR list up to three agents, all always in
@@ -38,7 +40,7 @@ import (
 func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.MetadataRequest) kmsg.Response {
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.Version = req.version
-	brokers := s.members.Brokers(req.clientID)
+	brokers := s.brokersFor(req)
 	for _, b := range brokers {
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}

@@ -5,7 +5,9 @@ package kafka
 // A consumer group's (key type 0) or transactional ID's (key type 1)
 // coordinator is the live agent chosen by rendezvous hashing of the key
 // (groups.Coordinator.Owner, txn.Coordinator.Owner); every agent gives the
-// same answer while the set of live agents is stable. v4 batches keys.
+// same answer while the set of live agents is stable. Its address is the
+// one of the listener the client came in on (COORDINATOR_NOT_AVAILABLE
+// when the owner has no such listener). v4 batches keys.
 // Other key types (share groups) get INVALID_REQUEST; an empty group ID
 // INVALID_GROUP_ID, an empty transactional ID INVALID_REQUEST.
 //
@@ -42,12 +44,17 @@ func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.
 			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case m.CoordinatorType == 0 && !s.authorizeGroup(req, kmsg.ACLOperationDescribe, key):
 			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		case m.CoordinatorType == 1:
-			b := s.txn.Owner(key)
-			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port
 		default:
-			b := s.groups.Owner(key)
-			c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port
+			owner := s.groups.Owner
+			if m.CoordinatorType == 1 {
+				owner = s.txn.Owner
+			}
+			if b, ok := owner(key).On(req.listener); ok {
+				c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port
+			} else {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				c.ErrorMessage = kmsg.StringPtr("the coordinator has no listener " + req.listener)
+			}
 		}
 		s.metrics.errorCode(req.key, c.ErrorCode)
 		resp.Coordinators = append(resp.Coordinators, c)

@@ -37,7 +37,7 @@ func (s *Server) handleDescribeCluster(_ context.Context, req *request, m *kmsg.
 		return resp
 	}
 	resp.ClusterID = s.cluster
-	brokers := s.members.Brokers(req.clientID)
+	brokers := s.brokersFor(req)
 	resp.ControllerID = brokers[0].NodeID
 	for _, b := range brokers {
 		rb := kmsg.NewDescribeClusterResponseBroker()

@@ -301,6 +301,17 @@ func TestEveryAPIDenied(t *testing.T) {
 			r.Filters = []kmsg.DeleteACLsRequestFilter{kmsg.NewDeleteACLsRequestFilter()}
 			return r
 		}, func(r kmsg.Response) int16 { return r.(*kmsg.DeleteACLsResponse).Results[0].ErrorCode }, clErr},
+
+		{"DescribeUserSCRAMCredentials", func() kmsg.Request {
+			return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }, clErr},
+		{"AlterUserSCRAMCredentials", func() kmsg.Request {
+			r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+			d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+			d.Name, d.Mechanism = "alice", 1
+			r.Deletions = append(r.Deletions, d)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode }, clErr},
 	}
 	covered := map[int16]bool{}
 	for _, tt := range tests {
@@ -313,12 +324,12 @@ func TestEveryAPIDenied(t *testing.T) {
 			}
 		})
 	}
-	// Every served API but ApiVersions and DescribeCluster (which Kafka
-	// does not authorize) and ListTransactions (which filters what the
-	// transaction coordinator lists; see test/e2e/acl_test.go) is in the
-	// table.
+	// Every served API but ApiVersions, DescribeCluster, SaslHandshake and
+	// SaslAuthenticate (which Kafka does not authorize) and
+	// ListTransactions (which filters what the transaction coordinator
+	// lists; see test/e2e/acl_test.go) is in the table.
 	for key := range supported {
-		if !covered[key] && key != apiVersionsKey && key != 60 && key != 66 {
+		if !covered[key] && key != apiVersionsKey && key != 60 && key != 66 && key != 17 && key != 36 {
 			t.Errorf("%s is not checked", kmsg.NameForKey(key))
 		}
 	}

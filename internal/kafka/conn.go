@@ -30,8 +30,15 @@ type request struct {
 	// until a listener's TLS or SASL establishes someone else). Set by the
 	// read loop before dispatch; handlers and their wait funcs only read it.
 	principal auth.Principal
-	msg       kmsg.Request
-	received  time.Time
+	// listener is the name of the listener the connection came in on:
+	// Metadata, FindCoordinator and DescribeCluster answer with that
+	// listener's addresses.
+	listener string
+	// conn is the connection's authentication state, for SaslHandshake
+	// and SaslAuthenticate, which run on the read loop (see connAuth).
+	conn     *connAuth
+	msg      kmsg.Request
+	received time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
 }
@@ -53,6 +60,10 @@ type reply struct {
 	// failed marks a request whose handler panicked: the writer closes the
 	// connection instead of answering it (see recovered).
 	failed bool
+	// raw answers a bare SASL frame of the v0 flow: rawBytes are written
+	// with only a size prefix.
+	raw      bool
+	rawBytes []byte
 }
 
 func ready(resp kmsg.Response) reply { return reply{resp: resp} }
@@ -67,12 +78,17 @@ type outbound struct {
 	done chan reply
 }
 
-func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, l *Listener) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer c.Close()
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
+	c, principal, err := s.secureConn(ctx, c, l)
+	if err != nil {
+		return
+	}
+	ca := newConnAuth(l, principal)
 	src := produce.NewSource()
 	defer s.producer.Forget(src)
 
@@ -92,7 +108,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		defer c.Close()
 		s.writeLoop(ctx, c, queue)
 	}()
-	err := s.readLoop(ctx, c, src, queue, &waits)
+	err = s.readLoop(ctx, c, ca, src, queue, &waits)
 	close(queue)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 		s.logger.Debug("closing connection", "remote", c.RemoteAddr().String(), "err", err)
@@ -115,15 +131,20 @@ func (s *Server) recovered(req *request, fn func() reply) (r reply) {
 	return fn()
 }
 
-func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, queue chan<- outbound, waits *sync.WaitGroup) error {
+func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *produce.Source, queue chan<- outbound, waits *sync.WaitGroup) error {
 	br := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
+	remote := c.RemoteAddr().String()
 	for {
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > s.cfg.MaxRequestBytes {
+		minSize := int32(8)
+		if ca.raw {
+			minSize = 0 // a bare SASL token of the v0 flow
+		}
+		if size < minSize || size > s.cfg.MaxRequestBytes {
 			s.metrics.badFrames.Inc()
 			return fmt.Errorf("request size %d outside [8, %d]", size, s.cfg.MaxRequestBytes)
 		}
@@ -139,21 +160,37 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 			release()
 			return err
 		}
-		req, early, err := s.decode(body)
-		if err != nil {
-			release()
-			s.metrics.badFrames.Inc()
-			return err
-		}
-		req.received = time.Now()
-		req.remote = c.RemoteAddr().String()
-		req.principal = auth.Anonymous
-		req.source = src
-		var r reply
-		if early != nil {
-			r = ready(early)
+		var (
+			req *request
+			r   reply
+		)
+		if ca.raw {
+			req = &request{key: -1, received: time.Now(), remote: remote, principal: ca.principal, listener: ca.listener.Name}
+			r = s.recovered(req, func() reply { return s.saslRawToken(ctx, ca, remote, body) })
 		} else {
-			r = s.recovered(req, func() reply { return s.dispatch(ctx, req) })
+			var early kmsg.Response
+			req, early, err = s.decode(body)
+			if err != nil {
+				release()
+				s.metrics.badFrames.Inc()
+				return err
+			}
+			req.received = time.Now()
+			if err := ca.admit(req.key, req.received); err != nil {
+				release()
+				s.logger.Info("closing connection", "listener", ca.listener.Name, "remote", remote, "reason", err)
+				return err
+			}
+			req.remote = remote
+			req.principal = ca.principal
+			req.listener = ca.listener.Name
+			req.conn = ca
+			req.source = src
+			if early != nil {
+				r = ready(early)
+			} else {
+				r = s.recovered(req, func() reply { return s.dispatch(ctx, req) })
+			}
 		}
 		out := outbound{req: req, done: make(chan reply, 1)}
 		if r.wait != nil {
@@ -162,7 +199,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, src *produce.Source, 
 				defer waits.Done()
 				defer release()
 				out.done <- s.recovered(req, func() reply {
-					return reply{resp: r.wait(), none: r.none, closeConn: r.closeConn}
+					return reply{resp: r.wait(), none: r.none, closeConn: r.closeConn, raw: r.raw, rawBytes: r.rawBytes}
 				})
 			}()
 		} else {
@@ -260,12 +297,21 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 				return
 			}
 		}
-		s.metrics.observe(out.req, time.Since(out.req.received))
+		if out.req.key >= 0 {
+			s.metrics.observe(out.req, time.Since(out.req.received))
+		}
 		if r.failed {
 			bw.Flush() // the answers before it, then the connection closes
 			return
 		}
 		if r.none {
+			continue
+		}
+		if r.raw {
+			buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(r.rawBytes)))
+			if _, err := bw.Write(append(buf, r.rawBytes...)); err != nil {
+				return
+			}
 			continue
 		}
 		var encoded bool

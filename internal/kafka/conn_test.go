@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 )
@@ -93,7 +94,7 @@ func TestWriterFailureClosesSocket(t *testing.T) {
 		if err != nil {
 			return
 		}
-		ts.srv.serveConn(ctx, failWriteConn{c})
+		ts.srv.serveConn(ctx, failWriteConn{c}, &Listener{Name: "PLAINTEXT", Protocol: auth.Plaintext})
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

@@ -29,6 +29,7 @@ var supported = map[int16]apiRange{
 	14: {0, 5},  // SyncGroup
 	15: {0, 5},  // DescribeGroups
 	16: {0, 5},  // ListGroups
+	17: {0, 1},  // SaslHandshake
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
@@ -45,12 +46,15 @@ var supported = map[int16]apiRange{
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
 	35: {0, 4},  // DescribeLogDirs
+	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
 	43: {0, 2},  // ElectLeaders
 	44: {0, 1},  // IncrementalAlterConfigs
 	46: {0, 0},  // ListPartitionReassignments
 	47: {0, 0},  // OffsetDelete
+	50: {0, 0},  // DescribeUserScramCredentials
+	51: {0, 0},  // AlterUserScramCredentials
 	60: {0, 2},  // DescribeCluster
 	61: {0, 0},  // DescribeProducers
 	65: {0, 0},  // DescribeTransactions
@@ -70,6 +74,14 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleListOffsets(ctx, req, m))
 	case *kmsg.MetadataRequest:
 		return ready(s.handleMetadata(ctx, req, m))
+	case *kmsg.SASLHandshakeRequest:
+		return s.handleSaslHandshake(ctx, req, m)
+	case *kmsg.SASLAuthenticateRequest:
+		return s.handleSaslAuthenticate(ctx, req, m)
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		return ready(s.handleDescribeUserScramCredentials(ctx, req, m))
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return ready(s.handleAlterUserScramCredentials(ctx, req, m))
 	case *kmsg.ApiVersionsRequest:
 		return ready(s.handleApiVersions(req, m))
 	case *kmsg.CreateTopicsRequest:

@@ -26,6 +26,10 @@ type Metrics struct {
 	topicRecordsOut *prometheus.CounterVec
 	fetchReading    prometheus.Histogram
 	fetchSessions   prometheus.Gauge
+	// authentications counts SASL authentications by mechanism and
+	// result; tlsFailures TLS handshakes that failed, by listener.
+	authentications *prometheus.CounterVec
+	tlsFailures     *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -55,9 +59,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		fetchSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_fetch_sessions",
 			Help: "Incremental fetch sessions (KIP-227) this agent keeps (at most --fetch-session-cache-slots)."}),
+		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_sasl_authentications_total",
+			Help: "SASL authentications by mechanism and result (success or failure; an unsupported mechanism counts as mechanism \"unsupported\")."}, []string{"mechanism", "result"}),
+		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_tls_handshake_failures_total",
+			Help: "Kafka connections closed because their TLS handshake failed or no principal mapping rule named the client certificate, by listener."}, []string{"listener"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes,
+		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes, m.authentications, m.tlsFailures,
 			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading, m.fetchSessions)
 	}
 	return m

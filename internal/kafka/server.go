@@ -7,12 +7,14 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/acl"
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -104,6 +106,16 @@ type Config struct {
 	// the agent keeps, as Kafka's max.incremental.fetch.session.cache.slots;
 	// 0 serves none (every fetch is a full one). Negative means 0.
 	FetchSessionSlots int
+	// AuthFailureDelay is how long a failed SASL authentication waits
+	// before its answer and the closing of its connection (Kafka's
+	// connection.failed.authentication.delay.ms). 0 means 1s; negative
+	// means none.
+	AuthFailureDelay time.Duration
+	// MaxReauth bounds a SASL session (Kafka's connections.max.reauth.ms):
+	// a client that authenticated with SaslAuthenticate v1+ must
+	// re-authenticate within it. 0 bounds sessions only by their
+	// credential's expiry.
+	MaxReauth time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -128,6 +140,10 @@ func (c *Config) setDefaults() {
 	if c.QueuedMaxRequestBytes == 0 {
 		c.QueuedMaxRequestBytes = 500 << 20
 	}
+	if c.AuthFailureDelay == 0 {
+		c.AuthFailureDelay = time.Second
+	}
+	c.AuthFailureDelay = max(c.AuthFailureDelay, 0)
 }
 
 // Server serves the Kafka protocol.
@@ -142,7 +158,8 @@ type Server struct {
 	txn      TxnCoordinator
 	txnLog   metadata.Transactions
 	members  cluster.Membership
-	cluster  string // cluster ID
+	scram    auth.ScramStore // nil: no credential store
+	cluster  string          // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
 	// authz decides every client request (authz.go).
@@ -162,9 +179,9 @@ type Server struct {
 	// sessions are the incremental fetch sessions (nil: none served).
 	sessions *fetchSessions
 
-	mu    sync.Mutex // guards conns, ln, draining and drainingSet
+	mu    sync.Mutex // guards conns, lns, draining and drainingSet
 	conns map[net.Conn]struct{}
-	ln    net.Listener
+	lns   []net.Listener
 	// draining is closed by Drain: readers stop taking requests and each
 	// connection closes once its requests are answered.
 	draining    chan struct{}
@@ -200,6 +217,9 @@ type Deps struct {
 	// Schemas, if set, validates records of topics with
 	// confluent.key/value.schema.validation on.
 	Schemas SchemaValidator
+	// Scram is the SCRAM credential store DescribeUserScramCredentials
+	// and AlterUserScramCredentials serve (nil: they fail).
+	Scram auth.ScramStore
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -225,7 +245,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		sessions: sessions,
 		cfg:      cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
-		members: d.Membership, cluster: d.ClusterID,
+		members: d.Membership, cluster: d.ClusterID, scram: d.Scram,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
 		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
@@ -236,11 +256,32 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 }
 
-// Serve accepts connections on ln until ctx is cancelled or Close is
-// called, then closes every connection and waits for them.
+// Serve accepts PLAINTEXT connections on ln until ctx is cancelled or
+// Close is called, then closes every connection and waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.ServeListener(ctx, ln, Listener{Name: "PLAINTEXT", Protocol: auth.Plaintext})
+}
+
+// ServeListener is Serve for a listener secured as l says. One server
+// may serve several listeners at once, each from its own call.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener) error {
+	if l.Name == "" {
+		l.Name = "PLAINTEXT"
+	}
+	if l.Protocol == "" {
+		l.Protocol = auth.Plaintext
+	}
+	if l.Protocol.TLS() && l.TLS == nil {
+		return fmt.Errorf("kafka: listener %s: %s needs a TLS configuration", l.Name, l.Protocol)
+	}
+	if l.Protocol.SASL() && (l.SASL == nil || len(l.SASL.Mechanisms()) == 0) {
+		return fmt.Errorf("kafka: listener %s: %s needs SASL mechanisms", l.Name, l.Protocol)
+	}
 	s.mu.Lock()
-	s.ln = ln
+	s.lns = append(s.lns, ln)
+	if s.drainingSet {
+		ln.Close()
+	}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
@@ -268,7 +309,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(ctx, c)
+			s.serveConn(ctx, c, &l)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -281,8 +322,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 }
 
@@ -294,8 +335,8 @@ func (s *Server) StopAccepting() {
 // connection and request goroutine has finished.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	if !s.drainingSet {
 		s.drainingSet = true
@@ -324,8 +365,8 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for c := range s.conns {
 		c.Close()

@@ -216,6 +216,10 @@ type Agent struct {
 	// PeerAddr is the host:port on which the agent serves its block cache
 	// to the agents of its zone ("" when it does not).
 	PeerAddr string
+	// Listeners are the agent's advertised listeners, written as Kafka's
+	// advertised.listeners ("NAME://host:port,…"; internal/cluster reads
+	// and writes it); "" means only Host and Port.
+	Listeners string
 }
 
 // Agents is the registry of live agents: each agent refreshes its entry

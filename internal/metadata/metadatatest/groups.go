@@ -13,14 +13,15 @@ func testAgents(t *testing.T, s metadata.Store) {
 	ctx := context.Background()
 	for _, a := range []metadata.Agent{
 		{NodeID: 2, Host: "h2", Port: 9092, Zone: "b", Instance: "x"},
-		{NodeID: 1, Host: "h1", Port: 9093, Zone: "a", Instance: "y"},
+		{NodeID: 1, Host: "h1", Port: 9093, Zone: "a", Instance: "y", Listeners: "PLAINTEXT://h1:9093,SASL_SSL://h1:9094"},
 	} {
 		if err := s.HeartbeatAgent(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
 	live, err := s.LiveAgents(ctx, time.Minute)
-	if err != nil || len(live) != 2 || live[0].NodeID != 1 || live[0].Host != "h1" || live[0].Port != 9093 || live[0].Zone != "a" || live[1].Instance != "x" {
+	if err != nil || len(live) != 2 || live[0].NodeID != 1 || live[0].Host != "h1" || live[0].Port != 9093 || live[0].Zone != "a" || live[1].Instance != "x" ||
+		live[0].Listeners != "PLAINTEXT://h1:9093,SASL_SSL://h1:9094" || live[1].Listeners != "" {
 		t.Fatalf("LiveAgents = %+v, %v", live, err)
 	}
 	// Re-registering replaces the entry.

@@ -121,6 +121,7 @@ var migrations = []string{
 	txnMigration,
 	aclMigration,
 	schemaRegistryMigration,
+	securityMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

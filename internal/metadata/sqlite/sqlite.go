@@ -102,6 +102,7 @@ var migrations = []string{
 	txnMigration,
 	aclMigration,
 	schemaRegistryMigration,
+	securityMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
