@@ -112,6 +112,16 @@ func (b *Batcher) acknowledge(f *flush) {
 	close(f.durable)
 }
 
+// failEarly answers f's producers with err before f's turn to commit.
+func (b *Batcher) failEarly(f *flush, err error) {
+	for i := range f.results {
+		f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	f.acked = true
+	b.release(f)
+	close(f.durable)
+}
+
 // unjournal deletes f's entry once its file is committed, and stops
 // counting it.
 func (b *Batcher) unjournal(f *flush, key string) {
@@ -187,13 +197,27 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 // waits, makes it a journaled flush.
 func (b *Batcher) commitClassic(f *flush, key string, data []byte, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
 	size := int64(len(data))
-	if !b.cfg.Ripcord || b.cfg.Agent == "" || !allJournalable(f.batches) {
+	if !b.cfg.Ripcord || b.cfg.Agent == "" {
 		<-prev
 		return b.commit(b.ctx, key, size, commits)
 	}
 	b.mu.Lock()
 	rc := b.ripcord
 	b.mu.Unlock()
+	if !allJournalable(f.batches) {
+		// Batches the store must check first cannot be journaled: while
+		// ripcord is active they fail at once rather than wait behind
+		// the journal, and keep their place in the commit order.
+		select {
+		case <-prev:
+			return b.commit(b.ctx, key, size, commits)
+		case <-rc:
+			err := errors.New("metadata store unavailable (ripcord journals only batches without a producer ID)")
+			b.failEarly(f, err)
+			<-prev
+			return nil, err
+		}
+	}
 	select {
 	case <-prev:
 	case <-rc:
