@@ -77,8 +77,13 @@ type Config struct {
 	AgentTTL          time.Duration
 
 	Produce produce.Config
-	Kafka   kafka.Config
-	Groups  groups.Config
+	// JournalLeaseTTL is the lifetime of journal leases: an agent that has
+	// not renewed its own for this long may have its journal of
+	// acknowledged, unsequenced files taken over and sequenced by another
+	// agent (0 means 30s; docs/lightning.md).
+	JournalLeaseTTL time.Duration
+	Kafka           kafka.Config
+	Groups          groups.Config
 	// Jobs configures the background storage jobs (retention, compaction,
 	// file deletion); its Holder is set by the agent.
 	Jobs jobs.Config
@@ -145,6 +150,8 @@ type Agent struct {
 	jobs     *jobs.Runner
 	txn      *txn.Coordinator
 	txnDone  chan struct{} // closed when the transaction sweep stops
+	// recoverDone is closed when journal recovery stops.
+	recoverDone chan struct{}
 	// proberDone is closed when the readiness prober stops.
 	proberDone chan struct{}
 	server     *kafka.Server
@@ -190,6 +197,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	if cfg.ReadinessTimeout <= 0 {
 		cfg.ReadinessTimeout = 5 * time.Second
+	}
+	switch cfg.Kafka.DefaultTopicType {
+	case "", topics.TypeClassic, topics.TypeLightning:
+	default:
+		return nil, fmt.Errorf("agent: default topic type %q: want classic or lightning", cfg.Kafka.DefaultTopicType)
 	}
 	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
@@ -262,8 +274,22 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	// The write path's uploads and commits report to readiness as they
-	// succeed or fail.
-	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	// succeed or fail. Its journal (lightning topics, ripcord) is named
+	// after the node; the recoverer holds its lease, which the batcher
+	// checks before committing journaled files.
+	cfg.Produce.Agent = fmt.Sprintf("node-%d", self.NodeID)
+	var recoverer *produce.Recoverer
+	cfg.Produce.CommitGate = func(ctx context.Context) error { return recoverer.Gate(ctx) }
+	produceMetrics := produce.NewMetrics(a.metrics)
+	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produceMetrics, a.logger)
+	leaseTTL := cfg.JournalLeaseTTL
+	if leaseTTL <= 0 {
+		leaseTTL = 30 * time.Second
+	}
+	recoverer = produce.NewRecoverer(produce.RecovererConfig{
+		Agent: cfg.Produce.Agent, Generation: a.batcher.Generation(),
+		Interval: leaseTTL / 3, LeaseTTL: leaseTTL,
+	}, a.store, a.bucket, notifier.Notify, produceMetrics, a.logger)
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}
@@ -272,8 +298,12 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
+	topicCache := topics.NewCache(a.store, cfg.TopicCacheTTL)
+	if cfg.Produce.Ripcord {
+		topicCache.ServeStale()
+	}
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
-		Topics:       topics.NewCache(a.store, cfg.TopicCacheTTL),
+		Topics:       topicCache,
 		Log:          a.store,
 		Records:      a.store,
 		Producer:     a.batcher,
@@ -317,6 +347,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	go func() {
 		defer close(a.txnDone)
 		a.txn.Run(serveCtx)
+	}()
+	a.recoverDone = make(chan struct{})
+	go func() {
+		defer close(a.recoverDone)
+		recoverer.Run(serveCtx)
 	}()
 	go func() {
 		defer close(a.done)
@@ -458,6 +493,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		cancel()
 	}
 	<-a.txnDone
+	<-a.recoverDone
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()

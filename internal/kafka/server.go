@@ -99,6 +99,11 @@ type Config struct {
 	// when the client's own timeout is longer (or unset); past it the
 	// request gets REQUEST_TIMED_OUT, never a hang. 0 means 30s.
 	ProduceTimeout time.Duration
+	// DefaultTopicType is the sluice.topic.type that topics get when they
+	// are created without one ("" or classic: nothing is stored; lightning
+	// is stored on the topic, so a later change of the default changes
+	// no existing topic).
+	DefaultTopicType string
 }
 
 func (c *Config) setDefaults() {

@@ -57,19 +57,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.ripcordFlushes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_flushes_total", Help: "Classic-topic files journaled and acknowledged without offsets because the metadata store failed or stalled (--ripcord)."})
 	m.ripcordActivations = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_activations_total", Help: "Times ripcord turned active."})
 	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journal entries recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt."}, []string{"result"})
-	journalGauge := func(name, help string, v func(JournalStats) float64) prometheus.GaugeFunc {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(m.journalStats()) })
+	journalGauge := func(opts prometheus.GaugeOpts, v func(JournalStats) float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(opts, func() float64 { return v(m.journalStats()) })
 	}
 	gauges := []prometheus.Collector{
-		journalGauge("sluice_journal_bytes", "Bytes of acknowledged files waiting to be sequenced (this agent's journal and the journals it is recovering).", func(s JournalStats) float64 { return float64(s.Bytes) }),
-		journalGauge("sluice_journal_files", "Acknowledged files waiting to be sequenced.", func(s JournalStats) float64 { return float64(s.Files) }),
-		journalGauge("sluice_journal_oldest_age_seconds", "Age of the oldest acknowledged file waiting to be sequenced (0 when none).", func(s JournalStats) float64 {
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_bytes", Help: "Bytes of acknowledged files waiting to be sequenced (this agent's journal and the journals it is recovering)."}, func(s JournalStats) float64 { return float64(s.Bytes) }),
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_files", Help: "Acknowledged files waiting to be sequenced."}, func(s JournalStats) float64 { return float64(s.Files) }),
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_oldest_age_seconds", Help: "Age of the oldest acknowledged file waiting to be sequenced (0 when none)."}, func(s JournalStats) float64 {
 			if s.Oldest.IsZero() {
 				return 0
 			}
 			return time.Since(s.Oldest).Seconds()
 		}),
-		journalGauge("sluice_ripcord_active", "1 while ripcord is active: the metadata store fails and produce to existing topics is journaled.", func(s JournalStats) float64 {
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_ripcord_active", Help: "1 while ripcord is active: the metadata store fails and produce to existing topics is journaled."}, func(s JournalStats) float64 {
 			if s.Ripcord {
 				return 1
 			}

@@ -16,6 +16,9 @@ import (
 type Cache struct {
 	metadata.Topics
 	ttl time.Duration
+	// stale serves an expired entry when the store cannot be asked
+	// (ripcord: availability over freshness). Set before use.
+	stale bool
 
 	mu     sync.Mutex // guards byName
 	byName map[string]cached
@@ -32,6 +35,11 @@ func NewCache(topics metadata.Topics, ttl time.Duration) *Cache {
 	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached)}
 }
 
+// ServeStale makes Topic answer from an expired entry when the store
+// fails (the agent's --ripcord: produce to existing topics goes on during
+// a metadata store outage). Call it before use.
+func (c *Cache) ServeStale() { c.stale = true }
+
 // Topic returns a topic by name, from the cache when fresh.
 func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) {
 	c.mu.Lock()
@@ -42,6 +50,9 @@ func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 	}
 	t, err := c.Topics.Topic(ctx, name)
 	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
+		if ok && c.stale && e.err == nil {
+			return e.topic, nil
+		}
 		return t, err
 	}
 	c.mu.Lock()
