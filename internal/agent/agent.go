@@ -280,6 +280,12 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	cfg.Produce.Agent = fmt.Sprintf("node-%d", self.NodeID)
 	var recoverer *produce.Recoverer
 	cfg.Produce.CommitGate = func(ctx context.Context) error { return recoverer.Gate(ctx) }
+	if os.Getenv(holdJournalEnv) == "1" {
+		// Test hook: acknowledge journaled files but never commit them,
+		// so a kill -9 always falls between acknowledgement and commit.
+		a.logger.Warn(holdJournalEnv + " is set: journaled files are acknowledged and never committed by this process")
+		cfg.Produce.CommitGate = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	}
 	produceMetrics := produce.NewMetrics(a.metrics)
 	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produceMetrics, a.logger)
 	leaseTTL := cfg.JournalLeaseTTL
@@ -506,6 +512,10 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.logger.Info("agent stopped")
 	return errors.Join(errs...)
 }
+
+// holdJournalEnv names the test hook that holds every commit of a
+// journaled file (tests of recovery after kill -9).
+const holdJournalEnv = "SLUICE_TEST_HOLD_JOURNAL_COMMITS"
 
 func (a *Agent) closeBackends() error {
 	var errs []error

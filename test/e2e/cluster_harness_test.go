@@ -40,6 +40,8 @@ type ClusterAgent struct {
 	NodeID  int32
 	Zone    string
 	cluster *Cluster
+	// Env is added to the process environment at every start.
+	Env []string
 }
 
 // clusterOpts configures StartCluster.
@@ -71,11 +73,18 @@ func StartCluster(t *testing.T, o clusterOpts) *Cluster {
 // AddAgent starts one more agent in zone and waits until it serves.
 func (c *Cluster) AddAgent(zone string, extra ...string) *ClusterAgent {
 	c.t.Helper()
+	return c.AddAgentEnv(zone, nil, extra...)
+}
+
+// AddAgentEnv is AddAgent with env added to the agent's environment.
+func (c *Cluster) AddAgentEnv(zone string, env []string, extra ...string) *ClusterAgent {
+	c.t.Helper()
 	a := &ClusterAgent{
 		Agent:   &Agent{t: c.t, KafkaAddr: freeAddr(c.t), HTTPAddr: freeAddr(c.t), args: extra},
 		NodeID:  c.nextNode,
 		Zone:    zone,
 		cluster: c,
+		Env:     env,
 	}
 	c.nextNode++
 	c.Agents = append(c.Agents, a)
@@ -114,6 +123,7 @@ func (a *ClusterAgent) start() {
 	// The metadata URL and zone come from the environment, as in the
 	// docker-compose and Kubernetes examples.
 	a.cmd.Env = append(append(os.Environ(), c.S3.Env()...), "SLUICE_METADATA_URL="+c.MetadataURL, "SLUICE_ZONE="+a.Zone)
+	a.cmd.Env = append(a.cmd.Env, a.Env...)
 	if a.logs == nil {
 		a.logs = &syncBuffer{}
 	}
