@@ -122,16 +122,21 @@ func (b *Batcher) failEarly(f *flush, err error) {
 	close(f.durable)
 }
 
-// unjournal deletes f's entry once its file is committed, and stops
-// counting it.
+// unjournal stops counting f once its file is committed and deletes its
+// entry in the background, off the commit order's critical path. (The
+// caller is a flush goroutine, so the WaitGroup is above zero.)
 func (b *Batcher) unjournal(f *flush, key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := b.bucket.Delete(ctx, b.entryKey(f, key)); err != nil {
-		// Recovery finds the file recorded and deletes the entry then.
-		b.logger.Warn("cannot delete journal entry of a committed file", "file", key, "err", err)
-	}
 	b.forget(f)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.bucket.Delete(ctx, b.entryKey(f, key)); err != nil {
+			// Recovery finds the file recorded and deletes the entry then.
+			b.logger.Warn("cannot delete journal entry of a committed file", "file", key, "err", err)
+		}
+	}()
 }
 
 func (b *Batcher) forget(f *flush) {
@@ -162,8 +167,8 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 		res, err := b.commit(ctx, key, size, commits)
 		cancel()
 		if err == nil || errors.Is(err, metadata.ErrFileCommitted) {
-			b.ripcordOff()
 			b.unjournal(f, key)
+			b.ripcordOff()
 			if err != nil {
 				return nil, nil
 			}
@@ -259,10 +264,13 @@ func (b *Batcher) ripcordOn(cause error) {
 	b.logger.Warn("ripcord active: metadata store failing, journaling produce", "err", cause)
 }
 
+// ripcordOff ends ripcord once the store commits again and the journal
+// has drained: until then new batches are journaled too, so producers
+// are not made to wait behind the backlog.
 func (b *Batcher) ripcordOff() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.ripcordActive {
+	if !b.ripcordActive || len(b.journal) > 0 {
 		return
 	}
 	b.ripcordActive = false

@@ -79,7 +79,7 @@ func (l *ackLog) checkOnceInOrder(t *testing.T, got map[int32][]*kgo.Record) {
 // stop is closed, recording acknowledgements. Each producer writes its
 // values in sequence ("<name>-<seq>"), with no retries: a value whose
 // answer is lost may or may not be stored, but never twice.
-func produceUntil(t *testing.T, ctx context.Context, n int, prefix, topic string, cl func() *kgo.Client, acks interface{ add(string) }, stop <-chan struct{}) (wait func()) {
+func produceUntil(t *testing.T, ctx context.Context, n int, prefix, topic string, cl func() *kgo.Client, acks interface{ add(string) }, stop <-chan struct{}, every time.Duration) (wait func()) {
 	var wg sync.WaitGroup
 	for w := range n {
 		c := cl()
@@ -87,6 +87,12 @@ func produceUntil(t *testing.T, ctx context.Context, n int, prefix, topic string
 		go func() {
 			defer wg.Done()
 			var inflight sync.WaitGroup
+			var pace <-chan time.Time
+			if every > 0 {
+				tick := time.NewTicker(every)
+				defer tick.Stop()
+				pace = tick.C
+			}
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -96,6 +102,12 @@ func produceUntil(t *testing.T, ctx context.Context, n int, prefix, topic string
 					inflight.Wait()
 					return
 				default:
+				}
+				if pace != nil {
+					select {
+					case <-pace: // a steady load, not a flood
+					case <-stop:
+					}
 				}
 				v := fmt.Sprintf("%s%d-%07d", prefix, w, i)
 				inflight.Add(1)
@@ -158,7 +170,7 @@ func TestLightningKillRecovery(t *testing.T) {
 		wait := produceUntil(t, ctx, 3, round, topic, func() *kgo.Client {
 			return c.Client(kgo.ClientID("writer,sluice_az=a"), kgo.DisableIdempotentWrite(),
 				kgo.RecordRetries(0), kgo.ProducerLinger(time.Millisecond))
-		}, acks, stop)
+		}, acks, stop, 0)
 		for acks.len() < 1500 {
 			if ctx.Err() != nil {
 				t.Fatalf("round %s: only %d records acknowledged", round, acks.len())
@@ -199,11 +211,28 @@ func TestLightningKillRecovery(t *testing.T) {
 // each producer's order, and a consumer that ran throughout catches up.
 func TestRipcordPostgresOutage(t *testing.T) {
 	t.Parallel()
+	began := time.Now()
 	c := StartCluster(t, clusterOpts{zones: []string{"a", "b", "c"},
 		extra: []string{"--ripcord", "--batch-timeout", "20ms", "--ripcord-commit-timeout", "1s"}})
 	const topic = "ripcord"
 	c.Agents[0].CreateTopic(topic, 3)
 	ctx := testContext(t, 3*time.Minute)
+	// Each producer talks to the one agent of its zone. Ordering holds
+	// per connection: a producer whose partition moved to another agent
+	// mid-outage would have two journals sequenced independently, so the
+	// producers start only once every agent sees the whole cluster.
+	for _, a := range c.Agents {
+		for {
+			m, err := a.Admin().BrokerMetadata(ctx)
+			if err == nil && len(m.Brokers) == len(c.Agents) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("agent %d never saw the whole cluster: %v", a.NodeID, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// The consumer reads from the start and keeps going through the outage.
 	consumed := make(chan string, 1<<16)
@@ -226,14 +255,15 @@ func TestRipcordPostgresOutage(t *testing.T) {
 		z := zones[int(next.Add(1)-1)%len(zones)]
 		return c.Client(kgo.ClientID("writer,sluice_az="+z), kgo.DisableIdempotentWrite(),
 			kgo.RecordRetries(0), kgo.ProducerLinger(5*time.Millisecond))
-	}, &countingAcks{ackLog: acks, during: &duringOutage, outage: &outage}, stop)
+	}, &countingAcks{ackLog: acks, during: &duringOutage, outage: &outage}, stop, 2*time.Millisecond)
 
-	for acks.len() < 300 {
+	for acks.len() < 1000 {
 		if ctx.Err() != nil {
 			t.Fatal("no acknowledgements before the outage")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Logf("stopping PostgreSQL %s into the test", time.Since(began))
 	c.PG.Stop()
 	outage.Store(true)
 	start := time.Now()
@@ -263,9 +293,10 @@ func TestRipcordPostgresOutage(t *testing.T) {
 	close(stop)
 	wait()
 	acked := acks.len()
-	t.Logf("acknowledged %d records, %d of them while PostgreSQL was stopped", acked, ackedInOutage)
+	t.Logf("acknowledged %d records, %d of them while PostgreSQL was stopped (%s into the test)", acked, ackedInOutage, time.Since(began))
 
 	waitCommitted(t, ctx, c.Agents[0].Agent, topic, acked)
+	t.Logf("all committed %s into the test", time.Since(began))
 	// The consumer that ran through the outage sees every acknowledged record.
 	got := map[string]bool{}
 	for missing := acked; missing > 0; {
@@ -283,7 +314,9 @@ func TestRipcordPostgresOutage(t *testing.T) {
 			t.Fatalf("the running consumer is still missing %d acknowledged records", missing)
 		}
 	}
+	t.Logf("the running consumer caught up %s into the test", time.Since(began))
 	acks.checkOnceInOrder(t, c.Agents[1].ConsumeAll(ctx, topic))
+	t.Logf("checked %s into the test", time.Since(began))
 }
 
 // countingAcks is an ackLog that also counts acknowledgements received
