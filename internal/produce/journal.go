@@ -74,7 +74,7 @@ func (b *Batcher) entryKey(f *flush, file string) string {
 // parallel, then acknowledges it.
 func (b *Batcher) uploadJournaled(f *flush, key string, data []byte) error {
 	entryErr := make(chan error, 1)
-	go func() { entryErr <- b.upload(b.entryKey(f, key), nil) }()
+	go func() { entryErr <- b.putEntry(b.entryKey(f, key)) }()
 	err := b.upload(key, data)
 	if eerr := <-entryErr; err == nil {
 		err = eerr
@@ -89,12 +89,31 @@ func (b *Batcher) uploadJournaled(f *flush, key string, data []byte) error {
 // journalUploaded journals a classic flush whose file is already in the
 // bucket, then acknowledges it.
 func (b *Batcher) journalUploaded(f *flush, key string) error {
-	if err := b.upload(b.entryKey(f, key), nil); err != nil {
+	if err := b.putEntry(b.entryKey(f, key)); err != nil {
 		return err
 	}
 	b.metrics.ripcordFlushes.Inc()
 	b.acknowledge(f)
 	return nil
+}
+
+// putEntry writes a journal entry, with the upload retries but outside
+// the upload slots: an empty object must not halve the uploads of files.
+func (b *Batcher) putEntry(key string) error {
+	var err error
+	for attempt := 0; attempt < b.cfg.UploadAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-b.ctx.Done():
+				return b.ctx.Err()
+			}
+		}
+		if err = b.bucket.Put(b.ctx, key, nil); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // acknowledge answers f's producers without offsets and counts f in the

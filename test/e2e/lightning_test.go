@@ -213,7 +213,7 @@ func TestRipcordPostgresOutage(t *testing.T) {
 	t.Parallel()
 	began := time.Now()
 	c := StartCluster(t, clusterOpts{zones: []string{"a", "b", "c"},
-		extra: []string{"--ripcord", "--batch-timeout", "20ms", "--ripcord-commit-timeout", "1s"}})
+		extra: []string{"--ripcord", "--batch-timeout", "100ms", "--ripcord-commit-timeout", "1s"}})
 	const topic = "ripcord"
 	c.Agents[0].CreateTopic(topic, 3)
 	ctx := testContext(t, 3*time.Minute)
