@@ -25,7 +25,10 @@ type Cluster struct {
 	S3 *testutil.Versity
 	// S3Proxy sits between the agents and S3 when the cluster was started
 	// with a proxy (to stall the store); nil otherwise.
-	S3Proxy     *testutil.Proxy
+	S3Proxy *testutil.Proxy
+	// S3Faults sits between the agents and S3 when the cluster was
+	// started with bucketFaults (to fail requests); nil otherwise.
+	S3Faults    *testutil.BucketFaults
 	MetadataURL string
 	BucketURL   string
 	Agents      []*ClusterAgent
@@ -50,6 +53,8 @@ type clusterOpts struct {
 	zones []string
 	// proxyS3 routes the agents' S3 traffic through a stallable proxy.
 	proxyS3 bool
+	// bucketFaults routes it through an HTTP proxy that fails requests.
+	bucketFaults bool
 	// extra flags for every agent.
 	extra []string
 }
@@ -63,6 +68,10 @@ func StartCluster(t *testing.T, o clusterOpts) *Cluster {
 	if o.proxyS3 {
 		c.S3Proxy = testutil.StartProxy(t, c.S3.Addr())
 		c.BucketURL = c.S3.BucketURL("sluice", c.S3Proxy.Addr())
+	}
+	if o.bucketFaults {
+		c.S3Faults = testutil.StartBucketFaults(t, c.S3.Addr())
+		c.BucketURL = c.S3.BucketURL("sluice", c.S3Faults.Addr())
 	}
 	for _, z := range o.zones {
 		c.AddAgent(z, o.extra...)
