@@ -438,3 +438,55 @@ func (c *countingAcks) add(v string) {
 		c.during.Add(1)
 	}
 }
+
+// TestLightningTopicContract: what a client sees on a lightning topic of
+// `sluice dev`: acknowledgements without offsets (franz-go reports -1),
+// idempotent producers refused with INVALID_RECORD, the type fixed at
+// creation (INVALID_CONFIG), and the records readable once sequenced.
+func TestLightningTopicContract(t *testing.T) {
+	t.Parallel()
+	a := StartAgent(t, "")
+	ctx := testContext(t, time.Minute)
+	const topic = "lightning-contract"
+	fast := "lightning"
+	res, err := a.Admin().CreateTopic(ctx, 1, 1, map[string]*string{"sluice.topic.type": &fast}, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	plain := a.Client(kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite())
+	rs := plain.ProduceSync(ctx, kgo.StringRecord("one"), kgo.StringRecord("two"))
+	if err := rs.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Record.Offset != -1 {
+			t.Fatalf("lightning acknowledgement carried offset %d, want -1", r.Record.Offset)
+		}
+	}
+
+	idem := a.Client(kgo.DefaultProduceTopic(topic), kgo.RecordRetries(0))
+	if err := idem.ProduceSync(ctx, kgo.StringRecord("idempotent")).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("idempotent producer on a lightning topic: %v, want INVALID_RECORD", err)
+	}
+
+	classic := "classic"
+	alt, err := a.Admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "sluice.topic.type", Value: &classic}}, topic)
+	if err == nil {
+		for _, r := range alt {
+			err = r.Err
+		}
+	}
+	if !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("changing sluice.topic.type: %v, want INVALID_CONFIG", err)
+	}
+
+	waitCommitted(t, ctx, a, topic, 2)
+	got := a.ConsumeAll(ctx, topic)
+	if len(got[0]) != 2 || string(got[0][0].Value) != "one" || string(got[0][1].Value) != "two" || got[0][1].Offset != 1 {
+		t.Fatalf("read back %v", got[0])
+	}
+}
