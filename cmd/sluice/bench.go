@@ -46,6 +46,7 @@ See docs/performance.md and bench/run.sh for the standard workload.`,
 	pf.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", 0, "client batch size limit (0: client default, 1 MB)")
 	pf.DurationVar(&cfg.Drain, "drain", 60*time.Second, "how long consumers wait for records still missing")
 	pf.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	pf.StringVar(&cfg.TopicType, "topic-type", "", "sluice.topic.type of the topic when it is created: classic or lightning (empty: the agent's --default-topic-type); lightning needs --idempotent=false")
 
 	run := func(name, short string, fn func(context.Context, bench.Config) (*bench.Result, error)) *cobra.Command {
 		return &cobra.Command{

@@ -89,8 +89,13 @@ type Config struct {
 	AgentTTL          time.Duration
 
 	Produce produce.Config
-	Kafka   kafka.Config
-	Groups  groups.Config
+	// JournalLeaseTTL is the lifetime of journal leases: an agent that has
+	// not renewed its own for this long may have its journal of
+	// acknowledged, unsequenced files taken over and sequenced by another
+	// agent (0 means 30s; docs/lightning.md).
+	JournalLeaseTTL time.Duration
+	Kafka           kafka.Config
+	Groups          groups.Config
 	// Jobs configures the background storage jobs (retention, compaction,
 	// file deletion); its Holder is set by the agent.
 	Jobs jobs.Config
@@ -168,6 +173,8 @@ type Agent struct {
 	txn      *txn.Coordinator
 	txnDone  chan struct{} // closed when the transaction sweep stops
 	aclDone  chan struct{} // closed when the ACL refresh loop stops
+	// recoverDone is closed when journal recovery stops.
+	recoverDone chan struct{}
 	// proberDone is closed when the readiness prober stops.
 	proberDone chan struct{}
 	server     *kafka.Server
@@ -232,6 +239,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	if cfg.ReadinessTimeout <= 0 {
 		cfg.ReadinessTimeout = 5 * time.Second
+	}
+	switch cfg.Kafka.DefaultTopicType {
+	case "", topics.TypeClassic, topics.TypeLightning:
+	default:
+		return nil, fmt.Errorf("agent: default topic type %q: want classic or lightning", cfg.Kafka.DefaultTopicType)
 	}
 	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
@@ -329,8 +341,28 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	notifier := fetch.NewNotifier()
 	// The write path's uploads and commits report to readiness as they
-	// succeed or fail.
-	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produce.NewMetrics(a.metrics), a.logger)
+	// succeed or fail. Its journal (lightning topics, ripcord) is named
+	// after the node; the recoverer holds its lease, which the batcher
+	// checks before committing journaled files.
+	cfg.Produce.Agent = fmt.Sprintf("node-%d", self.NodeID)
+	var recoverer *produce.Recoverer
+	cfg.Produce.CommitGate = func(ctx context.Context) error { return recoverer.Gate(ctx) }
+	if os.Getenv(holdJournalEnv) == "1" {
+		// Test hook: acknowledge journaled files but never commit them,
+		// so a kill -9 always falls between acknowledgement and commit.
+		a.logger.Warn(holdJournalEnv + " is set: journaled files are acknowledged and never committed by this process")
+		cfg.Produce.CommitGate = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	}
+	produceMetrics := produce.NewMetrics(a.metrics)
+	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produceMetrics, a.logger)
+	leaseTTL := cfg.JournalLeaseTTL
+	if leaseTTL <= 0 {
+		leaseTTL = 30 * time.Second
+	}
+	recoverer = produce.NewRecoverer(produce.RecovererConfig{
+		Agent: cfg.Produce.Agent, Generation: a.batcher.Generation(),
+		Interval: leaseTTL / 3, LeaseTTL: leaseTTL,
+	}, a.store, a.bucket, notifier.Notify, produceMetrics, a.logger)
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}
@@ -346,8 +378,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
+	// The cache answers from what it last saw while the store is away,
+	// which ripcord's produce relies on.
+	topicCache := topics.NewCache(a.store, cfg.TopicCacheTTL)
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
-		Topics:       topics.NewCache(a.store, cfg.TopicCacheTTL),
+		Topics:       topicCache,
 		Log:          a.store,
 		Records:      a.store,
 		Producer:     a.batcher,
@@ -412,6 +447,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 			}
 		}()
 	}
+	a.recoverDone = make(chan struct{})
+	go func() {
+		defer close(a.recoverDone)
+		recoverer.Run(serveCtx)
+	}()
 	go func() {
 		serving.Wait()
 		close(a.done)
@@ -579,6 +619,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	<-a.txnDone
 	<-a.aclDone
 	<-a.summaryDone
+	<-a.recoverDone
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()
@@ -591,6 +632,10 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.logger.Info("agent stopped")
 	return errors.Join(errs...)
 }
+
+// holdJournalEnv names the test hook that holds every commit of a
+// journaled file (tests of recovery after kill -9).
+const holdJournalEnv = "SLUICE_TEST_HOLD_JOURNAL_COMMITS"
 
 func (a *Agent) closeBackends() error {
 	var errs []error

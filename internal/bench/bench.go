@@ -55,6 +55,9 @@ type Config struct {
 	Drain time.Duration
 	// Progress receives one line a second while a run lasts (nil: none).
 	Progress io.Writer
+	// TopicType, if set, is the sluice.topic.type the topic is created
+	// with (classic or lightning; an existing topic keeps its own).
+	TopicType string
 }
 
 func (c *Config) check() error {
@@ -207,7 +210,11 @@ func (c *Config) ensureTopic(ctx context.Context) (int32, error) {
 	if parts <= 0 {
 		parts = -1
 	}
-	res, err := adm.CreateTopic(ctx, parts, -1, nil, c.Topic)
+	var configs map[string]*string
+	if c.TopicType != "" {
+		configs = map[string]*string{"sluice.topic.type": &c.TopicType}
+	}
+	res, err := adm.CreateTopic(ctx, parts, -1, configs, c.Topic)
 	if err == nil {
 		err = res.Err
 	}

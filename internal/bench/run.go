@@ -141,7 +141,7 @@ func (p *producers) loop(ctx context.Context, idx int, cl *kgo.Client, deadline 
 		p.acked.Add(1)
 		mu.Lock()
 		lat = append(lat, d)
-		if !noAcks {
+		if !noAcks && r.Offset >= 0 { // lightning topics acknowledge without offsets
 			acks = append(acks, uint64(r.Partition)<<48|uint64(r.Offset))
 		}
 		mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/objstore"
 )
 
@@ -68,6 +69,20 @@ var errStopList = errors.New("stop listing")
 
 func (r *Runner) sweepOrphans(ctx context.Context, h *holding) error {
 	cutoff := r.now().Add(-r.cfg.FileGracePeriod)
+	// Files named by journal entries are acknowledged and waiting to be
+	// sequenced (lightning topics, ripcord): not orphans, however old.
+	// The journal is listed first: an entry deleted after this listing
+	// belongs to a file committed by then, which KnownFiles finds.
+	journaled := make(map[string]bool)
+	err := r.bucket.List(ctx, journal.Prefix, func(o objstore.Object) error {
+		if e, ok := journal.Parse(o.Key); ok {
+			journaled[e.File] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list journal: %w", err)
+	}
 	var (
 		batch   []objstore.Object
 		deleted int
@@ -85,7 +100,7 @@ func (r *Runner) sweepOrphans(ctx context.Context, h *holding) error {
 			return err
 		}
 		for _, k := range keys {
-			if known[k] {
+			if known[k] || journaled[k] {
 				continue
 			}
 			if err := r.bucket.Delete(ctx, k); err != nil {
@@ -97,7 +112,7 @@ func (r *Runner) sweepOrphans(ctx context.Context, h *holding) error {
 		batch = batch[:0]
 		return h.renew(ctx)
 	}
-	err := r.bucket.List(ctx, FilePrefix, func(o objstore.Object) error {
+	err = r.bucket.List(ctx, FilePrefix, func(o objstore.Object) error {
 		if !olderThan(o, cutoff) {
 			return nil
 		}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/objstore"
 )
 
 func values(n, from int) []string {
@@ -136,6 +138,35 @@ func TestOrphanSweep(t *testing.T) {
 	}
 	if got := e.read(tp.ID, 0); len(got) != 2 {
 		t.Fatalf("committed data reads %v", got)
+	}
+}
+
+// A file named by a journal entry is acknowledged and waits to be
+// sequenced (lightning topics, ripcord): the sweep keeps it however old.
+func TestOrphanSweepKeepsJournaledFiles(t *testing.T) {
+	e := newEnv(t, Config{RetentionInterval: time.Second, FileGracePeriod: time.Minute})
+	waiting := newKey(time.Now())
+	entry := journal.Key("node-1", 1, 1, waiting)
+	for _, k := range []string{waiting, entry} {
+		if err := e.bucket.Put(e.ctx, k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.advance(2 * time.Minute)
+	e.run(e.r.RunFileDeletion)
+	for _, k := range []string{waiting, entry} {
+		if _, err := e.bucket.GetRange(e.ctx, k, 0, -1); err != nil {
+			t.Fatalf("sweep removed %s: %v", k, err)
+		}
+	}
+	// Once its entry is gone (it was committed, or recovery found it
+	// missing), an unrecorded file is an orphan again.
+	if err := e.bucket.Delete(e.ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	e.run(e.r.RunFileDeletion)
+	if _, err := e.bucket.GetRange(e.ctx, waiting, 0, -1); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("unjournaled, unrecorded old file: %v, want it swept", err)
 	}
 }
 

@@ -59,6 +59,15 @@ package kafka
 // the wire format, or whose schema ID is not registered under the subject
 // the strategy names, fails the batch with INVALID_RECORD and a record
 // error saying why; a registry that cannot be read is KAFKA_STORAGE_ERROR.
+// Lightning topics (sluice.topic.type=lightning, docs/lightning.md): a
+// batch is answered once its file and the file's journal entry are durable
+// in the bucket, before the metadata store sequences it, so the response
+// carries base offset -1 (and log start offset -1). Batches with a
+// producer ID (idempotent or transactional producers) are refused with
+// INVALID_RECORD: their sequence checks happen at commit, after the
+// answer, where a failure could no longer be reported. With the agent's
+// --ripcord, batches of classic topics without a producer ID are answered
+// the same way while the metadata store fails or stalls.
 //
 // Deviations: versions 12+ (KIP-890
 // implicit transaction verification) and 13 (topic IDs) are not served.
@@ -76,6 +85,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/records"
+	"github.com/sluicehq/sluice/internal/topics"
 )
 
 // produceSlot remembers where a submitted batch's result goes.
@@ -116,8 +126,12 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			t, topicErr = s.topics.Topic(ctx, rt.Topic)
 		}
 		maxBytes := s.cfg.MaxMessageBytes
-		var stamps timestampPolicy
+		var (
+			stamps timestampPolicy
+			fast   bool
+		)
 		if topicErr == nil {
+			fast = topics.IsLightning(t.Configs)
 			if v, ok := t.Configs["max.message.bytes"]; ok {
 				maxBytes, _ = strconv.Atoi(v)
 			}
@@ -152,6 +166,10 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 					setErr(&ps, kerr.InvalidTxnState.Code, "transactional batches need a transactional id, and only they may carry one")
 					break
 				}
+				if fast && c.Info.ProducerID >= 0 {
+					setErr(&ps, kerr.InvalidRecord.Code, "lightning topic: idempotent and transactional producers are not supported (disable idempotence, e.g. enable.idempotence=false)")
+					break
+				}
 				if ps.ErrorRecords, err = stamps.check(&c, window); err != nil {
 					setErr(&ps, kerr.InvalidTimestamp.Code, err.Error())
 					break
@@ -166,7 +184,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 						break
 					}
 				}
-				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: c.Info, LogAppendTime: stamps.logAppendTime})
+				batches = append(batches, produce.Batch{Topic: t.ID, Partition: rp.Partition, Data: rp.Records, Info: c.Info, LogAppendTime: stamps.logAppendTime, Lightning: fast})
 				slots = append(slots, produceSlot{ti, len(rs.Partitions)})
 			}
 			rs.Partitions = append(rs.Partitions, ps)
@@ -216,7 +234,9 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			}
 			ps.BaseOffset = results[i].BaseOffset
 			ps.LogAppendTime = results[i].LogAppendTime
-			ps.LogStartOffset = 0
+			if ps.BaseOffset >= 0 {
+				ps.LogStartOffset = 0
+			}
 			s.metrics.produced(resp.Topics[sl.topic].Topic, len(batches[i].Data), batches[i].Info.Records)
 		}
 		return resp

@@ -135,7 +135,11 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if !mayCreate() {
 		return t, kerr.TopicAuthorizationFailed
 	}
-	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
+	var configs map[string]string
+	if s.cfg.DefaultTopicType == topics.TypeLightning {
+		configs = map[string]string{topics.TypeConfig: topics.TypeLightning}
+	}
+	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, configs)
 	if errors.Is(err, metadata.ErrTopicExists) { // created concurrently
 		return s.topics.Topic(ctx, name)
 	}

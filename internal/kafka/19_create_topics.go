@@ -120,6 +120,7 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 		}
 		configs[c.Name] = *c.Value
 	}
+	s.defaultTopicType(configs)
 	if err := topics.ValidateConfigs(configs); err != nil {
 		return metadata.Topic{}, err
 	}
@@ -138,4 +139,13 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 		s.logger.Info("created topic", "topic", t.Name, "partitions", t.Partitions, "id", t.ID.Base64())
 	}
 	return t, err
+}
+
+// defaultTopicType stores the agent's default topic type in the configs of
+// a topic being created without one, when it is not classic (Kafka
+// brokers likewise keep only overrides).
+func (s *Server) defaultTopicType(configs map[string]string) {
+	if _, set := configs[topics.TypeConfig]; !set && s.cfg.DefaultTopicType == topics.TypeLightning {
+		configs[topics.TypeConfig] = topics.TypeLightning
+	}
 }

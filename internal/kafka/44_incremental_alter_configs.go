@@ -179,6 +179,9 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 				}
 			}
 		}
+		if err := topics.ValidateChange(cur, next); err != nil {
+			return nil, err
+		}
 		if err := topics.ValidateConfigs(next); err != nil {
 			return nil, err
 		}

@@ -116,6 +116,11 @@ type Config struct {
 	// re-authenticate within it. 0 bounds sessions only by their
 	// credential's expiry.
 	MaxReauth time.Duration
+	// DefaultTopicType is the sluice.topic.type that topics get when they
+	// are created without one ("" or classic: nothing is stored; lightning
+	// is stored on the topic, so a later change of the default changes
+	// no existing topic).
+	DefaultTopicType string
 }
 
 func (c *Config) setDefaults() {

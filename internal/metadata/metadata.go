@@ -105,6 +105,10 @@ type BatchResult struct {
 	Err error
 }
 
+// ErrFileCommitted is returned by CommitFile for a key that already has a
+// file record.
+var ErrFileCommitted = errors.New("metadata: file already committed")
+
 // Idempotent-producer errors.
 var (
 	ErrOutOfOrderSequence   = errors.New("metadata: out of order sequence number")
@@ -166,7 +170,10 @@ type Log interface {
 	// offsets of its partition, atomically: after it returns nil, every
 	// batch with a nil Err (and not Duplicate) is readable, and no
 	// partition's log has gaps. Results are in c.Batches order. An error
-	// means nothing of the file was committed.
+	// means nothing of the file was committed. A key already recorded
+	// fails with ErrFileCommitted and changes nothing, so a file commit
+	// that is retried (journal recovery, a commit whose answer was lost)
+	// is sequenced at most once.
 	CommitFile(ctx context.Context, c FileCommit) ([]BatchResult, error)
 	// AllocateProducerID returns a producer ID never handed out before.
 	AllocateProducerID(ctx context.Context) (int64, error)

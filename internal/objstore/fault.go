@@ -16,6 +16,8 @@ type Faulty struct {
 	putErr error
 	// getErr, when non-nil, is returned by GetRange.
 	getErr error
+	// deleteErr, when non-nil, is returned by Delete.
+	deleteErr error
 	// delay, when positive, stalls every Put and GetRange that long first
 	// (a slow store); the caller's context still cuts the stall short.
 	delay time.Duration
@@ -59,6 +61,24 @@ func (f *Faulty) FailGets(err error) {
 	f.mu.Lock()
 	f.getErr = err
 	f.mu.Unlock()
+}
+
+// FailDeletes makes every later Delete return err (nil heals).
+func (f *Faulty) FailDeletes(err error) {
+	f.mu.Lock()
+	f.deleteErr = err
+	f.mu.Unlock()
+}
+
+// Delete fails while FailDeletes is in force.
+func (f *Faulty) Delete(ctx context.Context, key string) error {
+	f.mu.Lock()
+	err := f.deleteErr
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return f.Bucket.Delete(ctx, key)
 }
 
 // Puts reports how many Puts reached the wrapped bucket.

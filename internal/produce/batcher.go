@@ -6,6 +6,11 @@
 // Several flushes may upload at once, but they commit strictly in the order
 // they were sealed, so batches submitted in order (one connection's pipelined
 // requests) get offsets in that order.
+//
+// Journaled flushes (lightning topics, and every eligible batch while
+// ripcord is active: see journal.go) are acknowledged once their file and
+// its journal entry are durable in the bucket, and committed afterwards in
+// the same seal order.
 package produce
 
 import (
@@ -53,6 +58,27 @@ type Config struct {
 	// known producer can send more until this file commits. Seals stay at
 	// least BatchTimeout apart, so the PUT rate bound is unchanged.
 	EarlySeal bool
+
+	// Agent is this agent's journal name (node-<id>), the prefix of its
+	// journal entries. Empty disables journaling: lightning batches are
+	// then committed before they are acknowledged, as classic ones are.
+	Agent string
+	// Ripcord journals eligible classic batches (no producer ID, no
+	// marker) instead of failing them while the metadata store is failing
+	// or a commit stalls past RipcordCommitTimeout.
+	Ripcord bool
+	// RipcordCommitTimeout bounds a classic commit when Ripcord is on.
+	RipcordCommitTimeout time.Duration
+	// JournalMaxBytes and JournalMaxAge bound the journal: the bytes of
+	// acknowledged, unsequenced files, and the age of the oldest. Past
+	// either, batches bound for the journal fail with ErrJournalFull.
+	JournalMaxBytes int64
+	JournalMaxAge   time.Duration
+	// CommitGate, if set, is asked before every commit of a journaled
+	// flush and blocks until this agent may sequence its own journal (it
+	// holds its journal lease: see Recoverer). It fails only when ctx
+	// ends.
+	CommitGate func(ctx context.Context) error
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +97,15 @@ func (c *Config) setDefaults() {
 	if c.UploadAttempts <= 0 {
 		c.UploadAttempts = 3
 	}
+	if c.RipcordCommitTimeout <= 0 {
+		c.RipcordCommitTimeout = 2 * time.Second
+	}
+	if c.JournalMaxBytes <= 0 {
+		c.JournalMaxBytes = 1 << 30
+	}
+	if c.JournalMaxAge <= 0 {
+		c.JournalMaxAge = time.Hour
+	}
 }
 
 // Batch is one validated Kafka record batch bound for a partition.
@@ -86,11 +121,17 @@ type Batch struct {
 	// Marker is set for the transaction markers (control batches) the
 	// transaction coordinator writes.
 	Marker *metadata.TxnMarker
+	// Lightning marks a batch of a lightning topic: it is acknowledged
+	// once durable in the bucket and journaled, without offsets, and
+	// committed afterwards. The caller refuses batches with a producer ID
+	// for such topics.
+	Lightning bool
 }
 
 // Result is the outcome for one submitted batch.
 type Result struct {
-	// BaseOffset is the offset assigned to the batch's first record.
+	// BaseOffset is the offset assigned to the batch's first record, or -1
+	// for a journaled batch (acknowledged before it was sequenced).
 	BaseOffset int64
 	// LogAppendTime is the time (ms) a LogAppendTime batch was stamped
 	// with, or -1.
@@ -125,6 +166,8 @@ type Batcher struct {
 	writtenMax int
 	metrics    *Metrics
 	logger     *slog.Logger
+	// gen is this process's journal generation (see internal/journal).
+	gen uint64
 
 	uploads *semaphore.Weighted // MaxInFlight upload slots
 	space   *semaphore.Weighted // MaxBufferedBytes of buffer
@@ -134,8 +177,9 @@ type Batcher struct {
 	wg     sync.WaitGroup // running flushes
 
 	mu sync.Mutex // guards the fields below
-	// cur is the open flush that new batches join, or nil.
-	cur *flush
+	// cur holds the open flushes that new batches join, one per lane
+	// (laneClassic, laneJournal), or nil.
+	cur [2]*flush
 	// lastCommitted is closed when the most recently sealed flush has
 	// finished committing; the next sealed flush waits for it.
 	lastCommitted chan struct{}
@@ -145,7 +189,25 @@ type Batcher struct {
 	lastSeal time.Time
 	// prevSources are the connections that wrote to the last sealed flush.
 	prevSources map[*Source]struct{}
+	// seq numbers sealed flushes, in seal (= commit) order.
+	seq uint64
+	// ripcord is closed while ripcord is active (Config.Ripcord and the
+	// store failing); a fresh, open channel replaces it when a commit
+	// succeeds again.
+	ripcord       chan struct{}
+	ripcordActive bool
+	// journal holds the acknowledged, unsequenced flushes with the time
+	// they were acknowledged and their size.
+	journal      map[*flush]time.Time
+	journalBytes int64
 }
+
+// Lanes: classic flushes commit before they are acknowledged; journaled
+// ones are acknowledged first. Both share one commit order.
+const (
+	laneClassic = 0
+	laneJournal = 1
+)
 
 // flush is one future file. Its fields are written by Submit under
 // Batcher.mu until it is sealed, then only by its run goroutine; done
@@ -156,8 +218,16 @@ type flush struct {
 	timer   *time.Timer
 	opened  time.Time
 	sealed  time.Time // set under Batcher.mu when sealed
+	seq     uint64    // set under Batcher.mu when sealed
 	results []Result
 	done    chan struct{}
+	// journaled is set when the flush is (or becomes) a journaled one;
+	// durable is closed when its results (acknowledgements without
+	// offsets) are published, before it commits.
+	journaled bool
+	durable   chan struct{}
+	// acked is set, by the run goroutine only, once durable is closed.
+	acked bool
 	// sources counts the Submits of each connection in this flush;
 	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
 	sources   map[*Source]int
@@ -182,14 +252,24 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	close(done)
-	return &Batcher{
+	b := &Batcher{
 		cfg: cfg, log: log, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger,
+		gen:     uint64(time.Now().UnixNano()),
 		uploads: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		space:   semaphore.NewWeighted(cfg.MaxBufferedBytes),
 		ctx:     ctx, cancel: cancel,
 		lastCommitted: done,
+		ripcord:       make(chan struct{}),
+		journal:       make(map[*flush]time.Time),
 	}
+	m.watchJournal(b)
+	return b
 }
+
+// Generation is this batcher's journal generation: entries of the same
+// agent with a lower one were written by an earlier process (see
+// Recoverer).
+func (b *Batcher) Generation() uint64 { return b.gen }
 
 // OnWritten registers fn to receive the key and complete bytes of each file
 // of at most maxBytes once it is committed, before producers and
@@ -202,25 +282,56 @@ func (b *Batcher) OnWritten(maxBytes int, fn func(key string, data []byte)) {
 
 // Pending is the future of one Submit call.
 type Pending struct {
-	f     *flush
-	first int
+	parts []pendingPart
 	n     int
 }
 
-// Wait blocks until the batches are committed (or failed) and returns one
-// Result per submitted batch, in order. If ctx ends first it returns ctx's
-// error; the batches may still commit.
-func (p *Pending) Wait(ctx context.Context) ([]Result, error) {
-	select {
-	case <-p.f.done:
-		return p.f.results[p.first : p.first+p.n], nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+// pendingPart is the share of a Submit that went into one flush: batches
+// first..first+len(pos) of f, which were the caller's batches at pos.
+type pendingPart struct {
+	f     *flush
+	first int
+	pos   []int
 }
 
-// Done is closed when the results are ready.
-func (p *Pending) Done() <-chan struct{} { return p.f.done }
+func (pp *pendingPart) ready() <-chan struct{} {
+	if pp.f.journaled {
+		return pp.f.durable
+	}
+	return pp.f.done
+}
+
+// Wait blocks until the batches are acknowledged (committed, journaled, or
+// failed) and returns one Result per submitted batch, in order. If ctx
+// ends first it returns ctx's error; the batches may still commit.
+func (p *Pending) Wait(ctx context.Context) ([]Result, error) {
+	out := make([]Result, p.n)
+	for i := range p.parts {
+		pp := &p.parts[i]
+		// A classic flush may turn journaled while it waits (ripcord):
+		// whichever happens first answers.
+		select {
+		case <-pp.f.done:
+		case <-pp.f.durable:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		for j, at := range pp.pos {
+			out[at] = pp.f.results[pp.first+j]
+		}
+	}
+	return out, nil
+}
+
+// Done is closed when the results of the Submit's first flush are ready.
+func (p *Pending) Done() <-chan struct{} {
+	if len(p.parts) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return p.parts[0].ready()
+}
 
 // Submit adds batches to the current file. All batches of one call go into
 // the same file and get offsets in the order given. It blocks only while
@@ -231,7 +342,11 @@ func (b *Batcher) Submit(ctx context.Context, batches []Batch) (*Pending, error)
 }
 
 // SubmitFrom is Submit for batches that came from the connection src (nil:
-// unknown, which keeps the file open until its timeout).
+// unknown, which keeps the file open until its timeout). Batches bound for
+// the journal (lightning batches, and eligible ones while ripcord is
+// active) go into the journaled lane's file, the others into the classic
+// one; batches of one partition are never split between the lanes within
+// one call unless ripcord flips in between, as they share one topic.
 func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) (*Pending, error) {
 	size := 0
 	for i := range batches {
@@ -247,42 +362,81 @@ func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) 
 		b.space.Release(weight)
 		return nil, ErrClosed
 	}
-	if b.cur == nil {
-		f := &flush{opened: time.Now(), done: make(chan struct{})}
-		f.timer = time.AfterFunc(b.cfg.BatchTimeout, func() { b.sealIf(f) })
-		b.cur = f
-	}
-	f := b.cur
-	p := &Pending{f: f, first: len(f.batches), n: len(batches)}
-	f.batches = append(f.batches, batches...)
-	f.bytes += size
-	if src == nil {
-		f.anonymous++
-	} else {
-		if f.sources == nil {
-			f.sources = make(map[*Source]int)
-		}
-		f.sources[src]++
-		src.waiting++
-		if src.waiting > 1 {
-			src.pipelined = true
+	var lanes [2][]int
+	journalBytes := int64(0)
+	for i := range batches {
+		l := b.laneLocked(&batches[i])
+		lanes[l] = append(lanes[l], i)
+		if l == laneJournal {
+			journalBytes += int64(len(batches[i].Data))
 		}
 	}
-	switch {
-	case f.bytes >= b.cfg.BatchMaxBytes:
-		b.sealLocked()
-	case b.cfg.EarlySeal && b.cannotGrowLocked(f):
-		if wait := time.Until(b.lastSeal.Add(b.cfg.BatchTimeout)); wait <= 0 {
-			b.metrics.earlySeals.Inc()
-			b.sealLocked()
-		} else if wait < time.Until(f.opened.Add(b.cfg.BatchTimeout)) {
-			f.early = true
-			f.timer.Reset(wait)
+	if len(lanes[laneJournal]) > 0 {
+		if err := b.journalRoomLocked(journalBytes); err != nil {
+			b.mu.Unlock()
+			b.space.Release(weight)
+			b.metrics.journalRefused.Inc()
+			return nil, err
+		}
+	}
+	p := &Pending{n: len(batches)}
+	for lane, idx := range lanes {
+		if len(idx) == 0 {
+			continue
+		}
+		f := b.cur[lane]
+		if f == nil {
+			f = &flush{opened: time.Now(), done: make(chan struct{}), durable: make(chan struct{}), journaled: lane == laneJournal}
+			f.timer = time.AfterFunc(b.cfg.BatchTimeout, func() { b.sealIf(f) })
+			b.cur[lane] = f
+		}
+		pp := pendingPart{f: f, first: len(f.batches), pos: idx}
+		laneBytes := 0
+		for _, i := range idx {
+			f.batches = append(f.batches, batches[i])
+			laneBytes += len(batches[i].Data)
+		}
+		f.bytes += laneBytes
+		p.parts = append(p.parts, pp)
+		if src == nil {
+			f.anonymous++
+		} else {
+			if f.sources == nil {
+				f.sources = make(map[*Source]int)
+			}
+			f.sources[src]++
+			src.waiting++
+			if src.waiting > 1 {
+				src.pipelined = true
+			}
+		}
+		switch {
+		case f.bytes >= b.cfg.BatchMaxBytes:
+			b.sealLocked(lane)
+		case b.cfg.EarlySeal && b.cannotGrowLocked(f):
+			if wait := time.Until(b.lastSeal.Add(b.cfg.BatchTimeout)); wait <= 0 {
+				b.metrics.earlySeals.Inc()
+				b.sealLocked(lane)
+			} else if wait < time.Until(f.opened.Add(b.cfg.BatchTimeout)) {
+				f.early = true
+				f.timer.Reset(wait)
+			}
 		}
 	}
 	b.mu.Unlock()
 	b.metrics.bufferedBytes.Add(float64(size))
 	return p, nil
+}
+
+// laneLocked says which lane bt goes to.
+func (b *Batcher) laneLocked(bt *Batch) int {
+	if b.cfg.Agent == "" {
+		return laneClassic
+	}
+	if bt.Lightning || (b.ripcordActive && journalable(bt)) {
+		return laneJournal
+	}
+	return laneClassic
 }
 
 // cannotGrowLocked reports whether no known producer can add to f before it
@@ -314,23 +468,27 @@ func (b *Batcher) Forget(src *Source) {
 	b.mu.Unlock()
 }
 
-// sealIf seals f if it is still the open flush (its timer fired).
+// sealIf seals f if it is still an open flush (its timer fired).
 func (b *Batcher) sealIf(f *flush) {
 	b.mu.Lock()
-	if b.cur == f {
-		if f.early {
-			b.metrics.earlySeals.Inc()
+	for lane := range b.cur {
+		if b.cur[lane] == f {
+			if f.early {
+				b.metrics.earlySeals.Inc()
+			}
+			b.sealLocked(lane)
 		}
-		b.sealLocked()
 	}
 	b.mu.Unlock()
 }
 
-func (b *Batcher) sealLocked() {
-	f := b.cur
-	b.cur = nil
+func (b *Batcher) sealLocked(lane int) {
+	f := b.cur[lane]
+	b.cur[lane] = nil
 	f.timer.Stop()
 	f.sealed = time.Now() // under b.mu: seal times follow seal (and commit) order
+	b.seq++
+	f.seq = b.seq
 	b.lastSeal = f.sealed
 	// The next file waits for the connections that wrote to this one. A
 	// file that also held anonymous batches (transaction markers) says
@@ -348,7 +506,8 @@ func (b *Batcher) sealLocked() {
 	go b.run(f, prev, committed)
 }
 
-// run uploads and commits one sealed flush.
+// run uploads and commits one sealed flush; a journaled flush is
+// acknowledged in between (see journal.go).
 func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
 	defer b.wg.Done()
 	f.results = make([]Result, len(f.batches))
@@ -359,37 +518,56 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
 	// Files no one is given to keep are encoded into recycled buffers.
+	// Journaled files are not: their commit may come much later.
 	var buf []byte
-	pooled := b.written == nil || w.Size() > b.writtenMax
+	pooled := (b.written == nil || w.Size() > b.writtenMax) && !f.journaled
 	if pooled {
 		buf = fileBuffers.Get(w.Size())
 	}
 	data, _, positions := w.FinishInto(buf)
 	key := newKey(time.Now())
+	commits := commitsOf(f.batches, positions)
 
-	uploadErr := b.upload(key, data)
+	var uploadErr error
+	if f.journaled {
+		uploadErr = b.uploadJournaled(f, key, data)
+	} else {
+		uploadErr = b.upload(key, data)
+	}
 
 	// Commit strictly in seal order.
-	<-prev
-	var results []metadata.BatchResult
-	commitErr := uploadErr
-	if uploadErr == nil {
-		results, commitErr = b.commit(key, int64(len(data)), f.batches, positions)
+	var (
+		results   []metadata.BatchResult
+		commitErr = uploadErr
+	)
+	switch {
+	case uploadErr != nil:
+		<-prev
+	case f.journaled:
+		<-prev
+		results, commitErr = b.commitJournaled(f, key, int64(len(data)), commits)
+	default:
+		results, commitErr = b.commitClassic(f, key, data, commits, prev)
 	}
 	close(committed)
 
 	if commitErr != nil {
-		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "err", commitErr)
+		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "journaled", f.journaled, "err", commitErr)
 		b.metrics.flushErrors.Inc()
-		for i := range f.results {
-			f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
+		if !f.acked {
+			for i := range f.results {
+				f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
+			}
 		}
 	} else {
-		if !pooled {
+		if !pooled && results != nil && b.written != nil && len(data) <= b.writtenMax {
 			b.written(key, data)
 		}
-		b.assignOffsets(f, results)
-		b.duplicateAppendTimes(f, results)
+		b.countCommitted(f, results)
+		if !f.acked {
+			b.assignOffsets(f, results)
+			b.duplicateAppendTimes(f, results)
+		}
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
@@ -403,16 +581,26 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			fileBuffers.Put(data)
 		}
 	}
+	if !f.acked {
+		b.release(f)
+	} else if commitErr != nil {
+		b.forget(f) // left in the bucket for recovery
+	}
+	close(f.done)
+}
+
+// release gives back f's buffer space and tells its connections they have
+// one request fewer waiting. It runs once per flush, before its results
+// are published: a producer answered now may send its next request at
+// once, and must not look pipelined.
+func (b *Batcher) release(f *flush) {
 	b.space.Release(min(int64(f.bytes), b.cfg.MaxBufferedBytes))
 	b.metrics.bufferedBytes.Sub(float64(f.bytes))
-	// Before the results are published: a producer answered now may send
-	// its next request at once, and must not look pipelined.
 	b.mu.Lock()
 	for src, n := range f.sources {
 		src.waiting -= n
 	}
 	b.mu.Unlock()
-	close(f.done)
 }
 
 func (b *Batcher) upload(key string, data []byte) error {
@@ -438,7 +626,9 @@ func (b *Batcher) upload(key string, data []byte) error {
 	return err
 }
 
-func (b *Batcher) commit(key string, size int64, batches []Batch, positions []uint64) ([]metadata.BatchResult, error) {
+// commitsOf describes f's batches for CommitFile, given their positions
+// in the file.
+func commitsOf(batches []Batch, positions []uint64) []metadata.BatchCommit {
 	commits := make([]metadata.BatchCommit, len(batches))
 	for i, bt := range batches {
 		commits[i] = metadata.BatchCommit{
@@ -454,8 +644,13 @@ func (b *Batcher) commit(key string, size int64, batches []Batch, positions []ui
 			commits[i].Transactional = bt.Info.Transactional
 		}
 	}
+	return commits
+}
+
+// commit makes one commit attempt, bounded by ctx.
+func (b *Batcher) commit(ctx context.Context, key string, size int64, commits []metadata.BatchCommit) ([]metadata.BatchResult, error) {
 	start := time.Now()
-	res, err := b.log.CommitFile(b.ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
+	res, err := b.log.CommitFile(ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
 	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	return res, err
 }
@@ -486,6 +681,17 @@ func (b *Batcher) assignOffsets(f *flush, res []metadata.BatchResult) {
 	for i, bt := range f.batches {
 		r := res[i]
 		f.results[i] = Result{BaseOffset: r.BaseOffset, LogAppendTime: logAppendTime(&bt), Err: r.Err}
+	}
+}
+
+// countCommitted counts a commit's batches in the metrics. res is nil when
+// the file had been committed already (recovery got there first).
+func (b *Batcher) countCommitted(f *flush, res []metadata.BatchResult) {
+	for i, bt := range f.batches {
+		if i >= len(res) {
+			return
+		}
+		r := res[i]
 		if r.Err != nil {
 			continue
 		}
@@ -504,8 +710,10 @@ func (b *Batcher) assignOffsets(f *flush, res []metadata.BatchResult) {
 func (b *Batcher) Close(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
-	if b.cur != nil {
-		b.sealLocked()
+	for lane := range b.cur {
+		if b.cur[lane] != nil {
+			b.sealLocked(lane)
+		}
 	}
 	b.mu.Unlock()
 	done := make(chan struct{})

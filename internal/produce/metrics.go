@@ -1,6 +1,11 @@
 package produce
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the write path's Prometheus collectors.
 type Metrics struct {
@@ -16,6 +21,17 @@ type Metrics struct {
 	recordsIn     prometheus.Counter
 	bytesIn       prometheus.Counter
 	duplicates    prometheus.Counter
+
+	journalRefused     prometheus.Counter
+	journalRetries     prometheus.Counter
+	ripcordFlushes     prometheus.Counter
+	ripcordActivations prometheus.Counter
+	recovered          *prometheus.CounterVec
+
+	// mu guards the sources of the journal gauges.
+	mu      sync.Mutex
+	batcher *Batcher
+	backlog map[string]JournalStats // found by recovery, by agent
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -36,8 +52,79 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bytesIn:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_bytes_total", Help: "Record batch bytes committed."}),
 		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_duplicate_batches_total", Help: "Retried batches of idempotent producers answered with their original offsets."}),
 	}
+	m.journalRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_refused_total", Help: "Batches refused because the journal passed --ripcord-max-bytes or --ripcord-max-age, and acknowledged batches the store refused at commit (their topic or partition was deleted)."})
+	m.journalRetries = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_commit_retries_total", Help: "Failed commit attempts of journaled (acknowledged) files; each is retried."})
+	m.ripcordFlushes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_flushes_total", Help: "Classic-topic files journaled and acknowledged without offsets because the metadata store failed or stalled (--ripcord)."})
+	m.ripcordActivations = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_activations_total", Help: "Times ripcord turned active."})
+	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journal entries recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt."}, []string{"result"})
+	journalGauge := func(opts prometheus.GaugeOpts, v func(JournalStats) float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(opts, func() float64 { return v(m.journalStats()) })
+	}
+	gauges := []prometheus.Collector{
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_bytes", Help: "Bytes of acknowledged files waiting to be sequenced (this agent's journal and the journals it is recovering)."}, func(s JournalStats) float64 { return float64(s.Bytes) }),
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_files", Help: "Acknowledged files waiting to be sequenced."}, func(s JournalStats) float64 { return float64(s.Files) }),
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_journal_oldest_age_seconds", Help: "Age of the oldest acknowledged file waiting to be sequenced (0 when none)."}, func(s JournalStats) float64 {
+			if s.Oldest.IsZero() {
+				return 0
+			}
+			return time.Since(s.Oldest).Seconds()
+		}),
+		journalGauge(prometheus.GaugeOpts{Name: "sluice_ripcord_active", Help: "1 while ripcord is active: the metadata store fails and produce to existing topics is journaled."}, func(s JournalStats) float64 {
+			if s.Ripcord {
+				return 1
+			}
+			return 0
+		}),
+	}
 	if reg != nil {
+		reg.MustRegister(m.journalRefused, m.journalRetries, m.ripcordFlushes, m.ripcordActivations, m.recovered)
+		reg.MustRegister(gauges...)
 		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
+}
+
+// watchJournal makes b's journal the source of the journal gauges.
+func (m *Metrics) watchJournal(b *Batcher) {
+	m.mu.Lock()
+	m.batcher = b
+	m.mu.Unlock()
+}
+
+// setBacklog records what recovery found waiting in agent's journal.
+func (m *Metrics) setBacklog(agent string, st JournalStats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.backlog == nil {
+		m.backlog = make(map[string]JournalStats)
+	}
+	if st.Files == 0 {
+		delete(m.backlog, agent)
+		return
+	}
+	m.backlog[agent] = st
+}
+
+func (m *Metrics) journalStats() JournalStats {
+	m.mu.Lock()
+	b := m.batcher
+	var total JournalStats
+	for _, st := range m.backlog {
+		total.Files += st.Files
+		total.Bytes += st.Bytes
+		if !st.Oldest.IsZero() && (total.Oldest.IsZero() || st.Oldest.Before(total.Oldest)) {
+			total.Oldest = st.Oldest
+		}
+	}
+	m.mu.Unlock()
+	if b != nil {
+		st := b.JournalStats()
+		total.Files += st.Files
+		total.Bytes += st.Bytes
+		total.Ripcord = st.Ripcord
+		if !st.Oldest.IsZero() && (total.Oldest.IsZero() || st.Oldest.Before(total.Oldest)) {
+			total.Oldest = st.Oldest
+		}
+	}
+	return total
 }

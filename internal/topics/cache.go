@@ -53,8 +53,8 @@ func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 	}
 	t, err := c.Topics.Topic(ctx, name)
 	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
-		if ok && ctx.Err() == nil {
-			return e.topic, e.err // stale, while the store is away
+		if ok && ctx.Err() == nil && e.err == nil {
+			return e.topic, nil // stale, while the store is away
 		}
 		return t, err
 	}
@@ -75,8 +75,8 @@ func (c *Cache) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.To
 	}
 	t, err := c.Topics.TopicByID(ctx, id)
 	if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
-		if ok && ctx.Err() == nil {
-			return e.topic, e.err // stale, while the store is away
+		if ok && ctx.Err() == nil && e.err == nil {
+			return e.topic, nil // stale, while the store is away
 		}
 		return t, err
 	}

@@ -202,6 +202,8 @@ var configs = []Config{
 		Doc: "With confluent.key.schema.validation=true: id checks the wire format and that the schema ID is registered under the subject; full also decodes each key with its schema (docs/schema-registry.md has the cost per record)."},
 	{Name: "sluice.value.schema.validation.mode", Type: TypeString, Default: "id", Check: oneOf("id", "full"), Support: Honoured,
 		Doc: "With confluent.value.schema.validation=true: id checks the wire format and that the schema ID is registered under the subject; full also decodes each value with its schema (docs/schema-registry.md has the cost per record)."},
+	{Name: TypeConfig, Type: TypeString, Default: TypeClassic, Check: oneOf(TypeClassic, TypeLightning), Support: Honoured, Kafka: "none: Sluice's own config",
+		Doc: "classic: a produce is acknowledged once its file is in the bucket and sequenced, with its offsets; lightning: once its file and a journal entry are durable in the bucket, with base offset -1, and sequenced right after (docs/lightning.md). Idempotent and transactional producers are refused on lightning topics. Set at creation only (the agent's --default-topic-type when absent)."},
 	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Support: NoEffect,
 		Doc: "Leaders are nominal and every agent serves every partition; there are no leader elections."},
 }
@@ -315,6 +317,29 @@ func ValidateConfigs(set map[string]string) error {
 	maxLag, _ := strconv.ParseInt(Value(set, "max.compaction.lag.ms"), 10, 64)
 	if minLag > maxLag {
 		return fmt.Errorf("%w: conflict topic config setting min.compaction.lag.ms (%d) > max.compaction.lag.ms (%d)", ErrInvalidConfig, minLag, maxLag)
+	}
+	return nil
+}
+
+// The topic type config and its values (docs/lightning.md).
+const (
+	TypeConfig    = "sluice.topic.type"
+	TypeClassic   = "classic"
+	TypeLightning = "lightning"
+)
+
+// IsLightning reports whether a topic with these configs is a lightning
+// topic.
+func IsLightning(set map[string]string) bool {
+	return Value(set, TypeConfig) == TypeLightning
+}
+
+// ValidateChange checks what may not change once a topic exists: its type
+// (a partition's batches would otherwise be split between two commit
+// paths mid-stream).
+func ValidateChange(current, next map[string]string) error {
+	if Value(current, TypeConfig) != Value(next, TypeConfig) {
+		return fmt.Errorf("%w: %s is set when a topic is created and cannot be changed", ErrInvalidConfig, TypeConfig)
 	}
 	return nil
 }

@@ -25,7 +25,10 @@ type Cluster struct {
 	S3 *testutil.Versity
 	// S3Proxy sits between the agents and S3 when the cluster was started
 	// with a proxy (to stall the store); nil otherwise.
-	S3Proxy     *testutil.Proxy
+	S3Proxy *testutil.Proxy
+	// S3Faults sits between the agents and S3 when the cluster was
+	// started with bucketFaults (to fail requests); nil otherwise.
+	S3Faults    *testutil.BucketFaults
 	MetadataURL string
 	BucketURL   string
 	Agents      []*ClusterAgent
@@ -40,6 +43,8 @@ type ClusterAgent struct {
 	NodeID  int32
 	Zone    string
 	cluster *Cluster
+	// Env is added to the process environment at every start.
+	Env []string
 }
 
 // clusterOpts configures StartCluster.
@@ -48,6 +53,8 @@ type clusterOpts struct {
 	zones []string
 	// proxyS3 routes the agents' S3 traffic through a stallable proxy.
 	proxyS3 bool
+	// bucketFaults routes it through an HTTP proxy that fails requests.
+	bucketFaults bool
 	// extra flags for every agent.
 	extra []string
 }
@@ -62,6 +69,10 @@ func StartCluster(t *testing.T, o clusterOpts) *Cluster {
 		c.S3Proxy = testutil.StartProxy(t, c.S3.Addr())
 		c.BucketURL = c.S3.BucketURL("sluice", c.S3Proxy.Addr())
 	}
+	if o.bucketFaults {
+		c.S3Faults = testutil.StartBucketFaults(t, c.S3.Addr())
+		c.BucketURL = c.S3.BucketURL("sluice", c.S3Faults.Addr())
+	}
 	for _, z := range o.zones {
 		c.AddAgent(z, o.extra...)
 	}
@@ -71,11 +82,18 @@ func StartCluster(t *testing.T, o clusterOpts) *Cluster {
 // AddAgent starts one more agent in zone and waits until it serves.
 func (c *Cluster) AddAgent(zone string, extra ...string) *ClusterAgent {
 	c.t.Helper()
+	return c.AddAgentEnv(zone, nil, extra...)
+}
+
+// AddAgentEnv is AddAgent with env added to the agent's environment.
+func (c *Cluster) AddAgentEnv(zone string, env []string, extra ...string) *ClusterAgent {
+	c.t.Helper()
 	a := &ClusterAgent{
 		Agent:   &Agent{t: c.t, KafkaAddr: freeAddr(c.t), HTTPAddr: freeAddr(c.t), args: extra},
 		NodeID:  c.nextNode,
 		Zone:    zone,
 		cluster: c,
+		Env:     env,
 	}
 	c.nextNode++
 	c.Agents = append(c.Agents, a)
@@ -114,6 +132,7 @@ func (a *ClusterAgent) start() {
 	// The metadata URL and zone come from the environment, as in the
 	// docker-compose and Kubernetes examples.
 	a.cmd.Env = append(append(os.Environ(), c.S3.Env()...), "SLUICE_METADATA_URL="+c.MetadataURL, "SLUICE_ZONE="+a.Zone)
+	a.cmd.Env = append(a.cmd.Env, a.Env...)
 	if a.logs == nil {
 		a.logs = &syncBuffer{}
 	}

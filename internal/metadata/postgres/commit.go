@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -148,6 +149,9 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	if err := r.tx.SendBatch(ctx, batch).Close(); err != nil {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
+			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
+		}
 		return fmt.Errorf("write commit: %w", err)
 	}
 	if advancedRows != int64(len(pTopic)) {

@@ -330,6 +330,9 @@ func (r *commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadat
 // Write implements sequencer.CommitRows.
 func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	res, err := r.tx.StmtContext(ctx, r.stmts.insertFile).ExecContext(ctx, r.file.Key, r.file.Size, r.now)
+	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed: files.key") {
+		return fmt.Errorf("sqlite: record file %s: %w", r.file.Key, metadata.ErrFileCommitted)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: record file %s: %w", r.file.Key, err)
 	}

@@ -1,0 +1,321 @@
+package produce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/journal"
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+// ErrJournalFull is returned (wrapping ErrStorage, so producers retry) for
+// batches bound for the journal while it holds more than
+// Config.JournalMaxBytes or its oldest entry is older than
+// Config.JournalMaxAge.
+var ErrJournalFull = fmt.Errorf("%w: journal of unsequenced files is full", ErrStorage)
+
+// A journaled flush goes through these steps, each safe to crash after:
+//
+//  1. The data file (files/…) and its journal entry (journal/<agent>/…,
+//     empty, naming the file) are PUT in parallel. A crash or failure
+//     before both are durable leaves at most an orphan file (the sweep
+//     deletes it) or an entry whose file is missing (recovery drops it);
+//     the producer got an error and retries.
+//  2. The producers are answered: base offset -1, the batches are durable.
+//  3. In seal order with every other flush, CommitFile is retried until
+//     it succeeds or reports ErrFileCommitted (recovery got there first).
+//     Only this agent, while it holds its journal lease (CommitGate),
+//     commits its current generation's entries.
+//  4. The entry is deleted. A crash before leaves an entry whose file is
+//     recorded: recovery deletes it without committing again.
+//
+// A classic flush with Config.Ripcord joins at step 1 (entry only: its
+// file is already uploaded) when its commit fails or stalls past
+// RipcordCommitTimeout, or when ripcord turns active while it waits for
+// earlier flushes to commit.
+
+// journalable reports whether a batch may be journaled: batches of
+// idempotent and transactional producers and transaction markers must be
+// checked by the store before they are acknowledged.
+func journalable(bt *Batch) bool {
+	return bt.Marker == nil && bt.Info.ProducerID < 0
+}
+
+func allJournalable(batches []Batch) bool {
+	for i := range batches {
+		if !journalable(&batches[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// journalRoomLocked fails with ErrJournalFull when n more bytes would pass
+// the journal's bounds.
+func (b *Batcher) journalRoomLocked(n int64) error {
+	if b.journalBytes+n > b.cfg.JournalMaxBytes && b.journalBytes > 0 {
+		return ErrJournalFull
+	}
+	for _, at := range b.journal {
+		if time.Since(at) > b.cfg.JournalMaxAge {
+			return ErrJournalFull
+		}
+	}
+	return nil
+}
+
+func (b *Batcher) entryKey(f *flush, file string) string {
+	return journal.Key(b.cfg.Agent, b.gen, f.seq, file)
+}
+
+// uploadJournaled writes a journaled flush's file and its entry, in
+// parallel, then acknowledges it.
+func (b *Batcher) uploadJournaled(f *flush, key string, data []byte) error {
+	entryErr := make(chan error, 1)
+	go func() { entryErr <- b.putEntry(b.entryKey(f, key)) }()
+	err := b.upload(key, data)
+	if eerr := <-entryErr; err == nil {
+		err = eerr
+	}
+	if err != nil {
+		return err
+	}
+	b.acknowledge(f)
+	return nil
+}
+
+// journalUploaded journals a classic flush whose file is already in the
+// bucket, then acknowledges it.
+func (b *Batcher) journalUploaded(f *flush, key string) error {
+	if err := b.putEntry(b.entryKey(f, key)); err != nil {
+		return err
+	}
+	b.metrics.ripcordFlushes.Inc()
+	b.acknowledge(f)
+	return nil
+}
+
+// putEntry writes a journal entry, with the upload retries but outside
+// the upload slots: an empty object must not halve the uploads of files.
+func (b *Batcher) putEntry(key string) error {
+	var err error
+	for attempt := 0; attempt < b.cfg.UploadAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-b.ctx.Done():
+				return b.ctx.Err()
+			}
+		}
+		if err = b.bucket.Put(b.ctx, key, nil); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// acknowledge answers f's producers without offsets and counts f in the
+// journal.
+func (b *Batcher) acknowledge(f *flush) {
+	for i := range f.batches {
+		f.results[i] = Result{BaseOffset: -1, LogAppendTime: logAppendTime(&f.batches[i])}
+	}
+	b.mu.Lock()
+	b.journal[f] = time.Now()
+	b.journalBytes += int64(f.bytes)
+	b.mu.Unlock()
+	f.acked = true
+	b.release(f)
+	close(f.durable)
+}
+
+// failEarly answers f's producers with err before f's turn to commit.
+func (b *Batcher) failEarly(f *flush, err error) {
+	for i := range f.results {
+		f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	f.acked = true
+	b.release(f)
+	close(f.durable)
+}
+
+// unjournal stops counting f once its file is committed and deletes its
+// entry in the background, off the commit order's critical path. (The
+// caller is a flush goroutine, so the WaitGroup is above zero.)
+func (b *Batcher) unjournal(f *flush, key string) {
+	b.forget(f)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.bucket.Delete(ctx, b.entryKey(f, key)); err != nil {
+			// Recovery finds the file recorded and deletes the entry then.
+			b.logger.Warn("cannot delete journal entry of a committed file", "file", key, "err", err)
+		}
+	}()
+}
+
+func (b *Batcher) forget(f *flush) {
+	b.mu.Lock()
+	if _, ok := b.journal[f]; ok {
+		delete(b.journal, f)
+		b.journalBytes -= int64(f.bytes)
+	}
+	b.mu.Unlock()
+}
+
+// commitAttemptTimeout bounds one commit attempt of a journaled flush, so
+// that a stalled store cannot hold the attempt past the journal lease.
+const commitAttemptTimeout = 10 * time.Second
+
+// commitJournaled commits an acknowledged flush, retrying until it is
+// committed or the batcher closes (the entry then stays for recovery).
+// Results are nil when recovery had committed the file already.
+func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []metadata.BatchCommit) ([]metadata.BatchResult, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		if b.cfg.CommitGate != nil {
+			if err := b.cfg.CommitGate(b.ctx); err != nil {
+				return nil, fmt.Errorf("journal lease: %w", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, commitAttemptTimeout)
+		res, err := b.commit(ctx, key, size, commits)
+		cancel()
+		if err == nil || errors.Is(err, metadata.ErrFileCommitted) {
+			b.unjournal(f, key)
+			b.ripcordOff()
+			if err != nil {
+				return nil, nil
+			}
+			for i := range res {
+				if res[i].Err != nil {
+					b.metrics.journalRefused.Inc()
+					b.logger.Warn("acknowledged batch refused at commit", "file", key, "partition", f.batches[i].Partition, "err", res[i].Err)
+				}
+			}
+			return res, nil
+		}
+		if b.ctx.Err() != nil {
+			b.logger.Warn("batcher closing: journaled file left for recovery", "file", key)
+			return nil, err
+		}
+		if b.cfg.Ripcord {
+			b.ripcordOn(err)
+		}
+		b.metrics.journalRetries.Inc()
+		select {
+		case <-time.After(backoff):
+		case <-b.ctx.Done():
+			return nil, b.ctx.Err()
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// commitClassic commits a classic flush after prev. With ripcord, a
+// commit that fails or stalls, or ripcord turning active while the flush
+// waits, makes it a journaled flush.
+func (b *Batcher) commitClassic(f *flush, key string, data []byte, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
+	size := int64(len(data))
+	if !b.cfg.Ripcord || b.cfg.Agent == "" {
+		<-prev
+		return b.commit(b.ctx, key, size, commits)
+	}
+	b.mu.Lock()
+	rc := b.ripcord
+	b.mu.Unlock()
+	if !allJournalable(f.batches) {
+		// Batches the store must check first cannot be journaled: while
+		// ripcord is active they fail at once rather than wait behind
+		// the journal, and keep their place in the commit order.
+		select {
+		case <-prev:
+			return b.commit(b.ctx, key, size, commits)
+		case <-rc:
+			err := errors.New("metadata store unavailable (ripcord journals only batches without a producer ID)")
+			b.failEarly(f, err)
+			<-prev
+			return nil, err
+		}
+	}
+	select {
+	case <-prev:
+	case <-rc:
+		if err := b.journalUploaded(f, key); err != nil {
+			<-prev
+			return nil, err
+		}
+		<-prev
+		return b.commitJournaled(f, key, size, commits)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RipcordCommitTimeout)
+	res, err := b.commit(ctx, key, size, commits)
+	cancel()
+	if err == nil {
+		b.ripcordOff()
+		return res, nil
+	}
+	if b.ctx.Err() != nil {
+		return nil, err
+	}
+	b.ripcordOn(err)
+	if jerr := b.journalUploaded(f, key); jerr != nil {
+		return nil, err
+	}
+	return b.commitJournaled(f, key, size, commits)
+}
+
+// ripcordOn activates ripcord: eligible batches go to the journal until a
+// commit succeeds again.
+func (b *Batcher) ripcordOn(cause error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ripcordActive || !b.cfg.Ripcord {
+		return
+	}
+	b.ripcordActive = true
+	close(b.ripcord)
+	b.metrics.ripcordActivations.Inc()
+	b.logger.Warn("ripcord active: metadata store failing, journaling produce", "err", cause)
+}
+
+// ripcordOff ends ripcord once the store commits again and the journal
+// has drained: until then new batches are journaled too, so producers
+// are not made to wait behind the backlog.
+func (b *Batcher) ripcordOff() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.ripcordActive || len(b.journal) > 0 {
+		return
+	}
+	b.ripcordActive = false
+	b.ripcord = make(chan struct{})
+	b.logger.Info("ripcord inactive: metadata store committing again")
+}
+
+// JournalStats is what the journal holds: acknowledged files not yet
+// sequenced, their bytes, and when the oldest was acknowledged.
+type JournalStats struct {
+	Files  int
+	Bytes  int64
+	Oldest time.Time
+	// Ripcord reports whether ripcord is active.
+	Ripcord bool
+}
+
+// JournalStats returns this batcher's journal state.
+func (b *Batcher) JournalStats() JournalStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := JournalStats{Files: len(b.journal), Bytes: b.journalBytes, Ripcord: b.ripcordActive}
+	for _, at := range b.journal {
+		if st.Oldest.IsZero() || at.Before(st.Oldest) {
+			st.Oldest = at
+		}
+	}
+	return st
+}

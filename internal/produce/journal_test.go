@@ -1,0 +1,426 @@
+package produce_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/fetch"
+	"github.com/sluicehq/sluice/internal/journal"
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/sqlite"
+	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/produce"
+)
+
+var errStoreDown = errors.New("test: metadata store down")
+
+// faultyLog is a real SQLite store whose CommitFile can be made to fail or
+// to wait, as a metadata store that is down or stalled would.
+type faultyLog struct {
+	*sqlite.Store
+	mu   sync.Mutex // guards fail and hold
+	fail error
+	hold chan struct{}
+	// commits counts successful CommitFile calls.
+	commits atomic.Int64
+}
+
+func (l *faultyLog) set(fail error, hold chan struct{}) {
+	l.mu.Lock()
+	l.fail, l.hold = fail, hold
+	l.mu.Unlock()
+}
+
+func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	l.mu.Lock()
+	fail, hold := l.fail, l.hold
+	l.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	res, err := l.Store.CommitFile(ctx, c)
+	if err == nil {
+		l.commits.Add(1)
+	}
+	return res, err
+}
+
+// jenv is one store and bucket shared by the batchers and recoverers of a
+// test, as agents share them.
+type jenv struct {
+	t      *testing.T
+	log    *faultyLog
+	bucket *objstore.Faulty
+	logger *slog.Logger
+}
+
+func newJEnv(t *testing.T) *jenv {
+	t.Helper()
+	root := t.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(root, "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := objstore.OpenDir(filepath.Join(root, "bucket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close(); store.Close() })
+	return &jenv{t: t, log: &faultyLog{Store: store}, bucket: &objstore.Faulty{Bucket: dir}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (e *jenv) topic(name string) metadata.TopicID {
+	e.t.Helper()
+	tp, err := e.log.CreateTopic(context.Background(), name, 1, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tp.ID
+}
+
+// batcher starts a batcher for agent; closeNow ends it as a crash would
+// (after at most a short drain, leaving uncommitted journal entries).
+func (e *jenv) batcher(cfg produce.Config) (b *produce.Batcher, closeNow func()) {
+	if cfg.BatchTimeout == 0 {
+		cfg.BatchTimeout = 2 * time.Millisecond
+	}
+	b = produce.New(cfg, e.log, e.bucket, nil, nil, e.logger)
+	var once sync.Once
+	closeNow = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			b.Close(ctx)
+		})
+	}
+	e.t.Cleanup(closeNow)
+	return b, closeNow
+}
+
+func (e *jenv) recoverer(agent string, gen uint64, ttl time.Duration) *produce.Recoverer {
+	return produce.NewRecoverer(produce.RecovererConfig{Agent: agent, Generation: gen, LeaseTTL: ttl}, e.log, e.bucket, nil, nil, e.logger)
+}
+
+// entries lists the journal.
+func (e *jenv) entries() []journal.Entry {
+	e.t.Helper()
+	var out []journal.Entry
+	err := e.bucket.List(context.Background(), journal.Prefix, func(o objstore.Object) error {
+		if en, ok := journal.Parse(o.Key); ok {
+			out = append(out, en)
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// readAll returns the values of partition 0 of topic in offset order,
+// checking that offsets are contiguous from 0.
+func (e *jenv) readAll(topic metadata.TopicID) []string {
+	e.t.Helper()
+	got, err := fetch.NewReader(e.log.Store, e.bucket, nil).Read(context.Background(), topic, 0, 0, 64<<20, true)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	bases, vals := decodeBatches(e.t, got.Records)
+	var out []string
+	for i, vs := range vals {
+		if bases[i] != int64(len(out)) {
+			e.t.Fatalf("batch %d at offset %d, want %d", i, bases[i], len(out))
+		}
+		out = append(out, vs...)
+	}
+	if int64(len(out)) != got.State.HighWatermark {
+		e.t.Fatalf("read %d records, high watermark %d", len(out), got.State.HighWatermark)
+	}
+	return out
+}
+
+func lightning(topic metadata.TopicID, vals ...string) produce.Batch {
+	b := batchOf(topic, 0, vals...)
+	b.Lightning = true
+	return b
+}
+
+// produceAcked submits n lightning batches of k records, one after the
+// other (as one connection without pipelining), and returns the values of
+// those acknowledged, in order.
+func produceAcked(t *testing.T, b *produce.Batcher, topic metadata.TopicID, prefix string, n, k int, lightningTopic bool) []string {
+	t.Helper()
+	var acked []string
+	for i := range n {
+		vs := values(fmt.Sprintf("%s%03d", prefix, i), k)
+		bt := batchOf(topic, 0, vs...)
+		bt.Lightning = lightningTopic
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := b.Submit(ctx, []produce.Batch{bt})
+		if err != nil {
+			cancel()
+			t.Fatalf("Submit %d: %v", i, err)
+		}
+		res, err := p.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Wait %d: %v", i, err)
+		}
+		if res[0].Err != nil {
+			continue
+		}
+		if res[0].BaseOffset != -1 {
+			t.Fatalf("batch %d acknowledged with offset %d, want -1 (journaled)", i, res[0].BaseOffset)
+		}
+		acked = append(acked, vs...)
+	}
+	return acked
+}
+
+// A lightning batch is acknowledged while its commit cannot happen, and
+// committed (once) when it can.
+func TestLightningAcknowledgedBeforeCommit(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	hold := make(chan struct{})
+	e.log.set(nil, hold)
+	b, _ := e.batcher(produce.Config{Agent: "node-1"})
+
+	acked := produceAcked(t, b, topic, "v", 3, 2, true)
+	if len(acked) != 6 {
+		t.Fatalf("acknowledged %d records, want 6", len(acked))
+	}
+	if st := b.JournalStats(); st.Files == 0 || st.Bytes == 0 || st.Oldest.IsZero() {
+		t.Fatalf("journal stats while commits wait: %+v", st)
+	}
+	if n := len(e.entries()); n == 0 {
+		t.Fatal("no journal entries while commits wait")
+	}
+	close(hold)
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 && len(e.entries()) == 0 })
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v, want %v", got, acked)
+	}
+}
+
+// Lightning batches of a producer that keeps sending while commits fail
+// keep their order once the store is back.
+func TestLightningOrderAcrossCommitFailures(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, _ := e.batcher(produce.Config{Agent: "node-1", MaxInFlight: 4})
+	acked := produceAcked(t, b, topic, "a", 20, 3, true)
+	e.log.set(nil, nil)
+	acked = append(acked, produceAcked(t, b, topic, "b", 5, 1, true)...)
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 })
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+}
+
+// Acknowledged but uncommitted files survive the agent (a crash between
+// acknowledgement and commit) and are committed exactly once, in order,
+// by the same agent restarted, however often recovery runs and even when
+// it is interrupted between commit and entry deletion.
+func TestRecoveryBySameAgent(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	acked := produceAcked(t, b, topic, "x", 12, 2, true)
+	crash()
+	if n := len(e.entries()); n == 0 {
+		t.Fatal("no journal entries left by the crashed agent")
+	}
+	if e.log.commits.Load() != 0 {
+		t.Fatal("something committed while the store was down")
+	}
+	e.log.set(nil, nil)
+
+	// The restarted agent (a later generation) recovers; its first pass
+	// cannot delete entries, so each file it commits stays journaled.
+	rec := e.recoverer("node-1", b.Generation()+1, time.Second)
+	e.bucket.FailDeletes(errors.New("test: delete refused"))
+	if err := rec.RunOnce(context.Background()); err == nil {
+		t.Fatal("recovery pass with failing deletes reported no error")
+	}
+	e.bucket.FailDeletes(nil)
+	for range 3 {
+		if err := rec.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Fatalf("%d journal entries left after recovery", n)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+}
+
+// Another agent takes a dead agent's journal once its lease expires, never
+// before, and commits each file once even when two recoverers race.
+func TestRecoveryByAnotherAgent(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	ttl := 2 * time.Second
+	own := e.recoverer("node-1", 0, ttl)
+	b, crash := e.batcher(produce.Config{Agent: "node-1", CommitGate: own.Gate})
+	acked := produceAcked(t, b, topic, "y", 10, 3, true)
+	// The agent held its journal lease (it tried to commit).
+	waitFor(t, "a commit attempt", func() bool { return own.Gate(context.Background()) == nil })
+	crash()
+	e.log.set(nil, nil)
+
+	others := []*produce.Recoverer{e.recoverer("node-2", 0, ttl), e.recoverer("node-3", 0, ttl)}
+	if err := others[0].RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e.log.commits.Load() != 0 {
+		t.Fatal("another agent recovered a journal whose lease was still held")
+	}
+	waitFor(t, "recovery by another agent", func() bool {
+		var wg sync.WaitGroup
+		for _, r := range others {
+			wg.Add(1)
+			go func() { defer wg.Done(); r.RunOnce(context.Background()) }()
+		}
+		wg.Wait()
+		return len(e.entries()) == 0
+	})
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+}
+
+// With ripcord, classic batches are journaled and acknowledged while the
+// store fails, and committed in order when it is back; batches of
+// idempotent producers are not journaled.
+func TestRipcord(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("classic")
+	b, _ := e.batcher(produce.Config{Agent: "node-1", Ripcord: true, RipcordCommitTimeout: 200 * time.Millisecond})
+	if res := waitOK(t, e.submit(b, batchOf(topic, 0, "before"))); res[0].BaseOffset != 0 {
+		t.Fatalf("classic batch while the store works: offset %d, want 0", res[0].BaseOffset)
+	}
+	e.log.set(errStoreDown, nil)
+	acked := produceAcked(t, b, topic, "during", 10, 2, false)
+	if len(acked) != 20 {
+		t.Fatalf("%d records acknowledged during the outage, want 20", len(acked))
+	}
+	if !b.JournalStats().Ripcord {
+		t.Fatal("ripcord not active during the outage")
+	}
+	idem := batchOf(topic, 0, "idempotent")
+	idem.Info.ProducerID, idem.Info.ProducerEpoch, idem.Info.FirstSequence = 7, 0, 0
+	res := wait(t, e.submit(b, idem))
+	if res[0].Err == nil {
+		t.Fatal("idempotent batch acknowledged during the outage")
+	}
+	e.log.set(nil, nil)
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 })
+	if b.JournalStats().Ripcord {
+		t.Fatal("ripcord still active after the store came back")
+	}
+	want := append([]string{"before"}, acked...)
+	if got := e.readAll(topic); !slices.Equal(got, want) {
+		t.Fatalf("read back %v\nwant %v", got, want)
+	}
+}
+
+// Past its byte bound the journal refuses batches with a retriable error.
+func TestJournalFull(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, _ := e.batcher(produce.Config{Agent: "node-1", JournalMaxBytes: 1000})
+	var full error
+	for i := 0; i < 50 && full == nil; i++ {
+		p, err := b.Submit(context.Background(), []produce.Batch{lightning(topic, values(fmt.Sprint(i), 5)...)})
+		if err != nil {
+			full = err
+			break
+		}
+		wait(t, p)
+	}
+	if !errors.Is(full, produce.ErrJournalFull) || !errors.Is(full, produce.ErrStorage) {
+		t.Fatalf("Submit past the journal bound: %v, want ErrJournalFull (an ErrStorage)", full)
+	}
+}
+
+// A bucket that fails while journaling gets producers errors, not
+// acknowledgements; one that fails during recovery stops it without
+// committing, and the next pass commits each file once.
+func TestJournalBucketFailures(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1", UploadAttempts: 1})
+	e.bucket.FailPuts(errors.New("test: bucket down"))
+	res := wait(t, e.submit(b, lightning(topic, "lost")))
+	if !errors.Is(res[0].Err, produce.ErrStorage) {
+		t.Fatalf("lightning batch while the bucket fails: %v, want ErrStorage", res[0].Err)
+	}
+	e.bucket.FailPuts(nil)
+	acked := produceAcked(t, b, topic, "z", 5, 1, true)
+	crash()
+	e.log.set(nil, nil)
+
+	rec := e.recoverer("node-1", b.Generation()+1, time.Second)
+	e.bucket.FailGets(errors.New("test: bucket down"))
+	if err := rec.RunOnce(context.Background()); err == nil {
+		t.Fatal("recovery with a failing bucket reported no error")
+	}
+	if e.log.commits.Load() != 0 {
+		t.Fatal("recovery committed while it could not read the files")
+	}
+	e.bucket.FailGets(nil)
+	if err := rec.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	if n := e.log.commits.Load(); n != int64(len(acked)) {
+		t.Fatalf("%d commits for %d files", n, len(acked))
+	}
+}
+
+func (e *jenv) submit(b *produce.Batcher, batches ...produce.Batch) *produce.Pending {
+	e.t.Helper()
+	p, err := b.Submit(context.Background(), batches)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// waitFor polls cond until it holds, failing the test after 15s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
