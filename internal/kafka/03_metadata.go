@@ -11,7 +11,11 @@ package kafka
 //
 // Unknown topics are created with the default partition count when the
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
-// Topics requested by ID (v10+) are never auto-created. Authorized
+// Topics requested by ID (v10+) are never auto-created. Sluice's internal
+// topics (__sluice_*: events and audit, internal/events) are flagged
+// is_internal; Kafka's __consumer_offsets and __transaction_state are not
+// listed, since Sluice keeps that state in its metadata store
+// (docs/events.md says why). Authorized
 // operations (v8+) are not computed and report Kafka's "not requested"
 // value.
 
@@ -25,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
@@ -132,6 +137,9 @@ func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
+	// Sluice's own topics (events, audit) are internal, as Kafka flags
+	// __consumer_offsets: tools and regex subscriptions leave them out.
+	mt.IsInternal = events.IsInternal(name)
 	th := topicHash(t.ID)
 	for p := int32(0); p < t.Partitions; p++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()

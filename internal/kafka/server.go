@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -140,6 +141,9 @@ type Server struct {
 	cluster  string // cluster ID
 	metrics  *Metrics
 	logger   *slog.Logger
+	// events receives the audit events of admin requests (audit.go); nil
+	// records nothing.
+	events events.Emitter
 	// bucketReady is Deps.BucketReady, or always nil.
 	bucketReady func() error
 
@@ -182,6 +186,9 @@ type Deps struct {
 	// failing (the agent's readiness prober): produce requests are then
 	// refused at once with KAFKA_STORAGE_ERROR, which clients retry.
 	BucketReady func() error
+	// Events, if set, receives an audit event for every mutating admin
+	// request (audit.go). Emit must not block.
+	Events events.Emitter
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -204,6 +211,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		fetcher:     fetch.NewFetcher(d.Reader, d.Transactions, d.Notifier),
 		queued:      newRequestBudget(cfg.QueuedMaxRequestBytes, d.Metrics.queuedBytes),
 		bucketReady: d.BucketReady,
+		events:      d.Events,
 		draining:    make(chan struct{}),
 	}
 }
