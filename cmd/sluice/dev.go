@@ -108,6 +108,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.DurationVar(&cfg.Kafka.ProduceTimeout, "produce-timeout", 30*time.Second, "longest a produce request waits for its flush, when the client's timeout is longer; it then gets REQUEST_TIMED_OUT")
 	f.DurationVar(&cfg.ReadinessInterval, "readiness-interval", 5*time.Second, "how often the bucket (a small write read back) and the metadata store (a trivial query) are probed for /readyz")
 	f.DurationVar(&cfg.ReadinessTimeout, "readiness-timeout", 5*time.Second, "bound on one readiness probe; a probe that takes longer marks its component failing")
+	addEventsFlags(cmd, &cfg.Events)
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/cache"
+	"github.com/sluicehq/sluice/internal/query"
 )
 
 // httpHandler serves the agent's operational endpoints:
@@ -17,6 +18,7 @@ import (
 //	/metrics       Prometheus metrics
 //	/debug/pprof/  Go profiles
 //	/internal/cache/v1/range  cached file blocks for zone peers (--peer-cache)
+//	POST /api/v1/events/query  event queries (internal/query, docs/events.md)
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +28,7 @@ func (a *Agent) httpHandler() http.Handler {
 	if a.cfg.Cache.Peers {
 		mux.Handle("GET "+cache.PeerPath, cache.PeerHandler(a.cache))
 	}
+	mux.Handle("POST "+query.Path, query.Handler(a.query))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
