@@ -38,6 +38,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommitNotice$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/metadata
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
+	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/query
 
 # bench: the standard workload against sluice dev and kfake (minutes; not
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench
