@@ -57,7 +57,7 @@ func addEventsFlags(cmd *cobra.Command, cfg *agent.EventsConfig) {
 // eventsFlags are the flags of sluice events query and sluice audit.
 type eventsFlags struct {
 	http, since, until, output, page string
-	limit                              int
+	limit                            int
 }
 
 func (f *eventsFlags) register(cmd *cobra.Command) {

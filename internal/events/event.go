@@ -56,13 +56,13 @@ const (
 	// Reserved for the security work (stream audit): AuthData. They are
 	// part of the documented vocabulary so the schema does not change when
 	// the emitters land.
-	TypeAuthSuccess    = "io.sluice.audit.authentication.success"
-	TypeAuthFailure    = "io.sluice.audit.authentication.failure"
-	TypeACLCreated     = "io.sluice.audit.acl.created"
-	TypeACLDeleted     = "io.sluice.audit.acl.deleted"
-	TypeSCRAMAltered   = "io.sluice.audit.scram.altered"
-	TypeSchemaWritten  = "io.sluice.audit.schema.written"
-	TypeHTTPAdminCall  = "io.sluice.audit.http.admin_call"
+	TypeAuthSuccess   = "io.sluice.audit.authentication.success"
+	TypeAuthFailure   = "io.sluice.audit.authentication.failure"
+	TypeACLCreated    = "io.sluice.audit.acl.created"
+	TypeACLDeleted    = "io.sluice.audit.acl.deleted"
+	TypeSCRAMAltered  = "io.sluice.audit.scram.altered"
+	TypeSchemaWritten = "io.sluice.audit.schema.written"
+	TypeHTTPAdminCall = "io.sluice.audit.http.admin_call"
 
 	// ACL decisions (stream acl), reserved for the security work:
 	// ACLDecisionData.

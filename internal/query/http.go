@@ -97,5 +97,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.Encode(v)
 }
-
-
