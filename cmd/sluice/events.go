@@ -47,6 +47,7 @@ func addEventsFlags(cmd *cobra.Command, cfg *agent.EventsConfig) {
 	cfg.LogLevel = slog.LevelWarn
 	f.Var(levelFlag{&cfg.LogLevel}, "events-log-level", "lowest agent log level recorded as events (debug, info, warn, error)")
 	f.Float64Var(&cfg.LogRate, "events-log-rate", 20, "agent log records recorded per second on average (bursts of 100); the rest are counted")
+	f.Float64Var(&cfg.MaxRate, "events-max-rate", 2000, "events written per second at most, all streams together; beyond it (and a buffer of 8192) events are dropped and counted in sluice_events_dropped_total")
 	f.DurationVar(&cfg.Query.MaxRange, "events-query-max-range", 24*time.Hour, "longest time range an event query may cover")
 	f.Int64Var(&cfg.Query.MaxScanBytes, "events-query-max-scan-bytes", 1<<30, "record bytes one event query may read; a query that reaches it answers what it found, marked partial")
 	f.Int64Var(&cfg.Query.MaxMemoryBytes, "events-query-max-memory-bytes", 64<<20, "bytes of events and groups one event query may hold; a query that reaches it answers what it found, marked partial")

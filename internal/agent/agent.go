@@ -155,6 +155,8 @@ type EventsConfig struct {
 	// the log records recorded per second.
 	LogLevel slog.Level
 	LogRate  float64
+	// MaxRate bounds the events written per second (0: 2000).
+	MaxRate float64
 	// Query bounds event queries.
 	Query query.Limits
 }
@@ -284,7 +286,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	// (Start below); the agent's logs at or above the configured level
 	// become events from here on.
 	eventMetrics := events.NewMetrics(a.metrics)
-	a.events = events.NewWriter(events.Config{Source: fmt.Sprintf("sluice://%s/node-%d", clusterID, self.NodeID), Streams: cfg.Events.streams()},
+	a.events = events.NewWriter(events.Config{Source: fmt.Sprintf("sluice://%s/node-%d", clusterID, self.NodeID), Streams: cfg.Events.streams(), MaxRate: cfg.Events.MaxRate},
 		a.store, eventMetrics, a.logger)
 	if cfg.Events.AgentLogs {
 		a.logger = slog.New(events.NewLogHandler(a.logger.Handler(), a.events, events.LogConfig{Level: cfg.Events.LogLevel, Rate: cfg.Events.LogRate}, eventMetrics))

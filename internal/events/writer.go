@@ -47,6 +47,11 @@ type Config struct {
 	// WriteTimeout bounds one write (topic creation, submit, commit). 0
 	// means 30s.
 	WriteTimeout time.Duration
+	// MaxRate bounds the events written per second (all streams
+	// together); beyond it the buffer fills and further events are
+	// dropped, so a storm cannot take the write path from user traffic.
+	// 0 means 2000.
+	MaxRate float64
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 30 * time.Second
+	}
+	if c.MaxRate <= 0 {
+		c.MaxRate = 2000
 	}
 }
 
@@ -124,6 +132,12 @@ func (w *Writer) Enabled(s Stream) bool { return w.cfg.Streams[s].Enabled }
 func (w *Writer) Emit(_ context.Context, e Event) {
 	st := StreamOf(e.Type)
 	if !w.cfg.Streams[st].Enabled {
+		return
+	}
+	if len(w.ch) >= cap(w.ch) {
+		// Full: drop before paying for the encoding (a storm of events
+		// costs the emitter almost nothing).
+		w.metrics.drop("overload", 1)
 		return
 	}
 	e.complete(w.cfg.Source, time.Now())
@@ -201,15 +215,25 @@ func (w *Writer) run() {
 			n = 0
 		}
 	}
+	// budget is how many more events may be taken before the next tick
+	// (MaxRate); at zero the buffer is left to fill.
+	perTick := max(1, w.cfg.MaxRate*w.cfg.Linger.Seconds())
+	budget := perTick
 	for {
+		in := w.ch
+		if budget < 1 {
+			in = nil
+		}
 		select {
-		case q := <-w.ch:
+		case q := <-in:
+			budget--
 			pending[q.stream] = append(pending[q.stream], q)
 			n++
 			if len(pending[q.stream]) >= w.cfg.BatchEvents {
 				write()
 			}
 		case <-tick.C:
+			budget = min(budget+perTick, 2*perTick)
 			write()
 		case done := <-w.flushCh:
 			w.drain(pending, &n)
