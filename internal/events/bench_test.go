@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-		"slices"
+	"slices"
 	"sync"
 	"testing"
 	"time"

@@ -298,4 +298,3 @@ func TestInternal(t *testing.T) {
 		}
 	}
 }
-
