@@ -358,11 +358,6 @@ func Parse(s string) (*Query, error) {
 	}
 	p := &parser{toks: toks}
 	q := &Query{}
-	if t := p.peek(); t.kind != tEOF && !isClause(t) {
-		if q.Filter, err = p.or(0); err != nil {
-			return nil, err
-		}
-	}
 	seen := map[string]bool{}
 	for {
 		t := p.peek()
@@ -370,16 +365,21 @@ func Parse(s string) (*Query, error) {
 			break
 		}
 		if !isClause(t) {
-			if q.Filter != nil && !seen["any"] {
+			// The filter: one expression, before, between or after the
+			// clauses.
+			if q.Filter != nil {
 				return nil, errAt(t, "expected 'and', 'or' or a clause (from, since, until, sort, limit, count, group by, timeline), found %s", t.describe())
 			}
-			return nil, errAt(t, "expected a clause (from, since, until, sort, limit, count, group by, timeline), found %s", t.describe())
+			if q.Filter, err = p.or(0); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		kw := strings.ToLower(t.text)
 		if seen[kw] {
 			return nil, errAt(t, "'%s' given twice", kw)
 		}
-		seen[kw], seen["any"] = true, true
+		seen[kw] = true
 		p.next()
 		switch kw {
 		case "from":

@@ -123,6 +123,10 @@ func TestClauses(t *testing.T) {
 	if err != nil || q.Sort != SortNone || q.Filter != nil {
 		t.Errorf("sort none: %+v %v", q, err)
 	}
+	q, err = Parse(`from jobs data.job == "compaction" limit 3`)
+	if err != nil || q.Filter == nil || q.Limit != 3 || q.From[0] != "jobs" {
+		t.Errorf("filter after a clause: %+v %v", q, err)
+	}
 	if q, err := Parse(""); err != nil || q.Filter != nil {
 		t.Errorf("empty query: %+v %v", q, err)
 	}
