@@ -354,6 +354,28 @@ const (
 	HeaderSource      = "ce_source"
 )
 
+// EncodeBatch encodes events as one uncompressed record batch, as the
+// Writer writes them (the envelope completed with source), for tools and
+// benchmarks that fill event topics directly.
+func EncodeBatch(source string, evs []Event) ([]byte, records.BatchInfo, error) {
+	qs := make([]queued, len(evs))
+	now := time.Now()
+	for i := range evs {
+		e := evs[i]
+		e.complete(source, now)
+		v, err := e.Marshal()
+		if err != nil {
+			return nil, records.BatchInfo{}, err
+		}
+		qs[i] = queued{stream: StreamOf(e.Type), value: v, ts: e.Time.UnixMilli(), typ: e.Type, source: e.Source}
+		if e.Subject != "" {
+			qs[i].key = []byte(e.Subject)
+		}
+	}
+	data, info := encodeBatch(qs)
+	return data, info, nil
+}
+
 // encodeBatch encodes events as one uncompressed v2 record batch.
 func encodeBatch(evs []queued) ([]byte, records.BatchInfo) {
 	first, maxTS := evs[0].ts, evs[0].ts

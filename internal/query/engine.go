@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/events"
@@ -647,21 +648,33 @@ func (ex *exec) scanBatches(data []byte, t *task, off int64, a *acc) (stop bool,
 				continue
 			}
 		}
+		if h.MaxTimestamp < ex.since && base >= off && last < t.to {
+			// Every record is older than the window: only the
+			// watermarks need the batch.
+			a.see(h.FirstTimestamp)
+			a.see(h.MaxTimestamp)
+			a.records += int64(h.NumRecords)
+			continue
+		}
 		section, err := records.Section(batch, records.MaxDecompressedBatch)
 		if err != nil {
 			return true, err
 		}
 		it := records.NewRecordIter(section)
 		for i := int32(0); i < h.NumRecords && it.Next(); i++ {
-			var rec kmsg.Record
-			if err := rec.ReadFrom(it.Record()); err != nil {
-				return true, fmt.Errorf("query: record %d of batch at %d: %w", i, base, err)
+			// The offset and timestamp first (two varints); the rest
+			// of the record only when it is in the task and the window.
+			rd := kbin.Reader{Src: it.Fields()}
+			rd.Int8()
+			tsDelta, offDelta := rd.Varlong(), rd.Varint()
+			if !rd.Ok() {
+				return true, fmt.Errorf("query: record %d of batch at %d is truncated", i, base)
 			}
-			o := base + int64(rec.OffsetDelta)
+			o := base + int64(offDelta)
 			if o < off || o < t.from || o >= t.to {
 				continue
 			}
-			ts := h.FirstTimestamp + rec.TimestampDelta64
+			ts := h.FirstTimestamp + tsDelta
 			if logAppend {
 				ts = h.MaxTimestamp
 			}
@@ -669,6 +682,15 @@ func (ex *exec) scanBatches(data []byte, t *task, off int64, a *acc) (stop bool,
 			a.see(ts)
 			if ts < ex.since || ts > ex.until {
 				continue
+			}
+			if ex.fastCount {
+				a.matched++
+				a.count++
+				continue
+			}
+			var rec kmsg.Record
+			if err := rec.ReadFrom(it.Record()); err != nil {
+				return true, fmt.Errorf("query: record %d of batch at %d: %w", i, base, err)
 			}
 			if ex.seen != nil && ex.seen[eventKey(t.part.topic.Name, t.part.p, o)] {
 				continue
