@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
@@ -37,11 +38,14 @@ func newEnv(t testing.TB, bufferEvents int) *env {
 	b := produce.New(produce.Config{BatchTimeout: time.Millisecond}, store, bucket, nil, nil, nil)
 	w := events.NewWriter(events.Config{Source: "sluice://test/node-1", BufferEvents: bufferEvents, Linger: 5 * time.Millisecond}, store, nil, nil)
 	w.Start(b)
-	r := fetch.NewReader(store, bucket, nil)
+	// The read path as the agent builds it, with a block cache.
+	c := cache.New(bucket, cache.Config{Size: 256 << 20}, nil)
+	r := fetch.NewCachedReader(store, c, nil, fetch.Config{})
 	t.Cleanup(func() {
 		w.Close(ctx)
 		b.Close(ctx)
 		r.Close()
+		c.Close()
 		store.Close()
 	})
 	return &env{store: store, reader: r, writer: w}
@@ -65,11 +69,15 @@ func (e *env) fill(t testing.TB, n int) []time.Time {
 		times[i] = base.Add(time.Duration(i)*step + jitter(i))
 		e.writer.Emit(context.Background(), events.Event{Type: events.TypeAgentLog, Time: times[i], Subject: "test",
 			Data: map[string]any{"n": i, "log_level": levels[i%len(levels)], "message": fmt.Sprintf("event %d", i)}})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := e.writer.Flush(ctx); err != nil {
-		t.Fatal(err)
+		// Files of 2000 events, as a steady stream writes them (one
+		// flush would make the whole topic one extent).
+		if i%2000 == 1999 || i == n-1 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := e.writer.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+		}
 	}
 	return times
 }
@@ -110,7 +118,7 @@ func TestPruningScansSmallFraction(t *testing.T) {
 	const n = 60000
 	e := newEnv(t, n)
 	times := e.fill(t, n)
-	en := e.engine(Limits{TaskOffsets: 250, Skew: 15 * time.Second})
+	en := e.engine(Limits{TaskOffsets: 250, Skew: 15 * time.Second, Timeout: 10 * time.Minute})
 	from, to := base.Add(13*time.Hour), base.Add(13*time.Hour+10*time.Minute)
 	text := fmt.Sprintf(`count since "%s" until "%s"`, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	want := countIn(times, from, to)
