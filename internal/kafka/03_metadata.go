@@ -13,11 +13,10 @@ package kafka
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
 // Topics requested by ID (v10+) are never auto-created. Sluice's internal
 // topics (__sluice_*: events and audit, internal/events) are flagged
-// is_internal; Kafka's __consumer_offsets and __transaction_state are not
-// listed, since Sluice keeps that state in its metadata store
-// (docs/events.md says why). Authorized
-// operations (v8+) are not computed and report Kafka's "not requested"
-// value.
+// is_internal and never auto-created; Kafka's __consumer_offsets and
+// __transaction_state are not listed, since Sluice keeps that state in
+// its metadata store (docs/events.md says why). Authorized operations
+// (v8+) are not computed and report Kafka's "not requested" value.
 
 import (
 	"context"
@@ -112,7 +111,9 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if err := topics.ValidateName(name); err != nil {
 		return t, err
 	}
-	if !autoCreate {
+	if !autoCreate || events.IsInternal(name) {
+		// Internal topics are created by their writer, with their own
+		// partition count and retention, never by a client's Metadata.
 		return t, err
 	}
 	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)

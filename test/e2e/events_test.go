@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // queryAnswer is the part of a query answer the tests read.
@@ -240,6 +242,21 @@ func TestEvents(t *testing.T) {
 	}
 	if out := a.mustCLI(t, "", "topics", "list", "--internal"); !strings.Contains(out, "__sluice_audit") {
 		t.Errorf("topics list --internal:\n%s", out)
+	}
+
+	// A client's Metadata does not auto-create an internal topic: its
+	// writer creates it, with its own partitions and retention.
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("__sluice_events_acl")
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = true
+	mresp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("metadata for __sluice_events_acl: %+v", mresp.Topics)
 	}
 
 	// The CLI: sluice audit and sluice events query.
