@@ -34,7 +34,7 @@ func TestHandler(t *testing.T) {
 		status int
 		code   string
 	}{
-		{`{"query": "count", "since": "2026-12-04T23:00:00Z", "until": "2026-12-05T23:00:00Z"}`, 200, ""},
+		{`{"query": "count", "since": "2026-12-04T23:59:00Z", "until": "2026-12-05T23:59:00Z"}`, 200, ""},
 		{`{"query": "data.x = 1"}`, 400, "syntax_error"},
 		{`{"query": "count", "since": "yesterday"}`, 400, "invalid_request"},
 		{`{"query": "count", "bogus": 1}`, 400, "invalid_request"},
