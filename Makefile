@@ -51,6 +51,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePlain$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOAuthBearer$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/auth
 	$(GO) test -run '^$$' -fuzz '^FuzzPrincipalMapping$$' -fuzztime $(or $(FUZZTIME),50000x) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/query
 
 # bench: the standard workload against sluice dev and kfake (minutes; not
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench

@@ -126,6 +126,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.SchemaRegistry.TLSCertFile, "schema-registry-tls-cert-file", "", "PEM certificate the schema registry serves HTTPS with (with --schema-registry-tls-key-file)")
 	f.StringVar(&cfg.SchemaRegistry.TLSKeyFile, "schema-registry-tls-key-file", "", "PEM private key of --schema-registry-tls-cert-file")
 	addSecurityFlags(cmd, cfg)
+	addEventsFlags(cmd, &cfg.Events)
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on a graceful shutdown (SIGINT/SIGTERM): flush, answer requests in progress, release coordinators; a second signal or the bound forces exit")
 }
 

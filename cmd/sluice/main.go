@@ -52,6 +52,8 @@ func newRoot() *cobra.Command {
 		newDiagnoseCmd(),
 		newSchemasCmd(),
 		newUsersCmd(),
+		newEventsCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

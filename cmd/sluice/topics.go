@@ -56,6 +56,7 @@ func newTopicsCmd() *cobra.Command {
 	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partition count (-1: the agent's default)")
 	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
 
+	var internal bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List topics",
@@ -66,7 +67,12 @@ func newTopicsCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			td, err := kadm.NewClient(cl).ListTopics(cmd.Context())
+			adm := kadm.NewClient(cl)
+			list := adm.ListTopics
+			if internal {
+				list = adm.ListTopicsWithInternal
+			}
+			td, err := list(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -78,6 +84,8 @@ func newTopicsCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+
+	list.Flags().BoolVar(&internal, "internal", false, "also list internal topics (__sluice_events_*, __sluice_audit)")
 
 	var allConfigs bool
 	describe := &cobra.Command{

@@ -29,6 +29,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/jobs"
@@ -38,6 +39,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
+	"github.com/sluicehq/sluice/internal/query"
 	"github.com/sluicehq/sluice/internal/schemaregistry"
 	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/internal/txn"
@@ -127,6 +129,10 @@ type Config struct {
 	// handling; Close takes its bound from its context).
 	ShutdownTimeout time.Duration
 
+	// Events configures the events and audit streams and the query
+	// engine (docs/events.md). The zero value records nothing.
+	Events EventsConfig
+
 	Logger *slog.Logger
 
 	// wrapStore, set by tests, wraps the metadata store (fault injection).
@@ -160,6 +166,42 @@ type CacheConfig struct {
 	Produced bool
 }
 
+// EventsConfig configures what the agent records in its internal event
+// topics and the limits of event queries (docs/events.md).
+type EventsConfig struct {
+	// AgentLogs, Audit, Jobs and ACL enable each stream.
+	AgentLogs, Audit, Jobs, ACL bool
+	// Partitions and Retention configure the event topics (agent logs,
+	// jobs, ACL decisions) when they are created; AuditPartitions and
+	// AuditRetention the audit topic.
+	Partitions      int32
+	Retention       time.Duration
+	AuditPartitions int32
+	AuditRetention  time.Duration
+	// LogLevel is the lowest agent log level recorded; LogRate bounds
+	// the log records recorded per second.
+	LogLevel slog.Level
+	LogRate  float64
+	// MaxRate bounds the events written per second (0: 2000).
+	MaxRate float64
+	// Query bounds event queries.
+	Query query.Limits
+}
+
+func (c EventsConfig) streams() map[events.Stream]events.StreamConfig {
+	ev := events.StreamConfig{Partitions: max(c.Partitions, 1), Retention: c.Retention}
+	if ev.Retention <= 0 {
+		ev.Retention = 6 * time.Hour
+	}
+	au := events.StreamConfig{Partitions: max(c.AuditPartitions, 1), Retention: c.AuditRetention, Enabled: c.Audit}
+	if au.Retention <= 0 {
+		au.Retention = 90 * 24 * time.Hour
+	}
+	logs, jobs, acl := ev, ev, ev
+	logs.Enabled, jobs.Enabled, acl.Enabled = c.AgentLogs, c.Jobs, c.ACL
+	return map[events.Stream]events.StreamConfig{events.StreamAgentLogs: logs, events.StreamAudit: au, events.StreamJobs: jobs, events.StreamACL: acl}
+}
+
 // Agent is a running agent.
 type Agent struct {
 	cfg      Config
@@ -180,8 +222,12 @@ type Agent struct {
 	server     *kafka.Server
 	cache      *cache.Cache
 	reader     *fetch.Reader
-	kafkaLn    net.Listener // the first of listeners
-	listeners  []*kafkaListener
+	// events writes the event and audit streams; query answers queries
+	// over them.
+	events    *events.Writer
+	query     *query.Engine
+	kafkaLn   net.Listener // the first of listeners
+	listeners []*kafkaListener
 	// tls serves the TLS listeners' (and HTTP's) certificates; nil
 	// without TLS.
 	tls         *auth.TLSReloader
@@ -307,6 +353,15 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if self.NodeID < 0 {
 		self.NodeID = AutoNodeID(net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))))
 	}
+	// Events are written through this agent's write path once it exists
+	// (Start below); the agent's logs at or above the configured level
+	// become events from here on.
+	eventMetrics := events.NewMetrics(a.metrics)
+	a.events = events.NewWriter(events.Config{Source: fmt.Sprintf("sluice://%s/node-%d", clusterID, self.NodeID), Streams: cfg.Events.streams(), MaxRate: cfg.Events.MaxRate},
+		a.store, eventMetrics, a.logger)
+	if cfg.Events.AgentLogs {
+		a.logger = slog.New(events.NewLogHandler(a.logger.Handler(), a.events, events.LogConfig{Level: cfg.Events.LogLevel, Rate: cfg.Events.LogRate}, eventMetrics))
+	}
 	if cfg.HTTPAddr != "" {
 		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("agent: http listener: %w", err)
@@ -366,6 +421,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
 	}
+	a.events.Start(a.batcher)
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
 	if cfg.ACL.Mode != acl.ModeOff && aclStore == nil {
@@ -375,6 +431,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := authorizer.Load(ctx); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	a.query = query.NewEngine(a.reader, a.store, cfg.Events.Query)
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
 	}
@@ -399,6 +456,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Authorizer:   authorizer,
 		Schemas:      a.kafkaSchemas(),
 		Scram:        scram,
+		Events:       a.events,
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -412,6 +470,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
+	cfg.Jobs.OnRun = a.emitJobRun
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
 	a.jobs.Start()
 
@@ -470,6 +529,15 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		"listeners", cluster.FormatListeners(self.Listeners),
 		"http", a.HTTPAddr(), "schema_registry", a.SchemaRegistryAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
+}
+
+// emitJobRun records one background job run (jobs.Config.OnRun).
+func (a *Agent) emitJobRun(r jobs.Run) {
+	d := events.JobData{Job: r.Job, Status: "SUCCESS", DurationMs: float64(r.Duration.Microseconds()) / 1000, Figures: r.Figures}
+	if r.Err != nil {
+		d.Status, d.Error = "FAILURE", r.Err.Error()
+	}
+	a.events.Emit(context.Background(), events.Event{Type: events.TypeJobRun, Subject: r.Job, Time: r.Started, Data: d})
 }
 
 // peerAddrFor is the address zone peers fetch cached blocks from: the
@@ -595,6 +663,10 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 func (a *Agent) Close(ctx context.Context) error {
 	var errs []error
 	a.server.StopAccepting()
+	// Buffered events go out while the write path is still open.
+	if err := a.events.Close(ctx); err != nil {
+		a.logger.Warn("shutdown bound reached before the buffered events were written", "err", err)
+	}
 	errs = append(errs, a.batcher.Close(ctx))
 	if err := a.server.Drain(ctx); err != nil {
 		a.logger.Warn("shutdown bound reached; closing the remaining connections", "err", err)

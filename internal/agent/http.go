@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/cache"
+	"github.com/sluicehq/sluice/internal/query"
 )
 
 // httpHandler serves the agent's operational endpoints:
@@ -20,6 +21,7 @@ import (
 //	               needs the cluster secret or a client certificate when
 //	               either is configured, see requirePeer)
 //	/api/v1/…      the JSON admin API (docs/api.md)
+//	POST /api/v1/events/query  event queries (internal/query, docs/events.md)
 //	/, /topics, /groups …  the web console (docs/console.md)
 //
 // /healthz, /readyz and /metrics are open to anyone who reaches the port;
@@ -34,6 +36,7 @@ func (a *Agent) httpHandler() http.Handler {
 	if a.cfg.Cache.Peers {
 		mux.Handle("GET "+cache.PeerPath, a.requirePeer(cache.PeerHandler(a.cache)))
 	}
+	mux.Handle("POST "+query.Path, query.Handler(a.query))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
 	if a.cfg.Security.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

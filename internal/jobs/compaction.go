@@ -300,6 +300,7 @@ func (r *Runner) swapIn(ctx context.Context, h *holding, repl metadata.Replaceme
 	err := r.store.ReplaceExtents(swapCtx, h.lease, repl)
 	if errors.Is(err, metadata.ErrExtentsChanged) || errors.Is(err, metadata.ErrFenced) {
 		r.metrics.compactConflict.Inc()
+		r.stats.conflicts.Add(1)
 		r.logger.Info("compaction swap abandoned", "file", repl.Key, "err", err)
 		return r.bucket.Delete(ctx, repl.Key)
 	}

@@ -49,6 +49,7 @@ func (r *Runner) deleteReleased(ctx context.Context, h *holding) error {
 			return fmt.Errorf("delete %s: %w", f.Key, err)
 		}
 		r.metrics.filesDeleted.WithLabelValues("released").Inc()
+		r.stats.released.Add(1)
 		keys = append(keys, f.Key)
 	}
 	if len(keys) == 0 {
@@ -107,6 +108,7 @@ func (r *Runner) sweepOrphans(ctx context.Context, h *holding) error {
 				return fmt.Errorf("delete orphan %s: %w", k, err)
 			}
 			r.metrics.filesDeleted.WithLabelValues("orphan").Inc()
+			r.stats.orphans.Add(1)
 			deleted++
 		}
 		batch = batch[:0]

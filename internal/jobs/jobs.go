@@ -72,6 +72,9 @@ type Config struct {
 	// compaction output file is closed (default 64 MiB).
 	MaxExtentBytes  int64
 	FileTargetBytes int64
+	// OnRun, if set, is told of every run this agent makes while holding
+	// the job's lease (the agent emits job events). It must not block.
+	OnRun func(Run)
 }
 
 func (c *Config) setDefaults() {
@@ -209,8 +212,16 @@ func (r *Runner) withLease(ctx context.Context, name string, interval time.Durat
 	}
 	r.remember(l)
 	start := time.Now()
+	before := r.stats.figures(name)
 	h := &holding{r: r, ttl: ttl, lease: l, taken: time.Now()}
 	err = fn(ctx, h)
+	if r.cfg.OnRun != nil {
+		figs := r.stats.figures(name)
+		for k, v := range before {
+			figs[k] -= v
+		}
+		r.cfg.OnRun(Run{Job: name, Started: start, Duration: time.Since(start), Err: err, Figures: figs})
+	}
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -292,6 +303,38 @@ type Stats struct {
 
 type stats struct {
 	read, written, replaced atomic.Int64
+	// For Run figures: log starts retention advanced, released and orphan
+	// files deleted, compaction swaps abandoned.
+	logStarts, released, orphans, conflicts atomic.Int64
+}
+
+// figures returns the counters a run of job reports, as totals so far.
+func (s *stats) figures(job string) map[string]int64 {
+	switch job {
+	case LeaseCompaction:
+		return map[string]int64{"bytes_read": s.read.Load(), "bytes_written": s.written.Load(),
+			"extents_replaced": s.replaced.Load(), "swaps_abandoned": s.conflicts.Load()}
+	case LeaseRetention:
+		return map[string]int64{"log_starts_advanced": s.logStarts.Load()}
+	case LeaseFiles:
+		return map[string]int64{"released_files_deleted": s.released.Load(), "orphan_files_deleted": s.orphans.Load()}
+	}
+	return map[string]int64{}
+}
+
+// Run is the outcome of one run of a job, for Config.OnRun.
+type Run struct {
+	// Job is the job's lease name (LeaseCompaction, LeaseRetention,
+	// LeaseFiles: file deletion and the orphan sweep).
+	Job      string
+	Started  time.Time
+	Duration time.Duration
+	Err      error
+	// Figures are the run's counts (bytes read and written, extents
+	// replaced, log starts advanced, files deleted…). They are this
+	// agent's counters' growth during the run, so two concurrent direct
+	// calls of the same Run* method share their figures.
+	Figures map[string]int64
 }
 
 func (s *stats) add(read, written int64, replaced int) {

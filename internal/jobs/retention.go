@@ -68,6 +68,7 @@ func (r *Runner) retainTopic(ctx context.Context, t metadata.Topic, c topics.Cle
 			return err
 		}
 		r.metrics.logStartMoves.WithLabelValues(reason).Inc()
+		r.stats.logStarts.Add(1)
 		r.logger.Debug("retention advanced log start", "topic", t.Name, "partition", p, "from", st.LogStartOffset, "to", target, "reason", reason)
 	}
 	return nil

@@ -190,6 +190,9 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 				r = ready(early)
 			} else {
 				r = s.recovered(req, func() reply { return s.dispatch(ctx, req) })
+				if r.resp != nil && !r.failed {
+					s.audit(ctx, req, r.resp)
+				}
 			}
 		}
 		out := outbound{req: req, done: make(chan reply, 1)}

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -169,6 +170,9 @@ type Server struct {
 	logger   *slog.Logger
 	// authz decides every client request (authz.go).
 	authz Authorizer
+	// events receives the audit events of admin requests (audit.go); nil
+	// records nothing.
+	events events.Emitter
 	// bucketReady is Deps.BucketReady, or always nil.
 	bucketReady func() error
 	// schemas is Deps.Schemas (nil: no schema validation).
@@ -225,6 +229,9 @@ type Deps struct {
 	// Scram is the SCRAM credential store DescribeUserScramCredentials
 	// and AlterUserScramCredentials serve (nil: they fail).
 	Scram auth.ScramStore
+	// Events, if set, receives an audit event for every mutating admin
+	// request (audit.go). Emit must not block.
+	Events events.Emitter
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -257,6 +264,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		bucketReady: d.BucketReady,
 		authz:       d.Authorizer,
 		schemas:     d.Schemas,
+		events:      d.Events,
 		draining:    make(chan struct{}),
 	}
 }

@@ -1,0 +1,208 @@
+package kafka
+
+// Audit events of administrative requests (internal/events, docs/events.md).
+//
+// After a mutating admin request is answered, audit turns each resource of
+// it (topic, group) into one event of the audit stream, with the request's
+// principal, client ID and address, what was asked, and the outcome from
+// the response's error code. Emitting never blocks (events.Emitter), so
+// auditing cannot slow or fail the request. Validate-only requests change
+// nothing and are not recorded.
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/events"
+	"github.com/sluicehq/sluice/internal/metadata"
+)
+
+// auditedKeys are the API keys audit looks at.
+var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 33: true, 37: true, 42: true, 44: true, 47: true}
+
+// audit emits the audit events of one answered request.
+func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
+	if s.events == nil || resp == nil || !auditedKeys[req.key] {
+		return
+	}
+	emit := func(typ, resourceType, resource string, request map[string]any, code int16, msg *string) {
+		p := req.principal
+		if p == (auth.Principal{}) {
+			p = auth.Anonymous
+		}
+		d := events.AdminData{Method: "kafka." + kmsg.NameForKey(req.key), Principal: p.String(), ClientID: req.clientID,
+			RemoteAddr: req.remote, ResourceType: resourceType, Resource: resource, Request: request, Status: "SUCCESS", ErrorCode: code}
+		if code != 0 {
+			d.Status = "FAILURE"
+			if e := kerr.ErrorForCode(code); e != nil {
+				d.Error = e.Error()
+			}
+			if msg != nil && *msg != "" {
+				d.Error += ": " + *msg
+			}
+		}
+		s.events.Emit(ctx, events.Event{Type: typ, Subject: resource, Data: d})
+	}
+	switch m := req.msg.(type) {
+	case *kmsg.CreateTopicsRequest:
+		r := resp.(*kmsg.CreateTopicsResponse)
+		if m.ValidateOnly {
+			return
+		}
+		asked := map[string]map[string]any{}
+		for _, t := range m.Topics {
+			cfg := map[string]any{}
+			for _, c := range t.Configs {
+				if c.Value != nil {
+					cfg[c.Name] = *c.Value
+				}
+			}
+			asked[t.Topic] = map[string]any{"partitions": t.NumPartitions, "replication_factor": t.ReplicationFactor, "configs": cfg}
+		}
+		for _, t := range r.Topics {
+			emit(events.TypeTopicCreated, "topic", t.Topic, asked[t.Topic], t.ErrorCode, t.ErrorMessage)
+		}
+	case *kmsg.DeleteTopicsRequest:
+		r := resp.(*kmsg.DeleteTopicsResponse)
+		for _, t := range r.Topics {
+			name := ""
+			if t.Topic != nil {
+				name = *t.Topic
+			}
+			emit(events.TypeTopicDeleted, "topic", name, map[string]any{"topic_id": metadata.TopicID(t.TopicID).Base64()}, t.ErrorCode, t.ErrorMessage)
+		}
+	case *kmsg.DeleteRecordsRequest:
+		r := resp.(*kmsg.DeleteRecordsResponse)
+		for i, t := range r.Topics {
+			offsets := map[string]any{}
+			if i < len(m.Topics) && m.Topics[i].Topic == t.Topic {
+				for _, p := range m.Topics[i].Partitions {
+					offsets[strconv.Itoa(int(p.Partition))] = p.Offset
+				}
+			}
+			var code int16
+			low := map[string]any{}
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 && code == 0 {
+					code = p.ErrorCode
+				}
+				low[strconv.Itoa(int(p.Partition))] = p.LowWatermark
+			}
+			emit(events.TypeRecordsDeleted, "topic", t.Topic, map[string]any{"offsets": offsets, "low_watermarks": low}, code, nil)
+		}
+	case *kmsg.AlterConfigsRequest:
+		r := resp.(*kmsg.AlterConfigsResponse)
+		if m.ValidateOnly {
+			return
+		}
+		asked := map[string]map[string]any{}
+		for _, res := range m.Resources {
+			cfg := map[string]any{}
+			for _, c := range res.Configs {
+				if c.Value != nil {
+					cfg[c.Name] = *c.Value
+				} else {
+					cfg[c.Name] = nil
+				}
+			}
+			asked[res.ResourceName] = map[string]any{"configs": cfg, "incremental": false}
+		}
+		for _, res := range r.Resources {
+			emit(events.TypeTopicConfigAltered, resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.IncrementalAlterConfigsRequest:
+		r := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		if m.ValidateOnly {
+			return
+		}
+		asked := map[string]map[string]any{}
+		for _, res := range m.Resources {
+			var ops []map[string]any
+			for _, c := range res.Configs {
+				op := map[string]any{"name": c.Name, "op": c.Op.String()}
+				if c.Value != nil {
+					op["value"] = *c.Value
+				}
+				ops = append(ops, op)
+			}
+			asked[res.ResourceName] = map[string]any{"operations": ops, "incremental": true}
+		}
+		for _, res := range r.Resources {
+			emit(events.TypeTopicConfigAltered, resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.CreatePartitionsRequest:
+		r := resp.(*kmsg.CreatePartitionsResponse)
+		if m.ValidateOnly {
+			return
+		}
+		asked := map[string]int32{}
+		for _, t := range m.Topics {
+			asked[t.Topic] = t.Count
+		}
+		for _, t := range r.Topics {
+			emit(events.TypePartitionsCreated, "topic", t.Topic, map[string]any{"count": asked[t.Topic]}, t.ErrorCode, t.ErrorMessage)
+		}
+	case *kmsg.DeleteGroupsRequest:
+		r := resp.(*kmsg.DeleteGroupsResponse)
+		for _, g := range r.Groups {
+			emit(events.TypeGroupDeleted, "group", g.Group, nil, g.ErrorCode, nil)
+		}
+	case *kmsg.OffsetDeleteRequest:
+		r := resp.(*kmsg.OffsetDeleteResponse)
+		code := r.ErrorCode
+		parts := map[string]any{}
+		for _, t := range r.Topics {
+			var ps []int32
+			for _, p := range t.Partitions {
+				ps = append(ps, p.Partition)
+				if code == 0 && p.ErrorCode != 0 {
+					code = p.ErrorCode
+				}
+			}
+			parts[t.Topic] = ps
+		}
+		emit(events.TypeGroupOffsetsDelete, "group", m.Group, map[string]any{"partitions": parts}, code, nil)
+	case *kmsg.OffsetCommitRequest:
+		// Only commits outside any generation (an admin resetting a
+		// group's offsets, kafka-consumer-groups --reset-offsets) are
+		// audited; members' own commits are the data path.
+		if m.Generation >= 0 || m.MemberID != "" {
+			return
+		}
+		r := resp.(*kmsg.OffsetCommitResponse)
+		offsets := map[string]any{}
+		for _, t := range m.Topics {
+			ps := map[string]any{}
+			for _, p := range t.Partitions {
+				ps[strconv.Itoa(int(p.Partition))] = p.Offset
+			}
+			offsets[t.Topic] = ps
+		}
+		var code int16
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					code = p.ErrorCode
+					break
+				}
+			}
+		}
+		emit(events.TypeGroupOffsetsReset, "group", m.Group, map[string]any{"offsets": offsets}, code, nil)
+	}
+}
+
+func resourceTypeName(t kmsg.ConfigResourceType) string {
+	switch t {
+	case kmsg.ConfigResourceTypeTopic:
+		return "topic"
+	case kmsg.ConfigResourceTypeBroker:
+		return "broker"
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		return "broker_logger"
+	}
+	return t.String()
+}
