@@ -39,7 +39,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd(), newFilesCmd(), newVersionCmd())
+	root.AddCommand(newDevCmd(), newAgentCmd(), newTopicsCmd(), newGroupsCmd(), newProduceCmd(), newConsumeCmd(), newBenchCmd(), newFilesCmd(), newTableflowCmd(), newTablesCmd(), newVersionCmd())
 	return root
 }
 

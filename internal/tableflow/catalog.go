@@ -174,9 +174,9 @@ func metadataVersion(loc string) int {
 }
 
 // CommitTable stages the updates on the current metadata, writes the new
-// metadata file and moves the store's pointer to it. A moved pointer is
-// table.ErrCommitFailed (iceberg-go refreshes and retries); a lost lease is
-// not retriable.
+// metadata file and moves the store's pointer to it, with the offsets of
+// the new snapshot. A moved pointer (ErrConflict) or a lost lease
+// (ErrLeaseLost) fails the commit; the new files become orphans.
 func (c *Catalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
 	current, err := c.LoadTable(ctx, ident)
 	if err != nil {
@@ -195,18 +195,21 @@ func (c *Catalog) CommitTable(ctx context.Context, ident table.Identifier, reqs 
 	if err != nil {
 		return nil, "", err
 	}
+	// The offsets move only with a new current snapshot (an append or a
+	// compaction); expiry and schema changes keep the store's.
 	var offsets map[int32]int64
-	if s := updated.CurrentSnapshot(); s != nil && s.Summary != nil {
+	if s, prev := updated.CurrentSnapshot(), current.CurrentSnapshot(); s != nil && s.Summary != nil && (prev == nil || prev.SnapshotID != s.SnapshotID) {
 		if raw, ok := s.Summary.Properties[offsetsProperty]; ok {
 			if offsets, err = decodeOffsets(raw); err != nil {
 				return nil, "", fmt.Errorf("tableflow: bad %s in snapshot summary: %w", offsetsProperty, err)
 			}
 		}
 	}
+	// A conflict is not reported as table.ErrCommitFailed: iceberg-go would
+	// replay the updates on the newer metadata, but an append's offsets are
+	// only right on the state they were consumed from. The worker restarts
+	// from the store instead.
 	err = c.store.Commit(ctx, Commit{Name: identName(ident), Owner: c.owner, Prev: current.MetadataLocation(), Next: loc, Offsets: offsets})
-	if errors.Is(err, ErrConflict) {
-		return nil, "", fmt.Errorf("%w: %v", table.ErrCommitFailed, err)
-	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -282,7 +285,9 @@ func (c *Catalog) CreateNamespace(context.Context, table.Identifier, iceberg.Pro
 	return errors.ErrUnsupported
 }
 
-func (c *Catalog) DropNamespace(context.Context, table.Identifier) error { return errors.ErrUnsupported }
+func (c *Catalog) DropNamespace(context.Context, table.Identifier) error {
+	return errors.ErrUnsupported
+}
 
 func (c *Catalog) CheckNamespaceExists(ctx context.Context, ns table.Identifier) (bool, error) {
 	all, err := c.ListNamespaces(ctx, nil)

@@ -3,8 +3,8 @@ package tableflow
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/apache/iceberg-go"

@@ -166,3 +166,6 @@ func (h *restHandler) loadTable(w http.ResponseWriter, r *http.Request) {
 		"config":            map[string]string{},
 	})
 }
+
+// RESTHandler serves the service's tables over the Iceberg REST protocol.
+func (s *Service) RESTHandler() http.Handler { return RESTHandler(s.store, s.wh) }

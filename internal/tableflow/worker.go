@@ -87,7 +87,7 @@ type tableWorker struct {
 	// consumed; zero when nothing is pending.
 	firstPending time.Time
 	// oldestTS is the Kafka timestamp of the oldest pending record.
-	oldestTS time.Time
+	oldestTS  time.Time
 	lastMaint time.Time
 }
 
