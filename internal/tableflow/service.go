@@ -31,6 +31,8 @@ type Service struct {
 	owner string
 	// LeaseTTL is how long a lease lasts without renewal.
 	leaseTTL time.Duration
+	// stopTest stops a service a test started.
+	stopTest func()
 }
 
 // Options are the parts of a Service that are not in the config file.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +81,9 @@ func start(t *testing.T, cfg *Config) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; svc.Close() })
+	var once sync.Once
+	svc.stopTest = func() { once.Do(func() { cancel(); <-done; svc.Close() }) }
+	t.Cleanup(svc.stopTest)
 	return svc
 }
 
