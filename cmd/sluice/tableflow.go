@@ -27,6 +27,7 @@ import (
 
 func newTableflowCmd() *cobra.Command {
 	var configPath, listen string
+	var leaseTTL time.Duration
 	cmd := &cobra.Command{
 		Use:   "tableflow",
 		Short: "Maintain Iceberg tables from Kafka topics, as tableflow.yaml declares",
@@ -49,7 +50,7 @@ See docs/tableflow.md.`,
 			defer stop()
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			svc, err := tableflow.New(ctx, cfg, tableflow.Options{Metrics: tableflow.NewMetrics(reg), Logger: slog.Default()})
+			svc, err := tableflow.New(ctx, cfg, tableflow.Options{Metrics: tableflow.NewMetrics(reg), Logger: slog.Default(), LeaseTTL: leaseTTL})
 			if err != nil {
 				return err
 			}
@@ -74,6 +75,7 @@ See docs/tableflow.md.`,
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "tableflow.yaml")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8181", "address of the Iceberg REST catalog and /metrics")
+	cmd.Flags().DurationVar(&leaseTTL, "lease-ttl", 15*time.Second, "how long a table stays with a process that stopped renewing its lease")
 	return cmd
 }
 
