@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/sr"
 )
@@ -61,11 +61,16 @@ type jsonDecoder struct {
 }
 
 func (d jsonDecoder) decode(_ context.Context, value []byte) (decoded, error) {
-	dec := json.NewDecoder(bytes.NewReader(value))
+	// goccy/go-json (already linked by arrow-go) decodes maps about twice
+	// as fast as encoding/json; numbers stay json.Number either way.
+	dec := gojson.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		return decoded{}, fmt.Errorf("%w: not a JSON object: %v", errIncompatible, err)
+	}
+	if m == nil {
+		return decoded{}, fmt.Errorf("%w: not a JSON object", errIncompatible)
 	}
 	if dec.More() {
 		return decoded{}, fmt.Errorf("%w: trailing data after the JSON object", errIncompatible)
