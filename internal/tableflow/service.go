@@ -93,7 +93,8 @@ func (s *Service) cluster(name string) SourceCluster {
 	return SourceCluster{}
 }
 
-// Run ingests until ctx ends. Each table whose lease this process gets runs
+// Run ingests until ctx ends. Every third of the lease TTL it tries to take
+// the lease of one table it does not run. Each table whose lease it gets runs
 // until it fails or loses the lease; then its lease is released and it is
 // tried again on a later round.
 func (s *Service) Run(ctx context.Context) error {
@@ -105,7 +106,13 @@ func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.leaseTTL / 3)
 	defer tick.Stop()
 	for {
+		// At most one new table per round, so processes started together
+		// spread the tables between them instead of the first taking all.
+		took := false
 		for _, t := range s.cfg.Tables {
+			if took {
+				break
+			}
 			mu.Lock()
 			busy := running[t.Name] || time.Now().Before(retryAt[t.Name])
 			mu.Unlock()
@@ -123,6 +130,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if !ok {
 				continue
 			}
+			took = true
 			mu.Lock()
 			running[t.Name] = true
 			mu.Unlock()
