@@ -89,6 +89,11 @@ type TableConfig struct {
 	// StartOffset is where partitions without committed state start:
 	// earliest (default) or latest.
 	StartOffset string `yaml:"start_offset"`
+	// Retention drops rows whose RetentionColumn (a timestamp or date
+	// column, default the column of the first time partition) is older
+	// than this, at whole-day granularity; 0 keeps everything.
+	Retention       Duration `yaml:"retention"`
+	RetentionColumn string   `yaml:"retention_column"`
 }
 
 // InlineSchema declares a table's columns.
@@ -337,9 +342,19 @@ func (c *Config) Validate() error {
 			}
 		}
 		for _, p := range t.PartitionBy {
-			if _, _, err := parsePartition(p); err != nil {
+			tr, col, err := parsePartition(p)
+			if err != nil {
 				bad("%s: partition_by %q: %v", where, p, err)
 			}
+			if t.Retention > 0 && t.RetentionColumn == "" && (tr == "year" || tr == "month" || tr == "day" || tr == "hour") {
+				c.Tables[i].RetentionColumn, t.RetentionColumn = col, col
+			}
+		}
+		if t.Retention > 0 && t.RetentionColumn == "" {
+			bad("%s: retention needs retention_column (or a year/month/day/hour partition)", where)
+		}
+		if t.Retention < 0 {
+			bad("%s: retention must be positive", where)
 		}
 	}
 	if c.TargetFreshness < Duration(100*time.Millisecond) {

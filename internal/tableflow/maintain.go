@@ -22,6 +22,9 @@ func (w *tableWorker) maintain(ctx context.Context) error {
 		return err
 	}
 	mc := w.svc.cfg.Maintenance
+	if err := w.retain(ctx); err != nil {
+		return err
+	}
 	if err := w.compact(ctx); err != nil {
 		return err
 	}
@@ -190,4 +193,42 @@ func RemoveOrphans(ctx context.Context, wh *Warehouse, tbl *table.Table, grace t
 		}
 	}
 	return len(orphans), nil
+}
+
+// retain deletes the rows older than the table's retention, cut at the
+// start of a UTC day so that, with a day (or coarser) partition on the
+// column, whole partitions are dropped and no file is rewritten.
+func (w *tableWorker) retain(ctx context.Context) error {
+	if w.cfg.Retention <= 0 || w.tbl.CurrentSnapshot() == nil {
+		return nil
+	}
+	f, ok := w.tbl.Schema().FindFieldByName(w.cfg.RetentionColumn)
+	if !ok {
+		return fmt.Errorf("tableflow: retention column %s is not in the table", w.cfg.RetentionColumn)
+	}
+	cutoff := time.Now().UTC().Add(-time.Duration(w.cfg.Retention)).Truncate(24 * time.Hour)
+	var filter iceberg.BooleanExpression
+	switch f.Type.(type) {
+	case iceberg.TimestampTzType, iceberg.TimestampType:
+		filter = iceberg.LessThan(iceberg.Reference(f.Name), iceberg.Timestamp(cutoff.UnixMicro()))
+	case iceberg.DateType:
+		filter = iceberg.LessThan(iceberg.Reference(f.Name), iceberg.Date(cutoff.Unix()/86400))
+	default:
+		return fmt.Errorf("tableflow: retention column %s is %s, not a timestamp or date", f.Name, f.Type)
+	}
+	before := w.tbl.CurrentSnapshot().SnapshotID
+	tx := w.tbl.NewTransaction()
+	if err := tx.Delete(ctx, filter, iceberg.Properties{offsetsProperty: encodeOffsets(w.committed)}); err != nil {
+		return fmt.Errorf("tableflow: retention: %w", err)
+	}
+	tbl, err := tx.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("tableflow: commit retention: %w", err)
+	}
+	w.tbl = tbl
+	if s := tbl.CurrentSnapshot(); s != nil && s.SnapshotID != before {
+		w.svc.metrics.commits.WithLabelValues(w.cfg.Name, "retention").Inc()
+		w.log.Info("tableflow: retention dropped rows", "older_than", cutoff)
+	}
+	return nil
 }

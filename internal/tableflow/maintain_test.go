@@ -88,3 +88,37 @@ maintenance:
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRetention drops the day partitions older than the retention and
+// keeps the rest.
+func TestRetention(t *testing.T) {
+	e := newEnv(t, "orders")
+	cfg := e.config(strings.Replace(ordersTable, `partition_by: ["day(ts)"]`, `partition_by: ["day(ts)"]
+    retention: 48h`, 1) + `
+maintenance:
+  interval: 200ms
+`)
+	if cfg.Tables[0].RetentionColumn != "ts" {
+		t.Fatalf("retention column %q, want ts (the day partition's)", cfg.Tables[0].RetentionColumn)
+	}
+	svc := start(t, cfg)
+	now := time.Now().UTC().Format(time.RFC3339)
+	e.produce("orders", 0,
+		`{"id": 1, "ts": "2020-01-01T00:00:00Z"}`,
+		`{"id": 2, "ts": "2020-01-02T00:00:00Z"}`,
+		fmt.Sprintf(`{"id": 3, "ts": %q}`, now))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tbl, err := svc.Catalog().LoadTable(context.Background(), Ident("shop.orders"))
+		if err == nil && tbl.CurrentSnapshot() != nil {
+			rows := readRows(t, tbl)
+			if len(rows) == 1 && rows[0]["id"] == int64(3) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention did not drop the old rows")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_tableflow_bytes_written_total", Help: "Bytes of Parquet data files committed by ingestion.",
 		}, []string{"table"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tableflow_commits_total", Help: "Table commits, by kind: append, compaction, expiry.",
+			Name: "sluice_tableflow_commits_total", Help: "Table commits, by kind: append, compaction, expiry, retention.",
 		}, []string{"table", "kind"}),
 		schemaChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tableflow_schema_changes_total", Help: "Schema evolutions (columns added) per table.",
