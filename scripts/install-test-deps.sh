@@ -11,7 +11,9 @@
 #     the kafkajs scenarios' modules: `npm ci` in test/e2e/kafkajs from its
 #     package-lock.json, without install scripts (every codec there is pure
 #     JavaScript or WebAssembly), when node_modules is missing or was
-#     installed from another lock file.
+#     installed from another lock file; the same for test/e2e/duckdb
+#     (@duckdb/node-api, whose prebuilt binary comes as a per-platform
+#     package), which the tableflow tests read Parquet files with.
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
@@ -51,5 +53,11 @@ kafkajs_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/kafkajs"
 if ! cmp -s "$kafkajs_dir/package-lock.json" "$kafkajs_dir/node_modules/.installed-lock"; then
 	echo "installing: kafkajs test modules (npm ci in test/e2e/kafkajs)"
 	(cd "$kafkajs_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
+		cp package-lock.json node_modules/.installed-lock)
+fi
+duckdb_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/duckdb"
+if ! cmp -s "$duckdb_dir/package-lock.json" "$duckdb_dir/node_modules/.installed-lock"; then
+	echo "installing: DuckDB test modules (npm ci in test/e2e/duckdb)"
+	(cd "$duckdb_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
 		cp package-lock.json node_modules/.installed-lock)
 fi

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"net/http"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/avro"
+	"github.com/twmb/avro/ocf"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -305,6 +308,15 @@ tables:
 			t.Fatalf("row %v, record %s", r, rec.Value)
 		}
 	})
+	// The manifests, read with an Avro decoder (not iceberg-go), list live
+	// data files holding exactly the table's rows; DuckDB reads those files.
+	tbl, _, err := scanTable(ctx, t, catURL, "shop.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := liveDataFiles(t, tbl, len(rows))
+	checkWithDuckDB(ctx, t, files, rows)
+
 	dlq := a.ConsumeAll(ctx, "tf-orders.dlq")
 	if len(dlq[0]) != 1 || !strings.Contains(string(dlq[0][0].Value), "seven") {
 		t.Fatalf("DLQ: %v", dlq)
@@ -332,7 +344,7 @@ tables:
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	tbl, rows := waitTable(ctx, t, catURL, "web.clicks", 150)
+	tbl, rows = waitTable(ctx, t, catURL, "web.clicks", 150)
 	if f, ok := tbl.Schema().FindFieldByName("ms"); !ok || f.Required {
 		t.Fatalf("schema %s lacks an optional ms column", tbl.Schema())
 	}
@@ -459,4 +471,103 @@ tables:
 		}
 	})
 	t.Logf("final table: %d snapshots, metadata %s", len(tbl.Metadata().Snapshots()), tbl.MetadataLocation())
+}
+
+// readOCF decodes every record of an Avro object container file.
+func readOCF(t *testing.T, loc string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(strings.TrimPrefix(loc, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ocf.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", loc, err)
+	}
+	var out []map[string]any
+	for {
+		var m map[string]any
+		err := r.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", loc, err)
+		}
+		out = append(out, m)
+	}
+}
+
+// liveDataFiles reads the current snapshot's manifest list and manifests
+// with a plain Avro decoder and returns the live data files, checking that
+// their record counts add up to rows and that they exist.
+func liveDataFiles(t *testing.T, tbl *table.Table, rows int) []string {
+	t.Helper()
+	var files []string
+	var records int64
+	for _, m := range readOCF(t, tbl.CurrentSnapshot().ManifestList) {
+		for _, e := range readOCF(t, m["manifest_path"].(string)) {
+			if e["status"].(int32) == 2 { // deleted
+				continue
+			}
+			df := e["data_file"].(map[string]any)
+			path := strings.TrimPrefix(df["file_path"].(string), "file://")
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("manifest names a missing file: %v", err)
+			}
+			if df["file_format"] != "PARQUET" {
+				t.Fatalf("data file format %v", df["file_format"])
+			}
+			files = append(files, path)
+			records += df["record_count"].(int64)
+		}
+	}
+	if records != int64(rows) {
+		t.Fatalf("manifests count %d records, the scan %d rows", records, rows)
+	}
+	return files
+}
+
+// checkWithDuckDB reads the data files with DuckDB's read_parquet (npm
+// @duckdb/node-api) and compares them with the scanned rows.
+func checkWithDuckDB(ctx context.Context, t *testing.T, files []string, rows []tfRow) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	modules := filepath.Join("duckdb", "node_modules", "@duckdb", "node-api", "package.json")
+	if _, serr := os.Stat(modules); err != nil || serr != nil {
+		msg := "node or @duckdb/node-api is missing; run scripts/install-test-deps.sh"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Log(msg + ": skipping the DuckDB check")
+		return
+	}
+	cmd := exec.CommandContext(ctx, node, append([]string{"read.js"}, files...)...)
+	cmd.Dir = "duckdb"
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("duckdb: %v\n%s", err, out)
+	}
+	var res struct {
+		Types map[string]string
+		Rows  []map[string]any
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("duckdb output: %v", err)
+	}
+	for col, want := range map[string]string{"id": "BIGINT", "customer": "VARCHAR", "total": "DOUBLE", "paid": "BOOLEAN", "at": "TIMESTAMP WITH TIME ZONE", "_kafka_partition": "INTEGER", "_kafka_offset": "BIGINT"} {
+		if res.Types[col] != want {
+			t.Errorf("DuckDB sees %s as %s, want %s", col, res.Types[col], want)
+		}
+	}
+	if len(res.Rows) != len(rows) {
+		t.Fatalf("DuckDB read %d rows, the scan %d", len(res.Rows), len(rows))
+	}
+	for i, r := range res.Rows {
+		// DuckDB's JSON form gives BIGINTs as strings.
+		if fmt.Sprint(r["id"]) != fmt.Sprint(rows[i]["id"]) || r["customer"] != rows[i]["customer"] || r["total"] != rows[i]["total"] || r["paid"] != rows[i]["paid"] {
+			t.Fatalf("DuckDB row %v, scan row %v", r, rows[i])
+		}
+	}
 }
