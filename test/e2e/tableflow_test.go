@@ -442,21 +442,40 @@ tables:
 				produced <- err
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(120 * time.Millisecond)
 		}
 		produced <- nil
 	}()
+	// Each round waits for the new process to commit something (it first
+	// waits out the killed one's lease), then kills it at a random point of
+	// what follows: mid-append, mid-compaction, mid-cleanup.
+	lastMeta, kills := "", 0
 	for i := 0; i < 6; i++ {
 		tf := startTableflow(t, cfgPath)
-		time.Sleep(time.Duration(300+rng.Intn(1500)) * time.Millisecond) // a random point to crash at
+		catURL := "http://" + tf.addr
+		for {
+			cat, err := rest.NewCatalog(ctx, "sluice", catURL)
+			if err == nil {
+				if tbl, err := cat.LoadTable(ctx, []string{"crash", "events"}); err == nil && tbl.CurrentSnapshot() != nil && tbl.MetadataLocation() != lastMeta {
+					lastMeta = tbl.MetadataLocation()
+					break
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: no commit", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.Intn(800)) * time.Millisecond) // a random point to crash at
 		tf.kill()
+		kills++
 	}
+	t.Logf("killed tableflow %d times; the last commit before the last kill: %s", kills, lastMeta)
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
 	tf := startTableflow(t, cfgPath)
 	tbl, rows := waitTable(ctx, t, "http://"+tf.addr, "crash.events", total)
-	// Let a last maintenance pass go by, then compare again.
 	checkExactlyOnce(t, rows, a.ConsumeAll(ctx, "tf-crash"), func(r tfRow, rec *kgo.Record) {
 		var v struct {
 			N    int64
