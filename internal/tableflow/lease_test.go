@@ -1,8 +1,13 @@
 package tableflow
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestWorkersShareTables runs two services on one config with two tables:
@@ -60,5 +65,32 @@ func TestWorkersShareTables(t *testing.T) {
 				t.Fatalf("%s row %d: %v", name, i, r)
 			}
 		}
+	}
+}
+
+// TestNewPartitions: partitions added to the topic while a worker runs are
+// ingested too, from their start.
+func TestNewPartitions(t *testing.T) {
+	partitionCheckEvery = 100 * time.Millisecond
+	t.Cleanup(func() { partitionCheckEvery = 10 * time.Second })
+	e := newEnv(t, "orders")
+	svc := start(t, e.config(ordersTable))
+	e.produce("orders", 0, `{"id": 0}`)
+	waitRows(t, svc, "shop.orders", 1)
+	if _, err := kadm.NewClient(e.cl).CreatePartitions(context.Background(), 2, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	// A client made now sees the new partitions.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Partition: 3, Value: []byte(`{"id": 3003}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	_, rows := waitRows(t, svc, "shop.orders", 2)
+	if len(rows) != 2 || rows[1][colPartition] != int32(3) || rows[1]["id"] != int64(3003) {
+		t.Fatalf("rows %v", rows)
 	}
 }

@@ -89,6 +89,49 @@ type tableWorker struct {
 	// oldestTS is the Kafka timestamp of the oldest pending record.
 	oldestTS  time.Time
 	lastMaint time.Time
+	// consumed is how many partitions of the topic are consumed; new ones
+	// are looked for every partitionCheckEvery.
+	consumed           int
+	lastPartitionCheck time.Time
+}
+
+// partitionCheckEvery is a variable for tests.
+var partitionCheckEvery = 10 * time.Second
+
+// startOffset is where a partition is consumed from: its committed offset,
+// else the table's start_offset.
+func (w *tableWorker) startOffset(p int32) kgo.Offset {
+	if off, ok := w.committed[p]; ok {
+		return kgo.NewOffset().At(off)
+	}
+	if w.cfg.StartOffset == "latest" {
+		return kgo.NewOffset().AtEnd()
+	}
+	return kgo.NewOffset().AtStart()
+}
+
+// addPartitions starts consuming partitions added to the topic since the
+// worker started. Errors are logged and retried on the next check.
+func (w *tableWorker) addPartitions(ctx context.Context) {
+	w.lastPartitionCheck = time.Now()
+	topics, err := kadm.NewClient(w.cl).ListTopics(ctx, w.cfg.SourceTopic)
+	if err != nil {
+		w.log.Warn("tableflow: list partitions", "err", err)
+		return
+	}
+	td, ok := topics[w.cfg.SourceTopic]
+	if !ok || td.Err != nil || len(td.Partitions) <= w.consumed {
+		return
+	}
+	add := map[int32]kgo.Offset{}
+	for p := range td.Partitions {
+		if int(p) >= w.consumed {
+			add[p] = w.startOffset(p)
+		}
+	}
+	w.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.SourceTopic: add})
+	w.consumed = len(td.Partitions)
+	w.log.Info("tableflow: consuming new partitions", "count", len(add))
 }
 
 func (w *tableWorker) run(ctx context.Context) error {
@@ -133,14 +176,9 @@ func (w *tableWorker) run(ctx context.Context) error {
 	}
 	start := map[int32]kgo.Offset{}
 	for p := range td.Partitions {
-		if off, ok := w.committed[p]; ok {
-			start[p] = kgo.NewOffset().At(off)
-		} else if w.cfg.StartOffset == "latest" {
-			start[p] = kgo.NewOffset().AtEnd()
-		} else {
-			start[p] = kgo.NewOffset().AtStart()
-		}
+		start[p] = w.startOffset(p)
 	}
+	w.consumed = len(start)
 	opts = append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.SourceTopic: start}),
 		kgo.FetchMaxWait(500*time.Millisecond),
@@ -154,7 +192,7 @@ func (w *tableWorker) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { w.bt.release() }()
-	w.lastMaint = time.Now()
+	w.lastMaint, w.lastPartitionCheck = time.Now(), time.Now()
 	w.log.Info("tableflow: ingesting", "topic", w.cfg.SourceTopic, "partitions", len(start), "metadata", w.tbl.MetadataLocation())
 
 	freshness := time.Duration(w.svc.cfg.TargetFreshness)
@@ -192,6 +230,9 @@ func (w *tableWorker) run(ctx context.Context) error {
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
+		}
+		if time.Since(w.lastPartitionCheck) >= partitionCheckEvery {
+			w.addPartitions(ctx)
 		}
 		if !w.svc.cfg.Maintenance.Disabled && time.Since(w.lastMaint) >= maintEvery {
 			if err := w.maintain(ctx); err != nil {
