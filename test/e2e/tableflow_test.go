@@ -367,6 +367,10 @@ tables:
 	if err != nil || !strings.Contains(string(out), "append") {
 		t.Fatalf("sluice tables snapshots: %v\n%s", err, out)
 	}
+	out, err = exec.Command(sluiceBin, "tables", "describe", "web.clicks", "--catalog", catURL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " ms ") || !strings.Contains(string(out), "sluice.kafka.offsets") {
+		t.Fatalf("sluice tables describe: %v\n%s", err, out)
+	}
 	// Metrics count what was ingested.
 	resp, err := http.Get(catURL + "/metrics")
 	if err != nil {
