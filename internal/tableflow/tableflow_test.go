@@ -2,11 +2,9 @@ package tableflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -215,13 +213,8 @@ func TestIngestJSON(t *testing.T) {
 			t.Fatalf("DLQ record %q: reason %q", r.Value, reason)
 		}
 	}
-	// The offsets are in the store and the snapshot summary.
-	st, err := svc.store.Load(context.Background(), "shop.orders")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The store's offsets cover every record, the two bad ones included.
 	waitOffsets(t, svc, "shop.orders", map[int32]int64{0: 52, 1: 50})
-	_ = st
 }
 
 func waitOffsets(t *testing.T, svc *Service, name string, want map[int32]int64) {
@@ -282,10 +275,3 @@ tables:
 		}
 	}
 }
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
-}
-
-var _ = json.Marshal
-var _ = filepath.Join
