@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -91,6 +92,48 @@ func TestNewPartitions(t *testing.T) {
 	}
 	_, rows := waitRows(t, svc, "shop.orders", 2)
 	if len(rows) != 2 || rows[1][colPartition] != int32(3) || rows[1]["id"] != int64(3003) {
+		t.Fatalf("rows %v", rows)
+	}
+}
+
+// TestSASLSource reads from a cluster that requires SASL/SCRAM, with the
+// credentials taken from the environment variables the config names.
+func TestSASLSource(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "tf", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	// The cluster does require SASL: a client without it gets nowhere.
+	plainCl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, perr := kadm.NewClient(plainCl).ListTopics(pctx)
+	cancel()
+	plainCl.Close()
+	if perr == nil {
+		t.Fatal("a client without SASL listed topics")
+	}
+	t.Setenv("TF_TEST_USER", "tf")
+	t.Setenv("TF_TEST_PASS", "s3cret")
+	sc := SourceCluster{Name: "src", BootstrapServers: c.ListenAddrs(), SASL: &SASL{Mechanism: "SCRAM-SHA-256", UsernameEnv: "TF_TEST_USER", PasswordEnv: "TF_TEST_PASS"}}
+	opts, err := kafkaOpts(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	e := &env{t: t, cluster: c, dir: t.TempDir(), cl: cl}
+	cfg := e.config(ordersTable)
+	cfg.SourceClusters[0].SASL = sc.SASL
+	svc := start(t, cfg)
+	e.produce("orders", 0, `{"id": 7}`)
+	if _, rows := waitRows(t, svc, "shop.orders", 1); rows[0]["id"] != int64(7) {
 		t.Fatalf("rows %v", rows)
 	}
 }
