@@ -14,7 +14,10 @@
 #     installed from another lock file;
 #   - the console's browser tests: Debian's `chromium` and `npm ci` of
 #     playwright-core in test/e2e/console (playwright-core never downloads
-#     a browser; the tests launch /usr/bin/chromium).
+#     a browser; the tests launch /usr/bin/chromium);
+#   - the same for test/e2e/duckdb (@duckdb/node-api, whose prebuilt
+#     binary comes as a per-platform package), which the tableflow tests
+#     read Parquet files with.
 # Safe to run repeatedly; needs root (or sudo) to install packages.
 set -euo pipefail
 
@@ -59,9 +62,11 @@ if ! cmp -s "$kafkajs_dir/package-lock.json" "$kafkajs_dir/node_modules/.install
 		cp package-lock.json node_modules/.installed-lock)
 fi
 
-console_dir="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/console"
-if ! cmp -s "$console_dir/package-lock.json" "$console_dir/node_modules/.installed-lock"; then
-	echo "installing: console browser test modules (npm ci in test/e2e/console)"
-	(cd "$console_dir" && npm ci --ignore-scripts --no-audit --no-fund &&
-		cp package-lock.json node_modules/.installed-lock)
-fi
+for dir in console duckdb; do
+	d="$(cd "$(dirname "$0")/.." && pwd)/test/e2e/$dir"
+	if ! cmp -s "$d/package-lock.json" "$d/node_modules/.installed-lock"; then
+		echo "installing: test/e2e/$dir modules (npm ci)"
+		(cd "$d" && npm ci --ignore-scripts --no-audit --no-fund &&
+			cp package-lock.json node_modules/.installed-lock)
+	fi
+done

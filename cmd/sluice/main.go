@@ -54,6 +54,8 @@ func newRoot() *cobra.Command {
 		newUsersCmd(),
 		newEventsCmd(),
 		newAuditCmd(),
+		newTableflowCmd(),
+		newTablesCmd(),
 		newVersionCmd(),
 	)
 	return root
