@@ -85,16 +85,11 @@ func newFilesCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			bucket, store, err := sf.open(ctx, !noNames)
+			bucket, names, done, err := sf.openNamed(ctx, !noNames)
 			if err != nil {
 				return err
 			}
-			defer bucket.Close()
-			var names func(metadata.TopicID) string
-			if store != nil {
-				defer store.Close()
-				names = storeNames(ctx, store)
-			}
+			defer done()
 			return filetool.Inspect(ctx, bucket, args[0], names, cmd.OutOrStdout())
 		},
 	}
@@ -150,16 +145,11 @@ sluice diagnose record for a record's absolute offset.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			bucket, store, err := sf.open(ctx, !noNames)
+			bucket, names, done, err := sf.openNamed(ctx, !noNames)
 			if err != nil {
 				return err
 			}
-			defer bucket.Close()
-			var names func(metadata.TopicID) string
-			if store != nil {
-				defer store.Close()
-				names = storeNames(ctx, store)
-			}
+			defer done()
 			return filetool.Read(ctx, bucket, args[0], names, filetool.ReadOptions{MaxValueBytes: maxValue}, cmd.OutOrStdout())
 		},
 	}
@@ -252,6 +242,19 @@ func sumMetric(reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// openNamed opens the bucket and, when names is set, the metadata store to
+// name topics by ID; done closes both.
+func (s *storageFlags) openNamed(ctx context.Context, names bool) (objstore.Bucket, func(metadata.TopicID) string, func(), error) {
+	bucket, store, err := s.open(ctx, names)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if store == nil {
+		return bucket, nil, func() { bucket.Close() }, nil
+	}
+	return bucket, storeNames(ctx, store), func() { store.Close(); bucket.Close() }, nil
 }
 
 // storeNames maps topic IDs to names through the store ("" when unknown).
