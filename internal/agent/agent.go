@@ -310,6 +310,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.ownStore = true
 	}
 	a.watcher, _ = a.store.(metadata.CommitWatcher)
+	if _, ok := a.store.(*postgres.Store); ok {
+		a.metrics.MustRegister(postgres.Collectors()...)
+	}
 	aclStore := aclStoreOf(a.store)
 	if err := a.startSchemaRegistry(a.store); err != nil {
 		return nil, err

@@ -169,6 +169,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// restart costs a failed ping, not a failed commit.
 	cfg.MaxConnIdleTime = time.Minute
 	cfg.HealthCheckPeriod = 10 * time.Second
+	cfg.ConnConfig.Tracer = tracer{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
