@@ -122,6 +122,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	addACLFlags(f, &cfg.ACL)
 	f.StringVar(&cfg.SchemaRegistry.Addr, "schema-registry-addr", "127.0.0.1:8081", "schema registry (Confluent REST API) listener address; empty disables it. Left at its default, an address already in use only logs a warning")
 	f.StringVar(&cfg.SchemaRegistry.Mode, "schema-registry-mode", "readwrite", "readwrite, or readonly: this agent's registry refuses every write (registrations, deletes, config and mode changes)")
+	f.StringVar(&cfg.SchemaRegistry.BasicAuth, "schema-registry-basic-auth", "", "where the schema registry's HTTP basic auth users come from: none, file (--schema-registry-basic-auth-file) or scram (the cluster's SCRAM users, checked as SASL PLAIN checks them); empty: file if --schema-registry-basic-auth-file is set, else none")
 	f.StringVar(&cfg.SchemaRegistry.BasicAuthFile, "schema-registry-basic-auth-file", "", "file of user:password lines (bcrypt hash or plain) the schema registry requires as HTTP basic auth (empty: no auth)")
 	f.StringVar(&cfg.SchemaRegistry.TLSCertFile, "schema-registry-tls-cert-file", "", "PEM certificate the schema registry serves HTTPS with (with --schema-registry-tls-key-file)")
 	f.StringVar(&cfg.SchemaRegistry.TLSKeyFile, "schema-registry-tls-key-file", "", "PEM private key of --schema-registry-tls-cert-file")

@@ -26,8 +26,13 @@ type SchemaRegistryConfig struct {
 	// Optional makes a listener that cannot bind a warning rather than an
 	// error (the default address of sluice dev, which may be taken).
 	Optional bool
-	// BasicAuthFile, if set, names a file of user:password lines (bcrypt
-	// hashes or plain) the listener requires.
+	// BasicAuth picks where the listener's HTTP basic auth users come
+	// from: none, file (BasicAuthFile) or scram (the cluster's SCRAM
+	// credential store, checked as SASL PLAIN checks it). Empty means file
+	// when BasicAuthFile is set, else none.
+	BasicAuth string
+	// BasicAuthFile names a file of user:password lines (bcrypt hashes or
+	// plain) for BasicAuth file.
 	BasicAuthFile string
 	// TLSCertFile and TLSKeyFile, if both set, serve HTTPS.
 	TLSCertFile, TLSKeyFile string
@@ -75,12 +80,18 @@ func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
 		return nil
 	}
 	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger}
-	if cfg.BasicAuthFile != "" {
-		auth, err := schemaregistry.LoadBasicAuth(cfg.BasicAuthFile)
-		if err != nil {
-			return err
+	authn, err := schemaRegistryAuth(cfg, raw)
+	if err != nil {
+		return err
+	}
+	if authn != nil {
+		sc.Auth = authn
+		// As for SASL (kafka.Config.AuthFailureDelay): 0 means 1s,
+		// negative none.
+		sc.AuthFailureDelay = a.cfg.Kafka.AuthFailureDelay
+		if sc.AuthFailureDelay == 0 {
+			sc.AuthFailureDelay = time.Second
 		}
-		sc.Auth = auth
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil && cfg.Optional {
@@ -105,6 +116,37 @@ func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
 	a.srLn = ln
 	a.srSrv = &http.Server{Handler: schemaregistry.Handler(reg, sc), ReadHeaderTimeout: 10 * time.Second}
 	return nil
+}
+
+// schemaRegistryAuth returns the listener's Authenticator for
+// cfg.BasicAuth, or nil for none.
+func schemaRegistryAuth(cfg SchemaRegistryConfig, raw metadata.Store) (schemaregistry.Authenticator, error) {
+	mode := cfg.BasicAuth
+	if mode == "" {
+		mode = "none"
+		if cfg.BasicAuthFile != "" {
+			mode = "file"
+		}
+	}
+	if mode != "file" && cfg.BasicAuthFile != "" {
+		return nil, fmt.Errorf("agent: schema registry basic auth %s: a basic auth file is only read with basic auth file", mode)
+	}
+	switch mode {
+	case "none":
+		return nil, nil
+	case "file":
+		if cfg.BasicAuthFile == "" {
+			return nil, fmt.Errorf("agent: schema registry basic auth file needs a basic auth file")
+		}
+		return schemaregistry.LoadBasicAuth(cfg.BasicAuthFile)
+	case "scram":
+		store := scramStoreOf(raw)
+		if store == nil {
+			return nil, fmt.Errorf("agent: schema registry basic auth scram: the metadata store %T keeps no SCRAM credentials", raw)
+		}
+		return schemaregistry.ScramAuth{Store: store}, nil
+	}
+	return nil, fmt.Errorf("agent: schema registry basic auth %q: want none, file or scram", cfg.BasicAuth)
 }
 
 func (a *Agent) serveSchemaRegistry() {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -131,5 +133,107 @@ func TestSchemaRegistryListener(t *testing.T) {
 	defer cancel()
 	if err := b.Close(ctx); err != nil {
 		t.Errorf("second agent Close: %v", err)
+	}
+}
+
+// TestSchemaRegistryScramAuth: with --schema-registry-basic-auth scram the
+// registry's users are the cluster's SCRAM users; wrong and missing
+// credentials get Confluent's 401 after the auth failure delay.
+func TestSchemaRegistryScramAuth(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bucket, meta, err := DataDirURLs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenMetadata(ctx, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	users, ok := store.(interface {
+		UpsertScramCredential(context.Context, auth.ScramCredential) error
+	})
+	if !ok {
+		t.Fatalf("%T keeps no SCRAM credentials", store)
+	}
+	cred, err := auth.NewScramCredential("alice", auth.ScramSHA256, "s3cret", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.UpsertScramCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	const delay = 100 * time.Millisecond
+	a, err := Start(ctx, Config{
+		BucketURL: bucket, Store: store, KafkaAddr: "127.0.0.1:0", NodeID: 1,
+		Kafka:          kafka.Config{AuthFailureDelay: delay},
+		SchemaRegistry: SchemaRegistryConfig{Addr: "127.0.0.1:0", BasicAuth: "scram"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	cl := &http.Client{Timeout: 10 * time.Second}
+	register := func(user, pass string) (int, string, time.Duration) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+a.SchemaRegistryAddr()+"/subjects/s-value/versions", strings.NewReader(`{"schema":"\"string\""}`))
+		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		start := time.Now()
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), time.Since(start)
+	}
+	if st, body, _ := register("alice", "s3cret"); st != 200 || !strings.Contains(body, `"id"`) {
+		t.Fatalf("register as alice: %d %s", st, body)
+	}
+	for _, tc := range []struct{ name, user, pass string }{
+		{"wrong password", "alice", "nope"},
+		{"unknown user", "mallory", "s3cret"},
+		{"no credentials", "", ""},
+	} {
+		st, body, took := register(tc.user, tc.pass)
+		if st != http.StatusUnauthorized || strings.TrimSpace(body) != `{"error_code":401,"message":"Unauthorized"}` {
+			t.Errorf("%s: %d %s, want 401 with Confluent's body", tc.name, st, body)
+		}
+		if took < delay {
+			t.Errorf("%s: answered in %v, before the auth failure delay %v", tc.name, took, delay)
+		}
+	}
+	// Nothing but alice's registration was stored.
+	req, _ := http.NewRequest("GET", "http://"+a.SchemaRegistryAddr()+"/subjects/s-value/versions", nil)
+	req.SetBasicAuth("alice", "s3cret")
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != "[1]" {
+		t.Errorf("versions of s-value: %d %s, want [1]", resp.StatusCode, b)
+	}
+
+	for _, cfg := range []SchemaRegistryConfig{
+		{BasicAuth: "scram", BasicAuthFile: "users"},
+		{BasicAuth: "none", BasicAuthFile: "users"},
+		{BasicAuth: "file"},
+		{BasicAuth: "ldap"},
+	} {
+		if _, err := schemaRegistryAuth(cfg, store); err == nil {
+			t.Errorf("basic auth %q with file %q accepted", cfg.BasicAuth, cfg.BasicAuthFile)
+		}
 	}
 }

@@ -58,25 +58,38 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 	if authzID != "" && authzID != user {
 		return nil, false, failed("PLAIN: authorization ID %q is not the user name", authzID)
 	}
+	if err := CheckPassword(ctx, s.store, user, password); err != nil {
+		return nil, false, err
+	}
+	s.user = user
+	return nil, true, nil
+}
+
+// CheckPassword checks a clear-text password against the user's SCRAM
+// credentials in store (SCRAM-SHA-512 tried first, then SCRAM-SHA-256):
+// nil if either matches, an error wrapping ErrAuthFailed for an unknown
+// user or a wrong password, another error when the store cannot answer.
+// It is the one password check of PLAIN and of the schema registry's
+// basic auth.
+func CheckPassword(ctx context.Context, store ScramStore, user, password string) error {
 	found := false
 	for _, m := range []ScramMechanism{ScramSHA512, ScramSHA256} {
-		c, err := s.store.ScramCredential(ctx, user, m)
+		c, err := store.ScramCredential(ctx, user, m)
 		if errors.Is(err, ErrNoCredential) {
 			continue
 		}
 		if err != nil {
-			return nil, false, err
+			return err
 		}
 		found = true
 		if c.CheckPassword(password) {
-			s.user = user
-			return nil, true, nil
+			return nil
 		}
 	}
 	if !found {
-		return nil, false, failed("PLAIN: unknown user %q", user)
+		return failed("password check: unknown user %q", user)
 	}
-	return nil, false, failed("PLAIN: wrong password for %q", user)
+	return failed("password check: wrong password for %q", user)
 }
 
 // Principal implements Session.

@@ -2,14 +2,28 @@ package schemaregistry
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluicehq/sluice/internal/auth"
 )
+
+// Authenticator checks the HTTP basic credentials of a registry request.
+type Authenticator interface {
+	// CheckBasic returns nil for good credentials, an error wrapping
+	// ErrUnauthorized for bad ones (401), and any other error when the
+	// credentials cannot be checked (a 500 with Confluent's store error).
+	CheckBasic(ctx context.Context, user, password string) error
+}
+
+// ErrUnauthorized is the error of wrong or unknown credentials.
+var ErrUnauthorized = errors.New("schema registry: unauthorized")
 
 // BasicAuth holds the users allowed on the registry listener. It is
 // immutable after LoadBasicAuth.
@@ -48,19 +62,36 @@ func LoadBasicAuth(path string) (*BasicAuth, error) {
 	return a, nil
 }
 
-func (a *BasicAuth) check(r *http.Request) bool {
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return false
-	}
+// CheckBasic implements Authenticator.
+func (a *BasicAuth) CheckBasic(_ context.Context, user, pass string) error {
 	want, ok := a.users[user]
-	if !ok {
-		return false
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: unknown user %q", ErrUnauthorized, user)
+	case isBcrypt(want) && bcrypt.CompareHashAndPassword([]byte(want), []byte(pass)) == nil:
+		return nil
+	case !isBcrypt(want) && subtle.ConstantTimeCompare([]byte(want), []byte(pass)) == 1:
+		return nil
 	}
-	if isBcrypt(want) {
-		return bcrypt.CompareHashAndPassword([]byte(want), []byte(pass)) == nil
+	return fmt.Errorf("%w: wrong password for %q", ErrUnauthorized, user)
+}
+
+// ScramAuth checks basic credentials against the cluster's SCRAM
+// credential store, as SASL PLAIN does (auth.CheckPassword): a user logs
+// in with the password of either of its SCRAM credentials. Users are
+// managed with the Kafka AlterUserScramCredentials API (sluice users,
+// kafka-configs.sh) and take effect on the next request.
+type ScramAuth struct {
+	Store auth.ScramStore
+}
+
+// CheckBasic implements Authenticator.
+func (a ScramAuth) CheckBasic(ctx context.Context, user, pass string) error {
+	err := auth.CheckPassword(ctx, a.Store, user, pass)
+	if errors.Is(err, auth.ErrAuthFailed) {
+		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
-	return subtle.ConstantTimeCompare([]byte(want), []byte(pass)) == 1
+	return err
 }
 
 func isBcrypt(s string) bool {

@@ -29,7 +29,12 @@ const requestTimeout = 30 * time.Second
 // ServerConfig configures Handler.
 type ServerConfig struct {
 	// Auth, if set, checks HTTP basic credentials on every request.
-	Auth *BasicAuth
+	Auth Authenticator
+	// AuthFailureDelay is how long a request with missing or wrong
+	// credentials waits before its 401 (the agent's --auth-failure-delay,
+	// as for SASL): password guessing gets one try per delay per request.
+	// 0 answers at once.
+	AuthFailureDelay time.Duration
 	// Metrics, if set, counts requests.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -158,15 +163,19 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, h func(http.Respo
 			s.cfg.Metrics.request(r.Pattern, status)
 		}
 	}()
-	if s.cfg.Auth != nil && !s.cfg.Auth.check(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="sluice-schema-registry"`)
-		status = http.StatusUnauthorized
-		writeJSON(w, status, &Error{Status: status, Code: status, Message: "Unauthorized"})
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	r = r.WithContext(ctx)
+	if s.cfg.Auth != nil {
+		if e := s.authenticate(r); e != nil {
+			status = e.Status
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Basic realm="sluice-schema-registry"`)
+			}
+			writeJSON(w, status, e)
+			return
+		}
+	}
 	var out any
 	err := checkContentType(r)
 	if err == nil {
@@ -183,6 +192,36 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, h func(http.Respo
 		return
 	}
 	writeJSON(w, status, out)
+}
+
+// authenticate checks the request's basic credentials: nil when they are
+// good; a 401 (after AuthFailureDelay) when missing or wrong; a store
+// error when the Authenticator cannot answer.
+func (s *server) authenticate(r *http.Request) *Error {
+	user, pass, ok := r.BasicAuth()
+	err := ErrUnauthorized
+	if ok {
+		err = s.cfg.Auth.CheckBasic(r.Context(), user, pass)
+	}
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrUnauthorized) {
+		s.cfg.Logger.Warn("schema registry: credentials could not be checked", "user", user, "err", err)
+		return errStore(err)
+	}
+	if ok {
+		s.cfg.Logger.Warn("schema registry: authentication failed", "remote", r.RemoteAddr, "err", err)
+	}
+	if s.cfg.AuthFailureDelay > 0 {
+		t := time.NewTimer(s.cfg.AuthFailureDelay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+	}
+	return &Error{Status: http.StatusUnauthorized, Code: http.StatusUnauthorized, Message: "Unauthorized"}
 }
 
 // checkContentType accepts Confluent's content types for request bodies
