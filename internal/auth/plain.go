@@ -58,25 +58,36 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 	if authzID != "" && authzID != user {
 		return nil, false, failed("PLAIN: authorization ID %q is not the user name", authzID)
 	}
+	if err := CheckPassword(ctx, s.store, user, password); err != nil {
+		return nil, false, err
+	}
+	s.user = user
+	return nil, true, nil
+}
+
+// CheckPassword checks user's password against either of its SCRAM
+// credentials in store (SCRAM-SHA-512 tried first), as PLAIN does. A
+// wrong password or unknown user is an ErrAuthFailed error; other errors
+// are the store's.
+func CheckPassword(ctx context.Context, store ScramStore, user, password string) error {
 	found := false
 	for _, m := range []ScramMechanism{ScramSHA512, ScramSHA256} {
-		c, err := s.store.ScramCredential(ctx, user, m)
+		c, err := store.ScramCredential(ctx, user, m)
 		if errors.Is(err, ErrNoCredential) {
 			continue
 		}
 		if err != nil {
-			return nil, false, err
+			return err
 		}
 		found = true
 		if c.CheckPassword(password) {
-			s.user = user
-			return nil, true, nil
+			return nil
 		}
 	}
 	if !found {
-		return nil, false, failed("PLAIN: unknown user %q", user)
+		return failed("PLAIN: unknown user %q", user)
 	}
-	return nil, false, failed("PLAIN: wrong password for %q", user)
+	return failed("PLAIN: wrong password for %q", user)
 }
 
 // Principal implements Session.
