@@ -5,8 +5,9 @@
 //
 // Every change goes through the Kafka API's own request path (Kafka.Do):
 // creating a topic is a CreateTopics request answered by the same handler,
-// with the same validation, limits and, once they exist, authorization and
-// audit, as one sent by a Kafka client. Reads that Kafka has no request for
+// with the same validation, limits, authorization and audit, as one sent
+// by a Kafka client of the request's principal (Config.Authenticate;
+// Login checks the cluster's SCRAM users). Reads that Kafka has no request for
 // (listing topics a page at a time, partition sizes) come from the
 // metadata store.
 //
