@@ -238,3 +238,16 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("page after logout: %d, want 303 to the login form", resp.StatusCode)
 	}
 }
+
+func TestConsoleAuthValue(t *testing.T) {
+	t.Parallel()
+	_, err := agent.Start(context.Background(), agent.Config{
+		BucketURL:   "mem://",
+		MetadataURL: "sqlite://" + filepath.Join(t.TempDir(), "metadata.db"),
+		KafkaAddr:   "127.0.0.1:0",
+		ConsoleAuth: "ldap",
+	})
+	if err == nil || !strings.Contains(err.Error(), "--console-auth") {
+		t.Fatalf("--console-auth ldap: %v, want a refusal naming the flag", err)
+	}
+}
