@@ -80,6 +80,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "host:port clients are told to connect to (default: the Kafka listener address)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the web console, the admin API (/api/v1/), /metrics, /healthz, /readyz, the zone peer cache and /debug/pprof with --enable-pprof (empty disables)")
 	f.BoolVar(&cfg.ConsoleReadOnly, "console-read-only", false, "make the web console and the admin API under /api/v1/ refuse every change (403)")
+	f.StringVar(&cfg.ConsoleAuth, "console-auth", "none", "how the web console and the admin API log users in: none (anyone reaching --http-addr acts as the anonymous principal) or scram (HTTP basic auth or a console login checked against the cluster's SCRAM users; actions run as User:<name> under ACLs and audit)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")

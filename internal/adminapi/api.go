@@ -5,8 +5,9 @@
 //
 // Every change goes through the Kafka API's own request path (Kafka.Do):
 // creating a topic is a CreateTopics request answered by the same handler,
-// with the same validation, limits and, once they exist, authorization and
-// audit, as one sent by a Kafka client. Reads that Kafka has no request for
+// with the same validation, limits, authorization and audit, as one sent
+// by a Kafka client of the request's principal (Config.Authenticate;
+// Login checks the cluster's SCRAM users). Reads that Kafka has no request for
 // (listing topics a page at a time, partition sizes) come from the
 // metadata store.
 //
@@ -95,10 +96,13 @@ type Config struct {
 	Summary *Summary
 	// Authenticate is the login hook: it returns the principal a request
 	// acts as, or an error for 401 UNAUTHENTICATED. Nil acts as
-	// auth.Anonymous, as an unauthenticated Kafka listener does; it will
-	// check the cluster's credentials once security lands.
+	// auth.Anonymous, as an unauthenticated Kafka listener does. When
+	// nil and Login is set, Login.Authenticate is the hook.
 	Authenticate func(r *http.Request) (auth.Principal, error)
-	Logger       *slog.Logger
+	// Login checks the cluster's credentials (--console-auth scram); the
+	// console serves its login form with it. Nil: no login.
+	Login  *Login
+	Logger *slog.Logger
 }
 
 // API serves /api/v1/.
@@ -124,8 +128,14 @@ func New(cfg Config) *API {
 	if cfg.StartedAt.IsZero() {
 		cfg.StartedAt = time.Now()
 	}
+	if cfg.Authenticate == nil && cfg.Login != nil {
+		cfg.Authenticate = cfg.Login.Authenticate
+	}
 	return &API{cfg: cfg}
 }
+
+// Login is the API's login (nil without one).
+func (a *API) Login() *Login { return a.cfg.Login }
 
 // ReadOnly reports whether the API refuses changes.
 func (a *API) ReadOnly() bool { return a.cfg.ReadOnly }
@@ -179,6 +189,9 @@ func (a *API) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Principal(r)
 		if err != nil {
+			if a.cfg.Login != nil {
+				w.Header().Set("WWW-Authenticate", `Basic realm="sluice", charset="UTF-8"`)
+			}
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: err.Error()})
 			return
 		}
@@ -257,6 +270,9 @@ func kafkaError(code int16, msg *string) error {
 		e.Status = http.StatusNotFound
 	case kerr.TopicAlreadyExists, kerr.NonEmptyGroup:
 		e.Status = http.StatusConflict
+	case kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.TransactionalIDAuthorizationFailed, kerr.DelegationTokenAuthorizationFailed:
+		e.Status = http.StatusForbidden
 	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.KafkaStorageError:
 		e.Status = http.StatusServiceUnavailable
 	case kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed:

@@ -124,6 +124,11 @@ type Config struct {
 	// ConsoleReadOnly makes the web console and the admin API under
 	// /api/v1/ refuse every change (--console-read-only).
 	ConsoleReadOnly bool
+	// ConsoleAuth is how the console and the admin API log users in
+	// (--console-auth): "none" (or "") lets anyone reaching the HTTP port
+	// act as the anonymous principal; "scram" checks HTTP basic auth or a
+	// console session against the cluster's SCRAM users.
+	ConsoleAuth string
 
 	// ShutdownTimeout bounds a graceful shutdown (the command's signal
 	// handling; Close takes its bound from its context).
@@ -291,6 +296,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	default:
 		return nil, fmt.Errorf("agent: default topic type %q: want classic or lightning", cfg.Kafka.DefaultTopicType)
 	}
+	switch cfg.ConsoleAuth {
+	case "", ConsoleAuthNone, ConsoleAuthScram:
+	default:
+		return nil, fmt.Errorf("agent: --console-auth %q: want none or scram", cfg.ConsoleAuth)
+	}
 	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -318,6 +328,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	scram := scramStoreOf(a.store)
+	if cfg.ConsoleAuth == ConsoleAuthScram && scram == nil {
+		return nil, errors.New("agent: --console-auth scram needs a metadata store that keeps SCRAM credentials")
+	}
 	if cfg.wrapStore != nil {
 		a.store = cfg.wrapStore(a.store)
 	}
@@ -477,7 +490,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
 	a.jobs.Start()
 
-	a.startConsole(serveCtx, self.NodeID)
+	a.startConsole(serveCtx, self.NodeID, scram)
 	if a.watcher != nil {
 		a.watchCommits(serveCtx, a.watcher, notifier)
 	}

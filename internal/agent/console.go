@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/auth"
+
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/console"
 )
@@ -12,12 +14,35 @@ import (
 // the agent's metrics.
 const summaryInterval = 5 * time.Second
 
+// Values of --console-auth.
+const (
+	ConsoleAuthNone  = "none"
+	ConsoleAuthScram = "scram"
+)
+
 // startConsole builds the admin API and the web console over the same
 // request path the Kafka listener uses, and starts the summary sampler
-// (stopped by ctx).
-func (a *Agent) startConsole(ctx context.Context, nodeID int32) {
+// (stopped by ctx). With --console-auth scram, requests log in against
+// scram and act as their user, so ACLs and audit records apply to them
+// as to Kafka clients.
+func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.ScramStore) {
 	started := time.Now()
 	a.summary = adminapi.NewSummary(a.metrics)
+	var login *adminapi.Login
+	if a.cfg.ConsoleAuth == ConsoleAuthScram {
+		delay := a.cfg.Kafka.AuthFailureDelay // as the Kafka server reads it
+		if delay == 0 {
+			delay = time.Second
+		}
+		login = adminapi.NewLogin(adminapi.LoginConfig{
+			Check: func(ctx context.Context, user, password string) error {
+				return auth.CheckPassword(ctx, scram, user, password)
+			},
+			FailureDelay: delay,
+		})
+	} else if a.saslListener() {
+		a.logger.Warn("Kafka listeners require SASL but the console and admin API let anyone reaching --http-addr act as the anonymous principal; set --console-auth scram")
+	}
 	a.admin = adminapi.New(adminapi.Config{
 		Kafka:     a.server,
 		Store:     a.store,
@@ -29,8 +54,7 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32) {
 		ReadOnly:  a.cfg.ConsoleReadOnly,
 		Summary:   a.summary,
 		Logger:    a.logger,
-		// Authenticate stays nil (anonymous) until the cluster's
-		// credentials exist (security branch); see docs/console.md.
+		Login:     login,
 	})
 	a.console = console.New(a.admin)
 	a.summaryDone = make(chan struct{})
@@ -47,4 +71,14 @@ func (a *Agent) readiness() adminapi.Readiness {
 		return adminapi.Component{State: c.State, LastError: c.LastError, LastOKAt: c.LastOKAt}
 	}
 	return adminapi.Readiness{Ready: ready, Bucket: conv(bucket), Metadata: conv(store)}
+}
+
+// saslListener reports whether any Kafka listener requires SASL.
+func (a *Agent) saslListener() bool {
+	for _, l := range a.cfg.Listeners {
+		if l.Protocol.SASL() {
+			return true
+		}
+	}
+	return false
 }

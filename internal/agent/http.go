@@ -25,8 +25,8 @@ import (
 //	/, /topics, /groups …  the web console (docs/console.md)
 //
 // /healthz, /readyz and /metrics are open to anyone who reaches the port;
-// so, until logins land, are the console and the admin API (keep the port
-// on a private network, or --console-read-only).
+// so, unless --console-auth scram, are the console and the admin API (keep
+// the port on a private network, or --console-read-only).
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

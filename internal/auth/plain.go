@@ -69,8 +69,8 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 // credentials in store (SCRAM-SHA-512 tried first, then SCRAM-SHA-256):
 // nil if either matches, an error wrapping ErrAuthFailed for an unknown
 // user or a wrong password, another error when the store cannot answer.
-// It is the one password check of PLAIN and of the schema registry's
-// basic auth.
+// It is the one password check of PLAIN, of the schema registry's basic
+// auth and of the console's login.
 func CheckPassword(ctx context.Context, store ScramStore, user, password string) error {
 	found := false
 	for _, m := range []ScramMechanism{ScramSHA512, ScramSHA256} {

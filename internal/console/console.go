@@ -43,7 +43,7 @@ type Console struct {
 // New returns the console over api.
 func New(api *adminapi.API) *Console {
 	c := &Console{api: api, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error"} {
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error", "login"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return c
@@ -64,6 +64,11 @@ func (c *Console) Register(mux *http.ServeMux) {
 	for i, pattern := range routes {
 		mux.HandleFunc(pattern, handlers[i])
 	}
+	if c.api.Login() != nil {
+		mux.HandleFunc("GET /login", c.loginForm)
+		mux.HandleFunc("POST /login", c.logIn)
+		mux.HandleFunc("POST /logout", c.logOut)
+	}
 	sub, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET "+StaticPrefix, http.StripPrefix(StaticPrefix, http.FileServerFS(sub)))
 }
@@ -73,7 +78,9 @@ type page struct {
 	Title    string
 	Nav      string
 	ReadOnly bool
-	Data     any
+	// Login is set when pages need a login (a log-out button shows).
+	Login bool
+	Data  any
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, nav string, data any) {
@@ -82,7 +89,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, na
 
 func (c *Console) renderStatus(w http.ResponseWriter, status int, name, title, nav string, data any) {
 	var buf bytes.Buffer
-	err := c.pages[name].Execute(&buf, page{Title: title, Nav: nav, ReadOnly: c.api.ReadOnly(), Data: data})
+	err := c.pages[name].Execute(&buf, page{Title: title, Nav: nav, ReadOnly: c.api.ReadOnly(), Login: c.api.Login() != nil, Data: data})
 	if err != nil {
 		slog.Warn("console: render failed", "page", name, "err", err)
 		http.Error(w, "render failed: "+err.Error(), http.StatusInternalServerError)
@@ -109,6 +116,11 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 // principal runs the login hook for a page.
 func (c *Console) principal(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
 	p, err := c.api.Principal(r)
+	if err != nil && c.api.Login() != nil {
+		// The browser logs in with the form and comes back here.
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return p, false
+	}
 	if err != nil {
 		c.fail(w, r, &adminapi.Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: err.Error()})
 		return p, false
@@ -240,4 +252,42 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// loginForm renders the login form.
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, "login", "Log in", "", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+// logIn checks the form's user name and password against the cluster's
+// credentials and, when right, sets the session cookie and redirects to
+// the page asked for; otherwise the form comes back with 401.
+func (c *Console) logIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, &adminapi.Error{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: err.Error()})
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	user := r.PostForm.Get("user")
+	if _, err := c.api.Login().LogIn(w, r, user, r.PostForm.Get("password")); err != nil {
+		c.renderStatus(w, http.StatusUnauthorized, "login", "Log in", "", map[string]any{"Next": next, "User": user, "Error": err.Error()})
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// logOut ends the session and shows the login form.
+func (c *Console) logOut(w http.ResponseWriter, r *http.Request) {
+	c.api.Login().LogOut(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a login's redirect on this site: a path, never another
+// host ("//host" or "/\\host").
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
 }
