@@ -58,6 +58,7 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 	if authzID != "" && authzID != user {
 		return nil, false, failed("PLAIN: authorization ID %q is not the user name", authzID)
 	}
+	s.user = user // the claimed user, for the failure's audit record
 	found := false
 	for _, m := range []ScramMechanism{ScramSHA512, ScramSHA256} {
 		c, err := s.store.ScramCredential(ctx, user, m)
@@ -69,7 +70,6 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 		}
 		found = true
 		if c.CheckPassword(password) {
-			s.user = user
 			return nil, true, nil
 		}
 	}
