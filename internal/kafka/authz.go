@@ -40,13 +40,11 @@ type Authorizer interface {
 var _ Authorizer = (*acl.Authorizer)(nil)
 
 // authorize asks the authorizer about req's principal and host, and
-// records a denial (or a shadow-mode would-be denial) in the ACL event
-// stream.
+// records a denial (or a shadow-mode would-be denial; with
+// ACLEventsAllowed, any decision) in the ACL event stream.
 func (s *Server) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
 	served, denied := s.authz.Decide(req.principal, acl.Host(req.remote), op, rt, name)
-	if denied {
-		s.emitDenial(req, op, rt, name)
-	}
+	s.emitDecision(req, op, rt, name, denied)
 	return served
 }
 
@@ -54,30 +52,33 @@ func (s *Server) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResour
 // (KIP-679).
 func (s *Server) authorizeByResourceType(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
 	served, denied := s.authz.DecideByResourceType(req.principal, acl.Host(req.remote), op, rt)
-	if denied {
-		s.emitDenial(req, op, rt, acl.AnyResource)
-	}
+	s.emitDecision(req, op, rt, acl.AnyResource, denied)
 	return served
 }
 
-// emitDenial records one ACL denial as an io.sluice.acl.decision event
-// (docs/events.md). Emit never blocks: under overload the event is
+// emitDecision records one ACL decision as an io.sluice.acl.decision
+// event (docs/events.md): every denial, allowed ones with
+// ACLEventsAllowed, none in ModeOff (nothing is decided). Emit never blocks: under overload the event is
 // dropped and counted, never the request slowed. The events writer's own
 // produce goes straight to the write path (produce.Batcher), not through
 // these handlers, so it is never authorized and cannot emit events
 // about itself.
-func (s *Server) emitDenial(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) {
-	if s.events == nil {
+func (s *Server) emitDecision(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string, denied bool) {
+	mode := s.authz.Mode()
+	if s.events == nil || mode == acl.ModeOff || (!denied && !s.cfg.ACLEventsAllowed) {
 		return
 	}
 	p := req.principal
 	if p == (auth.Principal{}) {
 		p = auth.Anonymous
 	}
-	shadow := s.authz.Mode() == acl.ModeShadow
-	reason := "denied"
-	if shadow {
+	shadow := mode == acl.ModeShadow
+	reason := "allowed"
+	switch {
+	case denied && shadow:
 		reason = "would be denied (shadow mode: served)"
+	case denied:
+		reason = "denied"
 	}
 	listener := req.listener
 	if listener == "" {
@@ -85,7 +86,7 @@ func (s *Server) emitDenial(req *request, op kmsg.ACLOperation, rt kmsg.ACLResou
 	}
 	s.events.Emit(context.Background(), events.Event{Type: events.TypeACLDecision, Subject: name, Data: events.ACLDecisionData{
 		Principal: p.String(), Operation: op.String(), ResourceType: rt.String(), Resource: name,
-		Listener: listener, RemoteAddr: req.remote, Allowed: false, Shadow: shadow, Reason: reason}})
+		Listener: listener, RemoteAddr: req.remote, Allowed: !denied, Shadow: shadow, Reason: reason}})
 }
 
 // authorizeCluster is authorize on the one CLUSTER resource.

@@ -92,16 +92,27 @@ func TestACLDecisionEvents(t *testing.T) {
 		})
 	}
 
-	// Allowed decisions are not recorded.
-	rec := &recordingEmitter{}
-	authz := acl.New(acl.Config{Mode: acl.ModeEnforce, AllowEveryoneIfNoACLFound: true}, acl.NewMemStore(), nil, discardLogger())
-	ts := startServerDeps(t, Config{}, nil, func(d *Deps) { d.Authorizer = authz; d.Events = rec })
-	ts.createTopic("t", 1, nil)
-	if code := ts.dial().roundTrip(produceOne("t")).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
-		t.Fatalf("allowed produce: %v", kerr.ErrorForCode(code))
-	}
-	if got := rec.take(events.TypeACLDecision); len(got) != 0 {
-		t.Fatalf("allowed produce recorded %+v", got)
+	// Allowed decisions are recorded only with ACLEventsAllowed.
+	for _, withAllowed := range []bool{false, true} {
+		rec := &recordingEmitter{}
+		authz := acl.New(acl.Config{Mode: acl.ModeEnforce, AllowEveryoneIfNoACLFound: true}, acl.NewMemStore(), nil, discardLogger())
+		ts := startServerDeps(t, Config{ACLEventsAllowed: withAllowed}, nil, func(d *Deps) { d.Authorizer = authz; d.Events = rec })
+		ts.createTopic("t", 1, nil)
+		if code := ts.dial().roundTrip(produceOne("t")).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("allowed produce: %v", kerr.ErrorForCode(code))
+		}
+		got := rec.take(events.TypeACLDecision)
+		if !withAllowed && len(got) != 0 {
+			t.Fatalf("allowed produce recorded %+v without ACLEventsAllowed", got)
+		}
+		if withAllowed {
+			if len(got) != 1 {
+				t.Fatalf("%d events for an allowed produce with ACLEventsAllowed, want 1", len(got))
+			}
+			if d := got[0].Data.(events.ACLDecisionData); !d.Allowed || d.Shadow || d.Operation != "WRITE" || d.Resource != "t" || d.Reason != "allowed" {
+				t.Fatalf("allowed decision %+v", d)
+			}
+		}
 	}
 }
 
