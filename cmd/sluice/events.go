@@ -37,9 +37,10 @@ func (f levelFlag) Type() string       { return "level" }
 func addEventsFlags(cmd *cobra.Command, cfg *agent.EventsConfig) {
 	f := cmd.Flags()
 	f.BoolVar(&cfg.AgentLogs, "events-agent-logs", true, "record the agent's logs at or above --events-log-level in __sluice_events_agent_logs")
-	f.BoolVar(&cfg.Audit, "audit", true, "record administrative actions (topic, config, partition, group and offset changes, DeleteRecords) in __sluice_audit")
+	f.BoolVar(&cfg.Audit, "audit", true, "record administrative actions (topic, config, partition, group and offset changes, DeleteRecords, ACL and SCRAM changes) and authentications in __sluice_audit")
 	f.BoolVar(&cfg.Jobs, "events-jobs", true, "record background job runs (compaction, retention, file deletion and orphan sweep) with their figures in __sluice_events_jobs")
-	f.BoolVar(&cfg.ACL, "events-acl", true, "record ACL decisions in __sluice_events_acl (written once the authorizer emits them)")
+	f.BoolVar(&cfg.ACL, "events-acl", true, "record ACL decisions (every denial, every shadow-mode would-be denial) in __sluice_events_acl")
+	f.BoolVar(&cfg.ACLAllowed, "events-acl-allowed", false, "with --events-acl, record allowed ACL decisions too (one event per authorized request: use with care)")
 	f.Int32Var(&cfg.Partitions, "events-partitions", 1, "partitions of each event topic when it is created")
 	f.DurationVar(&cfg.Retention, "events-retention", 6*time.Hour, "retention.ms of each event topic when it is created")
 	f.Int32Var(&cfg.AuditPartitions, "audit-partitions", 1, "partitions of __sluice_audit when it is created")

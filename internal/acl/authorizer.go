@@ -310,12 +310,21 @@ func (a *Authorizer) decide(p auth.Principal, host string, op kmsg.ACLOperation,
 // op on the resource. In ModeOff it is always true; in ModeShadow the
 // decision is counted (and a denial logged) but true is returned.
 func (a *Authorizer) Authorize(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	served, _ := a.Decide(p, host, op, rt, name)
+	return served
+}
+
+// Decide is Authorize with the ACLs' own verdict: served is Authorize's
+// answer, denied whether the ACLs deny the operation, enforced or not (a
+// shadow-mode would-be denial is served and denied). ModeOff decides
+// nothing: served, not denied.
+func (a *Authorizer) Decide(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) (served, denied bool) {
 	if a.cfg.Mode == ModeOff {
-		return true
+		return true, false
 	}
 	ok := a.decide(p, host, op, rt, name)
 	a.record(ok, p, host, op, rt, name)
-	return ok || a.cfg.Mode == ModeShadow
+	return ok || a.cfg.Mode == ModeShadow, !ok
 }
 
 // Check is the decision Authorize would make, without recording it: for
@@ -333,13 +342,24 @@ func (a *Authorizer) Check(p auth.Principal, host string, op kmsg.ACLOperation, 
 // whose pattern is not wholly covered by a DENY. Modes apply as in
 // Authorize.
 func (a *Authorizer) AuthorizeByResourceType(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
+	served, _ := a.DecideByResourceType(p, host, op, rt)
+	return served
+}
+
+// DecideByResourceType is AuthorizeByResourceType with the ACLs' own
+// verdict, as Decide.
+func (a *Authorizer) DecideByResourceType(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) (served, denied bool) {
 	if a.cfg.Mode == ModeOff {
-		return true
+		return true, false
 	}
 	ok := a.decideByType(p, host, op, rt)
-	a.record(ok, p, host, op, rt, "(any)")
-	return ok || a.cfg.Mode == ModeShadow
+	a.record(ok, p, host, op, rt, AnyResource)
+	return ok || a.cfg.Mode == ModeShadow, !ok
 }
+
+// AnyResource names the resource of a by-resource-type decision (some
+// resource of the type) in logs and events.
+const AnyResource = "(any)"
 
 func (a *Authorizer) decideByType(p auth.Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
 	principal := p.String()

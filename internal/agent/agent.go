@@ -176,6 +176,8 @@ type CacheConfig struct {
 type EventsConfig struct {
 	// AgentLogs, Audit, Jobs and ACL enable each stream.
 	AgentLogs, Audit, Jobs, ACL bool
+	// ACLAllowed records allowed ACL decisions too (denials always are).
+	ACLAllowed bool
 	// Partitions and Retention configure the event topics (agent logs,
 	// jobs, ACL decisions) when they are created; AuditPartitions and
 	// AuditRetention the audit topic.
@@ -454,6 +456,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	// The cache answers from what it last saw while the store is away,
 	// which ripcord's produce relies on.
 	topicCache := topics.NewCache(a.store, cfg.TopicCacheTTL)
+	cfg.Kafka.ACLEventsAllowed = cfg.Events.ACLAllowed
 	a.server = kafka.NewServer(cfg.Kafka, kafka.Deps{
 		Topics:       topicCache,
 		Log:          a.store,

@@ -58,10 +58,10 @@ func (s *plainSession) Step(ctx context.Context, msg []byte) ([]byte, bool, erro
 	if authzID != "" && authzID != user {
 		return nil, false, failed("PLAIN: authorization ID %q is not the user name", authzID)
 	}
+	s.user = user // the claimed user, for the failure's audit record
 	if err := CheckPassword(ctx, s.store, user, password); err != nil {
 		return nil, false, err
 	}
-	s.user = user
 	return nil, true, nil
 }
 

@@ -35,7 +35,9 @@ type Session interface {
 	// client gets a failure (errors wrapping ErrAuthFailed are the
 	// client's fault, others the agent's, e.g. the store is down).
 	Step(ctx context.Context, msg []byte) (challenge []byte, done bool, err error)
-	// Principal is who authenticated.
+	// Principal is who authenticated. After a failure it names the user
+	// the client claimed when the mechanism got that far (PLAIN, SCRAM
+	// after client-first), for the audit record; it is empty otherwise.
 	Principal() Principal
 	// Expiry is when the credential stops being valid (an OAUTHBEARER
 	// token's exp), or the zero time when it does not expire.

@@ -1,6 +1,6 @@
 // Package events records what happens in a Sluice cluster in the cluster
 // itself: agent logs, audit records of administrative actions, background
-// job runs and (once security lands) ACL decisions and authentications, as
+// job runs, ACL decisions and authentications, as
 // CloudEvents 1.0 JSON records in internal topics (topics.go). Writing an
 // event never blocks or fails the caller: Emit hands it to a bounded
 // buffer, a background writer batches the buffer into one record batch per
@@ -53,9 +53,9 @@ const (
 	TypeGroupDeleted       = "io.sluice.audit.group.deleted"
 	TypeGroupOffsetsDelete = "io.sluice.audit.group.offsets_deleted"
 	TypeGroupOffsetsReset  = "io.sluice.audit.group.offsets_reset"
-	// Reserved for the security work (stream audit): AuthData. They are
-	// part of the documented vocabulary so the schema does not change when
-	// the emitters land.
+	// Authentications (stream audit): AuthData; ACL and SCRAM changes:
+	// AdminData (internal/kafka). Schema writes and HTTP admin calls are
+	// reserved, not emitted yet.
 	TypeAuthSuccess   = "io.sluice.audit.authentication.success"
 	TypeAuthFailure   = "io.sluice.audit.authentication.failure"
 	TypeACLCreated    = "io.sluice.audit.acl.created"
@@ -64,8 +64,8 @@ const (
 	TypeSchemaWritten = "io.sluice.audit.schema.written"
 	TypeHTTPAdminCall = "io.sluice.audit.http.admin_call"
 
-	// ACL decisions (stream acl), reserved for the security work:
-	// ACLDecisionData.
+	// ACL decisions (stream acl): ACLDecisionData, every denial and
+	// shadow-mode would-be denial (internal/kafka/authz.go).
 	TypeACLDecision = "io.sluice.acl.decision"
 
 	// Background job runs (stream jobs): JobData.
@@ -90,7 +90,7 @@ type Event struct {
 
 // Emitter records events. Emit never blocks and never fails: an event that
 // cannot be buffered is dropped and counted. Security code (ACL decisions,
-// authentication) calls it with the reserved types above.
+// authentication) calls it with the types above.
 type Emitter interface {
 	Emit(ctx context.Context, e Event)
 }
@@ -151,7 +151,7 @@ type JobData struct {
 	Figures map[string]int64 `json:"figures"`
 }
 
-// AuthData is the data of the reserved authentication types.
+// AuthData is the data of the authentication types.
 type AuthData struct {
 	Principal  string `json:"principal"`
 	Mechanism  string `json:"mechanism"`
@@ -161,7 +161,7 @@ type AuthData struct {
 	Error      string `json:"error,omitempty"`
 }
 
-// ACLDecisionData is the data of the reserved TypeACLDecision.
+// ACLDecisionData is the data of TypeACLDecision.
 type ACLDecisionData struct {
 	Principal    string `json:"principal"`
 	Operation    string `json:"operation"`

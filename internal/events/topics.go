@@ -14,8 +14,8 @@ const (
 	StreamAgentLogs Stream = "agent_logs"
 	StreamAudit     Stream = "audit"
 	StreamJobs      Stream = "jobs"
-	// StreamACL is reserved for ACL decisions (the security work emits
-	// them); its topic is created on the first one.
+	// StreamACL holds ACL decisions (denials and shadow-mode would-be
+	// denials); its topic is created on the first one.
 	StreamACL Stream = "acl"
 )
 

@@ -15,9 +15,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/auth"
 )
 
 func (s *Server) handleSaslHandshake(ctx context.Context, req *request, m *kmsg.SASLHandshakeRequest) reply {
@@ -37,6 +40,7 @@ func (s *Server) handleSaslHandshake(ctx context.Context, req *request, m *kmsg.
 	if !ok {
 		s.metrics.authentications.WithLabelValues("unsupported", "failure").Inc()
 		s.logger.Warn("authentication failed: unsupported SASL mechanism", "mechanism", m.Mechanism, "listener", ca.listener.Name, "remote", req.remote)
+		s.auditAuth(ca.listener.Name, req.remote, m.Mechanism, auth.Principal{}, errors.New("unsupported SASL mechanism"))
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return s.slowed(ctx, resp, false)
 	}

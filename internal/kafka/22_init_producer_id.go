@@ -29,8 +29,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluicehq/sluice/internal/acl"
 )
 
 func (s *Server) handleInitProducerID(ctx context.Context, req *request, m *kmsg.InitProducerIDRequest) kmsg.Response {
@@ -43,7 +41,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, req *request, m *kmsg
 	case m.TransactionalID != nil && !s.authorizeTxnID(req, kmsg.ACLOperationWrite, *m.TransactionalID):
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 	case m.TransactionalID == nil && !s.checkCluster(req, kmsg.ACLOperationIdempotentWrite) &&
-		!s.authz.AuthorizeByResourceType(req.principal, acl.Host(req.remote), kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic):
+		!s.authorizeByResourceType(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic):
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 	}
 	if resp.ErrorCode != 0 {

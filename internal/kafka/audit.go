@@ -12,17 +12,19 @@ package kafka
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 
 // auditedKeys are the API keys audit looks at.
-var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 33: true, 37: true, 42: true, 44: true, 47: true}
+var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 30: true, 31: true, 33: true, 37: true, 42: true, 44: true, 47: true, 51: true}
 
 // audit emits the audit events of one answered request.
 func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
@@ -166,6 +168,58 @@ func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
 			parts[t.Topic] = ps
 		}
 		emit(events.TypeGroupOffsetsDelete, "group", m.Group, map[string]any{"partitions": parts}, code, nil)
+	case *kmsg.CreateACLsRequest:
+		r := resp.(*kmsg.CreateACLsResponse)
+		for i, c := range m.Creations {
+			if i >= len(r.Results) {
+				break
+			}
+			res := r.Results[i]
+			emit(events.TypeACLCreated, aclResourceTypeName(c.ResourceType), c.ResourceName, map[string]any{
+				"pattern_type": aclPattern(req.version, c.ResourcePatternType).String(), "principal": c.Principal, "host": c.Host,
+				"operation": c.Operation.String(), "permission": c.PermissionType.String()}, res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.DeleteACLsRequest:
+		r := resp.(*kmsg.DeleteACLsResponse)
+		for i, f := range m.Filters {
+			if i >= len(r.Results) {
+				break
+			}
+			res := r.Results[i]
+			deleted := []string{}
+			for _, b := range res.MatchingACLs {
+				deleted = append(deleted, acl.Binding{ResourceType: b.ResourceType, ResourceName: b.ResourceName, PatternType: b.ResourcePatternType,
+					Principal: b.Principal, Host: b.Host, Operation: b.Operation, Permission: b.PermissionType}.String())
+			}
+			name := ""
+			if f.ResourceName != nil {
+				name = *f.ResourceName
+			}
+			emit(events.TypeACLDeleted, aclResourceTypeName(f.ResourceType), name, map[string]any{"filter": map[string]any{
+				"resource_name": f.ResourceName, "pattern_type": aclPattern(req.version, f.ResourcePatternType).String(), "principal": f.Principal,
+				"host": f.Host, "operation": f.Operation.String(), "permission": f.PermissionType.String()}, "deleted": deleted}, res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		// What changed, never the salt or salted password.
+		r := resp.(*kmsg.AlterUserSCRAMCredentialsResponse)
+		asked := map[string]map[string]any{}
+		ask := func(user string) map[string]any {
+			if asked[user] == nil {
+				asked[user] = map[string]any{"upserted": []map[string]any{}, "deleted": []string{}}
+			}
+			return asked[user]
+		}
+		for _, d := range m.Deletions {
+			a := ask(d.Name)
+			a["deleted"] = append(a["deleted"].([]string), auth.ScramMechanism(d.Mechanism).String())
+		}
+		for _, u := range m.Upsertions {
+			a := ask(u.Name)
+			a["upserted"] = append(a["upserted"].([]map[string]any), map[string]any{"mechanism": auth.ScramMechanism(u.Mechanism).String(), "iterations": u.Iterations})
+		}
+		for _, res := range r.Results {
+			emit(events.TypeSCRAMAltered, "user", res.User, asked[res.User], res.ErrorCode, res.ErrorMessage)
+		}
 	case *kmsg.OffsetCommitRequest:
 		// Only commits outside any generation (an admin resetting a
 		// group's offsets, kafka-consumer-groups --reset-offsets) are
@@ -193,6 +247,12 @@ func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
 		}
 		emit(events.TypeGroupOffsetsReset, "group", m.Group, map[string]any{"offsets": offsets}, code, nil)
 	}
+}
+
+// aclResourceTypeName is an ACL resource type as the audit records name
+// resources ("topic", "group", "cluster", "transactional_id").
+func aclResourceTypeName(t kmsg.ACLResourceType) string {
+	return strings.ToLower(t.String())
 }
 
 func resourceTypeName(t kmsg.ConfigResourceType) string {

@@ -41,6 +41,13 @@ type saslServer struct {
 
 func startSASLServer(t *testing.T, cfg Config, extra ...auth.Mechanism) *saslServer {
 	t.Helper()
+	return startSASLServerDeps(t, cfg, nil, extra...)
+}
+
+// startSASLServerDeps is startSASLServer with edit applied to the
+// server's dependencies.
+func startSASLServerDeps(t *testing.T, cfg Config, edit func(*Deps), extra ...auth.Mechanism) *saslServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +63,9 @@ func startSASLServer(t *testing.T, cfg Config, extra ...auth.Mechanism) *saslSer
 		self := d.Membership.Self()
 		self.Listeners = []cluster.Endpoint{{Name: "PLAINTEXT", Host: self.Host, Port: self.Port}, {Name: "SASL", Host: "127.0.0.1", Port: saslPort}}
 		d.Membership = cluster.Single{Broker: self}
+		if edit != nil {
+			edit(d)
+		}
 	})
 	for _, m := range []auth.ScramMechanism{auth.ScramSHA256, auth.ScramSHA512} {
 		c, err := auth.NewScramCredential("alice", m, "alice-secret", auth.MinScramIterations)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/events"
 )
 
 // Listener is how the connections accepted on one socket are secured
@@ -63,9 +64,11 @@ func (s *Server) secureConn(ctx context.Context, c net.Conn, l *Listener) (net.C
 	if err != nil {
 		s.metrics.tlsFailures.WithLabelValues(l.Name).Inc()
 		s.logger.Warn("client certificate refused", "listener", l.Name, "remote", c.RemoteAddr().String(), "subject", auth.SubjectDN(certs[0]), "err", err)
+		s.auditAuth(l.Name, c.RemoteAddr().String(), "TLS", auth.Principal{}, err)
 		return nil, auth.Principal{}, err
 	}
 	s.logger.Debug("TLS client authenticated", "principal", p.String(), "listener", l.Name, "remote", c.RemoteAddr().String())
+	s.auditAuth(l.Name, c.RemoteAddr().String(), "TLS", p, nil)
 	return tc, p, nil
 }
 
@@ -163,6 +166,7 @@ func (s *Server) saslStep(ctx context.Context, ca *connAuth, remote string, msg 
 				ca.expiry = now.Add(lifetime)
 			}
 			s.metrics.authentications.WithLabelValues(mech, "success").Inc()
+			s.auditAuth(ca.listener.Name, remote, mech, p, nil)
 			s.logger.Debug("authenticated", "principal", p.String(), "mechanism", mech, "listener", ca.listener.Name, "remote", remote, "session", lifetime)
 			return challenge, true, lifetime, nil
 		}
@@ -170,6 +174,7 @@ func (s *Server) saslStep(ctx context.Context, ca *connAuth, remote string, msg 
 	if err == nil {
 		return challenge, false, 0, nil
 	}
+	s.auditAuth(ca.listener.Name, remote, mech, ca.session.Principal(), err)
 	ca.session = nil
 	s.metrics.authentications.WithLabelValues(mech, "failure").Inc()
 	if errors.Is(err, auth.ErrAuthFailed) {
@@ -178,6 +183,27 @@ func (s *Server) saslStep(ctx context.Context, ca *connAuth, remote string, msg 
 		s.logger.Error("authentication could not be completed", "mechanism", mech, "listener", ca.listener.Name, "remote", remote, "err", err)
 	}
 	return nil, false, 0, err
+}
+
+// auditAuth records one authentication (SASL, or a TLS client
+// certificate: mechanism "TLS"), successful (err nil) or not, in the audit
+// stream. On a failure p is the user the client claimed
+// when the mechanism got that far (PLAIN, SCRAM's client-first), else
+// empty; err is the cause as logged, which holds no secret (the
+// mechanisms never put passwords, proofs or tokens in their errors).
+func (s *Server) auditAuth(listener, remote, mech string, p auth.Principal, err error) {
+	if s.events == nil {
+		return
+	}
+	d := events.AuthData{Mechanism: mech, Listener: listener, RemoteAddr: remote, Status: "SUCCESS"}
+	if p.Name != "" {
+		d.Principal = p.String()
+	}
+	typ := events.TypeAuthSuccess
+	if err != nil {
+		typ, d.Status, d.Error = events.TypeAuthFailure, "FAILURE", err.Error()
+	}
+	s.events.Emit(context.Background(), events.Event{Type: typ, Subject: d.Principal, Data: d})
 }
 
 // slowed delays a failed authentication's answer by AuthFailureDelay (on

@@ -112,6 +112,9 @@ type Config struct {
 	// connection.failed.authentication.delay.ms). 0 means 1s; negative
 	// means none.
 	AuthFailureDelay time.Duration
+	// ACLEventsAllowed records allowed ACL decisions in the ACL event
+	// stream too (--events-acl-allowed); denials always are.
+	ACLEventsAllowed bool
 	// MaxReauth bounds a SASL session (Kafka's connections.max.reauth.ms):
 	// a client that authenticated with SaslAuthenticate v1+ must
 	// re-authenticate within it. 0 bounds sessions only by their

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
 // queryAnswer is the part of a query answer the tests read.
@@ -272,5 +274,50 @@ func TestEvents(t *testing.T) {
 	out, err = exec.Command(sluiceBin, "events", "query", `data.x == `, "--http-addr", a.HTTPAddr).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "position 11") {
 		t.Errorf("sluice events query with a wrong query: %v\n%s", err, out)
+	}
+}
+
+// TestSecurityEvents: under --acl-mode enforce with no ACLs, a denied
+// CreateTopics is found in the acl stream and a failed and a successful
+// SASL login in the audit stream; the events themselves are written
+// although nobody is allowed anything (the writer is not a Kafka client).
+func TestSecurityEvents(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	if out, err := exec.Command(sluiceBin, "users", "create", "alice", "--password", "alice-pw", "--data-dir", dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
+	kafkaAddr, saslAddr := freeAddr(t), freeAddr(t)
+	a := StartAgent(t, dataDir, "--acl-mode", "enforce", "--auth-failure-delay", "10ms", "--peer-cache=false",
+		"--listener", "name=PLAINTEXT,addr="+kafkaAddr+",protocol=PLAINTEXT",
+		"--listener", "name=SASL_PLAINTEXT,addr="+saslAddr+",protocol=SASL_PLAINTEXT")
+	a.KafkaAddr = kafkaAddr
+	ctx := testContext(t, 60*time.Second)
+
+	resp, err := a.Admin().CreateTopic(ctx, 1, 1, nil, "sec-denied")
+	if err == nil {
+		err = resp.Err
+	}
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("create topic without ACLs: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	ev := a.awaitEvent(t, `from acl data.resource == "sec-denied"`)
+	if ev.Type != "io.sluice.acl.decision" || ev.Data["principal"] != "User:ANONYMOUS" || ev.Data["operation"] != "CREATE" ||
+		ev.Data["resource_type"] != "TOPIC" || ev.Data["listener"] != "PLAINTEXT" || ev.Data["allowed"] != false || ev.Data["remote_addr"] == "" {
+		t.Fatalf("ACL event %+v", ev)
+	}
+
+	if err := requestOnce(t, saslAddr, kgo.SASL(plain.Auth{User: "alice", Pass: "bad-pw-123"}.AsMechanism())); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: %v, want SASL_AUTHENTICATION_FAILED", err)
+	}
+	ev = a.awaitEvent(t, `from audit type == "io.sluice.audit.authentication.failure"`)
+	if ev.Data["principal"] != "User:alice" || ev.Data["mechanism"] != "PLAIN" || ev.Data["listener"] != "SASL_PLAINTEXT" || strings.Contains(fmt.Sprint(ev.Data), "bad-pw-123") {
+		t.Fatalf("failure event %+v", ev)
+	}
+	// Authenticated, then denied Metadata topics: the login is recorded.
+	_ = requestOnce(t, saslAddr, kgo.SASL(plain.Auth{User: "alice", Pass: "alice-pw"}.AsMechanism()))
+	ev = a.awaitEvent(t, `from audit type == "io.sluice.audit.authentication.success"`)
+	if ev.Data["principal"] != "User:alice" || ev.Data["status"] != "SUCCESS" {
+		t.Fatalf("success event %+v", ev)
 	}
 }
