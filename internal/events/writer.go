@@ -88,6 +88,9 @@ type Writer struct {
 	flushCh chan chan struct{}
 	stop    chan struct{} // closed by Close
 	done    chan struct{} // closed when the run goroutine returns
+	// stopCtx is cancelled by Close, ending a write's wait for its commit.
+	stopCtx    context.Context
+	cancelStop context.CancelFunc
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -118,9 +121,10 @@ func NewWriter(cfg Config, topics TopicStore, m *Metrics, logger *slog.Logger) *
 	if logger == nil {
 		logger = slog.Default()
 	}
+	stopCtx, cancelStop := context.WithCancel(context.Background())
 	return &Writer{cfg: cfg, topics: topics, metrics: m, logger: logger,
 		ch: make(chan queued, cfg.BufferEvents), flushCh: make(chan chan struct{}),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), stopCtx: stopCtx, cancelStop: cancelStop,
 		ids: map[Stream]metadata.Topic{}, next: map[Stream]int32{}}
 }
 
@@ -190,10 +194,12 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 }
 
-// Close writes what is buffered, within ctx, and stops the writer. Events
-// emitted afterwards are dropped. The write path must still be open.
+// Close hands what is buffered to the write path, within ctx, and stops
+// the writer, without waiting for the commits: the agent closes the write
+// path next, which flushes them. Events emitted afterwards are dropped.
+// The write path must still be open.
 func (w *Writer) Close(ctx context.Context) error {
-	w.closeOnce.Do(func() { close(w.stop) })
+	w.closeOnce.Do(func() { close(w.stop); w.cancelStop() })
 	select {
 	case <-w.done:
 		return nil
@@ -305,9 +311,19 @@ func (w *Writer) write(pending map[Stream][]queued) {
 		fail("error")
 		return
 	}
-	res, err := p.Wait(ctx)
+	// The wait ends early when the writer is closed: the batches are with
+	// the write path by then, and the agent's shutdown flushes them with
+	// the clients' (the write path only flushes a file at its batch
+	// timeout or its close, so waiting here would hold the shutdown up).
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	stopWaiting := context.AfterFunc(w.stopCtx, wcancel)
+	defer stopWaiting()
+	res, err := p.Wait(wctx)
 	if err != nil {
-		fail("error")
+		if w.stopCtx.Err() == nil {
+			fail("error")
+		}
 		return
 	}
 	for i, r := range res {

@@ -29,7 +29,9 @@ func TestClusterZonePeerCache(t *testing.T) {
 		// killed agent registered (and its blocks assigned to it). Files
 		// are not cached as they are written, so every block's first read
 		// goes to its owner and then S3, which is what is measured.
-		extra: []string{"--cache-block-size", "65536", "--batch-timeout", "20ms", "--agent-ttl", "60s", "--peer-timeout", "1s", "--cache-produced=false"}})
+		extra: []string{"--cache-block-size", "65536", "--batch-timeout", "20ms", "--agent-ttl", "60s", "--peer-timeout", "1s", "--cache-produced=false",
+			// Only the test's topic is stored: no event streams.
+			"--audit=false", "--events-agent-logs=false", "--events-jobs=false", "--events-acl=false"}})
 	ctx := testContext(t, 3*time.Minute)
 	const topic, partitions = "peers", 3
 	cl := c.Client(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))

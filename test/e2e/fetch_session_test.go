@@ -70,10 +70,9 @@ func TestFetchSessionsAcrossRestart(t *testing.T) {
 		t.Fatalf("%v fetch sessions open while franz-go consumes; want its session", n)
 	}
 
+	// The restart loses the session; franz-go fetches in the background,
+	// so by the time the metric is read it may have opened a new one.
 	a.Restart()
-	if n := sessionsOpen(t, a); n != 0 {
-		t.Fatalf("%v fetch sessions after a restart", n)
-	}
 	produce(240, 480)
 	readUntil(480)
 	for v, n := range seen {
