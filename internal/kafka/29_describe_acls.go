@@ -14,7 +14,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/acl"
@@ -28,11 +27,8 @@ func (s *Server) handleDescribeACLs(ctx context.Context, req *request, m *kmsg.D
 		s.metrics.errorCode(req.key, code)
 		return resp
 	}
-	if !s.authorizeCluster(req, kmsg.ACLOperationDescribe) {
-		return fail(kerr.ClusterAuthorizationFailed.Code, nil)
-	}
-	if s.authz.Mode() == acl.ModeOff {
-		return fail(kerr.SecurityDisabled.Code, &securityDisabledMessage)
+	if code, msg := s.aclAdminRefusal(req, kmsg.ACLOperationDescribe); code != 0 {
+		return fail(code, msg)
 	}
 	bs, err := s.authz.Describe(ctx, acl.Filter{ResourceType: m.ResourceType, ResourceName: m.ResourceName,
 		PatternType: aclPattern(req.version, m.ResourcePatternType), Principal: m.Principal, Host: m.Host,

@@ -15,7 +15,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/acl"
@@ -32,11 +31,8 @@ func (s *Server) handleCreateACLs(ctx context.Context, req *request, m *kmsg.Cre
 		}
 		return resp
 	}
-	if !s.authorizeCluster(req, kmsg.ACLOperationAlter) {
-		return fail(kerr.ClusterAuthorizationFailed.Code, nil)
-	}
-	if s.authz.Mode() == acl.ModeOff {
-		return fail(kerr.SecurityDisabled.Code, &securityDisabledMessage)
+	if code, msg := s.aclAdminRefusal(req, kmsg.ACLOperationAlter); code != 0 {
+		return fail(code, msg)
 	}
 	bs := make([]acl.Binding, len(m.Creations))
 	for i, c := range m.Creations {

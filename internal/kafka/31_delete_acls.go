@@ -11,7 +11,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/acl"
@@ -28,11 +27,8 @@ func (s *Server) handleDeleteACLs(ctx context.Context, req *request, m *kmsg.Del
 		}
 		return resp
 	}
-	if !s.authorizeCluster(req, kmsg.ACLOperationAlter) {
-		return fail(kerr.ClusterAuthorizationFailed.Code, nil)
-	}
-	if s.authz.Mode() == acl.ModeOff {
-		return fail(kerr.SecurityDisabled.Code, &securityDisabledMessage)
+	if code, msg := s.aclAdminRefusal(req, kmsg.ACLOperationAlter); code != 0 {
+		return fail(code, msg)
 	}
 	fs := make([]acl.Filter, len(m.Filters))
 	for i, f := range m.Filters {
