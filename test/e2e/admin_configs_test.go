@@ -47,6 +47,7 @@ var noEffectConfigs = map[string]string{
 // invalid values of those configs get INVALID_CONFIG without changing
 // anything.
 func TestAdminNoEffectConfigsKadm(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()
@@ -135,6 +136,7 @@ func TestAdminNoEffectConfigsKadm(t *testing.T) {
 // INVALID_CONFIG for invalid values and UNKNOWN_TOPIC_OR_PARTITION for a
 // missing topic, with nothing changed by the refused requests.
 func TestAdminNoEffectConfigsConfluent(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import confluent_kafka")
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)
@@ -188,6 +190,7 @@ func TestAdminNoEffectConfigsConfluent(t *testing.T) {
 // values, a missing topic) and create_partitions (decrease, same count,
 // missing topic, validate_only, increase).
 func TestAdminKafkaPython(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import kafka")
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)

@@ -48,6 +48,7 @@ func alterErr(t *testing.T, rs kadm.AlterConfigsResponses, err error) error {
 }
 
 func TestAdminConfigsKadm(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--max-message-bytes", "2000000", "--default-partitions", "3")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()
@@ -145,6 +146,7 @@ func TestAdminConfigsKadm(t *testing.T) {
 }
 
 func TestAdminCreatePartitionsKadm(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()
@@ -194,6 +196,7 @@ func TestAdminCreatePartitionsKadm(t *testing.T) {
 }
 
 func TestAdminClusterKadm(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()
@@ -284,6 +287,7 @@ func TestAdminClusterKadm(t *testing.T) {
 // TestAdminConfluent drives confluent-kafka's AdminClient (librdkafka):
 // describe and alter configs, create partitions, with their error paths.
 func TestAdminConfluent(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import confluent_kafka")
 	a := StartAgent(t, "")
 	ctx := testContext(t, 60*time.Second)
@@ -338,6 +342,7 @@ func TestAdminConfluent(t *testing.T) {
 // other (after its topic cache TTL), partitions added through one are
 // produceable through both, and both agents describe the same cluster.
 func TestAdminCluster(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, extra: []string{"--batch-timeout", "20ms"}})
 	ctx := testContext(t, 90*time.Second)
 	a0, a1 := c.Agents[0], c.Agents[1]

@@ -24,6 +24,7 @@ import (
 // others read the blocks it owns from S3 after their request to it fails,
 // and every record still arrives in order.
 func TestClusterZonePeerCache(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"a", "a", "a"},
 		// Small blocks so files span several owners; a long TTL keeps the
 		// killed agent registered (and its blocks assigned to it). Files

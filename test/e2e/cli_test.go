@@ -26,6 +26,7 @@ func (a *Agent) mustCLI(t *testing.T, stdin string, args ...string) string {
 
 // TestCLI drives the user-facing commands against a running agent.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 
 	out := a.mustCLI(t, "", "topics", "create", "orders", "--partitions", "3", "--config", "retention.ms=60000")

@@ -67,6 +67,7 @@ func startDevCluster(t *testing.T, n int) []string {
 }
 
 func TestClientsOnDevCluster(t *testing.T) {
+	t.Parallel()
 	addrs := startDevCluster(t, 3)
 
 	t.Run("sarama", func(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 // another without waiting out its fetch wait. It logs the latency from the
 // produce acknowledgement to the consumer receiving the record.
 func TestClusterZonesAndCrossAgentLongPoll(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"a", "b", "b"}, extra: []string{"--batch-timeout", "5ms"}})
 	ctx := testContext(t, 90*time.Second)
 
@@ -203,6 +204,7 @@ func (c *Cluster) flushErrors(t *testing.T) float64 {
 // restarted. Every acknowledged record must be readable exactly once at its
 // acknowledged offset, and each partition's log must be gapless.
 func TestClusterKillTwoAgents(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms"}})
 	ctx := testContext(t, 150*time.Second)
 	const topic = "kill"
@@ -236,6 +238,7 @@ func TestClusterKillTwoAgents(t *testing.T) {
 // retry by themselves) and recovers without help; nothing acknowledged is
 // lost or duplicated.
 func TestClusterPostgresRestart(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, extra: []string{"--batch-timeout", "20ms"}})
 	ctx := testContext(t, 150*time.Second)
 	const topic = "pgrestart"
@@ -267,6 +270,7 @@ func TestClusterPostgresRestart(t *testing.T) {
 // Produce fails retriably and recovers each time, nothing acknowledged is
 // lost, and the agents' heap stays bounded while they back off.
 func TestClusterObjectStorageOutage(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, proxyS3: true,
 		extra: []string{"--batch-timeout", "20ms", "--batch-max-bytes", "262144", "--bucket-timeout", "1s"}})
 	ctx := testContext(t, 180*time.Second)
@@ -348,6 +352,7 @@ func consecutiveAddrs(t *testing.T, n int) string {
 // listed, and a fetch long-polling one agent wakes up when a record is
 // produced through another.
 func TestDevLocalCluster(t *testing.T) {
+	t.Parallel()
 	kafkaBase, httpBase := consecutiveAddrs(t, 3), consecutiveAddrs(t, 3)
 	cmd := exec.Command(sluiceBin, "dev", "--agents", "3", "--data-dir", t.TempDir(),
 		"--kafka-addr", kafkaBase, "--http-addr", httpBase, "--batch-timeout", "5ms")

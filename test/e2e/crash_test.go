@@ -18,6 +18,7 @@ import (
 // contiguous. Records whose acknowledgement was lost in the crash may or may
 // not be there, but never twice.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	for round := 0; round < 2; round++ {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			a := StartAgent(t, "", "--batch-timeout", "15ms")

@@ -60,6 +60,7 @@ func (p *produced) check(t *testing.T, got map[int32][]*kgo.Record) {
 }
 
 func TestFranzRoundTripCodecs(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	codecs := map[string]kgo.CompressionCodec{
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
@@ -110,6 +111,7 @@ func TestFranzRoundTripCodecs(t *testing.T) {
 // the same partitions at once; each partition's log must interleave them
 // with no gap, duplicate or loss, and in each producer's own order.
 func TestConcurrentProducers(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "10ms")
 	ctx := testContext(t, 90*time.Second)
 	const topic, producers, perProducer = "concurrent", 4, 1500
@@ -157,6 +159,7 @@ func TestConcurrentProducers(t *testing.T) {
 // data dir: every acknowledged record is readable at its offset, and new
 // writes continue the offsets.
 func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "50ms")
 	ctx := testContext(t, 60*time.Second)
 	const topic = "restart"
@@ -184,6 +187,7 @@ func TestRestartKeepsData(t *testing.T) {
 // TestListOffsetsByTimestamp writes records with chosen timestamps across
 // several files and asks for offsets by time.
 func TestListOffsetsByTimestamp(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 30*time.Second)
 	const topic = "times"
@@ -242,6 +246,7 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 // a 30s max wait, then produces: the fetch must come back with the record,
 // long before its wait would have run out.
 func TestFetchLongPollWakesOnCommit(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 40*time.Second)
 	const topic = "longpoll"

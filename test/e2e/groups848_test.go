@@ -244,10 +244,12 @@ func checkDescribed848(t *testing.T, d kadm.DescribedConsumerGroup, topic string
 }
 
 func TestGroups848UniformAssignor(t *testing.T) {
+	t.Parallel()
 	runGroups848(t, kgo.CooperativeStickyBalancer(), "uniform", true)
 }
 
 func TestGroups848RangeAssignor(t *testing.T) {
+	t.Parallel()
 	runGroups848(t, kgo.RangeBalancer(), "range", false)
 }
 
@@ -390,6 +392,7 @@ func memberIDs(d kadm.DescribedConsumerGroup) []string {
 // consumer: a classic consumer cannot join a live consumer group, and a
 // consumer group that emptied can be taken over by classic consumers.
 func TestGroups848ClassicConflict(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "10ms", "--group-consumer-heartbeat-interval", "200ms")
 	ctx := testContext(t, 40*time.Second)
 	const topic, group = "t848-mixed", "g848-mixed"

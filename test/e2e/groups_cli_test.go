@@ -13,9 +13,7 @@ import (
 // TestGroupsCLI drives `sluice groups list|describe|delete|reset-offsets`
 // against a group with a live member, then without.
 func TestGroupsCLI(t *testing.T) {
-	// A race-enabled binary sleeps 1s at exit (to catch late reports);
-	// this test runs it ~20 times.
-	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()

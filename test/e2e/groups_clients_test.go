@@ -143,6 +143,7 @@ func grpProduceBatch(t *testing.T, ctx context.Context, cl *kgo.Client, topic, p
 // exactly the records produced since the previous one, and leaves the
 // committed offsets at the end offsets.
 func TestGroupOtherClients(t *testing.T) {
+	t.Parallel()
 	if out, err := exec.Command(grpPython, "-c", "import confluent_kafka, kafka").CombinedOutput(); err != nil {
 		t.Fatalf("%s lacks the Kafka modules: %v\n%s\nrun scripts/install-test-deps.sh", grpPython, err, out)
 	}

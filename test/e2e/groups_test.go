@@ -733,6 +733,7 @@ func grpCheckBalanced(t *testing.T, assigned map[string][]int32, n int32) {
 // processed exactly once while a member leaves; after every member closed,
 // new members resume at the committed offsets, with nothing redelivered.
 func TestGroupBalancers(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	adm := a.Admin()
 	prod := grpProducer(a)
@@ -801,6 +802,7 @@ func TestGroupBalancers(t *testing.T) {
 // TestGroupAutoCommit: franz-go's autocommit commits while consuming and
 // on close; a new member of the group gets only what came after.
 func TestGroupAutoCommit(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 60*time.Second)
 	adm := a.Admin()
@@ -868,6 +870,7 @@ func TestGroupAutoCommit(t *testing.T) {
 // see no callback and keep their generation, and the restarted member
 // resumes at its committed offsets.
 func TestGroupStaticMembership(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	adm := a.Admin()
 	prod := grpProducer(a)
@@ -957,6 +960,7 @@ func TestGroupStaticMembership(t *testing.T) {
 // processed again by the partition's next owner; no partition may have two
 // owners at once.
 func TestGroupChurn(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 90*time.Second)
 	adm := a.Admin()
@@ -1034,6 +1038,7 @@ func TestGroupChurn(t *testing.T) {
 // is processed, committed offsets never go back, and only records whose
 // commit failed during an outage may be processed twice.
 func TestGroupCoordinatorRestart(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 120*time.Second)
 	const topic, group, parts = "restart-group", "g-restart", 4
@@ -1112,6 +1117,7 @@ func grpErr(code int16) string {
 // TestGroupErrors checks the coordinator's answers to requests that must
 // fail, or succeed in a particular way, with raw requests and kadm.
 func TestGroupErrors(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "5ms")
 	ctx := testContext(t, 60*time.Second)
 	cl := a.Client()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,6 +31,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
+	// A race-enabled binary sleeps a second at exit to catch late
+	// reports; every CLI call and agent stop would pay it. Race reports
+	// still print and still fail the process.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	build := exec.Command("go", "build", "-race", "-o", sluiceBin, "../../cmd/sluice")
 	if os.Getenv("SLUICE_E2E_NORACE") != "" {
 		build = exec.Command("go", "build", "-o", sluiceBin, "../../cmd/sluice")
@@ -162,12 +169,24 @@ func (a *Agent) Stop() {
 		<-a.exited
 		a.t.Errorf("agent ignored SIGTERM for 30s")
 	}
+	a.checkRaces()
 }
 
 // Kill sends SIGKILL: no flush, no cleanup, as in a crash.
 func (a *Agent) Kill() {
 	a.cmd.Process.Kill()
 	<-a.exited
+	a.checkRaces()
+}
+
+// checkRaces fails the test when the race detector reported in the
+// agent's output: the agents are built with -race for that.
+func (a *Agent) checkRaces() {
+	if logs := a.logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
+		i := strings.Index(logs, "WARNING: DATA RACE")
+		report := strings.SplitN(logs[i:], "\n", 81)
+		a.t.Errorf("the race detector reported in the agent:\n%s", strings.Join(report[:min(len(report), 80)], "\n"))
+	}
 }
 
 // Client returns a franz-go client for the agent, closed at test end.

@@ -107,6 +107,7 @@ func one(t *testing.T, lines map[string][]json.RawMessage, k string, v any) {
 }
 
 func TestKafkajsProduce(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const partitions, n = 3, 200
@@ -218,6 +219,7 @@ func TestKafkajsProduce(t *testing.T) {
 }
 
 func TestKafkajsConsumerGroup(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, group, partitions, before, after = "kafkajs-group", "kafkajs-g", 4, 40, 40
@@ -318,6 +320,7 @@ func TestKafkajsConsumerGroup(t *testing.T) {
 }
 
 func TestKafkajsAdmin(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, group = "kafkajs-admin", "kafkajs-admin-g"
@@ -497,6 +500,7 @@ func TestKafkajsAdmin(t *testing.T) {
 }
 
 func TestKafkajsConsumerFeatures(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const prefix, group = "kjs-extra", "kjs-extra-g"

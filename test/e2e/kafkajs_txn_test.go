@@ -16,6 +16,7 @@ import (
 )
 
 func TestKafkajsTransactions(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, in, group, partitions = "kafkajs-txn", "kafkajs-txn-in", "kafkajs-txn-g", 2
@@ -169,6 +170,7 @@ func TestKafkajsTransactions(t *testing.T) {
 }
 
 func TestKafkajsDeleteTopicRecords(t *testing.T) {
+	t.Parallel()
 	requireKafkajs(t)
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, group = "kafkajs-records", "kafkajs-records-g"

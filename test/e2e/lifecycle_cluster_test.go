@@ -24,6 +24,7 @@ func (a *ClusterAgent) jobRuns(job string) float64 {
 // jobs every second: each job must run on exactly one agent, and when that
 // agent is killed another takes its lease over once it expires.
 func TestJobsLeasedInCluster(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: append([]string{"--batch-timeout", "20ms"}, fastJobs...)})
 	ctx := testContext(t, 3*time.Minute)
 	adm := kadm.NewClient(c.Client())
@@ -125,6 +126,7 @@ func TestJobsLeasedInCluster(t *testing.T) {
 // orphan sweep deletes it once it is older than --file-grace-period, while
 // every committed record stays readable.
 func TestOrphanAfterKillBetweenUploadAndCommit(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{})
 	direct := c.MetadataURL
 	pgProxy := testutil.StartProxy(t, c.PG.Addr())

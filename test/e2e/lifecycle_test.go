@@ -116,6 +116,7 @@ func vals(prefix string, n int) [][2]string {
 }
 
 func TestDeleteRecords(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", fastJobs...)
 	ctx := testContext(t, 90*time.Second)
 	adm := a.Admin()
@@ -248,6 +249,7 @@ func TestDeleteRecords(t *testing.T) {
 }
 
 func TestRetentionByCommitTimeE2E(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", fastJobs...)
 	ctx := testContext(t, 90*time.Second)
 	adm := a.Admin()
@@ -281,6 +283,7 @@ func TestRetentionByCommitTimeE2E(t *testing.T) {
 }
 
 func TestCompactionE2E(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", fastJobs...)
 	ctx := testContext(t, 120*time.Second)
 	a.CreateTopic("cmp", 1)
@@ -334,6 +337,7 @@ func TestCompactionE2E(t *testing.T) {
 }
 
 func TestCompactedTopicE2E(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", fastJobs...)
 	ctx := testContext(t, 120*time.Second)
 	adm := a.Admin()

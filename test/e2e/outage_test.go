@@ -44,6 +44,7 @@ func metricsText(t *testing.T, httpAddr string) string {
 // up after a few seconds), as a user who wants to ride out an outage
 // configures them.
 func TestProduceThroughMetadataStoreOutage(t *testing.T) {
+	t.Parallel()
 	cliRequireKcat(t)
 	cliRequirePython(t, "import kafka")
 	node := requireKafkajs(t)
@@ -213,6 +214,7 @@ func grepLines(s, substr string) string {
 // one is serving exits at once with a clear error, instead of starting as
 // the same node on the same store.
 func TestDevDataDirLocked(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "")
 	ctx := testContext(t, time.Minute)
 	out, err := exec.CommandContext(ctx, sluiceBin, "dev", "--data-dir", a.DataDir,
@@ -229,6 +231,7 @@ func TestDevDataDirLocked(t *testing.T) {
 // produce still buffered (its file not yet written) flushes it and sends
 // the acknowledgement before closing the connection, then exits cleanly.
 func TestSIGTERMAcknowledgesBufferedProduce(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "1m", "--batch-early-seal=false")
 	a.CreateTopic("term", 1)
 	// No retries: the record's outcome is the first answer it gets.

@@ -169,6 +169,7 @@ var saramaCodecs = []struct {
 }
 
 func TestSaramaProducersCodecs(t *testing.T) {
+	t.Parallel()
 	// A short batch timeout: the sync producer waits for each message.
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const partitions, n = 3, 60
@@ -279,6 +280,7 @@ func TestSaramaProducersCodecs(t *testing.T) {
 }
 
 func TestSaramaIdempotentProducer(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, partitions, n = "sarama-idem", 2, 300
 	a.CreateTopic(topic, partitions)
@@ -342,6 +344,7 @@ func TestSaramaIdempotentProducer(t *testing.T) {
 }
 
 func TestSaramaPartitionConsumer(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic = "sarama-pc"
 	a.CreateTopic(topic, 1)
@@ -557,6 +560,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestSaramaConsumerGroup(t *testing.T) {
+	t.Parallel()
 	// The group protocol's request versions follow Config.Version too:
 	// JoinGroup v2/SyncGroup v1 for Kafka 1.0, v3/v2 for 2.1.
 	strategies := []struct {
@@ -715,6 +719,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 // old and new Kafka versions: sarama picks each admin request's version
 // from Config.Version.
 func TestSaramaClusterAdmin(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	for _, v := range []sarama.KafkaVersion{sarama.V1_0_0_0, sarama.V2_1_0_0, sarama.V2_4_0_0, sarama.V2_8_0_0, sarama.V3_9_0_0, sarama.MaxVersion} {
 		t.Run(v.String(), func(t *testing.T) { testSaramaClusterAdmin(t, a, v) })
@@ -948,6 +953,7 @@ func testSaramaClusterAdmin(t *testing.T, a *Agent, v sarama.KafkaVersion) {
 // 0.11 on (record batches v2), and refuses older ones without harming
 // other connections.
 func TestSaramaVersions(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	versions := []sarama.KafkaVersion{
 		sarama.V0_11_0_0, sarama.V1_0_0_0, sarama.V2_1_0_0, sarama.V2_8_0_0,
@@ -1085,6 +1091,7 @@ func TestSaramaVersions(t *testing.T) {
 // every codec, read_committed consumers, and the admin calls for offsets,
 // log dirs and leaders.
 func TestSaramaEdgeCases(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms", "--max-message-bytes", "100000")
 	addr := []string{a.KafkaAddr}
 
@@ -1356,6 +1363,7 @@ func saramaOK(err error) bool { return err == nil || errors.Is(err, sarama.ErrNo
 // producer ID and sequence numbers, and every message must end up stored
 // exactly once, in send order.
 func TestSaramaIdempotentAcrossRestart(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic, n = "sarama-idem-restart", 400
 	a.CreateTopic(topic, 1)

@@ -50,6 +50,7 @@ func saramaValues(t *testing.T, addr, topic string, p int32, iso sarama.Isolatio
 }
 
 func TestSaramaTxnCommitAbort(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic = "sarama-txn"
 	a.CreateTopic(topic, 2)
@@ -135,6 +136,7 @@ func TestSaramaTxnCommitAbort(t *testing.T) {
 // the same transaction with AddMessageToTxn: a committed transaction moves
 // the group's offset and shows its output, an aborted one does neither.
 func TestSaramaTxnConsumeTransformProduce(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const in, out, group = "sarama-ctp-in", "sarama-ctp-out", "sarama-ctp-g"
 	a.CreateTopic(in, 1)
@@ -238,6 +240,7 @@ func mustSaramaClient(t *testing.T, addr string) sarama.Client {
 // ClusterAdmin.DeleteRecords: a consumer from the oldest offset starts
 // there, and deleting past the end is refused with OFFSET_OUT_OF_RANGE.
 func TestSaramaDeleteRecords(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic = "sarama-delete-records"
 	a.CreateTopic(topic, 2)
@@ -343,6 +346,7 @@ func (h *saramaTxnHandler) progress() (int, []error) {
 // transactional offset commit: every input record is transformed exactly
 // once and the group's offsets end at the input's end.
 func TestSaramaTxnGroupMember(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const in, out, group, n = "sarama-ctpg-in", "sarama-ctpg-out", "sarama-ctpg-g", 12
 	a.CreateTopic(in, 2)
@@ -423,6 +427,7 @@ func TestSaramaTxnGroupMember(t *testing.T) {
 // it, and gets everything, in order, once the transaction commits; a
 // read_uncommitted consumer reads past it at once.
 func TestSaramaTxnReadCommittedWaitsForOpen(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	const topic = "sarama-txn-lso"
 	a.CreateTopic(topic, 1)
@@ -491,6 +496,7 @@ func TestSaramaTxnReadCommittedWaitsForOpen(t *testing.T) {
 // committed and aborted transactions over partitions led by every agent,
 // with consumed offsets in them, read back through a third agent.
 func TestSaramaTxnCluster(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms"}})
 	ctx := testContext(t, 150*time.Second)
 	const topic, in, id, partitions = "sarama-cluster-txn", "sarama-cluster-txn-in", "sarama-cluster-txn-1", 6

@@ -78,6 +78,7 @@ func strp(s string) *string { return &s }
 // the producers that report it (librdkafka, kafka-python) get the same
 // append time in their produce acknowledgement.
 func TestLogAppendTimeClients(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import confluent_kafka, kafka")
 	cliRequireKcat(t)
 	a := StartAgent(t, "")
@@ -174,6 +175,7 @@ func deref[T any](p *T) any {
 // INVALID_TIMESTAMP through franz-go, confluent-kafka and kafka-python, and
 // only the records inside the window are stored.
 func TestTimestampWindowClients(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import confluent_kafka, kafka")
 	a := StartAgent(t, "")
 	ctx := testContext(t, 120*time.Second)

@@ -16,6 +16,7 @@ import (
 // fencing): the first one's open transaction is aborted and it can no
 // longer commit.
 func TestTransactionAdmin(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	ctx := testContext(t, 2*time.Minute)
 	const topic, id = "txn-admin", "txn-admin-producer"

@@ -86,6 +86,7 @@ func checkHistory(h *txnHistory, stage int, inputs []string, visible []string) [
 
 // TestHistoryChecker proves the checker catches each kind of violation.
 func TestHistoryChecker(t *testing.T) {
+	t.Parallel()
 	mk := func() *txnHistory {
 		return &txnHistory{attempts: map[string]*txnAttempt{
 			"s1a0": {stage: 1, ended: true, committed: true},
@@ -228,6 +229,7 @@ func runStage(ctx context.Context, t *testing.T, a *Agent, h *txnHistory, stage 
 // topics, each aborting every third transaction, then checks the recorded
 // history against what read_committed consumers see.
 func TestGroupTransactSessionChain(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	ctx := testContext(t, 4*time.Minute)
 	a.CreateTopic("chain-in", 3)

@@ -12,6 +12,7 @@ import (
 // committed records, and a read_uncommitted librdkafka consumer all of
 // them, none twice.
 func TestConfluentKafkaTransactions(t *testing.T) {
+	t.Parallel()
 	cliRequirePython(t, "import confluent_kafka")
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	ctx := testContext(t, 3*time.Minute)

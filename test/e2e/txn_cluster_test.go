@@ -60,6 +60,7 @@ func txnCoordinator(t *testing.T, ctx context.Context, c *Cluster, cl *kgo.Clien
 // times out. read_committed consumers must see exactly the first's
 // records, and every partition's last stable offset must catch up.
 func TestClusterTxnCoordinatorKill(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, extra: []string{"--batch-timeout", "20ms", "--txn-check-interval", "200ms"}})
 	ctx := testContext(t, 150*time.Second)
 	const topic = "txn-kill"
@@ -169,6 +170,7 @@ func TestClusterTxnCoordinatorKill(t *testing.T) {
 // complete it, the producer's EndTxn must succeed through it, and
 // read_committed consumers must see every record of the transaction once.
 func TestClusterTxnKillDuringEndTxn(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, clusterOpts{zones: []string{"", "", ""}, proxyS3: true,
 		extra: []string{"--batch-timeout", "20ms", "--txn-check-interval", "200ms"}})
 	ctx := testContext(t, 150*time.Second)

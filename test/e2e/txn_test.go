@@ -77,6 +77,7 @@ func sameSet(t *testing.T, what string, got []string, want map[string]bool) {
 // record (and no markers as records), and records of an open transaction
 // must stay invisible to read_committed until it commits.
 func TestTransactionsCommitAbort(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms")
 	ctx := testContext(t, 3*time.Minute)
 	const topic = "txn-basic"
@@ -159,6 +160,7 @@ func TestTransactionsCommitAbort(t *testing.T) {
 // the coordinator aborts it with an epoch bump, read_committed consumers
 // never see its records, and the producer's old epoch is fenced.
 func TestTransactionTimeoutAborts(t *testing.T) {
+	t.Parallel()
 	a := StartAgent(t, "", "--batch-timeout", "20ms", "--txn-check-interval", "100ms")
 	ctx := testContext(t, 2*time.Minute)
 	const topic = "txn-timeout"
