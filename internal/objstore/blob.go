@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -22,7 +23,16 @@ type blobBucket struct {
 	// fsynced by hand: fileblob renames a temp file into place but never
 	// syncs it. Empty for other schemes, whose Put is durable on return.
 	dir string
+	// mu guards synced: the directories under dir whose own entry in
+	// their parent has been fsynced, up to dir. A new directory (a new
+	// hour of files/…, a journal entry's) is made durable by the first
+	// Put into it; the set is forgotten when it grows past
+	// maxSyncedDirs, which only costs those fsyncs again.
+	mu     sync.Mutex
+	synced map[string]bool
 }
+
+const maxSyncedDirs = 4096
 
 // Open opens a bucket by URL: file:///path (created if missing), mem://, or
 // any scheme whose gocloud driver is linked into the binary.
@@ -72,7 +82,7 @@ func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("objstore: put %s: %w", key, err)
 	}
 	if b.dir != "" {
-		if err := syncPath(filepath.Join(b.dir, filepath.FromSlash(key))); err != nil {
+		if err := b.syncPath(filepath.Join(b.dir, filepath.FromSlash(key))); err != nil {
 			return fmt.Errorf("objstore: sync %s: %w", key, err)
 		}
 	}
@@ -95,22 +105,49 @@ func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) er
 	return w.Close()
 }
 
-// syncPath fsyncs a file and the directories up to the bucket root's parent
-// chain that a rename may have touched (the file's own directory suffices for
-// the rename; new parent directories are synced by the caller's next Put).
-func syncPath(path string) error {
-	for _, p := range []string{path, filepath.Dir(path)} {
-		f, err := os.Open(p)
-		if err != nil {
+// syncPath fsyncs a file and its directory (which makes the rename into
+// place durable) and, the first time a directory is seen, each parent up
+// to the bucket root, so that a crash cannot lose a directory created for
+// the file (MkdirAll does not sync the parent's entry).
+func (b *blobBucket) syncPath(path string) error {
+	if err := fsync(path); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := fsync(dir); err != nil {
+		return err
+	}
+	for dir != b.dir && len(dir) > len(b.dir) {
+		b.mu.Lock()
+		done := b.synced[dir]
+		b.mu.Unlock()
+		if done {
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if err := fsync(parent); err != nil {
 			return err
 		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
+		b.mu.Lock()
+		if b.synced == nil || len(b.synced) >= maxSyncedDirs {
+			b.synced = make(map[string]bool)
 		}
+		b.synced[dir] = true
+		b.mu.Unlock()
+		dir = parent
 	}
 	return nil
+}
+
+// fsync syncs the file or directory at path (a variable for tests).
+var fsync = func(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	return err
 }
 
 func (b *blobBucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
