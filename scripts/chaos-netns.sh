@@ -31,4 +31,4 @@ trap 'exit 130' INT TERM
 
 SLUICE_CHAOS=1 CHAOS_NETNS=1 CHAOS_NETNS_ID="$id" \
 	CHAOS_FAULTS="${CHAOS_FAULTS:-partition}" CHAOS_DURATION="${DURATION:-5m}" \
-	"${GO:-go}" test -count=1 -timeout "${CHAOS_TIMEOUT:-60m}" -run '^TestChaos$' -v ./test/chaos
+	"${GO:-go}" test -count=1 -timeout "${CHAOS_TIMEOUT:-60m}" -run '^(TestPartitionNetwork|TestChaos)$' -v ./test/chaos
