@@ -96,3 +96,14 @@ func kafkaErrorTable(errs map[[2]string]float64) string {
 	}
 	return b.String()
 }
+
+// unknownServerErrors counts UNKNOWN_SERVER_ERROR (-1) answers, any API.
+func unknownServerErrors(errs map[[2]string]float64) float64 {
+	n := 0.0
+	for k, v := range errs {
+		if k[1] == "-1" {
+			n += v
+		}
+	}
+	return n
+}
