@@ -97,7 +97,8 @@ func startCluster(t *testing.T, ctx context.Context, bin, logDir string, n int, 
 		fwd := startForwarder(t, net.JoinHostPort(lab.HostIP(), "0"), c.pg.Addr())
 		metadataURL = strings.Replace(metadataURL, "@"+c.pg.Addr()+"/", "@"+fwd.Addr()+"/", 1)
 		c.pgPort = fwd.ln.Addr().(*net.TCPAddr).Port
-		c.bucketPort, _ = strconv.Atoi(c.bucket.Addr()[strings.LastIndex(c.bucket.Addr(), ":")+1:])
+		_, port, _ := net.SplitHostPort(c.bucket.Addr())
+		c.bucketPort, _ = strconv.Atoi(port)
 	}
 	bucketURL := c.s3.BucketURL("sluice", c.bucket.Addr())
 	for i := 1; i <= n; i++ {

@@ -158,12 +158,15 @@ func (f *faults) start(kind string) {
 	hold := time.Second + time.Duration(f.rng.Int64N(int64(5*time.Second)))
 	rate := []float64{0.3, 1}[f.rng.IntN(2)]
 	delay := time.Duration(200+f.rng.IntN(1300)) * time.Millisecond
-	dir := []string{dirBoth, dirTo, dirFrom}[f.rng.IntN(3)]
+	// Partitions draw more only for themselves, so a CHAOS_SEED gives
+	// the schedule it gave before partitions existed.
+	dir := ""
 	var peer *agent
 	if kind == faultPartPeer {
 		peer = f.c.agents[(ag.id+f.rng.IntN(len(f.c.agents)-1))%len(f.c.agents)]
 	}
 	if isPartition(kind) {
+		dir = []string{dirBoth, dirTo, dirFrom}[f.rng.IntN(3)]
 		// Partitions last longer than the other faults (2-10 s), past
 		// the agents' 1.5 s registration TTL and readiness bound.
 		hold = 2*time.Second + time.Duration(f.rng.Int64N(int64(8*time.Second)))
