@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short helm-test
+.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short chaos-netns helm-test
 
 build:
 	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
@@ -81,6 +81,14 @@ DURATION ?= 5m
 CHAOS_TIMEOUT ?= 60m
 chaos:
 	SLUICE_CHAOS=1 CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' -v ./test/chaos
+
+# chaos-netns: the same with network partitions: each agent in a network
+# namespace, links cut one way or both between an agent and PostgreSQL,
+# the bucket, another agent or the clients. Needs root (skips with a
+# message otherwise); not part of test. CHAOS_FAULTS=all mixes the
+# partitions with every other fault. See docs/reliability.md.
+chaos-netns:
+	DURATION=$(DURATION) CHAOS_TIMEOUT=$(CHAOS_TIMEOUT) GO=$(GO) bash scripts/chaos-netns.sh
 
 # chaos-short: the same for 45 seconds, part of test (about two minutes
 # with the build and the final read).

@@ -41,7 +41,14 @@ type BucketFaultStats struct {
 // target (host:port) until the test ends.
 func StartBucketFaults(t testing.TB, target string) *BucketFaults {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartBucketFaultsOn(t, "127.0.0.1:0", target)
+}
+
+// StartBucketFaultsOn is StartBucketFaults listening on listen (host:port,
+// port 0 for a free one), e.g. an address other network namespaces reach.
+func StartBucketFaultsOn(t testing.TB, listen, target string) *BucketFaults {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}

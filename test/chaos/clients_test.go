@@ -30,6 +30,24 @@ type workload struct {
 
 	mu         sync.Mutex // guards clientErrs
 	clientErrs map[string]int
+
+	// net counts the requests every client wrote and those whose write
+	// or read failed (a timeout, a reset, a closed connection: what a
+	// partition looks like to a client, which then retries).
+	net netHook
+}
+
+// netHook is a franz-go hook counting requests and connection-level
+// failures.
+type netHook struct {
+	requests, failed atomic.Int64
+}
+
+func (h *netHook) OnBrokerE2E(_ kgo.BrokerMetadata, _ int16, e kgo.BrokerE2E) {
+	h.requests.Add(1)
+	if e.Err() != nil {
+		h.failed.Add(1)
+	}
 }
 
 func (w *workload) clientErr(who string, err error) {
@@ -46,7 +64,7 @@ func (w *workload) tp(p int32) history.TP { return history.TP{Topic: w.topic, Pa
 
 func (w *workload) base(name string) []kgo.Opt {
 	return []kgo.Opt{kgo.SeedBrokers(w.seeds...), kgo.ClientID(name),
-		kgo.RetryTimeout(30 * time.Second), kgo.RequestTimeoutOverhead(10 * time.Second)}
+		kgo.RetryTimeout(30 * time.Second), kgo.RequestTimeoutOverhead(10 * time.Second), kgo.WithHooks(&w.net)}
 }
 
 // sleep waits d or until ctx is done; false when ctx is done.

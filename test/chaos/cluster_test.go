@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,6 +44,9 @@ type agent struct {
 	args      []string
 	env       []string
 	logPath   string
+	// wrap prefixes the command (ip netns exec NS for a partition run;
+	// it execs, so the process is the agent itself and signals reach it).
+	wrap []string
 
 	mu     sync.Mutex // guards cmd, exited and paused
 	cmd    *exec.Cmd
@@ -56,6 +60,11 @@ type cluster struct {
 	s3     *testutil.Versity
 	bucket *testutil.BucketFaults
 	agents []*agent
+	// net is the partition network when agents run in namespaces; nil
+	// when everything is on loopback. pgPort and bucketPort are the
+	// ports agents reach PostgreSQL and the bucket on, at net.HostIP().
+	net                *netLab
+	pgPort, bucketPort int
 }
 
 // quietTB keeps a helper's failure-time log dump (versitygw's request
@@ -68,18 +77,44 @@ func freeAddr(t *testing.T) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
 }
 
+// agentKafkaPort and agentHTTPPort are the agents' ports in a partition
+// run, where each agent has an address of its own.
+const agentKafkaPort, agentHTTPPort = 9092, 8080
+
 // startCluster starts n agents sharing one database and one bucket reached
-// through the bucket fault proxy.
-func startCluster(t *testing.T, ctx context.Context, bin, logDir string, n int) *cluster {
+// through the bucket fault proxy. With lab, each agent runs in its own
+// network namespace and reaches PostgreSQL (through a forwarder) and the
+// bucket proxy on the bridge's address.
+func startCluster(t *testing.T, ctx context.Context, bin, logDir string, n int, lab *netLab) *cluster {
 	t.Helper()
-	c := &cluster{pg: testutil.StartPostgres(t), s3: testutil.StartVersity(quietTB{t})}
+	c := &cluster{pg: testutil.StartPostgres(t), s3: testutil.StartVersity(quietTB{t}), net: lab}
 	metadataURL := c.pg.NewDatabase(t)
 	c.s3.NewBucket(t, "sluice")
-	c.bucket = testutil.StartBucketFaults(t, c.s3.Addr())
+	if lab == nil {
+		c.bucket = testutil.StartBucketFaults(t, c.s3.Addr())
+	} else {
+		c.bucket = testutil.StartBucketFaultsOn(t, net.JoinHostPort(lab.HostIP(), "0"), c.s3.Addr())
+		fwd := startForwarder(t, net.JoinHostPort(lab.HostIP(), "0"), c.pg.Addr())
+		metadataURL = strings.Replace(metadataURL, "@"+c.pg.Addr()+"/", "@"+fwd.Addr()+"/", 1)
+		c.pgPort = fwd.ln.Addr().(*net.TCPAddr).Port
+		_, port, _ := net.SplitHostPort(c.bucket.Addr())
+		c.bucketPort, _ = strconv.Atoi(port)
+	}
 	bucketURL := c.s3.BucketURL("sluice", c.bucket.Addr())
 	for i := 1; i <= n; i++ {
+		kafkaAddr, httpAddr := "", ""
+		var wrap, extra []string
+		if lab == nil {
+			kafkaAddr, httpAddr = freeAddr(t), freeAddr(t)
+		} else {
+			kafkaAddr = net.JoinHostPort(lab.AgentIP(i), strconv.Itoa(agentKafkaPort))
+			httpAddr = net.JoinHostPort(lab.AgentIP(i), strconv.Itoa(agentHTTPPort))
+			wrap = lab.exec(i)
+			// Readiness follows a partition within about three seconds.
+			extra = []string{"--readiness-interval", "1s", "--readiness-timeout", "2s"}
+		}
 		a := &agent{
-			id: i, kafkaAddr: freeAddr(t), httpAddr: freeAddr(t),
+			id: i, kafkaAddr: kafkaAddr, httpAddr: httpAddr, wrap: wrap,
 			logPath: filepath.Join(logDir, fmt.Sprintf("agent-%d.log", i)),
 			args: []string{"agent", "--bucket-url", bucketURL,
 				"--node-id", strconv.Itoa(i),
@@ -92,7 +127,7 @@ func startCluster(t *testing.T, ctx context.Context, bin, logDir string, n int) 
 			},
 			env: append(append(os.Environ(), c.s3.Env()...), "SLUICE_METADATA_URL="+metadataURL),
 		}
-		a.args = append(a.args, "--kafka-addr", a.kafkaAddr, "--http-addr", a.httpAddr)
+		a.args = append(append(a.args, extra...), "--kafka-addr", a.kafkaAddr, "--http-addr", a.httpAddr)
 		c.agents = append(c.agents, a)
 		if err := a.start(ctx); err != nil {
 			t.Fatal(err)
@@ -119,7 +154,8 @@ func (a *agent) start(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "\n===== start %s =====\n", time.Now().Format(time.RFC3339Nano))
 	a.mu.Lock()
-	cmd := exec.Command(sluiceBin, a.args...)
+	argv := append(append(append([]string{}, a.wrap...), sluiceBin), a.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = a.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -21,8 +21,24 @@ const (
 	faultBucketErrors = "bucket 503 errors"
 	faultBucketStall  = "bucket stall"
 	faultBucketSlow   = "bucket slow"
+	faultPartPG       = "partition agent<->postgres"
+	faultPartBucket   = "partition agent<->bucket"
+	faultPartPeer     = "partition agent<->agent"
+	faultPartClient   = "partition clients<->agent"
 	faultCombined     = "(faults overlapping another)"
 )
+
+// partitionKinds need the agents in network namespaces (netLab).
+var partitionKinds = []string{faultPartPG, faultPartBucket, faultPartPeer, faultPartClient}
+
+func isPartition(kind string) bool {
+	for _, k := range partitionKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
 
 var faultKinds = []string{faultAgentKill, faultAgentPause, faultAgentTerm, faultPGStop, faultPGKill,
 	faultPGRestart, faultBucketErrors, faultBucketStall, faultBucketSlow}
@@ -32,19 +48,35 @@ var faultKeys = map[string]string{
 	"agent-kill": faultAgentKill, "agent-pause": faultAgentPause, "agent-term": faultAgentTerm,
 	"pg-stop": faultPGStop, "pg-kill": faultPGKill, "pg-restart": faultPGRestart,
 	"bucket-errors": faultBucketErrors, "bucket-stall": faultBucketStall, "bucket-slow": faultBucketSlow,
+	"partition-pg": faultPartPG, "partition-bucket": faultPartBucket, "partition-peer": faultPartPeer,
+	"partition-client": faultPartClient,
 }
 
-// enabledFaults parses CHAOS_FAULTS (comma-separated keys of faultKeys;
-// empty: all kinds).
-func enabledFaults(spec string) ([]string, error) {
-	if spec == "" {
+// enabledFaults parses CHAOS_FAULTS: comma-separated keys of faultKeys,
+// "partition" for the four partition kinds, "all" for every kind; empty
+// is every kind but the partitions, or every kind with withNetns
+// (CHAOS_NETNS=1).
+func enabledFaults(spec string, withNetns bool) ([]string, error) {
+	all := append(append([]string{}, faultKinds...), partitionKinds...)
+	switch spec {
+	case "":
+		if withNetns {
+			return all, nil
+		}
 		return faultKinds, nil
+	case "all":
+		return all, nil
 	}
 	var out []string
 	for _, k := range strings.Split(spec, ",") {
-		kind, ok := faultKeys[strings.TrimSpace(k)]
+		k = strings.TrimSpace(k)
+		if k == "partition" {
+			out = append(out, partitionKinds...)
+			continue
+		}
+		kind, ok := faultKeys[k]
 		if !ok {
-			return nil, fmt.Errorf("unknown fault %q (known: agent-kill, agent-pause, agent-term, pg-stop, pg-kill, pg-restart, bucket-errors, bucket-stall, bucket-slow)", k)
+			return nil, fmt.Errorf("unknown fault %q (known: agent-kill, agent-pause, agent-term, pg-stop, pg-kill, pg-restart, bucket-errors, bucket-stall, bucket-slow, partition-pg, partition-bucket, partition-peer, partition-client, partition, all)", k)
 		}
 		out = append(out, kind)
 	}
@@ -61,10 +93,12 @@ type faults struct {
 	rng   *rand.Rand // used by the scheduler goroutine only
 	logf  func(format string, args ...any)
 
-	mu     sync.Mutex // guards counts, busy, active and problems
+	mu     sync.Mutex // guards counts, busy, active, problems and readiness
 	counts map[string]int
 	busy   map[string]bool
 	active int
+	// readiness is what /readyz said around partitions from a dependency.
+	readiness readinessStats
 	// problems are failures of the fault machinery itself (an agent
 	// that did not come back): reported, they fail the run.
 	problems []string
@@ -113,12 +147,30 @@ func (f *faults) start(kind string) {
 		res = fmt.Sprintf("agent-%d", ag.id)
 	case faultPGStop, faultPGKill, faultPGRestart:
 		res = "pg"
+	case faultPartPG, faultPartBucket, faultPartPeer, faultPartClient:
+		// An agent's partitions exclude its other faults, so /readyz
+		// is reachable around them.
+		ag = f.c.agents[f.rng.IntN(len(f.c.agents))]
+		res = fmt.Sprintf("agent-%d", ag.id)
 	default:
 		res = "bucket"
 	}
 	hold := time.Second + time.Duration(f.rng.Int64N(int64(5*time.Second)))
 	rate := []float64{0.3, 1}[f.rng.IntN(2)]
 	delay := time.Duration(200+f.rng.IntN(1300)) * time.Millisecond
+	// Partitions draw more only for themselves, so a CHAOS_SEED gives
+	// the schedule it gave before partitions existed.
+	dir := ""
+	var peer *agent
+	if kind == faultPartPeer {
+		peer = f.c.agents[(ag.id+f.rng.IntN(len(f.c.agents)-1))%len(f.c.agents)]
+	}
+	if isPartition(kind) {
+		dir = []string{dirBoth, dirTo, dirFrom}[f.rng.IntN(3)]
+		// Partitions last longer than the other faults (2-10 s), past
+		// the agents' 1.5 s registration TTL and readiness bound.
+		hold = 2*time.Second + time.Duration(f.rng.Int64N(int64(8*time.Second)))
+	}
 	f.mu.Lock()
 	if f.busy[res] || f.active >= 2 {
 		f.mu.Unlock()
@@ -130,8 +182,18 @@ func (f *faults) start(kind string) {
 	}
 	f.active++
 	f.counts[kind]++
+	if isPartition(kind) {
+		f.counts[kind+"\x00"+dir]++
+	}
 	f.mu.Unlock()
-	f.logf("fault: %s on %s for %v", kind, res, hold)
+	switch {
+	case peer != nil:
+		f.logf("fault: %s (agent-%d and agent-%d, %s) for %v", kind, ag.id, peer.id, dir, hold)
+	case isPartition(kind):
+		f.logf("fault: %s on %s (%s) for %v", kind, res, dir, hold)
+	default:
+		f.logf("fault: %s on %s for %v", kind, res, hold)
+	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -178,6 +240,8 @@ func (f *faults) start(kind string) {
 			f.c.bucket.Slow(delay)
 			wait()
 			f.c.bucket.Heal()
+		case faultPartPG, faultPartBucket, faultPartPeer, faultPartClient:
+			f.partition(kind, ag, peer, dir, hold)
 		}
 	}()
 }
@@ -209,14 +273,28 @@ func (f *faults) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-38s %8s\n", "fault", "injected")
 	total := 0
-	for _, k := range faultKinds {
+	kinds := faultKinds
+	if f.c.net != nil {
+		kinds = append(append([]string{}, faultKinds...), partitionKinds...)
+	}
+	for _, k := range kinds {
 		fmt.Fprintf(&b, "%-38s %8d\n", k, f.counts[k])
 		total += f.counts[k]
+		if isPartition(k) {
+			for _, d := range []string{dirBoth, dirTo, dirFrom} {
+				fmt.Fprintf(&b, "  %-36s %8d\n", d, f.counts[k+"\x00"+d])
+			}
+		}
 	}
 	fmt.Fprintf(&b, "%-38s %8d\n", faultCombined, f.counts[faultCombined])
 	fmt.Fprintf(&b, "%-38s %8d\n", "total", total)
 	st := f.c.bucket.Stats()
 	fmt.Fprintf(&b, "bucket requests %d: %d answered 503, %d stalled, %d delayed\n", st.Requests, st.Errored, st.Stalled, st.Delayed)
+	if f.c.net != nil {
+		r := f.readiness
+		fmt.Fprintf(&b, "readiness around partitions from postgres or the bucket: %d held >= %v, /readyz answered 503 during %d of them; ready again after %d of %d heals (slowest %v)\n",
+			r.long, readyBound, r.longUnready, r.readyAgain, r.healed, r.slowestReady.Round(100*time.Millisecond))
+	}
 	probs := append([]string(nil), f.problems...)
 	sort.Strings(probs)
 	for _, p := range probs {

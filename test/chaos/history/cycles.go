@@ -230,10 +230,19 @@ func (c *checker) cycles() {
 // writeOrder checks each partition's offsets against real time, write by
 // write (aborted and unresolved writes too: they take offsets as well): a
 // write acknowledged before another was sent must sit at a lower offset.
+// Only the copy the acknowledgement names is bound: another copy of the
+// value (a non-idempotent producer's earlier attempt, answered with an
+// error but stored later) completed at no known time. An idempotent or
+// transactional producer's second copy is a Duplicate already.
 func (c *checker) writeOrder(tps []TP) {
-	acked := map[string]int64{}
+	type ackAt struct {
+		seq int64
+		tp  TP
+		off int64
+	}
+	acked := map[string]ackAt{}
 	for _, a := range c.h.Acks {
-		acked[a.Value] = a.Seq
+		acked[a.Value] = ackAt{a.Seq, a.TP, a.Offset}
 	}
 	for _, tp := range tps {
 		latest, latestStart, latestOff := "", int64(-1), int64(0)
@@ -244,7 +253,7 @@ func (c *checker) writeOrder(tps []TP) {
 			}
 			v := vals[0]
 			start := c.send[v].Seq
-			if end, ok := acked[v]; ok && latest != "" && end < latestStart {
+			if a, ok := acked[v]; ok && a.tp == tp && a.off == off && latest != "" && a.seq < latestStart {
 				c.r.add(WriteOrder, "%q was acknowledged before %q was sent, yet sits after it in %s/%d (offsets %d > %d)",
 					v, latest, tp.Topic, tp.Partition, off, latestOff)
 			}
