@@ -122,7 +122,13 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			t        metadata.Topic
 			topicErr error
 		)
-		if !txnDenied && !topicDenied {
+		// Internal topics take no client writes, as in Kafka: Kafka's
+		// two are virtual, and Sluice's own are written by the events
+		// writer straight to the write path, never through Produce.
+		internal := !txnDenied && !topicDenied && IsInternalTopic(rt.Topic)
+		if internal {
+			topicErr = fmt.Errorf("%w: Cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
+		} else if !txnDenied && !topicDenied {
 			t, topicErr = s.topics.Topic(ctx, rt.Topic)
 		}
 		maxBytes := s.cfg.MaxMessageBytes
@@ -149,6 +155,8 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				setErr(&ps, kerr.TransactionalIDAuthorizationFailed.Code, "")
 			case topicDenied:
 				setErr(&ps, kerr.TopicAuthorizationFailed.Code, "")
+			case internal:
+				setErr(&ps, kerr.InvalidTopicException.Code, *errorMessage(topicErr))
 			case topicErr != nil:
 				setErr(&ps, produceErrorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:

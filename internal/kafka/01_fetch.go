@@ -118,6 +118,15 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
+			if op.ErrorCode == 0 && s.ktopics.isVirtual(t.ID) {
+				// Kafka's internal topics are empty logs at offset 0.
+				op.HighWatermark, op.LastStableOffset, op.LogStartOffset = 0, 0, 0
+				if rp.FetchOffset != 0 {
+					op.ErrorCode = kerr.OffsetOutOfRange.Code
+				} else {
+					continue
+				}
+			}
 			if op.ErrorCode != 0 {
 				s.metrics.errorCode(req.key, op.ErrorCode)
 				resolveErr = true

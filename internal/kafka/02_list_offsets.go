@@ -61,6 +61,13 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 }
 
 func (s *Server) listOffset(ctx context.Context, topic metadata.TopicID, partition int32, ts int64, committed bool) (timestamp, offset int64, err error) {
+	if s.ktopics.isVirtual(topic) {
+		// Kafka's internal topics are empty logs at offset 0.
+		if ts == -2 || ts == -1 {
+			return -1, 0, nil
+		}
+		return -1, -1, nil
+	}
 	if ts == -1 && committed && s.txnLog != nil {
 		st, err := s.txnLog.StableState(ctx, topic, partition, math.MaxInt64)
 		if err != nil {

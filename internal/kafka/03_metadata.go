@@ -15,9 +15,9 @@ package kafka
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
 // Topics requested by ID (v10+) are never auto-created. Sluice's internal
 // topics (__sluice_*: events and audit, internal/events) are flagged
-// is_internal and never auto-created; Kafka's __consumer_offsets and
-// __transaction_state are not listed, since Sluice keeps that state in
-// its metadata store (docs/events.md says why).
+// is_internal and never auto-created. Kafka's __consumer_offsets and
+// __transaction_state are listed, flagged is_internal, as virtual topics
+// (internal_topics.go): Sluice keeps that state in its metadata store.
 //
 // Authorization: a topic needs DESCRIBE. A request for all topics lists
 // only those; a topic asked for by name gets TOPIC_AUTHORIZATION_FAILED
@@ -36,7 +36,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/cluster"
-	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
@@ -134,7 +133,7 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if err := topics.ValidateName(name); err != nil {
 		return t, err
 	}
-	if !autoCreate || events.IsInternal(name) {
+	if !autoCreate || IsInternalTopic(name) {
 		// Internal topics are created by their writer, with their own
 		// partition count and retention, never by a client's Metadata.
 		return t, err
@@ -168,9 +167,9 @@ func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	// Sluice's own topics (events, audit) are internal, as Kafka flags
-	// __consumer_offsets: tools and regex subscriptions leave them out.
-	mt.IsInternal = events.IsInternal(name)
+	// Kafka's two and Sluice's own topics (events, audit) are internal:
+	// tools and regex subscriptions leave them out.
+	mt.IsInternal = IsInternalTopic(name)
 	th := topicHash(t.ID)
 	for p := int32(0); p < t.Partitions; p++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()

@@ -64,6 +64,9 @@ func (s *Server) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 	if err != nil {
 		return err
 	}
+	if isKafkaInternal(t.Name) {
+		return errInternalTopicChange
+	}
 	switch {
 	case rt.Count == t.Partitions:
 		return fmt.Errorf("%w: topic already has %d partitions", kerr.InvalidPartitions, t.Partitions)
