@@ -83,7 +83,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		case rt.Topic != nil && *rt.Topic != "" && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, *rt.Topic):
 			err = kerr.TopicAuthorizationFailed
 		case rt.Topic != nil && *rt.Topic != "":
-			t, err = s.topicForMetadata(ctx, *rt.Topic, autoCreate, func() bool {
+			t, err = s.topicForMetadata(ctx, req, *rt.Topic, autoCreate, func() bool {
 				return s.checkCluster(req, kmsg.ACLOperationCreate) || s.authorizeTopic(req, kmsg.ACLOperationCreate, *rt.Topic)
 			})
 		case rt.TopicID != [16]byte{}:
@@ -124,8 +124,9 @@ func metadataErrorCode(err error) int16 {
 }
 
 // topicForMetadata looks a topic up, creating it if autoCreate and the
-// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise).
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
+// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise). A
+// creation is audited as CreateTopics' are, marked auto_created.
+func (s *Server) topicForMetadata(ctx context.Context, req *request, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
 	t, err := s.topics.Topic(ctx, name)
 	if !errors.Is(err, metadata.ErrUnknownTopic) {
 		return t, err
@@ -152,6 +153,7 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if err == nil {
 		s.logger.Info("auto-created topic", "topic", name, "partitions", t.Partitions)
 	}
+	s.auditAutoCreate(ctx, req, name, configs, err)
 	return t, err
 }
 

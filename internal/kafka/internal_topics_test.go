@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/events"
 )
 
 // TestKafkaInternalTopics checks Kafka's two internal topics as every
@@ -142,5 +144,40 @@ func TestKafkaInternalTopics(t *testing.T) {
 	again := rc.roundTrip(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
 	if len(again.Topics) != 3 {
 		t.Fatalf("after the changes: %d topics", len(again.Topics))
+	}
+}
+
+// TestAutoCreateAudited: a topic created by a Metadata request is audited
+// as CreateTopics' are, marked auto_created; a lookup of an existing or an
+// internal topic creates and audits nothing.
+func TestAutoCreateAudited(t *testing.T) {
+	rec := &recordingEmitter{}
+	ts := startServerDeps(t, Config{AutoCreateTopics: true, DefaultPartitions: 3}, nil, func(d *Deps) { d.Events = rec })
+	rc := ts.dial()
+	metadataFor := func(names ...string) *kmsg.MetadataResponse {
+		md := kmsg.NewPtrMetadataRequest()
+		md.Version = 9
+		md.AllowAutoTopicCreation = true
+		for _, n := range names {
+			n := n
+			md.Topics = append(md.Topics, kmsg.MetadataRequestTopic{Topic: &n})
+		}
+		return rc.roundTrip(md).(*kmsg.MetadataResponse)
+	}
+	if r := metadataFor("auto-1"); r.Topics[0].ErrorCode != 0 || len(r.Topics[0].Partitions) != 3 {
+		t.Fatalf("auto-create: %+v", r.Topics[0])
+	}
+	got := rec.take(events.TypeTopicCreated)
+	if len(got) != 1 {
+		t.Fatalf("%d topic.created events", len(got))
+	}
+	d := got[0].Data.(events.AdminData)
+	if got[0].Subject != "auto-1" || !d.AutoCreated || d.Method != "kafka.Metadata" || d.Resource != "auto-1" || d.ResourceType != "topic" ||
+		d.Status != "SUCCESS" || d.Principal != "User:ANONYMOUS" || d.RemoteAddr == "" || d.Request["partitions"] != int32(3) {
+		t.Fatalf("event: %+v", d)
+	}
+	metadataFor("auto-1", OffsetsTopic, "__sluice_audit")
+	if got := rec.take(events.TypeTopicCreated); len(got) != 0 {
+		t.Fatalf("lookups audited: %+v", got)
 	}
 }
