@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/auth"
@@ -52,8 +53,8 @@ func (r registryAuditor) Audit(ctx context.Context, w schemaregistry.Write) {
 	d := events.AdminData{Method: "schema_registry." + w.Action, Principal: principal, RemoteAddr: w.RemoteAddr,
 		ResourceType: resourceType, Resource: resource, Request: req, Status: "SUCCESS",
 		HTTPMethod: w.HTTPMethod, Path: w.Path, HTTPStatus: w.HTTPStatus}
-	if w.HTTPStatus >= 400 {
-		d.Status, d.Error = "FAILURE", w.Error
+	if w.HTTPStatus >= http.StatusBadRequest {
+		d.Status, d.Error = "FAILURE", strconv.Itoa(w.ErrorCode)+": "+w.Error
 	}
 	r.a.events.Emit(ctx, events.Event{Type: registryEventTypes[w.Action], Subject: resource, Data: d})
 }
