@@ -49,6 +49,11 @@ package kafka
 // request with one, is INVALID_TXN_STATE. Client-sent control batches are
 // refused (INVALID_RECORD).
 //
+// Internal topics (Kafka's __consumer_offsets and __transaction_state,
+// Sluice's __sluice_*) are refused with INVALID_TOPIC_EXCEPTION ("Cannot
+// append to internal topic"), as Kafka refuses client writes to its own;
+// the events writer writes __sluice_* through produce.Batcher directly.
+//
 // Authorization: WRITE on the transactional ID for a transactional
 // request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition) and
 // WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, whether or not the

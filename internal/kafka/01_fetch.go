@@ -32,6 +32,9 @@ package kafka
 // high watermark as the last stable offset (a deviation that saves a store
 // call per fetch; clients reading uncommitted do not use it).
 //
+// Kafka's virtual internal topics (internal_topics.go) are empty logs at
+// offset 0: no records, high watermark 0, OFFSET_OUT_OF_RANGE past it.
+//
 // The handler only resolves topics and maps answers to the wire:
 // fetch.Fetcher answers the request (reads, isolation, long poll; see
 // docs/architecture.md, "Life of a fetch").

@@ -8,7 +8,9 @@ package kafka
 // across files through the index's per-extent max timestamps; when no record
 // is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
 // 7+ (max timestamp, tiered-storage specs) are not served. The leader epoch
-// is always records.LeaderEpoch. Each topic needs DESCRIBE
+// is always records.LeaderEpoch. Kafka's virtual internal topics
+// (internal_topics.go) answer 0 for earliest and latest, -1 for a
+// timestamp. Each topic needs DESCRIBE
 // (TOPIC_AUTHORIZATION_FAILED).
 
 import (

@@ -181,3 +181,22 @@ func TestAutoCreateAudited(t *testing.T) {
 		t.Fatalf("lookups audited: %+v", got)
 	}
 }
+
+// TestAddInternalPartitionsToTxn: a transaction cannot take an internal
+// topic's partition; the request fails as a whole.
+func TestAddInternalPartitionsToTxn(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.createTopic("txn-user", 1, nil)
+	rc := ts.dial()
+	r := kmsg.NewPtrAddPartitionsToTxnRequest()
+	r.Version = 3
+	r.TransactionalID, r.ProducerID, r.ProducerEpoch = "tx", 1, 0
+	r.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: OffsetsTopic, Partitions: []int32{0}}, {Topic: "txn-user", Partitions: []int32{0}}}
+	resp := rc.roundTrip(r).(*kmsg.AddPartitionsToTxnResponse)
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidTopicException.Code {
+		t.Errorf("internal partition: %d", c)
+	}
+	if c := resp.Topics[1].Partitions[0].ErrorCode; c != kerr.OperationNotAttempted.Code {
+		t.Errorf("user partition: %d", c)
+	}
+}
