@@ -107,6 +107,26 @@ func TestInternalTopicsAsKafka(t *testing.T) {
 		t.Errorf("regex consumer subscribed to %v", subs)
 	}
 
+	// librdkafka's regex subscription (confluent-kafka, "^.*") is
+	// assigned the user topics' four partitions only.
+	lines, err := cliScript(ctx, "groups_confluent.py", "consume", map[string]any{
+		"bootstrap": a.KafkaAddr, "topic": "^.*", "group": "rx-librdkafka", "expect": 2, "commit": "auto", "timeout": 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assigned := ""
+	for _, l := range lines {
+		switch {
+		case l.Kind == "info" && strings.HasPrefix(l.Info, "assigned "):
+			assigned = l.Info
+		case l.Kind == "record" && (l.Value == nil || (*l.Value != "rx-a" && *l.Value != "rx-b")):
+			t.Errorf("librdkafka regex consumer read %+v", l)
+		}
+	}
+	if n := len(strings.Split(strings.TrimPrefix(assigned, "assigned "), ",")); assigned == "" || n != 4 {
+		t.Errorf("librdkafka regex consumer: %q (%d partitions)", assigned, n)
+	}
+
 	// Produce to an internal topic: INVALID_TOPIC_EXCEPTION.
 	for _, topic := range []string{"__consumer_offsets", "__sluice_audit"} {
 		err := p.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("x")}).FirstErr()
