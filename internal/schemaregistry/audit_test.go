@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -78,6 +81,46 @@ func TestAuditedWrites(t *testing.T) {
 		}
 		if (w.Error == "") != (c.want.status == http.StatusOK) || (w.Result == nil) != (c.want.status != http.StatusOK) {
 			t.Errorf("%s %s: error %q, result %v", c.method, c.path, w.Error, w.Result)
+		}
+	}
+}
+
+// TestAuditedWritesWithAuth: the user a write authenticated as is
+// reported; a write refused for its credentials is reported without one.
+func TestAuditedWritesWithAuth(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("bob:plain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	authn, err := schemaregistry.LoadBasicAuth(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &auditLog{}
+	srv := httptest.NewServer(schemaregistry.Handler(schemaregistry.New(backend(t), false), schemaregistry.ServerConfig{Auth: authn, Auditor: log}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		user, pass string
+		status     int
+		wantUser   string
+	}{
+		{"bob", "plain", 200, "bob"},
+		{"bob", "wrong", 401, ""},
+	} {
+		req, err := http.NewRequest("PUT", srv.URL+"/config", strings.NewReader(`{"compatibility":"NONE"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(c.user, c.pass)
+		req.Header.Set("Content-Type", schemaregistry.ContentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := log.take()
+		if resp.StatusCode != c.status || len(got) != 1 || got[0].User != c.wantUser || got[0].HTTPStatus != c.status || got[0].Action != schemaregistry.ActionConfig {
+			t.Errorf("%s/%s: status %d, audited %+v", c.user, c.pass, resp.StatusCode, got)
 		}
 	}
 }
