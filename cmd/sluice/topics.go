@@ -85,7 +85,7 @@ func newTopicsCmd() *cobra.Command {
 		},
 	}
 
-	list.Flags().BoolVar(&internal, "internal", false, "also list internal topics (__sluice_events_*, __sluice_audit)")
+	list.Flags().BoolVar(&internal, "internal", false, "also list internal topics (__consumer_offsets, __transaction_state, __sluice_*)")
 
 	var allConfigs bool
 	describe := &cobra.Command{

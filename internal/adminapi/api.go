@@ -101,8 +101,10 @@ type Config struct {
 	Authenticate func(r *http.Request) (auth.Principal, error)
 	// Login checks the cluster's credentials (--console-auth scram); the
 	// console serves its login form with it. Nil: no login.
-	Login  *Login
-	Logger *slog.Logger
+	Login *Login
+	// Auditor, if set, is told of every mutating call (audit.go).
+	Auditor Auditor
+	Logger  *slog.Logger
 }
 
 // API serves /api/v1/.
@@ -186,17 +188,22 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) handler(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(hw http.ResponseWriter, r *http.Request) {
+		w := &statusRecorder{ResponseWriter: hw}
 		p, err := a.Principal(r)
 		if err != nil {
 			if a.cfg.Login != nil {
 				w.Header().Set("WWW-Authenticate", `Basic realm="sluice", charset="UTF-8"`)
 			}
-			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: err.Error()})
+			e := &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: err.Error()}
+			writeError(w, e)
+			a.audit(r, rt, auth.Principal{}, w.status, e)
 			return
 		}
 		if rt.write && a.cfg.ReadOnly {
-			writeError(w, &Error{Status: http.StatusForbidden, Code: "READ_ONLY", Message: "the console and admin API are read-only on this agent (--console-read-only)"})
+			e := &Error{Status: http.StatusForbidden, Code: "READ_ONLY", Message: "the console and admin API are read-only on this agent (--console-read-only)"}
+			writeError(w, e)
+			a.audit(r, rt, p, w.status, e)
 			return
 		}
 		var body []byte
@@ -212,14 +219,15 @@ func (a *API) handler(rt route) http.Handler {
 		if rt.group && isNotCoordinator(err) && r.Header.Get(forwardedHeader) == "" {
 			err = a.forward(w, r, p, r.PathValue("id"), body)
 		}
+		var e *Error
 		if err != nil {
-			var e *Error
 			if !errors.As(err, &e) {
 				a.cfg.Logger.Warn("admin API request failed", "path", r.URL.Path, "err", err)
 				e = &Error{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: err.Error()}
 			}
 			writeError(w, e)
 		}
+		a.audit(r, rt, p, w.status, e)
 	})
 }
 

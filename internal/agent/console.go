@@ -55,6 +55,7 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		Summary:   a.summary,
 		Logger:    a.logger,
 		Login:     login,
+		Auditor:   adminAuditor{a.events},
 	})
 	a.console = console.New(a.admin)
 	a.summaryDone = make(chan struct{})

@@ -79,7 +79,7 @@ func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
 	if cfg.Addr == "" {
 		return nil
 	}
-	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger}
+	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger, Auditor: registryAuditor{a}}
 	authn, err := schemaRegistryAuth(cfg, raw)
 	if err != nil {
 		return err

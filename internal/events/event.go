@@ -54,14 +54,21 @@ const (
 	TypeGroupOffsetsDelete = "io.sluice.audit.group.offsets_deleted"
 	TypeGroupOffsetsReset  = "io.sluice.audit.group.offsets_reset"
 	// Authentications (stream audit): AuthData; ACL and SCRAM changes:
-	// AdminData (internal/kafka). Schema writes and HTTP admin calls are
-	// reserved, not emitted yet.
-	TypeAuthSuccess   = "io.sluice.audit.authentication.success"
-	TypeAuthFailure   = "io.sluice.audit.authentication.failure"
-	TypeACLCreated    = "io.sluice.audit.acl.created"
-	TypeACLDeleted    = "io.sluice.audit.acl.deleted"
-	TypeSCRAMAltered  = "io.sluice.audit.scram.altered"
-	TypeSchemaWritten = "io.sluice.audit.schema.written"
+	// AdminData (internal/kafka).
+	TypeAuthSuccess  = "io.sluice.audit.authentication.success"
+	TypeAuthFailure  = "io.sluice.audit.authentication.failure"
+	TypeACLCreated   = "io.sluice.audit.acl.created"
+	TypeACLDeleted   = "io.sluice.audit.acl.deleted"
+	TypeSCRAMAltered = "io.sluice.audit.scram.altered"
+	// Schema registry writes (stream audit): AdminData with the HTTP
+	// fields (internal/schemaregistry, through its Auditor).
+	TypeSchemaRegistered     = "io.sluice.audit.schema.registered"
+	TypeSchemaDeleted        = "io.sluice.audit.schema.deleted"
+	TypeSchemaConfigAltered  = "io.sluice.audit.schema.config_altered"
+	TypeSchemaModeAltered    = "io.sluice.audit.schema.mode_altered"
+	TypeSchemaContextDeleted = "io.sluice.audit.schema.context_deleted"
+	// Mutating calls of the HTTP admin API (stream audit): AdminData with
+	// the HTTP fields (internal/adminapi, through its Auditor).
 	TypeHTTPAdminCall = "io.sluice.audit.http.admin_call"
 
 	// ACL decisions (stream acl): ACLDecisionData, every denial and
@@ -136,6 +143,15 @@ type AdminData struct {
 	Status    string `json:"status"`
 	ErrorCode int16  `json:"error_code"`
 	Error     string `json:"error,omitempty"`
+	// HTTPMethod, Path and HTTPStatus describe the HTTP request of a
+	// schema registry write or an admin API call (empty for Kafka
+	// requests).
+	HTTPMethod string `json:"http_method,omitempty"`
+	Path       string `json:"path,omitempty"`
+	HTTPStatus int    `json:"http_status,omitempty"`
+	// AutoCreated marks a topic.created event of a topic that a Metadata
+	// request created (auto.create.topics.enable), not CreateTopics.
+	AutoCreated bool `json:"auto_created,omitempty"`
 }
 
 // JobData is the data of TypeJobRun.

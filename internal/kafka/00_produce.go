@@ -49,6 +49,11 @@ package kafka
 // request with one, is INVALID_TXN_STATE. Client-sent control batches are
 // refused (INVALID_RECORD).
 //
+// Internal topics (Kafka's __consumer_offsets and __transaction_state,
+// Sluice's __sluice_*) are refused with INVALID_TOPIC_EXCEPTION ("Cannot
+// append to internal topic"), as Kafka refuses client writes to its own;
+// the events writer writes __sluice_* through produce.Batcher directly.
+//
 // Authorization: WRITE on the transactional ID for a transactional
 // request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition) and
 // WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, whether or not the
@@ -122,7 +127,13 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 			t        metadata.Topic
 			topicErr error
 		)
-		if !txnDenied && !topicDenied {
+		// Internal topics take no client writes, as in Kafka: Kafka's
+		// two are virtual, and Sluice's own are written by the events
+		// writer straight to the write path, never through Produce.
+		internal := !txnDenied && !topicDenied && IsInternalTopic(rt.Topic)
+		if internal {
+			topicErr = fmt.Errorf("%w: Cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
+		} else if !txnDenied && !topicDenied {
 			t, topicErr = s.topics.Topic(ctx, rt.Topic)
 		}
 		maxBytes := s.cfg.MaxMessageBytes
@@ -149,6 +160,8 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 				setErr(&ps, kerr.TransactionalIDAuthorizationFailed.Code, "")
 			case topicDenied:
 				setErr(&ps, kerr.TopicAuthorizationFailed.Code, "")
+			case internal:
+				setErr(&ps, kerr.InvalidTopicException.Code, *errorMessage(topicErr))
 			case topicErr != nil:
 				setErr(&ps, produceErrorCode(topicErr), "")
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:

@@ -32,6 +32,9 @@ package kafka
 // high watermark as the last stable offset (a deviation that saves a store
 // call per fetch; clients reading uncommitted do not use it).
 //
+// Kafka's virtual internal topics (internal_topics.go) are empty logs at
+// offset 0: no records, high watermark 0, OFFSET_OUT_OF_RANGE past it.
+//
 // The handler only resolves topics and maps answers to the wire:
 // fetch.Fetcher answers the request (reads, isolation, long poll; see
 // docs/architecture.md, "Life of a fetch").
@@ -117,6 +120,15 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 				op.ErrorCode = metadataErrorCode(err)
 			case rp.Partition < 0 || rp.Partition >= t.Partitions:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			if op.ErrorCode == 0 && s.ktopics.isVirtual(t.ID) {
+				// Kafka's internal topics are empty logs at offset 0.
+				op.HighWatermark, op.LastStableOffset, op.LogStartOffset = 0, 0, 0
+				if rp.FetchOffset != 0 {
+					op.ErrorCode = kerr.OffsetOutOfRange.Code
+				} else {
+					continue
+				}
 			}
 			if op.ErrorCode != 0 {
 				s.metrics.errorCode(req.key, op.ErrorCode)

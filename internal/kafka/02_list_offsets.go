@@ -8,7 +8,9 @@ package kafka
 // across files through the index's per-extent max timestamps; when no record
 // is that late the answer is offset -1, timestamp -1, as in Kafka. Versions
 // 7+ (max timestamp, tiered-storage specs) are not served. The leader epoch
-// is always records.LeaderEpoch. Each topic needs DESCRIBE
+// is always records.LeaderEpoch. Kafka's virtual internal topics
+// (internal_topics.go) answer 0 for earliest and latest, -1 for a
+// timestamp. Each topic needs DESCRIBE
 // (TOPIC_AUTHORIZATION_FAILED).
 
 import (
@@ -61,6 +63,13 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.Li
 }
 
 func (s *Server) listOffset(ctx context.Context, topic metadata.TopicID, partition int32, ts int64, committed bool) (timestamp, offset int64, err error) {
+	if s.ktopics.isVirtual(topic) {
+		// Kafka's internal topics are empty logs at offset 0.
+		if ts == -2 || ts == -1 {
+			return -1, 0, nil
+		}
+		return -1, -1, nil
+	}
 	if ts == -1 && committed && s.txnLog != nil {
 		st, err := s.txnLog.StableState(ctx, topic, partition, math.MaxInt64)
 		if err != nil {

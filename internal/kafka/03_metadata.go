@@ -15,9 +15,9 @@ package kafka
 // agent allows auto-creation and the request does (v4+; always for v0-v3).
 // Topics requested by ID (v10+) are never auto-created. Sluice's internal
 // topics (__sluice_*: events and audit, internal/events) are flagged
-// is_internal and never auto-created; Kafka's __consumer_offsets and
-// __transaction_state are not listed, since Sluice keeps that state in
-// its metadata store (docs/events.md says why).
+// is_internal and never auto-created. Kafka's __consumer_offsets and
+// __transaction_state are listed, flagged is_internal, as virtual topics
+// (internal_topics.go): Sluice keeps that state in its metadata store.
 //
 // Authorization: a topic needs DESCRIBE. A request for all topics lists
 // only those; a topic asked for by name gets TOPIC_AUTHORIZATION_FAILED
@@ -36,7 +36,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/cluster"
-	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/topics"
@@ -84,7 +83,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		case rt.Topic != nil && *rt.Topic != "" && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, *rt.Topic):
 			err = kerr.TopicAuthorizationFailed
 		case rt.Topic != nil && *rt.Topic != "":
-			t, err = s.topicForMetadata(ctx, *rt.Topic, autoCreate, func() bool {
+			t, err = s.topicForMetadata(ctx, req, *rt.Topic, autoCreate, func() bool {
 				return s.checkCluster(req, kmsg.ACLOperationCreate) || s.authorizeTopic(req, kmsg.ACLOperationCreate, *rt.Topic)
 			})
 		case rt.TopicID != [16]byte{}:
@@ -125,8 +124,9 @@ func metadataErrorCode(err error) int16 {
 }
 
 // topicForMetadata looks a topic up, creating it if autoCreate and the
-// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise).
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
+// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise). A
+// creation is audited as CreateTopics' are, marked auto_created.
+func (s *Server) topicForMetadata(ctx context.Context, req *request, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
 	t, err := s.topics.Topic(ctx, name)
 	if !errors.Is(err, metadata.ErrUnknownTopic) {
 		return t, err
@@ -134,7 +134,7 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if err := topics.ValidateName(name); err != nil {
 		return t, err
 	}
-	if !autoCreate || events.IsInternal(name) {
+	if !autoCreate || IsInternalTopic(name) {
 		// Internal topics are created by their writer, with their own
 		// partition count and retention, never by a client's Metadata.
 		return t, err
@@ -153,6 +153,7 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	if err == nil {
 		s.logger.Info("auto-created topic", "topic", name, "partitions", t.Partitions)
 	}
+	s.auditAutoCreate(ctx, req, name, configs, err)
 	return t, err
 }
 
@@ -168,9 +169,9 @@ func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	// Sluice's own topics (events, audit) are internal, as Kafka flags
-	// __consumer_offsets: tools and regex subscriptions leave them out.
-	mt.IsInternal = events.IsInternal(name)
+	// Kafka's two and Sluice's own topics (events, audit) are internal:
+	// tools and regex subscriptions leave them out.
+	mt.IsInternal = IsInternalTopic(name)
 	th := topicHash(t.ID)
 	for p := int32(0); p < t.Partitions; p++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()

@@ -7,7 +7,8 @@ package kafka
 // same transaction; produce requests still buffered for it fail with
 // UNKNOWN_TOPIC_OR_PARTITION at commit. Data files stay in the bucket for
 // the orphan sweeper. Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown
-// IDs UNKNOWN_TOPIC_ID. The timeout is not used.
+// IDs UNKNOWN_TOPIC_ID. The timeout is not used. Kafka's virtual internal
+// topics (internal_topics.go) are refused with INVALID_TOPIC_EXCEPTION.
 //
 // Authorization: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 

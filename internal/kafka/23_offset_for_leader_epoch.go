@@ -75,6 +75,8 @@ func (s *Server) offsetForLeaderEpoch(ctx context.Context, version int16, t meta
 		}
 	}
 	switch {
+	case rp.LeaderEpoch == records.LeaderEpoch && s.ktopics.isVirtual(t.ID):
+		ps.LeaderEpoch, ps.EndOffset = records.LeaderEpoch, 0 // an empty log
 	case rp.LeaderEpoch == records.LeaderEpoch:
 		st, err := s.log.PartitionState(ctx, t.ID, rp.Partition)
 		if err != nil {

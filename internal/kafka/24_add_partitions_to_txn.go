@@ -9,7 +9,9 @@ package kafka
 // INVALID_PRODUCER_ID_MAPPING, another epoch PRODUCER_FENCED. If any
 // partition is unknown the request fails as a whole, as in Kafka: unknown
 // partitions get UNKNOWN_TOPIC_OR_PARTITION and the others
-// OPERATION_NOT_ATTEMPTED. Transactional produce requests are checked
+// OPERATION_NOT_ATTEMPTED; internal topics (IsInternalTopic), which take
+// no writes, get INVALID_TOPIC_EXCEPTION the same way. Transactional
+// produce requests are checked
 // against this (see Produce). Versions 4+ (broker-to-broker verification,
 // KIP-890) are not served: verification happens inside the commit instead.
 //
@@ -36,10 +38,16 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *
 		parts   []metadata.TxnPartition
 		unknown = map[[2]int]bool{}
 		denied  = map[int]bool{}
+		// internal topics take no writes, transactional or not
+		internal = map[int]bool{}
 	)
 	for ti, rt := range m.Topics {
 		if txnDenied || !s.authorizeTopic(req, kmsg.ACLOperationWrite, rt.Topic) {
 			denied[ti] = true
+			continue
+		}
+		if IsInternalTopic(rt.Topic) {
+			internal[ti] = true
 			continue
 		}
 		t, err := s.topics.Topic(ctx, rt.Topic)
@@ -52,7 +60,8 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *
 		}
 	}
 	code := int16(0)
-	if len(unknown) == 0 && len(denied) == 0 {
+	refused := len(unknown) > 0 || len(denied) > 0 || len(internal) > 0
+	if !refused {
 		code = groupErrorCode(s.txn.AddPartitions(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, parts))
 	}
 	for ti, rt := range m.Topics {
@@ -66,7 +75,9 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, m *
 				op.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			case denied[ti]:
 				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case len(unknown) == 0 && len(denied) == 0:
+			case internal[ti]:
+				op.ErrorCode = kerr.InvalidTopicException.Code
+			case !refused:
 				op.ErrorCode = code
 			case unknown[[2]int{ti, pi}]:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -53,7 +53,9 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request, m *kms
 			return resp
 		}
 		for _, t := range list {
-			wants = append(wants, want{topic: t})
+			if !s.ktopics.isVirtual(t.ID) { // nothing of theirs is stored
+				wants = append(wants, want{topic: t})
+			}
 		}
 	} else {
 		for _, rt := range m.Topics {

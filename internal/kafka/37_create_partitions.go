@@ -2,7 +2,8 @@ package kafka
 
 // CreatePartitions (key 37), versions 0-3.
 //
-// Partition counts only grow: a count equal to or below the current one is
+// Kafka's virtual internal topics (internal_topics.go) are refused with
+// INVALID_REQUEST. Partition counts only grow: a count equal to or below the current one is
 // INVALID_PARTITIONS with a message saying the current count, as in Kafka.
 // The new partitions start with empty logs, and the topic's existing
 // partitions are untouched; the increase is one metadata transaction that
@@ -63,6 +64,9 @@ func (s *Server) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 	t, err := s.topics.Topic(ctx, rt.Topic)
 	if err != nil {
 		return err
+	}
+	if isKafkaInternal(t.Name) {
+		return errInternalTopicChange
 	}
 	switch {
 	case rt.Count == t.Partitions:

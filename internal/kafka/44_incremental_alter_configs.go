@@ -187,6 +187,9 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 		}
 		return next, nil
 	}
+	if isKafkaInternal(name) {
+		return errInternalTopicChange
+	}
 	if validateOnly {
 		t, err := s.topics.Topic(ctx, name)
 		if err != nil {

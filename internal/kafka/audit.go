@@ -23,6 +23,33 @@ import (
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 
+// auditAutoCreate emits the topic.created event of a topic a Metadata
+// request created (or failed to), as CreateTopics' events but marked
+// auto_created, with method kafka.Metadata.
+func (s *Server) auditAutoCreate(ctx context.Context, req *request, name string, configs map[string]string, err error) {
+	if s.events == nil {
+		return
+	}
+	p := req.principal
+	if p == (auth.Principal{}) {
+		p = auth.Anonymous
+	}
+	cfg := map[string]any{}
+	for k, v := range configs {
+		cfg[k] = v
+	}
+	d := events.AdminData{Method: "kafka." + kmsg.NameForKey(req.key), Principal: p.String(), ClientID: req.clientID,
+		RemoteAddr: req.remote, ResourceType: "topic", Resource: name, Status: "SUCCESS", AutoCreated: true,
+		Request: map[string]any{"partitions": s.cfg.DefaultPartitions, "configs": cfg}}
+	if err != nil {
+		d.Status, d.ErrorCode = "FAILURE", metadataErrorCode(err)
+		if e := kerr.ErrorForCode(d.ErrorCode); e != nil {
+			d.Error = e.Error() + ": " + err.Error()
+		}
+	}
+	s.events.Emit(ctx, events.Event{Type: events.TypeTopicCreated, Subject: name, Data: d})
+}
+
 // auditedKeys are the API keys audit looks at.
 var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 30: true, 31: true, 33: true, 37: true, 42: true, 44: true, 47: true, 51: true}
 

@@ -48,6 +48,11 @@ func errorCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage):
 		return kerr.KafkaStorageError.Code
+	case errors.As(err, new(*kerr.Error)):
+		// A handler's error that wraps a Kafka error ("%w: detail").
+		var ke *kerr.Error
+		errors.As(err, &ke)
+		return ke.Code
 	case errors.Is(err, context.DeadlineExceeded), unavailable(err):
 		// A dependency (metadata store, bucket) that does not answer:
 		// retriable, as a broker whose controller or disk is slow.

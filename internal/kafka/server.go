@@ -157,8 +157,11 @@ func (c *Config) setDefaults() {
 
 // Server serves the Kafka protocol.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// topics is the store's topics plus Kafka's virtual internal ones
+	// (internal_topics.go); ktopics is the same value, for isVirtual.
 	topics   metadata.Topics
+	ktopics  *kafkaTopics
 	log      metadata.Log
 	records  RecordDeleter
 	producer Producer
@@ -252,13 +255,14 @@ func NewServer(cfg Config, d Deps) *Server {
 	if d.BucketReady == nil {
 		d.BucketReady = func() error { return nil }
 	}
+	kt := newKafkaTopics(d.Topics, d.ClusterID)
 	var sessions *fetchSessions
 	if cfg.FetchSessionSlots > 0 {
 		sessions = newFetchSessions(cfg.FetchSessionSlots, d.Metrics.fetchSessions)
 	}
 	return &Server{
 		sessions: sessions,
-		cfg:      cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		cfg:      cfg, topics: kt, ktopics: kt, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID, scram: d.Scram,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),

@@ -37,6 +37,8 @@ type ServerConfig struct {
 	AuthFailureDelay time.Duration
 	// Metrics, if set, counts requests.
 	Metrics *Metrics
+	// Auditor, if set, is told of every write request (audit.go).
+	Auditor Auditor
 	Logger  *slog.Logger
 }
 
@@ -51,18 +53,23 @@ func Handler(reg *Registry, cfg ServerConfig) http.Handler {
 	s := &server{reg: reg, cfg: cfg}
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request) (any, error)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, h) })
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, "", h) })
+	}
+	// write is route for a request that changes the registry: the
+	// Auditor is told of it.
+	write := func(pattern, action string, h func(w http.ResponseWriter, r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, action, h) })
 	}
 	route("GET /{$}", func(http.ResponseWriter, *http.Request) (any, error) { return struct{}{}, nil })
 	route("GET /subjects", s.subjects)
-	route("POST /subjects/{subject}/versions", s.register)
+	write("POST /subjects/{subject}/versions", ActionRegister, s.register)
 	route("POST /subjects/{subject}", s.lookup)
 	route("GET /subjects/{subject}/versions", s.versions)
 	route("GET /subjects/{subject}/versions/{version}", s.version)
 	route("GET /subjects/{subject}/versions/{version}/schema", s.versionSchema)
 	route("GET /subjects/{subject}/versions/{version}/referencedby", s.referencedBy)
-	route("DELETE /subjects/{subject}", s.deleteSubject)
-	route("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
+	write("DELETE /subjects/{subject}", ActionDelete, s.deleteSubject)
+	write("DELETE /subjects/{subject}/versions/{version}", ActionDelete, s.deleteVersion)
 	route("GET /schemas", s.schemas)
 	route("GET /schemas/types", func(http.ResponseWriter, *http.Request) (any, error) { return schema.Types, nil })
 	route("GET /schemas/ids/{id}", s.schemaByID)
@@ -72,19 +79,19 @@ func Handler(reg *Registry, cfg ServerConfig) http.Handler {
 	route("POST /compatibility/subjects/{subject}/versions", s.compatibility)
 	route("POST /compatibility/subjects/{subject}/versions/{version}", s.compatibility)
 	route("GET /config", s.getConfig)
-	route("PUT /config", s.putConfig)
-	route("DELETE /config", s.deleteConfig)
+	write("PUT /config", ActionConfig, s.putConfig)
+	write("DELETE /config", ActionConfig, s.deleteConfig)
 	route("GET /config/{subject}", s.getConfig)
-	route("PUT /config/{subject}", s.putConfig)
-	route("DELETE /config/{subject}", s.deleteConfig)
+	write("PUT /config/{subject}", ActionConfig, s.putConfig)
+	write("DELETE /config/{subject}", ActionConfig, s.deleteConfig)
 	route("GET /mode", s.getMode)
-	route("PUT /mode", s.putMode)
-	route("DELETE /mode", s.deleteMode)
+	write("PUT /mode", ActionMode, s.putMode)
+	write("DELETE /mode", ActionMode, s.deleteMode)
 	route("GET /mode/{subject}", s.getMode)
-	route("PUT /mode/{subject}", s.putMode)
-	route("DELETE /mode/{subject}", s.deleteMode)
+	write("PUT /mode/{subject}", ActionMode, s.putMode)
+	write("DELETE /mode/{subject}", ActionMode, s.deleteMode)
 	route("GET /contexts", func(w http.ResponseWriter, r *http.Request) (any, error) { return reg.Contexts(r.Context()) })
-	route("DELETE /contexts/{context}", s.deleteContext)
+	write("DELETE /contexts/{context}", ActionDeleteContext, s.deleteContext)
 	route("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		// A path served for another method is 405, as in Confluent.
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -156,7 +163,9 @@ func boolParam(r *http.Request, name string) bool {
 	return v
 }
 
-func (s *server) serve(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) (any, error)) {
+// serve answers one request with h; a write (action set) is reported to
+// the Auditor whatever its outcome, authentication failures included.
+func (s *server) serve(w http.ResponseWriter, r *http.Request, action string, h func(http.ResponseWriter, *http.Request) (any, error)) {
 	status := http.StatusOK
 	defer func() {
 		if s.cfg.Metrics != nil {
@@ -173,6 +182,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, h func(http.Respo
 				w.Header().Set("WWW-Authenticate", `Basic realm="sluice-schema-registry"`)
 			}
 			writeJSON(w, status, e)
+			s.audit(r, action, status, nil, e)
 			return
 		}
 	}
@@ -189,9 +199,11 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, h func(http.Respo
 		}
 		status = e.Status
 		writeJSON(w, status, e)
+		s.audit(r, action, status, nil, e)
 		return
 	}
 	writeJSON(w, status, out)
+	s.audit(r, action, status, out, nil)
 }
 
 // authenticate checks the request's basic credentials: nil when they are
