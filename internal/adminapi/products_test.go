@@ -289,6 +289,13 @@ func TestSchemas(t *testing.T) {
 	if got.SchemaID != id2 || got.SchemaType != "AVRO" || got.Format != "json" || !strings.Contains(got.Text, `"note": "rush"`) || got.Size != len(value) {
 		t.Fatalf("decoded value: %+v", got)
 	}
+	// The topic list shows the topic's throughput (the agent samples its
+	// metrics when asked).
+	var tp adminapi.TopicPage
+	ta.mustOK(t, "GET", "/api/v1/topics?q=orders", nil, 200, &tp)
+	if len(tp.Topics) != 1 || tp.Topics[0].ProduceBytesPerSec <= 0 || tp.Topics[0].FetchBytesPerSec <= 0 {
+		t.Fatalf("topic throughput: %+v", tp)
+	}
 	// Asked for hex, the bytes are shown as they are.
 	var hexMsgs adminapi.Messages
 	ta.mustOK(t, "GET", "/api/v1/topics/orders/messages?offset=0&format=hex", nil, 200, &hexMsgs)
