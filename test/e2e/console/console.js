@@ -142,6 +142,9 @@ async function main () {
   step('search topics')
   await go('/topics?q=browser')
   await expectText(page, '#topic-total', '1 topic matching “browser”')
+  // The message produced above shows in the topic's throughput.
+  const rate = await page.textContent('#topics td.produce-rate')
+  if (rate === '0 B/s') throw new Error('topic list shows no produce throughput')
 
   // Watch a group's lag fall as a consumer catches up.
   step('groups')
