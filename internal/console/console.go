@@ -214,6 +214,12 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 
 var funcs = template.FuncMap{
 	"list": func(s ...string) []string { return s },
+	"rate": func(v float64) string {
+		if v > 0 && v < 1024 {
+			return fmt.Sprintf("%.1f B/s", v)
+		}
+		return humanBytes(int64(v)) + "/s"
+	},
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err

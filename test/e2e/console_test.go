@@ -60,7 +60,7 @@ func TestConsoleBrowser(t *testing.T) {
 	// Shadow mode: ACLs can be created and the console's anonymous
 	// requests become would-be denials, while everything is served.
 	a := StartAgent(t, "", "--acl-mode", "shadow")
-	ctx := testContext(t, 170*time.Second)
+	ctx := testContext(t, 220*time.Second)
 
 	const topic, group, records = "jobs", "workers", 40
 	a.CreateTopic(topic, 2)

@@ -33,7 +33,7 @@ function signal (name) {
 const deadline = setTimeout(() => {
   out({ kind: 'error', error: 'deadline reached' })
   process.exit(2)
-}, 150000)
+}, 200000)
 
 async function expectText (page, sel, want, timeout) {
   await page.waitForFunction(([s, w]) => {
@@ -233,7 +233,7 @@ async function main () {
   // timeline; an event expands to its CloudEvent.
   step('events')
   await until('/events?q=' + encodeURIComponent('from audit type == "io.sluice.audit.acl.created"') + '&since=1h', '#events details.event')
-  await page.waitForSelector('#events-timeline svg rect.bar')
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#events-timeline svg rect.bar')).some((r) => parseFloat(r.getAttribute('height')) > 0))
   await page.click('#events details.event summary')
   const ce = await page.textContent('#events details.event[open] pre')
   if (!ce.includes('"specversion"') || !ce.includes('User:console-e2e')) throw new Error('expanded event ' + ce)
