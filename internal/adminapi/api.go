@@ -92,6 +92,11 @@ type Config struct {
 	// ReadOnly refuses every change with 403 READ_ONLY
 	// (--console-read-only).
 	ReadOnly bool
+	// Events runs event queries (the events explorer, ACL denials); nil:
+	// those answer 501 NOT_AVAILABLE.
+	Events Events
+	// Schemas is the schema registry (nil: none; its pages answer 501).
+	Schemas Schemas
 	// Summary is the agent's in-memory throughput history (nil: empty).
 	Summary *Summary
 	// Authenticate is the login hook: it returns the principal a request
@@ -169,6 +174,18 @@ var routes = []route{
 	{"DELETE /api/v1/groups/{id}", true, (*API).serveDeleteGroup, true},
 	{"POST /api/v1/groups/{id}/reset-offsets", true, (*API).serveResetOffsets, true},
 	{"GET /api/v1/metrics/summary", false, (*API).serveSummary, false},
+	{"GET /api/v1/acls", false, (*API).serveACLs, false},
+	{"POST /api/v1/acls", true, (*API).serveCreateACL, false},
+	{"POST /api/v1/acls/delete", true, (*API).serveDeleteACL, false},
+	{"GET /api/v1/users", false, (*API).serveUsers, false},
+	{"PUT /api/v1/users/{name}", true, (*API).serveUpsertUser, false},
+	{"DELETE /api/v1/users/{name}", true, (*API).serveDeleteUser, false},
+	{"GET /api/v1/acl-denials", false, (*API).serveDenials, false},
+	{"GET /api/v1/events", false, (*API).serveEvents, false},
+	{"GET /api/v1/schemas/subjects", false, (*API).serveSubjects, false},
+	{"GET /api/v1/schemas/subjects/{subject}", false, (*API).serveSubject, false},
+	{"GET /api/v1/schemas/subjects/{subject}/diff", false, (*API).serveDiff, false},
+	{"POST /api/v1/schemas/subjects/{subject}/compatibility", false, (*API).serveCompatibility, false},
 }
 
 // Routes returns the patterns of every endpoint, in registration order.
@@ -274,7 +291,7 @@ func kafkaError(code int16, msg *string) error {
 		e.Message = *msg
 	}
 	switch ke {
-	case kerr.UnknownTopicOrPartition, kerr.UnknownTopicID, kerr.GroupIDNotFound:
+	case kerr.UnknownTopicOrPartition, kerr.UnknownTopicID, kerr.GroupIDNotFound, kerr.ResourceNotFound:
 		e.Status = http.StatusNotFound
 	case kerr.TopicAlreadyExists, kerr.NonEmptyGroup:
 		e.Status = http.StatusConflict

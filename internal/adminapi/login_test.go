@@ -251,3 +251,48 @@ func TestConsoleAuthValue(t *testing.T) {
 		t.Fatalf("--console-auth ldap: %v, want a refusal naming the flag", err)
 	}
 }
+
+// TestSecurityAdminLoggedIn manages users and ACLs as logged-in users:
+// the Kafka handlers' CLUSTER checks apply to each one, the new user logs
+// in with the password set through the API, and pages need a login.
+func TestSecurityAdminLoggedIn(t *testing.T) {
+	t.Parallel()
+	base := startSecuredAgent(t)
+
+	resp, body := send(t, "GET", base+"/api/v1/users", "", "", nil, "", "")
+	wantAPIError(t, resp, body, 401, "UNAUTHENTICATED")
+	for _, page := range []string{"/acls", "/users", "/acls/denials", "/events", "/schemas"} {
+		if resp, _ := send(t, "GET", base+page, "", "", nil, "", ""); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("%s without a login: %d %q", page, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+
+	resp, body = send(t, "PUT", base+"/api/v1/users/bob", "admin", "admin-pw", nil, "application/json", `{"password":"bob-pw"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin creating bob: %d %s", resp.StatusCode, body)
+	}
+	// bob logs in with that password; no ACL lets him see or change ACLs.
+	resp, body = send(t, "GET", base+"/api/v1/acls", "bob", "bob-pw", nil, "", "")
+	wantAPIError(t, resp, body, 403, "CLUSTER_AUTHORIZATION_FAILED")
+	resp, body = send(t, "POST", base+"/api/v1/acls", "bob", "bob-pw", nil, "application/json",
+		`{"resource_type":"TOPIC","resource_name":"x","principal":"User:bob","operation":"ALL"}`)
+	wantAPIError(t, resp, body, 403, "CLUSTER_AUTHORIZATION_FAILED")
+	resp, body = send(t, "PUT", base+"/api/v1/users/bob", "bob", "bob-pw", nil, "application/json", `{"password":"mine"}`)
+	wantAPIError(t, resp, body, 403, "CLUSTER_AUTHORIZATION_FAILED")
+	// alice is allowed ALL on the cluster: she lists the ACLs, and sees
+	// her own.
+	resp, body = send(t, "GET", base+"/api/v1/acls?principal=User:alice&resource_type=CLUSTER", "alice", "alice-pw", nil, "", "")
+	var list adminapi.ACLList
+	if err := json.Unmarshal([]byte(body), &list); err != nil || resp.StatusCode != 200 || len(list.ACLs) != 2 {
+		t.Fatalf("alice listing ACLs: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := send(t, "GET", base+"/acls", "alice", "alice-pw", nil, "", ""); resp.StatusCode != 200 || !strings.Contains(body, "User:alice") {
+		t.Fatalf("alice's ACL page: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = send(t, "DELETE", base+"/api/v1/users/bob", "admin", "admin-pw", nil, "", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin deleting bob: %d %s", resp.StatusCode, body)
+	}
+	resp, body = send(t, "GET", base+"/api/v1/cluster", "bob", "bob-pw", nil, "", "")
+	wantAPIError(t, resp, body, 401, "UNAUTHENTICATED")
+}

@@ -34,6 +34,12 @@ type Data struct {
 	Text   string `json:"text"`
 	Null   bool   `json:"null,omitempty"`
 	Size   int    `json:"size"`
+	// SchemaID and SchemaType name the registry schema a value in the
+	// Confluent wire format (magic byte 0, schema ID) was decoded with;
+	// Text is then the payload as the schema reads it (JSON), or the
+	// payload after the 5-byte header in hex (Protobuf).
+	SchemaID   int64  `json:"schema_id,omitempty"`
+	SchemaType string `json:"schema_type,omitempty"`
 }
 
 // MessageHeader is one record header.
@@ -168,6 +174,18 @@ func (a *API) Browse(ctx context.Context, p auth.Principal, topic string, q Brow
 		start = max(st.HighWatermark-int64(q.Limit), st.LogStartOffset)
 	}
 	out.StartOffset, out.NextOffset = start, start
+	// Values in the Confluent wire format are decoded through the schema
+	// registry when the format is auto.
+	value := func(b []byte) Data { return render(b, q.Format) }
+	if q.Format == FormatAuto && a.cfg.Schemas != nil {
+		wd := &wireDecoder{reg: a.cfg.Schemas, cache: map[int64]*wireSchema{}}
+		value = func(b []byte) Data {
+			if d, ok := wd.decode(ctx, b); ok {
+				return d
+			}
+			return render(b, q.Format)
+		}
+	}
 	for round := 0; round < 16 && len(out.Messages) < q.Limit && out.NextOffset < out.HighWatermark; round++ {
 		batches, hw, err := a.fetch(ctx, p, topic, q.Partition, out.NextOffset)
 		if err != nil {
@@ -175,7 +193,7 @@ func (a *API) Browse(ctx context.Context, p auth.Principal, topic string, q Brow
 		}
 		out.HighWatermark = max(out.HighWatermark, hw)
 		before := out.NextOffset
-		if err := decodeBatches(batches, q, &out); err != nil {
+		if err := decodeBatches(batches, q, &out, value); err != nil {
 			return Messages{}, err
 		}
 		if out.NextOffset == before {
@@ -265,8 +283,9 @@ func (a *API) fetch(ctx context.Context, p auth.Principal, topic string, partiti
 }
 
 // decodeBatches appends the records of batches at or after out.NextOffset
-// to out, up to q.Limit, and moves NextOffset past what it consumed.
-func decodeBatches(batches []byte, q BrowseQuery, out *Messages) error {
+// to out, up to q.Limit, and moves NextOffset past what it consumed;
+// value renders record values.
+func decodeBatches(batches []byte, q BrowseQuery, out *Messages, value func([]byte) Data) error {
 	for len(batches) > 0 && len(out.Messages) < q.Limit {
 		batch, rest, err := records.Next(batches)
 		if err != nil {
@@ -307,7 +326,7 @@ func decodeBatches(batches []byte, q BrowseQuery, out *Messages) error {
 				ts = h.MaxTimestamp
 			}
 			m := Message{Partition: q.Partition, Offset: off, Timestamp: time.UnixMilli(ts).UTC(),
-				Key: render(rec.Key, q.Format), Value: render(rec.Value, q.Format), Headers: []MessageHeader{}}
+				Key: render(rec.Key, q.Format), Value: value(rec.Value), Headers: []MessageHeader{}}
 			for _, hd := range rec.Headers {
 				m.Headers = append(m.Headers, MessageHeader{Key: hd.Key, Value: render(hd.Value, q.Format)})
 			}

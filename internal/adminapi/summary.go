@@ -44,6 +44,9 @@ const (
 	metricFetchBytes     = "sluice_fetch_bytes_total"
 	metricFetchRecords   = "sluice_fetch_records_total"
 	metricRequestSeconds = "sluice_kafka_request_seconds"
+	// Per-topic byte counters (label topic).
+	metricTopicProduceBytes = "sluice_topic_produce_bytes_total"
+	metricTopicFetchBytes   = "sluice_topic_fetch_bytes_total"
 )
 
 // hist is a histogram's cumulative state.
@@ -57,13 +60,46 @@ type hist struct {
 type sample struct {
 	produceBytes, produceRecords, fetchBytes, fetchRecords float64
 	produce, fetch                                         hist
+	// topics holds each topic's produce and fetch byte counters.
+	topics map[string]topicBytes
 }
+
+// topicBytes is one topic's produce and fetch bytes.
+type topicBytes struct{ produce, fetch float64 }
 
 // minute is what happened in one minute.
 type minute struct {
 	start                                                  time.Time
 	produceBytes, produceRecords, fetchBytes, fetchRecords float64
 	produce, fetch                                         hist // deltas
+	topics                                                 map[string]topicBytes
+}
+
+// TopicWindow is how far back a topic's throughput is averaged.
+const TopicWindow = 5 * time.Minute
+
+// TopicRate is one topic's throughput averaged over TopicWindow.
+type TopicRate struct {
+	ProduceBytesPerSec float64 `json:"produce_bytes_per_sec"`
+	FetchBytesPerSec   float64 `json:"fetch_bytes_per_sec"`
+}
+
+// topicCounter adds mf's per-topic values to cur.topics.
+func topicCounter(cur *sample, mf *dto.MetricFamily, fetch bool) {
+	for _, m := range mf.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() != "topic" {
+				continue
+			}
+			tb := cur.topics[l.GetValue()]
+			if fetch {
+				tb.fetch += m.GetCounter().GetValue()
+			} else {
+				tb.produce += m.GetCounter().GetValue()
+			}
+			cur.topics[l.GetValue()] = tb
+		}
+	}
 }
 
 // NewSummary returns a summary reading g.
@@ -92,15 +128,19 @@ func (s *Summary) Sample() {
 	if err != nil && len(mfs) == 0 {
 		return
 	}
-	var cur sample
+	cur := sample{topics: map[string]topicBytes{}}
 	for _, mf := range mfs {
 		switch mf.GetName() {
 		case metricProduceBytes:
 			cur.produceBytes = counterSum(mf)
+		case metricTopicProduceBytes:
+			topicCounter(&cur, mf, false)
 		case metricProduceRecords:
 			cur.produceRecords = counterSum(mf)
 		case metricFetchBytes:
 			cur.fetchBytes = counterSum(mf)
+		case metricTopicFetchBytes:
+			topicCounter(&cur, mf, true)
 		case metricFetchRecords:
 			cur.fetchRecords = counterSum(mf)
 		case metricRequestSeconds:
@@ -137,6 +177,20 @@ func (s *Summary) Sample() {
 	b.fetchRecords += delta(cur.fetchRecords, s.prev.fetchRecords)
 	b.produce.add(cur.produce, s.prev.produce)
 	b.fetch.add(cur.fetch, s.prev.fetch)
+	for t, c := range cur.topics {
+		p := s.prev.topics[t]
+		d := topicBytes{produce: delta(c.produce, p.produce), fetch: delta(c.fetch, p.fetch)}
+		if d == (topicBytes{}) {
+			continue
+		}
+		if b.topics == nil {
+			b.topics = map[string]topicBytes{}
+		}
+		bt := b.topics[t]
+		bt.produce += d.produce
+		bt.fetch += d.fetch
+		b.topics[t] = bt
+	}
 	s.prev = cur
 }
 
@@ -232,6 +286,9 @@ type SummaryReport struct {
 	ProduceRecords float64       `json:"produce_records"`
 	FetchBytes     float64       `json:"fetch_bytes"`
 	FetchRecords   float64       `json:"fetch_records"`
+	// Topics is each topic's throughput over the last TopicWindow (only
+	// topics with traffic).
+	Topics map[string]TopicRate `json:"topics,omitempty"`
 }
 
 // Report returns the last hour, oldest minute first.
@@ -264,6 +321,17 @@ func (s *Summary) Report() SummaryReport {
 			r.ProduceRecords += b.produceRecords
 			r.FetchBytes += b.fetchBytes
 			r.FetchRecords += b.fetchRecords
+			if i < int(TopicWindow/time.Minute) {
+				for t, tb := range b.topics {
+					if r.Topics == nil {
+						r.Topics = map[string]TopicRate{}
+					}
+					tr := r.Topics[t]
+					tr.ProduceBytesPerSec += tb.produce / TopicWindow.Seconds()
+					tr.FetchBytesPerSec += tb.fetch / TopicWindow.Seconds()
+					r.Topics[t] = tr
+				}
+			}
 		}
 		r.Minutes = append(r.Minutes, ms)
 	}
@@ -387,6 +455,15 @@ func (r *SummaryReport) merge(o SummaryReport) {
 	r.ProduceRecords += o.ProduceRecords
 	r.FetchBytes += o.FetchBytes
 	r.FetchRecords += o.FetchRecords
+	for t, or := range o.Topics {
+		if r.Topics == nil {
+			r.Topics = map[string]TopicRate{}
+		}
+		tr := r.Topics[t]
+		tr.ProduceBytesPerSec += or.ProduceBytesPerSec
+		tr.FetchBytesPerSec += or.FetchBytesPerSec
+		r.Topics[t] = tr
+	}
 }
 
 func weighted(a float64, na uint64, b float64, nb uint64) float64 {

@@ -65,3 +65,36 @@ func TestSummaryMinutes(t *testing.T) {
 		t.Fatalf("hour total after an hour %v", r.ProduceBytes)
 	}
 }
+
+// TestSummaryTopics keeps each topic's bytes and reports the last five
+// minutes' average; merging adds another agent's.
+func TestSummaryTopics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricTopicProduceBytes}, []string{"topic"})
+	out := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricTopicFetchBytes}, []string{"topic"})
+	reg.MustRegister(in, out)
+	now := time.Date(2026, 12, 6, 10, 0, 10, 0, time.UTC)
+	s := NewSummary(reg)
+	s.now = func() time.Time { return now }
+	in.WithLabelValues("old").Add(1) // before the baseline: not counted
+	s.Sample()
+	in.WithLabelValues("old").Add(3000)
+	s.Sample()
+	now = now.Add(10 * time.Minute) // "old" is now out of the window
+	in.WithLabelValues("a").Add(600)
+	out.WithLabelValues("a").Add(1200)
+	in.WithLabelValues("b").Add(300)
+	s.Sample()
+	now = now.Add(time.Minute)
+	in.WithLabelValues("a").Add(300)
+	s.Sample()
+
+	r := s.Report()
+	if len(r.Topics) != 2 || r.Topics["a"] != (TopicRate{ProduceBytesPerSec: 3, FetchBytesPerSec: 4}) || r.Topics["b"].ProduceBytesPerSec != 1 {
+		t.Fatalf("topics %+v", r.Topics)
+	}
+	r.merge(SummaryReport{Topics: map[string]TopicRate{"a": {ProduceBytesPerSec: 1}, "c": {FetchBytesPerSec: 2}}})
+	if r.Topics["a"].ProduceBytesPerSec != 4 || r.Topics["c"].FetchBytesPerSec != 2 {
+		t.Fatalf("merged topics %+v", r.Topics)
+	}
+}

@@ -26,6 +26,11 @@ type TopicSummary struct {
 	CreatedAt  time.Time `json:"created_at"`
 	// Bytes is what the topic's data occupies in the bucket.
 	Bytes int64 `json:"bytes"`
+	// ProduceBytesPerSec and FetchBytesPerSec are the topic's throughput
+	// over the last 5 minutes, merged over every agent that answered (as
+	// the metrics summary merges).
+	ProduceBytesPerSec float64 `json:"produce_bytes_per_sec"`
+	FetchBytesPerSec   float64 `json:"fetch_bytes_per_sec"`
 }
 
 // TopicPage is one page of GET /api/v1/topics.
@@ -117,9 +122,14 @@ func (a *API) Topics(ctx context.Context, q ListQuery) (TopicPage, error) {
 		return TopicPage{}, err
 	}
 	p := TopicPage{Topics: []TopicSummary{}, Total: total, NextPageToken: next}
+	var rates map[string]TopicRate
+	if len(idx) > 0 {
+		rates = a.ClusterSummary(ctx).Topics
+	}
 	for _, i := range idx {
 		t := all[i]
-		ts := TopicSummary{Name: t.Name, ID: t.ID.Base64(), Partitions: t.Partitions, Configs: len(t.Configs), CreatedAt: t.CreatedAt}
+		ts := TopicSummary{Name: t.Name, ID: t.ID.Base64(), Partitions: t.Partitions, Configs: len(t.Configs), CreatedAt: t.CreatedAt,
+			ProduceBytesPerSec: rates[t.Name].ProduceBytesPerSec, FetchBytesPerSec: rates[t.Name].FetchBytesPerSec}
 		// One query per topic of the page only, never per topic of the
 		// cluster.
 		sizes, err := a.cfg.Store.PartitionBytes(ctx, t.ID)

@@ -256,7 +256,10 @@ type Agent struct {
 	srLn            net.Listener
 	srSrv           *http.Server
 	schemaValidator *schemaregistry.Validator
-	srServing       bool // srSrv took srLn over
+	// schemaRegistry is the registry the console reads (nil when the
+	// metadata store keeps no schemas).
+	schemaRegistry *schemaregistry.Registry
+	srServing      bool // srSrv took srLn over
 
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.

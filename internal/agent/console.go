@@ -43,7 +43,13 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 	} else if a.saslListener() {
 		a.logger.Warn("Kafka listeners require SASL but the console and admin API let anyone reaching --http-addr act as the anonymous principal; set --console-auth scram")
 	}
+	var schemas adminapi.Schemas
+	if a.schemaRegistry != nil {
+		schemas = a.schemaRegistry
+	}
 	a.admin = adminapi.New(adminapi.Config{
+		Events:    a.query,
+		Schemas:   schemas,
 		Kafka:     a.server,
 		Store:     a.store,
 		Readiness: a.readiness,

@@ -74,6 +74,7 @@ func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
 		return nil
 	}
 	reg := schemaregistry.New(store, readOnly)
+	a.schemaRegistry = reg
 	metrics := schemaregistry.NewMetrics(a.metrics, reg)
 	a.schemaValidator = schemaregistry.NewValidator(store, metrics)
 	if cfg.Addr == "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/adminapi"
+	"github.com/sluicehq/sluice/internal/query"
 )
 
 // Charts are SVG drawn here, on the server: numbers only, no script, so a
@@ -172,6 +173,45 @@ func lagChart(g adminapi.Group) template.HTML {
 			x+2, float64(padT+h)-bh, barW-4, bh, template.HTMLEscapeString(o.Topic), o.Partition, lag)
 		if n <= 32 {
 			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%d</text>`, x+barW/2, h+padT+padB-6, o.Partition)
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// timelineChart draws an event query's timeline as one bar per bucket.
+func timelineChart(res *query.Result) template.HTML {
+	if res == nil || len(res.Timeline) == 0 {
+		return ""
+	}
+	var peak int64
+	for _, b := range res.Timeline {
+		peak = max(peak, b.Count)
+	}
+	top := niceCeil(float64(peak))
+	if top == 0 {
+		top = 1
+	}
+	h := 140
+	n := len(res.Timeline)
+	barW := float64(chartW-padL-8) / float64(n)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="events per bucket">`, chartW, h+padB+padT)
+	for i := 0; i <= 2; i++ {
+		y := float64(padT) + float64(h)*float64(i)/2
+		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-8, y, y)
+		if v := top * float64(2-i) / 2; v == math.Trunc(v) {
+			fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-6, y+4, v)
+		}
+	}
+	step := max(n/6, 1)
+	for i, bk := range res.Timeline {
+		bh := float64(h) * float64(bk.Count) / top
+		x := float64(padL) + float64(i)*barW
+		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
+			x+1, float64(padT+h)-bh, max(barW-2, 1), bh, bk.Start.UTC().Format("15:04:05"), bk.Count)
+		if i%step == 0 {
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="start">%s</text>`, x, h+padT+padB-6, bk.Start.UTC().Format("15:04"))
 		}
 	}
 	b.WriteString(`</svg>`)

@@ -11,6 +11,7 @@ package console
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -43,8 +44,9 @@ type Console struct {
 // New returns the console over api.
 func New(api *adminapi.API) *Console {
 	c := &Console{api: api, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error", "login"} {
-		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error", "login",
+		"acls", "users", "denials", "events", "subjects", "subject", "diff"} {
+		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 	}
 	return c
 }
@@ -56,11 +58,19 @@ var routes = []string{
 	"GET /topics/{name}",
 	"GET /groups",
 	"GET /groups/{id}",
+	"GET /acls",
+	"GET /users",
+	"GET /acls/denials",
+	"GET /events",
+	"GET /schemas",
+	"GET /schemas/{subject}",
+	"GET /schemas/{subject}/diff",
 }
 
 // Register adds the pages and static assets to mux.
 func (c *Console) Register(mux *http.ServeMux) {
-	handlers := []http.HandlerFunc{c.overview, c.topics, c.topic, c.groups, c.group}
+	handlers := []http.HandlerFunc{c.overview, c.topics, c.topic, c.groups, c.group,
+		c.acls, c.users, c.denials, c.events, c.subjects, c.subject, c.diff}
 	for i, pattern := range routes {
 		mux.HandleFunc(pattern, handlers[i])
 	}
@@ -203,6 +213,20 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 }
 
 var funcs = template.FuncMap{
+	"list": func(s ...string) []string { return s },
+	"rate": func(v float64) string {
+		if v > 0 && v < 1024 {
+			return fmt.Sprintf("%.1f B/s", v)
+		}
+		return humanBytes(int64(v)) + "/s"
+	},
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"operations": func() []string {
+		return []string{"ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+	},
 	"bytes":    humanBytes,
 	"bytesf":   func(f float64) string { return humanBytes(int64(f)) },
 	"pathesc":  url.PathEscape,

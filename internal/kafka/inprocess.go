@@ -18,7 +18,7 @@ var ErrHandlerFailed = errors.New("kafka: request handler failed")
 
 // Do answers one request in-process, through the handler a request read
 // from a connection authenticated as p would reach: the same validation,
-// limits and (once they exist) authorization and audit. The admin API and
+// limits, authorization and audit records. The admin API and
 // the console act on the cluster this way, so a change made there is the
 // change a Kafka client would have made. msg's version (SetVersion) must
 // be one the agent serves. Do returns nil for a produce with acks=0.
@@ -41,6 +41,11 @@ func (s *Server) Do(ctx context.Context, p auth.Principal, clientID string, msg 
 		rep = s.recovered(req, func() reply { return reply{resp: rep.wait(), none: rep.none} })
 	}
 	s.metrics.observe(req, time.Since(req.received))
+	if rep.resp != nil && !rep.failed {
+		// Audited as a connection's request is: the console's and the
+		// admin API's changes leave the same records.
+		s.audit(ctx, req, rep.resp)
+	}
 	switch {
 	case rep.failed:
 		return nil, ErrHandlerFailed

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/records"
 )
 
@@ -86,5 +87,28 @@ func TestDo(t *testing.T) {
 	old.SetVersion(0)
 	if _, err := ts.srv.Do(ctx, auth.Anonymous, "test", old); err == nil || errors.Is(err, ErrHandlerFailed) {
 		t.Fatalf("CreateTopics v0: %v", err)
+	}
+}
+
+// TestDoAudits records a change made in-process as a connection's: one
+// audit event per resource, with the caller's principal and client ID.
+func TestDoAudits(t *testing.T) {
+	rec := &recordingEmitter{}
+	ts := startServerDeps(t, Config{}, nil, func(d *Deps) { d.Events = rec })
+	create := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "audited", 1, -1
+	create.Topics = append(create.Topics, rt)
+	create.SetVersion(7)
+	if _, err := ts.srv.Do(context.Background(), auth.User("carol"), "sluice-console", create); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.take(events.TypeTopicCreated)
+	if len(got) != 1 {
+		t.Fatalf("%d topic.created events, want 1", len(got))
+	}
+	d, ok := got[0].Data.(events.AdminData)
+	if !ok || d.Principal != "User:carol" || d.ClientID != "sluice-console" || d.RemoteAddr != "in-process" || d.Resource != "audited" || d.Status != "SUCCESS" {
+		t.Fatalf("audit event %+v", got[0].Data)
 	}
 }

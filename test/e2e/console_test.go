@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 const consoleDir = "console"
@@ -54,8 +57,10 @@ func requireBrowser(t *testing.T) string {
 func TestConsoleBrowser(t *testing.T) {
 	t.Parallel()
 	node := requireBrowser(t)
-	a := StartAgent(t, "")
-	ctx := testContext(t, 170*time.Second)
+	// Shadow mode: ACLs can be created and the console's anonymous
+	// requests become would-be denials, while everything is served.
+	a := StartAgent(t, "", "--acl-mode", "shadow")
+	ctx := testContext(t, 220*time.Second)
 
 	const topic, group, records = "jobs", "workers", 40
 	a.CreateTopic(topic, 2)
@@ -76,8 +81,23 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("commit starting offsets: %v %v", err, resp.Error())
 	}
 
+	// Two versions of a subject, and a message in the wire format.
+	rc := srClient(t, a)
+	if _, err := rc.CreateSchema(ctx, "orders-value", sr.Schema{Schema: consoleAvroV1}); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := rc.CreateSchema(ctx, "orders-value", sr.Schema{Schema: consoleAvroV2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := consoleWireValue(t, v2.ID)
+	a.CreateTopic("typed", 1)
+	if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "typed", Partition: 0, Value: typed}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
 	shots := t.TempDir()
-	arg, _ := json.Marshal(map[string]any{"base": "http://" + a.HTTPAddr, "group": group, "lag": records, "shots": shots})
+	arg, _ := json.Marshal(map[string]any{"base": "http://" + a.HTTPAddr, "group": group, "lag": records, "shots": shots, "schemaID": v2.ID})
 	cmd := exec.CommandContext(ctx, node, "console.js", string(arg))
 	cmd.Dir = consoleDir
 	stdin, err := cmd.StdinPipe()
@@ -130,6 +150,10 @@ func TestConsoleBrowser(t *testing.T) {
 					t.Fatal(err)
 				}
 				go func() { consumed <- consumeAll(ctx, consumer, records) }()
+			case "acl":
+				// The ACL created in the page is the cluster's: a Kafka
+				// admin client sees it.
+				checkConsoleACL(ctx, t, adm)
 			case "stop":
 				if err := <-consumed; err != nil {
 					t.Fatal(err)
@@ -149,11 +173,12 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Logf("browser steps: %v", steps)
 
 	// The overview screenshot shows the page, not a blank one.
-	for _, name := range []string{"console-overview.png", "console-topic.png", "console-group.png"} {
+	shotNames := []string{"console-overview.png", "console-topic.png", "console-group.png", "console-schema-diff.png", "console-events.png"}
+	for _, name := range shotNames {
 		checkScreenshot(t, filepath.Join(shots, name))
 	}
 	if os.Getenv("SLUICE_UPDATE_SCREENSHOTS") == "1" {
-		for _, name := range []string{"console-overview.png", "console-topic.png", "console-group.png"} {
+		for _, name := range shotNames {
 			b, err := os.ReadFile(filepath.Join(shots, name))
 			if err != nil {
 				t.Fatal(err)
@@ -207,5 +232,45 @@ func checkScreenshot(t *testing.T, path string) {
 	}
 	if len(colours) < 20 {
 		t.Fatalf("%s has %d colours: blank?", path, len(colours))
+	}
+}
+
+const (
+	consoleAvroV1 = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}`
+	consoleAvroV2 = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":"string","default":""}]}`
+)
+
+// consoleWireValue is an Order in the Confluent wire format: magic byte
+// 0, the schema ID, the Avro payload.
+func consoleWireValue(t *testing.T, id int) []byte {
+	t.Helper()
+	s, err := avro.Parse(consoleAvroV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := s.Encode(map[string]any{"id": int64(7), "note": "rush"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(id)), payload...)
+}
+
+// checkConsoleACL checks that the ACL the browser created exists.
+func checkConsoleACL(ctx context.Context, t *testing.T, adm *kadm.Client) {
+	t.Helper()
+	res, err := adm.DescribeACLs(ctx, kadm.NewACLs().Topics("jobs").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpRead).Allow("User:console-e2e").AllowHosts())
+	if err != nil {
+		t.Errorf("DescribeACLs: %v", err)
+		return
+	}
+	n := 0
+	for _, r := range res {
+		if r.Err != nil {
+			t.Errorf("DescribeACLs: %v", r.Err)
+		}
+		n += len(r.Described)
+	}
+	if n != 1 {
+		t.Errorf("DescribeACLs found %d bindings for the console's ACL, want 1: %+v", n, res)
 	}
 }

@@ -126,6 +126,12 @@
       cell(tr, m.key.null ? "(null)" : m.key.text, "mono");
       cell(tr, m.headers.map((h) => h.key + "=" + h.value.text).join("\n"), "mono");
       const v = cell(tr, "", "value");
+      if (m.value.schema_id) {
+        const b = document.createElement("span");
+        b.className = "badge schema-badge";
+        b.textContent = m.value.schema_type + " schema " + m.value.schema_id;
+        v.appendChild(b);
+      }
       const pre = document.createElement("pre");
       pre.textContent = m.value.null ? "(null)" : m.value.text;
       pre.dataset.format = m.value.format;
@@ -278,5 +284,74 @@
         }
       });
     }
+  }
+  // Security pages: delete an ACL, save or delete a SCRAM user.
+  for (const b of document.querySelectorAll(".delete-acl")) {
+    b.addEventListener("click", async () => {
+      const acl = JSON.parse(b.dataset.acl);
+      if (!confirm("Delete the ACL " + acl.permission + " " + acl.principal + " " + acl.operation + " on " + acl.resource_type + " " + acl.resource_name + "?")) return;
+      try {
+        await api("POST", "/api/v1/acls/delete", acl);
+        location.reload();
+      } catch (e) {
+        status(e.message, true);
+      }
+    });
+  }
+  const upsertUser = $("#upsert-user");
+  if (upsertUser) {
+    upsertUser.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = upsertUser.elements;
+      const body = { password: f.password.value, mechanism: f.mechanism.value };
+      if (f.iterations.value) body.iterations = parseInt(f.iterations.value, 10);
+      try {
+        await api("PUT", "/api/v1/users/" + enc(f.name.value), body);
+        location.reload();
+      } catch (e) {
+        status(e.message, true);
+      }
+    });
+  }
+  for (const b of document.querySelectorAll(".delete-user")) {
+    b.addEventListener("click", async () => {
+      if (!confirm("Delete every SCRAM credential of " + b.dataset.user + "?")) return;
+      try {
+        await api("DELETE", "/api/v1/users/" + enc(b.dataset.user));
+        location.reload();
+      } catch (e) {
+        status(e.message, true);
+      }
+    });
+  }
+
+  // Subject page: compatibility check of a pasted schema (nothing is
+  // registered).
+  const compat = $("#compat");
+  if (compat) {
+    compat.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = compat.elements;
+      const body = { schema: f.schema.value, schema_type: f.schema_type.value };
+      if (f.version.value) body.version = f.version.value;
+      let res;
+      try {
+        res = await api("POST", "/api/v1/schemas/subjects/" + enc(compat.dataset.subject) + "/compatibility", body);
+      } catch (e) {
+        status(e.message, true);
+        return;
+      }
+      const verdict = $("#compat-verdict");
+      verdict.textContent = res.is_compatible ? "Compatible" : "Incompatible";
+      verdict.className = res.is_compatible ? "ok" : "bad";
+      const ul = $("#compat-messages");
+      ul.textContent = "";
+      for (const m of res.messages || []) {
+        const li = document.createElement("li");
+        li.textContent = m;
+        ul.appendChild(li);
+      }
+      $("#compat-result").hidden = false;
+    });
   }
 })();
