@@ -533,7 +533,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		} else {
 			a.logger.Info("bucket working again")
 		}
-		a.registry.SetAdvertised(ok)
+		if cfg.Roles.Proxy {
+			// Only proxies are advertised; an agent that only runs jobs
+			// stays registered, so the cluster still counts it.
+			a.registry.SetAdvertised(ok)
+		}
 	}
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
