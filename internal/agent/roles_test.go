@@ -2,6 +2,10 @@ package agent
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +105,71 @@ func TestTableflowRoleNeedsConfig(t *testing.T) {
 		Roles: cluster.Roles{Proxy: true, Tableflow: true}})
 	if err == nil || !strings.Contains(err.Error(), "--tableflow-config") {
 		t.Fatalf("Start with the tableflow role and no config: %v", err)
+	}
+}
+
+// TestTableflowRole runs the tableflow role in an agent: the service takes
+// its table's lease (sluice_tableflow_table_owned on the agent's
+// registry), the Iceberg REST catalog answers on the agent's HTTP
+// listener, and Close stops it cleanly.
+func TestTableflowRole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkaAddr := ln.Addr().String()
+	ln.Close()
+	cfgPath := filepath.Join(dir, "tableflow.yaml")
+	if err := os.WriteFile(cfgPath, []byte(`source_clusters:
+  - name: self
+    bootstrap_servers: ["`+kafkaAddr+`"]
+destination_bucket_url: file://`+filepath.ToSlash(dir)+`/warehouse
+metadata_url: sqlite://`+filepath.ToSlash(dir)+`/tableflow.db
+tables:
+  - name: shop.orders
+    source_topic: orders
+    format: json
+    schema:
+      fields:
+        - {name: id, type: long, required: true}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bucket, meta, err := DataDirURLs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(ctx, Config{BucketURL: bucket, MetadataURL: meta, KafkaAddr: kafkaAddr, HTTPAddr: "127.0.0.1:0",
+		Roles: cluster.Roles{Proxy: true, Jobs: true, Tableflow: true}, TableflowConfig: cfgPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			a.Close(context.Background())
+		}
+	})
+	for counterSum(t, a, "sluice_tableflow_table_owned") != 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the tableflow role never took its table's lease")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/config on the agent: %s", resp.Status)
+	}
+	closed = true
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
