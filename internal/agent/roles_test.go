@@ -60,8 +60,8 @@ func TestJobsOnlyOnJobsAgents(t *testing.T) {
 	store := metadata.NewBroadcast(raw)
 	start := func(node int32, roles cluster.Roles) *Agent {
 		a, err := Start(ctx, Config{Store: store, Bucket: bucket, KafkaAddr: "127.0.0.1:0", NodeID: node, Roles: roles,
-			HeartbeatInterval: 20 * time.Millisecond,
-			Jobs:              jobs.Config{RetentionInterval: 5 * time.Millisecond, CompactionInterval: 5 * time.Millisecond}})
+			HeartbeatInterval: 20 * time.Millisecond, AgentTTL: 10 * time.Second,
+			Jobs: jobs.Config{RetentionInterval: 5 * time.Millisecond, CompactionInterval: 5 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
