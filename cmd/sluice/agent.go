@@ -48,7 +48,7 @@ See docs/deploy.md.`,
 				cfg.NodeID = -1 // derived from the advertised address
 			}
 			return runAgent(cmd.Context(), cfg, func(a *agent.Agent) {
-				fmt.Fprintf(cmd.OutOrStdout(), "Sluice agent is running: kafka %s, http %s, schema registry %s, zone %q\n", a.KafkaAddr(), a.HTTPAddr(), a.SchemaRegistryAddr(), cfg.Zone)
+				fmt.Fprintf(cmd.OutOrStdout(), "Sluice agent is running: roles %s, kafka %s, http %s, schema registry %s, zone %q, agent group %q\n", cfg.Roles, a.KafkaAddr(), a.HTTPAddr(), a.SchemaRegistryAddr(), cfg.Zone, cfg.AgentGroup)
 			})
 		},
 	}

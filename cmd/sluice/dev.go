@@ -83,6 +83,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.StringVar(&cfg.ConsoleAuth, "console-auth", "none", "how the web console and the admin API log users in: none (anyone reaching --http-addr acts as the anonymous principal) or scram (HTTP basic auth or a console login checked against the cluster's SCRAM users; actions run as User:<name> under ACLs and audit)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "Kafka broker ID this agent reports")
 	f.StringVar(&cfg.Zone, "zone", "", "availability zone of this agent: clients with sluice_az=<zone> in their client.id see only its zone's agents")
+	addRoleFlags(f, cfg)
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "how often the agent renews its registration in the metadata store")
 	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 6*time.Second, "an agent that has not renewed its registration for this long drops out of Metadata responses and coordinator ownership")
 	f.DurationVar(&cfg.BucketTimeout, "bucket-timeout", 30*time.Second, "bound on every object storage call; a store that stops answering then fails produce requests retriably")

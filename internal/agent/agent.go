@@ -41,6 +41,7 @@ import (
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/query"
 	"github.com/sluicehq/sluice/internal/schemaregistry"
+	"github.com/sluicehq/sluice/internal/tableflow"
 	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/internal/txn"
 )
@@ -85,6 +86,16 @@ type Config struct {
 	// Zone is the availability zone this agent runs in (reported as the
 	// broker rack).
 	Zone string
+	// Roles are what this agent does (--roles): proxy serves Kafka, the
+	// HTTP API and the zone peer cache; jobs runs the leased background
+	// jobs; tableflow runs the Tableflow service of TableflowConfig. The
+	// zero value means cluster.DefaultRoles (proxy and jobs).
+	Roles cluster.Roles
+	// AgentGroup is the agent group this agent serves (--agent-group; ""
+	// is the default group): clients see only their group's agents.
+	AgentGroup string
+	// TableflowConfig is the tableflow.yaml the tableflow role runs.
+	TableflowConfig string
 	// HeartbeatInterval is how often the agent refreshes its registration;
 	// AgentTTL is how long an agent stays live without one.
 	HeartbeatInterval time.Duration
@@ -264,6 +275,11 @@ type Agent struct {
 	// ownStore and ownBucket are false for backends shared through
 	// Config, which Close leaves open.
 	ownStore, ownBucket bool
+	// tableflow runs the tableflow role's service (nil without the role);
+	// tableflowDone is closed when its Run has returned.
+	tableflow     *tableflow.Service
+	tableflowDone chan struct{}
+
 	// watcher announces other agents' commits (nil if the store cannot);
 	// watchDone is closed when its goroutine has stopped.
 	watcher   metadata.CommitWatcher
@@ -306,6 +322,17 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	default:
 		return nil, fmt.Errorf("agent: --console-auth %q: want none or scram", cfg.ConsoleAuth)
 	}
+	if cfg.Roles == (cluster.Roles{}) {
+		cfg.Roles = cluster.DefaultRoles
+	}
+	if cfg.Roles.Tableflow && cfg.TableflowConfig == "" {
+		return nil, errors.New("agent: the tableflow role needs --tableflow-config")
+	}
+	if !cfg.Roles.Proxy {
+		// The schema registry is a proxy's: an agent without Kafka
+		// clients serves no API.
+		cfg.SchemaRegistry.Addr = ""
+	}
 	a := &Agent{cfg: cfg, logger: cfg.Logger, metrics: prometheus.NewRegistry(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -314,6 +341,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}()
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.health = newHealth(a.metrics)
+	if cfg.Roles.Tableflow {
+		if err := a.openTableflow(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	if cfg.BucketTimeout <= 0 {
 		cfg.BucketTimeout = 30 * time.Second
@@ -358,17 +390,33 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	serveCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	if err := a.bindListeners(serveCtx, listenerConfigs, scram); err != nil {
-		return nil, err
+	if cfg.HTTPAddr != "" {
+		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("agent: http listener: %w", err)
+		}
 	}
-	a.kafkaLn = a.listeners[0].ln
-	self, err := brokerFor(cfg.NodeID, listenerConfigs[0].Advertise, a.kafkaLn.Addr())
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Listeners) > 0 {
-		for _, l := range a.listeners {
-			self.Listeners = append(self.Listeners, l.endpoint)
+	var self cluster.Broker
+	if cfg.Roles.Proxy {
+		if err := a.bindListeners(serveCtx, listenerConfigs, scram); err != nil {
+			return nil, err
+		}
+		a.kafkaLn = a.listeners[0].ln
+		if self, err = brokerFor(cfg.NodeID, listenerConfigs[0].Advertise, a.kafkaLn.Addr()); err != nil {
+			return nil, err
+		}
+		if len(cfg.Listeners) > 0 {
+			for _, l := range a.listeners {
+				self.Listeners = append(self.Listeners, l.endpoint)
+			}
+		}
+	} else {
+		// No Kafka listener: the agent is known by its advertised or
+		// HTTP address, which also derives its node ID.
+		if a.tls, _, _, err = a.securityFor(serveCtx, listenerConfigs, scram); err != nil {
+			return nil, err
+		}
+		if self, err = unlistedSelf(cfg, a.httpLn); err != nil {
+			return nil, err
 		}
 	}
 	if self.NodeID < 0 {
@@ -383,20 +431,20 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.Events.AgentLogs {
 		a.logger = slog.New(events.NewLogHandler(a.logger.Handler(), a.events, events.LogConfig{Level: cfg.Events.LogLevel, Rate: cfg.Events.LogRate}, eventMetrics))
 	}
-	if cfg.HTTPAddr != "" {
-		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("agent: http listener: %w", err)
-		}
-	}
 
 	a.registry = cluster.NewRegistry(a.store, self, cfg.Zone, cfg.HeartbeatInterval, cfg.AgentTTL, a.logger)
+	a.registry.SetRoles(cfg.Roles)
+	a.registry.SetGroup(cfg.AgentGroup)
+	a.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_jobs_agents_live",
+		Help: "Live agents with the jobs role, as this agent last saw them; 0 means retention, compaction and file deletion run nowhere."},
+		func() float64 { return float64(a.registry.JobsAgents()) }))
 	cacheMetrics := cache.NewMetrics(a.metrics)
 	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize}, cacheMetrics)
 	a.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_http_peer_refused_total",
 		Help: "Zone peer cache requests refused for lacking the cluster secret or a client certificate."})
 	a.metrics.MustRegister(a.peerRefused)
 	peerAddr := ""
-	if cfg.Cache.Peers && a.httpLn != nil {
+	if cfg.Cache.Peers && cfg.Roles.Proxy && a.httpLn != nil {
 		if a.secured() && !a.peerAuthConfigured() {
 			return nil, errors.New("agent: the zone peer cache serves stored data over HTTP; on an agent with secured Kafka listeners it needs --cluster-secret (or --http-tls with --tls-client-ca), or --peer-cache=false")
 		}
@@ -488,13 +536,22 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		} else {
 			a.logger.Info("bucket working again")
 		}
-		a.registry.SetAdvertised(ok)
+		if cfg.Roles.Proxy {
+			// Only proxies are advertised; an agent that only runs jobs
+			// stays registered, so the cluster still counts it.
+			a.registry.SetAdvertised(ok)
+		}
 	}
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
 	cfg.Jobs.OnRun = a.emitJobRun
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
-	a.jobs.Start()
+	if cfg.Roles.Jobs {
+		a.jobs.Start()
+	}
+	if a.tableflow != nil {
+		a.runTableflow(serveCtx)
+	}
 
 	a.startConsole(serveCtx, self.NodeID, scram)
 	if a.watcher != nil {
@@ -516,6 +573,14 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.txn.Run(serveCtx)
 	}()
 	var serving sync.WaitGroup
+	if len(a.listeners) == 0 {
+		// Without the proxy role the agent serves until Close.
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			<-serveCtx.Done()
+		}()
+	}
 	for _, l := range a.listeners {
 		serving.Add(1)
 		go func() {
@@ -547,7 +612,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		}
 	}
 	a.serveSchemaRegistry()
-	a.logger.Info("agent started", "kafka", a.kafkaLn.Addr().String(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
+	a.logger.Info("agent started", "roles", cfg.Roles.String(), "agent_group", cfg.AgentGroup, "kafka", a.KafkaAddr(), "advertised", net.JoinHostPort(self.Host, strconv.Itoa(int(self.Port))),
 		"listeners", cluster.FormatListeners(self.Listeners),
 		"http", a.HTTPAddr(), "schema_registry", a.SchemaRegistryAddr(), "node_id", self.NodeID, "zone", cfg.Zone, "cluster_id", clusterID, "peer_cache", peerAddr)
 	return a, nil
@@ -652,8 +717,14 @@ func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 	return nil, fmt.Errorf("agent: unsupported metadata URL scheme %q (want sqlite:// or postgres://)", u.Scheme)
 }
 
-// KafkaAddr is the bound address of the first Kafka listener.
-func (a *Agent) KafkaAddr() string { return a.kafkaLn.Addr().String() }
+// KafkaAddr is the bound address of the first Kafka listener, or "" for
+// an agent without the proxy role.
+func (a *Agent) KafkaAddr() string {
+	if a.kafkaLn == nil {
+		return ""
+	}
+	return a.kafkaLn.Addr().String()
+}
 
 // ListenerAddr is the bound address of the Kafka listener called name, or
 // "" when there is none.
@@ -717,6 +788,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.reader.Close()
 	a.cache.Close()
 	a.jobs.Stop()
+	a.stopTableflow()
 	a.groups.Close()
 	errs = append(errs, a.registry.Stop(ctx))
 	errs = append(errs, a.closeBackends())
@@ -752,6 +824,9 @@ func (a *Agent) closeBackends() error {
 	}
 	if a.store != nil && a.ownStore {
 		errs = append(errs, a.store.Close())
+	}
+	if a.tableflow != nil && a.tableflowDone == nil { // opened, never run
+		errs = append(errs, a.tableflow.Close())
 	}
 	return errors.Join(errs...)
 }

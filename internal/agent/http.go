@@ -23,6 +23,10 @@ import (
 //	/api/v1/…      the JSON admin API (docs/api.md)
 //	POST /api/v1/events/query  event queries (internal/query, docs/events.md)
 //	/, /topics, /groups …  the web console (docs/console.md)
+//	/v1/…          the Iceberg REST catalog (tableflow role)
+//
+// An agent without the proxy role serves only the health endpoints,
+// /metrics, pprof and the catalog.
 //
 // /healthz, /readyz and /metrics are open to anyone who reaches the port;
 // so, unless --console-auth scram, are the console and the admin API (keep
@@ -33,11 +37,10 @@ func (a *Agent) httpHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.health.serveReady)
-	if a.cfg.Cache.Peers {
-		mux.Handle("GET "+cache.PeerPath, a.requirePeer(cache.PeerHandler(a.cache)))
-	}
-	mux.Handle("POST "+query.Path, query.Handler(a.query))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{Registry: a.metrics}))
+	if a.tableflow != nil {
+		mux.Handle("/v1/", a.tableflow.RESTHandler())
+	}
 	if a.cfg.Security.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -45,6 +48,14 @@ func (a *Agent) httpHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	if !a.cfg.Roles.Proxy {
+		// Only proxies serve the APIs and the zone peer cache.
+		return mux
+	}
+	if a.cfg.Cache.Peers {
+		mux.Handle("GET "+cache.PeerPath, a.requirePeer(cache.PeerHandler(a.cache)))
+	}
+	mux.Handle("POST "+query.Path, query.Handler(a.query))
 	a.admin.Register(mux)
 	a.console.Register(mux)
 	return mux

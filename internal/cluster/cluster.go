@@ -22,6 +22,9 @@ type Broker struct {
 	// listeners, the first one's being Host and Port. Empty means the
 	// agent has one listener, at Host and Port.
 	Listeners []Endpoint
+	// Group is the agent group the agent serves ("" is the default
+	// group); clients see only their group's agents.
+	Group string
 }
 
 // Endpoint is one listener's advertised address.

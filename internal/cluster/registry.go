@@ -32,9 +32,26 @@ type Registry struct {
 	// peerAddr is where this agent serves its block cache to its zone
 	// ("" when it does not); set before Start.
 	peerAddr string
+	// roles and group are this agent's roles and agent group (SetRoles,
+	// SetGroup); set before Start.
+	roles Roles
+	group string
 
-	mu   sync.RWMutex // guards live, peers and hidden
-	live []Broker     // sorted by node ID; contains self unless hidden
+	mu sync.RWMutex // guards live, peers, hidden, jobsAgents and noJobsWarned
+	// live are the live proxy agents of every agent group, sorted by node
+	// ID; it contains self unless hidden or not a proxy.
+	live []Broker
+	// jobsAgents counts the live agents with the jobs role; noJobsWarned
+	// is when the registry last warned that there are none (zero while
+	// there are some).
+	jobsAgents   int
+	noJobsWarned time.Time
+	// firstBeat is when this registry first loaded the live set: it does
+	// not warn about missing jobs agents for a TTL after it, while the
+	// cluster's agents are still starting.
+	firstBeat time.Time
+	// now is the clock of the warnings (time.Now; tests replace it).
+	now func() time.Time
 	// hidden withdraws this agent from the advertised set while other
 	// agents are live (SetAdvertised).
 	hidden bool
@@ -55,8 +72,44 @@ func NewRegistry(store metadata.Agents, self Broker, zone string, interval, ttl 
 		self.Rack = &zone
 	}
 	return &Registry{store: store, self: self, zone: zone, instance: hex.EncodeToString(inst[:]),
-		interval: interval, ttl: ttl, logger: logger, live: []Broker{self}}
+		interval: interval, ttl: ttl, logger: logger, live: []Broker{self}, roles: DefaultRoles, jobsAgents: 1, now: time.Now}
 }
+
+// SetRoles sets the roles this agent registers with (DefaultRoles
+// unless set); call it before Start. An agent without the proxy role is
+// never among the brokers clients see nor a coordinator.
+func (r *Registry) SetRoles(roles Roles) {
+	r.roles = roles
+	r.live, r.jobsAgents = nil, 0
+	if roles.Proxy {
+		r.live = []Broker{r.self}
+	}
+	if roles.Jobs {
+		r.jobsAgents = 1
+	}
+}
+
+// SetGroup sets the agent group this agent serves ("" is the default
+// group); call it before Start.
+func (r *Registry) SetGroup(group string) {
+	r.group = group
+	r.self.Group = group
+	if r.roles.Proxy {
+		r.live = []Broker{r.self}
+	}
+}
+
+// JobsAgents returns how many live agents have the jobs role, as of the
+// last heartbeat.
+func (r *Registry) JobsAgents() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.jobsAgents
+}
+
+// noJobsWarnEvery is how often a registry repeats its warning that no
+// live agent runs the background jobs.
+const noJobsWarnEvery = time.Minute
 
 // ZonePeer is a live agent of this agent's zone serving its block cache.
 type ZonePeer struct {
@@ -145,7 +198,7 @@ func (r *Registry) beat(ctx context.Context) error {
 		}
 	}
 	if err := r.store.HeartbeatAgent(ctx, metadata.Agent{NodeID: r.self.NodeID, Host: r.self.Host, Port: r.self.Port, Zone: r.zone, Instance: r.instance, PeerAddr: r.peerAddr,
-		Listeners: FormatListeners(r.self.Listeners)}); err != nil {
+		Listeners: FormatListeners(r.self.Listeners), Roles: r.roles.String(), Group: r.group}); err != nil {
 		return err
 	}
 	agents, err := r.store.LiveAgents(ctx, r.ttl)
@@ -161,9 +214,17 @@ func (r *Registry) beat(ctx context.Context) error {
 func (r *Registry) setLive(agents []metadata.Agent, withSelf bool) {
 	live := make([]Broker, 0, len(agents)+1)
 	sawSelf := false
+	jobsAgents := 0
 	var peers []ZonePeer
 	for _, a := range agents {
-		if a.Zone == r.zone && a.PeerAddr != "" && (a.NodeID != r.self.NodeID || a.Instance == r.instance) {
+		roles := registeredRoles(a.Roles)
+		if a.NodeID == r.self.NodeID && a.Instance == r.instance {
+			roles = r.roles
+		}
+		if roles.Jobs {
+			jobsAgents++
+		}
+		if a.Zone == r.zone && a.Group == r.group && a.PeerAddr != "" && (a.NodeID != r.self.NodeID || a.Instance == r.instance) {
 			peers = append(peers, ZonePeer{NodeID: a.NodeID, Addr: a.PeerAddr})
 		}
 		if a.NodeID == r.self.NodeID {
@@ -173,10 +234,15 @@ func (r *Registry) setLive(agents []metadata.Agent, withSelf bool) {
 					"node_id", a.NodeID, "other", net.JoinHostPort(a.Host, strconv.Itoa(int(a.Port))))
 			}
 			sawSelf = true
-			live = append(live, r.self)
+			if r.roles.Proxy {
+				live = append(live, r.self)
+			}
 			continue
 		}
-		b := Broker{NodeID: a.NodeID, Host: a.Host, Port: a.Port}
+		if !roles.Proxy {
+			continue
+		}
+		b := Broker{NodeID: a.NodeID, Host: a.Host, Port: a.Port, Group: a.Group}
 		if eps, err := ParseListeners(a.Listeners); err != nil {
 			r.logger.Warn("agent registered unreadable listeners; using its first address for every listener", "node_id", a.NodeID, "err", err)
 		} else {
@@ -188,14 +254,30 @@ func (r *Registry) setLive(agents []metadata.Agent, withSelf bool) {
 		}
 		live = append(live, b)
 	}
-	if !sawSelf && withSelf {
+	if !sawSelf && withSelf && r.roles.Proxy {
 		live = append(live, r.self)
 		sortBrokers(live)
+	}
+	if !sawSelf && r.roles.Jobs {
+		jobsAgents++ // withdrawn from the registry, still running its jobs
 	}
 	r.mu.Lock()
 	r.live = live
 	r.peers = peers
+	r.jobsAgents = jobsAgents
+	warn, now := false, r.now()
+	if r.firstBeat.IsZero() {
+		r.firstBeat = now
+	}
+	if jobsAgents > 0 {
+		r.noJobsWarned = time.Time{}
+	} else if now.Sub(r.firstBeat) >= r.ttl && (r.noJobsWarned.IsZero() || now.Sub(r.noJobsWarned) >= noJobsWarnEvery) {
+		r.noJobsWarned, warn = now, true
+	}
 	r.mu.Unlock()
+	if warn {
+		r.logger.Warn("no live agent has the jobs role: retention, compaction and file deletion are not running; start an agent with --roles including jobs")
+	}
 }
 
 func sortBrokers(bs []Broker) {
@@ -219,15 +301,43 @@ func (r *Registry) Stop(ctx context.Context) error {
 // Self implements Membership.
 func (r *Registry) Self() Broker { return r.self }
 
-// Brokers implements Membership: the live agents, only those of the
-// client's zone when its client ID names one (see ClientZone) and that zone
-// has live agents; a client of a zone without agents sees them all rather
+// Brokers implements Membership: the live proxy agents of the client's
+// agent group (see ClientGroup), and of those only the ones of the client's
+// zone when its client ID names one (see ClientZone) and that zone has live
+// agents; a client of a zone without agents sees its group's agents rather
 // than none.
 func (r *Registry) Brokers(clientID string) []Broker {
 	r.mu.RLock()
 	live := r.live
 	r.mu.RUnlock()
-	return InZone(live, ClientZone(clientID))
+	return InZone(r.inClientGroup(live, clientID), ClientZone(clientID))
+}
+
+// inClientGroup returns the brokers of the client's agent group: the one
+// its client ID names when that group has live agents, else this agent's
+// group; all of them when neither has any (this agent withdrawn and alone
+// in its group), so a client always sees some agent.
+func (r *Registry) inClientGroup(brokers []Broker, clientID string) []Broker {
+	if g, ok := ClientGroup(clientID); ok && g != r.group {
+		if out := InGroup(brokers, g); len(out) > 0 {
+			return out
+		}
+	}
+	if out := InGroup(brokers, r.group); len(out) > 0 {
+		return out
+	}
+	return brokers
+}
+
+// InGroup returns the brokers of agent group group.
+func InGroup(brokers []Broker, group string) []Broker {
+	var out []Broker
+	for _, b := range brokers {
+		if b.Group == group {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // InZone returns the brokers whose rack is zone, or all of them when zone
@@ -248,35 +358,62 @@ func InZone(brokers []Broker, zone string) []Broker {
 	return out
 }
 
-// zoneKey marks a zone in a client ID, as in "billing,sluice_az=us-east-1a".
-const zoneKey = "sluice_az="
+// zoneKey marks a zone in a client ID, as in "billing,sluice_az=us-east-1a";
+// groupKey an agent group, as in "billing,sluice_group=tenant-a".
+const (
+	zoneKey  = "sluice_az="
+	groupKey = "sluice_group="
+)
 
 // ClientZone extracts the zone a client asks for from its client ID: the
 // text after "sluice_az=" up to the next ',', ';', '&' or space, or "" when
 // the client ID names none.
 func ClientZone(clientID string) string {
-	i := strings.Index(clientID, zoneKey)
-	if i < 0 {
-		return ""
-	}
-	z := clientID[i+len(zoneKey):]
-	if j := strings.IndexAny(z, ",;& "); j >= 0 {
-		z = z[:j]
-	}
+	z, _ := clientIDValue(clientID, zoneKey)
 	return z
 }
 
-// Owner returns the live agent that owns key.
-func (r *Registry) Owner(key string) Broker {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return Rendezvous(r.live, key)
+// ClientGroup extracts the agent group a client asks for from its client
+// ID, written like the zone: "sluice_group=NAME" up to the next ',', ';',
+// '&' or space. ok is false when the client ID names none; an empty name
+// ("sluice_group=") is the default group.
+func ClientGroup(clientID string) (group string, ok bool) {
+	return clientIDValue(clientID, groupKey)
 }
 
-// Rendezvous picks the broker with the highest hash of (key, node ID).
+func clientIDValue(clientID, key string) (string, bool) {
+	i := strings.Index(clientID, key)
+	if i < 0 {
+		return "", false
+	}
+	v := clientID[i+len(key):]
+	if j := strings.IndexAny(v, ",;& "); j >= 0 {
+		v = v[:j]
+	}
+	return v, true
+}
+
+// Owner returns the live agent that owns key among the proxy agents of
+// this agent's agent group: each group coordinates the consumer groups
+// and transactions of its own clients.
+func (r *Registry) Owner(key string) Broker { return r.OwnerFor("", key) }
+
+// OwnerFor returns the live agent that owns key for a client: the owner
+// among the proxy agents of the client's agent group (the group its
+// client ID names, else this agent's; see Brokers). NodeID is -1 when no
+// proxy agent is live.
+func (r *Registry) OwnerFor(clientID, key string) Broker {
+	r.mu.RLock()
+	live := r.live
+	r.mu.RUnlock()
+	return Rendezvous(r.inClientGroup(live, clientID), key)
+}
+
+// Rendezvous picks the broker with the highest hash of (key, node ID); its
+// NodeID is -1 when brokers is empty.
 func Rendezvous(brokers []Broker, key string) Broker {
 	var (
-		best  Broker
+		best  = Broker{NodeID: -1}
 		score uint64
 	)
 	for i, b := range brokers {

@@ -7,7 +7,9 @@ package kafka
 // (groups.Coordinator.Owner, txn.Coordinator.Owner); every agent gives the
 // same answer while the set of live agents is stable. Its address is the
 // one of the listener the client came in on (COORDINATOR_NOT_AVAILABLE
-// when the owner has no such listener). v4 batches keys.
+// when the owner has no such listener). With agent groups the owner is
+// chosen among the agents of the client's group (cluster.Registry.OwnerFor),
+// which are the only agents it can be sent to. v4 batches keys.
 // Other key types (share groups) get INVALID_REQUEST; an empty group ID
 // INVALID_GROUP_ID, an empty transactional ID INVALID_REQUEST.
 //
@@ -19,7 +21,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/cluster"
 )
+
+// clientOwners is a Membership that picks coordinators within the
+// client's agent group (cluster.Registry); the groups and transaction
+// coordinators check ownership with the same hashing.
+type clientOwners interface {
+	OwnerFor(clientID, key string) cluster.Broker
+}
 
 func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := kmsg.NewPtrFindCoordinatorResponse()
@@ -49,7 +60,13 @@ func (s *Server) handleFindCoordinator(_ context.Context, req *request, m *kmsg.
 			if m.CoordinatorType == 1 {
 				owner = s.txn.Owner
 			}
-			if b, ok := owner(key).On(req.listener); ok {
+			o := owner(key)
+			if co, ok := s.members.(clientOwners); ok {
+				o = co.OwnerFor(req.clientID, key)
+			}
+			if o.NodeID < 0 {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			} else if b, ok := o.On(req.listener); ok {
 				c.NodeID, c.Host, c.Port = b.NodeID, b.Host, b.Port
 			} else {
 				c.ErrorCode = kerr.CoordinatorNotAvailable.Code

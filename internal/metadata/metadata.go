@@ -227,6 +227,12 @@ type Agent struct {
 	// advertised.listeners ("NAME://host:port,…"; internal/cluster reads
 	// and writes it); "" means only Host and Port.
 	Listeners string
+	// Roles are the agent's roles, comma separated ("proxy,jobs"; "" from
+	// agents older than roles, which have all of proxy and jobs).
+	Roles string
+	// Group is the agent group whose clients the agent serves ("" is the
+	// default group).
+	Group string
 }
 
 // Agents is the registry of live agents: each agent refreshes its entry

@@ -13,7 +13,7 @@ func testAgents(t *testing.T, s metadata.Store) {
 	ctx := context.Background()
 	for _, a := range []metadata.Agent{
 		{NodeID: 2, Host: "h2", Port: 9092, Zone: "b", Instance: "x"},
-		{NodeID: 1, Host: "h1", Port: 9093, Zone: "a", Instance: "y", Listeners: "PLAINTEXT://h1:9093,SASL_SSL://h1:9094"},
+		{NodeID: 1, Host: "h1", Port: 9093, Zone: "a", Instance: "y", Listeners: "PLAINTEXT://h1:9093,SASL_SSL://h1:9094", Roles: "jobs", Group: "g1"},
 	} {
 		if err := s.HeartbeatAgent(ctx, a); err != nil {
 			t.Fatal(err)
@@ -21,7 +21,8 @@ func testAgents(t *testing.T, s metadata.Store) {
 	}
 	live, err := s.LiveAgents(ctx, time.Minute)
 	if err != nil || len(live) != 2 || live[0].NodeID != 1 || live[0].Host != "h1" || live[0].Port != 9093 || live[0].Zone != "a" || live[1].Instance != "x" ||
-		live[0].Listeners != "PLAINTEXT://h1:9093,SASL_SSL://h1:9094" || live[1].Listeners != "" {
+		live[0].Listeners != "PLAINTEXT://h1:9093,SASL_SSL://h1:9094" || live[1].Listeners != "" ||
+		live[0].Roles != "jobs" || live[0].Group != "g1" || live[1].Roles != "" || live[1].Group != "" {
 		t.Fatalf("LiveAgents = %+v, %v", live, err)
 	}
 	// Re-registering replaces the entry.

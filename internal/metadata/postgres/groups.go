@@ -17,10 +17,11 @@ import (
 func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners) VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6, $7)
+	_, err := s.pool.Exec(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners, roles, agent_group) VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6, $7, $8, $9)
 		ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, port = excluded.port, zone = excluded.zone,
-			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr, listeners = excluded.listeners`,
-		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, a.PeerAddr, a.Listeners)
+			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr, listeners = excluded.listeners,
+			roles = excluded.roles, agent_group = excluded.agent_group`,
+		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, a.PeerAddr, a.Listeners, a.Roles, a.Group)
 	return err
 }
 
@@ -28,10 +29,10 @@ func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
 func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.Agent, error) {
 	return queryAll(ctx, s, func(row rowscan.Scanner) (metadata.Agent, error) {
 		var a metadata.Agent
-		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt, &a.PeerAddr, &a.Listeners)
+		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &a.HeartbeatAt, &a.PeerAddr, &a.Listeners, &a.Roles, &a.Group)
 		a.HeartbeatAt = a.HeartbeatAt.UTC()
 		return a, err
-	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners FROM agents
+	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners, roles, agent_group FROM agents
 		WHERE heartbeat_at > clock_timestamp() - $1::bigint * interval '1 microsecond' ORDER BY node_id`, ttl.Microseconds())
 }
 

@@ -122,6 +122,9 @@ var migrations = []string{
 	aclMigration,
 	schemaRegistryMigration,
 	securityMigration,
+	// Agent roles and agent groups (--roles, --agent-group).
+	`ALTER TABLE agents ADD COLUMN roles text NOT NULL DEFAULT '';
+	ALTER TABLE agents ADD COLUMN agent_group text NOT NULL DEFAULT '';`,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

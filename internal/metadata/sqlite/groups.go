@@ -12,10 +12,11 @@ import (
 
 // HeartbeatAgent implements metadata.Agents.
 func (s *Store) HeartbeatAgent(ctx context.Context, a metadata.Agent) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO agents(node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners, roles, agent_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(node_id) DO UPDATE SET host = excluded.host, port = excluded.port, zone = excluded.zone,
-			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr, listeners = excluded.listeners`,
-		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, time.Now().UnixMilli(), a.PeerAddr, a.Listeners)
+			instance = excluded.instance, heartbeat_at = excluded.heartbeat_at, peer_addr = excluded.peer_addr, listeners = excluded.listeners,
+			roles = excluded.roles, agent_group = excluded.agent_group`,
+		a.NodeID, a.Host, a.Port, a.Zone, a.Instance, time.Now().UnixMilli(), a.PeerAddr, a.Listeners, a.Roles, a.Group)
 	return err
 }
 
@@ -26,10 +27,10 @@ func (s *Store) LiveAgents(ctx context.Context, ttl time.Duration) ([]metadata.A
 			a  metadata.Agent
 			hb int64
 		)
-		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb, &a.PeerAddr, &a.Listeners)
+		err := row.Scan(&a.NodeID, &a.Host, &a.Port, &a.Zone, &a.Instance, &hb, &a.PeerAddr, &a.Listeners, &a.Roles, &a.Group)
 		a.HeartbeatAt = time.UnixMilli(hb).UTC()
 		return a, err
-	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners FROM agents
+	}, `SELECT node_id, host, port, zone, instance, heartbeat_at, peer_addr, listeners, roles, agent_group FROM agents
 		WHERE heartbeat_at > ? ORDER BY node_id`, time.Now().Add(-ttl).UnixMilli())
 }
 

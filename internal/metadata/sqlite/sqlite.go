@@ -103,6 +103,9 @@ var migrations = []string{
 	aclMigration,
 	schemaRegistryMigration,
 	securityMigration,
+	// Agent roles and agent groups (--roles, --agent-group).
+	`ALTER TABLE agents ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+	ALTER TABLE agents ADD COLUMN agent_group TEXT NOT NULL DEFAULT '';`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
