@@ -122,6 +122,7 @@ var migrations = []string{
 	aclMigration,
 	schemaRegistryMigration,
 	securityMigration,
+	dynconfigMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -103,6 +103,7 @@ var migrations = []string{
 	aclMigration,
 	schemaRegistryMigration,
 	securityMigration,
+	dynconfigMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
