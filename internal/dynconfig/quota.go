@@ -15,9 +15,9 @@ const (
 	EntityUser     = "user"
 	EntityClientID = "client-id"
 
-	ProducerByteRate      = "producer_byte_rate"
-	ConsumerByteRate      = "consumer_byte_rate"
-	RequestPercentage     = "request_percentage"
+	ProducerByteRate       = "producer_byte_rate"
+	ConsumerByteRate       = "consumer_byte_rate"
+	RequestPercentage      = "request_percentage"
 	ControllerMutationRate = "controller_mutation_rate"
 )
 
