@@ -51,8 +51,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/dynconfig"
+	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
 )
 

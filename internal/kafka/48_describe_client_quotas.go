@@ -78,7 +78,9 @@ func (s *Server) handleDescribeClientQuotas(_ context.Context, req *request, m *
 			entities = append(entities, e)
 		}
 	}
-	sort.Slice(entities, func(i, j int) bool { return quotaEntityName(quotaComponents(entities[i])) < quotaEntityName(quotaComponents(entities[j])) })
+	sort.Slice(entities, func(i, j int) bool {
+		return quotaEntityName(quotaComponents(entities[i])) < quotaEntityName(quotaComponents(entities[j]))
+	})
 	resp.Entries = make([]kmsg.DescribeClientQuotasResponseEntry, 0, len(entities))
 	for _, e := range entities {
 		entry := kmsg.NewDescribeClientQuotasResponseEntry()

@@ -281,7 +281,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	return &Server{
 		sessions: sessions,
 		dyn:      d.Dynamic, quotas: dynconfig.NewThrottler(cfg.QuotaWindow, cfg.QuotaWindowSamples),
-		cfg:      cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		cfg: cfg, topics: d.Topics, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID, scram: d.Scram,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),
