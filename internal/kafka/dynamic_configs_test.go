@@ -184,7 +184,9 @@ func TestClientQuotasAdmin(t *testing.T) {
 	ts := startServer(t, Config{})
 	_, adm := newAdmin(t, ts.addr)
 	ctx := context.Background()
-	user := func(name *string) kadm.ClientQuotaEntityComponent { return kadm.ClientQuotaEntityComponent{Type: "user", Name: name} }
+	user := func(name *string) kadm.ClientQuotaEntityComponent {
+		return kadm.ClientQuotaEntityComponent{Type: "user", Name: name}
+	}
 	client := func(name *string) kadm.ClientQuotaEntityComponent {
 		return kadm.ClientQuotaEntityComponent{Type: "client-id", Name: name}
 	}
@@ -277,7 +279,7 @@ func TestProduceQuotaThrottles(t *testing.T) {
 		cl, _ := newAdmin(t, ts.addr, kgo.ClientID(clientID), kgo.DefaultProduceTopic("q"), kgo.WithHooks(h))
 		// 64 KB in a fresh window measures 6.4 KB/s against 1 KB/s: the
 		// first response already carries a throttle time.
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: randomBytes(64<<10)}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: randomBytes(64 << 10)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 		return h
