@@ -324,3 +324,32 @@ func (h *throttleHook) max() time.Duration {
 	defer h.mu.Unlock()
 	return h.maxVal
 }
+
+// TestFetchQuotaThrottles: a consumer over its consumer_byte_rate gets
+// throttle_time_ms in its fetch responses.
+func TestFetchQuotaThrottles(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.createTopic("fq", 1, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, adm := newAdmin(t, ts.addr, kgo.DefaultProduceTopic("fq"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: randomBytes(64 << 10)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: kadm.StringPtr("reader")}},
+		Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: 1024}}}})
+	if err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	h := &throttleHook{}
+	consumer, _ := newAdmin(t, ts.addr, kgo.ClientID("reader"), kgo.ConsumeTopics("fq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(h))
+	fs := consumer.PollFetches(ctx)
+	if err := fs.Err0(); err != nil || fs.NumRecords() != 1 {
+		t.Fatalf("poll: %d records, %v", fs.NumRecords(), err)
+	}
+	// The hook runs when the response is read, before the records are
+	// handed out: the throttle is known by now.
+	if h.max() <= 0 {
+		t.Fatalf("the consumer over its quota saw throttle %v", h.max())
+	}
+}
