@@ -311,7 +311,7 @@ func TestAdminConfluent(t *testing.T) {
 		"validate_only_error":        nil,
 		"validate_only_retention":    "1234",
 		"broker_auto_create":         "true",
-		"broker_auto_create_ro":      true,
+		"broker_auto_create_ro":      false, // dynamic in Sluice (read-only in Kafka)
 		"decrease_error":             float64(kerr.InvalidPartitions.Code),
 		"validate_only_create_error": nil,
 		"validate_only_partitions":   float64(2),
