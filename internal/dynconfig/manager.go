@@ -58,10 +58,7 @@ func snapshotOf(entries []Entry, version int64) *Snapshot {
 type Manager struct {
 	store Store
 	// node is this agent's broker resource name (its node ID).
-	node string
-	// static holds the broker configs the agent's flags set
-	// (STATIC_BROKER_CONFIG); never changed after New.
-	static   map[string]string
+	node     string
 	interval time.Duration
 	logger   *slog.Logger
 
@@ -73,8 +70,6 @@ type Manager struct {
 type Config struct {
 	// NodeID is this agent's node ID (its broker resource name).
 	NodeID int32
-	// Static are the broker configs the agent's flags set.
-	Static map[string]string
 	// RefreshInterval is how often the version is polled; 0 means 500ms.
 	RefreshInterval time.Duration
 	Logger          *slog.Logger
@@ -92,47 +87,17 @@ func New(cfg Config, store Store) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Manager{store: store, node: strconv.Itoa(int(cfg.NodeID)), static: maps.Clone(cfg.Static), interval: cfg.RefreshInterval, logger: cfg.Logger}
+	return &Manager{store: store, node: strconv.Itoa(int(cfg.NodeID)), interval: cfg.RefreshInterval, logger: cfg.Logger}
 }
 
 // Node is this agent's broker resource name.
 func (m *Manager) Node() string { return m.node }
-
-// Static returns the flag layer (do not modify).
-func (m *Manager) Static() map[string]string { return m.static }
 
 // Snapshot returns the current snapshot (nil before the first Load).
 func (m *Manager) Snapshot() *Snapshot {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.snap
-}
-
-// Effective returns this agent's effective value of a broker config.
-func (m *Manager) Effective(name string) string {
-	vs := m.Snapshot().Resolve(m.node, name, m.static)
-	if len(vs) == 0 {
-		return ""
-	}
-	return vs[0].Value
-}
-
-// EffectiveInt is Effective parsed as an integer, or fallback.
-func (m *Manager) EffectiveInt(name string, fallback int64) int64 {
-	n, err := strconv.ParseInt(strings.TrimSpace(m.Effective(name)), 10, 64)
-	if err != nil {
-		return fallback
-	}
-	return n
-}
-
-// EffectiveBool is Effective parsed as a boolean, or fallback.
-func (m *Manager) EffectiveBool(name string, fallback bool) bool {
-	b, err := strconv.ParseBool(strings.TrimSpace(m.Effective(name)))
-	if err != nil {
-		return fallback
-	}
-	return b
 }
 
 // TopicDefaults returns the topic config defaults the dynamic broker

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/dynconfig"
+	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/topics"
 )
 
@@ -83,4 +84,18 @@ func (s *Server) topicDefault(name string) (dynconfig.Value, []dynconfig.Value) 
 		return vs[0], vs
 	}
 	return dynconfig.Value{Value: topics.Value(nil, name), Source: kmsg.ConfigSourceDefaultConfig}, nil
+}
+
+// cleanupOf resolves a topic's cleanup settings through the dynamic topic
+// defaults (log.cleanup.policy for cleanup.policy, …).
+func (s *Server) cleanupOf(t metadata.Topic) topics.Cleanup {
+	defaults := s.dyn.TopicDefaults()
+	if len(defaults) == 0 {
+		return topics.CleanupOf(t)
+	}
+	for k, v := range t.Configs {
+		defaults[k] = v
+	}
+	t.Configs = defaults
+	return topics.CleanupOf(t)
 }

@@ -33,7 +33,8 @@ func Run(t *testing.T, newStore func(t *testing.T) dynconfig.Store) {
 		if err != nil || v != 1 {
 			t.Fatalf("version %d, %v; want 1", v, err)
 		}
-		want := []dynconfig.Entry{{"broker:", "message.max.bytes", "100"}, {"broker:1", "log.retention.ms", "5"}, {"quota:user=a", "producer_byte_rate", "1024"}}
+		want := []dynconfig.Entry{{Scope: "broker:", Name: "message.max.bytes", Value: "100"}, {Scope: "broker:1", Name: "log.retention.ms", Value: "5"},
+			{Scope: "quota:user=a", Name: "producer_byte_rate", Value: "1024"}}
 		if len(es) != len(want) {
 			t.Fatalf("entries %v, want %v", es, want)
 		}
