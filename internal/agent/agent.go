@@ -29,6 +29,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -233,6 +234,10 @@ type Agent struct {
 	txn      *txn.Coordinator
 	txnDone  chan struct{} // closed when the transaction sweep stops
 	aclDone  chan struct{} // closed when the ACL refresh loop stops
+	// dyn holds the dynamic broker configs and client quotas; dynDone is
+	// closed when its refresh loop stops.
+	dyn     *dynconfig.Manager
+	dynDone chan struct{}
 	// recoverDone is closed when journal recovery stops.
 	recoverDone chan struct{}
 	// proberDone is closed when the readiness prober stops.
@@ -361,6 +366,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.metrics.MustRegister(postgres.Collectors()...)
 	}
 	aclStore := aclStoreOf(a.store)
+	dynStore := dynconfigStoreOf(a.store)
 	if err := a.startSchemaRegistry(a.store); err != nil {
 		return nil, err
 	}
@@ -500,6 +506,10 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := authorizer.Load(ctx); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	a.dyn = dynconfig.New(dynconfig.Config{NodeID: self.NodeID, Logger: a.logger}, dynStore)
+	if err := a.dyn.Load(ctx); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	a.query = query.NewEngine(a.reader, a.store, cfg.Events.Query)
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
@@ -527,6 +537,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Schemas:      a.kafkaSchemas(),
 		Scram:        scram,
 		Events:       a.events,
+		Dynamic:      a.dyn,
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -545,6 +556,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 
 	cfg.Jobs.Holder = jobs.NewHolder(fmt.Sprintf("node-%d", self.NodeID))
 	cfg.Jobs.OnRun = a.emitJobRun
+	cfg.Jobs.TopicDefaults = a.dyn.TopicDefaults
 	a.jobs = jobs.New(cfg.Jobs, a.store, a.bucket, a.metrics, a.logger)
 	if cfg.Roles.Jobs {
 		a.jobs.Start()
@@ -566,6 +578,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	go func() {
 		defer close(a.aclDone)
 		authorizer.Run(serveCtx)
+	}()
+	a.dynDone = make(chan struct{})
+	go func() {
+		defer close(a.dynDone)
+		a.dyn.Run(serveCtx)
 	}()
 	a.txnDone = make(chan struct{})
 	go func() {
@@ -695,6 +712,17 @@ func aclStoreOf(s metadata.Store) acl.Store {
 	return st
 }
 
+// dynconfigStoreOf is the dynamic config side of a metadata store (sqlite
+// and postgres keep them; a Broadcast shares its wrapped store's), or nil:
+// the agent then keeps its dynamic configs in memory.
+func dynconfigStoreOf(s metadata.Store) dynconfig.Store {
+	if b, ok := s.(*metadata.Broadcast); ok {
+		s = b.Store
+	}
+	st, _ := s.(dynconfig.Store)
+	return st
+}
+
 // OpenMetadata opens a metadata store by URL.
 func OpenMetadata(ctx context.Context, rawURL string) (metadata.Store, error) {
 	u, err := url.Parse(rawURL)
@@ -783,6 +811,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.stopSchemaRegistry(ctx)
 	<-a.txnDone
 	<-a.aclDone
+	<-a.dynDone
 	<-a.summaryDone
 	<-a.recoverDone
 	a.reader.Close()

@@ -53,6 +53,9 @@ const (
 	TypeGroupDeleted       = "io.sluice.audit.group.deleted"
 	TypeGroupOffsetsDelete = "io.sluice.audit.group.offsets_deleted"
 	TypeGroupOffsetsReset  = "io.sluice.audit.group.offsets_reset"
+	// Dynamic broker configs and client quotas (internal/dynconfig).
+	TypeBrokerConfigAltered = "io.sluice.audit.broker.config_altered"
+	TypeClientQuotasAltered = "io.sluice.audit.client_quotas.altered"
 	// Authentications (stream audit): AuthData; ACL and SCRAM changes:
 	// AdminData (internal/kafka).
 	TypeAuthSuccess  = "io.sluice.audit.authentication.success"

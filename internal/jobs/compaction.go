@@ -11,7 +11,6 @@ import (
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/records"
 	"github.com/sluicehq/sluice/internal/segment"
-	"github.com/sluicehq/sluice/internal/topics"
 )
 
 // Compaction tuning.
@@ -96,7 +95,7 @@ func (r *Runner) mergeExtents(ctx context.Context, h *holding) error {
 			return err
 		}
 		// Key-compacted topics are merged by key compaction itself.
-		if t, err := r.store.TopicByID(ctx, c.TopicID); err != nil || topics.CleanupOf(t).Compact {
+		if t, err := r.store.TopicByID(ctx, c.TopicID); err != nil || r.cleanupOf(t).Compact {
 			continue
 		}
 		exts, err := r.compactableExtents(ctx, c.TopicID, c.Partition)

@@ -42,6 +42,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/topics"
 )
 
 // Lease names.
@@ -75,6 +76,11 @@ type Config struct {
 	// OnRun, if set, is told of every run this agent makes while holding
 	// the job's lease (the agent emits job events). It must not block.
 	OnRun func(Run)
+	// TopicDefaults, if set, returns the defaults of topic configs that
+	// the dynamic broker configs set (retention.ms from log.retention.ms,
+	// …; dynconfig.Manager.TopicDefaults): a topic that does not set a
+	// config gets these before the built-in default.
+	TopicDefaults func() map[string]string
 }
 
 func (c *Config) setDefaults() {
@@ -346,4 +352,25 @@ func (s *stats) add(read, written int64, replaced int) {
 // Stats returns the compaction totals so far.
 func (r *Runner) Stats() Stats {
 	return Stats{CompactionReadBytes: r.stats.read.Load(), CompactionWrittenBytes: r.stats.written.Load(), ExtentsReplaced: r.stats.replaced.Load()}
+}
+
+// cleanupOf resolves a topic's cleanup settings through the dynamic topic
+// defaults (Config.TopicDefaults).
+func (r *Runner) cleanupOf(t metadata.Topic) topics.Cleanup {
+	if r.cfg.TopicDefaults == nil {
+		return topics.CleanupOf(t)
+	}
+	defaults := r.cfg.TopicDefaults()
+	if len(defaults) == 0 {
+		return topics.CleanupOf(t)
+	}
+	merged := make(map[string]string, len(defaults)+len(t.Configs))
+	for k, v := range defaults {
+		merged[k] = v
+	}
+	for k, v := range t.Configs {
+		merged[k] = v
+	}
+	t.Configs = merged
+	return topics.CleanupOf(t)
 }

@@ -40,7 +40,7 @@ func (r *Runner) compactKeys(ctx context.Context, h *holding) error {
 	}
 	var errs []error
 	for _, t := range list {
-		c := topics.CleanupOf(t)
+		c := r.cleanupOf(t)
 		if !c.Compact {
 			continue
 		}

@@ -28,7 +28,7 @@ func (r *Runner) RunRetention(ctx context.Context) error {
 		}
 		var errs []error
 		for _, t := range list {
-			c := topics.CleanupOf(t)
+			c := r.cleanupOf(t)
 			if !c.Delete || (c.RetentionMs < 0 && c.RetentionBytes < 0) {
 				continue
 			}

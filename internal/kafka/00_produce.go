@@ -87,6 +87,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
 	"github.com/sluicehq/sluice/internal/records"
@@ -101,6 +102,8 @@ type produceSlot struct {
 func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.ProduceRequest) reply {
 	resp := kmsg.NewPtrProduceResponse()
 	resp.Version = req.version
+	// The request's size counts against the producer_byte_rate quota.
+	resp.ThrottleMillis = s.quotaUsage(req, dynconfig.ProducerByteRate, req.size)
 	var (
 		batches []produce.Batch
 		slots   []produceSlot
@@ -136,7 +139,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		} else if !txnDenied && !topicDenied {
 			t, topicErr = s.topics.Topic(ctx, rt.Topic)
 		}
-		maxBytes := s.cfg.MaxMessageBytes
+		maxBytes := s.maxMessageBytes()
 		var (
 			stamps timestampPolicy
 			fast   bool

@@ -54,6 +54,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -159,6 +160,8 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		q.MaxWait = 0 // errors answer at once
 	}
 	read := s.fetcher.Fetch(ctx, q)
+	// The bytes read count against the consumer_byte_rate quota.
+	resp.ThrottleMillis = s.quotaUsage(req, dynconfig.ConsumerByteRate, read.Bytes)
 	s.metrics.bytesOut.Add(float64(read.Bytes))
 	s.metrics.recordsOut.Add(float64(read.Offsets))
 	if len(parts) > 0 {

@@ -73,7 +73,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		}
 		return resp
 	}
-	autoCreate := s.cfg.AutoCreateTopics && (req.version < 4 || m.AllowAutoTopicCreation)
+	autoCreate := s.autoCreateTopics() && (req.version < 4 || m.AllowAutoTopicCreation)
 	for _, rt := range m.Topics {
 		var (
 			t   metadata.Topic
@@ -146,7 +146,7 @@ func (s *Server) topicForMetadata(ctx context.Context, req *request, name string
 	if s.cfg.DefaultTopicType == topics.TypeLightning {
 		configs = map[string]string{topics.TypeConfig: topics.TypeLightning}
 	}
-	t, err = s.topics.CreateTopic(ctx, name, s.cfg.DefaultPartitions, configs)
+	t, err = s.topics.CreateTopic(ctx, name, s.defaultPartitions(), configs)
 	if errors.Is(err, metadata.ErrTopicExists) { // created concurrently
 		return s.topics.Topic(ctx, name)
 	}

@@ -100,7 +100,7 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 	case len(rt.ReplicaAssignment) > 0:
 		partitions = int32(len(rt.ReplicaAssignment))
 	case partitions == -1:
-		partitions = s.cfg.DefaultPartitions
+		partitions = s.defaultPartitions()
 	case partitions <= 0:
 		return metadata.Topic{}, fmt.Errorf("%w: partition count must be positive or -1, got %d", kerr.InvalidPartitions, partitions)
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
-	"github.com/sluicehq/sluice/internal/topics"
 )
 
 // RecordDeleter moves log start offsets (metadata.Lifecycle provides it).
@@ -50,7 +49,7 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request, m *kmsg.
 		if s.authorizeTopic(req, kmsg.ACLOperationDelete, rt.Topic) {
 			t, terr = s.topics.Topic(ctx, rt.Topic)
 		}
-		if terr == nil && !topics.CleanupOf(t).Delete {
+		if terr == nil && !s.cleanupOf(t).Delete {
 			terr = fmt.Errorf("%w: records of topic %s cannot be deleted because its cleanup.policy does not include delete", kerr.PolicyViolation, rt.Topic)
 		}
 		for _, rp := range rt.Partitions {

@@ -40,6 +40,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/topics"
 )
@@ -80,26 +81,9 @@ var brokerSynonyms = map[string]string{
 	"unclean.leader.election.enable":      "unclean.leader.election.enable",
 }
 
-// brokerConfig is one agent setting reported as a broker config.
-type brokerConfig struct {
-	name, value string
-	typ         topics.ConfigType
-	support     topics.Support
-	doc         string
-}
-
-// brokerConfigs lists the broker configs DescribeConfigs reports, with this
-// agent's values; docs/compatibility.md is generated from it.
-func (s *Server) brokerConfigs() []brokerConfig {
-	return []brokerConfig{
-		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), topics.TypeBoolean, topics.Honoured, "Whether Metadata requests create unknown topics (agent flag --auto-create-topics)."},
-		{"broker.id", strconv.Itoa(int(s.members.Self().NodeID)), topics.TypeInt, topics.Honoured, "This agent's node ID (agent flag --node-id; sluice agent derives it from the advertised address by default)."},
-		{"default.replication.factor", strconv.Itoa(min(len(s.members.Brokers("")), 3)), topics.TypeInt, topics.NoEffect, "The replica count Metadata reports (live agents, at most 3); durability comes from object storage."},
-		{"message.max.bytes", strconv.Itoa(s.cfg.MaxMessageBytes), topics.TypeInt, topics.Honoured, "Largest record batch for topics without max.message.bytes (agent flag --max-message-bytes)."},
-		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), topics.TypeInt, topics.Honoured, "Partition count of auto-created topics and of CreateTopics with -1 (agent flag --default-partitions)."},
-		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), topics.TypeInt, topics.Honoured, "Largest request frame accepted (agent flag --max-request-bytes)."},
-	}
-}
+// brokerConfigs lists the broker configs DescribeConfigs reports;
+// docs/compatibility.md is generated from it.
+func (s *Server) brokerConfigs() []dynconfig.BrokerConfig { return dynconfig.BrokerConfigs() }
 
 // topicConfigValue returns a topic's effective value of config name and
 // where it comes from.
@@ -107,10 +91,8 @@ func (s *Server) topicConfigValue(t metadata.Topic, name string) (string, kmsg.C
 	if v, ok := t.Configs[name]; ok {
 		return v, kmsg.ConfigSourceDynamicTopicConfig
 	}
-	if name == "max.message.bytes" && s.cfg.MaxMessageBytes != topics.DefaultMaxMessageBytes {
-		return strconv.Itoa(s.cfg.MaxMessageBytes), kmsg.ConfigSourceStaticBrokerConfig
-	}
-	return topics.Value(nil, name), kmsg.ConfigSourceDefaultConfig
+	d, _ := s.topicDefault(name)
+	return d.Value, d.Source
 }
 
 func (s *Server) handleDescribeConfigs(ctx context.Context, req *request, m *kmsg.DescribeConfigsRequest) kmsg.Response {
@@ -194,36 +176,53 @@ func (s *Server) topicSynonyms(t metadata.Topic, c topics.Config) []kmsg.Describ
 	if !ok {
 		return out
 	}
-	if c.Name == "max.message.bytes" && s.cfg.MaxMessageBytes != topics.DefaultMaxMessageBytes {
-		out = append(out, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: broker, Value: kmsg.StringPtr(strconv.Itoa(s.cfg.MaxMessageBytes)), Source: kmsg.ConfigSourceStaticBrokerConfig})
+	if _, layers := s.topicDefault(c.Name); layers != nil {
+		for _, l := range layers[:len(layers)-1] { // the last is the broker config's default, written as the topic's below
+			out = append(out, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: broker, Value: kmsg.StringPtr(l.Value), Source: l.Source})
+		}
 	}
 	return append(out, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: broker, Value: kmsg.StringPtr(c.Default), Source: kmsg.ConfigSourceDefaultConfig})
 }
 
+// describeBrokerConfigs answers a broker resource: the cluster default
+// ("") lists the dynamic defaults set, as Kafka does; this agent's node ID
+// lists every broker config Sluice knows with its effective value.
 func (s *Server) describeBrokerConfigs(version int16, rr kmsg.DescribeConfigsRequestResource, m *kmsg.DescribeConfigsRequest) ([]kmsg.DescribeConfigsResponseResourceConfig, error) {
-	if rr.ResourceName == "" {
-		return []kmsg.DescribeConfigsResponseResourceConfig{}, nil // no dynamic cluster-wide defaults
+	defaults := rr.ResourceName == ""
+	if !defaults {
+		self := s.members.Self().NodeID
+		if id, err := strconv.ParseInt(rr.ResourceName, 10, 32); err != nil || int32(id) != self {
+			return nil, fmt.Errorf("%w: unexpected broker id, expected %d or empty string, but received %s", kerr.InvalidRequest, self, rr.ResourceName)
+		}
 	}
-	self := s.members.Self().NodeID
-	if id, err := strconv.ParseInt(rr.ResourceName, 10, 32); err != nil || int32(id) != self {
-		return nil, fmt.Errorf("%w: unexpected broker id, expected %d or empty string, but received %s", kerr.InvalidRequest, self, rr.ResourceName)
-	}
-	var out []kmsg.DescribeConfigsResponseResourceConfig
+	set := s.dyn.Snapshot().Broker("")
+	out := []kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, c := range s.brokerConfigs() {
-		if !wanted(rr.ConfigNames, c.name) {
+		if !wanted(rr.ConfigNames, c.Name) {
 			continue
 		}
+		layers := s.brokerLayers(c.Name, false)
+		if defaults {
+			v, ok := set[c.Name]
+			if !ok {
+				continue
+			}
+			layers = []dynconfig.Value{{Value: v, Source: kmsg.ConfigSourceDynamicDefaultBrokerConfig}}
+		}
 		rc := kmsg.NewDescribeConfigsResponseResourceConfig()
-		rc.Name = c.name
-		rc.Value = kmsg.StringPtr(c.value)
-		rc.ReadOnly = true
-		rc.Source = kmsg.ConfigSourceStaticBrokerConfig
-		rc.ConfigType = kmsg.ConfigType(c.typ)
+		rc.Name = c.Name
+		rc.Value = kmsg.StringPtr(layers[0].Value)
+		rc.ReadOnly = c.Mode == dynconfig.ReadOnly
+		rc.Source = layers[0].Source
+		rc.IsDefault = rc.Source == kmsg.ConfigSourceDefaultConfig
+		rc.ConfigType = kmsg.ConfigType(c.Type)
 		if m.IncludeDocumentation && version >= 3 {
-			rc.Documentation = kmsg.StringPtr(c.doc + " (Sluice: " + string(c.support) + ".)")
+			rc.Documentation = kmsg.StringPtr(c.Documentation())
 		}
 		if m.IncludeSynonyms {
-			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{{Name: c.name, Value: kmsg.StringPtr(c.value), Source: kmsg.ConfigSourceStaticBrokerConfig}}
+			for _, l := range layers {
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: c.Name, Value: kmsg.StringPtr(l.Value), Source: l.Source})
+			}
 		}
 		out = append(out, rc)
 	}

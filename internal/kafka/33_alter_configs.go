@@ -9,8 +9,8 @@ package kafka
 // topic resources only, known names and valid values (INVALID_CONFIG with a
 // message), a config or resource named twice is INVALID_REQUEST, the change
 // is one metadata transaction, validate_only changes nothing, unknown
-// topics get UNKNOWN_TOPIC_OR_PARTITION, and broker resources get
-// INVALID_REQUEST because broker configs are agent flags.
+// topics get UNKNOWN_TOPIC_OR_PARTITION. Broker resources replace the
+// resource's dynamic broker configs the same way (alter_broker_configs.go).
 //
 // Authorization: ALTER_CONFIGS on the topic or, for broker configs, on the
 // cluster.

@@ -13,10 +13,10 @@ package kafka
 // all of its configs change or none do. validate_only runs every check and
 // changes nothing. Unknown topics get UNKNOWN_TOPIC_OR_PARTITION.
 //
-// Broker configs are agent flags, not dynamic configs, so broker (and
-// broker logger) resources get INVALID_REQUEST, which is what Kafka answers
-// for configs it cannot update dynamically; other resource types get
-// INVALID_REQUEST too.
+// Broker resources ("" for the cluster-wide default, or this agent's node
+// ID; another ID is INVALID_REQUEST) take the dynamic broker configs of
+// internal/dynconfig (alter_broker_configs.go); broker logger and other
+// resource types get INVALID_REQUEST.
 //
 // Authorization: ALTER_CONFIGS on the topic or, for broker configs, on the
 // cluster.
@@ -120,8 +120,10 @@ func (s *Server) authorizeConfigs(req *request, op kmsg.ACLOperation, typ kmsg.C
 func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, ops []configOp, replace, validateOnly bool) error {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
-	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-		return fmt.Errorf("%w: broker configs cannot be updated dynamically; they are agent flags", kerr.InvalidRequest)
+	case kmsg.ConfigResourceTypeBroker:
+		return s.alterBrokerConfigs(ctx, name, ops, replace, validateOnly)
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		return fmt.Errorf("%w: broker loggers cannot be updated dynamically", kerr.InvalidRequest)
 	default:
 		return fmt.Errorf("%w: unsupported resource type %v", kerr.InvalidRequest, typ)
 	}

@@ -302,6 +302,16 @@ func TestEveryAPIDenied(t *testing.T) {
 			return r
 		}, func(r kmsg.Response) int16 { return r.(*kmsg.DeleteACLsResponse).Results[0].ErrorCode }, clErr},
 
+		{"DescribeClientQuotas", func() kmsg.Request {
+			return kmsg.NewPtrDescribeClientQuotasRequest()
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClientQuotasResponse).ErrorCode }, clErr},
+		{"AlterClientQuotas", func() kmsg.Request {
+			r := kmsg.NewPtrAlterClientQuotasRequest()
+			r.Entries = []kmsg.AlterClientQuotasRequestEntry{{Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("u")}},
+				Ops: []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1024}}}}
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode }, clErr},
+
 		{"DescribeUserSCRAMCredentials", func() kmsg.Request {
 			return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
 		}, func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }, clErr},

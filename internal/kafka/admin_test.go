@@ -95,8 +95,11 @@ func TestDescribeConfigsVersions(t *testing.T) {
 	}
 	resp := rc.roundTrip(req).(*kmsg.DescribeConfigsResponse)
 	own := configByName(resp.Resources[0], "message.max.bytes")
-	if resp.Resources[0].ErrorCode != 0 || own == nil || *own.Value != "2000000" || !own.ReadOnly || own.Source != kmsg.ConfigSourceStaticBrokerConfig {
+	if resp.Resources[0].ErrorCode != 0 || own == nil || *own.Value != "2000000" || own.ReadOnly || own.Source != kmsg.ConfigSourceStaticBrokerConfig {
 		t.Fatalf("broker 1 = %+v", resp.Resources[0])
+	}
+	if c := configByName(resp.Resources[0], "broker.id"); c == nil || *c.Value != "1" || !c.ReadOnly {
+		t.Fatalf("broker.id = %+v", c)
 	}
 	if c := configByName(resp.Resources[0], "auto.create.topics.enable"); c == nil || *c.Value != "false" {
 		t.Fatalf("auto.create.topics.enable = %+v", c)
@@ -201,10 +204,10 @@ func TestAlterConfigsReplaces(t *testing.T) {
 	broker := kmsg.NewAlterConfigsRequestResource()
 	broker.ResourceType = kmsg.ConfigResourceTypeBroker
 	broker.ResourceName = "1"
-	broker.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "message.max.bytes", Value: kmsg.StringPtr("5")}}
+	broker.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "broker.id", Value: kmsg.StringPtr("5")}}
 	req.Resources = append(req.Resources, broker)
 	resp := rc.roundTrip(req).(*kmsg.AlterConfigsResponse)
-	if resp.Resources[0].ErrorCode != 0 || resp.Resources[1].ErrorCode != kerr.InvalidRequest.Code {
+	if resp.Resources[0].ErrorCode != 0 || resp.Resources[1].ErrorCode != kerr.InvalidConfig.Code {
 		t.Fatalf("AlterConfigs = %+v", resp.Resources)
 	}
 	tp, _ := ts.store.Topic(context.Background(), "ac")

@@ -51,7 +51,7 @@ func (s *Server) auditAutoCreate(ctx context.Context, req *request, name string,
 }
 
 // auditedKeys are the API keys audit looks at.
-var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 30: true, 31: true, 33: true, 37: true, 42: true, 44: true, 47: true, 51: true}
+var auditedKeys = map[int16]bool{8: true, 19: true, 20: true, 21: true, 30: true, 31: true, 33: true, 37: true, 42: true, 44: true, 47: true, 49: true, 51: true}
 
 // audit emits the audit events of one answered request.
 func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
@@ -141,7 +141,7 @@ func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
 			asked[res.ResourceName] = map[string]any{"configs": cfg, "incremental": false}
 		}
 		for _, res := range r.Resources {
-			emit(events.TypeTopicConfigAltered, resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
+			emit(configEventType(res.ResourceType), resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
 		}
 	case *kmsg.IncrementalAlterConfigsRequest:
 		r := resp.(*kmsg.IncrementalAlterConfigsResponse)
@@ -161,7 +161,29 @@ func (s *Server) audit(ctx context.Context, req *request, resp kmsg.Response) {
 			asked[res.ResourceName] = map[string]any{"operations": ops, "incremental": true}
 		}
 		for _, res := range r.Resources {
-			emit(events.TypeTopicConfigAltered, resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
+			emit(configEventType(res.ResourceType), resourceTypeName(res.ResourceType), res.ResourceName, asked[res.ResourceName], res.ErrorCode, res.ErrorMessage)
+		}
+	case *kmsg.AlterClientQuotasRequest:
+		r := resp.(*kmsg.AlterClientQuotasResponse)
+		if m.ValidateOnly {
+			return
+		}
+		for i, e := range m.Entries {
+			ops := make([]map[string]any, 0, len(e.Ops))
+			for _, o := range e.Ops {
+				op := map[string]any{"key": o.Key, "remove": o.Remove}
+				if !o.Remove {
+					op["value"] = o.Value
+				}
+				ops = append(ops, op)
+			}
+			var cs []quotaComponent
+			for _, c := range e.Entity {
+				cs = append(cs, quotaComponent{c.Type, c.Name})
+			}
+			if i < len(r.Entries) {
+				emit(events.TypeClientQuotasAltered, "client_quota", quotaEntityName(cs), map[string]any{"operations": ops}, r.Entries[i].ErrorCode, r.Entries[i].ErrorMessage)
+			}
 		}
 	case *kmsg.CreatePartitionsRequest:
 		r := resp.(*kmsg.CreatePartitionsResponse)
@@ -292,4 +314,12 @@ func resourceTypeName(t kmsg.ConfigResourceType) string {
 		return "broker_logger"
 	}
 	return t.String()
+}
+
+// configEventType is the audit event of an altered config resource.
+func configEventType(t kmsg.ConfigResourceType) string {
+	if t == kmsg.ConfigResourceTypeBroker {
+		return events.TypeBrokerConfigAltered
+	}
+	return events.TypeTopicConfigAltered
 }

@@ -104,9 +104,9 @@ func topicConfigTable() string {
 func brokerConfigTable() string {
 	s := &Server{members: cluster.Single{Broker: cluster.Broker{NodeID: 1}}}
 	var b strings.Builder
-	b.WriteString("| config | Sluice | notes |\n|---|---|---|\n")
+	b.WriteString("| config | Sluice | update mode | default | notes |\n|---|---|---|---|---|\n")
 	for _, c := range s.brokerConfigs() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.name, c.support, c.doc)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", c.Name, c.Support, c.Mode, c.Default, c.Doc)
 	}
 	return b.String()
 }

@@ -41,6 +41,10 @@ type request struct {
 	received time.Time
 	// source is the connection as the write path knows it.
 	source *produce.Source
+	// size is the request frame's size in bytes; mute is the
+	// connection's quota mute (quota.go).
+	size int
+	mute *connMute
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -135,7 +139,13 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 	br := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	remote := c.RemoteAddr().String()
+	mute := &connMute{}
 	for {
+		// A client over its quota was muted (quota.go): nothing more is
+		// read from it until the throttle time has passed.
+		if err := mute.wait(ctx, s.draining); err != nil {
+			return err
+		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
 		}
@@ -186,6 +196,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 			req.listener = ca.listener.Name
 			req.conn = ca
 			req.source = src
+			req.size, req.mute = int(size), mute
 			if early != nil {
 				r = ready(early)
 			} else {

@@ -53,6 +53,8 @@ var supported = map[int16]apiRange{
 	44: {0, 1},  // IncrementalAlterConfigs
 	46: {0, 0},  // ListPartitionReassignments
 	47: {0, 0},  // OffsetDelete
+	48: {0, 1},  // DescribeClientQuotas
+	49: {0, 1},  // AlterClientQuotas
 	50: {0, 0},  // DescribeUserScramCredentials
 	51: {0, 0},  // AlterUserScramCredentials
 	60: {0, 2},  // DescribeCluster
@@ -115,6 +117,10 @@ func (s *Server) dispatch(ctx context.Context, req *request) reply {
 		return ready(s.handleDeleteGroups(ctx, req, m))
 	case *kmsg.OffsetDeleteRequest:
 		return ready(s.handleOffsetDelete(ctx, req, m))
+	case *kmsg.DescribeClientQuotasRequest:
+		return ready(s.handleDescribeClientQuotas(ctx, req, m))
+	case *kmsg.AlterClientQuotasRequest:
+		return ready(s.handleAlterClientQuotas(ctx, req, m))
 	case *kmsg.ConsumerGroupHeartbeatRequest:
 		return ready(s.handleConsumerGroupHeartbeat(ctx, req, m))
 	case *kmsg.ConsumerGroupDescribeRequest:

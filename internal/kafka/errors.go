@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/produce"
@@ -42,6 +43,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, topics.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, dynconfig.ErrInvalidQuota):
+		return kerr.InvalidRequest.Code
 	case errors.Is(err, produce.ErrClosed):
 		// Shutting down: send the client to refresh metadata and retry,
 		// which reaches another agent (or this one after restart).

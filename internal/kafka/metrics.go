@@ -26,6 +26,9 @@ type Metrics struct {
 	topicRecordsOut *prometheus.CounterVec
 	fetchReading    prometheus.Histogram
 	fetchSessions   prometheus.Gauge
+	// quotaThrottle counts the throttle time given to clients over their
+	// quotas, by quota key.
+	quotaThrottle *prometheus.CounterVec
 	// authentications counts SASL authentications by mechanism and
 	// result; tlsFailures TLS handshakes that failed, by listener.
 	authentications *prometheus.CounterVec
@@ -59,6 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		fetchSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_fetch_sessions",
 			Help: "Incremental fetch sessions (KIP-227) this agent keeps (at most --fetch-session-cache-slots)."}),
+		quotaThrottle: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_quota_throttle_seconds_total",
+			Help: "Throttle time given to clients over their client quota (producer_byte_rate, consumer_byte_rate), summed, by quota key."}, []string{"quota"}),
 		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_sasl_authentications_total",
 			Help: "SASL authentications by mechanism and result (success or failure; an unsupported mechanism counts as mechanism \"unsupported\")."}, []string{"mechanism", "result"}),
 		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_tls_handshake_failures_total",
@@ -66,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.errors, m.latency, m.connections, m.badFrames, m.bytesOut, m.recordsOut, m.panics, m.queuedBytes, m.authentications, m.tlsFailures,
-			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading, m.fetchSessions)
+			m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut, m.fetchReading, m.fetchSessions, m.quotaThrottle)
 	}
 	return m
 }
@@ -105,4 +110,9 @@ func (m *Metrics) forgetTopic(topic string) {
 	for _, v := range []*prometheus.CounterVec{m.topicBytesIn, m.topicRecordsIn, m.topicBytesOut, m.topicRecordsOut} {
 		v.DeleteLabelValues(topic)
 	}
+}
+
+// throttled counts throttle time given on a quota key.
+func (m *Metrics) throttled(key string, d time.Duration) {
+	m.quotaThrottle.WithLabelValues(key).Add(d.Seconds())
 }

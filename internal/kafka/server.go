@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/cluster"
+	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
@@ -84,6 +85,11 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics and of
 	// CreateTopics requests that pass -1.
 	DefaultPartitions int32
+	// QuotaWindow and QuotaWindowSamples shape the client quota rate
+	// window (Kafka's quota.window.size.seconds and quota.window.num); 0
+	// means 1s and 11.
+	QuotaWindow        time.Duration
+	QuotaWindowSamples int
 	// MaxPartitions caps a topic's partition count (CreateTopics and
 	// CreatePartitions get INVALID_PARTITIONS above it), so one request
 	// cannot stall the metadata store with millions of rows.
@@ -183,6 +189,11 @@ type Server struct {
 	bucketReady func() error
 	// schemas is Deps.Schemas (nil: no schema validation).
 	schemas SchemaValidator
+	// dyn is the dynamic broker configs and client quotas (Deps.Dynamic
+	// or one of its own in memory); quotas measures usage against them
+	// (quota.go).
+	dyn    *dynconfig.Manager
+	quotas *dynconfig.Throttler
 
 	// fetcher answers Fetch requests through reader, Deps.Transactions
 	// and Deps.Notifier.
@@ -238,6 +249,9 @@ type Deps struct {
 	// Events, if set, receives an audit event for every mutating admin
 	// request (audit.go). Emit must not block.
 	Events events.Emitter
+	// Dynamic holds the dynamic broker configs and client quotas shared
+	// through the metadata store (nil: kept in memory by this server).
+	Dynamic *dynconfig.Manager
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -256,13 +270,22 @@ func NewServer(cfg Config, d Deps) *Server {
 		d.BucketReady = func() error { return nil }
 	}
 	kt := newKafkaTopics(d.Topics, d.ClusterID)
+	if d.Dynamic == nil {
+		var node int32
+		if d.Membership != nil {
+			node = d.Membership.Self().NodeID
+		}
+		d.Dynamic = dynconfig.New(dynconfig.Config{NodeID: node, Logger: d.Logger}, nil)
+		d.Dynamic.Load(context.Background()) // a MemStore does not fail
+	}
 	var sessions *fetchSessions
 	if cfg.FetchSessionSlots > 0 {
 		sessions = newFetchSessions(cfg.FetchSessionSlots, d.Metrics.fetchSessions)
 	}
 	return &Server{
 		sessions: sessions,
-		cfg:      cfg, topics: kt, ktopics: kt, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
+		dyn:      d.Dynamic, quotas: dynconfig.NewThrottler(cfg.QuotaWindow, cfg.QuotaWindowSamples),
+		cfg: cfg, topics: kt, ktopics: kt, log: d.Log, records: d.Records, producer: d.Producer, reader: d.Reader, groups: d.Groups,
 		txn: d.Txn, txnLog: d.Transactions,
 		members: d.Membership, cluster: d.ClusterID, scram: d.Scram,
 		metrics: d.Metrics, logger: d.Logger, conns: make(map[net.Conn]struct{}),

@@ -34,7 +34,7 @@ import (
 // testServer is an in-process Server over a SQLite store and a directory
 // bucket, both in t.TempDir().
 type testServer struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *Server
 	addr      string
 	store     *sqlite.Store
@@ -46,21 +46,21 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 
 // startServer starts a Server on 127.0.0.1:0 and stops it (and closes its
 // backends) when the test ends.
-func startServer(t *testing.T, cfg Config) *testServer {
+func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	return startServerWith(t, cfg, nil)
 }
 
 // startServerWith is startServer with the bucket wrapped by wrap (nil: as
 // is), for tests that control when uploads finish.
-func startServerWith(t *testing.T, cfg Config, wrap func(objstore.Bucket) objstore.Bucket) *testServer {
+func startServerWith(t testing.TB, cfg Config, wrap func(objstore.Bucket) objstore.Bucket) *testServer {
 	t.Helper()
 	return startServerDeps(t, cfg, wrap, nil)
 }
 
 // startServerDeps is startServerWith with the server's collaborators
 // changed by edit (nil: as built), for tests that replace one of them.
-func startServerDeps(t *testing.T, cfg Config, wrap func(objstore.Bucket) objstore.Bucket, edit func(*Deps)) *testServer {
+func startServerDeps(t testing.TB, cfg Config, wrap func(objstore.Bucket) objstore.Bucket, edit func(*Deps)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
@@ -179,7 +179,7 @@ func (ts *testServer) files() int {
 // rawConn is a bare Kafka protocol client: it frames kmsg requests and
 // decodes responses, and nothing else.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	c    net.Conn
 	br   *bufio.Reader
 	corr int32
@@ -188,7 +188,7 @@ type rawConn struct {
 func (ts *testServer) dial() *rawConn { return ts.dialT(ts.t) }
 
 // dialT connects a rawConn that reports failures to t.
-func (ts *testServer) dialT(t *testing.T) *rawConn {
+func (ts *testServer) dialT(t testing.TB) *rawConn {
 	t.Helper()
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {

@@ -113,7 +113,8 @@ func TestAdminConfigsKadm(t *testing.T) {
 		t.Fatalf("retention.ms after replacement = %+v", c)
 	}
 
-	// Broker configs: described read-only, not alterable.
+	// Broker configs: flags are the static layer; read-only ones are not
+	// alterable (dynamic ones: broker_configs_test.go).
 	brs, err := adm.DescribeBrokerConfigs(ctx, 1)
 	if c := describedConfig(t, brs, err, "num.partitions"); c.MaybeValue() != "3" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
 		t.Fatalf("num.partitions = %+v", c)
@@ -121,9 +122,9 @@ func TestAdminConfigsKadm(t *testing.T) {
 	if c := describedConfig(t, brs, err, "message.max.bytes"); c.MaybeValue() != "2000000" {
 		t.Fatalf("message.max.bytes = %+v", c)
 	}
-	rs, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{set("message.max.bytes", "5")}, 1)
-	if err := alterErr(t, rs, err); !errors.Is(err, kerr.InvalidRequest) {
-		t.Fatalf("alter broker config: %v, want INVALID_REQUEST", err)
+	rs, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{set("broker.id", "5")}, 1)
+	if err := alterErr(t, rs, err); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("alter read-only broker config: %v, want INVALID_CONFIG", err)
 	}
 
 	// Configs survive a restart, and are honoured: max.message.bytes.
@@ -314,7 +315,7 @@ func TestAdminConfluent(t *testing.T) {
 		"validate_only_error":        nil,
 		"validate_only_retention":    "1234",
 		"broker_auto_create":         "true",
-		"broker_auto_create_ro":      true,
+		"broker_auto_create_ro":      false, // dynamic in Sluice (read-only in Kafka)
 		"decrease_error":             float64(kerr.InvalidPartitions.Code),
 		"validate_only_create_error": nil,
 		"validate_only_partitions":   float64(2),

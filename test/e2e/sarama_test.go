@@ -841,7 +841,7 @@ func testSaramaClusterAdmin(t *testing.T, a *Agent, v sarama.KafkaVersion) {
 	if e := entry("max.message.bytes"); e == nil || fromTopic(e) {
 		t.Fatalf("after incremental delete, max.message.bytes: %+v", e)
 	}
-	// Broker configs are read-only agent flags.
+	// Broker configs.
 	brokers, controller, err := adm.DescribeCluster()
 	if err != nil || len(brokers) != 1 {
 		t.Fatalf("describe cluster: %v, %v", brokers, err)
@@ -853,8 +853,13 @@ func testSaramaClusterAdmin(t *testing.T, a *Agent, v sarama.KafkaVersion) {
 	if err != nil || len(bes) == 0 {
 		t.Fatalf("describe broker config: %d entries, %v", len(bes), err)
 	}
-	if err := adm.AlterConfig(sarama.BrokerResource, strconv.Itoa(int(brokers[0].ID())), map[string]*string{"message.max.bytes": &mmb}, false); err == nil {
-		t.Fatal("altering a broker config succeeded; agent flags are not dynamic")
+	// Dynamic broker configs can be altered; read-only ones cannot.
+	if err := adm.AlterConfig(sarama.BrokerResource, strconv.Itoa(int(brokers[0].ID())), map[string]*string{"message.max.bytes": &mmb}, false); err != nil {
+		t.Fatalf("altering the dynamic broker config message.max.bytes: %v", err)
+	}
+	brokerID := "9"
+	if err := adm.AlterConfig(sarama.BrokerResource, strconv.Itoa(int(brokers[0].ID())), map[string]*string{"broker.id": &brokerID}, false); err == nil {
+		t.Fatal("altering the read-only broker.id succeeded")
 	}
 
 	// Partitions: increase only.

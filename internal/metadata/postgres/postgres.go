@@ -125,6 +125,7 @@ var migrations = []string{
 	// Agent roles and agent groups (--roles, --agent-group).
 	`ALTER TABLE agents ADD COLUMN roles text NOT NULL DEFAULT '';
 	ALTER TABLE agents ADD COLUMN agent_group text NOT NULL DEFAULT '';`,
+	dynconfigMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -106,6 +106,7 @@ var migrations = []string{
 	// Agent roles and agent groups (--roles, --agent-group).
 	`ALTER TABLE agents ADD COLUMN roles TEXT NOT NULL DEFAULT '';
 	ALTER TABLE agents ADD COLUMN agent_group TEXT NOT NULL DEFAULT '';`,
+	dynconfigMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
