@@ -6,7 +6,14 @@ package kafka
 // agent does not support is answered in the v0 format with
 // UNSUPPORTED_VERSION and the supported table, so the client can retry with
 // a version both sides know (KIP-511). Client software name and version
-// (v3+) are accepted without validation. No features are advertised.
+// (v3+) are accepted without validation.
+//
+// Features (v3+, KIP-584): `transaction.version` is supported 0-2 and
+// finalized at 2, which is how clients (franz-go, Java 4.x) learn that
+// transactions version 2 (KIP-890 part 2: Produce v12, TxnOffsetCommit v5
+// and EndTxn v5 with an epoch bump per transaction) may be used. Sluice
+// serves every level at once, so the finalized level never changes and
+// the finalized features epoch is a constant.
 
 import (
 	"sort"
@@ -28,8 +35,33 @@ func (s *Server) handleApiVersions(req *request, _ *kmsg.ApiVersionsRequest) kms
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = req.version
 	resp.ApiKeys = apiKeys()
+	if req.version >= 3 {
+		for _, f := range features {
+			sf := kmsg.NewApiVersionsResponseSupportedFeature()
+			sf.Name, sf.MinVersion, sf.MaxVersion = f.name, f.min, f.max
+			resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+			ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+			ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = f.name, f.finalized, f.finalized
+			resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+		}
+		resp.FinalizedFeaturesEpoch = finalizedFeaturesEpoch
+	}
 	return resp
 }
+
+// features are the KIP-584 features this agent advertises: supported
+// from min to max, finalized (in effect cluster-wide) at finalized.
+var features = []struct {
+	name      string
+	min, max  int16
+	finalized int16
+}{
+	{name: "transaction.version", min: 0, max: 2, finalized: 2},
+}
+
+// finalizedFeaturesEpoch is the epoch of the finalized features: constant,
+// since they never change.
+const finalizedFeaturesEpoch = 1
 
 // apiVersionsFallback is the KIP-511 answer to an ApiVersions request of an
 // unknown version: always encoded as v0.

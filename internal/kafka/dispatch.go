@@ -16,7 +16,7 @@ const apiVersionsKey = 18
 // connection (ApiVersions gets the KIP-511 fallback answer instead). Each
 // handler file's opening comment explains its range.
 var supported = map[int16]apiRange{
-	0:  {3, 11}, // Produce
+	0:  {3, 12}, // Produce
 	1:  {4, 16}, // Fetch
 	2:  {1, 6},  // ListOffsets
 	3:  {0, 12}, // Metadata
@@ -34,12 +34,12 @@ var supported = map[int16]apiRange{
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
 	21: {0, 2},  // DeleteRecords
-	22: {0, 4},  // InitProducerID
+	22: {0, 5},  // InitProducerID
 	23: {0, 4},  // OffsetForLeaderEpoch
 	24: {0, 3},  // AddPartitionsToTxn
 	25: {0, 4},  // AddOffsetsToTxn
-	26: {0, 4},  // EndTxn
-	28: {0, 4},  // TxnOffsetCommit
+	26: {0, 5},  // EndTxn
+	28: {0, 5},  // TxnOffsetCommit
 	29: {0, 3},  // DescribeAcls
 	30: {0, 3},  // CreateAcls
 	31: {0, 3},  // DeleteAcls
