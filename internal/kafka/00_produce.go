@@ -206,7 +206,9 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 	if req.version >= 12 && m.TransactionID != nil && len(batches) > 0 {
 		batches, slots = s.addProducedToTxn(ctx, *m.TransactionID, batches, slots,
 			func(sl produceSlot) string { return resp.Topics[sl.topic].Topic },
-			func(sl produceSlot, code int16, msg string) { setErr(&resp.Topics[sl.topic].Partitions[sl.partition], code, msg) })
+			func(sl produceSlot, code int16, msg string) {
+				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], code, msg)
+			})
 	}
 
 	var pending *produce.Pending
