@@ -30,7 +30,7 @@ var supported = map[int16]apiRange{
 	15: {0, 5},  // DescribeGroups
 	16: {0, 5},  // ListGroups
 	17: {0, 1},  // SaslHandshake
-	18: {0, 4},  // ApiVersions
+	18: {0, 5},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
 	21: {0, 2},  // DeleteRecords
