@@ -125,7 +125,7 @@ func sameKeys(keys []kmsg.ApiVersionsResponseApiKey) bool {
 			return false
 		}
 	}
-	fixed := map[int16]apiRange{0: {3, 12}, 1: {4, 16}, 3: {0, 12}, 18: {0, 5}}
+	fixed := map[int16]apiRange{0: {3, 12}, 1: {4, 18}, 3: {0, 13}, 18: {0, 5}}
 	for _, k := range keys {
 		if r, ok := fixed[k.ApiKey]; ok {
 			if r.min != k.MinVersion || r.max != k.MaxVersion {

@@ -17,12 +17,12 @@ const apiVersionsKey = 18
 // handler file's opening comment explains its range.
 var supported = map[int16]apiRange{
 	0:  {3, 12}, // Produce
-	1:  {4, 16}, // Fetch
+	1:  {4, 18}, // Fetch
 	2:  {1, 6},  // ListOffsets
-	3:  {0, 12}, // Metadata
+	3:  {0, 13}, // Metadata
 	8:  {0, 9},  // OffsetCommit
 	9:  {0, 9},  // OffsetFetch
-	10: {0, 4},  // FindCoordinator
+	10: {0, 6},  // FindCoordinator
 	11: {0, 9},  // JoinGroup
 	12: {0, 4},  // Heartbeat
 	13: {0, 5},  // LeaveGroup
@@ -36,7 +36,7 @@ var supported = map[int16]apiRange{
 	21: {0, 2},  // DeleteRecords
 	22: {0, 5},  // InitProducerID
 	23: {0, 4},  // OffsetForLeaderEpoch
-	24: {0, 3},  // AddPartitionsToTxn
+	24: {0, 5},  // AddPartitionsToTxn
 	25: {0, 4},  // AddOffsetsToTxn
 	26: {0, 5},  // EndTxn
 	28: {0, 5},  // TxnOffsetCommit
@@ -45,10 +45,10 @@ var supported = map[int16]apiRange{
 	31: {0, 3},  // DeleteAcls
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
-	35: {0, 4},  // DescribeLogDirs
+	35: {0, 5},  // DescribeLogDirs
 	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
-	42: {0, 2},  // DeleteGroups
+	42: {0, 3},  // DeleteGroups
 	43: {0, 2},  // ElectLeaders
 	44: {0, 1},  // IncrementalAlterConfigs
 	46: {0, 0},  // ListPartitionReassignments
@@ -58,7 +58,7 @@ var supported = map[int16]apiRange{
 	60: {0, 2},  // DescribeCluster
 	61: {0, 0},  // DescribeProducers
 	65: {0, 0},  // DescribeTransactions
-	66: {0, 1},  // ListTransactions
+	66: {0, 2},  // ListTransactions
 	68: {0, 1},  // ConsumerGroupHeartbeat
 	69: {0, 1},  // ConsumerGroupDescribe
 }

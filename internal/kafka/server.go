@@ -65,6 +65,9 @@ type TxnCoordinator interface {
 	InitProducerID(ctx context.Context, id string, timeout time.Duration, expectedID int64, expectedEpoch int16) (int64, int16, error)
 	AddPartitions(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) error
 	AddOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string) error
+	// Verify reports per partition whether the producer's ongoing
+	// transaction covers it (AddPartitionsToTxn v4+ VerifyOnly).
+	Verify(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) ([]error, error)
 	EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) error
 	// EndTxnBump is EndTxn v5 (KIP-890 transaction version 2): the end
 	// bumps the epoch and returns the producer's new ID and epoch.

@@ -110,6 +110,29 @@ func TestTxnV2Wire(t *testing.T) {
 		req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = version, "tx", pid, epoch, commit
 		return rc.roundTrip(req).(*kmsg.EndTxnResponse)
 	}
+	// The broker path (v4+) verifies without adding.
+	verify := func(partition int32) int16 {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 5
+		tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = "tx", pid, 0, true
+		tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{partition}}}
+		req.Transactions = append(req.Transactions, tx)
+		resp := rc.roundTrip(req).(*kmsg.AddPartitionsToTxnResponse)
+		if resp.ErrorCode != 0 || len(resp.Transactions) != 1 {
+			t.Fatalf("AddPartitionsToTxn v5: %+v", resp)
+		}
+		return resp.Transactions[0].Topics[0].Partitions[0].ErrorCode
+	}
+	if code := verify(0); code != 0 {
+		t.Fatalf("verify the produced partition = %d", code)
+	}
+	if code := verify(1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("verify a partition never produced to = %d, want INVALID_TXN_STATE", code)
+	}
+	if code := verify(1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("verify added it: %d", code)
+	}
 	if r := end(5, 0, true); r.ErrorCode != 0 || r.ProducerID != pid || r.ProducerEpoch != 1 {
 		t.Fatalf("EndTxn v5 = %+v, want producer %d epoch 1", r, pid)
 	}

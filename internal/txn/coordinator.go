@@ -559,6 +559,38 @@ func (c *Coordinator) rotate(ctx context.Context, t metadata.Transaction) (metad
 	return t, nil
 }
 
+// Verify handles AddPartitionsToTxn v4+ with VerifyOnly: it reports, per
+// partition, whether the producer's ongoing transaction covers it (nil)
+// or not (kerr.InvalidTxnState), changing nothing. The producer checks
+// fail every partition (the second result), as does a transaction being
+// prepared (CONCURRENT_TRANSACTIONS).
+func (c *Coordinator) Verify(ctx context.Context, id string, producerID int64, epoch int16, parts []TxnPartition) ([]error, error) {
+	if id == "" {
+		return nil, kerr.InvalidRequest
+	}
+	if !c.owns(id) {
+		return nil, kerr.NotCoordinator
+	}
+	t, err := c.store.Transaction(ctx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		return nil, c.storeErr(id, err)
+	}
+	if err := checkProducer(t, found, producerID, epoch); err != nil {
+		return nil, err
+	}
+	if t.State == metadata.TxnPrepareCommit || t.State == metadata.TxnPrepareAbort {
+		return nil, kerr.ConcurrentTransactions
+	}
+	out := make([]error, len(parts))
+	for i, p := range parts {
+		if t.State != metadata.TxnOngoing || !t.HasPartition(p.TopicID, p.Partition) {
+			out[i] = kerr.InvalidTxnState
+		}
+	}
+	return out, nil
+}
+
 // AddImplicitly adds partitions and a group (either may be empty) to the
 // producer's transaction, starting it if none is ongoing: the
 // registration a Produce v12+ or TxnOffsetCommit v5+ request makes on its

@@ -37,7 +37,11 @@ func TestTxnV2CommitAbortFailover(t *testing.T) {
 		}
 	}
 
-	p := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	// Generous retries: after the kill, requests to the dead agent fail to
+	// dial until its registration expires (--agent-ttl) and the survivor
+	// owns the transactional ID.
+	p := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.RequestRetries(100), kgo.RetryTimeout(45*time.Second))
 	// franz-go opts into version 2 at BeginTransaction if it has seen an
 	// agent's ApiVersions (the transaction.version feature) by then.
 	if err := p.Ping(ctx); err != nil {
@@ -115,6 +119,8 @@ func TestTxnV2CommitAbortFailover(t *testing.T) {
 	// The coordinator dies with the transaction open; the commit goes
 	// through the surviving agent, which finds it Ongoing in the store.
 	txn("commit2", 9, true, func() { victim.Kill() })
+	// A fresh admin client: the probe's would keep the dead coordinator.
+	adm = kadm.NewClient(survivor.Client())
 	epochIs("after the commit through the new coordinator", 3, "CompleteCommit")
 	txn("abort2", 4, false, nil)
 	epochIs("after the abort on the new coordinator", 4, "CompleteAbort")
