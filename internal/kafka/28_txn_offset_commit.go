@@ -77,11 +77,12 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 			tr.Offsets = append(tr.Offsets, o)
 		}
 	}
-	if authErr == nil && req.version >= 5 && len(tr.Offsets) > 0 {
-		authErr = s.txn.AddImplicitly(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, nil, m.Group)
-	}
 	errs, groupErr := []error(nil), authErr
-	if authErr == nil {
+	if groupErr == nil && req.version >= 5 && len(tr.Offsets) > 0 {
+		// Transactions version 2: no AddOffsetsToTxn came first.
+		groupErr = s.txn.AddImplicitly(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, nil, m.Group)
+	}
+	if groupErr == nil {
 		errs, groupErr = s.groups.TxnCommit(ctx, tr)
 	}
 	i := 0
