@@ -80,7 +80,7 @@ func TestBadFramesCloseConnection(t *testing.T) {
 		{"unsupported API key UpdateFeatures", encodeRequest(updateFeatures, 1)},
 		{"Produce v99", produceV(99)},
 		{"Produce v2", produceV(2)},
-		{"Produce v12", produceV(12)},
+		{"Produce v13", produceV(13)},
 		{"Produce v-1", frame(header(0, -1, 1, "c"))},
 		{"Fetch v3", encodeRequest(fetchV3, 1)},
 		{"truncated Produce v9 body", truncatedBody},
