@@ -168,3 +168,39 @@ func TestTxnV2Wire(t *testing.T) {
 		t.Fatalf("EndTxn v5 empty abort = %+v, want epoch 3", r)
 	}
 }
+
+// TestListTransactionsPattern checks v2's transactional ID pattern: an RE2
+// expression matching the whole ID; an invalid one is
+// INVALID_REGULAR_EXPRESSION.
+func TestListTransactionsPattern(t *testing.T) {
+	ts := startTxnServer(t)
+	rc := ts.dial()
+	for _, id := range []string{"orders-1", "orders-2", "payments-1"} {
+		init := kmsg.NewPtrInitProducerIDRequest()
+		init.Version, init.TransactionalID, init.TransactionTimeoutMillis = 4, kmsg.StringPtr(id), 60000
+		if r := rc.roundTrip(init).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 {
+			t.Fatalf("init %s: %d", id, r.ErrorCode)
+		}
+	}
+	list := func(pattern *string) (int16, []string) {
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.Version, req.TransactionalIDPattern = 2, pattern
+		resp := rc.roundTrip(req).(*kmsg.ListTransactionsResponse)
+		var ids []string
+		for _, s := range resp.TransactionStates {
+			ids = append(ids, s.TransactionalID)
+		}
+		return resp.ErrorCode, ids
+	}
+	for _, c := range []struct {
+		pattern *string
+		want    int
+	}{{nil, 3}, {kmsg.StringPtr(""), 3}, {kmsg.StringPtr("orders-.*"), 2}, {kmsg.StringPtr("orders"), 0}, {kmsg.StringPtr(".*-1"), 2}} {
+		if code, ids := list(c.pattern); code != 0 || len(ids) != c.want {
+			t.Fatalf("pattern %v: error %d, %v; want %d IDs", c.pattern, code, ids, c.want)
+		}
+	}
+	if code, _ := list(kmsg.StringPtr("orders-(")); code != kerr.InvalidRegularExpression.Code {
+		t.Fatalf("invalid pattern: error %d, want INVALID_REGULAR_EXPRESSION", code)
+	}
+}
