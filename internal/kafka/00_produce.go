@@ -1,6 +1,6 @@
 package kafka
 
-// Produce (key 0), versions 3-11.
+// Produce (key 0), versions 3-12.
 //
 // Every partition must carry exactly one v2 record batch (INVALID_RECORD
 // otherwise, as Kafka requires from v3 on). Each batch is checked before it
@@ -74,8 +74,19 @@ package kafka
 // --ripcord, batches of classic topics without a producer ID are answered
 // the same way while the metadata store fails or stalls.
 //
-// Deviations: versions 12+ (KIP-890
-// implicit transaction verification) and 13 (topic IDs) are not served.
+// Version 12 (KIP-890 part 2, transaction version 2) adds the partitions
+// of a transactional request's batches to the producer's transaction
+// itself, before they are submitted, instead of expecting
+// AddPartitionsToTxn: the producer ID must own the transactional ID
+// (INVALID_PRODUCER_ID_MAPPING) at its current epoch (PRODUCER_FENCED),
+// and a transaction being ended answers NOT_ENOUGH_REPLICAS (retriable,
+// as Kafka translates its coordinator's CONCURRENT_TRANSACTIONS). The
+// registration stands even if the batch then fails, as in Kafka. The
+// commit then verifies the batch as for older versions. Versions 3-11
+// are unchanged: their partitions must have been added.
+//
+// Deviations: version 13 (topic IDs instead of names, KIP-516) is not
+// served.
 
 import (
 	"context"
@@ -208,6 +219,14 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		resp.Topics = append(resp.Topics, rs)
 	}
 
+	if req.version >= 12 && m.TransactionID != nil && len(batches) > 0 {
+		batches, slots = s.addProducedToTxn(ctx, *m.TransactionID, batches, slots,
+			func(sl produceSlot) string { return resp.Topics[sl.topic].Topic },
+			func(sl produceSlot, code int16, msg string) {
+				setErr(&resp.Topics[sl.topic].Partitions[sl.partition], code, msg)
+			})
+	}
+
 	var pending *produce.Pending
 	if len(batches) > 0 {
 		err := s.bucketReady()
@@ -290,4 +309,60 @@ func validateBatch(raw []byte, window *records.Window) (records.Checked, int16, 
 		return c, kerr.CorruptMessage.Code, err
 	}
 	return c, kerr.InvalidRecord.Code, err
+}
+
+// addProducedToTxn adds the partitions of a Produce v12+ request's
+// transactional batches to the producer's transaction (KIP-890 part 2)
+// and returns the batches and slots that may be submitted; the others get
+// their error through fail. topic names a slot's topic. Every
+// transactional batch of one request must be of one producer ID and
+// epoch, as Kafka requires.
+func (s *Server) addProducedToTxn(ctx context.Context, txnID string, batches []produce.Batch, slots []produceSlot,
+	topic func(produceSlot) string, fail func(produceSlot, int16, string)) ([]produce.Batch, []produceSlot) {
+	var (
+		parts []metadata.TxnPartition
+		pid   = int64(-1)
+		epoch int16
+		mixed bool
+	)
+	for i, b := range batches {
+		if !b.Info.Transactional || b.Info.ProducerID < 0 {
+			continue
+		}
+		if pid >= 0 && (b.Info.ProducerID != pid || b.Info.ProducerEpoch != epoch) {
+			mixed = true
+		}
+		pid, epoch = b.Info.ProducerID, b.Info.ProducerEpoch
+		parts = append(parts, metadata.TxnPartition{Topic: topic(slots[i]), TopicID: b.Topic, Partition: b.Partition})
+	}
+	if len(parts) == 0 {
+		return batches, slots
+	}
+	var (
+		code int16
+		msg  string
+	)
+	if mixed {
+		code, msg = kerr.InvalidProducerIDMapping.Code, "transactional batches of one request must share one producer id and epoch"
+	} else if err := s.txn.AddImplicitly(ctx, txnID, pid, epoch, parts, ""); err != nil {
+		code, msg = groupErrorCode(err), "adding the partition to the transaction: "+err.Error()
+		switch code {
+		case kerr.ConcurrentTransactions.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code, kerr.NotCoordinator.Code:
+			// Older clients may not retry these on a produce; Kafka
+			// answers NOT_ENOUGH_REPLICAS, which every client retries.
+			code = kerr.NotEnoughReplicas.Code
+		}
+	}
+	if code == 0 {
+		return batches, slots
+	}
+	keptB, keptS := batches[:0], slots[:0]
+	for i, b := range batches {
+		if b.Info.Transactional && b.Info.ProducerID >= 0 {
+			fail(slots[i], code, msg)
+			continue
+		}
+		keptB, keptS = append(keptB, b), append(keptS, slots[i])
+	}
+	return keptB, keptS
 }

@@ -1,6 +1,7 @@
 package kafka
 
-// Fetch (key 1), versions 4-16.
+// Fetch (key 1), versions 4-18 (v17 and v18 add only follower fields,
+// KIP-853 and KIP-1166, which consumers do not send).
 //
 // Partitions are filled in request order. Each gets at most its
 // partition_max_bytes and the response at most max_bytes, except that the

@@ -1,6 +1,7 @@
 package kafka
 
-// Metadata (key 3), versions 0-12.
+// Metadata (key 3), versions 0-13 (v13, KIP-1102, adds a top-level
+// error code, always 0 here).
 //
 // Brokers are the live agents the client should see (cluster.Membership),
 // at the addresses of the listener the client came in on; an agent

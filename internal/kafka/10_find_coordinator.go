@@ -1,6 +1,7 @@
 package kafka
 
-// FindCoordinator (key 10), versions 0-4.
+// FindCoordinator (key 10), versions 0-6 (v5 allows
+// TRANSACTION_ABORTABLE, never sent; v6 adds the share group key type).
 //
 // A consumer group's (key type 0) or transactional ID's (key type 1)
 // coordinator is the live agent chosen by rendezvous hashing of the key

@@ -1,6 +1,7 @@
 package kafka
 
-// InitProducerID (key 22), versions 0-4.
+// InitProducerID (key 22), versions 0-5 (v5 only allows
+// TRANSACTION_ABORTABLE, which Sluice never sends).
 //
 // Idempotent producers (no transactional ID) get a producer ID never used
 // before, allocated by the metadata store, with epoch 0. As in Kafka, a

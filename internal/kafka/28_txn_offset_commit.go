@@ -1,6 +1,6 @@
 package kafka
 
-// TxnOffsetCommit (key 28), versions 0-4.
+// TxnOffsetCommit (key 28), versions 0-5.
 //
 // Sent to the group's coordinator (NOT_COORDINATOR elsewhere). The offsets
 // are staged in the metadata store under the transactional ID, checked in
@@ -19,6 +19,13 @@ package kafka
 // A group the store has never seen is created empty once the offsets are
 // staged, as Kafka does, so they are the group's when the transaction
 // commits.
+//
+// Version 5 (KIP-890 part 2, transaction version 2) adds the group to the
+// producer's transaction itself, starting the transaction if none is
+// ongoing, instead of expecting AddOffsetsToTxn
+// (txn.Coordinator.AddImplicitly: INVALID_PRODUCER_ID_MAPPING,
+// PRODUCER_FENCED, CONCURRENT_TRANSACTIONS while the transaction is being
+// ended). Version 6 (topic IDs) is not served.
 //
 // The rules live in groups.Coordinator.TxnCommit; this file only
 // translates.
@@ -71,7 +78,11 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, m *kms
 		}
 	}
 	errs, groupErr := []error(nil), authErr
-	if authErr == nil {
+	if groupErr == nil && req.version >= 5 && len(tr.Offsets) > 0 {
+		// Transactions version 2: no AddOffsetsToTxn came first.
+		groupErr = s.txn.AddImplicitly(ctx, m.TransactionalID, m.ProducerID, m.ProducerEpoch, nil, m.Group)
+	}
+	if groupErr == nil {
 		errs, groupErr = s.groups.TxnCommit(ctx, tr)
 	}
 	i := 0

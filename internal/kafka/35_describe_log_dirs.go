@@ -1,6 +1,7 @@
 package kafka
 
-// DescribeLogDirs (key 35), versions 0-4.
+// DescribeLogDirs (key 35), versions 0-5 (v5: the dir is never cordoned,
+// KIP-1066).
 //
 // Sluice has one "log dir": the bucket, named by its URL without
 // credentials or query (Config.LogDir). Every agent reports every

@@ -1,20 +1,24 @@
 package kafka
 
-// ListTransactions (key 66), versions 0-1.
+// ListTransactions (key 66), versions 0-2.
 //
 // Each agent lists the transactional IDs it coordinates (as ListGroups
 // does; admin clients ask every broker), filtered by state (unknown state
 // names are echoed in UnknownStateFilters, as Kafka does), by producer ID,
-// and (v1) by open transactions running longer than a duration. Version 2
-// (ID pattern) is not served.
+// (v1) by open transactions running longer than a duration, and (v2) by a
+// transactional ID pattern: an RE2 regular expression (Go's regexp) that
+// must match the whole ID, as Kafka's matches() does; an invalid one is
+// INVALID_REGULAR_EXPRESSION.
 //
 // Authorization: only the transactional IDs the principal may describe are
 // listed.
 
 import (
 	"context"
+	"regexp"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -46,8 +50,19 @@ func (s *Server) handleListTransactions(ctx context.Context, req *request, m *km
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		return resp
 	}
+	var pattern *regexp.Regexp
+	if req.version >= 2 && m.TransactionalIDPattern != nil && *m.TransactionalIDPattern != "" {
+		if pattern, err = regexp.Compile(`^(?:` + *m.TransactionalIDPattern + `)$`); err != nil {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			s.metrics.errorCode(req.key, resp.ErrorCode)
+			return resp
+		}
+	}
 	now := time.Now()
 	for _, t := range all {
+		if pattern != nil && !pattern.MatchString(t.ID) {
+			continue
+		}
 		if len(states) > 0 && !states[t.State] || len(pids) > 0 && !pids[t.ProducerID] {
 			continue
 		}

@@ -16,13 +16,13 @@ const apiVersionsKey = 18
 // connection (ApiVersions gets the KIP-511 fallback answer instead). Each
 // handler file's opening comment explains its range.
 var supported = map[int16]apiRange{
-	0:  {3, 11}, // Produce
-	1:  {4, 16}, // Fetch
+	0:  {3, 12}, // Produce
+	1:  {4, 18}, // Fetch
 	2:  {1, 6},  // ListOffsets
-	3:  {0, 12}, // Metadata
+	3:  {0, 13}, // Metadata
 	8:  {0, 9},  // OffsetCommit
 	9:  {0, 9},  // OffsetFetch
-	10: {0, 4},  // FindCoordinator
+	10: {0, 6},  // FindCoordinator
 	11: {0, 9},  // JoinGroup
 	12: {0, 4},  // Heartbeat
 	13: {0, 5},  // LeaveGroup
@@ -30,25 +30,25 @@ var supported = map[int16]apiRange{
 	15: {0, 5},  // DescribeGroups
 	16: {0, 5},  // ListGroups
 	17: {0, 1},  // SaslHandshake
-	18: {0, 4},  // ApiVersions
+	18: {0, 5},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
 	21: {0, 2},  // DeleteRecords
-	22: {0, 4},  // InitProducerID
+	22: {0, 5},  // InitProducerID
 	23: {0, 4},  // OffsetForLeaderEpoch
-	24: {0, 3},  // AddPartitionsToTxn
+	24: {0, 5},  // AddPartitionsToTxn
 	25: {0, 4},  // AddOffsetsToTxn
-	26: {0, 4},  // EndTxn
-	28: {0, 4},  // TxnOffsetCommit
+	26: {0, 5},  // EndTxn
+	28: {0, 5},  // TxnOffsetCommit
 	29: {0, 3},  // DescribeAcls
 	30: {0, 3},  // CreateAcls
 	31: {0, 3},  // DeleteAcls
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
-	35: {0, 4},  // DescribeLogDirs
+	35: {0, 5},  // DescribeLogDirs
 	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
-	42: {0, 2},  // DeleteGroups
+	42: {0, 3},  // DeleteGroups
 	43: {0, 2},  // ElectLeaders
 	44: {0, 1},  // IncrementalAlterConfigs
 	46: {0, 0},  // ListPartitionReassignments
@@ -60,7 +60,7 @@ var supported = map[int16]apiRange{
 	60: {0, 2},  // DescribeCluster
 	61: {0, 0},  // DescribeProducers
 	65: {0, 0},  // DescribeTransactions
-	66: {0, 1},  // ListTransactions
+	66: {0, 2},  // ListTransactions
 	68: {0, 1},  // ConsumerGroupHeartbeat
 	69: {0, 1},  // ConsumerGroupDescribe
 }

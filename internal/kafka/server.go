@@ -66,7 +66,17 @@ type TxnCoordinator interface {
 	InitProducerID(ctx context.Context, id string, timeout time.Duration, expectedID int64, expectedEpoch int16) (int64, int16, error)
 	AddPartitions(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) error
 	AddOffsets(ctx context.Context, id string, producerID int64, epoch int16, group string) error
+	// Verify reports per partition whether the producer's ongoing
+	// transaction covers it (AddPartitionsToTxn v4+ VerifyOnly).
+	Verify(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition) ([]error, error)
 	EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) error
+	// EndTxnBump is EndTxn v5 (KIP-890 transaction version 2): the end
+	// bumps the epoch and returns the producer's new ID and epoch.
+	EndTxnBump(ctx context.Context, id string, producerID int64, epoch int16, commit bool) (int64, int16, error)
+	// AddImplicitly adds partitions and a group to the producer's
+	// transaction for Produce v12+ and TxnOffsetCommit v5+; any agent may
+	// call it.
+	AddImplicitly(ctx context.Context, id string, producerID int64, epoch int16, parts []metadata.TxnPartition, group string) error
 	Describe(ctx context.Context, id string) (metadata.Transaction, error)
 	List(ctx context.Context) ([]metadata.Transaction, error)
 }

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -191,6 +192,11 @@ func (c *Coordinator) load(ctx context.Context, id string) (t metadata.Transacti
 			return t, true, err
 		}
 	}
+	// A coordinator that died between completing an exhausted-epoch
+	// transaction and moving it to a new producer ID left it here.
+	if t, err = c.rotate(ctx, t); err != nil {
+		return t, true, err
+	}
 	return t, true, nil
 }
 
@@ -213,7 +219,7 @@ func (c *Coordinator) finish(ctx context.Context, t metadata.Transaction) (metad
 		result = "commit"
 	}
 	c.metrics.ended.WithLabelValues(result).Inc()
-	return done, nil
+	return c.rotate(ctx, done)
 }
 
 // writeMarkers writes a marker to every partition of t, in one file, and
@@ -408,9 +414,10 @@ func (c *Coordinator) add(ctx context.Context, id string, producerID int64, epoc
 	return nil
 }
 
-// EndTxn handles EndTxn: it commits or aborts the ongoing transaction and
-// returns once the markers are written and the state is complete. A retry
-// of a completed end gets success, as in Kafka.
+// EndTxn handles EndTxn v0-v4: it commits or aborts the ongoing
+// transaction and returns once the markers are written and the state is
+// complete. The producer keeps its ID and epoch. A retry of a completed
+// end gets success, as in Kafka.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) error {
 	unlock, err := c.begin(ctx, id)
 	if err != nil {
@@ -440,6 +447,203 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, e
 	}
 	_, err = c.finish(ctx, t)
 	return err
+}
+
+// EndTxnBump handles EndTxn v5 (KIP-890 part 2, transaction version 2):
+// every end bumps the producer epoch, and it returns the producer ID and
+// epoch the producer uses from then on.
+//
+// Ending an ongoing transaction saves PrepareCommit/PrepareAbort with the
+// epoch already bumped, so its markers carry the new epoch and fence any
+// write of the old one still in flight on every partition (a late
+// produce of the ended transaction gets INVALID_PRODUCER_EPOCH instead of
+// joining the next transaction). When the epoch is exhausted the markers
+// carry math.MaxInt16 and, once they are written, the transactional ID
+// moves to a newly allocated producer ID at epoch 0 (rotate), as KIP-890
+// prescribes. Aborting when nothing is ongoing is allowed and bumps the
+// epoch too (a client whose produces all failed clears what they may have
+// registered); committing then is INVALID_TXN_STATE.
+//
+// A retry, naming the ID and epoch the producer had (the store remembers
+// them as LastProducerID/LastProducerEpoch), of an end that completed the
+// same way gets success with the current ID and epoch.
+func (c *Coordinator) EndTxnBump(ctx context.Context, id string, producerID int64, epoch int16, commit bool) (int64, int16, error) {
+	unlock, err := c.begin(ctx, id)
+	if err != nil {
+		return -1, -1, err
+	}
+	defer unlock()
+	t, found, err := c.load(ctx, id)
+	if err != nil {
+		return -1, -1, err
+	}
+	done := metadata.TxnCompleteAbort
+	if commit {
+		done = metadata.TxnCompleteCommit
+	}
+	if found && producerID == t.LastProducerID && epoch == t.LastProducerEpoch && t.State == done {
+		c.metrics.bumps.WithLabelValues("retry").Inc()
+		return t.ProducerID, t.ProducerEpoch, nil
+	}
+	if err := checkProducer(t, found, producerID, epoch); err != nil {
+		return -1, -1, err
+	}
+	t.LastProducerID, t.LastProducerEpoch = t.ProducerID, t.ProducerEpoch
+	if t.State != metadata.TxnOngoing {
+		if commit {
+			return -1, -1, kerr.InvalidTxnState
+		}
+		// Nothing to mark: the bump alone ends the (empty) transaction.
+		if t, err = c.bump(ctx, t); err != nil {
+			return -1, -1, err
+		}
+		t.State = metadata.TxnCompleteAbort
+		t.Partitions, t.Groups, t.StartedAt = nil, nil, time.Time{}
+		if t, err = c.store.SaveTransaction(ctx, t); err != nil {
+			return -1, -1, c.storeErr(id, err)
+		}
+		c.metrics.bumps.WithLabelValues("empty_abort").Inc()
+		return t.ProducerID, t.ProducerEpoch, nil
+	}
+	// The markers' epoch: one more than the producer's, math.MaxInt16
+	// when that exhausts it (finish then rotates the producer ID).
+	if t.ProducerEpoch == math.MaxInt16 {
+		return -1, -1, kerr.ProducerFenced // never handed to a producer
+	}
+	t.ProducerEpoch++
+	t.State = metadata.TxnPrepareAbort
+	if commit {
+		t.State = metadata.TxnPrepareCommit
+	}
+	if t, err = c.store.SaveTransaction(ctx, t); err != nil {
+		return -1, -1, c.storeErr(id, err)
+	}
+	if t, err = c.finish(ctx, t); err != nil {
+		return -1, -1, err
+	}
+	c.metrics.bumps.WithLabelValues("end").Inc()
+	return t.ProducerID, t.ProducerEpoch, nil
+}
+
+// bump gives t its next epoch, or a new producer ID at epoch 0 when the
+// epoch is exhausted (math.MaxInt16-1 or more), without saving it.
+func (c *Coordinator) bump(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	if t.ProducerEpoch < math.MaxInt16-1 {
+		t.ProducerEpoch++
+		return t, nil
+	}
+	pid, err := c.store.AllocateProducerID(ctx)
+	if err != nil {
+		return t, c.storeErr(t.ID, err)
+	}
+	c.logger.Info("producer epoch exhausted: new producer id", "transactional_id", t.ID, "old_producer_id", t.ProducerID, "producer_id", pid)
+	c.metrics.bumps.WithLabelValues("overflow").Inc()
+	t.ProducerID, t.ProducerEpoch = pid, 0
+	return t, nil
+}
+
+// rotate moves a completed transaction whose markers exhausted the epoch
+// (math.MaxInt16, only EndTxnBump gets there) to a new producer ID at
+// epoch 0 and saves it; otherwise it returns t unchanged.
+func (c *Coordinator) rotate(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	if t.ProducerEpoch != math.MaxInt16 || (t.State != metadata.TxnCompleteCommit && t.State != metadata.TxnCompleteAbort) {
+		return t, nil
+	}
+	t, err := c.bump(ctx, t)
+	if err != nil {
+		return t, err
+	}
+	if t, err = c.store.SaveTransaction(ctx, t); err != nil {
+		return t, c.storeErr(t.ID, err)
+	}
+	return t, nil
+}
+
+// Verify handles AddPartitionsToTxn v4+ with VerifyOnly: it reports, per
+// partition, whether the producer's ongoing transaction covers it (nil)
+// or not (kerr.InvalidTxnState), changing nothing. The producer checks
+// fail every partition (the second result), as does a transaction being
+// prepared (CONCURRENT_TRANSACTIONS).
+func (c *Coordinator) Verify(ctx context.Context, id string, producerID int64, epoch int16, parts []TxnPartition) ([]error, error) {
+	if id == "" {
+		return nil, kerr.InvalidRequest
+	}
+	if !c.owns(id) {
+		return nil, kerr.NotCoordinator
+	}
+	t, err := c.store.Transaction(ctx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		return nil, c.storeErr(id, err)
+	}
+	if err := checkProducer(t, found, producerID, epoch); err != nil {
+		return nil, err
+	}
+	if t.State == metadata.TxnPrepareCommit || t.State == metadata.TxnPrepareAbort {
+		return nil, kerr.ConcurrentTransactions
+	}
+	out := make([]error, len(parts))
+	for i, p := range parts {
+		if t.State != metadata.TxnOngoing || !t.HasPartition(p.TopicID, p.Partition) {
+			out[i] = kerr.InvalidTxnState
+		}
+	}
+	return out, nil
+}
+
+// AddImplicitly adds partitions and a group (either may be empty) to the
+// producer's transaction, starting it if none is ongoing: the
+// registration a Produce v12+ or TxnOffsetCommit v5+ request makes on its
+// own under transaction version 2, instead of AddPartitionsToTxn and
+// AddOffsetsToTxn. It runs on whichever agent the request reached, not
+// only on the coordinator, straight against the store: the versioned save
+// keeps it safe against the coordinator (a conflict is retried, and one
+// with an end makes the producer's epoch stale). A transaction being
+// prepared is CONCURRENT_TRANSACTIONS; producer checks as in
+// AddPartitionsToTxn.
+func (c *Coordinator) AddImplicitly(ctx context.Context, id string, producerID int64, epoch int16, parts []TxnPartition, group string) error {
+	if id == "" {
+		return kerr.InvalidRequest
+	}
+	for attempt := 0; ; attempt++ {
+		t, err := c.store.Transaction(ctx, id)
+		found := err == nil
+		if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+			return c.storeErr(id, err)
+		}
+		if err := checkProducer(t, found, producerID, epoch); err != nil {
+			return err
+		}
+		changed := false
+		switch t.State {
+		case metadata.TxnPrepareCommit, metadata.TxnPrepareAbort:
+			return kerr.ConcurrentTransactions
+		case metadata.TxnOngoing:
+		default:
+			t.State, t.StartedAt, t.Partitions, t.Groups, changed = metadata.TxnOngoing, time.Now(), nil, nil, true
+		}
+		for _, p := range parts {
+			if !t.HasPartition(p.TopicID, p.Partition) {
+				t.Partitions = append(t.Partitions, p)
+				changed = true
+			}
+		}
+		if group != "" && !slices.Contains(t.Groups, group) {
+			t.Groups = append(t.Groups, group)
+			changed = true
+		}
+		if !changed {
+			return nil
+		}
+		_, err = c.store.SaveTransaction(ctx, t)
+		if err == nil {
+			c.metrics.implicitAdds.Inc()
+			return nil
+		}
+		if !errors.Is(err, metadata.ErrTxnVersion) || attempt == 4 {
+			return c.storeErr(id, err)
+		}
+	}
 }
 
 // Describe returns a transactional ID's state (kerr.TransactionalIDNotFound
