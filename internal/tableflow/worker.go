@@ -290,24 +290,14 @@ func (w *tableWorker) dlqRecord(rec *kgo.Record, reason error) *kgo.Record {
 }
 
 // evolve makes sure the table has every column of a record's writer
-// schema. New optional columns are added (after committing what is
-// pending, so a snapshot's files all have one schema); a column whose type
-// differs from the table's, or a new required column, is errIncompatible.
+// schema. New optional columns (and new optional fields of nested structs)
+// are added with new field IDs, after committing what is pending, so a
+// snapshot's files all have one schema; a column whose type differs from
+// the table's, or a new required column, is errIncompatible.
 func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
-	sc := w.tbl.Schema()
-	var missing []Column
-	for _, c := range cols {
-		f, ok := sc.FindFieldByName(c.Name)
-		if !ok {
-			if c.Required {
-				return fmt.Errorf("%w: new column %s is required; only optional columns can be added", errIncompatible, c.Name)
-			}
-			missing = append(missing, c)
-			continue
-		}
-		if !f.Type.Equals(c.Type) {
-			return fmt.Errorf("%w: column %s is %s in the table, %s in the record's schema", errIncompatible, c.Name, f.Type, c.Type)
-		}
+	missing, err := diffFields(nil, w.tbl.Schema().Fields(), cols)
+	if err != nil {
+		return err
 	}
 	if len(missing) == 0 {
 		return nil
@@ -318,7 +308,7 @@ func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
 	tx := w.tbl.NewTransaction()
 	us := tx.UpdateSchema(true, false)
 	for _, c := range missing {
-		us.AddColumn([]string{c.Name}, c.Type, "", false, nil)
+		us.AddColumn(c.Path, c.Type, "", false, nil)
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("tableflow: evolve schema: %w", err)
