@@ -49,7 +49,9 @@ func protoFile(text string, deps []schema.Dep) (protoreflect.FileDescriptor, err
 	if err != nil {
 		return nil, err
 	}
-	f, ok := s.(interface{ File() protoreflect.FileDescriptor })
+	f, ok := s.(interface {
+		File() protoreflect.FileDescriptor
+	})
 	if !ok {
 		return nil, errors.New("protobuf schema without a descriptor")
 	}
