@@ -179,10 +179,13 @@ func (m avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, opt
 		return nil, false, fmt.Errorf("a field of type null has no column")
 	}
 	// A reference to a named type defined elsewhere in the schema.
+	// A short name resolves in the enclosing record's namespace first.
 	name := n.Type
-	if !strings.Contains(name, ".") && n.Namespace != "" {
-		if def, ok := m.named[n.Namespace+"."+name]; ok {
-			return m.typ(def, stack)
+	if !strings.Contains(name, ".") && len(stack) > 0 {
+		if i := strings.LastIndex(stack[len(stack)-1], "."); i > 0 {
+			if def, ok := m.named[stack[len(stack)-1][:i]+"."+name]; ok {
+				return m.typ(def, stack)
+			}
 		}
 	}
 	if def, ok := m.named[name]; ok {

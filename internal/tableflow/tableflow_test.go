@@ -2,6 +2,7 @@ package tableflow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -119,6 +120,13 @@ func readRows(t *testing.T, tbl *table.Table) []map[string]any {
 					m[f.Name] = a.Value(i)
 				case *array.Timestamp:
 					m[f.Name] = a.Value(i).ToTime(arrow.Microsecond)
+				case *array.Struct, *array.List, *array.Map:
+					// Nested values compare as their JSON.
+					b, err := json.Marshal(a.GetOneForMarshal(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					m[f.Name] = string(b)
 				default:
 					m[f.Name] = a.ValueStr(i)
 				}
