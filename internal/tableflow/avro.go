@@ -161,20 +161,20 @@ func (m avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, opt
 		if n.Items == nil {
 			return nil, false, fmt.Errorf("array without items")
 		}
-		et, eopt, err := m.typ(n.Items, stack)
+		et, _, err := m.typ(n.Items, stack)
 		if err != nil {
 			return nil, false, fmt.Errorf("items: %w", err)
 		}
-		return &iceberg.ListType{Element: et, ElementRequired: !eopt}, false, nil
+		return listOf(et), false, nil
 	case "map":
 		if n.Values == nil {
 			return nil, false, fmt.Errorf("map without values")
 		}
-		vt, vopt, err := m.typ(n.Values, stack)
+		vt, _, err := m.typ(n.Values, stack)
 		if err != nil {
 			return nil, false, fmt.Errorf("values: %w", err)
 		}
-		return &iceberg.MapType{KeyType: iceberg.PrimitiveTypes.String, ValueType: vt, ValueRequired: !vopt}, false, nil
+		return mapOf(iceberg.PrimitiveTypes.String, vt), false, nil
 	case "null":
 		return nil, false, fmt.Errorf("a field of type null has no column")
 	}

@@ -166,11 +166,11 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 		if !ok {
 			return nil, false, fmt.Errorf("an array needs an items schema")
 		}
-		et, en, err := m.typ(items, depth+1, refs)
+		et, _, err := m.typ(items, depth+1, refs)
 		if err != nil {
 			return nil, false, fmt.Errorf("items: %w", err)
 		}
-		return &iceberg.ListType{Element: et, ElementRequired: !en}, nullable, nil
+		return listOf(et), nullable, nil
 	case "object":
 		props, _ := s["properties"].(map[string]any)
 		if len(props) == 0 {
@@ -178,11 +178,11 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 			if !ok {
 				return nil, false, fmt.Errorf("an object needs properties or an additionalProperties schema")
 			}
-			vt, vn, err := m.typ(ap, depth+1, refs)
+			vt, _, err := m.typ(ap, depth+1, refs)
 			if err != nil {
 				return nil, false, fmt.Errorf("additionalProperties: %w", err)
 			}
-			return &iceberg.MapType{KeyType: iceberg.PrimitiveTypes.String, ValueType: vt, ValueRequired: !vn}, nullable, nil
+			return mapOf(iceberg.PrimitiveTypes.String, vt), nullable, nil
 		}
 		required := map[string]bool{}
 		if rl, ok := s["required"].([]any); ok {

@@ -30,7 +30,7 @@ import (
 //	float, double, string, bytes          → float, double, string, binary
 //	enum                                  → string (the value's name)
 //	message                               → struct
-//	repeated T                            → list<T> (required elements)
+//	repeated T                            → list<T>
 //	map<K, V>                             → map<K, V>
 //	google.protobuf.Timestamp             → timestamptz
 //	google.protobuf.*Value wrappers       → the wrapped type, optional
@@ -166,14 +166,14 @@ func protoFieldType(fd protoreflect.FieldDescriptor, stack []protoreflect.FullNa
 		if err != nil {
 			return nil, err
 		}
-		return &iceberg.MapType{KeyType: kt, ValueType: vt, ValueRequired: fd.MapValue().Message() == nil}, nil
+		return mapOf(kt, vt), nil
 	}
 	t, err := protoKindType(fd, stack)
 	if err != nil {
 		return nil, err
 	}
 	if fd.IsList() {
-		return &iceberg.ListType{Element: t, ElementRequired: true}, nil
+		return listOf(t), nil
 	}
 	return t, nil
 }

@@ -306,6 +306,18 @@ func withFreshIDs(t iceberg.Type, next func() int) iceberg.Type {
 	return t
 }
 
+// listOf and mapOf build the list and map types of every mapping. Their
+// elements and values are always optional, even when the source schema
+// forbids nulls there: Parquet readers (iceberg-go's scan among them)
+// read nested values back as nullable and refuse a schema that says
+// otherwise. Records are no less checked: the source's decoder already
+// refused nulls its schema forbids.
+func listOf(elem iceberg.Type) *iceberg.ListType { return &iceberg.ListType{Element: elem} }
+
+func mapOf(key, val iceberg.Type) *iceberg.MapType {
+	return &iceberg.MapType{KeyType: key, ValueType: val}
+}
+
 // timeOfDay converts a time-of-day value to microseconds since midnight.
 func timeOfDay(v any) (int64, bool) {
 	switch x := v.(type) {

@@ -65,10 +65,10 @@ func TestAvroColumns(t *testing.T) {
 		{"local-timestamp-micros", `{"type":"long","logicalType":"local-timestamp-micros"}`, "f:timestamp!"},
 		{"decimal", `{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}`, "f:decimal(10, 2)!"},
 		{"record", `{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":["null","string"]}]}`, "f:struct<a:int!,b:string>!"},
-		{"array", `{"type":"array","items":"string"}`, "f:list<string!>!"},
+		{"array", `{"type":"array","items":"string"}`, "f:list<string>!"},
 		{"array of nullable", `{"type":"array","items":["null","string"]}`, "f:list<string>!"},
-		{"map", `{"type":"map","values":"long"}`, "f:map<string,long!>!"},
-		{"nested", `{"type":"array","items":{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":{"type":"array","items":"int"}}}]}}`, "f:list<struct<m:map<string,list<int!>!>!>!>!"},
+		{"map", `{"type":"map","values":"long"}`, "f:map<string,long>!"},
+		{"nested", `{"type":"array","items":{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":{"type":"array","items":"int"}}}]}}`, "f:list<struct<m:map<string,list<int>>!>>!"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := avro.Parse(`{"type":"record","name":"T","fields":[{"name":"f","type":` + tc.field + `}]}`)
@@ -134,8 +134,8 @@ message Order {
 enum Status { UNKNOWN = 0; NEW = 1; SHIPPED = 2; }
 `
 
-const protoAllShape = "id:long,item:string,status:string,ship_to:struct<city:string,zip:int>,tags:list<string!>,counts:map<string,int!>," +
-	"created:timestamptz,price:double,paid:boolean,blob:binary,big:long,ratio:float,delta:int,history:list<struct<city:string,zip:int>!>,note:string,card:string,voucher:long"
+const protoAllShape = "id:long,item:string,status:string,ship_to:struct<city:string,zip:int>,tags:list<string>,counts:map<string,int>," +
+	"created:timestamptz,price:double,paid:boolean,blob:binary,big:long,ratio:float,delta:int,history:list<struct<city:string,zip:int>>,note:string,card:string,voucher:long"
 
 func TestProtoColumns(t *testing.T) {
 	f, err := protoFile(protoAll, nil)
@@ -178,8 +178,8 @@ func TestJSONSchemaColumns(t *testing.T) {
 		{"date-time", `{"type":"string","format":"date-time"}`, "f:timestamptz"},
 		{"date", `{"type":"string","format":"date"}`, "f:date"},
 		{"object", `{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"string"}},"required":["a"]}`, "f:struct<a:string!,b:long>"},
-		{"map", `{"type":"object","additionalProperties":{"type":"number"}}`, "f:map<string,double!>"},
-		{"array", `{"type":"array","items":{"type":"string"}}`, "f:list<string!>"},
+		{"map", `{"type":"object","additionalProperties":{"type":"number"}}`, "f:map<string,double>"},
+		{"array", `{"type":"array","items":{"type":"string"}}`, "f:list<string>"},
 		{"nullable type list", `{"type":["null","integer"]}`, "f:long"},
 		{"oneOf null", `{"oneOf":[{"type":"null"},{"type":"integer"}]}`, "f:long"},
 		{"ref", `{"$ref":"#/definitions/D"}`, "f:struct<x:long>"},
