@@ -89,10 +89,21 @@ type tableWorker struct {
 	// oldestTS is the Kafka timestamp of the oldest pending record.
 	oldestTS  time.Time
 	lastMaint time.Time
+	// fits records, per writer schema (and Protobuf message), the table
+	// schema ID its columns were last found to fit, so evolve compares
+	// schemas once per schema rather than once per record.
+	fits map[fitKey]int
 	// consumed is how many partitions of the topic are consumed; new ones
 	// are looked for every partitionCheckEvery.
 	consumed           int
 	lastPartitionCheck time.Time
+}
+
+// fitKey names a writer schema's columns: the registry schema ID and the
+// decoder's cached column slice (one per Protobuf message of a schema).
+type fitKey struct {
+	schemaID int
+	cols     *Column
 }
 
 // partitionCheckEvery is a variable for tests.
@@ -255,10 +266,19 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 		if err != nil && !errors.Is(err, errIncompatible) {
 			return err // e.g. the registry is down: retry from the committed state
 		}
-		if err == nil && d.columns != nil {
-			err = w.evolve(ctx, d.columns)
-			if err != nil && !errors.Is(err, errIncompatible) {
-				return err
+		if err == nil && len(d.columns) > 0 {
+			key := fitKey{d.schemaID, &d.columns[0]}
+			if at, ok := w.fits[key]; !ok || at != w.tbl.Schema().ID {
+				err = w.evolve(ctx, d.columns)
+				if err != nil && !errors.Is(err, errIncompatible) {
+					return err
+				}
+				if err == nil {
+					if w.fits == nil {
+						w.fits = map[fitKey]int{}
+					}
+					w.fits[key] = w.tbl.Schema().ID
+				}
 			}
 		}
 		if err == nil {
