@@ -1,7 +1,9 @@
 package tableflow
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -350,5 +352,56 @@ tables:
 	}
 	if len(reasons) != 2 || !strings.Contains(reasons[0], "id") || !strings.Contains(reasons[1], "session is required") {
 		t.Fatalf("DLQ reasons %q", reasons)
+	}
+}
+
+func TestInlineProtobufDecoder(t *testing.T) {
+	e := newEnv(t, "refunds")
+	cfg := e.config(`
+tables:
+  - name: shop.refunds
+    source_topic: refunds
+    format: protobuf
+    message: Refund
+    proto_schema: |
+      syntax = "proto3";
+      package shop;
+      import "google/protobuf/timestamp.proto";
+      message Refund { int64 id = 1; google.protobuf.Timestamp at = 2; repeated Line lines = 3; }
+      message Line { string sku = 1; }
+`)
+	dec, err := newDecoder(cfg.Tables[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _, err := dec.initialColumns(context.Background())
+	if err != nil || colsShape(cols) != "id:long,at:timestamptz,lines:list<struct<sku:string>>" {
+		t.Fatalf("columns %s (%v)", colsShape(cols), err)
+	}
+	b := protoEncode(t, cfg.Tables[0].ProtoSchema, "shop.Refund", `{"id": 7, "at": "2026-12-01T00:00:00Z", "lines": [{"sku": "a"}]}`)
+	d, err := dec.decode(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := normalize(columnsStruct(cols), d.values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(v); got != "[7 1796083200000000 [[a]]]" {
+		t.Fatalf("row %s", got)
+	}
+	if _, err := dec.decode(context.Background(), []byte{0xff}); !errors.Is(err, errIncompatible) {
+		t.Fatalf("garbage: %v", err)
+	}
+	// A config naming two schema sources, or a message for a json table, is refused.
+	for _, bad := range []string{
+		"{name: a.b, source_topic: t, format: protobuf, proto_schema: 'x', subject: s}",
+		"{name: a.b, source_topic: t, format: json, message: M, schema: {fields: [{name: a, type: int}]}}",
+		"{name: a.b, source_topic: t, format: protobuf}",
+	} {
+		y := fmt.Sprintf("source_clusters: [{name: a, bootstrap_servers: [x]}]\ndestination_bucket_url: mem://\nmetadata_url: sqlite:///x\nschema_registry_url: http://r\ntables:\n  - %s\n", bad)
+		if _, err := ParseConfig([]byte(y)); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
 	}
 }
