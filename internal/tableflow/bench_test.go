@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // BenchmarkIngestJSON measures JSON → Arrow → Parquet → committed snapshot,
@@ -83,5 +86,95 @@ func BenchmarkIngestJSON(b *testing.B) {
 		}
 		rdr.Release()
 		bt.release()
+	}
+}
+
+// BenchmarkFreshness measures freshness end to end: records are produced
+// at a steady rate for a few seconds (to kfake, with a 1s
+// target_freshness), and each record's freshness is the time from its
+// produce acknowledgement to the first moment the table's committed state
+// (the snapshot readers see, and its offsets) includes it. Reports p50,
+// p99 and max in seconds. Not a unit test: run it with
+// `go test -run XXX -bench BenchmarkFreshness -benchtime 1x ./internal/tableflow/`.
+func BenchmarkFreshness(b *testing.B) {
+	const (
+		rate     = 200 // records per second
+		duration = 8 * time.Second
+	)
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b, "fresh")
+		cfg := e.config(`
+tables:
+  - name: bench.fresh
+    source_topic: fresh
+    format: json
+    schema:
+      fields:
+        - {name: id, type: long, required: true}
+        - {name: at, type: timestamp}
+`)
+		cfg.TargetFreshness = Duration(time.Second)
+		svc := start(b, cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		acked := map[int64]time.Time{} // offset → acknowledged, partition 0
+		visible := map[int64]time.Time{}
+		var mu sync.Mutex // guards acked
+		done := make(chan struct{})
+		go func() { // the poller: when does each offset become visible?
+			defer close(done)
+			var seen int64
+			for ctx.Err() == nil {
+				st, err := svc.store.Load(ctx, "bench.fresh")
+				now := time.Now()
+				if err == nil {
+					for ; seen < st.Offsets[0]; seen++ {
+						visible[seen] = now
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		tick := time.NewTicker(time.Second / rate)
+		end := time.Now().Add(duration)
+		n := int64(0)
+		for now := range tick.C {
+			if now.After(end) {
+				break
+			}
+			r := &kgo.Record{Topic: "fresh", Partition: 0, Value: []byte(fmt.Sprintf(`{"id": %d, "at": %q}`, n, now.UTC().Format(time.RFC3339Nano)))}
+			e.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+				if err == nil {
+					mu.Lock()
+					acked[r.Offset] = time.Now()
+					mu.Unlock()
+				}
+			})
+			n++
+		}
+		tick.Stop()
+		if err := e.cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		waitOffsets(b, svc, "bench.fresh", map[int32]int64{0: n})
+		time.Sleep(20 * time.Millisecond) // one more poll
+		cancel()
+		<-done
+		mu.Lock()
+		var ages []float64
+		for off, at := range acked {
+			if v, ok := visible[off]; ok {
+				ages = append(ages, v.Sub(at).Seconds())
+			}
+		}
+		mu.Unlock()
+		if len(ages) < int(n)*9/10 {
+			b.Fatalf("%d of %d records seen becoming visible", len(ages), n)
+		}
+		sort.Float64s(ages)
+		pct := func(p float64) float64 { return ages[min(len(ages)-1, int(p*float64(len(ages))))] }
+		b.ReportMetric(pct(0.50), "p50-s")
+		b.ReportMetric(pct(0.99), "p99-s")
+		b.ReportMetric(ages[len(ages)-1], "max-s")
+		svc.stopTest()
 	}
 }

@@ -27,7 +27,7 @@ type Config struct {
 	// or postgres://user:pass@host/db.
 	MetadataURL string `yaml:"metadata_url"`
 	// SchemaRegistryURL is a Confluent-compatible schema registry, needed by
-	// avro tables whose schema comes from a subject.
+	// tables whose schema comes from a subject.
 	SchemaRegistryURL string `yaml:"schema_registry_url"`
 	// TargetFreshness bounds how long a consumed record waits before it is
 	// committed to its table (default 1m).
@@ -71,14 +71,26 @@ type TableConfig struct {
 	Name          string `yaml:"name"`
 	SourceCluster string `yaml:"source_cluster"`
 	SourceTopic   string `yaml:"source_topic"`
-	// Format is json or avro.
+	// Format is json, avro or protobuf.
 	Format string `yaml:"format"`
-	// Schema declares the columns inline (json, or avro without a registry).
+	// Schema declares the columns inline (json without a registry).
 	Schema *InlineSchema `yaml:"schema"`
-	// AvroSchema is an inline Avro record schema (avro only).
+	// AvroSchema is an inline Avro record schema (avro only); records are
+	// raw Avro, without a header.
 	AvroSchema string `yaml:"avro_schema"`
-	// Subject names the registry subject holding the Avro schema; records
-	// carry the Confluent wire header (magic byte, schema ID).
+	// ProtoSchema is an inline .proto file (protobuf only); records are
+	// raw Protobuf messages of Message, without a header.
+	ProtoSchema string `yaml:"proto_schema"`
+	// Message is the Protobuf message (full or package-relative name) a
+	// proto_schema's records hold, and a registry subject's table starts
+	// with; default the file's first message.
+	Message string `yaml:"message"`
+	// Subject names the registry subject holding the schema (Avro,
+	// Protobuf or JSON Schema, as the format says); records carry the
+	// Confluent wire header (magic byte 0, 4-byte schema ID, and for
+	// Protobuf the message-index list), and the schema each record names
+	// is the one it is decoded with. New optional fields in a newer
+	// schema become new columns.
 	Subject string `yaml:"subject"`
 	// PartitionBy is the partition spec, e.g. ["day(ts)", "identity(region)",
 	// "bucket(16, user_id)"].
@@ -295,32 +307,39 @@ func (c *Config) Validate() error {
 		if t.StartOffset != "earliest" && t.StartOffset != "latest" {
 			bad("%s: start_offset %q: want earliest or latest", where, t.StartOffset)
 		}
+		sources := 0
+		for _, set := range []bool{t.Schema != nil, t.AvroSchema != "", t.ProtoSchema != "", t.Subject != ""} {
+			if set {
+				sources++
+			}
+		}
+		if sources != 1 {
+			bad("%s: give exactly one of schema, avro_schema, proto_schema or subject", where)
+		}
+		if t.Subject != "" && c.SchemaRegistryURL == "" {
+			bad("%s: subject %q needs schema_registry_url", where, t.Subject)
+		}
+		if t.Message != "" && t.Format != "protobuf" {
+			bad("%s: message is for protobuf tables", where)
+		}
 		switch t.Format {
 		case "json":
-			if t.Schema == nil || len(t.Schema.Fields) == 0 {
-				bad("%s: json tables need schema.fields", where)
+			if t.AvroSchema != "" || t.ProtoSchema != "" {
+				bad("%s: json tables take schema.fields or subject", where)
 			}
-			if t.AvroSchema != "" || t.Subject != "" {
-				bad("%s: avro_schema and subject are for avro tables", where)
+			if t.Schema != nil && len(t.Schema.Fields) == 0 {
+				bad("%s: schema.fields is empty", where)
 			}
 		case "avro":
-			n := 0
-			for _, set := range []bool{t.Schema != nil, t.AvroSchema != "", t.Subject != ""} {
-				if set {
-					n++
-				}
+			if t.Schema != nil || t.ProtoSchema != "" {
+				bad("%s: avro tables take avro_schema or subject", where)
 			}
-			if n != 1 {
-				bad("%s: avro tables need exactly one of avro_schema or subject", where)
-			}
-			if t.Schema != nil {
-				bad("%s: avro tables take avro_schema or subject, not schema", where)
-			}
-			if t.Subject != "" && c.SchemaRegistryURL == "" {
-				bad("%s: subject %q needs schema_registry_url", where, t.Subject)
+		case "protobuf":
+			if t.Schema != nil || t.AvroSchema != "" {
+				bad("%s: protobuf tables take proto_schema or subject", where)
 			}
 		default:
-			bad("%s: format %q: want json or avro", where, t.Format)
+			bad("%s: format %q: want json, avro or protobuf", where, t.Format)
 		}
 		if t.Schema != nil {
 			seenName, seenID := map[string]bool{}, map[int]bool{}

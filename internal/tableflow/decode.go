@@ -11,13 +11,17 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/sluicehq/sluice/internal/schemaregistry/schema"
 )
 
 // decoded is one Kafka record value turned into named values.
 type decoded struct {
 	values map[string]any
-	// columns are the columns the writer's schema declares (avro), or nil
-	// when the table's own schema is the contract (json, inline avro).
+	// columns are the columns the writer's schema declares (registry
+	// schemas), or nil when the table's own schema is the contract (json
+	// with an inline schema, inline avro and protobuf).
 	columns []Column
 	// schemaID is the registry schema the record was written with, 0 if none.
 	schemaID int
@@ -32,6 +36,8 @@ type decoder interface {
 
 func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 	switch {
+	case t.Subject != "":
+		return &registryDecoder{registry: registry, subject: t.Subject, format: t.Format, message: t.Message, byID: map[int]*compiled{}}, nil
 	case t.Format == "json":
 		ids := map[string]int{}
 		for _, f := range t.Schema.Fields {
@@ -40,7 +46,21 @@ func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 			}
 		}
 		return jsonDecoder{cols: inlineColumns(t.Schema), ids: ids}, nil
-	case t.AvroSchema != "":
+	case t.Format == "protobuf":
+		f, err := protoFile(t.ProtoSchema, nil)
+		if err != nil {
+			return nil, fmt.Errorf("proto_schema: %w", err)
+		}
+		md, err := protoMessageByName(f, t.Message)
+		if err != nil {
+			return nil, fmt.Errorf("proto_schema: %w", err)
+		}
+		cols, err := protoColumns(md)
+		if err != nil {
+			return nil, fmt.Errorf("proto_schema: %w", err)
+		}
+		return &protoDecoder{md: md, cols: cols}, nil
+	default:
 		s, err := avro.Parse(t.AvroSchema)
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
@@ -49,127 +69,245 @@ func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
 		}
-		return &avroDecoder{inline: s, inlineCols: cols}, nil
-	default:
-		return &avroDecoder{registry: registry, subject: t.Subject, byID: map[int]registrySchema{}}, nil
+		return &avroDecoder{schema: s, cols: cols}, nil
 	}
 }
 
-type jsonDecoder struct {
-	cols []Column
-	ids  map[string]int
-}
-
-func (d jsonDecoder) decode(_ context.Context, value []byte) (decoded, error) {
+// decodeJSON decodes one JSON object.
+func decodeJSON(value []byte) (map[string]any, error) {
 	// goccy/go-json (already linked by arrow-go) decodes maps about twice
 	// as fast as encoding/json; numbers stay json.Number either way.
 	dec := gojson.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return decoded{}, fmt.Errorf("%w: not a JSON object: %v", errIncompatible, err)
+		return nil, fmt.Errorf("%w: not a JSON object: %v", errIncompatible, err)
 	}
 	if m == nil {
-		return decoded{}, fmt.Errorf("%w: not a JSON object", errIncompatible)
+		return nil, fmt.Errorf("%w: not a JSON object", errIncompatible)
 	}
 	if dec.More() {
-		return decoded{}, fmt.Errorf("%w: trailing data after the JSON object", errIncompatible)
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", errIncompatible)
 	}
-	return decoded{values: m}, nil
+	return m, nil
+}
+
+// jsonDecoder decodes plain JSON objects against an inline schema.
+type jsonDecoder struct {
+	cols []Column
+	ids  map[string]int
+}
+
+func (d jsonDecoder) decode(_ context.Context, value []byte) (decoded, error) {
+	m, err := decodeJSON(value)
+	return decoded{values: m}, err
 }
 
 func (d jsonDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
 	return d.cols, d.ids, nil
 }
 
-type registrySchema struct {
+// avroDecoder decodes raw Avro (no header) with an inline schema.
+type avroDecoder struct {
 	schema *avro.Schema
 	cols   []Column
-	err    error // the schema cannot become columns
 }
 
-// avroDecoder decodes raw Avro with an inline schema, or Confluent-framed
-// Avro (magic byte 0, 4-byte schema ID) with schemas from a registry.
-type avroDecoder struct {
-	inline     *avro.Schema
-	inlineCols []Column
+func (d *avroDecoder) decode(_ context.Context, value []byte) (decoded, error) {
+	var m map[string]any
+	if _, err := d.schema.Decode(value, &m); err != nil {
+		return decoded{}, fmt.Errorf("%w: avro: %v", errIncompatible, err)
+	}
+	return decoded{values: m}, nil
+}
 
+func (d *avroDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
+	return d.cols, nil, nil
+}
+
+// protoDecoder decodes raw Protobuf messages (no header) of one message
+// type of an inline schema.
+type protoDecoder struct {
+	md   protoreflect.MessageDescriptor
+	cols []Column
+}
+
+func (d *protoDecoder) decode(_ context.Context, value []byte) (decoded, error) {
+	m, err := protoUnmarshal(d.md, value)
+	return decoded{values: m}, err
+}
+
+func (d *protoDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
+	return d.cols, nil, nil
+}
+
+// compiled is a registry schema ready to decode payloads (what follows
+// the 5-byte Confluent header), or the reason records written with it are
+// incompatible.
+type compiled struct {
+	decode func(payload []byte) (map[string]any, []Column, error)
+	// cols are the schema's columns (for protobuf, those of the first
+	// message; records name theirs in their message-index list).
+	cols []Column
+	err  error
+}
+
+// registryDecoder decodes Confluent-framed records (magic byte 0, 4-byte
+// big-endian schema ID, for protobuf a message-index list, then the
+// encoded value) whose schemas come from a registry.
+type registryDecoder struct {
 	registry *sr.Client
 	subject  string
-	mu       sync.Mutex
-	byID     map[int]registrySchema // guarded by mu
+	format   string // avro, protobuf or json
+	message  string // protobuf: the message new tables take their columns from
+
+	mu   sync.Mutex
+	byID map[int]*compiled // guarded by mu
 }
 
-func (d *avroDecoder) schema(ctx context.Context, id int) (registrySchema, error) {
+// compile builds the decoder of one registry schema. An error is a
+// registry failure; a schema the table cannot use is compiled.err.
+func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords bool) (*compiled, error) {
+	bad := func(err error) (*compiled, error) {
+		return &compiled{err: fmt.Errorf("%w: %v", errIncompatible, err)}, nil
+	}
+	want := map[string]sr.SchemaType{"avro": sr.TypeAvro, "protobuf": sr.TypeProtobuf, "json": sr.TypeJSON}[d.format]
+	if s.Type != want {
+		return bad(fmt.Errorf("the schema is %s, the table is %s", s.Type, d.format))
+	}
+	switch d.format {
+	case "avro":
+		as, err := avro.Parse(s.Schema)
+		if err != nil {
+			return bad(err)
+		}
+		cols, err := avroColumns(as)
+		if err != nil {
+			return bad(err)
+		}
+		return &compiled{cols: cols, decode: func(p []byte) (map[string]any, []Column, error) {
+			var m map[string]any
+			if _, err := as.Decode(p, &m); err != nil {
+				return nil, nil, fmt.Errorf("%w: avro: %v", errIncompatible, err)
+			}
+			return m, cols, nil
+		}}, nil
+	case "json":
+		cols, err := jsonSchemaColumns(s.Schema)
+		if err != nil {
+			return bad(err)
+		}
+		return &compiled{cols: cols, decode: func(p []byte) (map[string]any, []Column, error) {
+			m, err := decodeJSON(p)
+			return m, cols, err
+		}}, nil
+	default:
+		deps, err := d.references(ctx, s.References)
+		if err != nil {
+			return nil, err
+		}
+		f, err := protoFile(s.Schema, deps)
+		if err != nil {
+			return bad(err)
+		}
+		ps := &protoSchema{file: f}
+		c := &compiled{decode: ps.decodeFramed}
+		if !forRecords {
+			md, err := protoMessageByName(f, d.message)
+			if err != nil {
+				return bad(err)
+			}
+			if c.cols, err = ps.columns(md); err != nil {
+				return bad(err)
+			}
+		}
+		return c, nil
+	}
+}
+
+// references fetches a schema's references and theirs, as import path →
+// text. A missing reference is a registry failure, not the record's.
+func (d *registryDecoder) references(ctx context.Context, refs []sr.SchemaReference) ([]schema.Dep, error) {
+	var deps []schema.Dep
+	seen := map[string]bool{}
+	for len(refs) > 0 {
+		r := refs[0]
+		refs = refs[1:]
+		if seen[r.Name] {
+			continue
+		}
+		seen[r.Name] = true
+		if len(seen) > schema.MaxDeps {
+			return nil, fmt.Errorf("tableflow: registry: more than %d references", schema.MaxDeps)
+		}
+		ss, err := d.registry.SchemaByVersion(ctx, r.Subject, r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("tableflow: registry: reference %s (%s v%d): %w", r.Name, r.Subject, r.Version, err)
+		}
+		deps = append(deps, schema.Dep{Name: r.Name, Type: schema.Protobuf, Text: ss.Schema.Schema})
+		refs = append(refs, ss.References...)
+	}
+	return deps, nil
+}
+
+func (d *registryDecoder) schema(ctx context.Context, id int) (*compiled, error) {
 	d.mu.Lock()
-	rs, ok := d.byID[id]
+	c, ok := d.byID[id]
 	d.mu.Unlock()
 	if ok {
-		return rs, nil
+		return c, nil
 	}
 	s, err := d.registry.SchemaByID(ctx, id)
 	if err != nil {
 		// A missing schema is the record's fault; other failures (the
 		// registry is down) must not send records to the DLQ.
 		if se := (*sr.ResponseError)(nil); errors.As(err, &se) && se.StatusCode == 404 {
-			return registrySchema{err: fmt.Errorf("%w: schema %d not in the registry", errIncompatible, id)}, nil
+			c = &compiled{err: fmt.Errorf("%w: schema %d not in the registry", errIncompatible, id)}
+		} else {
+			return nil, fmt.Errorf("tableflow: registry: schema %d: %w", id, err)
 		}
-		return rs, fmt.Errorf("tableflow: registry: schema %d: %w", id, err)
+	} else if c, err = d.compile(ctx, s, true); err != nil {
+		return nil, err
 	}
-	if s.Type != sr.TypeAvro {
-		rs.err = fmt.Errorf("%w: schema %d is %s, not avro", errIncompatible, id, s.Type)
-	} else if rs.schema, rs.err = avro.Parse(s.Schema); rs.err != nil {
-		rs.err = fmt.Errorf("%w: schema %d: %v", errIncompatible, id, rs.err)
-	} else if rs.cols, rs.err = avroColumns(rs.schema); rs.err != nil {
-		rs.err = fmt.Errorf("%w: schema %d: %v", errIncompatible, id, rs.err)
+	if c.err != nil {
+		c.err = fmt.Errorf("schema %d: %w", id, c.err)
 	}
 	d.mu.Lock()
-	d.byID[id] = rs
+	d.byID[id] = c
 	d.mu.Unlock()
-	return rs, nil
+	return c, nil
 }
 
-func (d *avroDecoder) decode(ctx context.Context, value []byte) (decoded, error) {
-	if d.inline != nil {
-		var m map[string]any
-		if _, err := d.inline.Decode(value, &m); err != nil {
-			return decoded{}, fmt.Errorf("%w: avro: %v", errIncompatible, err)
-		}
-		return decoded{values: m}, nil
-	}
+func (d *registryDecoder) decode(ctx context.Context, value []byte) (decoded, error) {
 	if len(value) < 5 || value[0] != 0 {
 		return decoded{}, fmt.Errorf("%w: no schema registry header", errIncompatible)
 	}
 	id := int(binary.BigEndian.Uint32(value[1:5]))
-	rs, err := d.schema(ctx, id)
+	c, err := d.schema(ctx, id)
 	if err != nil {
 		return decoded{}, err
 	}
-	if rs.err != nil {
-		return decoded{}, rs.err
+	if c.err != nil {
+		return decoded{}, c.err
 	}
-	var m map[string]any
-	if _, err := rs.schema.Decode(value[5:], &m); err != nil {
-		return decoded{}, fmt.Errorf("%w: avro (schema %d): %v", errIncompatible, id, err)
+	m, cols, err := c.decode(value[5:])
+	if err != nil {
+		return decoded{}, fmt.Errorf("schema %d: %w", id, err)
 	}
-	return decoded{values: m, columns: rs.cols, schemaID: id}, nil
+	return decoded{values: m, columns: cols, schemaID: id}, nil
 }
 
-func (d *avroDecoder) initialColumns(ctx context.Context) ([]Column, map[string]int, error) {
-	if d.inline != nil {
-		return d.inlineCols, nil, nil
-	}
+func (d *registryDecoder) initialColumns(ctx context.Context) ([]Column, map[string]int, error) {
 	ss, err := d.registry.SchemaByVersion(ctx, d.subject, -1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tableflow: registry: subject %s: %w", d.subject, err)
 	}
-	s, err := avro.Parse(ss.Schema.Schema)
+	c, err := d.compile(ctx, ss.Schema, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tableflow: subject %s: %w", d.subject, err)
+		return nil, nil, err
 	}
-	cols, err := avroColumns(s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tableflow: subject %s: %w", d.subject, err)
+	if c.err != nil {
+		return nil, nil, fmt.Errorf("tableflow: subject %s: %w", d.subject, c.err)
 	}
-	return cols, nil, nil
+	return c.cols, nil, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
-	"github.com/twmb/avro"
 )
 
 // The columns every table carries besides the record's own: where in Kafka
@@ -70,67 +68,6 @@ func inlineColumns(s *InlineSchema) []Column {
 	return cols
 }
 
-// avroColumns maps a flat Avro record schema onto columns: primitives,
-// ["null", T] unions (optional), and the date and timestamp logical types.
-// Nested records, arrays, maps and multi-branch unions are not supported.
-func avroColumns(s *avro.Schema) ([]Column, error) {
-	root := s.Root()
-	if root.Type != "record" {
-		return nil, fmt.Errorf("avro schema is a %s, want a record", root.Type)
-	}
-	var cols []Column
-	for _, f := range root.Fields {
-		n := f.Type
-		required := true
-		if n.Type == "union" {
-			var other []avro.SchemaNode
-			for _, b := range n.Branches {
-				if b.Type != "null" {
-					other = append(other, b)
-				}
-			}
-			if len(other) != 1 || len(n.Branches) != 2 {
-				return nil, fmt.Errorf("field %s: only [\"null\", T] unions are supported", f.Name)
-			}
-			n, required = other[0], false
-		}
-		if f.HasDefault {
-			required = false
-		}
-		var t iceberg.Type
-		switch {
-		case n.LogicalType == "date" && n.Type == "int":
-			t = iceberg.PrimitiveTypes.Date
-		case (n.LogicalType == "timestamp-millis" || n.LogicalType == "timestamp-micros") && n.Type == "long":
-			t = iceberg.PrimitiveTypes.TimestampTz
-		default:
-			switch n.Type {
-			case "boolean":
-				t = iceberg.PrimitiveTypes.Bool
-			case "int":
-				t = iceberg.PrimitiveTypes.Int32
-			case "long":
-				t = iceberg.PrimitiveTypes.Int64
-			case "float":
-				t = iceberg.PrimitiveTypes.Float32
-			case "double":
-				t = iceberg.PrimitiveTypes.Float64
-			case "string", "enum":
-				t = iceberg.PrimitiveTypes.String
-			case "bytes", "fixed":
-				t = iceberg.PrimitiveTypes.Binary
-			default:
-				return nil, fmt.Errorf("field %s: avro type %s is not supported", f.Name, n.Type)
-			}
-		}
-		if strings.HasPrefix(f.Name, "_kafka_") {
-			return nil, fmt.Errorf("field %s: the _kafka_ prefix is reserved", f.Name)
-		}
-		cols = append(cols, Column{Name: f.Name, Type: t, Required: required})
-	}
-	return cols, nil
-}
-
 // initialSchema builds a new table's schema: the record columns, then the
 // Kafka columns. Declared IDs are kept; others are assigned after them.
 func initialSchema(cols []Column, declaredIDs map[string]int) *iceberg.Schema {
@@ -155,6 +92,11 @@ func initialSchema(cols []Column, declaredIDs map[string]int) *iceberg.Schema {
 	add(colPartition, iceberg.PrimitiveTypes.Int32, true)
 	add(colOffset, iceberg.PrimitiveTypes.Int64, true)
 	add(colTimestamp, iceberg.PrimitiveTypes.TimestampTz, true)
+	// Nested fields are numbered after every top-level column.
+	nextID := func() int { next++; return next - 1 }
+	for i := range fields {
+		fields[i].Type = withFreshIDs(fields[i].Type, nextID)
+	}
 	return iceberg.NewSchema(0, fields...)
 }
 
@@ -162,17 +104,12 @@ func initialSchema(cols []Column, declaredIDs map[string]int) *iceberg.Schema {
 // records go to the DLQ.
 var errIncompatible = errors.New("incompatible record")
 
-// coerce converts a decoded value (from encoding/json with UseNumber, or
-// from the Avro decoder) to the Go value the column's Arrow builder takes.
+// coerce converts a decoded primitive value (from encoding/json with
+// UseNumber, the Avro decoder or the Protobuf converter) to the Go value
+// the column's Arrow builder takes; normalize handles nested types.
 func coerce(t iceberg.Type, v any) (any, error) {
 	bad := func() (any, error) {
 		return nil, fmt.Errorf("%w: %T %v is not a %s", errIncompatible, v, v, t)
-	}
-	if p, ok := v.(*any); ok { // Avro decodes optional values through pointers in some paths
-		if p == nil {
-			return nil, nil
-		}
-		v = *p
 	}
 	switch t.(type) {
 	case iceberg.BooleanType:
@@ -193,6 +130,13 @@ func coerce(t iceberg.Type, v any) (any, error) {
 		case int64:
 			n = x
 		case int:
+			n = int64(x)
+		case uint32:
+			n = int64(x)
+		case uint64:
+			if x > math.MaxInt64 {
+				return bad()
+			}
 			n = int64(x)
 		case time.Time:
 			if _, ok := t.(iceberg.DateType); !ok {
@@ -257,7 +201,11 @@ func coerce(t iceberg.Type, v any) (any, error) {
 			}
 			return b, nil
 		}
-	case iceberg.TimestampTzType:
+	case iceberg.TimeType:
+		if us, ok := timeOfDay(v); ok {
+			return us, nil
+		}
+	case iceberg.TimestampTzType, iceberg.TimestampType:
 		switch x := v.(type) {
 		case time.Time:
 			return x.UnixMicro(), nil
@@ -325,16 +273,12 @@ func (bt *batch) convert(rec map[string]any, partition int32, offset int64, ts t
 			r[i] = ts.UnixMicro()
 			continue
 		}
-		v, ok := rec[f.Name]
-		if !ok || v == nil {
-			if f.Required {
-				return nil, fmt.Errorf("%w: required field %s is missing", errIncompatible, f.Name)
-			}
-			continue
-		}
-		c, err := coerce(f.Type, v)
+		c, err := normalize(f.Type, rec[f.Name])
 		if err != nil {
 			return nil, fmt.Errorf("field %s: %w", f.Name, err)
+		}
+		if c == nil && f.Required {
+			return nil, fmt.Errorf("%w: required field %s is missing", errIncompatible, f.Name)
 		}
 		r[i] = c
 	}
@@ -345,33 +289,7 @@ func (bt *batch) convert(rec map[string]any, partition int32, offset int64, ts t
 // decide when the batch is full.
 func (bt *batch) add(r row, size int) {
 	for i, v := range r {
-		fb := bt.b.Field(i)
-		if v == nil {
-			fb.AppendNull()
-			continue
-		}
-		switch b := fb.(type) {
-		case *array.BooleanBuilder:
-			b.Append(v.(bool))
-		case *array.Int32Builder:
-			b.Append(v.(int32))
-		case *array.Int64Builder:
-			b.Append(v.(int64))
-		case *array.Float32Builder:
-			b.Append(v.(float32))
-		case *array.Float64Builder:
-			b.Append(v.(float64))
-		case *array.StringBuilder:
-			b.Append(v.(string))
-		case *array.BinaryBuilder:
-			b.Append(v.([]byte))
-		case *array.Date32Builder:
-			b.Append(arrow.Date32(v.(int32)))
-		case *array.TimestampBuilder:
-			b.Append(arrow.Timestamp(v.(int64)))
-		default:
-			panic(fmt.Sprintf("tableflow: no appender for %T", fb))
-		}
+		appendValue(bt.b.Field(i), v)
 	}
 	bt.rows++
 	bt.bytes += int64(size)

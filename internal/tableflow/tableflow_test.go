@@ -2,6 +2,7 @@ package tableflow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,13 +21,13 @@ import (
 
 // env is a fake Kafka cluster, a file bucket and a SQLite store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	cluster *kfake.Cluster
 	dir     string
 	cl      *kgo.Client
 }
 
-func newEnv(t *testing.T, topics ...string) *env {
+func newEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
 	if err != nil {
@@ -70,7 +71,7 @@ func (e *env) produce(topic string, partition int32, values ...string) {
 }
 
 // start runs a service until the test ends.
-func start(t *testing.T, cfg *Config) *Service {
+func start(t testing.TB, cfg *Config) *Service {
 	t.Helper()
 	svc, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), LeaseTTL: 3 * time.Second})
 	if err != nil {
@@ -119,6 +120,18 @@ func readRows(t *testing.T, tbl *table.Table) []map[string]any {
 					m[f.Name] = a.Value(i)
 				case *array.Timestamp:
 					m[f.Name] = a.Value(i).ToTime(arrow.Microsecond)
+				case *array.Struct, *array.List, *array.Map:
+					// Nested values compare as their JSON, keys sorted.
+					b, err := json.Marshal(a.GetOneForMarshal(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var v any
+					if err := json.Unmarshal(b, &v); err != nil {
+						t.Fatal(err)
+					}
+					b, _ = json.Marshal(v)
+					m[f.Name] = string(b)
 				default:
 					m[f.Name] = a.ValueStr(i)
 				}
@@ -217,7 +230,7 @@ func TestIngestJSON(t *testing.T) {
 	waitOffsets(t, svc, "shop.orders", map[int32]int64{0: 52, 1: 50})
 }
 
-func waitOffsets(t *testing.T, svc *Service, name string, want map[int32]int64) {
+func waitOffsets(t testing.TB, svc *Service, name string, want map[int32]int64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

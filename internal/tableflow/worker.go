@@ -89,10 +89,21 @@ type tableWorker struct {
 	// oldestTS is the Kafka timestamp of the oldest pending record.
 	oldestTS  time.Time
 	lastMaint time.Time
+	// fits records, per writer schema (and Protobuf message), the table
+	// schema ID its columns were last found to fit, so evolve compares
+	// schemas once per schema rather than once per record.
+	fits map[fitKey]int
 	// consumed is how many partitions of the topic are consumed; new ones
 	// are looked for every partitionCheckEvery.
 	consumed           int
 	lastPartitionCheck time.Time
+}
+
+// fitKey names a writer schema's columns: the registry schema ID and the
+// decoder's cached column slice (one per Protobuf message of a schema).
+type fitKey struct {
+	schemaID int
+	cols     *Column
 }
 
 // partitionCheckEvery is a variable for tests.
@@ -255,10 +266,19 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 		if err != nil && !errors.Is(err, errIncompatible) {
 			return err // e.g. the registry is down: retry from the committed state
 		}
-		if err == nil && d.columns != nil {
-			err = w.evolve(ctx, d.columns)
-			if err != nil && !errors.Is(err, errIncompatible) {
-				return err
+		if err == nil && len(d.columns) > 0 {
+			key := fitKey{d.schemaID, &d.columns[0]}
+			if at, ok := w.fits[key]; !ok || at != w.tbl.Schema().ID {
+				err = w.evolve(ctx, d.columns)
+				if err != nil && !errors.Is(err, errIncompatible) {
+					return err
+				}
+				if err == nil {
+					if w.fits == nil {
+						w.fits = map[fitKey]int{}
+					}
+					w.fits[key] = w.tbl.Schema().ID
+				}
 			}
 		}
 		if err == nil {
@@ -290,24 +310,14 @@ func (w *tableWorker) dlqRecord(rec *kgo.Record, reason error) *kgo.Record {
 }
 
 // evolve makes sure the table has every column of a record's writer
-// schema. New optional columns are added (after committing what is
-// pending, so a snapshot's files all have one schema); a column whose type
-// differs from the table's, or a new required column, is errIncompatible.
+// schema. New optional columns (and new optional fields of nested structs)
+// are added with new field IDs, after committing what is pending, so a
+// snapshot's files all have one schema; a column whose type differs from
+// the table's, or a new required column, is errIncompatible.
 func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
-	sc := w.tbl.Schema()
-	var missing []Column
-	for _, c := range cols {
-		f, ok := sc.FindFieldByName(c.Name)
-		if !ok {
-			if c.Required {
-				return fmt.Errorf("%w: new column %s is required; only optional columns can be added", errIncompatible, c.Name)
-			}
-			missing = append(missing, c)
-			continue
-		}
-		if !f.Type.Equals(c.Type) {
-			return fmt.Errorf("%w: column %s is %s in the table, %s in the record's schema", errIncompatible, c.Name, f.Type, c.Type)
-		}
+	missing, err := diffFields(nil, w.tbl.Schema().Fields(), cols)
+	if err != nil {
+		return err
 	}
 	if len(missing) == 0 {
 		return nil
@@ -318,7 +328,7 @@ func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
 	tx := w.tbl.NewTransaction()
 	us := tx.UpdateSchema(true, false)
 	for _, c := range missing {
-		us.AddColumn([]string{c.Name}, c.Type, "", false, nil)
+		us.AddColumn(c.Path, c.Type, "", false, nil)
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("tableflow: evolve schema: %w", err)
