@@ -82,6 +82,11 @@ type ScaleResult struct {
 	// Commits are the agent's commit latencies during the load, by the
 	// partitions a flush touched (sluice_produce_commit_by_partitions_seconds).
 	Commits map[string]*Quantiles `json:"commits,omitempty"`
+	// BatchesPerFlush is record batches committed per flush during the
+	// load (sluice_produce_batches_total / sluice_produce_flushes_total):
+	// about the partitions a flush touched, as the load sends each
+	// partition at most one batch per produce request.
+	BatchesPerFlush float64 `json:"batches_per_flush,omitempty"`
 
 	// FetchCaughtUp times one Fetch (MaxWait 0) of FetchPartitions
 	// partitions, every one at its high watermark.
@@ -174,6 +179,10 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}
 	if after != nil {
 		res.Commits = commitQuantiles(before, after)
+		if f := after.value("sluice_produce_flushes_total", nil) - before.value("sluice_produce_flushes_total", nil); f > 0 {
+			b := after.value("sluice_produce_batches_total", nil) - before.value("sluice_produce_batches_total", nil)
+			res.BatchesPerFlush = roundTo(b/f, 1)
+		}
 		res.RSSBytes = int64(after.value("process_resident_memory_bytes", nil))
 		res.HeapInuseBytes = int64(after.value("go_memstats_heap_inuse_bytes", nil))
 	}

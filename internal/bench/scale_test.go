@@ -67,7 +67,11 @@ func TestScaleAgainstKfake(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Buckets: []float64{0.01, 0.02, 0.04}}, []string{"partitions"})
 	all := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_seconds", Buckets: []float64{0.01, 0.02, 0.04}})
-	reg.MustRegister(h, all)
+	flushes := prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_flushes_total"})
+	batches := prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total"})
+	reg.MustRegister(h, all, flushes, batches)
+	flushes.Add(5) // before the run: not counted
+	batches.Add(100)
 	h.WithLabelValues("1000+").Observe(0.015) // before the run: not counted
 	// The second scrape (after the load) sees two more large commits and
 	// one small one than the first.
@@ -79,6 +83,8 @@ func TestScaleAgainstKfake(t *testing.T) {
 			h.WithLabelValues("1000+").Observe(0.03)
 			h.WithLabelValues("1000+").Observe(0.03)
 			all.Observe(0.005)
+			flushes.Add(3)
+			batches.Add(3000)
 		}
 		serve.ServeHTTP(w, r)
 	}))
@@ -108,6 +114,9 @@ func TestScaleAgainstKfake(t *testing.T) {
 	big := res.Commits["1000+"]
 	if big == nil || big.Count != 2 || big.P50 <= 20 || big.P50 > 40 || big.Mean != 30 {
 		t.Fatalf("commits 1000+: %+v", big)
+	}
+	if res.BatchesPerFlush != 1000 {
+		t.Fatalf("batches per flush %v, want 1000", res.BatchesPerFlush)
 	}
 	if a := res.Commits["all"]; a == nil || a.Count != 1 {
 		t.Fatalf("commits all: %+v", a)
