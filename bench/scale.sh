@@ -14,6 +14,8 @@
 #   RATE=8000 DURATION=30s RECORD_SIZE=100
 #   ROUNDS=2                rounds; in each, sizes and stores alternate
 #   BIN=""                  a sluice binary to use instead of building one
+#   AGENT_BIN=""            a sluice binary for the agent only (default: BIN),
+#                           to compare agent builds under the same client
 #   SLUICE_AGENT_FLAGS=""   extra `sluice agent` flags
 #   PG_OPTS="-c fsync=on"   extra PostgreSQL server options
 #   PPROF_SECONDS=0         >0: take a CPU profile of the agent during the load
@@ -48,6 +50,7 @@ else
 	go build -o "$OUT/bin/sluice" ./cmd/sluice
 	SLUICE=$OUT/bin/sluice
 fi
+AGENT_BIN=${AGENT_BIN:-$SLUICE}
 
 PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)")
 pg() { # runs a PostgreSQL binary, as user postgres when root
@@ -100,7 +103,7 @@ run_one() {
 	port=$(free_port)
 	http=$(free_port)
 	# shellcheck disable=SC2086
-	"$SLUICE" agent --bucket-url "file://$dir/bucket" --metadata-url "$meta" \
+	"$AGENT_BIN" agent --bucket-url "file://$dir/bucket" --metadata-url "$meta" \
 		--kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$http" --log-level warn \
 		--enable-pprof $SLUICE_AGENT_FLAGS >>"$OUT/agent-$store-$size-$round.log" 2>&1 &
 	AGENT_PID=$!
