@@ -105,7 +105,7 @@ run_one() {
 	# shellcheck disable=SC2086
 	"$AGENT_BIN" agent --bucket-url "file://$dir/bucket" --metadata-url "$meta" \
 		--kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$http" --log-level warn \
-		--enable-pprof $SLUICE_AGENT_FLAGS >>"$OUT/agent-$store-$size-$round.log" 2>&1 &
+		--enable-pprof --schema-registry-addr "" $SLUICE_AGENT_FLAGS >>"$OUT/agent-$store-$size-$round.log" 2>&1 &
 	AGENT_PID=$!
 	wait_port "$port"
 	if ((PPROF_SECONDS > 0)); then
