@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-go fmt kmsg-vendor chaos chaos-short chaos-netns helm-test
+.PHONY: build test deps verify unit fuzz-short bench bench-scale bench-go fmt kmsg-vendor chaos chaos-short chaos-netns helm-test
 
 build:
 	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
@@ -59,6 +59,11 @@ fuzz-short:
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench
 bench:
 	bash bench/run.sh
+
+# bench-scale: many partitions (1,000 and 10,000 by default) on SQLite and
+# PostgreSQL (minutes; not part of test). Larger: SIZES="1000 10000 100000".
+bench-scale:
+	bash bench/scale.sh
 
 # bench-go: Go micro-benchmarks of the hot paths, with allocations.
 bench-go:

@@ -82,6 +82,63 @@ See docs/performance.md and bench/run.sh for the standard workload.`,
 		run("produce", "Produce records and check every acknowledgement is distinct", bench.Produce),
 		run("consume", "Read the whole topic and check every record is there exactly once", bench.Consume),
 		run("e2e", "Produce (at --rate) while consuming; measure send-to-receive latency", bench.E2E),
+		newBenchScaleCmd(&cf),
 	)
+	return cmd
+}
+
+func newBenchScaleCmd(cf *clientFlags) *cobra.Command {
+	var (
+		cfg   bench.ScaleConfig
+		quiet bool
+	)
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Create many partitions, load them all, and measure what grows with them",
+		Long: `Create --topics topics of --partitions-per-topic partitions (those that
+exist are kept), time Metadata requests for all topics, send --rate
+records a second for --duration, each to the next partition in turn (a
+flush of --batch-timeout T touches about rate×T partitions), then time
+Fetch requests naming --fetch-partitions partitions at their high
+watermarks (a caught-up consumer's poll). With --metrics-url (the
+agent's /metrics) it also reports the commit latency of the agent's
+flushes by the partitions they touched and the agent's memory. Prints
+one JSON line. See bench/scale.sh and docs/performance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := cfg
+			c.Brokers = bench.SplitBrokers(cf.brokers)
+			if !quiet {
+				c.Progress = cmd.ErrOrStderr()
+			}
+			res, err := bench.Scale(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			line, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(line))
+			if !res.OK {
+				return fmt.Errorf("scale: %s", res.Problem)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Prefix, "prefix", "scale", "topic name prefix (topics are PREFIX-00000 …)")
+	f.IntVar(&cfg.Topics, "topics", 100, "topics to create")
+	f.Int32Var(&cfg.PartitionsPerTopic, "partitions-per-topic", 10, "partitions of each topic")
+	f.IntVar(&cfg.RecordSize, "record-size", 100, "bytes per record value")
+	f.Float64Var(&cfg.Rate, "rate", 8000, "records per second over all partitions")
+	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to produce")
+	f.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "client linger (linger.ms)")
+	f.IntVar(&cfg.MetadataRounds, "metadata-rounds", 5, "all-topics Metadata requests to time")
+	f.IntVar(&cfg.FetchPartitions, "fetch-partitions", 1000, "caught-up partitions named by each timed Fetch")
+	f.IntVar(&cfg.FetchRounds, "fetch-rounds", 20, "Fetch requests to time")
+	f.StringVar(&cfg.MetricsURL, "metrics-url", "", "the agent's /metrics URL, for commit latencies and memory (empty: not reported)")
+	f.IntVar(&cfg.CreateBatch, "create-batch", 500, "topics per CreateTopics request")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	return cmd
 }

@@ -200,17 +200,23 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, s
 	out := make([]Outcome, len(reqs))
 	plans := make([]plan, len(reqs))
 
-	// Resolve: log bounds and the extents each partition will probably
-	// need, assuming it gets its whole extents within its budget.
+	// Resolve: log bounds (of every partition in one store call) and the
+	// extents each partition will probably need, assuming it gets its
+	// whole extents within its budget.
+	states, statesErr := r.partitionStates(ctx, reqs)
 	planned := 0
 	for i, q := range reqs {
 		o := &out[i]
 		o.NextOffset = q.Offset
-		st, err := r.log.PartitionState(ctx, q.Topic, q.Partition)
+		err := statesErr
+		if err == nil {
+			err = states[i].Err
+		}
 		if err != nil {
 			o.Err = err
 			continue
 		}
+		st := states[i].PartitionState
 		o.State = st
 		if q.Offset < st.LogStartOffset || q.Offset > st.HighWatermark {
 			o.Err = fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, q.Offset, st.LogStartOffset, st.HighWatermark)
@@ -260,6 +266,20 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, s
 		}
 	}
 	return out
+}
+
+// partitionStates looks up the log bounds of every partition of reqs in
+// one store call.
+func (r *Reader) partitionStates(ctx context.Context, reqs []Request) ([]metadata.PartitionStateResult, error) {
+	ps := make([]metadata.TopicPartition, len(reqs))
+	for i, q := range reqs {
+		ps[i] = metadata.TopicPartition{Topic: q.Topic, Partition: q.Partition}
+	}
+	states, err := r.log.PartitionStates(ctx, ps)
+	if err == nil && len(states) != len(reqs) {
+		err = fmt.Errorf("%w: %d partition states for %d partitions", ErrStorage, len(states), len(reqs))
+	}
+	return states, err
 }
 
 // reassemble handles an assemble that failed because the index moved under

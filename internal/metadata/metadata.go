@@ -43,6 +43,14 @@ type Topic struct {
 	CreatedAt time.Time
 }
 
+// PartitionStateResult is one partition's answer to PartitionStates.
+type PartitionStateResult struct {
+	PartitionState
+	// Err is ErrUnknownPartition (wrapped) for a partition the store does
+	// not have, else nil.
+	Err error
+}
+
 // PartitionState is a partition's committed log bounds.
 type PartitionState struct {
 	// LogStartOffset is the first offset still readable.
@@ -179,6 +187,12 @@ type Log interface {
 	AllocateProducerID(ctx context.Context) (int64, error)
 	// PartitionState returns a partition's log bounds.
 	PartitionState(ctx context.Context, topic TopicID, partition int32) (PartitionState, error)
+	// PartitionStates returns the log bounds of many partitions in one
+	// call, in ps order, with a number of statements that does not grow
+	// per partition (a fetch of 1,000 partitions is not 1,000 lookups).
+	// A partition the store lacks gets ErrUnknownPartition (wrapped) in
+	// its result's Err; an error fails the whole call.
+	PartitionStates(ctx context.Context, ps []TopicPartition) ([]PartitionStateResult, error)
 	// Extents returns up to limit extents of a partition in offset order,
 	// starting with the one that contains offset from.
 	Extents(ctx context.Context, topic TopicID, partition int32, from int64, limit int) ([]Extent, error)

@@ -651,8 +651,22 @@ func commitsOf(batches []Batch, positions []uint64) []metadata.BatchCommit {
 func (b *Batcher) commit(ctx context.Context, key string, size int64, commits []metadata.BatchCommit) ([]metadata.BatchResult, error) {
 	start := time.Now()
 	res, err := b.log.CommitFile(ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
-	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	took := time.Since(start).Seconds()
+	b.metrics.commitLatency.Observe(took)
+	b.metrics.commitBySize.WithLabelValues(commitSizeClass(distinctPartitions(commits))).Observe(took)
 	return res, err
+}
+
+// distinctPartitions counts the partitions commits touch.
+func distinctPartitions(commits []metadata.BatchCommit) int {
+	if len(commits) < 2 {
+		return len(commits)
+	}
+	seen := make(map[metadata.TopicPartition]struct{}, len(commits))
+	for _, c := range commits {
+		seen[metadata.TopicPartition{Topic: c.TopicID, Partition: c.Partition}] = struct{}{}
+	}
+	return len(seen)
 }
 
 // committedPartitions returns the partitions, each once, that a commit

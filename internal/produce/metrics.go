@@ -16,6 +16,9 @@ type Metrics struct {
 	flushLatency  prometheus.Histogram
 	uploadLatency prometheus.Histogram
 	commitLatency prometheus.Histogram
+	// commitBySize is commitLatency by the number of partitions the
+	// flush touched (commitSizeClass), with finer buckets.
+	commitBySize  *prometheus.HistogramVec
 	bufferedBytes prometheus.Gauge
 	batchesIn     prometheus.Counter
 	recordsIn     prometheus.Counter
@@ -46,6 +49,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		flushLatency:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_flush_seconds", Help: "Time from a file's first batch to its commit.", Buckets: latency}),
 		uploadLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_upload_seconds", Help: "Object storage PUT latency of flushed files.", Buckets: latency}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_seconds", Help: "Metadata store commit latency of flushed files.", Buckets: latency}),
+		commitBySize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Help: "Metadata store commit latency of flushed files, by the partitions the file holds: 1-9, 10-99, 100-999, 1000+.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 48)}, []string{"partitions"}),
 		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_produce_buffered_bytes", Help: "Batch bytes buffered or in flight."}),
 		batchesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total", Help: "Record batches committed."}),
 		recordsIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_records_total", Help: "Records (offsets) committed."}),
@@ -79,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.journalRefused, m.journalRetries, m.ripcordFlushes, m.ripcordActivations, m.recovered)
 		reg.MustRegister(gauges...)
-		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
+		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
 }
@@ -127,4 +132,20 @@ func (m *Metrics) journalStats() JournalStats {
 		}
 	}
 	return total
+}
+
+// commitSizeClass is the partitions label of
+// sluice_produce_commit_by_partitions_seconds for a flush touching n
+// partitions.
+func commitSizeClass(n int) string {
+	switch {
+	case n < 10:
+		return "1-9"
+	case n < 100:
+		return "10-99"
+	case n < 1000:
+		return "100-999"
+	default:
+		return "1000+"
+	}
 }

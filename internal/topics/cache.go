@@ -100,6 +100,16 @@ func (c *Cache) ListTopics(ctx context.Context) ([]metadata.Topic, error) {
 		return nil, err
 	}
 	c.list, c.listed = append(c.list[:0:0], list...), true
+	// A listing is as fresh as a lookup: it refreshes every listed
+	// topic's entries, so the by-name Metadata requests that follow a
+	// client's all-topics one (franz-go asks for each of its topics) are
+	// answered from memory instead of with a query per topic.
+	now := time.Now()
+	for _, t := range list {
+		e := cached{topic: t, fetched: now}
+		c.byName[t.Name] = e
+		c.byID[t.ID] = e
+	}
 	return list, nil
 }
 

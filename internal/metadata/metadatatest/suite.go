@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"TransactionFailedWrites", testTxnFailedWrites},
 		{"DeleteTopicDropsProducerState", testDeleteTopicDropsProducers},
 		{"StableStates", testStableStates},
+		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
 	}
 	for _, tt := range tests {

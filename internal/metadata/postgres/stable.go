@@ -70,3 +70,51 @@ func (s *Store) StableStates(ctx context.Context, qs []metadata.StableQuery) ([]
 	}
 	return out, nil
 }
+
+// sqlPartitionStates answers PartitionStates in one statement (one round
+// trip, one snapshot): one row per partition the store has.
+const sqlPartitionStates = `SELECT k.i, p.log_start, p.next_offset
+	FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(t, p, i)
+	JOIN partitions p ON p.topic_id = k.t AND p.partition = k.p`
+
+// PartitionStates implements metadata.Log.
+func (s *Store) PartitionStates(ctx context.Context, ps []metadata.TopicPartition) ([]metadata.PartitionStateResult, error) {
+	out := make([]metadata.PartitionStateResult, len(ps))
+	if len(ps) == 0 {
+		return out, nil
+	}
+	topics := make([][16]byte, len(ps))
+	parts := make([]int32, len(ps))
+	for i, p := range ps {
+		topics[i], parts[i] = p.Topic, p.Partition
+	}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, sqlPartitionStates, topics, parts)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: partition states: %w", err)
+	}
+	defer rows.Close()
+	found := make([]bool, len(ps))
+	for rows.Next() {
+		var i, ls, hw int64
+		if err := rows.Scan(&i, &ls, &hw); err != nil {
+			return nil, fmt.Errorf("postgres: partition states: %w", err)
+		}
+		i-- // WITH ORDINALITY counts from 1
+		if i < 0 || i >= int64(len(out)) {
+			return nil, fmt.Errorf("postgres: partition states: row for partition %d of %d", i, len(out))
+		}
+		out[i].LogStartOffset, out[i].HighWatermark = ls, hw
+		found[i] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: partition states: %w", err)
+	}
+	for i, p := range ps {
+		if !found[i] {
+			out[i].Err = fmt.Errorf("%w: %s/%d", metadata.ErrUnknownPartition, p.Topic, p.Partition)
+		}
+	}
+	return out, nil
+}

@@ -35,6 +35,8 @@ type readStmts struct {
 
 	// stable answers StableStates (stable.go).
 	stable stableStmts
+	// states answers PartitionStates (states.go).
+	states statesStmts
 
 	mu      sync.Mutex        // guards extents
 	extents map[int]*sql.Stmt // by LIMIT; callers use a few fixed limits
@@ -82,11 +84,14 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 		*p.stmt = st
 	}
+	if err := r.states.prepare(ctx, db); err != nil {
+		return err
+	}
 	return r.stable.prepare(ctx, db)
 }
 
 func (r *readStmts) close() error {
-	errs := []error{r.stable.close()}
+	errs := []error{r.stable.close(), r.states.close()}
 	r.mu.Lock()
 	for _, st := range r.extents {
 		errs = append(errs, st.Close())

@@ -17,11 +17,13 @@ import (
 // partition the store lacks has no row. One statement is one snapshot, so
 // each partition's bounds, last stable offset and aborted ranges agree.
 // EXPLAIN QUERY PLAN: the VALUES rows are the outer loop, each a
-// primary-key search of partitions, txn_open and txn_aborted.
+// primary-key search of partitions, txn_open and txn_aborted; CROSS JOIN
+// keeps that order (with JOIN SQLite may scan partitions instead, as
+// sqlPartitionStates in states.go explains).
 const sqlStableStates = `WITH k(i, t, p, f) AS (VALUES %s),
 	s AS (SELECT k.i, k.t, k.p, k.f, p.log_start AS ls, p.next_offset AS hw,
 		coalesce(min((SELECT min(o.first_offset) FROM txn_open o WHERE o.topic_id = k.t AND o.partition = k.p), p.next_offset), p.next_offset) AS lso
-		FROM k JOIN partitions p ON p.topic_id = k.t AND p.partition = k.p)
+		FROM k CROSS JOIN partitions p ON p.topic_id = k.t AND p.partition = k.p)
 	SELECT s.i, s.ls, s.hw, s.lso, a.producer_id, a.first_offset, a.last_offset
 	FROM s LEFT JOIN txn_aborted a ON a.topic_id = s.t AND a.partition = s.p AND a.last_offset >= s.f AND a.first_offset < s.lso
 	ORDER BY s.i, a.first_offset`
