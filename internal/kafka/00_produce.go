@@ -256,7 +256,9 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 	return reply{wait: func() kmsg.Response {
 		wctx, cancel := context.WithTimeout(ctx, s.produceWait(m.TimeoutMillis))
 		defer cancel()
+		waitStart := time.Now()
 		results, err := pending.Wait(wctx)
+		req.waited += time.Since(waitStart) // the flush: not handler time
 		for i, sl := range slots {
 			ps := &resp.Topics[sl.topic].Partitions[sl.partition]
 			rerr := err

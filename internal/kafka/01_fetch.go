@@ -160,7 +160,10 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 	if resolveErr {
 		q.MaxWait = 0 // errors answer at once
 	}
+	fetchStart := time.Now()
 	read := s.fetcher.Fetch(ctx, q)
+	// The long poll is waiting, not handler time (request_percentage).
+	req.waited += max(time.Since(fetchStart)-read.Reading, 0)
 	// The bytes read count against the consumer_byte_rate quota.
 	resp.ThrottleMillis = s.quotaUsage(req, dynconfig.ConsumerByteRate, read.Bytes)
 	s.metrics.bytesOut.Add(float64(read.Bytes))

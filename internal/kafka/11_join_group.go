@@ -55,11 +55,13 @@ func (s *Server) handleJoinGroup(ctx context.Context, req *request, m *kmsg.Join
 		resp := kmsg.NewPtrJoinGroupResponse()
 		resp.Version = req.version
 		var res groups.JoinResult
+		waitStart := time.Now()
 		select {
 		case res = <-wait:
 		case <-ctx.Done():
 			res.Err = ctx.Err()
 		}
+		req.waited += time.Since(waitStart) // the rebalance: not handler time
 		resp.ErrorCode = groupErrorCode(res.Err)
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		resp.Generation = res.Generation

@@ -12,6 +12,7 @@ package kafka
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,11 +38,13 @@ func (s *Server) handleSyncGroup(ctx context.Context, req *request, m *kmsg.Sync
 		resp := kmsg.NewPtrSyncGroupResponse()
 		resp.Version = req.version
 		var res groups.SyncResult
+		waitStart := time.Now()
 		select {
 		case res = <-wait:
 		case <-ctx.Done():
 			res.Err = ctx.Err()
 		}
+		req.waited += time.Since(waitStart) // the rebalance: not handler time
 		resp.ErrorCode = groupErrorCode(res.Err)
 		s.metrics.errorCode(req.key, resp.ErrorCode)
 		if res.Err == nil {

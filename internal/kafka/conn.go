@@ -45,6 +45,11 @@ type request struct {
 	// connection's quota mute (quota.go).
 	size int
 	mute *connMute
+	// waited is the part of the handler's time spent waiting on others
+	// (a fetch's long poll, a produce's flush, a rebalance), which no
+	// request_percentage quota counts. Written and read only by the
+	// goroutine running the handler and then its wait func, in turn.
+	waited time.Duration
 }
 
 // reply is a handler's answer. Handlers do their ordering-sensitive work
@@ -171,8 +176,9 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 			return err
 		}
 		var (
-			req *request
-			r   reply
+			req  *request
+			r    reply
+			busy time.Duration // dispatch's time, for the request quota
 		)
 		if ca.raw {
 			req = &request{key: -1, received: time.Now(), remote: remote, principal: ca.principal, listener: ca.listener.Name}
@@ -200,9 +206,14 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 			if early != nil {
 				r = ready(early)
 			} else {
+				start := time.Now()
 				r = s.recovered(req, func() reply { return s.dispatch(ctx, req) })
+				busy = time.Since(start)
 				if r.resp != nil && !r.failed {
 					s.audit(ctx, req, r.resp)
+				}
+				if r.wait == nil && !r.failed {
+					s.requestTime(req, r.resp, busy-req.waited)
 				}
 			}
 		}
@@ -213,7 +224,10 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 				defer waits.Done()
 				defer release()
 				out.done <- s.recovered(req, func() reply {
-					return reply{resp: r.wait(), none: r.none, closeConn: r.closeConn, raw: r.raw, rawBytes: r.rawBytes}
+					start := time.Now()
+					resp := r.wait()
+					s.requestTime(req, resp, busy+time.Since(start)-req.waited)
+					return reply{resp: resp, none: r.none, closeConn: r.closeConn, raw: r.raw, rawBytes: r.rawBytes}
 				})
 			}()
 		} else {

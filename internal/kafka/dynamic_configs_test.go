@@ -353,3 +353,96 @@ func TestFetchQuotaThrottles(t *testing.T) {
 		t.Fatalf("the consumer over its quota saw throttle %v", h.max())
 	}
 }
+
+// countingThrottleHook counts the responses kgo saw a throttle time in.
+type countingThrottleHook struct {
+	mu sync.Mutex // guards n
+	n  int
+}
+
+func (h *countingThrottleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	if d <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+}
+
+func (h *countingThrottleHook) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// TestRequestQuotaThrottles: a client with a tiny request_percentage gets
+// throttle_time_ms on its responses (Metadata answered on the read loop,
+// Produce answered after its flush) while a client without a quota never
+// does. A short quota window keeps the throttle times, which kgo waits
+// out, short.
+func TestRequestQuotaThrottles(t *testing.T) {
+	ts := startServer(t, Config{QuotaWindow: 50 * time.Millisecond, QuotaWindowSamples: 2})
+	ts.createTopic("rq", 1, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, adm := newAdmin(t, ts.addr)
+	rs, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: kadm.StringPtr("busy")}},
+		Ops: []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: 0.000001}}}})
+	if err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	run := func(clientID string) int {
+		h := &countingThrottleHook{}
+		cl, adm := newAdmin(t, ts.addr, kgo.ClientID(clientID), kgo.DefaultProduceTopic("rq"), kgo.WithHooks(h))
+		// Any handler time is far above a millionth of a percent of the
+		// window: every counted response is throttled.
+		if _, err := adm.ListTopics(ctx, "rq"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return h.count()
+	}
+	if n := run("busy"); n == 0 {
+		t.Fatal("the client over its request quota saw no throttle time")
+	}
+	bucket := dynconfig.Entity{ClientID: dynconfig.Part{Kind: dynconfig.Named, Name: "busy"}}
+	if rate := ts.srv.quotas.Rate(bucket, dynconfig.RequestPercentage, time.Now()); rate <= 0 {
+		t.Fatalf("measured request time %v, want some", rate)
+	}
+	if n := run("idle"); n != 0 {
+		t.Fatalf("the client without a quota saw %d throttled responses", n)
+	}
+}
+
+// TestRequestQuotaExcludesLongPoll: a fetch's long poll is waiting, not
+// handler time. A consumer long-polling an empty topic for about two
+// seconds under a quota of 2% (200ms of handler time in the 10s window)
+// would be far over it if the waits counted; it is never throttled.
+func TestRequestQuotaExcludesLongPoll(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.createTopic("lp", 1, nil)
+	ctx := context.Background()
+	_, adm := newAdmin(t, ts.addr)
+	rs, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: kadm.StringPtr("poller")}},
+		Ops: []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: 2}}}})
+	if err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	h := &countingThrottleHook{}
+	consumer, _ := newAdmin(t, ts.addr, kgo.ClientID("poller"), kgo.ConsumeTopics("lp"), kgo.FetchMaxWait(time.Second), kgo.WithHooks(h))
+	pctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+	defer cancel()
+	if fs := consumer.PollFetches(pctx); fs.NumRecords() != 0 {
+		t.Fatalf("polled %d records from an empty topic", fs.NumRecords())
+	}
+	bucket := dynconfig.Entity{ClientID: dynconfig.Part{Kind: dynconfig.Named, Name: "poller"}}
+	rate := ts.srv.quotas.Rate(bucket, dynconfig.RequestPercentage, time.Now())
+	if rate <= 0 || rate > 2 {
+		t.Fatalf("measured request time %v%%, want some, under the quota", rate)
+	}
+	if n := h.count(); n != 0 {
+		t.Fatalf("the long-polling consumer saw %d throttled responses", n)
+	}
+}
