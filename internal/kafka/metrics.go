@@ -63,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		fetchSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_fetch_sessions",
 			Help: "Incremental fetch sessions (KIP-227) this agent keeps (at most --fetch-session-cache-slots)."}),
 		quotaThrottle: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_quota_throttle_seconds_total",
-			Help: "Throttle time given to clients over their client quota (producer_byte_rate, consumer_byte_rate), summed, by quota key."}, []string{"quota"}),
+			Help: "Throttle time given to clients over their client quota (producer_byte_rate, consumer_byte_rate, request_percentage), summed, by quota key."}, []string{"quota"}),
 		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_sasl_authentications_total",
 			Help: "SASL authentications by mechanism and result (success or failure; an unsupported mechanism counts as mechanism \"unsupported\")."}, []string{"mechanism", "result"}),
 		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_tls_handshake_failures_total",
