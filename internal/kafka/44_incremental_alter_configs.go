@@ -132,18 +132,8 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 	}
 	names := map[string]bool{}
 	for _, o := range ops {
-		if names[o.name] {
-			return fmt.Errorf("%w: config %s appears more than once", kerr.InvalidRequest, o.name)
-		}
-		names[o.name] = true
-		switch o.op {
-		case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if o.value == nil && !replace {
-				return fmt.Errorf("%w: null value not supported for %s", kerr.InvalidRequest, o.name)
-			}
-		case kmsg.IncrementalAlterConfigOpDelete:
-		default:
-			return fmt.Errorf("%w: unknown operation %d for config %s", kerr.InvalidRequest, o.op, o.name)
+		if err := checkConfigOp(o, names, replace); err != nil {
+			return err
 		}
 		c, ok := topics.Lookup(o.name)
 		if !ok {
@@ -230,4 +220,24 @@ func alterList(current, items string, add bool) string {
 		}
 	}
 	return strings.Join(list, ",")
+}
+
+// checkConfigOp refuses a config named twice in one resource (seen
+// collects the names), an unknown operation, and a null value where one
+// is needed (not in AlterConfigs, whose full replacement deletes it).
+func checkConfigOp(o configOp, seen map[string]bool, replace bool) error {
+	if seen[o.name] {
+		return fmt.Errorf("%w: config %s appears more than once", kerr.InvalidRequest, o.name)
+	}
+	seen[o.name] = true
+	switch o.op {
+	case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+		if o.value == nil && !replace {
+			return fmt.Errorf("%w: null value not supported for %s", kerr.InvalidRequest, o.name)
+		}
+	case kmsg.IncrementalAlterConfigOpDelete:
+	default:
+		return fmt.Errorf("%w: unknown operation %d for config %s", kerr.InvalidRequest, o.op, o.name)
+	}
+	return nil
 }

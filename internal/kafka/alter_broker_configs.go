@@ -38,18 +38,8 @@ func (s *Server) alterBrokerConfigs(ctx context.Context, name string, ops []conf
 	}
 	names := map[string]bool{}
 	for _, o := range ops {
-		if names[o.name] {
-			return fmt.Errorf("%w: config %s appears more than once", kerr.InvalidRequest, o.name)
-		}
-		names[o.name] = true
-		switch o.op {
-		case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if o.value == nil && !replace {
-				return fmt.Errorf("%w: null value not supported for %s", kerr.InvalidRequest, o.name)
-			}
-		case kmsg.IncrementalAlterConfigOpDelete:
-		default:
-			return fmt.Errorf("%w: unknown operation %d for config %s", kerr.InvalidRequest, o.op, o.name)
+		if err := checkConfigOp(o, names, replace); err != nil {
+			return err
 		}
 		c, ok := dynconfig.LookupBroker(o.name)
 		if !ok {

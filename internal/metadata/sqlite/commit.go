@@ -65,14 +65,16 @@ const (
 )
 
 // rowsStmt is a statement over a VALUES list of rows of width parameters,
-// prepared for 1, 2, 4 … maxRows rows.
+// prepared for 1, 2, 4 … 1<<maxLog rows.
 type rowsStmt struct {
-	width int
-	byLog [maxRowsLog + 1]*sql.Stmt // byLog[k] carries 1<<k rows
+	width  int
+	maxLog int
+	byLog  []*sql.Stmt // byLog[k] carries 1<<k rows
 }
 
-func (r *rowsStmt) prepare(ctx context.Context, db *sql.DB, query string, width int) error {
-	r.width = width
+func (r *rowsStmt) prepare(ctx context.Context, db *sql.DB, query string, width, maxLog int) error {
+	r.width, r.maxLog = width, maxLog
+	r.byLog = make([]*sql.Stmt, maxLog+1)
 	row := "(?" + strings.Repeat(", ?", width-1) + ")"
 	for k := range r.byLog {
 		values := row + strings.Repeat(", "+row, 1<<k-1)
@@ -96,13 +98,18 @@ func (r *rowsStmt) close() error {
 }
 
 // chunks calls fn with the arguments of successive chunks of the rows in
-// args (width values a row) and the statement prepared for that many rows.
+// args (width values a row) and the statement prepared for that many rows,
+// inside tx, or on the statement's own pool when tx is nil.
 func (r *rowsStmt) chunks(ctx context.Context, tx *sql.Tx, args []any, fn func(st *sql.Stmt, args []any) error) error {
 	n := len(args) / r.width
 	for start := 0; start < n; {
-		k := bits.Len(uint(min(n-start, maxRows))) - 1
+		k := bits.Len(uint(min(n-start, 1<<r.maxLog))) - 1
 		end := start + 1<<k
-		if err := fn(tx.StmtContext(ctx, r.byLog[k]), args[start*r.width:end*r.width]); err != nil {
+		st := r.byLog[k]
+		if tx != nil {
+			st = tx.StmtContext(ctx, st)
+		}
+		if err := fn(st, args[start*r.width:end*r.width]); err != nil {
 			return err
 		}
 		start = end
@@ -170,7 +177,7 @@ func (c *commitStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&c.deleteOpenTxns, sqlDeleteOpenTxns, 3},
 		{&c.insertAborted, sqlInsertAborted, 5},
 	} {
-		if err := r.stmt.prepare(ctx, db, r.query, r.width); err != nil {
+		if err := r.stmt.prepare(ctx, db, r.query, r.width, maxRowsLog); err != nil {
 			return fmt.Errorf("sqlite: prepare commit statement: %w", err)
 		}
 	}

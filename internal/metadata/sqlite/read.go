@@ -34,9 +34,9 @@ type readStmts struct {
 	partitionState, extentAtTimestamp, firstOpenTxn, abortedTxns *sql.Stmt
 
 	// stable answers StableStates (stable.go).
-	stable stableStmts
+	stable rowsStmt
 	// states answers PartitionStates (states.go).
-	states statesStmts
+	states rowsStmt
 
 	mu      sync.Mutex        // guards extents
 	extents map[int]*sql.Stmt // by LIMIT; callers use a few fixed limits
@@ -84,10 +84,13 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 		*p.stmt = st
 	}
-	if err := r.states.prepare(ctx, db); err != nil {
-		return err
+	if err := r.states.prepare(ctx, db, sqlPartitionStates, 3, statesRowsLog); err != nil {
+		return fmt.Errorf("sqlite: prepare partition states: %w", err)
 	}
-	return r.stable.prepare(ctx, db)
+	if err := r.stable.prepare(ctx, db, sqlStableStates, 4, stableRowsLog); err != nil {
+		return fmt.Errorf("sqlite: prepare stable states: %w", err)
+	}
+	return nil
 }
 
 func (r *readStmts) close() error {

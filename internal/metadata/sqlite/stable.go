@@ -3,10 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"math/bits"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -33,52 +30,20 @@ const sqlStableStates = `WITH k(i, t, p, f) AS (VALUES %s),
 // it, so n partitions take at most n/64 + 6 statements.
 const stableRowsLog = 6
 
-// stableStmts are sqlStableStates prepared on the read pool; byLog[k]
-// carries 1<<k rows.
-type stableStmts struct {
-	byLog [stableRowsLog + 1]*sql.Stmt
-}
-
-func (st *stableStmts) prepare(ctx context.Context, db *sql.DB) error {
-	const row = "(?, ?, ?, ?)"
-	for k := range st.byLog {
-		values := row + strings.Repeat(", "+row, 1<<k-1)
-		s, err := db.PrepareContext(ctx, fmt.Sprintf(sqlStableStates, values))
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare stable states: %w", err)
-		}
-		st.byLog[k] = s
-	}
-	return nil
-}
-
-func (st *stableStmts) close() error {
-	var errs []error
-	for _, s := range st.byLog {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // StableStates implements metadata.StableReader.
 func (s *Store) StableStates(ctx context.Context, qs []metadata.StableQuery) ([]metadata.StableResult, error) {
 	out := make([]metadata.StableResult, len(qs))
 	found := make([]bool, len(qs))
-	args := make([]any, 0, 4*min(len(qs), 1<<stableRowsLog))
-	for start := 0; start < len(qs); {
-		k := bits.Len(uint(min(len(qs)-start, 1<<stableRowsLog))) - 1
-		end := start + 1<<k
-		args = args[:0]
-		for i := start; i < end; i++ {
-			q := &qs[i]
-			args = append(args, int64(i), q.Topic[:], int64(q.Partition), q.From)
-		}
-		if err := s.stableChunk(ctx, s.read.stable.byLog[k], args, out, found); err != nil {
-			return nil, fmt.Errorf("sqlite: stable states: %w", err)
-		}
-		start = end
+	args := make([]any, 0, 4*len(qs))
+	for i := range qs {
+		q := &qs[i]
+		args = append(args, int64(i), q.Topic[:], int64(q.Partition), q.From)
+	}
+	err := s.read.stable.chunks(ctx, nil, args, func(st *sql.Stmt, args []any) error {
+		return s.stableChunk(ctx, st, args, out, found)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stable states: %w", err)
 	}
 	for i, q := range qs {
 		if !found[i] {

@@ -3,10 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"math/bits"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -27,53 +24,21 @@ const sqlPartitionStates = `WITH k(i, t, p) AS (VALUES %s)
 // most n/256 + 8 statements.
 const statesRowsLog = 8
 
-// statesStmts are sqlPartitionStates prepared on the read pool; byLog[k]
-// carries 1<<k rows.
-type statesStmts struct {
-	byLog [statesRowsLog + 1]*sql.Stmt
-}
-
-func (st *statesStmts) prepare(ctx context.Context, db *sql.DB) error {
-	const row = "(?, ?, ?)"
-	for k := range st.byLog {
-		values := row + strings.Repeat(", "+row, 1<<k-1)
-		s, err := db.PrepareContext(ctx, fmt.Sprintf(sqlPartitionStates, values))
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare partition states: %w", err)
-		}
-		st.byLog[k] = s
-	}
-	return nil
-}
-
-func (st *statesStmts) close() error {
-	var errs []error
-	for _, s := range st.byLog {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // PartitionStates implements metadata.Log. The chunks are separate
 // statements, so partitions of different chunks may come from different
 // commits; each partition's bounds are consistent.
 func (s *Store) PartitionStates(ctx context.Context, ps []metadata.TopicPartition) ([]metadata.PartitionStateResult, error) {
 	out := make([]metadata.PartitionStateResult, len(ps))
 	found := make([]bool, len(ps))
-	args := make([]any, 0, 3*min(len(ps), 1<<statesRowsLog))
-	for start := 0; start < len(ps); {
-		k := bits.Len(uint(min(len(ps)-start, 1<<statesRowsLog))) - 1
-		end := start + 1<<k
-		args = args[:0]
-		for i := start; i < end; i++ {
-			args = append(args, int64(i), ps[i].Topic[:], int64(ps[i].Partition))
-		}
-		if err := statesChunk(ctx, s.read.states.byLog[k], args, out, found); err != nil {
-			return nil, fmt.Errorf("sqlite: partition states: %w", err)
-		}
-		start = end
+	args := make([]any, 0, 3*len(ps))
+	for i := range ps {
+		args = append(args, int64(i), ps[i].Topic[:], int64(ps[i].Partition))
+	}
+	err := s.read.states.chunks(ctx, nil, args, func(st *sql.Stmt, args []any) error {
+		return statesChunk(ctx, st, args, out, found)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: partition states: %w", err)
 	}
 	for i, p := range ps {
 		if !found[i] {
