@@ -56,8 +56,13 @@ func TestTxnOffsetCommitNewGroup(t *testing.T) {
 		}
 		end := kmsg.NewPtrEndTxnRequest()
 		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "newgroup-txn", ir.ProducerID, ir.ProducerEpoch, commit
-		if r, err := end.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		r, err := end.RequestWith(ctx, cl)
+		if err != nil || r.ErrorCode != 0 {
 			t.Fatalf("EndTxn %s: %v %+v", group, err, r)
+		}
+		if r.Version >= 5 {
+			// Transactions version 2: every end bumps the epoch.
+			ir.ProducerID, ir.ProducerEpoch = r.ProducerID, r.ProducerEpoch
 		}
 	}
 	committed := func(group string) int64 {

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 )
@@ -115,7 +116,12 @@ func TestTransactionBadInput(t *testing.T) {
 	a := startTestAgent(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()))
+	// The pre-KIP-890 protocol: TxnOffsetCommit v5 (transactions version
+	// 2) adds the group to the transaction itself, which is tested in
+	// internal/kafka's txn_v2_test.go.
+	versions := kversion.Tip()
+	versions.SetMaxKeyVersion(28, 4) // TxnOffsetCommit
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()), kgo.MaxVersions(versions))
 	if err != nil {
 		t.Fatal(err)
 	}
