@@ -275,6 +275,35 @@ func TestRecoveryBySameAgent(t *testing.T) {
 	}
 }
 
+// A restart on a host whose clock is 30 s behind the crashed process's
+// picks a lower generation (a generation is the process's start time on
+// its own clock); the restarted agent still recovers the earlier process's
+// acknowledged entries instead of leaving them unsequenced while it lives.
+func TestRecoveryBySameAgentWithClockBehind(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	acked := produceAcked(t, b, topic, "x", 4, 2, true)
+	crash()
+	if n := len(e.entries()); n == 0 {
+		t.Fatal("no journal entries left by the crashed agent")
+	}
+	e.log.set(nil, nil)
+
+	behind := b.Generation() - uint64(30*time.Second)
+	rec := e.recoverer("node-1", behind, time.Second)
+	if err := rec.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Fatalf("%d journal entries of the earlier process left after recovery", n)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+}
+
 // Another agent takes a dead agent's journal once its lease expires, never
 // before, and commits each file once even when two recoverers race.
 func TestRecoveryByAnotherAgent(t *testing.T) {

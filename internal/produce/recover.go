@@ -28,7 +28,7 @@ type RecovererConfig struct {
 	// Agent is this agent's journal name (Config.Agent).
 	Agent string
 	// Generation is the running batcher's generation: this agent's
-	// entries of earlier generations are an earlier process's, and are
+	// entries of any other generation are an earlier process's, and are
 	// recovered; those of this one are the batcher's to commit.
 	Generation uint64
 	// Interval is the time between recovery passes (default 10s).
@@ -177,9 +177,13 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 	for _, agent := range agents {
 		entries := byAgent[agent]
 		if agent == r.cfg.Agent {
+			// Every other generation is an earlier process's, older or
+			// not by this clock: a generation is a process's start time
+			// on its own host's clock, so a restart on a host whose clock
+			// is behind the previous one's picks a lower one.
 			old := entries[:0:0]
 			for _, e := range entries {
-				if e.Generation < r.cfg.Generation {
+				if e.Generation != r.cfg.Generation {
 					old = append(old, e)
 				}
 			}
