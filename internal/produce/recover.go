@@ -92,6 +92,23 @@ func NewRecoverer(cfg RecovererConfig, store RecoveryStore, bucket objstore.Buck
 	return &Recoverer{cfg: cfg, store: store, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger}
 }
 
+// NextGeneration returns a journal generation for a new process of agent:
+// its start time on this host's clock, or one past the highest generation
+// of agent's journal entries in the bucket if that is later (the previous
+// process ran on a host whose clock is ahead of this one's), so that this
+// process's entries sort after every earlier process's and recovery, by
+// this agent or another, sequences them in write order.
+func NextGeneration(ctx context.Context, bucket objstore.Bucket, agent string, now time.Time) (uint64, error) {
+	gen := uint64(now.UnixNano())
+	err := bucket.List(ctx, journal.Prefix+agent+"/", func(o objstore.Object) error {
+		if e, ok := journal.Parse(o.Key); ok && e.Agent == agent && e.Generation >= gen {
+			gen = e.Generation + 1
+		}
+		return nil
+	})
+	return gen, err
+}
+
 func leaseName(agent string) string { return "journal/" + agent }
 
 // renew takes or renews this agent's own journal lease.
