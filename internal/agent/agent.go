@@ -483,6 +483,19 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.logger.Warn(holdJournalEnv + " is set: journaled files are acknowledged and never committed by this process")
 		cfg.Produce.CommitGate = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	}
+	if cfg.Produce.Agent != "" && cfg.Produce.Generation == 0 {
+		// Above every earlier process's generation whatever this host's
+		// clock says (see produce.NextGeneration); without the bucket,
+		// this host's clock.
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		gen, err := produce.NextGeneration(gctx, a.bucket, cfg.Produce.Agent, time.Now())
+		cancel()
+		if err != nil {
+			a.logger.Warn("cannot list this agent's journal; its generation is this host's clock", "err", err)
+			gen = 0
+		}
+		cfg.Produce.Generation = gen
+	}
 	produceMetrics := produce.NewMetrics(a.metrics)
 	a.batcher = produce.New(cfg.Produce, observedLog{a.store, a.health}, observedBucket{a.bucket, a.health}, notifier.Notify, produceMetrics, a.logger)
 	leaseTTL := cfg.JournalLeaseTTL

@@ -14,6 +14,7 @@
 package produce
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -63,6 +64,9 @@ type Config struct {
 	// journal entries. Empty disables journaling: lightning batches are
 	// then committed before they are acknowledged, as classic ones are.
 	Agent string
+	// Generation, if not zero, is this process's journal generation (see
+	// NextGeneration); zero takes the start time on this host's clock.
+	Generation uint64
 	// Ripcord journals eligible classic batches (no producer ID, no
 	// marker) instead of failing them while the metadata store is failing
 	// or a commit stalls past RipcordCommitTimeout.
@@ -254,7 +258,7 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 	close(done)
 	b := &Batcher{
 		cfg: cfg, log: log, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger,
-		gen:     uint64(time.Now().UnixNano()),
+		gen:     cmp.Or(cfg.Generation, uint64(time.Now().UnixNano())),
 		uploads: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		space:   semaphore.NewWeighted(cfg.MaxBufferedBytes),
 		ctx:     ctx, cancel: cancel,

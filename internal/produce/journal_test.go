@@ -275,6 +275,73 @@ func TestRecoveryBySameAgent(t *testing.T) {
 	}
 }
 
+// A restart on a host whose clock is 30 s behind the crashed process's
+// picks a lower generation (a generation is the process's start time on
+// its own clock); the restarted agent still recovers the earlier process's
+// acknowledged entries instead of leaving them unsequenced while it lives.
+func TestRecoveryBySameAgentWithClockBehind(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	acked := produceAcked(t, b, topic, "x", 4, 2, true)
+	crash()
+	if n := len(e.entries()); n == 0 {
+		t.Fatal("no journal entries left by the crashed agent")
+	}
+	e.log.set(nil, nil)
+
+	behind := b.Generation() - uint64(30*time.Second)
+	rec := e.recoverer("node-1", behind, time.Second)
+	if err := rec.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.entries()); n != 0 {
+		t.Fatalf("%d journal entries of the earlier process left after recovery", n)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+}
+
+// A process started on a clock 30 s behind its crashed predecessor's takes
+// a generation above the predecessor's entries, so its own entries sort
+// after them and any recovery sequences them in write order.
+func TestNextGenerationAboveEarlierProcess(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	produceAcked(t, b, topic, "x", 2, 2, true)
+	crash()
+	e.log.set(nil, nil)
+	highest := uint64(0)
+	for _, en := range e.entries() {
+		highest = max(highest, en.Generation)
+	}
+	if highest == 0 {
+		t.Fatal("no journal entries left by the crashed agent")
+	}
+	ctx := context.Background()
+	behind := time.Unix(0, int64(b.Generation())).Add(-30 * time.Second)
+	gen, err := produce.NextGeneration(ctx, e.bucket, "node-1", behind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen <= highest {
+		t.Fatalf("generation %d is not above the earlier process's %d", gen, highest)
+	}
+	// Another agent's journal does not raise it; a later clock wins.
+	later := time.Unix(0, int64(highest)).Add(time.Minute)
+	if gen, err = produce.NextGeneration(ctx, e.bucket, "node-2", later); err != nil || gen != uint64(later.UnixNano()) {
+		t.Fatalf("node-2: generation %d, %v; want %d", gen, err, later.UnixNano())
+	}
+	b2, _ := e.batcher(produce.Config{Agent: "node-1", Generation: gen})
+	if b2.Generation() != gen {
+		t.Fatalf("batcher generation %d, configured %d", b2.Generation(), gen)
+	}
+}
+
 // Another agent takes a dead agent's journal once its lease expires, never
 // before, and commits each file once even when two recoverers race.
 func TestRecoveryByAnotherAgent(t *testing.T) {

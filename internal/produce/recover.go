@@ -28,7 +28,7 @@ type RecovererConfig struct {
 	// Agent is this agent's journal name (Config.Agent).
 	Agent string
 	// Generation is the running batcher's generation: this agent's
-	// entries of earlier generations are an earlier process's, and are
+	// entries of any other generation are an earlier process's, and are
 	// recovered; those of this one are the batcher's to commit.
 	Generation uint64
 	// Interval is the time between recovery passes (default 10s).
@@ -90,6 +90,23 @@ func NewRecoverer(cfg RecovererConfig, store RecoveryStore, bucket objstore.Buck
 		logger = slog.Default()
 	}
 	return &Recoverer{cfg: cfg, store: store, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger}
+}
+
+// NextGeneration returns a journal generation for a new process of agent:
+// its start time on this host's clock, or one past the highest generation
+// of agent's journal entries in the bucket if that is later (the previous
+// process ran on a host whose clock is ahead of this one's), so that this
+// process's entries sort after every earlier process's and recovery, by
+// this agent or another, sequences them in write order.
+func NextGeneration(ctx context.Context, bucket objstore.Bucket, agent string, now time.Time) (uint64, error) {
+	gen := uint64(now.UnixNano())
+	err := bucket.List(ctx, journal.Prefix+agent+"/", func(o objstore.Object) error {
+		if e, ok := journal.Parse(o.Key); ok && e.Agent == agent && e.Generation >= gen {
+			gen = e.Generation + 1
+		}
+		return nil
+	})
+	return gen, err
 }
 
 func leaseName(agent string) string { return "journal/" + agent }
@@ -177,9 +194,13 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 	for _, agent := range agents {
 		entries := byAgent[agent]
 		if agent == r.cfg.Agent {
+			// Every other generation is an earlier process's, older or
+			// not by this clock: a generation is a process's start time
+			// on its own host's clock, so a restart on a host whose clock
+			// is behind the previous one's picks a lower one.
 			old := entries[:0:0]
 			for _, e := range entries {
-				if e.Generation < r.cfg.Generation {
+				if e.Generation != r.cfg.Generation {
 					old = append(old, e)
 				}
 			}
