@@ -117,7 +117,15 @@ func unavailable(err error) bool {
 // take for a duplicate and acknowledge without storing it. Retrying the
 // same batch instead is answered with its original offsets. The chaos
 // checker found this (docs/reliability.md).
+//
+// A flush whose metadata store or bucket did not answer is REQUEST_TIMED_OUT,
+// as Kafka answers a write whose replication did not complete in time:
+// every client knows and retries it, while some (kafka-python 2.0) do not
+// know KAFKA_STORAGE_ERROR and fail the record for good.
 func produceErrorCode(err error) int16 {
+	if errors.Is(err, produce.ErrStorage) && unavailable(err) {
+		return kerr.RequestTimedOut.Code
+	}
 	if code := errorCode(err); code != kerr.UnknownServerError.Code {
 		return code
 	}

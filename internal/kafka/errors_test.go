@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/produce"
 )
 
 // pgError carries a SQLSTATE as pgconn.PgError does.
@@ -71,5 +72,15 @@ func TestProduceErrorsNeverUnknown(t *testing.T) {
 		if got, want := produceErrorCode(err), errorCode(err); got != want {
 			t.Errorf("produceErrorCode(%v) = %v, want %v as errorCode", err, kerr.ErrorForCode(got), kerr.ErrorForCode(want))
 		}
+	}
+	// A flush whose store did not answer: a code every client retries.
+	refused := fmt.Errorf("%w: commit file f: %w", produce.ErrStorage, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	if got := produceErrorCode(refused); got != kerr.RequestTimedOut.Code {
+		t.Errorf("produceErrorCode(%v) = %v, want REQUEST_TIMED_OUT", refused, kerr.ErrorForCode(got))
+	}
+	// Other storage failures keep KAFKA_STORAGE_ERROR.
+	broken := fmt.Errorf("%w: %v", produce.ErrStorage, odd)
+	if got := produceErrorCode(broken); got != kerr.KafkaStorageError.Code {
+		t.Errorf("produceErrorCode(%v) = %v, want KAFKA_STORAGE_ERROR", broken, kerr.ErrorForCode(got))
 	}
 }

@@ -560,7 +560,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		b.metrics.flushErrors.Inc()
 		if !f.acked {
 			for i := range f.results {
-				f.results[i].Err = fmt.Errorf("%w: %v", ErrStorage, commitErr)
+				// Both wrapped: the answer tells a store that does not
+				// answer (retry later) from other storage failures.
+				f.results[i].Err = fmt.Errorf("%w: %w", ErrStorage, commitErr)
 			}
 		}
 	} else {

@@ -89,7 +89,7 @@ func (c *Cluster) AddAgent(zone string, extra ...string) *ClusterAgent {
 func (c *Cluster) AddAgentEnv(zone string, env []string, extra ...string) *ClusterAgent {
 	c.t.Helper()
 	a := &ClusterAgent{
-		Agent:   &Agent{t: c.t, KafkaAddr: freeAddr(c.t), HTTPAddr: freeAddr(c.t), args: extra},
+		Agent:   &Agent{t: c.t, KafkaAddr: freeAddr(c.t), HTTPAddr: freeAddr(c.t), SchemaRegistryAddr: freeAddr(c.t), args: extra},
 		NodeID:  c.nextNode,
 		Zone:    zone,
 		cluster: c,
@@ -127,6 +127,9 @@ func (a *ClusterAgent) start() {
 		"--node-id", strconv.Itoa(int(a.NodeID)),
 		// Short liveness so tests see dead agents drop out quickly.
 		"--heartbeat-interval", "250ms", "--agent-ttl", "1500ms",
+		// Not the default 127.0.0.1:8081, which agents of tests running
+		// in parallel would contend for.
+		"--schema-registry-addr", a.SchemaRegistryAddr,
 	}, a.args...)
 	a.cmd = exec.Command(sluiceBin, args...)
 	// The metadata URL and zone come from the environment, as in the

@@ -465,8 +465,15 @@ tables:
 	// Each round waits for the new process to commit something (it first
 	// waits out the killed one's lease), then kills it at a random point of
 	// what follows: mid-append, mid-compaction, mid-cleanup.
+	// Once the producer is done and an earlier process committed it all,
+	// a new process may have nothing left to commit: the rounds end there
+	// and the final check below reads the table.
 	lastMeta, kills := "", 0
-	for i := 0; i < 6; i++ {
+	var (
+		prodDone bool
+		prodErr  error
+	)
+	for i := 0; i < 6 && !prodDone; i++ {
 		tf := startTableflow(t, cfgPath)
 		catURL := "http://" + tf.addr
 		for {
@@ -476,6 +483,16 @@ tables:
 					lastMeta = tbl.MetadataLocation()
 					break
 				}
+			}
+			if !prodDone {
+				select {
+				case prodErr = <-produced:
+					prodDone = true
+				default:
+				}
+			}
+			if prodDone && kills > 0 {
+				break
 			}
 			if ctx.Err() != nil {
 				t.Fatalf("round %d: no commit", i)
@@ -487,8 +504,11 @@ tables:
 		kills++
 	}
 	t.Logf("killed tableflow %d times; the last commit before the last kill: %s", kills, lastMeta)
-	if err := <-produced; err != nil {
-		t.Fatal(err)
+	if !prodDone {
+		prodErr = <-produced
+	}
+	if prodErr != nil {
+		t.Fatal(prodErr)
 	}
 	tf := startTableflow(t, cfgPath)
 	tbl, rows := waitTable(ctx, t, "http://"+tf.addr, "crash.events", total)

@@ -148,13 +148,15 @@ func TestTxnV2CommitAbortFailover(t *testing.T) {
 	adm = kadm.NewClient(survivor.Client())
 	var base int16 = -1
 	for deadline := time.Now().Add(20 * time.Second); base < 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if d, err := adm.DescribeTransactions(ctx, id); err == nil && d[id].Err == nil && d[id].ProducerID == pid &&
-			(d[id].State == "CompleteCommit" || d[id].State == "CompleteAbort") {
-			base = d[id].ProducerEpoch
+		// Ended by the commit, or by the abort's producer ID reload
+		// (which leaves the transactional ID Empty at a new epoch).
+		if d, err := adm.DescribeTransactions(ctx, id); err == nil && d[id].Err == nil &&
+			(d[id].State == "CompleteCommit" || d[id].State == "CompleteAbort" || d[id].State == "Empty") {
+			base, pid = d[id].ProducerEpoch, d[id].ProducerID
 		}
 	}
-	if base < 3 {
-		t.Fatalf("after the failover the transaction is not complete on the survivor at an epoch past 2 (got %d)", base)
+	if base < 0 {
+		t.Fatal("after the failover the survivor never reported the transaction ended")
 	}
 	txn("commit3", 9, true, nil)
 	epochIs("after a commit on the new coordinator", base+1, "CompleteCommit")
