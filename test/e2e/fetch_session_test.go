@@ -92,3 +92,76 @@ func TestFetchSessionsAcrossRestart(t *testing.T) {
 		t.Fatalf("kcat read %d records, want 480", got)
 	}
 }
+
+// TestFetchSessionsAcrossAgents: a franz-go consumer of a two-agent
+// cluster fetches through a session with each agent that leads some of
+// its partitions; one of them stops, its partitions move to the other,
+// and the consumer carries on there (a session is per connection, so it
+// opens or extends one with the survivor) and reads every record exactly
+// once, in order.
+func TestFetchSessionsAcrossAgents(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, clusterOpts{zones: []string{"", ""}, extra: []string{"--batch-timeout", "5ms"}})
+	const topic, partitions = "sessions-cluster", 24
+	c.Agents[0].CreateTopic(topic, partitions)
+	ctx := testContext(t, 3*time.Minute)
+	producer := c.Client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	produce := func(from, to int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, kgo.StringRecord(fmt.Sprintf("v%04d", i)))
+		}
+		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond))
+	seen := map[string]int{}
+	last := map[int32]int64{}
+	readUntil := func(n int) {
+		t.Helper()
+		for len(seen) < n {
+			fs := consumer.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d of %d records", len(seen), n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if prev, ok := last[r.Partition]; ok && r.Offset != prev+1 {
+					t.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
+				}
+				last[r.Partition] = r.Offset
+				seen[string(r.Value)]++
+			})
+		}
+	}
+	produce(0, 240)
+	readUntil(240)
+	// The agent to stop is one the consumer holds a session with.
+	var victim, survivor *ClusterAgent
+	for _, a := range c.Agents {
+		if sessionsOpen(t, a.Agent) >= 1 {
+			victim = a
+		}
+	}
+	if victim == nil {
+		t.Fatal("no agent holds a fetch session while franz-go consumes")
+	}
+	for _, a := range c.Agents {
+		if a != victim {
+			survivor = a
+		}
+	}
+	victim.Stop()
+	produce(240, 480)
+	readUntil(480)
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("%s read %d times", v, n)
+		}
+	}
+	if n := sessionsOpen(t, survivor.Agent); n < 1 {
+		t.Fatalf("the consumer holds no session with the surviving agent (%v open)", n)
+	}
+}
