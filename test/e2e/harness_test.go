@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -84,16 +85,44 @@ type Agent struct {
 	SchemaRegistryAddr string
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
+// freeAddr returns a loopback address with a port that was free just now
+// and that no other call of this process has returned. The ports come
+// from below Linux's ephemeral range (32768-60999), so that the outgoing
+// connections of the many tests running in parallel, which take their
+// local ports from that range, cannot take one between this check and the
+// agent's listen, as they could a port picked with ":0".
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range portLast - portFirst {
+		p := portNext
+		if portNext++; portNext >= portLast {
+			portNext = portFirst
+		}
+		if portsGiven[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[p] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port left between 20000 and 32000")
+	return ""
 }
+
+// portMu guards portNext and portsGiven, freeAddr's state.
+var (
+	portMu     sync.Mutex
+	portNext   = portFirst + rand.IntN(portLast-portFirst)
+	portsGiven = map[int]bool{}
+)
+
+const portFirst, portLast = 20000, 32000
 
 // StartAgent runs `sluice dev` on fresh loopback ports with dataDir (a new
 // temp dir when empty) and waits until it serves.

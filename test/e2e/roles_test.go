@@ -134,8 +134,10 @@ func TestAgentGroups(t *testing.T) {
 	c := StartCluster(t, clusterOpts{})
 	a := c.AddAgent("", "--agent-group", "a")
 	b := c.AddAgent("", "--agent-group", "b")
-	eventually(t, "both agents registered", func() bool {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr), kgo.ClientID("sluice_group=a"))
+	// Each agent has seen the other register (a group with no live agent
+	// falls back to the asked agent's own).
+	sees := func(seed, group string, want int32) bool {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.ClientID("sluice_group="+group))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +146,10 @@ func TestAgentGroups(t *testing.T) {
 		defer cancel()
 		req := kmsg.NewPtrMetadataRequest()
 		resp, err := req.RequestWith(ctx, cl)
-		return err == nil && len(resp.Brokers) == 1 && resp.Brokers[0].NodeID == a.NodeID
+		return err == nil && len(resp.Brokers) == 1 && resp.Brokers[0].NodeID == want
+	}
+	eventually(t, "both agents registered", func() bool {
+		return sees(b.KafkaAddr, "a", a.NodeID) && sees(a.KafkaAddr, "b", b.NodeID)
 	})
 	ctx := testContext(t, 45*time.Second)
 	for _, cc := range []struct {
