@@ -86,7 +86,7 @@ func TestChaos(t *testing.T) {
 
 	// Everything is bounded: the load, then at most ten minutes to heal,
 	// drain and check.
-	ctx, cancel := context.WithTimeout(context.Background(), dur+10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), dur+15*time.Minute)
 	defer cancel()
 	c := startCluster(t, ctx, sluiceBin, out, 3, lab)
 	logf("cluster up: agents %v, postgres %s, bucket proxy %s", c.seeds(), c.pg.Addr(), c.bucket.Addr())
