@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -21,6 +22,68 @@ func sessionsOpen(t *testing.T, a *Agent) float64 {
 	return v
 }
 
+// sessionLoad produces numbered values round-robin to a topic and reads
+// them back through one consumer, checking offsets stay contiguous per
+// partition and counting how often each value is read.
+type sessionLoad struct {
+	t                  *testing.T
+	ctx                context.Context
+	producer, consumer *kgo.Client
+	seen               map[string]int
+	last               map[int32]int64
+}
+
+func newSessionLoad(t *testing.T, ctx context.Context, topic string, client func(...kgo.Opt) *kgo.Client) *sessionLoad {
+	return &sessionLoad{
+		t: t, ctx: ctx,
+		producer: client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())),
+		consumer: client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxWait(500*time.Millisecond)),
+		seen: map[string]int{},
+		last: map[int32]int64{},
+	}
+}
+
+// produce sends the values v<from>..v<to-1>.
+func (l *sessionLoad) produce(from, to int) {
+	l.t.Helper()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, kgo.StringRecord(fmt.Sprintf("v%04d", i)))
+	}
+	if err := l.producer.ProduceSync(l.ctx, recs...).FirstErr(); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// readUntil polls until n distinct values have been read.
+func (l *sessionLoad) readUntil(n int) {
+	l.t.Helper()
+	for len(l.seen) < n {
+		fs := l.consumer.PollFetches(l.ctx)
+		if l.ctx.Err() != nil {
+			l.t.Fatalf("read %d of %d records", len(l.seen), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if prev, ok := l.last[r.Partition]; ok && r.Offset != prev+1 {
+				l.t.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
+			}
+			l.last[r.Partition] = r.Offset
+			l.seen[string(r.Value)]++
+		})
+	}
+}
+
+// checkOnce fails for every value read more than once.
+func (l *sessionLoad) checkOnce() {
+	l.t.Helper()
+	for v, n := range l.seen {
+		if n != 1 {
+			l.t.Errorf("%s read %d times", v, n)
+		}
+	}
+}
+
 // TestFetchSessionsAcrossRestart: a franz-go consumer of 24 partitions
 // fetches through an incremental fetch session (KIP-227); the agent's
 // restart loses the session, and the consumer starts a new one and reads
@@ -33,39 +96,9 @@ func TestFetchSessionsAcrossRestart(t *testing.T) {
 	const topic, partitions = "sessions", 24
 	a.CreateTopic(topic, partitions)
 	ctx := testContext(t, 3*time.Minute)
-	producer := a.Client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	produce := func(from, to int) {
-		t.Helper()
-		var recs []*kgo.Record
-		for i := from; i < to; i++ {
-			recs = append(recs, kgo.StringRecord(fmt.Sprintf("v%04d", i)))
-		}
-		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	consumer := a.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond))
-	seen := map[string]int{}
-	last := map[int32]int64{}
-	readUntil := func(n int) {
-		t.Helper()
-		for len(seen) < n {
-			fs := consumer.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records", len(seen), n)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				if prev, ok := last[r.Partition]; ok && r.Offset != prev+1 {
-					t.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
-				}
-				last[r.Partition] = r.Offset
-				seen[string(r.Value)]++
-			})
-		}
-	}
-	produce(0, 240)
-	readUntil(240)
+	l := newSessionLoad(t, ctx, topic, a.Client)
+	l.produce(0, 240)
+	l.readUntil(240)
 	if n := sessionsOpen(t, a); n < 1 {
 		t.Fatalf("%v fetch sessions open while franz-go consumes; want its session", n)
 	}
@@ -73,13 +106,9 @@ func TestFetchSessionsAcrossRestart(t *testing.T) {
 	// The restart loses the session; franz-go fetches in the background,
 	// so by the time the metric is read it may have opened a new one.
 	a.Restart()
-	produce(240, 480)
-	readUntil(480)
-	for v, n := range seen {
-		if n != 1 {
-			t.Errorf("%s read %d times", v, n)
-		}
-	}
+	l.produce(240, 480)
+	l.readUntil(480)
+	l.checkOnce()
 	if n := sessionsOpen(t, a); n < 1 {
 		t.Fatalf("the consumer did not open a new session after the restart (%v open)", n)
 	}
@@ -105,39 +134,9 @@ func TestFetchSessionsAcrossAgents(t *testing.T) {
 	const topic, partitions = "sessions-cluster", 24
 	c.Agents[0].CreateTopic(topic, partitions)
 	ctx := testContext(t, 3*time.Minute)
-	producer := c.Client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	produce := func(from, to int) {
-		t.Helper()
-		var recs []*kgo.Record
-		for i := from; i < to; i++ {
-			recs = append(recs, kgo.StringRecord(fmt.Sprintf("v%04d", i)))
-		}
-		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	consumer := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond))
-	seen := map[string]int{}
-	last := map[int32]int64{}
-	readUntil := func(n int) {
-		t.Helper()
-		for len(seen) < n {
-			fs := consumer.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records", len(seen), n)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				if prev, ok := last[r.Partition]; ok && r.Offset != prev+1 {
-					t.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
-				}
-				last[r.Partition] = r.Offset
-				seen[string(r.Value)]++
-			})
-		}
-	}
-	produce(0, 240)
-	readUntil(240)
+	l := newSessionLoad(t, ctx, topic, c.Client)
+	l.produce(0, 240)
+	l.readUntil(240)
 	// The agent to stop is one the consumer holds a session with.
 	var victim, survivor *ClusterAgent
 	for _, a := range c.Agents {
@@ -154,13 +153,9 @@ func TestFetchSessionsAcrossAgents(t *testing.T) {
 		}
 	}
 	victim.Stop()
-	produce(240, 480)
-	readUntil(480)
-	for v, n := range seen {
-		if n != 1 {
-			t.Errorf("%s read %d times", v, n)
-		}
-	}
+	l.produce(240, 480)
+	l.readUntil(480)
+	l.checkOnce()
 	if n := sessionsOpen(t, survivor.Agent); n < 1 {
 		t.Fatalf("the consumer holds no session with the surviving agent (%v open)", n)
 	}
