@@ -462,6 +462,19 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		a.cache.SetPeers(cache.NewPeers(cache.PeersConfig{Self: peerAddr, Timeout: cfg.Cache.PeerTimeout, Members: a.zonePeers,
 			Scheme: scheme, TLS: peerTLS, Header: header}, cacheMetrics))
 	}
+	// Everything that can refuse to start does so before the registry
+	// starts heartbeating, so a failed Start leaves no goroutine behind.
+	if cfg.ACL.Mode != acl.ModeOff && aclStore == nil {
+		return nil, fmt.Errorf("agent: --acl-mode %s: the metadata store does not keep ACLs", cfg.ACL.Mode)
+	}
+	authorizer := acl.New(cfg.ACL, aclStore, acl.NewMetrics(a.metrics), a.logger)
+	if err := authorizer.Load(ctx); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.dyn = dynconfig.New(dynconfig.Config{NodeID: self.NodeID, Logger: a.logger}, dynStore)
+	if err := a.dyn.Load(ctx); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if err := a.registry.Start(ctx); err != nil {
 		return nil, fmt.Errorf("agent: register in metadata store: %w", err)
 	}
@@ -512,17 +525,6 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.events.Start(a.batcher)
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)
 	a.reader = fetch.NewCachedReader(a.store, a.cache, fetch.NewMetrics(a.metrics), fetch.Config{PrefetchBytes: cfg.Cache.PrefetchBytes})
-	if cfg.ACL.Mode != acl.ModeOff && aclStore == nil {
-		return nil, fmt.Errorf("agent: --acl-mode %s: the metadata store does not keep ACLs", cfg.ACL.Mode)
-	}
-	authorizer := acl.New(cfg.ACL, aclStore, acl.NewMetrics(a.metrics), a.logger)
-	if err := authorizer.Load(ctx); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	a.dyn = dynconfig.New(dynconfig.Config{NodeID: self.NodeID, Logger: a.logger}, dynStore)
-	if err := a.dyn.Load(ctx); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
 	a.query = query.NewEngine(a.reader, a.store, cfg.Events.Query)
 	if cfg.Kafka.LogDir == "" {
 		cfg.Kafka.LogDir = redactURL(cfg.BucketURL)
