@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/refresh"
 )
 
 // Store keeps the cluster's ACL bindings (the metadata store's acls table).
@@ -237,37 +238,14 @@ func (a *Authorizer) Run(ctx context.Context) {
 	if a.cfg.Mode == ModeOff || a.store == nil {
 		return
 	}
-	t := time.NewTicker(a.cfg.RefreshInterval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := a.refresh(ctx)
-		if err != nil && ctx.Err() == nil && !failing {
-			a.logger.Warn("acl: cannot refresh ACLs; the last ones stay in force", "err", err)
-		}
-		failing = err != nil
-	}
-}
-
-func (a *Authorizer) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, err := a.store.ACLVersion(ctx)
-	if err != nil {
-		return err
-	}
-	a.mu.RLock()
-	same := v == a.version
-	a.mu.RUnlock()
-	if same {
-		return nil
-	}
-	return a.Load(ctx)
+	refresh.Every(ctx, a.cfg.RefreshInterval, 5*time.Second, func(ctx context.Context) error {
+		a.mu.RLock()
+		held := a.version
+		a.mu.RUnlock()
+		return refresh.IfChanged(ctx, a.store.ACLVersion, held, a.Load)
+	}, func(err error) {
+		a.logger.Warn("acl: cannot refresh ACLs; the last ones stay in force", "err", err)
+	})
 }
 
 // decide is the decision itself, whatever the mode.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/refresh"
 )
 
 // Snapshot is the dynamic configuration at one version. It is immutable;
@@ -140,34 +142,15 @@ func (m *Manager) Load(ctx context.Context) error {
 // until ctx ends. A store that cannot be reached leaves the last
 // configuration in force.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.interval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	refresh.Every(ctx, m.interval, 5*time.Second, func(ctx context.Context) error {
+		held := int64(-1) // none loaded yet: any version loads
+		if snap := m.Snapshot(); snap != nil {
+			held = snap.Version()
 		}
-		err := m.refresh(ctx)
-		if err != nil && ctx.Err() == nil && !failing {
-			m.logger.Warn("dynconfig: cannot refresh dynamic configs; the last ones stay in force", "err", err)
-		}
-		failing = err != nil
-	}
-}
-
-func (m *Manager) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, err := m.store.DynamicConfigVersion(ctx)
-	if err != nil {
-		return err
-	}
-	if m.Snapshot() != nil && v == m.Snapshot().Version() {
-		return nil
-	}
-	return m.Load(ctx)
+		return refresh.IfChanged(ctx, m.store.DynamicConfigVersion, held, m.Load)
+	}, func(err error) {
+		m.logger.Warn("dynconfig: cannot refresh dynamic configs; the last ones stay in force", "err", err)
+	})
 }
 
 // change runs compute against the store's current entries and writes the
