@@ -32,13 +32,14 @@ func unlistedSelf(cfg Config, httpLn net.Listener) (cluster.Broker, error) {
 }
 
 // openTableflow opens the tableflow role's service: the Tableflow service
-// of cfg.TableflowConfig, as `sluice tableflow` runs it (with its own store
-// and warehouse, from the config: its tables' state is not in the agent's
-// metadata interface), its metrics on the agent's /metrics and its Iceberg
-// REST catalog under /v1/ on the agent's HTTP listener. runTableflow
+// of cfg.TableflowConfig, as `sluice tableflow` runs it, its metrics on the
+// agent's /metrics and its Iceberg REST catalog under /v1/ on the agent's
+// HTTP listener. Its tables' state (tableflow_* tables, through its own
+// connection) lives in the agent's metadata store unless the config names
+// another metadata_url; its warehouse is the config's. runTableflow
 // starts it.
 func (a *Agent) openTableflow(ctx context.Context) error {
-	tcfg, err := tableflow.LoadConfig(a.cfg.TableflowConfig)
+	tcfg, err := tableflow.LoadConfigInheriting(a.cfg.TableflowConfig, a.cfg.MetadataURL)
 	if err != nil {
 		return fmt.Errorf("agent: tableflow role: %w", err)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"database/sql"
 	"net"
 	"net/http"
 	"os"
@@ -108,10 +109,11 @@ func TestTableflowRoleNeedsConfig(t *testing.T) {
 	}
 }
 
-// TestTableflowRole runs the tableflow role in an agent: the service takes
-// its table's lease (sluice_tableflow_table_owned on the agent's
-// registry), the Iceberg REST catalog answers on the agent's HTTP
-// listener, and Close stops it cleanly.
+// TestTableflowRole runs the tableflow role in an agent: with no
+// metadata_url of its own, the service keeps its state in the agent's
+// store and takes its table's lease there (sluice_tableflow_table_owned
+// on the agent's registry), the Iceberg REST catalog answers on the
+// agent's HTTP listener, and Close stops it cleanly.
 func TestTableflowRole(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -127,7 +129,6 @@ func TestTableflowRole(t *testing.T) {
   - name: self
     bootstrap_servers: ["`+kafkaAddr+`"]
 destination_bucket_url: file://`+filepath.ToSlash(dir)+`/warehouse
-metadata_url: sqlite://`+filepath.ToSlash(dir)+`/tableflow.db
 tables:
   - name: shop.orders
     source_topic: orders
@@ -159,6 +160,16 @@ tables:
 			t.Fatal("the tableflow role never took its table's lease")
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	// The lease is a row of the agent's own store.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "metadata.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var leases int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tableflow_leases`).Scan(&leases); err != nil || leases != 1 {
+		t.Fatalf("tableflow leases in the agent's store: %d, %v; want 1", leases, err)
 	}
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/config")
 	if err != nil {

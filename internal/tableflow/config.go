@@ -175,11 +175,19 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 
 // LoadConfig reads and validates a config file.
 func LoadConfig(path string) (*Config, error) {
+	return LoadConfigInheriting(path, "")
+}
+
+// LoadConfigInheriting reads and validates a config file whose empty
+// metadata_url means metadataURL: the tableflow role of an agent keeps its
+// tables' state in the agent's own metadata store (its tables are named
+// tableflow_*) unless the file names another.
+func LoadConfigInheriting(path, metadataURL string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := parseConfig(data, metadataURL)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -189,11 +197,18 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig parses a config strictly (unknown keys are errors), applies
 // defaults and validates it.
 func ParseConfig(data []byte) (*Config, error) {
+	return parseConfig(data, "")
+}
+
+func parseConfig(data []byte, metadataURL string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if cfg.MetadataURL == "" {
+		cfg.MetadataURL = metadataURL
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
