@@ -221,10 +221,13 @@ type flush struct {
 	bytes   int
 	timer   *time.Timer
 	opened  time.Time
-	sealed  time.Time // set under Batcher.mu when sealed
-	seq     uint64    // set under Batcher.mu when sealed
-	results []Result
-	done    chan struct{}
+	// deadline is when its timer seals it (windowEnd), unless it fills up
+	// or EarlySeal seals it sooner.
+	deadline time.Time
+	sealed   time.Time // set under Batcher.mu when sealed
+	seq      uint64    // set under Batcher.mu when sealed
+	results  []Result
+	done     chan struct{}
 	// journaled is set when the flush is (or becomes) a journaled one;
 	// durable is closed when its results (acknowledgements without
 	// offsets) are published, before it commits.
@@ -390,8 +393,9 @@ func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) 
 		}
 		f := b.cur[lane]
 		if f == nil {
-			f = &flush{opened: time.Now(), done: make(chan struct{}), durable: make(chan struct{}), journaled: lane == laneJournal}
-			f.timer = time.AfterFunc(b.cfg.BatchTimeout, func() { b.sealIf(f) })
+			now := time.Now()
+			f = &flush{opened: now, deadline: windowEnd(now, b.lastSeal, b.cfg.BatchTimeout), done: make(chan struct{}), durable: make(chan struct{}), journaled: lane == laneJournal}
+			f.timer = time.AfterFunc(f.deadline.Sub(now), func() { b.sealIf(f) })
 			b.cur[lane] = f
 		}
 		pp := pendingPart{f: f, first: len(f.batches), pos: idx}
@@ -421,7 +425,7 @@ func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) 
 			if wait := time.Until(b.lastSeal.Add(b.cfg.BatchTimeout)); wait <= 0 {
 				b.metrics.earlySeals.Inc()
 				b.sealLocked(lane)
-			} else if wait < time.Until(f.opened.Add(b.cfg.BatchTimeout)) {
+			} else if wait < time.Until(f.deadline) {
 				f.early = true
 				f.timer.Reset(wait)
 			}
@@ -430,6 +434,24 @@ func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) 
 	b.mu.Unlock()
 	b.metrics.bufferedBytes.Add(float64(size))
 	return p, nil
+}
+
+// windowEnd is when a file opened at now is sealed by the clock. While
+// the agent is busy, windows follow each other at a fixed cadence: the
+// file opened after a seal closes timeout after that seal, not timeout
+// after its first batch arrived. The first batch of a window comes from a
+// producer answered by the previous file's commit, so waiting a whole
+// timeout from its arrival would add the upload and commit time to every
+// window, and a record that misses one window (a producer with all its
+// requests in flight) would pay it twice. An agent idle for longer than
+// timeout opens a full window. Either way no batch waits longer than
+// timeout and seals stay at least timeout apart (at most one PUT per
+// window, as before).
+func windowEnd(now, lastSeal time.Time, timeout time.Duration) time.Time {
+	if next := lastSeal.Add(timeout); next.After(now) {
+		return next
+	}
+	return now.Add(timeout)
 }
 
 // laneLocked says which lane bt goes to.
