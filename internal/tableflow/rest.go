@@ -18,8 +18,9 @@ import (
 //	GET  /v1/namespaces/{ns}/tables
 //	GET  /v1/namespaces/{ns}/tables/{t}  HEAD too
 //
-// Writes (create, commit, drop, rename) are not offered: tableflow owns the
-// tables. Errors use the protocol's ErrorModel.
+// Writes (create, commit, drop, rename, register, metrics reports) are not
+// offered: tableflow owns the tables, and they are answered 501
+// UnsupportedOperationException. Errors use the protocol's ErrorModel.
 func RESTHandler(store Store, wh *Warehouse) http.Handler {
 	h := &restHandler{store: store, wh: wh}
 	mux := http.NewServeMux()
@@ -30,7 +31,32 @@ func RESTHandler(store Store, wh *Warehouse) http.Handler {
 	mux.HandleFunc("GET /v1/namespaces/{ns}/tables", h.tables)
 	mux.HandleFunc("GET /v1/namespaces/{ns}/tables/{table}", h.loadTable)
 	mux.HandleFunc("HEAD /v1/namespaces/{ns}/tables/{table}", h.loadTable)
+	// The protocol's writes get an ErrorModel typed
+	// UnsupportedOperationException rather than the mux's plain-text 405,
+	// so a client that tries one reports why. The status is 501, which
+	// Java's, PyIceberg's and iceberg-go's clients all read as "not
+	// supported"; the spec's 406 reaches the last two as a generic error.
+	for _, route := range []string{
+		"POST /v1/namespaces",
+		"DELETE /v1/namespaces/{ns}",
+		"POST /v1/namespaces/{ns}/properties",
+		"POST /v1/namespaces/{ns}/tables",
+		"POST /v1/namespaces/{ns}/register",
+		"POST /v1/namespaces/{ns}/tables/{table}",
+		"DELETE /v1/namespaces/{ns}/tables/{table}",
+		"POST /v1/namespaces/{ns}/tables/{table}/metrics",
+		"POST /v1/tables/rename",
+		"POST /v1/transactions/commit",
+	} {
+		mux.HandleFunc(route, unsupported)
+	}
 	return mux
+}
+
+// unsupported answers a write: tableflow owns its tables.
+func unsupported(w http.ResponseWriter, r *http.Request) {
+	restError(w, http.StatusNotImplemented, "UnsupportedOperationException",
+		r.Method+" "+r.URL.Path+": this catalog is read-only; tableflow writes its tables")
 }
 
 type restHandler struct {

@@ -2,8 +2,11 @@ package tableflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/apache/iceberg-go/catalog"
@@ -12,7 +15,8 @@ import (
 
 // TestRESTCatalog drives the REST handler with iceberg-go's REST client:
 // the read operations of its catalog conformance suite (list, load, the
-// not-found errors) plus a scan of an ingested table.
+// not-found errors), writes refused as unsupported, and a scan of an
+// ingested table.
 func TestRESTCatalog(t *testing.T) {
 	e := newEnv(t, "orders")
 	svc := start(t, e.config(ordersTable))
@@ -59,6 +63,34 @@ func TestRESTCatalog(t *testing.T) {
 	}
 	if ok, err := cat.CheckTableExists(ctx, Ident("shop.orders")); !ok || err != nil {
 		t.Fatalf("CheckTableExists: %v %v", ok, err)
+	}
+	// Writes are not advertised, so iceberg-go refuses them itself; a
+	// client that sends one anyway gets the protocol's ErrorModel.
+	if err := cat.DropTable(ctx, Ident("shop.orders")); err == nil {
+		t.Fatal("DropTable succeeded on a read-only catalog")
+	}
+	for _, req := range [][2]string{
+		{"DELETE", "/v1/namespaces/shop/tables/orders"},
+		{"POST", "/v1/namespaces"},
+		{"POST", "/v1/namespaces/shop/tables/orders"},
+		{"POST", "/v1/transactions/commit"},
+	} {
+		r, _ := http.NewRequestWithContext(ctx, req[0], srv.URL+req[1], strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error struct {
+				Type string `json:"type"`
+				Code int    `json:"code"`
+			} `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusNotImplemented || body.Error.Type != "UnsupportedOperationException" || body.Error.Code != 501 {
+			t.Fatalf("%s %s: %s %+v %v, want 501 UnsupportedOperationException", req[0], req[1], resp.Status, body, err)
+		}
 	}
 	tbl, err := cat.LoadTable(ctx, Ident("shop.orders"))
 	if err != nil {
