@@ -209,12 +209,19 @@ func (f *Fetcher) fill(ctx context.Context, q Fetch, resp *Response) (failed boo
 			continue
 		}
 		if committed {
-			st, err := states[i], stateErr
+			// A failed call leaves states nil: its error stands for
+			// every partition.
+			var st metadata.StableResult
+			err := stateErr
 			if err == nil {
+				st = states[i]
 				err = st.Err
 			}
 			if err != nil {
-				a.Err = fmt.Errorf("last stable offset: %w", err)
+				// Whatever the store said, the client retries: a
+				// storage error unless the error is more precise
+				// (an unknown topic).
+				a.Err = fmt.Errorf("%w: last stable offset: %w", ErrStorage, err)
 				res.Records, res.Offsets = nil, 0
 				failed = true
 				continue

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -181,14 +182,19 @@ func TestNotifyWithoutPartitionsWakesEveryone(t *testing.T) {
 	}
 }
 
-// countingStore counts the stable-state calls of the read path.
+// countingStore counts the stable-state calls of the read path; with
+// fail set, the batched call fails as an unreachable store does.
 type countingStore struct {
 	*sqlite.Store
 	batched, single atomic.Int64
+	fail            error
 }
 
 func (s *countingStore) StableStates(ctx context.Context, qs []metadata.StableQuery) ([]metadata.StableResult, error) {
 	s.batched.Add(1)
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	return s.Store.StableStates(ctx, qs)
 }
 
@@ -247,6 +253,45 @@ func TestReadCommittedOneStoreCall(t *testing.T) {
 			a.Aborted == nil || fmt.Sprint(a.Aborted) != wantAborted {
 			t.Fatalf("partition %d: hw %d lso %d offsets %d aborted %v err %v; want hw %d lso %d offsets %d aborted %s",
 				p, a.State.HighWatermark, a.LastStableOffset, a.Offsets, a.Aborted, a.Err, wantHW, wantLSO, wantOffsets, wantAborted)
+		}
+	}
+}
+
+// TestReadCommittedStoreDown: a read_committed fetch while the store
+// cannot answer the stable-state question gets that error, as a storage
+// error, for every partition (retriable for the client), with no records and no
+// panic; the read_uncommitted fetch of the same data still succeeds.
+func TestReadCommittedStoreDown(t *testing.T) {
+	const parts = 3
+	e := newFetchEnv(t, parts)
+	ctx := context.Background()
+	var plain []metadata.BatchCommit
+	for p := int32(0); p < parts; p++ {
+		plain = append(plain, metadata.BatchCommit{Partition: p})
+	}
+	e.commit(plain...)
+	down := errors.New("store unreachable")
+	store := &countingStore{Store: e.store, fail: down}
+	reader := NewReader(e.store, e.bucket, nil)
+	defer reader.Close()
+	f := NewFetcher(reader, store, NewNotifier())
+	q := Fetch{MaxBytes: 1 << 30, MinBytes: 1, MaxWait: 10 * time.Millisecond, Isolation: ReadCommitted}
+	for p := int32(0); p < parts; p++ {
+		q.Partitions = append(q.Partitions, Request{Topic: e.topic, Partition: p, MaxBytes: 1 << 20})
+	}
+	r := f.Fetch(ctx, q)
+	for p, a := range r.Partitions {
+		if !errors.Is(a.Err, down) || !errors.Is(a.Err, ErrStorage) || len(a.Records) != 0 {
+			t.Fatalf("partition %d: err %v, %d record bytes; want the store's error and none", p, a.Err, len(a.Records))
+		}
+	}
+	r.Release()
+	q.Isolation = ReadUncommitted
+	r = f.Fetch(ctx, q)
+	defer r.Release()
+	for p, a := range r.Partitions {
+		if a.Err != nil || a.Offsets != batchRecords {
+			t.Fatalf("read_uncommitted partition %d: err %v, %d offsets", p, a.Err, a.Offsets)
 		}
 	}
 }
