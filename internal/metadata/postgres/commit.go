@@ -109,6 +109,12 @@ type commitRows struct {
 func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
 	reads.Queue(`BEGIN`)
+	// The commit's statements take column arrays, whose lengths a custom
+	// plan would be made for: PostgreSQL replanned each of them on every
+	// commit, which cost more than executing them for small flushes. The
+	// generic plan (an index lookup per array element) is the right one
+	// for every length.
+	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	queueLockPartitions(reads, p)
 	queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
