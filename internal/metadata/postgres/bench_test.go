@@ -33,6 +33,14 @@ func benchCommitFile(b *testing.B, topics int, partitions int32, batches int, tr
 // idempotent batch for each of 1,000 partitions (10 topics × 100).
 func BenchmarkCommitFile1000Partitions(b *testing.B) { benchCommitFile(b, 10, 100, 1, false) }
 
+// BenchmarkCommitFile100Partitions commits a flush of one idempotent
+// batch for each of 100 partitions (1 topic × 100).
+func BenchmarkCommitFile100Partitions(b *testing.B) { benchCommitFile(b, 1, 100, 1, false) }
+
+// BenchmarkCommitFile1Partition commits a flush of one idempotent batch
+// for one partition.
+func BenchmarkCommitFile1Partition(b *testing.B) { benchCommitFile(b, 1, 1, 1, false) }
+
 // BenchmarkCommitFile8Partitions commits a small flush: 4 idempotent
 // batches for each of 8 partitions of one topic.
 func BenchmarkCommitFile8Partitions(b *testing.B) { benchCommitFile(b, 1, 8, 4, false) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,61 +25,142 @@ func partLess(a, b partKey) bool {
 	return a.Partition < b.Partition
 }
 
-// CommitFile implements metadata.Log. One transaction: lock the touched
-// partitions rows in key order and read the producers' state and open
-// transactions in one pipelined round trip, sequence every batch
-// (sequencer.Commit), then write the file, the extents, the new next
-// offsets, producer state and the transaction index in one pipelined round
-// trip together with the commit notification. A commit is a fixed number
-// of round trips whatever the number of partitions (plus one per
-// transactional producer, for its transaction).
+// commitCostMigration makes a commit's per-row work cheaper (issue #24,
+// Scale; docs/performance.md, "Metadata commit"):
+//   - extents lose their foreign key to files. Its check was a trigger
+//     call per inserted extent, and it guarded nothing the code does not:
+//     extents are only inserted in the transaction that inserts their
+//     file's row, and ForgetFiles deletes only files no extent references.
+//   - producers.recent is text (sequencer.AppendRecent's JSON), not
+//     jsonb: the database never looks inside it, and jsonb's parse on
+//     every write and output on every read cost more than the rest of
+//     the row's work.
+//   - partitions and producers, whose rows commits rewrite, keep half of
+//     each page free, so an update can stay on its page (a HOT update,
+//     which adds no index entry).
+const commitCostMigration = `ALTER TABLE extents DROP CONSTRAINT extents_file_id_fkey;
+	ALTER TABLE producers SET (fillfactor = 50);
+	ALTER TABLE producers ALTER COLUMN recent TYPE text USING recent::text;
+	ALTER TABLE partitions SET (fillfactor = 50);`
+
+// CommitFile implements metadata.Log. One transaction in two round trips
+// whatever the number of partitions: BEGIN, the lock of the touched
+// partitions rows in key order and the reads of the producers' state and
+// open transactions travel in one pipelined batch; the file is sequenced
+// (sequencer.Commit); the file, the extents, the new next offsets,
+// producer state, the transaction index, the commit notification and
+// COMMIT travel in a second. A partition that does not exist costs one
+// more round trip, and each transactional producer one, for its
+// transaction; a commit that appends nothing ends with a ROLLBACK.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	var results []metadata.BatchResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		results, err = sequencer.Commit(ctx, commitRows{tx: tx, file: c}, c)
-		return err
-	})
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var (
+		results []metadata.BatchResult
+		err     error
+	)
+	// Retried as inTx retries: deadlocks and serialization failures,
+	// which the lock order should prevent.
+	for attempt := 0; attempt < 5; attempt++ {
+		if results, err = s.commitFile(ctx, c); !retryable(err) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
 	}
 	return results, nil
 }
 
+// commitFile is one attempt at CommitFile on one pooled connection. The
+// transaction is opened and committed by statements in its pipelined
+// batches rather than by pgx.Tx, which would cost a round trip each.
+func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Release destroys a connection still in a transaction, which it is
+	// only if the ROLLBACK below failed.
+	defer conn.Release()
+	results, err := sequencer.Commit(ctx, commitRows{conn: conn.Conn(), file: c}, c)
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed commit, or one that appended nothing (the write batch
+		// and its COMMIT were never sent): nothing was written. The
+		// context may be done, so the ROLLBACK gets its own deadline.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, `ROLLBACK`)
+		rcancel()
+	}
+	return results, err
+}
+
 // commitRows is PostgreSQL's side of one CommitFile
-// (sequencer.CommitRows).
+// (sequencer.CommitRows), on the connection that runs its transaction.
 type commitRows struct {
-	tx   pgx.Tx
+	conn *pgx.Conn
 	file metadata.FileCommit
 }
 
 // Read implements sequencer.CommitRows in one round trip (two when a
-// partition is missing): the lock comes first, so the producer and
-// open-transaction rows are read under it.
+// partition is missing), which also begins the transaction: the lock
+// comes first, so the producer and open-transaction rows are read under
+// it.
 func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
+	reads.Queue(`BEGIN`)
+	// The commit's statements take column arrays, whose lengths a custom
+	// plan would be made for: PostgreSQL replanned each of them on every
+	// commit, which cost more than executing them for small flushes. The
+	// generic plan (an index lookup per array element) is the right one
+	// for every length.
+	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	queueLockPartitions(reads, p)
 	queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
-	if err := r.tx.SendBatch(ctx, reads).Close(); err != nil {
+	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
 		return err
 	}
-	return resolveMissing(ctx, r.tx, p)
+	return resolveMissing(ctx, r.conn, p)
 }
 
 // ProducerTxn implements sequencer.CommitRows. The transaction row is
 // read FOR SHARE: EndTxn's move to PrepareCommit/PrepareAbort waits for
 // this commit, so its markers come after the batch.
 func (r commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadata.Transaction, error) {
-	t, err := scanTxn(r.tx.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, producerID))
+	t, err := scanTxn(r.conn.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, producerID))
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
 		err = fmt.Errorf("read transaction: %w", err)
 	}
 	return t, err
 }
 
+// checkPrefix starts the message of failUnless's error.
+const checkPrefix = "sluice check: "
+
+// failUnless returns a SQL expression that is 0 if cond holds and
+// otherwise fails its statement, and with it the rest of the pipelined
+// transaction, with msg (an expression of type text): the cast of a
+// message to integer is an error that quotes it, and no extension or
+// function is needed. cond must depend on the rows, so that the planner
+// cannot fold the cast into a constant.
+func failUnless(cond, msg string) string {
+	return `CASE WHEN ` + cond + ` THEN 0 ELSE ('` + checkPrefix + `' || ` + msg + `)::int END`
+}
+
+// checkFailure turns failUnless's error into one that says what failed.
+func checkFailure(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22P02" {
+		if i := strings.Index(pe.Message, checkPrefix); i >= 0 {
+			return errors.New(strings.TrimSuffix(pe.Message[i+len(checkPrefix):], `"`))
+		}
+	}
+	return err
+}
+
 // Write implements sequencer.CommitRows with set-based statements over
-// column arrays, in one pipelined round trip.
+// column arrays, in one pipelined round trip that ends with COMMIT.
 func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	var (
 		pTopic          [][16]byte
@@ -100,32 +182,32 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		eBase, eEnd, eOff, eLen = append(eBase, e.BaseOffset), append(eEnd, e.EndOffset), append(eOff, e.ByteOffset), append(eLen, e.ByteLength)
 		eBatches, eTS = append(eBatches, e.Batches), append(eTS, e.MaxTimestamp)
 	}
-	var (
-		prTopic [][16]byte
-		prPart  []int32
-		prID    []int64
-		prEpoch []int16
-		prState []string
-		recent  []byte
-	)
+	// Producers with a row are updated, new ones inserted: an update
+	// finds its row by the primary key, where an upsert first tries an
+	// insert.
+	var up, ins producerColumns
+	var recent []byte
 	for i := range p.Producers {
 		if pr := &p.Producers[i]; pr.Dirty {
 			recent = sequencer.AppendRecent(recent[:0], pr.Recent)
-			prTopic, prPart, prID = append(prTopic, pr.Topic), append(prPart, pr.Partition), append(prID, pr.ProducerID)
-			prEpoch, prState = append(prEpoch, pr.Epoch), append(prState, string(recent))
+			if pr.Stored {
+				up.add(pr, recent)
+			} else {
+				ins.add(pr, recent)
+			}
 		}
 	}
 
 	batch := &pgx.Batch{}
-	// The compare-and-set on next_offset makes the commit fail loudly
-	// rather than write overlapping offsets should anything have moved a
-	// partition despite the row lock.
-	advanced := batch.Queue(`UPDATE partitions p SET next_offset = u.next
+	// The compare-and-set on next_offset, checked in the statement, fails
+	// the commit loudly rather than write overlapping offsets should
+	// anything have moved a partition despite the row lock.
+	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic_id, partition, next, start)
-		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start`,
-		pTopic, pPart, pNext, pStart)
-	var advancedRows int64
-	advanced.Exec(func(tag pgconn.CommandTag) error { advancedRows = tag.RowsAffected(); return nil })
+		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
+		RETURNING 1)
+		SELECT `+failUnless(`count(*) = $5`, `($5 - count(*)) || ' of ' || $5 || ' partitions moved during commit'`)+` FROM moved`,
+		pTopic, pPart, pNext, pStart, int64(len(pTopic)))
 	// The file row and its extents in one statement: the CTE's insert
 	// runs even when no extent is indexed.
 	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
@@ -134,11 +216,21 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
 		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
-	if len(prTopic) > 0 {
+	if len(up.topic) > 0 {
+		// Checked as the partitions are: a row that vanished would lose
+		// the producer's sequence state.
+		batch.Queue(`WITH saved AS (UPDATE producers pr SET epoch = u.ep, recent = u.r, updated_at = now()
+			FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
+			WHERE pr.topic_id = u.t AND pr.partition = u.p AND pr.producer_id = u.id
+			RETURNING 1)
+			SELECT `+failUnless(`count(*) = $6`, `($6 - count(*)) || ' of ' || $6 || ' producer states vanished during commit'`)+` FROM saved`,
+			up.topic, up.part, up.id, up.epoch, up.state, int64(len(up.topic)))
+	}
+	if len(ins.topic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
-			SELECT t, p, id, ep, r::jsonb, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
+			SELECT t, p, id, ep, r, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
-			prTopic, prPart, prID, prEpoch, prState)
+			ins.topic, ins.part, ins.id, ins.epoch, ins.state)
 	}
 	queueTxnIndexWrites(batch, p)
 	// The notification names the partitions that got data, so other
@@ -148,16 +240,28 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
 	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
-	if err := r.tx.SendBatch(ctx, batch).Close(); err != nil {
+	batch.Queue(`COMMIT`)
+	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
 		}
-		return fmt.Errorf("write commit: %w", err)
-	}
-	if advancedRows != int64(len(pTopic)) {
-		return fmt.Errorf("%d of %d partitions moved during commit", int64(len(pTopic))-advancedRows, len(pTopic))
+		return fmt.Errorf("write commit: %w", checkFailure(err))
 	}
 	return nil
+}
+
+// producerColumns are the column arrays of producer state rows to write.
+type producerColumns struct {
+	topic [][16]byte
+	part  []int32
+	id    []int64
+	epoch []int16
+	state []string
+}
+
+func (c *producerColumns) add(pr *sequencer.Producer, recent []byte) {
+	c.topic, c.part, c.id = append(c.topic, pr.Topic), append(c.part, pr.Partition), append(c.id, pr.ProducerID)
+	c.epoch, c.state = append(c.epoch, pr.Epoch), append(c.state, string(recent))
 }
 
 // queueLockPartitions queues the locking read of the partitions rows the
@@ -201,7 +305,7 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 
 // resolveMissing marks partitions without a row missing, with the error
 // their batches get: one more round trip, only when there are any.
-func resolveMissing(ctx context.Context, tx pgx.Tx, p *sequencer.Plan) error {
+func resolveMissing(ctx context.Context, tx *pgx.Conn, p *sequencer.Plan) error {
 	var unknown [][16]byte
 	for i := range p.Partitions {
 		if !p.Partitions[i].Exists {

@@ -126,6 +126,7 @@ var migrations = []string{
 	`ALTER TABLE agents ADD COLUMN roles text NOT NULL DEFAULT '';
 	ALTER TABLE agents ADD COLUMN agent_group text NOT NULL DEFAULT '';`,
 	dynconfigMigration,
+	commitCostMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

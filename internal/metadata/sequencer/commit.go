@@ -106,6 +106,10 @@ type Producer struct {
 	State
 	// Dirty reports that the plan changed State: Write saves it.
 	Dirty bool
+	// Stored reports that the store has a row for the producer on the
+	// partition (Load was called): Write may update it rather than
+	// insert one.
+	Stored bool
 }
 
 // Load records the producer's stored state: its epoch and its recent
@@ -115,7 +119,7 @@ func (p *Producer) Load(epoch int16, recent []byte) error {
 	if err != nil {
 		return fmt.Errorf("producer state: %w", err)
 	}
-	p.Known, p.Epoch, p.Recent = true, epoch, batches
+	p.Known, p.Stored, p.Epoch, p.Recent = true, true, epoch, batches
 	return nil
 }
 

@@ -1,0 +1,172 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/testutil"
+)
+
+// TestCommitFileEndsItsTransaction checks that CommitFile, which opens and
+// commits its transaction with statements of its pipelined batches, leaves
+// no transaction open and its connection usable (not destroyed by the
+// pool) whether it writes, appends nothing (the write batch and its COMMIT
+// are never sent) or fails in the write batch.
+func TestCommitFileEndsItsTransaction(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	url := pg.NewDatabase(t)
+	ctx := context.Background()
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	watch, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	openTxns := func() int {
+		t.Helper()
+		var n int
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	topic, err := s.CreateTopic(ctx, "t", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(p int32, seq int32) metadata.BatchCommit {
+		return metadata.BatchCommit{TopicID: topic.ID, Partition: p, ByteLength: 10, Records: 1, MaxTimestamp: 1,
+			Producer: &metadata.ProducerBatch{ID: 7, FirstSequence: seq}}
+	}
+	// The first commit opens the pool's connection.
+	if _, err := s.CommitFile(ctx, metadata.FileCommit{Key: "f0", Size: 10, Batches: []metadata.BatchCommit{batch(0, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	conns := s.pool.Stat().NewConnsCount()
+
+	for _, c := range []struct {
+		name      string
+		commit    metadata.FileCommit
+		wantErr   error
+		duplicate bool
+	}{
+		{name: "writes", commit: metadata.FileCommit{Key: "f1", Size: 20, Batches: []metadata.BatchCommit{batch(0, 1), batch(1, 0)}}},
+		{name: "appends nothing", commit: metadata.FileCommit{Key: "f2", Size: 10, Batches: []metadata.BatchCommit{batch(0, 1)}}, duplicate: true},
+		{name: "fails in the write batch", commit: metadata.FileCommit{Key: "f1", Size: 10, Batches: []metadata.BatchCommit{batch(0, 2)}},
+			wantErr: metadata.ErrFileCommitted},
+	} {
+		res, err := s.CommitFile(ctx, c.commit)
+		if !errors.Is(err, c.wantErr) {
+			t.Fatalf("%s: CommitFile = %v, want %v", c.name, err, c.wantErr)
+		}
+		if err == nil && res[0].Duplicate != c.duplicate {
+			t.Fatalf("%s: result %+v, want duplicate %v", c.name, res[0], c.duplicate)
+		}
+		if n := openTxns(); n != 0 {
+			t.Fatalf("%s: %d sessions idle in transaction", c.name, n)
+		}
+	}
+	if n := s.pool.Stat().NewConnsCount(); n != conns {
+		t.Fatalf("the pool opened %d connections after the first commit: one was left unusable", n-conns)
+	}
+	// The failed commit wrote nothing: the next batch takes offset 2.
+	res, err := s.CommitFile(ctx, metadata.FileCommit{Key: "f3", Size: 10, Batches: []metadata.BatchCommit{batch(0, 2)}})
+	if err != nil || res[0].Err != nil || res[0].BaseOffset != 2 {
+		t.Fatalf("CommitFile after the failed one = %+v, %v; want offset 2", res, err)
+	}
+}
+
+// TestFailUnless checks the in-statement check the write batch relies on
+// to stop before its COMMIT.
+func TestFailUnless(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	q := `SELECT ` + failUnless(`count(*) = $1`, `($1 - count(*)) || ' of ' || $1 || ' rows missing'`) + ` FROM generate_series(1, 3)`
+	var v int
+	if err := conn.QueryRow(ctx, q, int64(3)).Scan(&v); err != nil || v != 0 {
+		t.Fatalf("check that holds = %d, %v; want 0, nil", v, err)
+	}
+	err = conn.QueryRow(ctx, q, int64(5)).Scan(&v)
+	if err == nil || checkFailure(err).Error() != "2 of 5 rows missing" {
+		t.Fatalf("check that fails: %v, reported as %v", err, checkFailure(err))
+	}
+}
+
+// TestCommitCostMigrationKeepsProducerState upgrades a database whose
+// producer state is jsonb, as the migrations before commitCostMigration
+// left it, and checks that the stored state still recognises a retry and
+// accepts the next sequence.
+func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	url := pg.NewDatabase(t)
+	ctx := context.Background()
+	before := -1
+	for i, m := range migrations {
+		if m == commitCostMigration {
+			before = i
+		}
+	}
+	if before < 0 {
+		t.Fatal("commitCostMigration is not a migration")
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_version (version integer NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:before] {
+		if _, err := conn.Exec(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topicID := [16]byte{1}
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_version(version) VALUES ($1)`, before); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO topics(id, name, partitions, configs, created_at) VALUES ($1, 'old', 1, '{}', now())`,
+		`INSERT INTO partitions(topic_id, partition, next_offset) VALUES ($1, 0, 2)`,
+		`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
+			VALUES ($1, 0, 9, 0, '[{"first": 0, "last": 1, "base": 0}]'::jsonb, now())`,
+	} {
+		if _, err := conn.Exec(ctx, q, topicID); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := func(at int64, seq int32) metadata.BatchCommit {
+		return metadata.BatchCommit{TopicID: metadata.TopicID(topicID), Partition: 0, ByteOffset: at, ByteLength: 10, Records: 2,
+			Producer: &metadata.ProducerBatch{ID: 9, FirstSequence: seq}}
+	}
+	res, err := s.CommitFile(ctx, metadata.FileCommit{Key: "f", Size: 20, Batches: []metadata.BatchCommit{b(0, 0), b(10, 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Duplicate || res[0].BaseOffset != 0 {
+		t.Fatalf("retry of the stored batch = %+v, want a duplicate of offset 0", res[0])
+	}
+	if res[1].Err != nil || res[1].Duplicate || res[1].BaseOffset != 2 {
+		t.Fatalf("next batch = %+v, want offset 2", res[1])
+	}
+}
