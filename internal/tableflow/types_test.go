@@ -3,11 +3,13 @@ package tableflow
 import (
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/avro"
 )
 
@@ -262,34 +264,70 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestDiffFields(t *testing.T) {
-	have := []iceberg.NestedField{
-		{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		{ID: 2, Name: "addr", Type: &iceberg.StructType{FieldList: []iceberg.NestedField{{ID: 3, Name: "city", Type: iceberg.PrimitiveTypes.String}}}},
-		{ID: 4, Name: "tags", Type: &iceberg.ListType{ElementID: 5, Element: iceberg.PrimitiveTypes.String}},
+// One row per evolution rule: the table's columns, a writer's, and the
+// table's columns after (or the DLQ reason's gist).
+func TestEvolution(t *testing.T) {
+	str, i32, i64 := iceberg.PrimitiveTypes.String, iceberg.PrimitiveTypes.Int32, iceberg.PrimitiveTypes.Int64
+	f32, f64 := iceberg.PrimitiveTypes.Float32, iceberg.PrimitiveTypes.Float64
+	line := func(extra ...iceberg.NestedField) *iceberg.StructType {
+		return &iceberg.StructType{FieldList: append([]iceberg.NestedField{{Name: "sku", Type: str, Required: true}}, extra...)}
 	}
-	want := []Column{
-		{Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		{Name: "addr", Type: &iceberg.StructType{FieldList: []iceberg.NestedField{{Name: "city", Type: iceberg.PrimitiveTypes.String}, {Name: "zip", Type: iceberg.PrimitiveTypes.Int32}}}},
-		{Name: "tags", Type: &iceberg.ListType{Element: iceberg.PrimitiveTypes.String, ElementRequired: true}},
-		{Name: "note", Type: iceberg.PrimitiveTypes.String},
-	}
-	adds, err := diffFields(nil, have, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, a := range adds {
-		got = append(got, strings.Join(a.Path, ".")+":"+shape(a.Type))
-	}
-	if strings.Join(got, " ") != "addr.zip:int note:string" {
-		t.Fatalf("adds %v", got)
-	}
-	if _, err := diffFields(nil, have, []Column{{Name: "id", Type: iceberg.PrimitiveTypes.String}}); !errors.Is(err, errIncompatible) {
-		t.Fatalf("changed type: %v", err)
-	}
-	if _, err := diffFields(nil, have, []Column{{Name: "new", Type: iceberg.PrimitiveTypes.String, Required: true}}); !errors.Is(err, errIncompatible) {
-		t.Fatalf("new required: %v", err)
+	opt := func(name string, t iceberg.Type) iceberg.NestedField { return iceberg.NestedField{Name: name, Type: t} }
+	for _, tc := range []struct {
+		name      string
+		have, got []Column
+		want      string // columns after, or "!" + a piece of the error
+	}{
+		{"unchanged", []Column{{Name: "a", Type: i64, Required: true}}, []Column{{Name: "a", Type: i64, Required: true}}, "a:long!"},
+		{"top-level add", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i64}, {Name: "b", Type: str}}, "a:long,b:string"},
+		{"struct add", []Column{{Name: "s", Type: line()}}, []Column{{Name: "s", Type: line(opt("qty", i32))}}, "s:struct<sku:string!,qty:int>"},
+		{"list element add", []Column{{Name: "l", Type: listOf(line())}}, []Column{{Name: "l", Type: listOf(line(opt("qty", i32)))}}, "l:list<struct<sku:string!,qty:int>>"},
+		{"map value add", []Column{{Name: "m", Type: mapOf(str, line())}}, []Column{{Name: "m", Type: mapOf(str, line(opt("qty", i32)))}}, "m:map<string,struct<sku:string!,qty:int>>"},
+		{"list of lists add", []Column{{Name: "l", Type: listOf(listOf(line()))}}, []Column{{Name: "l", Type: listOf(listOf(line(opt("qty", i32))))}}, "l:list<list<struct<sku:string!,qty:int>>>"},
+		{"int to long", []Column{{Name: "a", Type: i32, Required: true}}, []Column{{Name: "a", Type: i64, Required: true}}, "a:long!"},
+		{"float to double in a list", []Column{{Name: "l", Type: listOf(f32)}}, []Column{{Name: "l", Type: listOf(f64)}}, "l:list<double>"},
+		{"decimal widens", []Column{{Name: "d", Type: iceberg.DecimalTypeOf(10, 2)}}, []Column{{Name: "d", Type: iceberg.DecimalTypeOf(12, 2)}}, "d:decimal(12, 2)"},
+		{"narrower writer", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i32}}, "a:long"},
+		{"required made optional", []Column{{Name: "a", Type: i64, Required: true}}, []Column{{Name: "a", Type: i64}}, "a:long"},
+		{"new required", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i64}, {Name: "b", Type: str, Required: true}}, "!b is required"},
+		{"new required in a list element", []Column{{Name: "l", Type: listOf(line())}}, []Column{{Name: "l", Type: listOf(line(iceberg.NestedField{Name: "qty", Type: i32, Required: true}))}}, "!l.element.qty is required"},
+		{"long to string", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: str}}, "!cannot change column type"},
+		{"decimal scale", []Column{{Name: "d", Type: iceberg.DecimalTypeOf(10, 2)}}, []Column{{Name: "d", Type: iceberg.DecimalTypeOf(12, 3)}}, "!cannot change column type"},
+		{"double to long", []Column{{Name: "a", Type: f64}}, []Column{{Name: "a", Type: i64}}, "!cannot change column type"},
+		{"struct to list", []Column{{Name: "s", Type: line()}}, []Column{{Name: "s", Type: listOf(str)}}, "!s"},
+		{"map key", []Column{{Name: "m", Type: mapOf(str, str)}}, []Column{{Name: "m", Type: mapOf(i64, str)}}, "!map key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta, err := table.NewMetadata(initialSchema(tc.have, nil), iceberg.UnpartitionedSpec, table.UnsortedSortOrder, "mem://t", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl := table.New(table.Identifier{"t"}, meta, "mem://t/m.json", nil, nil)
+			next, err := evolution(tbl, tc.got)
+			if strings.HasPrefix(tc.want, "!") {
+				if !errors.Is(err, errIncompatible) || !strings.Contains(err.Error(), tc.want[1:]) {
+					t.Fatalf("err %v, want errIncompatible with %q", err, tc.want[1:])
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := next != nil
+			if !changed {
+				next = tbl.Schema()
+			}
+			if _, err := checkUniqueIDs(next); err != nil {
+				t.Fatalf("%v in %s", err, next)
+			}
+			fs := slices.DeleteFunc(next.Fields(), func(f iceberg.NestedField) bool { return strings.HasPrefix(f.Name, "_kafka_") })
+			if got := fieldsShape(fs); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+			if changed == (tc.name == "unchanged" || tc.name == "narrower writer") {
+				t.Fatalf("changed=%v", changed)
+			}
+		})
 	}
 }
 
