@@ -65,11 +65,11 @@ func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
 		}
-		cols, err := avroColumns(s)
+		c, err := newAvroCodec(s)
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
 		}
-		return &avroDecoder{schema: s, cols: cols}, nil
+		return &avroDecoder{c}, nil
 	}
 }
 
@@ -108,21 +108,15 @@ func (d jsonDecoder) initialColumns(context.Context) ([]Column, map[string]int, 
 }
 
 // avroDecoder decodes raw Avro (no header) with an inline schema.
-type avroDecoder struct {
-	schema *avro.Schema
-	cols   []Column
-}
+type avroDecoder struct{ c *avroCodec }
 
 func (d *avroDecoder) decode(_ context.Context, value []byte) (decoded, error) {
-	var m map[string]any
-	if _, err := d.schema.Decode(value, &m); err != nil {
-		return decoded{}, fmt.Errorf("%w: avro: %v", errIncompatible, err)
-	}
-	return decoded{values: m}, nil
+	m, err := d.c.decode(value)
+	return decoded{values: m}, err
 }
 
 func (d *avroDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
-	return d.cols, nil, nil
+	return d.c.cols, nil, nil
 }
 
 // protoDecoder decodes raw Protobuf messages (no header) of one message
@@ -181,16 +175,13 @@ func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords b
 		if err != nil {
 			return bad(err)
 		}
-		cols, err := avroColumns(as)
+		ac, err := newAvroCodec(as)
 		if err != nil {
 			return bad(err)
 		}
-		return &compiled{cols: cols, decode: func(p []byte) (map[string]any, []Column, error) {
-			var m map[string]any
-			if _, err := as.Decode(p, &m); err != nil {
-				return nil, nil, fmt.Errorf("%w: avro: %v", errIncompatible, err)
-			}
-			return m, cols, nil
+		return &compiled{cols: ac.cols, decode: func(p []byte) (map[string]any, []Column, error) {
+			m, err := ac.decode(p)
+			return m, ac.cols, err
 		}}, nil
 	case "json":
 		cols, err := jsonSchemaColumns(s.Schema)

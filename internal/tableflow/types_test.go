@@ -70,6 +70,10 @@ func TestAvroColumns(t *testing.T) {
 		{"array", `{"type":"array","items":"string"}`, "f:list<string>!"},
 		{"array of nullable", `{"type":"array","items":["null","string"]}`, "f:list<string>!"},
 		{"map", `{"type":"map","values":"long"}`, "f:map<string,long>!"},
+		{"union", `["string","long"]`, "f:struct<string:string,long:long>!"},
+		{"nullable union", `["null","string","long"]`, "f:struct<string:string,long:long>"},
+		{"union of logical and named", `["null",{"type":"long","logicalType":"timestamp-millis"},{"type":"record","name":"x.Email","fields":[{"name":"to","type":"string"}]},{"type":"enum","name":"E","symbols":["A"]},{"type":"array","items":"int"}]`,
+			"f:struct<long:timestamptz,Email:struct<to:string!>,E:string,array:list<int>>"},
 		{"nested", `{"type":"array","items":{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":{"type":"array","items":"int"}}}]}}`, "f:list<struct<m:map<string,list<int>>!>>!"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +103,8 @@ func TestAvroColumns(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 	for _, bad := range []string{
-		`{"type":"record","name":"T","fields":[{"name":"u","type":["int","string"]}]}`,
+		`{"type":"record","name":"T","fields":[{"name":"u","type":["null",{"type":"record","name":"a.R","fields":[]},{"type":"record","name":"b.R","fields":[]}]}]}`,
+		`{"type":"record","name":"T","fields":[{"name":"u","type":["null"]}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"next","type":["null","T"]}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"_kafka_x","type":"int"}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":40,"scale":2}}]}`,
