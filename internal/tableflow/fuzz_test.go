@@ -53,7 +53,7 @@ func FuzzJSONSchemaColumns(f *testing.F) {
 	f.Add(`{"type":"object","properties":{"m":{"type":"object","additionalProperties":{"$ref":"#"}}}}`)
 	f.Add(`{"properties":{"a":{"oneOf":[{"type":"null"},{"type":"string","format":"date-time"}]}}}`)
 	f.Fuzz(func(t *testing.T, doc string) {
-		cols, err := jsonSchemaColumns(doc)
+		cols, err := jsonSchemaColumns(doc, nil)
 		if err != nil {
 			return
 		}

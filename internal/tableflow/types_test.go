@@ -11,6 +11,8 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/avro"
+
+	"github.com/sluicehq/sluice/internal/schemaregistry/schema"
 )
 
 // shape prints a type without field IDs: required parts end in "!".
@@ -196,7 +198,7 @@ func TestJSONSchemaColumns(t *testing.T) {
 			doc := `{"type":"object","properties":{"f":` + tc.prop + `},
 				"definitions":{"D":{"type":"object","properties":{"x":{"type":"integer"}}}},
 				"$defs":{"D":{"type":"object","properties":{"x":{"type":"integer"}}}}}`
-			cols, err := jsonSchemaColumns(doc)
+			cols, err := jsonSchemaColumns(doc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,9 +207,26 @@ func TestJSONSchemaColumns(t *testing.T) {
 			}
 		})
 	}
-	cols, err := jsonSchemaColumns(`{"type":"object","properties":{"id":{"type":"integer"},"n":{"type":["integer","null"]}},"required":["id","n"]}`)
+	cols, err := jsonSchemaColumns(`{"type":"object","properties":{"id":{"type":"integer"},"n":{"type":["integer","null"]}},"required":["id","n"]}`, nil)
 	if err != nil || colsShape(cols) != "id:long!,n:long" {
 		t.Fatalf("required: %s %v", colsShape(cols), err)
+	}
+	// References to other registry subjects, by name (relative to the
+	// document's $id) or by the referenced document's own $id; local refs
+	// inside a referenced document resolve within it.
+	deps := []schema.Dep{
+		{Name: "address.json", Type: schema.JSON, Text: `{"type":"object","properties":{"city":{"type":"string"},"geo":{"$ref":"#/definitions/Geo"}},
+			"definitions":{"Geo":{"type":"object","properties":{"lat":{"type":"number"}}}}}`},
+		{Name: "money", Type: schema.JSON, Text: `{"$id":"https://example.com/money.json","type":"object","properties":{"cents":{"type":"integer"}},"required":["cents"]}`},
+	}
+	cols, err = jsonSchemaColumns(`{"$id":"https://example.com/order.json","type":"object","properties":{
+		"ship":{"$ref":"address.json"},"geo":{"$ref":"address.json#/definitions/Geo"},"total":{"$ref":"money.json"},
+		"fee":{"$ref":"https://example.com/money.json"}}}`, deps)
+	if want := "fee:struct<cents:long!>,geo:struct<lat:double>,ship:struct<city:string,geo:struct<lat:double>>,total:struct<cents:long!>"; err != nil || colsShape(cols) != want {
+		t.Fatalf("references: %s (%v)\nwant %s", colsShape(cols), err, want)
+	}
+	if _, err := jsonSchemaColumns(`{"type":"object","properties":{"f":{"$ref":"other.json"}}}`, deps); err == nil || !strings.Contains(err.Error(), "not this document nor one of its references") {
+		t.Fatalf("unreferenced document: %v", err)
 	}
 	for _, bad := range []string{
 		`[]`,
@@ -219,7 +238,7 @@ func TestJSONSchemaColumns(t *testing.T) {
 		`{"type":"object","properties":{"f":{"type":"array"}}}`,
 		`{"type":"object","properties":{"_kafka_offset":{"type":"integer"}}}`,
 	} {
-		if _, err := jsonSchemaColumns(bad); err == nil {
+		if _, err := jsonSchemaColumns(bad, nil); err == nil {
 			t.Errorf("%s: mapped, want an error", bad)
 		}
 	}
