@@ -73,6 +73,8 @@ tables:
 		enc(evoV2, id2, map[string]any{"id": int64(1) << 40, "lines": []any{map[string]any{"sku": "b", "qty": int64(1) << 33, "discount": 0.25}},
 			"attrs": map[string]any{"k": map[string]any{"v": "y", "w": int32(7)}}, "price": 0.1, "total": "1234567890.25"}),
 		enc(evoBad, idBad, map[string]any{"id": int64(3), "lines": []any{}, "attrs": map[string]any{}, "price": 1.0, "total": "1.125"}),
+		// The same schema again: the refusal is remembered, with its reason.
+		enc(evoBad, idBad, map[string]any{"id": int64(5), "lines": []any{}, "attrs": map[string]any{}, "price": 1.0, "total": "2.125"}),
 		// A v1 record after the change still fits the evolved table.
 		enc(evoV1, id1, map[string]any{"id": int32(4), "lines": []any{}, "attrs": map[string]any{}, "price": float32(2), "total": "4.00"}))
 	tbl, rows := waitRows(t, svc, "shop.evo", 3)
@@ -105,8 +107,9 @@ tables:
 			}
 		}
 	}
-	dlq := consumeAll(t, e, "evo.dlq", 1)
-	if reason := header(dlq[0], HeaderError); !strings.Contains(reason, "total") || !strings.Contains(reason, "decimal(12, 3)") {
-		t.Fatalf("DLQ reason %q", reason)
+	for _, d := range consumeAll(t, e, "evo.dlq", 2) {
+		if reason := header(d, HeaderError); !strings.Contains(reason, "total") || !strings.Contains(reason, "decimal(12, 3)") {
+			t.Fatalf("DLQ reason %q", reason)
+		}
 	}
 }

@@ -90,13 +90,19 @@ type tableWorker struct {
 	oldestTS  time.Time
 	lastMaint time.Time
 	// fits records, per writer schema (and Protobuf message), the table
-	// schema ID its columns were last found to fit, so evolve compares
-	// schemas once per schema rather than once per record.
-	fits map[fitKey]int
+	// schema ID its columns were last compared with and the outcome (nil,
+	// or why the table cannot take them), so evolve compares schemas once
+	// per schema rather than once per record.
+	fits map[fitKey]fit
 	// consumed is how many partitions of the topic are consumed; new ones
 	// are looked for every partitionCheckEvery.
 	consumed           int
 	lastPartitionCheck time.Time
+}
+
+type fit struct {
+	tableSchema int
+	err         error
 }
 
 // fitKey names a writer schema's columns: the registry schema ID and the
@@ -268,17 +274,17 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 		}
 		if err == nil && len(d.columns) > 0 {
 			key := fitKey{d.schemaID, &d.columns[0]}
-			if at, ok := w.fits[key]; !ok || at != w.tbl.Schema().ID {
+			if f, ok := w.fits[key]; ok && f.tableSchema == w.tbl.Schema().ID {
+				err = f.err
+			} else {
 				err = w.evolve(ctx, d.columns)
 				if err != nil && !errors.Is(err, errIncompatible) {
 					return err
 				}
-				if err == nil {
-					if w.fits == nil {
-						w.fits = map[fitKey]int{}
-					}
-					w.fits[key] = w.tbl.Schema().ID
+				if w.fits == nil {
+					w.fits = map[fitKey]fit{}
 				}
+				w.fits[key] = fit{w.tbl.Schema().ID, err}
 			}
 		}
 		if err == nil {
