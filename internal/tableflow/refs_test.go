@@ -2,6 +2,7 @@ package tableflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -179,5 +180,65 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 30s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The registry decoder alone, for a JSON Schema with a reference: 404 for
+// the reference is the record's (errIncompatible, remembered until
+// missingRefRetry passes), any other failure is not.
+func TestRegistryDecoderMissingJSONReference(t *testing.T) {
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	register(t, reg, "address", sr.TypeJSON, `{"type":"object","properties":{"city":{"type":"string"}}}`)
+	id := registerWithRefs(t, reg, "people-value", sr.TypeJSON, `{"type":"object","properties":{"home":{"$ref":"address.json"}}}`,
+		sr.SchemaReference{Name: "address.json", Subject: "address", Version: 1})
+	var status atomic.Int32
+	var lookups atomic.Int32
+	status.Store(http.StatusNotFound)
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/subjects/address/versions/") {
+			return false
+		}
+		lookups.Add(1)
+		if s := status.Load(); s != 0 {
+			w.WriteHeader(int(s))
+			fmt.Fprint(w, `{"error_code":40402,"message":"Version 1 not found."}`)
+			return true
+		}
+		return false
+	})
+	rc, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := newDecoder(TableConfig{Name: "a.b", Format: "json", Subject: "people-value"}, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	value := []byte(frame(id, nil, []byte(`{"home": {"city": "Oslo"}}`)))
+	for range 2 {
+		if _, err := dec.decode(ctx, value); !errors.Is(err, errIncompatible) || !strings.Contains(err.Error(), "address.json") {
+			t.Fatalf("404: %v, want errIncompatible naming the reference", err)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d reference lookups, want 1 (the refusal is remembered)", n)
+	}
+	// After missingRefRetry the reference is looked up again: a failing
+	// registry is not the record's fault, and once it answers the record
+	// decodes.
+	rd := dec.(*registryDecoder)
+	rd.mu.Lock()
+	rd.byID[id].retryAt = time.Now().Add(-time.Second)
+	rd.mu.Unlock()
+	status.Store(http.StatusServiceUnavailable)
+	if _, err := dec.decode(ctx, value); err == nil || errors.Is(err, errIncompatible) {
+		t.Fatalf("503: %v, want a registry error", err)
+	}
+	status.Store(0)
+	d, err := dec.decode(ctx, value)
+	if err != nil || colsShape(d.columns) != "home:struct<city:string>" {
+		t.Fatalf("after recovery: %s %v", colsShape(d.columns), err)
 	}
 }
