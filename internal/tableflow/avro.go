@@ -2,6 +2,7 @@ package tableflow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/iceberg-go"
@@ -17,21 +18,57 @@ import (
 //	array                                     → list
 //	map                                       → map<string, …>
 //	["null", T] (either order)                → T, optional
+//	[T1, T2, …] (with or without "null")      → struct of one optional field
+//	                                            per non-null branch, named
+//	                                            after the branch's type
 //	date, time-millis/micros                  → date, time
 //	timestamp-millis/micros/nanos             → timestamptz
 //	local-timestamp-millis/micros/nanos       → timestamp
 //	decimal(p, s) on bytes or fixed (p ≤ 38)  → decimal(p, s)
 //
 // A field is required unless it is a nullable union or has a default (so
-// a later schema version may drop or add it). Unions of several non-null
-// branches and recursive records have no Iceberg equivalent and are
-// refused. Nested IDs are placeholders: the table assigns real ones.
+// a later schema version may drop or add it). Recursive records have no
+// Iceberg equivalent and are refused. Nested IDs are placeholders: the
+// table assigns real ones.
+//
+// A union of several non-null types ("multi-type union") becomes a struct
+// with one optional field per branch, named after the branch's type as
+// Avro's JSON encoding names it: the primitive ("string", "long", …,
+// "array", "map"; a logical type keeps its base type's name) or the named
+// type's name without its namespace ("Email" for com.example.Email). A
+// value sets the field of its branch and leaves the others null; a null
+// value is a null struct. This is what Confluent's Kafka Connect AvroData
+// does (a struct named io.confluent.connect.avro.Union whose fields are
+// the branches' type names) and Redpanda's Iceberg topics too. Apache
+// Iceberg's own Avro reader maps such unions to struct<tag int, field0,
+// field1, …> instead; we name fields by type rather than position so a
+// later schema that adds a branch, or reorders them, evolves the struct
+// by name (a new branch is a new optional field) instead of shifting every
+// value into another field. Two branches whose names would collide (two
+// records of the same name in different namespaces) are refused.
 func avroColumns(s *avro.Schema) ([]Column, error) {
+	c, err := newAvroCodec(s)
+	if err != nil {
+		return nil, err
+	}
+	return c.cols, nil
+}
+
+// avroCodec decodes raw Avro values of one schema into the shapes
+// normalize takes for the schema's columns.
+type avroCodec struct {
+	schema *avro.Schema
+	root   *avro.SchemaNode
+	m      *avroMapper
+	cols   []Column
+}
+
+func newAvroCodec(s *avro.Schema) (*avroCodec, error) {
 	root := s.Root()
 	if root.Type != "record" {
 		return nil, fmt.Errorf("avro schema is a %s, want a record", root.Type)
 	}
-	m := avroMapper{named: map[string]*avro.SchemaNode{}}
+	m := &avroMapper{named: map[string]*avro.SchemaNode{}}
 	m.define(root)
 	cols, err := m.fields(root, nil)
 	if err != nil {
@@ -42,7 +79,28 @@ func avroColumns(s *avro.Schema) ([]Column, error) {
 			return nil, fmt.Errorf("field %s: the _kafka_ prefix is reserved", c.Name)
 		}
 	}
-	return cols, nil
+	return &avroCodec{schema: s, root: root, m: m, cols: cols}, nil
+}
+
+// decode decodes one value. A schema with a multi-type union is decoded
+// with tagged unions (each union value wrapped as {branch: value}) and the
+// tags are then turned into the union structs' fields; other schemas skip
+// that walk.
+func (c *avroCodec) decode(p []byte) (map[string]any, error) {
+	var m map[string]any
+	if !c.m.multi {
+		if _, err := c.schema.Decode(p, &m); err != nil {
+			return nil, fmt.Errorf("%w: avro: %v", errIncompatible, err)
+		}
+		return m, nil
+	}
+	if _, err := c.schema.Decode(p, &m, avro.TaggedUnions()); err != nil {
+		return nil, fmt.Errorf("%w: avro: %v", errIncompatible, err)
+	}
+	if _, err := c.m.untag(c.root, m, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // avroMapper walks one schema, remembering named types so that a later
@@ -50,6 +108,8 @@ func avroColumns(s *avro.Schema) ([]Column, error) {
 // definition.
 type avroMapper struct {
 	named map[string]*avro.SchemaNode
+	// multi is set when the schema has a union of several non-null types.
+	multi bool
 }
 
 func avroFullName(n *avro.SchemaNode) string {
@@ -60,7 +120,7 @@ func avroFullName(n *avro.SchemaNode) string {
 }
 
 // define records n's named types (and those nested in it) by full name.
-func (m avroMapper) define(n *avro.SchemaNode) {
+func (m *avroMapper) define(n *avro.SchemaNode) {
 	switch n.Type {
 	case "record", "error", "enum", "fixed":
 		if _, seen := m.named[avroFullName(n)]; seen {
@@ -84,7 +144,7 @@ func (m avroMapper) define(n *avro.SchemaNode) {
 
 // fields maps a record's fields; stack holds the records being mapped, to
 // refuse recursion.
-func (m avroMapper) fields(rec *avro.SchemaNode, stack []string) ([]Column, error) {
+func (m *avroMapper) fields(rec *avro.SchemaNode, stack []string) ([]Column, error) {
 	name := avroFullName(rec)
 	for _, s := range stack {
 		if s == name {
@@ -107,7 +167,7 @@ func (m avroMapper) fields(rec *avro.SchemaNode, stack []string) ([]Column, erro
 }
 
 // typ maps one Avro type; optional is true for a nullable union.
-func (m avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, optional bool, err error) {
+func (m *avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, optional bool, err error) {
 	if n.Type == "union" {
 		var other []*avro.SchemaNode
 		for i := range n.Branches {
@@ -115,11 +175,30 @@ func (m avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, opt
 				other = append(other, &n.Branches[i])
 			}
 		}
-		if len(other) != 1 || len(n.Branches) != 2 {
-			return nil, false, fmt.Errorf("only [\"null\", T] unions are supported, not %d branches", len(n.Branches))
+		switch len(other) {
+		case 0:
+			return nil, false, fmt.Errorf("a union of only null has no column")
+		case 1:
+			t, _, err := m.typ(other[0], stack)
+			return t, len(n.Branches) > 1, err
 		}
-		t, _, err := m.typ(other[0], stack)
-		return t, true, err
+		m.multi = true
+		fs := make([]iceberg.NestedField, 0, len(other))
+		for _, b := range other {
+			name, err := m.branchName(b, stack)
+			if err != nil {
+				return nil, false, err
+			}
+			if slices.ContainsFunc(fs, func(f iceberg.NestedField) bool { return f.Name == name }) {
+				return nil, false, fmt.Errorf("union branches share the name %s", name)
+			}
+			bt, _, err := m.typ(b, stack)
+			if err != nil {
+				return nil, false, fmt.Errorf("union branch %s: %w", name, err)
+			}
+			fs = append(fs, iceberg.NestedField{Name: name, Type: bt})
+		}
+		return &iceberg.StructType{FieldList: fs}, len(other) < len(n.Branches), nil
 	}
 	switch {
 	case n.LogicalType == "date" && n.Type == "int":
@@ -178,20 +257,132 @@ func (m avroMapper) typ(n *avro.SchemaNode, stack []string) (t iceberg.Type, opt
 	case "null":
 		return nil, false, fmt.Errorf("a field of type null has no column")
 	}
-	// A reference to a named type defined elsewhere in the schema.
-	// A short name resolves in the enclosing record's namespace first.
-	name := n.Type
-	if !strings.Contains(name, ".") && len(stack) > 0 {
-		if i := strings.LastIndex(stack[len(stack)-1], "."); i > 0 {
-			if def, ok := m.named[stack[len(stack)-1][:i]+"."+name]; ok {
-				return m.typ(def, stack)
-			}
-		}
-	}
-	if def, ok := m.named[name]; ok {
+	if def, ok := m.lookup(n.Type, stack); ok {
 		return m.typ(def, stack)
 	}
 	return nil, false, fmt.Errorf("avro type %s is not supported", n.Type)
+}
+
+// lookup resolves a reference to a named type defined elsewhere in the
+// schema. A short name resolves in the enclosing record's namespace first.
+func (m *avroMapper) lookup(name string, stack []string) (*avro.SchemaNode, bool) {
+	if !strings.Contains(name, ".") && len(stack) > 0 {
+		if i := strings.LastIndex(stack[len(stack)-1], "."); i > 0 {
+			if def, ok := m.named[stack[len(stack)-1][:i]+"."+name]; ok {
+				return def, true
+			}
+		}
+	}
+	def, ok := m.named[name]
+	return def, ok
+}
+
+// branchName names a union branch's field: its type, or for a named type
+// its name without the namespace.
+func (m *avroMapper) branchName(n *avro.SchemaNode, stack []string) (string, error) {
+	switch n.Type {
+	case "record", "error", "enum", "fixed":
+		return n.Name[strings.LastIndex(n.Name, ".")+1:], nil
+	case "boolean", "int", "long", "float", "double", "string", "bytes", "array", "map":
+		return n.Type, nil
+	}
+	if def, ok := m.lookup(n.Type, stack); ok {
+		return m.branchName(def, stack)
+	}
+	return "", fmt.Errorf("avro type %s is not supported", n.Type)
+}
+
+// untag rewrites a value decoded with tagged unions in place (records,
+// arrays and maps are updated, the value returned): a ["null", T] union's
+// {T: v} becomes v, a multi-type union's {"com.x.Email": v} becomes
+// {"Email": v}, the shape of its struct column.
+func (m *avroMapper) untag(n *avro.SchemaNode, v any, stack []string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch n.Type {
+	case "union":
+		tagged, ok := v.(map[string]any)
+		if !ok || len(tagged) != 1 {
+			return nil, fmt.Errorf("%w: avro union value %T is not tagged", errIncompatible, v)
+		}
+		var tag string
+		var inner any
+		for k, x := range tagged {
+			tag, inner = k, x
+		}
+		tag = tag[strings.LastIndex(tag, ".")+1:]
+		nonNull := 0
+		for i := range n.Branches {
+			if n.Branches[i].Type != "null" {
+				nonNull++
+			}
+		}
+		for i := range n.Branches {
+			b := &n.Branches[i]
+			if b.Type == "null" {
+				continue
+			}
+			if name, err := m.branchName(b, stack); err != nil || name != tag {
+				continue
+			}
+			iv, err := m.untag(b, inner, stack)
+			if err != nil || nonNull == 1 {
+				return iv, err
+			}
+			return map[string]any{tag: iv}, nil
+		}
+		return nil, fmt.Errorf("%w: avro union value tagged %s matches no branch", errIncompatible, tag)
+	case "record", "error":
+		rec, ok := v.(map[string]any)
+		if !ok {
+			return v, nil
+		}
+		stack = append(stack, avroFullName(n))
+		for i := range n.Fields {
+			f := &n.Fields[i]
+			fv, err := m.untag(&f.Type, rec[f.Name], stack)
+			if err != nil {
+				return nil, err
+			}
+			if fv != nil {
+				rec[f.Name] = fv
+			}
+		}
+		return rec, nil
+	case "array":
+		l, ok := v.([]any)
+		if !ok || n.Items == nil {
+			return v, nil
+		}
+		for i := range l {
+			ev, err := m.untag(n.Items, l[i], stack)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = ev
+		}
+		return l, nil
+	case "map":
+		mv, ok := v.(map[string]any)
+		if !ok || n.Values == nil {
+			return v, nil
+		}
+		for k, e := range mv {
+			ev, err := m.untag(n.Values, e, stack)
+			if err != nil {
+				return nil, err
+			}
+			mv[k] = ev
+		}
+		return mv, nil
+	case "boolean", "int", "long", "float", "double", "string", "bytes", "enum", "fixed", "null":
+		return v, nil
+	}
+	if def, ok := m.lookup(n.Type, stack); ok {
+		return m.untag(def, v, stack)
+	}
+	return v, nil
 }
 
 // columnsStruct turns columns into a struct type with placeholder IDs.

@@ -119,3 +119,70 @@ tables:
 		t.Fatalf("DLQ holds %q", dlq[0].Value)
 	}
 }
+
+const (
+	unionV1 = `{"type":"record","name":"Event","namespace":"x","fields":[
+		{"name":"id","type":"long"},
+		{"name":"v","type":["null","string","long",{"type":"record","name":"Email","fields":[{"name":"to","type":"string"}]}]},
+		{"name":"l","type":{"type":"array","items":["int","string"]}}]}`
+	// unionV2 adds a branch to v: a new optional field of v's struct.
+	unionV2 = `{"type":"record","name":"Event","namespace":"x","fields":[
+		{"name":"id","type":"long"},
+		{"name":"v","type":["null","string","long",{"type":"record","name":"Email","fields":[{"name":"to","type":"string"}]},"boolean"]},
+		{"name":"l","type":{"type":"array","items":["int","string"]}}]}`
+)
+
+// Multi-type unions become structs with a field per branch, named after
+// the branch type; a new branch evolves the struct.
+func TestIngestAvroUnions(t *testing.T) {
+	e := newEnv(t, "events")
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	id1 := register(t, reg, "events-value", sr.TypeAvro, unionV1)
+	svc := start(t, e.config(fmt.Sprintf(`
+schema_registry_url: %s
+tables:
+  - {name: x.events, source_topic: events, format: avro, subject: events-value}
+`, reg.URL())))
+	enc := func(schema string, id int, v map[string]any) string {
+		b, err := avro.MustParse(schema).Encode(v, avro.TaggedUnions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return frame(id, nil, b)
+	}
+	l := []any{map[string]any{"int": int32(1)}, map[string]any{"string": "two"}}
+	e.produce("events", 0,
+		enc(unionV1, id1, map[string]any{"id": int64(0), "v": map[string]any{"string": "s"}, "l": l}),
+		enc(unionV1, id1, map[string]any{"id": int64(1), "v": map[string]any{"long": int64(7)}, "l": []any{}}),
+		enc(unionV1, id1, map[string]any{"id": int64(2), "v": nil, "l": []any{}}),
+		enc(unionV1, id1, map[string]any{"id": int64(3), "v": map[string]any{"x.Email": map[string]any{"to": "a@b"}}, "l": []any{}}))
+	tbl, rows := waitRows(t, svc, "x.events", 4)
+	if got := shape(field(t, tbl, "v").Type); got != "struct<string:string,long:long,Email:struct<to:string!>>" {
+		t.Fatalf("v is %s", got)
+	}
+	for i, want := range []string{
+		`{"Email":null,"long":null,"string":"s"}`,
+		`{"Email":null,"long":7,"string":null}`,
+		`<nil>`,
+		`{"Email":{"to":"a@b"},"long":null,"string":null}`,
+	} {
+		if got := fmt.Sprint(rows[i]["v"]); got != want {
+			t.Errorf("row %d: v = %s, want %s", i, got, want)
+		}
+	}
+	if got := rows[0]["l"]; got != `[{"int":1,"string":null},{"int":null,"string":"two"}]` {
+		t.Errorf("l = %v", got)
+	}
+
+	highest := tbl.Schema().HighestFieldID()
+	id2 := register(t, reg, "events-value", sr.TypeAvro, unionV2)
+	e.produce("events", 1, enc(unionV2, id2, map[string]any{"id": int64(4), "v": map[string]any{"boolean": true}, "l": []any{}}))
+	tbl, rows = waitRows(t, svc, "x.events", 5)
+	if f := field(t, tbl, "v.boolean"); f.ID <= highest || f.Required {
+		t.Fatalf("v.boolean: %+v", f)
+	}
+	if got := rows[4]["v"]; got != `{"Email":null,"boolean":true,"long":null,"string":null}` {
+		t.Fatalf("v2 row: v = %v", got)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/twmb/avro"
@@ -65,11 +67,11 @@ func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
 		}
-		cols, err := avroColumns(s)
+		c, err := newAvroCodec(s)
 		if err != nil {
 			return nil, fmt.Errorf("avro_schema: %w", err)
 		}
-		return &avroDecoder{schema: s, cols: cols}, nil
+		return &avroDecoder{c}, nil
 	}
 }
 
@@ -108,21 +110,15 @@ func (d jsonDecoder) initialColumns(context.Context) ([]Column, map[string]int, 
 }
 
 // avroDecoder decodes raw Avro (no header) with an inline schema.
-type avroDecoder struct {
-	schema *avro.Schema
-	cols   []Column
-}
+type avroDecoder struct{ c *avroCodec }
 
 func (d *avroDecoder) decode(_ context.Context, value []byte) (decoded, error) {
-	var m map[string]any
-	if _, err := d.schema.Decode(value, &m); err != nil {
-		return decoded{}, fmt.Errorf("%w: avro: %v", errIncompatible, err)
-	}
-	return decoded{values: m}, nil
+	m, err := d.c.decode(value)
+	return decoded{values: m}, err
 }
 
 func (d *avroDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
-	return d.cols, nil, nil
+	return d.c.cols, nil, nil
 }
 
 // protoDecoder decodes raw Protobuf messages (no header) of one message
@@ -150,6 +146,9 @@ type compiled struct {
 	// message; records name theirs in their message-index list).
 	cols []Column
 	err  error
+	// retryAt, when set, is when an err that may pass (a missing
+	// reference) stops being cached.
+	retryAt time.Time
 }
 
 // registryDecoder decodes Confluent-framed records (magic byte 0, 4-byte
@@ -171,6 +170,15 @@ func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords b
 	bad := func(err error) (*compiled, error) {
 		return &compiled{err: fmt.Errorf("%w: %v", errIncompatible, err)}, nil
 	}
+	// A reference the registry does not have makes the schema unusable
+	// for now: its records go to the DLQ, and the references are looked
+	// up again after missingRefRetry. Other failures are the registry's.
+	missing := func(err error) (*compiled, error) {
+		if errors.Is(err, errIncompatible) {
+			return &compiled{err: err, retryAt: time.Now().Add(missingRefRetry)}, nil
+		}
+		return nil, err
+	}
 	want := map[string]sr.SchemaType{"avro": sr.TypeAvro, "protobuf": sr.TypeProtobuf, "json": sr.TypeJSON}[d.format]
 	if s.Type != want {
 		return bad(fmt.Errorf("the schema is %s, the table is %s", s.Type, d.format))
@@ -181,19 +189,20 @@ func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords b
 		if err != nil {
 			return bad(err)
 		}
-		cols, err := avroColumns(as)
+		ac, err := newAvroCodec(as)
 		if err != nil {
 			return bad(err)
 		}
-		return &compiled{cols: cols, decode: func(p []byte) (map[string]any, []Column, error) {
-			var m map[string]any
-			if _, err := as.Decode(p, &m); err != nil {
-				return nil, nil, fmt.Errorf("%w: avro: %v", errIncompatible, err)
-			}
-			return m, cols, nil
+		return &compiled{cols: ac.cols, decode: func(p []byte) (map[string]any, []Column, error) {
+			m, err := ac.decode(p)
+			return m, ac.cols, err
 		}}, nil
 	case "json":
-		cols, err := jsonSchemaColumns(s.Schema)
+		deps, err := d.references(ctx, s.References, schema.JSON)
+		if err != nil {
+			return missing(err)
+		}
+		cols, err := jsonSchemaColumns(s.Schema, deps)
 		if err != nil {
 			return bad(err)
 		}
@@ -202,9 +211,9 @@ func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords b
 			return m, cols, err
 		}}, nil
 	default:
-		deps, err := d.references(ctx, s.References)
+		deps, err := d.references(ctx, s.References, schema.Protobuf)
 		if err != nil {
-			return nil, err
+			return missing(err)
 		}
 		f, err := protoFile(s.Schema, deps)
 		if err != nil {
@@ -225,9 +234,23 @@ func (d *registryDecoder) compile(ctx context.Context, s sr.Schema, forRecords b
 	}
 }
 
-// references fetches a schema's references and theirs, as import path →
-// text. A missing reference is a registry failure, not the record's.
-func (d *registryDecoder) references(ctx context.Context, refs []sr.SchemaReference) ([]schema.Dep, error) {
+// missingRefRetry is how long a schema with a reference the registry does
+// not have is taken as incompatible before its references are looked up
+// again. A variable for tests.
+var missingRefRetry = time.Minute
+
+// notFound reports whether the registry answered 404 (no such subject,
+// version or schema), as opposed to failing.
+func notFound(err error) bool {
+	var se *sr.ResponseError
+	return errors.As(err, &se) && se.StatusCode == http.StatusNotFound
+}
+
+// references fetches a schema's references and theirs, as reference name
+// → text. A reference the registry answers 404 for is errIncompatible (the
+// records go to the DLQ); any other failure is the registry's (the table
+// stops and retries, never sending records to the DLQ for an outage).
+func (d *registryDecoder) references(ctx context.Context, refs []sr.SchemaReference, typ schema.Type) ([]schema.Dep, error) {
 	var deps []schema.Dep
 	seen := map[string]bool{}
 	for len(refs) > 0 {
@@ -241,10 +264,13 @@ func (d *registryDecoder) references(ctx context.Context, refs []sr.SchemaRefere
 			return nil, fmt.Errorf("tableflow: registry: more than %d references", schema.MaxDeps)
 		}
 		ss, err := d.registry.SchemaByVersion(ctx, r.Subject, r.Version)
+		if notFound(err) {
+			return nil, fmt.Errorf("%w: reference %s (subject %s version %d) is not in the registry: %v", errIncompatible, r.Name, r.Subject, r.Version, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("tableflow: registry: reference %s (%s v%d): %w", r.Name, r.Subject, r.Version, err)
 		}
-		deps = append(deps, schema.Dep{Name: r.Name, Type: schema.Protobuf, Text: ss.Schema.Schema})
+		deps = append(deps, schema.Dep{Name: r.Name, Type: typ, Text: ss.Schema.Schema})
 		refs = append(refs, ss.References...)
 	}
 	return deps, nil
@@ -254,14 +280,14 @@ func (d *registryDecoder) schema(ctx context.Context, id int) (*compiled, error)
 	d.mu.Lock()
 	c, ok := d.byID[id]
 	d.mu.Unlock()
-	if ok {
+	if ok && (c.retryAt.IsZero() || time.Now().Before(c.retryAt)) {
 		return c, nil
 	}
 	s, err := d.registry.SchemaByID(ctx, id)
 	if err != nil {
 		// A missing schema is the record's fault; other failures (the
 		// registry is down) must not send records to the DLQ.
-		if se := (*sr.ResponseError)(nil); errors.As(err, &se) && se.StatusCode == 404 {
+		if notFound(err) {
 			c = &compiled{err: fmt.Errorf("%w: schema %d not in the registry", errIncompatible, id)}
 		} else {
 			return nil, fmt.Errorf("tableflow: registry: schema %d: %w", id, err)

@@ -3,6 +3,8 @@ package tableflow
 import (
 	"errors"
 	"testing"
+
+	"github.com/twmb/avro"
 )
 
 // FuzzProtoDecode feeds arbitrary Confluent-framed payloads (message-index
@@ -53,7 +55,7 @@ func FuzzJSONSchemaColumns(f *testing.F) {
 	f.Add(`{"type":"object","properties":{"m":{"type":"object","additionalProperties":{"$ref":"#"}}}}`)
 	f.Add(`{"properties":{"a":{"oneOf":[{"type":"null"},{"type":"string","format":"date-time"}]}}}`)
 	f.Fuzz(func(t *testing.T, doc string) {
-		cols, err := jsonSchemaColumns(doc)
+		cols, err := jsonSchemaColumns(doc, nil)
 		if err != nil {
 			return
 		}
@@ -66,5 +68,35 @@ func FuzzJSONSchemaColumns(f *testing.F) {
 			t.Fatalf("no Arrow schema for %s: %v", sc, err)
 		}
 		bt.release()
+	})
+}
+
+// FuzzAvroUnionDecode feeds arbitrary bytes through the Avro decoder of a
+// schema with multi-type unions (tagged decoding, then untagging) and the
+// table's type check: a row or an errIncompatible, never a panic.
+func FuzzAvroUnionDecode(f *testing.F) {
+	c, err := newAvroCodec(avro.MustParse(`{"type":"record","name":"E","namespace":"x","fields":[
+		{"name":"v","type":["null","string","long",{"type":"record","name":"Email","fields":[{"name":"to","type":["null","string"]}]}]},
+		{"name":"l","type":{"type":"array","items":["int","string"]}},
+		{"name":"m","type":{"type":"map","values":["null","Email","boolean"]}}]}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	table := columnsStruct(c.cols)
+	f.Add([]byte{0, 0, 0})
+	f.Add([]byte{2, 2, 'a', 2, 0, 2, 2, 'b', 0, 0})
+	f.Add([]byte{6, 2, 2, 'x', 0, 2, 2, 'k', 4, 1, 0})
+	f.Add([]byte{4, 0x7e, 0, 0})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		vals, err := c.decode(payload)
+		if err != nil {
+			if !errors.Is(err, errIncompatible) {
+				t.Fatalf("decode error %v is not errIncompatible", err)
+			}
+			return
+		}
+		if _, err := normalize(table, vals); err != nil && !errors.Is(err, errIncompatible) {
+			t.Fatalf("normalize error %v is not errIncompatible", err)
+		}
 	})
 }

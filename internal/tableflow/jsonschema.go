@@ -3,10 +3,13 @@ package tableflow
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/apache/iceberg-go"
+
+	"github.com/sluicehq/sluice/internal/schemaregistry/schema"
 )
 
 // jsonSchemaColumns maps a JSON Schema document (a registry subject's
@@ -23,23 +26,48 @@ import (
 //	"array" with items: S                       → list<S>
 //	["null", T], oneOf/anyOf [{"type":"null"}, S] → T, optional
 //	{"$ref": "#/definitions/X"} ($defs too)     → X
+//	{"$ref": "other.json#/definitions/X"}       → X in a referenced schema
+//
+// References to other registry subjects (Confluent schema references,
+// deps) are found as the registry finds them: a reference's name is
+// resolved against the referencing document's "$id" (or the registry's
+// base when it has none), and a referenced document is also found under
+// its own "$id"; its local $refs resolve within it.
 //
 // A property is required when the schema's "required" lists it and it is
 // not nullable. Anything else (a union of several types, an object without
-// properties, a remote $ref, a recursive definition) is refused.
-func jsonSchemaColumns(text string) ([]Column, error) {
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+// properties, a $ref to a document the schema does not reference, a
+// recursive definition) is refused.
+func jsonSchemaColumns(text string, deps []schema.Dep) ([]Column, error) {
+	root, err := decodeJSONSchema(text)
+	if err != nil {
 		return nil, fmt.Errorf("json schema: %v", err)
 	}
-	root, ok := doc.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("json schema: the root is not an object schema")
+	base, _ := url.Parse(jsonBaseURL)
+	main := &jsonDoc{base: withID(base, root), root: root}
+	m := jsonMapper{docs: map[string]*jsonDoc{jsonBaseURL: main, main.base.String(): main}}
+	for _, d := range deps {
+		dr, err := decodeJSONSchema(d.Text)
+		if err != nil {
+			return nil, fmt.Errorf("json schema: reference %s: %v", d.Name, err)
+		}
+		doc := &jsonDoc{root: dr}
+		for _, b := range []*url.URL{main.base, base} {
+			u, err := b.Parse(d.Name)
+			if err != nil {
+				continue
+			}
+			u.Fragment = ""
+			if doc.base == nil {
+				doc.base = withID(u, dr)
+			}
+			m.add(u.String(), doc)
+		}
+		if doc.base != nil {
+			m.add(doc.base.String(), doc)
+		}
 	}
-	m := jsonMapper{root: root}
-	t, _, err := m.typ(root, 0, nil)
+	t, _, err := m.typ(main, root, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -57,48 +85,102 @@ func jsonSchemaColumns(text string) ([]Column, error) {
 	return cols, nil
 }
 
-type jsonMapper struct{ root map[string]any }
+// jsonBaseURL is where a document without an absolute "$id" lives, as in
+// the registry, so relative references resolve the same way there and here.
+const jsonBaseURL = "mem://schema-registry/schema.json"
 
-// resolve follows a local $ref ("#/definitions/X", "#/$defs/X", "#").
-func (m jsonMapper) resolve(ref string, refs []string) (map[string]any, []string, error) {
-	if slices.Contains(refs, ref) {
-		return nil, nil, fmt.Errorf("$ref %s is recursive; Iceberg types cannot be", ref)
+func decodeJSONSchema(text string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(ref, "#") {
-		return nil, nil, fmt.Errorf("$ref %s: only local references (#/...) are supported", ref)
+	root, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the root is not an object schema")
 	}
-	var cur any = m.root
-	for _, p := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(ref, "#"), "/"), "/") {
+	return root, nil
+}
+
+// withID is where a document with base as its default location lives:
+// its "$id" resolved against base.
+func withID(base *url.URL, root map[string]any) *url.URL {
+	if id, ok := root["$id"].(string); ok {
+		if u, err := base.Parse(id); err == nil {
+			u.Fragment = ""
+			return u
+		}
+	}
+	return base
+}
+
+// jsonDoc is one schema document: the main one or a reference.
+type jsonDoc struct {
+	base *url.URL
+	root map[string]any
+}
+
+type jsonMapper struct {
+	docs map[string]*jsonDoc // by URL without fragment
+}
+
+func (m jsonMapper) add(u string, d *jsonDoc) {
+	if _, dup := m.docs[u]; !dup {
+		m.docs[u] = d
+	}
+}
+
+// resolve follows a $ref from doc: local ("#/definitions/X", "#/$defs/X",
+// "#") or into a referenced document ("address.json",
+// "address.json#/definitions/X").
+func (m jsonMapper) resolve(doc *jsonDoc, ref string, refs []string) (map[string]any, *jsonDoc, []string, error) {
+	u, err := doc.base.Parse(ref)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("$ref %s: %v", ref, err)
+	}
+	frag := u.Fragment
+	u.Fragment = ""
+	key := u.String() + "#" + frag
+	if slices.Contains(refs, key) {
+		return nil, nil, nil, fmt.Errorf("$ref %s is recursive; Iceberg types cannot be", ref)
+	}
+	target, ok := m.docs[u.String()]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("$ref %s: not this document nor one of its references", ref)
+	}
+	var cur any = target.root
+	for _, p := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
 		if p == "" {
 			continue
 		}
 		p = strings.ReplaceAll(strings.ReplaceAll(p, "~1", "/"), "~0", "~")
 		obj, ok := cur.(map[string]any)
 		if !ok {
-			return nil, nil, fmt.Errorf("$ref %s: no such definition", ref)
+			return nil, nil, nil, fmt.Errorf("$ref %s: no such definition", ref)
 		}
 		if cur, ok = obj[p]; !ok {
-			return nil, nil, fmt.Errorf("$ref %s: no such definition", ref)
+			return nil, nil, nil, fmt.Errorf("$ref %s: no such definition", ref)
 		}
 	}
 	s, ok := cur.(map[string]any)
 	if !ok {
-		return nil, nil, fmt.Errorf("$ref %s is not a schema object", ref)
+		return nil, nil, nil, fmt.Errorf("$ref %s is not a schema object", ref)
 	}
-	return s, append(slices.Clip(refs), ref), nil
+	return s, target, append(slices.Clip(refs), key), nil
 }
 
-// typ maps one schema; nullable is true when it also admits null.
-func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.Type, nullable bool, err error) {
+// typ maps one schema of doc; nullable is true when it also admits null.
+func (m jsonMapper) typ(doc *jsonDoc, s map[string]any, depth int, refs []string) (t iceberg.Type, nullable bool, err error) {
 	if depth > maxNesting {
 		return nil, false, fmt.Errorf("json schema nests deeper than %d levels", maxNesting)
 	}
 	if ref, ok := s["$ref"].(string); ok {
-		rs, refs, err := m.resolve(ref, refs)
+		rs, rdoc, refs, err := m.resolve(doc, ref, refs)
 		if err != nil {
 			return nil, false, err
 		}
-		return m.typ(rs, depth+1, refs)
+		return m.typ(rdoc, rs, depth+1, refs)
 	}
 	for _, key := range []string{"oneOf", "anyOf"} {
 		alts, ok := s[key].([]any)
@@ -121,7 +203,7 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 		if len(other) != 1 {
 			return nil, false, fmt.Errorf("%s of %d non-null schemas has no Iceberg type", key, len(other))
 		}
-		t, n, err := m.typ(other[0], depth+1, refs)
+		t, n, err := m.typ(doc, other[0], depth+1, refs)
 		return t, n || null, err
 	}
 	var typ string
@@ -166,7 +248,7 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 		if !ok {
 			return nil, false, fmt.Errorf("an array needs an items schema")
 		}
-		et, _, err := m.typ(items, depth+1, refs)
+		et, _, err := m.typ(doc, items, depth+1, refs)
 		if err != nil {
 			return nil, false, fmt.Errorf("items: %w", err)
 		}
@@ -178,7 +260,7 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 			if !ok {
 				return nil, false, fmt.Errorf("an object needs properties or an additionalProperties schema")
 			}
-			vt, _, err := m.typ(ap, depth+1, refs)
+			vt, _, err := m.typ(doc, ap, depth+1, refs)
 			if err != nil {
 				return nil, false, fmt.Errorf("additionalProperties: %w", err)
 			}
@@ -204,7 +286,7 @@ func (m jsonMapper) typ(s map[string]any, depth int, refs []string) (t iceberg.T
 			if !ok {
 				return nil, false, fmt.Errorf("property %s: not a schema object", name)
 			}
-			pt, pn, err := m.typ(ps, depth+1, refs)
+			pt, pn, err := m.typ(doc, ps, depth+1, refs)
 			if err != nil {
 				return nil, false, fmt.Errorf("property %s: %w", name, err)
 			}

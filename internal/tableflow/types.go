@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -205,81 +204,6 @@ func appendValue(b array.Builder, v any) {
 	default:
 		panic(fmt.Sprintf("tableflow: no appender for %T", b))
 	}
-}
-
-// sameShape reports whether two types are the same but for field IDs
-// (which a record's schema does not have) and requiredness (which is
-// checked per value).
-func sameShape(a, b iceberg.Type) bool {
-	switch a := a.(type) {
-	case *iceberg.StructType:
-		b, ok := b.(*iceberg.StructType)
-		if !ok || len(a.FieldList) != len(b.FieldList) {
-			return false
-		}
-		for i := range a.FieldList {
-			if a.FieldList[i].Name != b.FieldList[i].Name || !sameShape(a.FieldList[i].Type, b.FieldList[i].Type) {
-				return false
-			}
-		}
-		return true
-	case *iceberg.ListType:
-		b, ok := b.(*iceberg.ListType)
-		return ok && sameShape(a.Element, b.Element)
-	case *iceberg.MapType:
-		b, ok := b.(*iceberg.MapType)
-		return ok && sameShape(a.KeyType, b.KeyType) && sameShape(a.ValueType, b.ValueType)
-	}
-	return a.Equals(b)
-}
-
-// newColumn is an optional column (or struct field) a record's schema has
-// and the table lacks: Path names it from the table root.
-type newColumn struct {
-	Path []string
-	Type iceberg.Type
-}
-
-// diffFields compares a record schema's fields with the table's (at path)
-// and returns the optional fields the table lacks, recursing into structs
-// both sides have, so a new field of a nested record becomes a new nested
-// column. A new required field, or a field whose type differs, is an
-// errIncompatible.
-func diffFields(path []string, have []iceberg.NestedField, want []Column) ([]newColumn, error) {
-	var out []newColumn
-	for _, c := range want {
-		p := append(slices.Clip(path), c.Name)
-		i := slices.IndexFunc(have, func(f iceberg.NestedField) bool { return f.Name == c.Name })
-		if i < 0 {
-			if c.Required {
-				return nil, fmt.Errorf("%w: new column %s is required; only optional columns can be added", errIncompatible, strings.Join(p, "."))
-			}
-			out = append(out, newColumn{Path: p, Type: c.Type})
-			continue
-		}
-		hs, hok := have[i].Type.(*iceberg.StructType)
-		ws, wok := c.Type.(*iceberg.StructType)
-		if hok && wok {
-			sub, err := diffFields(p, hs.FieldList, fieldsAsColumns(ws.FieldList))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sub...)
-			continue
-		}
-		if !sameShape(have[i].Type, c.Type) {
-			return nil, fmt.Errorf("%w: column %s is %s in the table, %s in the record's schema", errIncompatible, strings.Join(p, "."), have[i].Type, c.Type)
-		}
-	}
-	return out, nil
-}
-
-func fieldsAsColumns(fs []iceberg.NestedField) []Column {
-	cols := make([]Column, len(fs))
-	for i, f := range fs {
-		cols[i] = Column{Name: f.Name, Type: f.Type, Required: f.Required}
-	}
-	return cols
 }
 
 // withFreshIDs returns t with every nested field, element, key and value

@@ -3,12 +3,16 @@ package tableflow
 import (
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/avro"
+
+	"github.com/sluicehq/sluice/internal/schemaregistry/schema"
 )
 
 // shape prints a type without field IDs: required parts end in "!".
@@ -68,6 +72,10 @@ func TestAvroColumns(t *testing.T) {
 		{"array", `{"type":"array","items":"string"}`, "f:list<string>!"},
 		{"array of nullable", `{"type":"array","items":["null","string"]}`, "f:list<string>!"},
 		{"map", `{"type":"map","values":"long"}`, "f:map<string,long>!"},
+		{"union", `["string","long"]`, "f:struct<string:string,long:long>!"},
+		{"nullable union", `["null","string","long"]`, "f:struct<string:string,long:long>"},
+		{"union of logical and named", `["null",{"type":"long","logicalType":"timestamp-millis"},{"type":"record","name":"x.Email","fields":[{"name":"to","type":"string"}]},{"type":"enum","name":"E","symbols":["A"]},{"type":"array","items":"int"}]`,
+			"f:struct<long:timestamptz,Email:struct<to:string!>,E:string,array:list<int>>"},
 		{"nested", `{"type":"array","items":{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":{"type":"array","items":"int"}}}]}}`, "f:list<struct<m:map<string,list<int>>!>>!"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +105,8 @@ func TestAvroColumns(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 	for _, bad := range []string{
-		`{"type":"record","name":"T","fields":[{"name":"u","type":["int","string"]}]}`,
+		`{"type":"record","name":"T","fields":[{"name":"u","type":["null",{"type":"record","name":"a.R","fields":[]},{"type":"record","name":"b.R","fields":[]}]}]}`,
+		`{"type":"record","name":"T","fields":[{"name":"u","type":["null"]}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"next","type":["null","T"]}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"_kafka_x","type":"int"}]}`,
 		`{"type":"record","name":"T","fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":40,"scale":2}}]}`,
@@ -189,7 +198,7 @@ func TestJSONSchemaColumns(t *testing.T) {
 			doc := `{"type":"object","properties":{"f":` + tc.prop + `},
 				"definitions":{"D":{"type":"object","properties":{"x":{"type":"integer"}}}},
 				"$defs":{"D":{"type":"object","properties":{"x":{"type":"integer"}}}}}`
-			cols, err := jsonSchemaColumns(doc)
+			cols, err := jsonSchemaColumns(doc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,9 +207,26 @@ func TestJSONSchemaColumns(t *testing.T) {
 			}
 		})
 	}
-	cols, err := jsonSchemaColumns(`{"type":"object","properties":{"id":{"type":"integer"},"n":{"type":["integer","null"]}},"required":["id","n"]}`)
+	cols, err := jsonSchemaColumns(`{"type":"object","properties":{"id":{"type":"integer"},"n":{"type":["integer","null"]}},"required":["id","n"]}`, nil)
 	if err != nil || colsShape(cols) != "id:long!,n:long" {
 		t.Fatalf("required: %s %v", colsShape(cols), err)
+	}
+	// References to other registry subjects, by name (relative to the
+	// document's $id) or by the referenced document's own $id; local refs
+	// inside a referenced document resolve within it.
+	deps := []schema.Dep{
+		{Name: "address.json", Type: schema.JSON, Text: `{"type":"object","properties":{"city":{"type":"string"},"geo":{"$ref":"#/definitions/Geo"}},
+			"definitions":{"Geo":{"type":"object","properties":{"lat":{"type":"number"}}}}}`},
+		{Name: "money", Type: schema.JSON, Text: `{"$id":"https://example.com/money.json","type":"object","properties":{"cents":{"type":"integer"}},"required":["cents"]}`},
+	}
+	cols, err = jsonSchemaColumns(`{"$id":"https://example.com/order.json","type":"object","properties":{
+		"ship":{"$ref":"address.json"},"geo":{"$ref":"address.json#/definitions/Geo"},"total":{"$ref":"money.json"},
+		"fee":{"$ref":"https://example.com/money.json"}}}`, deps)
+	if want := "fee:struct<cents:long!>,geo:struct<lat:double>,ship:struct<city:string,geo:struct<lat:double>>,total:struct<cents:long!>"; err != nil || colsShape(cols) != want {
+		t.Fatalf("references: %s (%v)\nwant %s", colsShape(cols), err, want)
+	}
+	if _, err := jsonSchemaColumns(`{"type":"object","properties":{"f":{"$ref":"other.json"}}}`, deps); err == nil || !strings.Contains(err.Error(), "not this document nor one of its references") {
+		t.Fatalf("unreferenced document: %v", err)
 	}
 	for _, bad := range []string{
 		`[]`,
@@ -212,7 +238,7 @@ func TestJSONSchemaColumns(t *testing.T) {
 		`{"type":"object","properties":{"f":{"type":"array"}}}`,
 		`{"type":"object","properties":{"_kafka_offset":{"type":"integer"}}}`,
 	} {
-		if _, err := jsonSchemaColumns(bad); err == nil {
+		if _, err := jsonSchemaColumns(bad, nil); err == nil {
 			t.Errorf("%s: mapped, want an error", bad)
 		}
 	}
@@ -262,34 +288,70 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestDiffFields(t *testing.T) {
-	have := []iceberg.NestedField{
-		{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		{ID: 2, Name: "addr", Type: &iceberg.StructType{FieldList: []iceberg.NestedField{{ID: 3, Name: "city", Type: iceberg.PrimitiveTypes.String}}}},
-		{ID: 4, Name: "tags", Type: &iceberg.ListType{ElementID: 5, Element: iceberg.PrimitiveTypes.String}},
+// One row per evolution rule: the table's columns, a writer's, and the
+// table's columns after (or the DLQ reason's gist).
+func TestEvolution(t *testing.T) {
+	str, i32, i64 := iceberg.PrimitiveTypes.String, iceberg.PrimitiveTypes.Int32, iceberg.PrimitiveTypes.Int64
+	f32, f64 := iceberg.PrimitiveTypes.Float32, iceberg.PrimitiveTypes.Float64
+	line := func(extra ...iceberg.NestedField) *iceberg.StructType {
+		return &iceberg.StructType{FieldList: append([]iceberg.NestedField{{Name: "sku", Type: str, Required: true}}, extra...)}
 	}
-	want := []Column{
-		{Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		{Name: "addr", Type: &iceberg.StructType{FieldList: []iceberg.NestedField{{Name: "city", Type: iceberg.PrimitiveTypes.String}, {Name: "zip", Type: iceberg.PrimitiveTypes.Int32}}}},
-		{Name: "tags", Type: &iceberg.ListType{Element: iceberg.PrimitiveTypes.String, ElementRequired: true}},
-		{Name: "note", Type: iceberg.PrimitiveTypes.String},
-	}
-	adds, err := diffFields(nil, have, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, a := range adds {
-		got = append(got, strings.Join(a.Path, ".")+":"+shape(a.Type))
-	}
-	if strings.Join(got, " ") != "addr.zip:int note:string" {
-		t.Fatalf("adds %v", got)
-	}
-	if _, err := diffFields(nil, have, []Column{{Name: "id", Type: iceberg.PrimitiveTypes.String}}); !errors.Is(err, errIncompatible) {
-		t.Fatalf("changed type: %v", err)
-	}
-	if _, err := diffFields(nil, have, []Column{{Name: "new", Type: iceberg.PrimitiveTypes.String, Required: true}}); !errors.Is(err, errIncompatible) {
-		t.Fatalf("new required: %v", err)
+	opt := func(name string, t iceberg.Type) iceberg.NestedField { return iceberg.NestedField{Name: name, Type: t} }
+	for _, tc := range []struct {
+		name      string
+		have, got []Column
+		want      string // columns after, or "!" + a piece of the error
+	}{
+		{"unchanged", []Column{{Name: "a", Type: i64, Required: true}}, []Column{{Name: "a", Type: i64, Required: true}}, "a:long!"},
+		{"top-level add", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i64}, {Name: "b", Type: str}}, "a:long,b:string"},
+		{"struct add", []Column{{Name: "s", Type: line()}}, []Column{{Name: "s", Type: line(opt("qty", i32))}}, "s:struct<sku:string!,qty:int>"},
+		{"list element add", []Column{{Name: "l", Type: listOf(line())}}, []Column{{Name: "l", Type: listOf(line(opt("qty", i32)))}}, "l:list<struct<sku:string!,qty:int>>"},
+		{"map value add", []Column{{Name: "m", Type: mapOf(str, line())}}, []Column{{Name: "m", Type: mapOf(str, line(opt("qty", i32)))}}, "m:map<string,struct<sku:string!,qty:int>>"},
+		{"list of lists add", []Column{{Name: "l", Type: listOf(listOf(line()))}}, []Column{{Name: "l", Type: listOf(listOf(line(opt("qty", i32))))}}, "l:list<list<struct<sku:string!,qty:int>>>"},
+		{"int to long", []Column{{Name: "a", Type: i32, Required: true}}, []Column{{Name: "a", Type: i64, Required: true}}, "a:long!"},
+		{"float to double in a list", []Column{{Name: "l", Type: listOf(f32)}}, []Column{{Name: "l", Type: listOf(f64)}}, "l:list<double>"},
+		{"decimal widens", []Column{{Name: "d", Type: iceberg.DecimalTypeOf(10, 2)}}, []Column{{Name: "d", Type: iceberg.DecimalTypeOf(12, 2)}}, "d:decimal(12, 2)"},
+		{"narrower writer", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i32}}, "a:long"},
+		{"required made optional", []Column{{Name: "a", Type: i64, Required: true}}, []Column{{Name: "a", Type: i64}}, "a:long"},
+		{"new required", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: i64}, {Name: "b", Type: str, Required: true}}, "!b is required"},
+		{"new required in a list element", []Column{{Name: "l", Type: listOf(line())}}, []Column{{Name: "l", Type: listOf(line(iceberg.NestedField{Name: "qty", Type: i32, Required: true}))}}, "!l.element.qty is required"},
+		{"long to string", []Column{{Name: "a", Type: i64}}, []Column{{Name: "a", Type: str}}, "!cannot change column type"},
+		{"decimal scale", []Column{{Name: "d", Type: iceberg.DecimalTypeOf(10, 2)}}, []Column{{Name: "d", Type: iceberg.DecimalTypeOf(12, 3)}}, "!cannot change column type"},
+		{"double to long", []Column{{Name: "a", Type: f64}}, []Column{{Name: "a", Type: i64}}, "!cannot change column type"},
+		{"struct to list", []Column{{Name: "s", Type: line()}}, []Column{{Name: "s", Type: listOf(str)}}, "!s"},
+		{"map key", []Column{{Name: "m", Type: mapOf(str, str)}}, []Column{{Name: "m", Type: mapOf(i64, str)}}, "!map key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta, err := table.NewMetadata(initialSchema(tc.have, nil), iceberg.UnpartitionedSpec, table.UnsortedSortOrder, "mem://t", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl := table.New(table.Identifier{"t"}, meta, "mem://t/m.json", nil, nil)
+			next, err := evolution(tbl, tc.got)
+			if strings.HasPrefix(tc.want, "!") {
+				if !errors.Is(err, errIncompatible) || !strings.Contains(err.Error(), tc.want[1:]) {
+					t.Fatalf("err %v, want errIncompatible with %q", err, tc.want[1:])
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := next != nil
+			if !changed {
+				next = tbl.Schema()
+			}
+			if _, err := checkUniqueIDs(next); err != nil {
+				t.Fatalf("%v in %s", err, next)
+			}
+			fs := slices.DeleteFunc(next.Fields(), func(f iceberg.NestedField) bool { return strings.HasPrefix(f.Name, "_kafka_") })
+			if got := fieldsShape(fs); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+			if changed == (tc.name == "unchanged" || tc.name == "narrower writer") {
+				t.Fatalf("changed=%v", changed)
+			}
+		})
 	}
 }
 

@@ -90,13 +90,19 @@ type tableWorker struct {
 	oldestTS  time.Time
 	lastMaint time.Time
 	// fits records, per writer schema (and Protobuf message), the table
-	// schema ID its columns were last found to fit, so evolve compares
-	// schemas once per schema rather than once per record.
-	fits map[fitKey]int
+	// schema ID its columns were last compared with and the outcome (nil,
+	// or why the table cannot take them), so evolve compares schemas once
+	// per schema rather than once per record.
+	fits map[fitKey]fit
 	// consumed is how many partitions of the topic are consumed; new ones
 	// are looked for every partitionCheckEvery.
 	consumed           int
 	lastPartitionCheck time.Time
+}
+
+type fit struct {
+	tableSchema int
+	err         error
 }
 
 // fitKey names a writer schema's columns: the registry schema ID and the
@@ -268,17 +274,17 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 		}
 		if err == nil && len(d.columns) > 0 {
 			key := fitKey{d.schemaID, &d.columns[0]}
-			if at, ok := w.fits[key]; !ok || at != w.tbl.Schema().ID {
+			if f, ok := w.fits[key]; ok && f.tableSchema == w.tbl.Schema().ID {
+				err = f.err
+			} else {
 				err = w.evolve(ctx, d.columns)
 				if err != nil && !errors.Is(err, errIncompatible) {
 					return err
 				}
-				if err == nil {
-					if w.fits == nil {
-						w.fits = map[fitKey]int{}
-					}
-					w.fits[key] = w.tbl.Schema().ID
+				if w.fits == nil {
+					w.fits = map[fitKey]fit{}
 				}
+				w.fits[key] = fit{w.tbl.Schema().ID, err}
 			}
 		}
 		if err == nil {
@@ -309,28 +315,20 @@ func (w *tableWorker) dlqRecord(rec *kgo.Record, reason error) *kgo.Record {
 	return &kgo.Record{Topic: w.cfg.DLQTopic, Key: rec.Key, Value: rec.Value, Headers: hs, Timestamp: rec.Timestamp}
 }
 
-// evolve makes sure the table has every column of a record's writer
-// schema. New optional columns (and new optional fields of nested structs)
-// are added with new field IDs, after committing what is pending, so a
-// snapshot's files all have one schema; a column whose type differs from
-// the table's, or a new required column, is errIncompatible.
+// evolve makes sure the table takes every column of a record's writer
+// schema (see evolution for the rules). A change is committed after what
+// is pending, so a snapshot's files all have one schema; a change Iceberg
+// does not allow is errIncompatible.
 func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
-	missing, err := diffFields(nil, w.tbl.Schema().Fields(), cols)
-	if err != nil {
+	next, err := evolution(w.tbl, cols)
+	if err != nil || next == nil {
 		return err
-	}
-	if len(missing) == 0 {
-		return nil
 	}
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
 	tx := w.tbl.NewTransaction()
-	us := tx.UpdateSchema(true, false)
-	for _, c := range missing {
-		us.AddColumn(c.Path, c.Type, "", false, nil)
-	}
-	if err := us.Commit(); err != nil {
+	if err := tx.UpdateSchema(true, false).UnionByNameWith(recordSchema(cols)).Commit(); err != nil {
 		return fmt.Errorf("tableflow: evolve schema: %w", err)
 	}
 	tbl, err := tx.Commit(ctx)
@@ -343,7 +341,7 @@ func (w *tableWorker) evolve(ctx context.Context, cols []Column) error {
 		return err
 	}
 	w.svc.metrics.schemaChanges.WithLabelValues(w.cfg.Name).Inc()
-	w.log.Info("tableflow: added columns", "count", len(missing), "schema_id", tbl.Schema().ID)
+	w.log.Info("tableflow: evolved schema", "schema_id", tbl.Schema().ID, "schema", tbl.Schema().String())
 	return nil
 }
 

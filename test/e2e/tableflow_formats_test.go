@@ -31,7 +31,8 @@ const (
 			{"name":"sku","type":"string"},{"name":"qty","type":"int"}]}}},
 		{"name":"attrs","type":{"type":"map","values":"string"}},
 		{"name":"note","type":["null","string"],"default":null},
-		{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}`
+		{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+		{"name":"v","type":["null","string","long"],"default":null}]}`
 	tfOrderProto = `syntax = "proto3";
 package shop;
 import "google/protobuf/timestamp.proto";
@@ -99,6 +100,7 @@ func TestTableflowNestedAvroAndProtobuf(t *testing.T) {
 			"attrs":    map[string]any{"src": "web"},
 			"note":     nil,
 			"at":       time.Date(2026, 12, 1, 10, 0, i, 0, time.UTC),
+			"v":        []any{nil, fmt.Sprintf("s%d", i), int64(i)}[i%3],
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -142,13 +144,17 @@ tables:
 		if r["customer"] != want || r["lines"] != fmt.Sprintf(`[{"qty":%d,"sku":"a"},{"qty":1,"sku":"b"}]`, id) || r["attrs"] != `[{"key":"src","value":"web"}]` || r["note"] != nil {
 			t.Fatalf("row %v", r)
 		}
+		// A multi-type union: a struct with a field per branch.
+		if v := []any{nil, fmt.Sprintf(`{"long":null,"string":"s%d"}`, id), fmt.Sprintf(`{"long":%d,"string":null}`, id)}[id%3]; r["v"] != v {
+			t.Fatalf("row %d: v = %v, want %v", id, r["v"], v)
+		}
 	})
 	tbl, _, err := scanTable(ctx, t, catURL, "shop.nested")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if types, drows, ok := duckRead(ctx, t, liveDataFiles(t, tbl, len(rows))); ok {
-		for col, want := range map[string]string{"customer": "STRUCT(", "lines": "STRUCT(", "attrs": "MAP(VARCHAR, VARCHAR)", "at": "TIMESTAMP WITH TIME ZONE"} {
+		for col, want := range map[string]string{"customer": "STRUCT(", "lines": "STRUCT(", "attrs": "MAP(VARCHAR, VARCHAR)", "at": "TIMESTAMP WITH TIME ZONE", "v": "STRUCT(string VARCHAR, long BIGINT)"} {
 			if !strings.HasPrefix(types[col], want) {
 				t.Errorf("DuckDB sees %s as %s, want %s…", col, types[col], want)
 			}
