@@ -178,3 +178,23 @@ tables:
 		svc.stopTest()
 	}
 }
+
+// benchSchema and benchRecords are BenchmarkIngestJSON's table and
+// records: about 200 bytes of JSON, 7 columns.
+func benchSchema() *InlineSchema {
+	return &InlineSchema{Fields: []FieldConfig{
+		{Name: "id", Type: "long", Required: true}, {Name: "user", Type: "string"}, {Name: "event", Type: "string"},
+		{Name: "amount", Type: "double"}, {Name: "ok", Type: "boolean"}, {Name: "at", Type: "timestamp"}, {Name: "note", Type: "string"},
+	}}
+}
+
+func benchRecords(n int) ([][]byte, int64) {
+	values := make([][]byte, n)
+	var size int64
+	for i := range values {
+		values[i] = []byte(fmt.Sprintf(`{"id": %d, "user": "user-%d", "event": "page_view", "amount": %d.25, "ok": %v, "at": "2026-12-06T10:%02d:%02dZ", "note": "some free text that makes the record a bit longer, like real events"}`,
+			i, i%1000, i%500, i%2 == 0, i/60%60, i%60))
+		size += int64(len(values[i]))
+	}
+	return values, size
+}

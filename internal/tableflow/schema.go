@@ -239,6 +239,10 @@ type batch struct {
 	byName map[string]int
 	rows   int
 	bytes  int64
+	// json is the direct path for JSON records, made on first use; nil
+	// with jsonTried when the schema has a column it does not handle.
+	json      *jsonRows
+	jsonTried bool
 }
 
 func newBatch(sc *iceberg.Schema) (*batch, error) {
@@ -293,6 +297,22 @@ func (bt *batch) add(r row, size int) {
 	}
 	bt.rows++
 	bt.bytes += int64(size)
+}
+
+// addJSON appends a JSON record (a JSON object) through the direct path
+// and reports true, or reports false, having changed nothing, when the
+// caller must take the old path (decode, convert, add) to accept the
+// record or to find out why it is rejected. size is as for add.
+func (bt *batch) addJSON(data []byte, partition int32, offset int64, ts time.Time, size int) bool {
+	if !bt.jsonTried {
+		bt.json, bt.jsonTried = newJSONRows(bt.fields, bt.b), true
+	}
+	if bt.json == nil || !bt.json.appendJSON(data, partition, offset, ts) {
+		return false
+	}
+	bt.rows++
+	bt.bytes += int64(size)
+	return true
 }
 
 // reader returns the batch as a RecordReader and resets the batch.
