@@ -315,11 +315,28 @@ func (bt *batch) addJSON(data []byte, partition int32, offset int64, ts time.Tim
 	return true
 }
 
-// reader returns the batch as a RecordReader and resets the batch.
+// reader returns the batch as a RecordReader and resets the batch. The
+// builders start the next batch with room for as many rows and string
+// bytes as this one had, rather than growing to it by doubling (a copy
+// and a clear of every buffer at each step).
 func (bt *batch) reader() (array.RecordReader, error) {
+	n := bt.b.Field(0).Len()
+	data := make([]int, len(bt.fields))
+	for i := range bt.fields {
+		if b, ok := bt.b.Field(i).(interface{ DataLen() int }); ok {
+			data[i] = b.DataLen()
+		}
+	}
 	rec := bt.b.NewRecordBatch()
 	defer rec.Release()
 	bt.rows, bt.bytes = 0, 0
+	for i := range bt.fields {
+		fb := bt.b.Field(i)
+		fb.Reserve(n)
+		if b, ok := fb.(interface{ ReserveData(int) }); ok && data[i] > 0 {
+			b.ReserveData(data[i])
+		}
+	}
 	return array.NewRecordReader(bt.arrow, []arrow.RecordBatch{rec})
 }
 
