@@ -294,8 +294,8 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 // general path always had.
 func (w *tableWorker) handleJSON(ctx context.Context, rec *kgo.Record) (bool, error) {
 	src, ok := w.dec.(jsonSource)
-	if !ok || w.cfg.Format != "json" || rec.Value == nil {
-		return false, nil
+	if !ok || w.cfg.Format != "json" || rec.Value == nil || (w.bt.jsonTried && w.bt.json == nil) {
+		return false, nil // the table has columns only the general path fills
 	}
 	payload, cols, id, ok, err := src.jsonPayload(ctx, rec.Value)
 	if !ok || err != nil {
