@@ -54,6 +54,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/query
 	$(GO) test -run '^$$' -fuzz '^FuzzProtoDecode$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/tableflow
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONSchemaColumns$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/tableflow
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONDirect$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/tableflow
 
 # bench: the standard workload against sluice dev and kfake (minutes; not
 # part of test). Quick: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 make bench

@@ -75,6 +75,17 @@ func newDecoder(t TableConfig, registry *sr.Client) (decoder, error) {
 	}
 }
 
+// jsonSource is implemented by the decoders of JSON records, for the
+// direct path (batch.addJSON): jsonPayload returns a record value's JSON
+// object undecoded, with the writer schema's columns and ID as decode
+// would return them (nil and 0 for an inline schema). ok is false when
+// the value is not one the direct path can take (no JSON payload, an
+// unknown or unusable schema): decode then says why. err is only a
+// failure that is not the record's (the registry is down).
+type jsonSource interface {
+	jsonPayload(ctx context.Context, value []byte) (payload []byte, cols []Column, schemaID int, ok bool, err error)
+}
+
 // decodeJSON decodes one JSON object.
 func decodeJSON(value []byte) (map[string]any, error) {
 	// goccy/go-json (already linked by arrow-go) decodes maps about twice
@@ -103,6 +114,10 @@ type jsonDecoder struct {
 func (d jsonDecoder) decode(_ context.Context, value []byte) (decoded, error) {
 	m, err := decodeJSON(value)
 	return decoded{values: m}, err
+}
+
+func (d jsonDecoder) jsonPayload(_ context.Context, value []byte) ([]byte, []Column, int, bool, error) {
+	return value, nil, 0, true, nil
 }
 
 func (d jsonDecoder) initialColumns(context.Context) ([]Column, map[string]int, error) {
@@ -321,6 +336,18 @@ func (d *registryDecoder) decode(ctx context.Context, value []byte) (decoded, er
 		return decoded{}, fmt.Errorf("schema %d: %w", id, err)
 	}
 	return decoded{values: m, columns: cols, schemaID: id}, nil
+}
+
+func (d *registryDecoder) jsonPayload(ctx context.Context, value []byte) ([]byte, []Column, int, bool, error) {
+	if d.format != "json" || len(value) < 5 || value[0] != 0 {
+		return nil, nil, 0, false, nil
+	}
+	id := int(binary.BigEndian.Uint32(value[1:5]))
+	c, err := d.schema(ctx, id)
+	if err != nil || c.err != nil {
+		return nil, nil, 0, false, err
+	}
+	return value[5:], c.cols, id, true, nil
 }
 
 func (d *registryDecoder) initialColumns(ctx context.Context) ([]Column, map[string]int, error) {

@@ -239,6 +239,10 @@ type batch struct {
 	byName map[string]int
 	rows   int
 	bytes  int64
+	// json is the direct path for JSON records, made on first use; nil
+	// with jsonTried when the schema has a column it does not handle.
+	json      *jsonRows
+	jsonTried bool
 }
 
 func newBatch(sc *iceberg.Schema) (*batch, error) {
@@ -295,11 +299,44 @@ func (bt *batch) add(r row, size int) {
 	bt.bytes += int64(size)
 }
 
-// reader returns the batch as a RecordReader and resets the batch.
+// addJSON appends a JSON record (a JSON object) through the direct path
+// and reports true, or reports false, having changed nothing, when the
+// caller must take the old path (decode, convert, add) to accept the
+// record or to find out why it is rejected. size is as for add.
+func (bt *batch) addJSON(data []byte, partition int32, offset int64, ts time.Time, size int) bool {
+	if !bt.jsonTried {
+		bt.json, bt.jsonTried = newJSONRows(bt.fields, bt.b), true
+	}
+	if bt.json == nil || !bt.json.appendJSON(data, partition, offset, ts) {
+		return false
+	}
+	bt.rows++
+	bt.bytes += int64(size)
+	return true
+}
+
+// reader returns the batch as a RecordReader and resets the batch. The
+// builders start the next batch with room for as many rows and string
+// bytes as this one had, rather than growing to it by doubling (a copy
+// and a clear of every buffer at each step).
 func (bt *batch) reader() (array.RecordReader, error) {
+	n := bt.b.Field(0).Len()
+	data := make([]int, len(bt.fields))
+	for i := range bt.fields {
+		if b, ok := bt.b.Field(i).(interface{ DataLen() int }); ok {
+			data[i] = b.DataLen()
+		}
+	}
 	rec := bt.b.NewRecordBatch()
 	defer rec.Release()
 	bt.rows, bt.bytes = 0, 0
+	for i := range bt.fields {
+		fb := bt.b.Field(i)
+		fb.Reserve(n)
+		if b, ok := fb.(interface{ ReserveData(int) }); ok && data[i] > 0 {
+			b.ReserveData(data[i])
+		}
+	}
 	return array.NewRecordReader(bt.arrow, []arrow.RecordBatch{rec})
 }
 

@@ -218,11 +218,10 @@ func (s *Service) ensureTable(ctx context.Context, t TableConfig, dec decoder) (
 	if err != nil {
 		return nil, fmt.Errorf("tableflow: %s: %w", t.Name, err)
 	}
-	props := iceberg.Properties{
-		"write.target-file-size-bytes": fmt.Sprint(int64(s.cfg.TargetFileSize)),
-		"sluice.source.topic":          t.SourceTopic,
-		"sluice.source.format":         t.Format,
-	}
+	props := dataFileProperties()
+	props["write.target-file-size-bytes"] = fmt.Sprint(int64(s.cfg.TargetFileSize))
+	props["sluice.source.topic"] = t.SourceTopic
+	props["sluice.source.format"] = t.Format
 	tbl, err = s.cat.Create(ctx, ident, sc, spec, props)
 	if err != nil {
 		return nil, fmt.Errorf("tableflow: create %s: %w", t.Name, err)
@@ -267,4 +266,18 @@ func transformSuffix(tr string) string {
 		}
 	}
 	return tr
+}
+
+// dataFileProperties are the Parquet writer settings new tables get
+// (tables keep them in their metadata; older tables keep iceberg-go's
+// defaults). zstd at level 1 (klauspost's fastest) instead of the default
+// level 3: on BenchmarkIngestJSON's records it spent no more CPU and wrote
+// files about 40% smaller (127 KB against 208 KB for 10 MB of JSON);
+// snappy and lz4 files were 3.5 times larger for no CPU saved, and
+// turning dictionaries off cost CPU (more bytes to compress).
+func dataFileProperties() iceberg.Properties {
+	return iceberg.Properties{
+		"write.parquet.compression-codec": "zstd",
+		"write.parquet.compression-level": "1",
+	}
 }

@@ -93,14 +93,14 @@ type tableWorker struct {
 	// schema ID its columns were last compared with and the outcome (nil,
 	// or why the table cannot take them), so evolve compares schemas once
 	// per schema rather than once per record.
-	fits map[fitKey]fit
+	fits map[fitKey]fitResult
 	// consumed is how many partitions of the topic are consumed; new ones
 	// are looked for every partitionCheckEvery.
 	consumed           int
 	lastPartitionCheck time.Time
 }
 
-type fit struct {
+type fitResult struct {
 	tableSchema int
 	err         error
 }
@@ -262,6 +262,9 @@ func (w *tableWorker) run(ctx context.Context) error {
 
 // handle converts one record into the batch, or queues it for the DLQ.
 func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
+	if ok, err := w.handleJSON(ctx, rec); ok || err != nil {
+		return err
+	}
 	var r row
 	var err error
 	if rec.Value == nil {
@@ -272,19 +275,10 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 		if err != nil && !errors.Is(err, errIncompatible) {
 			return err // e.g. the registry is down: retry from the committed state
 		}
-		if err == nil && len(d.columns) > 0 {
-			key := fitKey{d.schemaID, &d.columns[0]}
-			if f, ok := w.fits[key]; ok && f.tableSchema == w.tbl.Schema().ID {
-				err = f.err
-			} else {
-				err = w.evolve(ctx, d.columns)
-				if err != nil && !errors.Is(err, errIncompatible) {
-					return err
-				}
-				if w.fits == nil {
-					w.fits = map[fitKey]fit{}
-				}
-				w.fits[key] = fit{w.tbl.Schema().ID, err}
+		if err == nil {
+			err = w.fit(ctx, d.schemaID, d.columns)
+			if err != nil && !errors.Is(err, errIncompatible) {
+				return err
 			}
 		}
 		if err == nil {
@@ -296,11 +290,65 @@ func (w *tableWorker) handle(ctx context.Context, rec *kgo.Record) error {
 	} else {
 		w.bt.add(r, len(rec.Key)+len(rec.Value))
 	}
+	w.took(rec)
+	return nil
+}
+
+// handleJSON is the direct path for JSON records (batch.addJSON). It
+// reports whether it took the record into the batch; when it did not (and
+// err is nil), handle's general path decides, with the same outcome the
+// general path always had.
+func (w *tableWorker) handleJSON(ctx context.Context, rec *kgo.Record) (bool, error) {
+	src, ok := w.dec.(jsonSource)
+	if !ok || w.cfg.Format != "json" || rec.Value == nil || (w.bt.jsonTried && w.bt.json == nil) {
+		return false, nil // the table has columns only the general path fills
+	}
+	payload, cols, id, ok, err := src.jsonPayload(ctx, rec.Value)
+	if !ok || err != nil {
+		return false, err
+	}
+	if err := w.fit(ctx, id, cols); err != nil {
+		if errors.Is(err, errIncompatible) {
+			err = nil // the general path produces the DLQ record
+		}
+		return false, err
+	}
+	if !w.bt.addJSON(payload, rec.Partition, rec.Offset, rec.Timestamp, len(rec.Key)+len(rec.Value)) {
+		return false, nil
+	}
+	w.took(rec)
+	return true, nil
+}
+
+// fit makes sure the table has the columns of a record's writer schema
+// (none for inline schemas), evolving it once per schema and table schema;
+// a writer schema the table cannot take is remembered with its reason
+// (errIncompatible), so it is not worked out again for every record.
+func (w *tableWorker) fit(ctx context.Context, schemaID int, cols []Column) error {
+	if len(cols) == 0 {
+		return nil
+	}
+	key := fitKey{schemaID, &cols[0]}
+	if f, ok := w.fits[key]; ok && f.tableSchema == w.tbl.Schema().ID {
+		return f.err
+	}
+	err := w.evolve(ctx, cols)
+	if err != nil && !errors.Is(err, errIncompatible) {
+		return err
+	}
+	if w.fits == nil {
+		w.fits = map[fitKey]fitResult{}
+	}
+	w.fits[key] = fitResult{w.tbl.Schema().ID, err}
+	return err
+}
+
+// took records that a record was handled (into the batch or the DLQ).
+func (w *tableWorker) took(rec *kgo.Record) {
 	w.pending[rec.Partition] = rec.Offset + 1
 	if w.firstPending.IsZero() {
 		w.firstPending, w.oldestTS = time.Now(), rec.Timestamp
 	}
-	return nil
 }
 
 func (w *tableWorker) dlqRecord(rec *kgo.Record, reason error) *kgo.Record {
