@@ -256,16 +256,17 @@ func newCatalogSync(cat *sqlCatalog, store Store, m *Metrics, log *slog.Logger, 
 func (s *catalogSync) mark(name string) {
 	s.mu.Lock()
 	s.dirty[name] = true
-	n := len(s.dirty)
+	s.metrics.catalogPending.WithLabelValues(s.cat.name).Set(float64(len(s.dirty)))
 	s.mu.Unlock()
-	s.metrics.catalogPending.WithLabelValues(s.cat.name).Set(float64(n))
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run syncs marked tables until ctx ends.
+// run syncs marked tables until ctx ends. While the catalog fails, commits
+// do not trigger attempts: they wait for the backoff, which doubles up to
+// retryMax.
 func (s *catalogSync) run(ctx context.Context) {
 	const retryMin = 500 * time.Millisecond
 	backoff := retryMin
@@ -274,37 +275,26 @@ func (s *catalogSync) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if !failing {
+				// A commit just before shutdown: one last attempt, so a
+				// clean stop leaves the catalog current.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				s.syncDirty(fctx)
+				cancel()
+			}
 			return
 		case <-s.wake:
+			if failing {
+				continue
+			}
 		case <-retry:
 		}
 		retry = nil
-		s.mu.Lock()
-		names := make([]string, 0, len(s.dirty))
-		for n := range s.dirty {
-			names = append(names, n)
+		failed, lastErr := s.syncDirty(ctx)
+		if ctx.Err() != nil {
+			continue // the last attempt above, unless it was failing
 		}
-		clear(s.dirty)
-		s.mu.Unlock()
-		var failed []string
-		var lastErr error
-		for _, name := range names {
-			if err := s.sync(ctx, name); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				failed, lastErr = append(failed, name), err
-				s.metrics.catalogErrors.WithLabelValues(s.cat.name).Inc()
-			}
-		}
-		s.mu.Lock()
-		for _, n := range failed {
-			s.dirty[n] = true
-		}
-		pending := len(s.dirty)
-		s.mu.Unlock()
-		s.metrics.catalogPending.WithLabelValues(s.cat.name).Set(float64(pending))
-		if len(failed) == 0 {
+		if failed == 0 {
 			if failing {
 				s.log.Info("tableflow: external catalog caught up")
 			}
@@ -313,12 +303,41 @@ func (s *catalogSync) run(ctx context.Context) {
 		}
 		if !failing {
 			// Once per outage; the metric counts every failure.
-			s.log.Warn("tableflow: external catalog sync failed; retrying", "tables", len(failed), "err", lastErr)
+			s.log.Warn("tableflow: external catalog sync failed; retrying", "tables", failed, "err", lastErr)
 		}
 		failing = true
 		retry = time.After(backoff)
 		backoff = min(2*backoff, s.retryMax)
 	}
+}
+
+// syncDirty registers the marked tables, keeping those that fail marked;
+// it returns how many failed, and the last error.
+func (s *catalogSync) syncDirty(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.dirty))
+	for n := range s.dirty {
+		names = append(names, n)
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	var failed []string
+	var lastErr error
+	for _, name := range names {
+		if err := s.sync(ctx, name); err != nil {
+			failed, lastErr = append(failed, name), err
+			if ctx.Err() == nil {
+				s.metrics.catalogErrors.WithLabelValues(s.cat.name).Inc()
+			}
+		}
+	}
+	s.mu.Lock()
+	for _, n := range failed {
+		s.dirty[n] = true
+	}
+	s.metrics.catalogPending.WithLabelValues(s.cat.name).Set(float64(len(s.dirty)))
+	s.mu.Unlock()
+	return len(failed), lastErr
 }
 
 // sync registers one table's current store location.
