@@ -415,7 +415,7 @@ func (c *Config) Validate() error {
 	if c.TargetFileSize < 1<<10 {
 		bad("target_file_size %d is below 1KiB", c.TargetFileSize)
 	}
-	seenCat := map[[2]string]bool{}
+	seenCat := map[string]bool{}
 	for i, ec := range c.ExternalCatalogs {
 		where := fmt.Sprintf("external_catalogs[%d] (%s)", i, ec.Name)
 		if ec.Type != "sql" {
@@ -427,10 +427,11 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(ec.Name) == "" || len(ec.Name) > 255 {
 			bad("%s: name is required (the catalog_name, at most 255 bytes)", where)
 		}
-		if seenCat[[2]string{ec.URI, ec.Name}] {
-			bad("%s: the same uri and name appear twice", where)
+		if seenCat[ec.Name] {
+			// Names label the catalogs' metrics and logs.
+			bad("%s: duplicate name", where)
 		}
-		seenCat[[2]string{ec.URI, ec.Name}] = true
+		seenCat[ec.Name] = true
 	}
 	if c.Maintenance.KeepSnapshots < 1 {
 		bad("maintenance.keep_snapshots must be at least 1")

@@ -337,9 +337,9 @@ tables: [{name: a.b, source_topic: t, format: json, schema: {fields: [{name: x, 
 external_catalogs:
   - {type: glue, uri: mysql://x, name: ""}
   - {type: sql, uri: "sqlite:///c.db", name: lake}
-  - {type: sql, uri: "sqlite:///c.db", name: lake}
+  - {type: sql, uri: "postgres://h/db", name: lake}
 `))
-	for _, want := range []string{`type "glue"`, `uri "mysql://x"`, "name is required", "appear twice"} {
+	for _, want := range []string{`type "glue"`, `uri "mysql://x"`, "name is required", "duplicate name"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error about %s, got %v", want, err)
 		}
