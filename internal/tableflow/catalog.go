@@ -103,6 +103,9 @@ type Catalog struct {
 	wh    *Warehouse
 	// owner is the lease holder name commits are made as.
 	owner string
+	// committed, if set, is told the name of every table whose metadata
+	// location moved (set before the catalog is used).
+	committed func(name string)
 }
 
 // NewCatalog returns a catalog committing as owner.
@@ -133,6 +136,7 @@ func (c *Catalog) Create(ctx context.Context, ident table.Identifier, sc *iceber
 	if err := c.store.Commit(ctx, Commit{Name: identName(ident), Owner: c.owner, Next: metaLoc}); err != nil {
 		return nil, err
 	}
+	c.notify(identName(ident))
 	return table.New(ident, meta, metaLoc, c.wh.fsF, c), nil
 }
 
@@ -213,7 +217,14 @@ func (c *Catalog) CommitTable(ctx context.Context, ident table.Identifier, reqs 
 	if err != nil {
 		return nil, "", err
 	}
+	c.notify(identName(ident))
 	return updated, loc, nil
+}
+
+func (c *Catalog) notify(name string) {
+	if c.committed != nil {
+		c.committed(name)
+	}
 }
 
 func (c *Catalog) ListTables(ctx context.Context, namespace table.Identifier) iter.Seq2[table.Identifier, error] {

@@ -37,6 +37,24 @@ type Config struct {
 	TargetFileSize ByteSize `yaml:"target_file_size"`
 	// Maintenance tunes compaction, expiry and orphan cleanup.
 	Maintenance MaintenanceConfig `yaml:"maintenance"`
+	// ExternalCatalogs are Iceberg SQL catalogs every table is also
+	// registered in, after each of its commits.
+	ExternalCatalogs []ExternalCatalogConfig `yaml:"external_catalogs"`
+}
+
+// ExternalCatalogConfig is an external Iceberg catalog the tables are
+// registered in: the JDBC/SQL catalog schema (iceberg_tables and
+// iceberg_namespace_properties) that Spark's, Trino's and PyIceberg's JDBC
+// or SQL catalogs and iceberg-go's catalog/sql read.
+type ExternalCatalogConfig struct {
+	// Type is the catalog kind: sql.
+	Type string `yaml:"type"`
+	// URI is the catalog database: sqlite:///path/catalog.db or
+	// postgres://user:pass@host/db.
+	URI string `yaml:"uri"`
+	// Name is the catalog_name the rows are written under: the name the
+	// engines give the catalog.
+	Name string `yaml:"name"`
 }
 
 // SourceCluster is one Kafka cluster.
@@ -396,6 +414,24 @@ func (c *Config) Validate() error {
 	}
 	if c.TargetFileSize < 1<<10 {
 		bad("target_file_size %d is below 1KiB", c.TargetFileSize)
+	}
+	seenCat := map[string]bool{}
+	for i, ec := range c.ExternalCatalogs {
+		where := fmt.Sprintf("external_catalogs[%d] (%s)", i, ec.Name)
+		if ec.Type != "sql" {
+			bad("%s: type %q: want sql", where, ec.Type)
+		}
+		if !strings.HasPrefix(ec.URI, "sqlite://") && !strings.HasPrefix(ec.URI, "postgres://") && !strings.HasPrefix(ec.URI, "postgresql://") {
+			bad("%s: uri %q: want sqlite:///path or postgres://", where, ec.URI)
+		}
+		if strings.TrimSpace(ec.Name) == "" || len(ec.Name) > 255 {
+			bad("%s: name is required (the catalog_name, at most 255 bytes)", where)
+		}
+		if seenCat[ec.Name] {
+			// Names label the catalogs' metrics and logs.
+			bad("%s: duplicate name", where)
+		}
+		seenCat[ec.Name] = true
 	}
 	if c.Maintenance.KeepSnapshots < 1 {
 		bad("maintenance.keep_snapshots must be at least 1")

@@ -11,7 +11,9 @@
 // conditional statement, which is what makes ingestion exactly once.
 // Maintenance (retention, compaction, snapshot expiry, orphan cleanup) runs
 // on the owning worker between commits. [RESTHandler] serves the read side
-// of the Iceberg REST catalog protocol.
+// of the Iceberg REST catalog protocol; the config's external_catalogs are
+// Iceberg SQL (JDBC) catalogs each commit's metadata location is copied
+// into, in the background.
 //
 //	cfg, err := tableflow.LoadConfig("tableflow.yaml")
 //	svc, err := tableflow.New(ctx, cfg, tableflow.Options{})

@@ -14,6 +14,9 @@ type Metrics struct {
 	freshness     *prometheus.HistogramVec
 	debt          *prometheus.GaugeVec
 	owned         *prometheus.GaugeVec
+	// catalogErrors and catalogPending are per external catalog.
+	catalogErrors  *prometheus.CounterVec
+	catalogPending *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (if not nil).
@@ -51,9 +54,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_tableflow_table_owned", Help: "1 while this process holds a table's lease.",
 		}, []string{"table"}),
+		catalogErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_tableflow_catalog_sync_errors_total", Help: "Failed attempts to register a table's metadata location in an external catalog (each is retried).",
+		}, []string{"catalog"}),
+		catalogPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_tableflow_catalog_sync_pending_tables", Help: "Tables whose external catalog registration may be behind tableflow's store.",
+		}, []string{"catalog"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.dlq, m.files, m.bytes, m.commits, m.schemaChanges, m.lag, m.freshness, m.debt, m.owned)
+		reg.MustRegister(m.records, m.dlq, m.files, m.bytes, m.commits, m.schemaChanges, m.lag, m.freshness, m.debt, m.owned, m.catalogErrors, m.catalogPending)
 	}
 	return m
 }

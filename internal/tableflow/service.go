@@ -31,6 +31,8 @@ type Service struct {
 	owner string
 	// LeaseTTL is how long a lease lasts without renewal.
 	leaseTTL time.Duration
+	// syncs keep the external catalogs up to date, one per catalog.
+	syncs []*catalogSync
 	// stopTest stops a service a test started.
 	stopTest func()
 }
@@ -40,6 +42,9 @@ type Options struct {
 	Metrics  *Metrics
 	Logger   *slog.Logger
 	LeaseTTL time.Duration // default 15s
+	// CatalogRetryMax caps the backoff between attempts to sync a failing
+	// external catalog (default 30s).
+	CatalogRetryMax time.Duration
 }
 
 // New opens the store and the bucket.
@@ -67,6 +72,25 @@ func New(ctx context.Context, cfg *Config, o Options) (*Service, error) {
 		s.leaseTTL = 15 * time.Second
 	}
 	s.cat = NewCatalog(store, wh, s.owner)
+	retryMax := o.CatalogRetryMax
+	if retryMax == 0 {
+		retryMax = 30 * time.Second
+	}
+	for _, ec := range cfg.ExternalCatalogs {
+		ext, err := openSQLCatalog(ec)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.syncs = append(s.syncs, newCatalogSync(ext, store, s.metrics, s.log, retryMax))
+	}
+	if len(s.syncs) > 0 {
+		s.cat.committed = func(name string) {
+			for _, cs := range s.syncs {
+				cs.mark(name)
+			}
+		}
+	}
 	if cfg.SchemaRegistryURL != "" {
 		if s.registry, err = sr.NewClient(sr.URLs(cfg.SchemaRegistryURL)); err != nil {
 			s.Close()
@@ -79,9 +103,13 @@ func New(ctx context.Context, cfg *Config, o Options) (*Service, error) {
 // Catalog is the service's Iceberg catalog (for the REST server).
 func (s *Service) Catalog() *Catalog { return s.cat }
 
-// Close releases the store and bucket.
+// Close releases the store, bucket and external catalogs.
 func (s *Service) Close() error {
-	return errors.Join(s.store.Close(), s.wh.Close())
+	errs := []error{s.store.Close(), s.wh.Close()}
+	for _, cs := range s.syncs {
+		errs = append(errs, cs.cat.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Service) cluster(name string) SourceCluster {
@@ -103,6 +131,15 @@ func (s *Service) Run(ctx context.Context) error {
 	var mu sync.Mutex
 	running := map[string]bool{} // guarded by mu
 	retryAt := map[string]time.Time{}
+	// The external catalogs start with every table marked, so a
+	// registration a crash skipped is made now.
+	for _, cs := range s.syncs {
+		for _, t := range s.cfg.Tables {
+			cs.mark(t.Name)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); cs.run(ctx) }()
+	}
 	tick := time.NewTicker(s.leaseTTL / 3)
 	defer tick.Stop()
 	for {

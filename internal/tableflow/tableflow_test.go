@@ -73,7 +73,16 @@ func (e *env) produce(topic string, partition int32, values ...string) {
 // start runs a service until the test ends.
 func start(t testing.TB, cfg *Config) *Service {
 	t.Helper()
-	svc, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), LeaseTTL: 3 * time.Second})
+	return startOpts(t, cfg, Options{})
+}
+
+// startOpts runs a service with options (the logger and lease TTL are the
+// tests') until the test ends.
+func startOpts(t testing.TB, cfg *Config, o Options) *Service {
+	t.Helper()
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.LeaseTTL = 3 * time.Second
+	svc, err := New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
