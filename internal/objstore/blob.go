@@ -121,12 +121,20 @@ func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) er
 // place durable) and, the first time a directory is seen, each parent up
 // to the bucket root, so that a crash cannot lose a directory created for
 // the file (MkdirAll does not sync the parent's entry).
+//
+// The file and its directory are synced in parallel: the rename is already
+// done, so neither sync depends on the other, and on a journaling file
+// system both wait for the same journal commit, which a second, sequential
+// fsync would follow with a cache flush of its own.
 func (b *blobBucket) syncPath(path string) error {
-	if err := fsync(path); err != nil {
-		return err
-	}
 	dir := filepath.Dir(path)
-	if err := fsync(dir); err != nil {
+	dirErr := make(chan error, 1)
+	go func() { dirErr <- fsync(dir) }()
+	err := fsync(path)
+	if derr := <-dirErr; err == nil {
+		err = derr
+	}
+	if err != nil {
 		return err
 	}
 	for dir != b.dir && len(dir) > len(b.dir) {
