@@ -79,7 +79,7 @@ s3)
 esac
 wait_port "$kport"
 
-metrics() { curl -sf "http://127.0.0.1:$hport/metrics" | grep '^sluice_bucket_request_seconds_bucket{.*op="put"' || true; }
+metrics() { curl -sf "http://127.0.0.1:$hport/metrics" | grep -E '^sluice_(bucket_request|produce_ack)_seconds_bucket' || true; }
 
 results=$work/results.jsonl
 for round in $(seq "$ROUNDS"); do
@@ -90,30 +90,34 @@ for round in $(seq "$ROUNDS"); do
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
 			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" >"$work/run.json"
 		metrics >"$work/after"
-		python3 - "$type" "$round" "$load" "$work/before" "$work/after" <"$work/run.json" >>"$results" <<'PY'
+		python3 - "$type" "$round" "$load" "$work/before" "$work/after" "$work/run.json" >>"$results" <<'PY'
 import json, re, sys
-r = json.loads(sys.stdin.read())
+r = json.load(open(sys.argv[6]))
 r["type"], r["round"], r["load"] = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-def hist(path):
+def hist(path, series):
     h = {}
     for line in open(path):
         m = re.search(r'le="([^"]+)"\} (\S+)', line)
-        if m:
+        if m and series in line:
             h[float(m.group(1))] = float(m.group(2))
     return h
-before, after = hist(sys.argv[4]), hist(sys.argv[5])
-cum = sorted((le, after[le] - before.get(le, 0)) for le in after)
-total = cum[-1][1] if cum else 0
-p99 = None
-if total > 0:
-    rank, lo, below = 0.99 * total, 0.0, 0.0
+def quantile(series, q):
+    """(count, q-quantile in ms) of what series observed during the run."""
+    before, after = hist(sys.argv[4], series), hist(sys.argv[5], series)
+    cum = sorted((le, after[le] - before.get(le, 0)) for le in after)
+    total = cum[-1][1] if cum else 0
+    if total <= 0:
+        return 0, None
+    rank, lo, below = q * total, 0.0, 0.0
     for le, c in cum:
         if c >= rank:
             hi = le if le != float("inf") else lo
-            p99 = 1000 * (lo + (hi - lo) * (rank - below) / max(c - below, 1e-9))
-            break
+            return total, 1000 * (lo + (hi - lo) * (rank - below) / max(c - below, 1e-9))
         lo, below = le, c
-r["bucket_puts"], r["bucket_put_p99_ms"] = total, p99
+r["bucket_puts"], r["bucket_put_p99_ms"] = quantile('sluice_bucket_request_seconds_bucket{op="put"', 0.99)
+path = "journaled" if r["type"] == "lightning" else "classic"
+r["agent_acks"], r["agent_ack_p99_ms"] = quantile(f'sluice_produce_ack_seconds_bucket{{path="{path}"', 0.99)
+r["agent_ack_p50_ms"] = quantile(f'sluice_produce_ack_seconds_bucket{{path="{path}"', 0.5)[1]
 print(json.dumps(r))
 PY
 	done
@@ -122,22 +126,26 @@ done
 python3 - "$results" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-print("round  type       p50_ms   p99_ms  records/s  load  bucket_put_p99_ms")
+def ms(v):
+    return "-" if v is None else f"{v:.1f}"
+print("round  type       p50_ms   p99_ms  records/s  load  bucket_put_p99  agent_ack_p50/p99 (seal to ack, ms)")
 for r in runs:
     l = r["produce_latency"]
-    put = r["bucket_put_p99_ms"]
-    print(f'{r["round"]:5}  {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {r["records_per_s"]:10.0f} {r["load"]:5.1f} {put if put is None else round(put, 1)}')
+    print(f'{r["round"]:5}  {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {r["records_per_s"]:10.0f} {r["load"]:5.1f} {ms(r["bucket_put_p99_ms"]):>14}  {ms(r["agent_ack_p50_ms"])} / {ms(r["agent_ack_p99_ms"])}')
 med = {}
 for t in ("classic", "lightning"):
     rs = [r for r in runs if r["type"] == t]
     ls = [r["produce_latency"] for r in rs]
-    puts = [r["bucket_put_p99_ms"] for r in rs if r["bucket_put_p99_ms"] is not None]
-    med[t] = (statistics.median(l["p50_ms"] for l in ls), statistics.median(l["p99_ms"] for l in ls))
-    print(f'median {t:9} p50 {med[t][0]:.2f} ms  p99 {med[t][1]:.2f} ms  bucket PUT p99 {statistics.median(puts) if puts else float("nan"):.1f} ms')
+    def mid(key):
+        v = [r[key] for r in rs if r[key] is not None]
+        return statistics.median(v) if v else float("nan")
+    med[t] = (statistics.median(l["p50_ms"] for l in ls), statistics.median(l["p99_ms"] for l in ls), mid("agent_ack_p99_ms"))
+    print(f'median {t:9} p50 {med[t][0]:.2f} ms  p99 {med[t][1]:.2f} ms  bucket PUT p99 {mid("bucket_put_p99_ms"):.1f} ms'
+          f'  agent seal-to-ack p50 {mid("agent_ack_p50_ms"):.1f} p99 {med[t][2]:.1f} ms')
 ratios = sorted(rl["produce_latency"]["p99_ms"] / rc["produce_latency"]["p99_ms"]
                 for rc in runs if rc["type"] == "classic"
                 for rl in runs if rl["type"] == "lightning" and rl["round"] == rc["round"])
 print(f'lightning/classic: p50 {med["lightning"][0]/med["classic"][0]:.2f}  p99 {med["lightning"][1]/med["classic"][1]:.2f}'
-      f'  (same-round p99 ratios {", ".join(f"{x:.2f}" for x in ratios)})')
+      f'  (same-round p99 ratios {", ".join(f"{x:.2f}" for x in ratios)}); agent seal-to-ack p99 {med["lightning"][2]/med["classic"][2]:.2f}')
 print(f'load average {min(r["load"] for r in runs):.1f}-{max(r["load"] for r in runs):.1f}')
 PY

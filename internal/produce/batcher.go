@@ -576,6 +576,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		if !f.acked {
 			b.assignOffsets(f, results)
 			b.duplicateAppendTimes(f, results)
+			b.metrics.ackLatency.WithLabelValues("classic").Observe(time.Since(f.sealed).Seconds())
 		}
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))

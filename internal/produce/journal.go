@@ -159,6 +159,7 @@ func (b *Batcher) acknowledge(f *flush) {
 	b.mu.Unlock()
 	f.acked = true
 	b.release(f)
+	b.metrics.ackLatency.WithLabelValues("journaled").Observe(time.Since(f.sealed).Seconds())
 	close(f.durable)
 }
 
