@@ -20,7 +20,7 @@
 // crash, by whoever recovers its entries). An entry costs the file's own
 // fsync and its directory's, not a new directory tree.
 //
-// Agents before 2026-12-07 wrote one directory tree per entry,
+// Earlier agents (up to 2026-12-06) wrote one directory tree per entry,
 //
 //	journal/<agent>/<generation>-<sequence>/<file key>
 //
@@ -99,7 +99,7 @@ func Parse(key string) (e Entry, ok bool) {
 		return e, false
 	}
 	if len(dir) == 33 && dir[16] == '-' {
-		// The layout before 2026-12-07: <generation>-<sequence>/<file key>.
+		// The earlier agents' layout: <generation>-<sequence>/<file key>.
 		gen, err1 := strconv.ParseUint(dir[:16], 16, 64)
 		seq, err2 := strconv.ParseUint(dir[17:], 16, 64)
 		if err1 != nil || err2 != nil {

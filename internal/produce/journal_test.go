@@ -477,7 +477,7 @@ func TestJournalBucketFailures(t *testing.T) {
 	}
 }
 
-// An upgrade: an agent of the layout before 2026-12-07 (one directory tree
+// An upgrade: an agent of the earlier layout (one directory tree
 // per entry) crashed with acknowledged files in its journal, the new agent
 // that replaced it crashed too; recovery by the new code sequences both
 // generations' files in write order, each once, and leaves neither
