@@ -48,9 +48,9 @@ type RecovererConfig struct {
 // also keeps this agent's own journal lease, which Gate checks before
 // every commit of a journaled flush.
 //
-// Entries are committed in key order, which is write order, one agent's
-// journal at a time under that journal's lease ("journal/<agent>"), and
-// each file exactly once: CommitFile refuses a key it has recorded
+// Entries are committed in (generation, sequence) order, which is write
+// order, one agent's journal at a time under that journal's lease
+// ("journal/<agent>"), and each file exactly once: CommitFile refuses a key it has recorded
 // (metadata.ErrFileCommitted), a file recorded before is only unlisted,
 // and a file deleted after it was committed (compaction, retention) had
 // its record kept until its object was gone, so an entry whose file is
