@@ -25,11 +25,19 @@ type blobBucket struct {
 	dir string
 	// mu guards synced: the directories under dir whose own entry in
 	// their parent has been fsynced, up to dir. A new directory (a new
-	// hour of files/…, a journal entry's) is made durable by the first
+	// hour of files/…, a journal generation's) is made durable by the first
 	// Put into it; the set is forgotten when it grows past
 	// maxSyncedDirs, which only costs those fsyncs again.
 	mu     sync.Mutex
 	synced map[string]bool
+	// dirMu orders the removal of empty directories (Delete) against
+	// writers: a Put holds it for reading while fileblob creates the
+	// object's directories and its temporary file, a Delete for writing
+	// while it removes the directories it left empty. A directory is thus
+	// never removed between its creation and the write that needed it,
+	// and one that holds a file being written is never empty. Lock order:
+	// dirMu, then mu.
+	dirMu sync.RWMutex
 }
 
 const maxSyncedDirs = 4096
@@ -94,7 +102,11 @@ func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
 // for a Content-MD5 to protect, segment files carry their own CRC-32C, and
 // the hashing was the largest CPU cost of producing to `sluice dev`.
 func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) error {
+	// With a content type, NewWriter creates the directories and the
+	// temporary file before it returns.
+	b.dirMu.RLock()
 	w, err := b.b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	b.dirMu.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -109,12 +121,20 @@ func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) er
 // place durable) and, the first time a directory is seen, each parent up
 // to the bucket root, so that a crash cannot lose a directory created for
 // the file (MkdirAll does not sync the parent's entry).
+//
+// The file and its directory are synced in parallel: the rename is already
+// done, so neither sync depends on the other, and on a journaling file
+// system both wait for the same journal commit, which a second, sequential
+// fsync would follow with a cache flush of its own.
 func (b *blobBucket) syncPath(path string) error {
-	if err := fsync(path); err != nil {
-		return err
-	}
 	dir := filepath.Dir(path)
-	if err := fsync(dir); err != nil {
+	dirErr := make(chan error, 1)
+	go func() { dirErr <- fsync(dir) }()
+	err := fsync(path)
+	if derr := <-dirErr; err == nil {
+		err = derr
+	}
+	if err != nil {
 		return err
 	}
 	for dir != b.dir && len(dir) > len(b.dir) {
@@ -197,7 +217,31 @@ func (b *blobBucket) Delete(ctx context.Context, key string) error {
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("objstore: delete %s: %w", key, err)
 	}
+	if b.dir != "" {
+		b.removeEmptyDirs(filepath.Dir(filepath.Join(b.dir, filepath.FromSlash(key))))
+	}
 	return nil
+}
+
+// removeEmptyDirs removes dir and its parents below the bucket root while
+// they are empty: fileblob leaves a key's directories behind when its last
+// object goes (a journal generation, an hour of files/… after
+// compaction). A failure (not empty, already gone) ends the walk; the
+// removal is not fsynced, as an empty directory that reappears after a
+// crash is harmless. A removed directory is forgotten by syncPath, so a
+// Put that creates it again makes it durable again.
+func (b *blobBucket) removeEmptyDirs(dir string) {
+	b.dirMu.Lock()
+	defer b.dirMu.Unlock()
+	for dir != b.dir && len(dir) > len(b.dir) {
+		if err := os.Remove(dir); err != nil {
+			return
+		}
+		b.mu.Lock()
+		delete(b.synced, dir)
+		b.mu.Unlock()
+		dir = filepath.Dir(dir)
+	}
 }
 
 func (b *blobBucket) List(ctx context.Context, prefix string, fn func(Object) error) error {

@@ -204,6 +204,9 @@ type Batcher struct {
 	// they were acknowledged and their size.
 	journal      map[*flush]time.Time
 	journalBytes int64
+	// markerPut is set once this process's journal generation marker is
+	// in the bucket (see internal/journal).
+	markerPut bool
 }
 
 // Lanes: classic flushes commit before they are acknowledged; journaled
@@ -595,6 +598,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		if !f.acked {
 			b.assignOffsets(f, results)
 			b.duplicateAppendTimes(f, results)
+			b.metrics.ackLatency.WithLabelValues("classic").Observe(time.Since(f.sealed).Seconds())
 		}
 		b.metrics.flushes.Inc()
 		b.metrics.flushBytes.Observe(float64(len(data)))
@@ -762,6 +766,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 	go func() { b.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		b.closeGeneration(ctx)
 		b.cancel()
 		return nil
 	case <-ctx.Done():

@@ -99,7 +99,24 @@ func (b *Batcher) journalUploaded(f *flush, key string) error {
 
 // putEntry writes a journal entry, with the upload retries but outside
 // the upload slots: an empty object must not halve the uploads of files.
+// This process's first entry writes its generation marker first.
 func (b *Batcher) putEntry(key string) error {
+	b.mu.Lock()
+	opened := b.markerPut
+	b.mu.Unlock()
+	if !opened {
+		if err := b.putEmpty(journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.markerPut = true
+		b.mu.Unlock()
+	}
+	return b.putEmpty(key)
+}
+
+// putEmpty writes an empty object, retrying as uploads do.
+func (b *Batcher) putEmpty(key string) error {
 	var err error
 	for attempt := 0; attempt < b.cfg.UploadAttempts; attempt++ {
 		if attempt > 0 {
@@ -116,6 +133,20 @@ func (b *Batcher) putEntry(key string) error {
 	return err
 }
 
+// closeGeneration deletes this process's generation marker, once every
+// flush has finished: entries left for recovery do not need it.
+func (b *Batcher) closeGeneration(ctx context.Context) {
+	b.mu.Lock()
+	opened := b.markerPut
+	b.mu.Unlock()
+	if !opened {
+		return
+	}
+	if err := b.bucket.Delete(ctx, journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
+		b.logger.Warn("cannot delete the journal generation marker; recovery will", "err", err)
+	}
+}
+
 // acknowledge answers f's producers without offsets and counts f in the
 // journal.
 func (b *Batcher) acknowledge(f *flush) {
@@ -128,6 +159,7 @@ func (b *Batcher) acknowledge(f *flush) {
 	b.mu.Unlock()
 	f.acked = true
 	b.release(f)
+	b.metrics.ackLatency.WithLabelValues("journaled").Observe(time.Since(f.sealed).Seconds())
 	close(f.durable)
 }
 

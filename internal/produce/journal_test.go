@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -65,6 +66,7 @@ func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]me
 // test, as agents share them.
 type jenv struct {
 	t      *testing.T
+	dir    string // the local bucket's root
 	log    *faultyLog
 	bucket *objstore.Faulty
 	logger *slog.Logger
@@ -82,7 +84,7 @@ func newJEnv(t *testing.T) *jenv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dir.Close(); store.Close() })
-	return &jenv{t: t, log: &faultyLog{Store: store}, bucket: &objstore.Faulty{Bucket: dir}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &jenv{t: t, dir: filepath.Join(root, "bucket"), log: &faultyLog{Store: store}, bucket: &objstore.Faulty{Bucket: dir}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func (e *jenv) topic(name string) metadata.TopicID {
@@ -200,7 +202,7 @@ func TestLightningAcknowledgedBeforeCommit(t *testing.T) {
 	topic := e.topic("fast")
 	hold := make(chan struct{})
 	e.log.set(nil, hold)
-	b, _ := e.batcher(produce.Config{Agent: "node-1"})
+	b, stop := e.batcher(produce.Config{Agent: "node-1"})
 
 	acked := produceAcked(t, b, topic, "v", 3, 2, true)
 	if len(acked) != 6 {
@@ -217,6 +219,9 @@ func TestLightningAcknowledgedBeforeCommit(t *testing.T) {
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v, want %v", got, acked)
 	}
+	// A batcher that stops cleanly takes its generation marker along.
+	stop()
+	e.journalGone()
 }
 
 // Lightning batches of a producer that keeps sending while commits fail
@@ -273,6 +278,7 @@ func TestRecoveryBySameAgent(t *testing.T) {
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v\nwant %v", got, acked)
 	}
+	e.journalGone()
 }
 
 // A restart on a host whose clock is 30 s behind the crashed process's
@@ -468,6 +474,85 @@ func TestJournalBucketFailures(t *testing.T) {
 	}
 	if n := e.log.commits.Load(); n != int64(len(acked)) {
 		t.Fatalf("%d commits for %d files", n, len(acked))
+	}
+}
+
+// An upgrade: an agent of the earlier layout (one directory tree
+// per entry) crashed with acknowledged files in its journal, the new agent
+// that replaced it crashed too; recovery by the new code sequences both
+// generations' files in write order, each once, and leaves neither
+// objects nor directories under journal/.
+func TestRecoveryOfLegacyLayoutEntries(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	old, crash := e.batcher(produce.Config{Agent: "node-1"})
+	acked := produceAcked(t, old, topic, "old", 6, 2, true)
+	crash()
+	// Rewrite its journal as the older agent wrote it: legacy entry keys,
+	// no generation marker.
+	legacy := e.entries()
+	if len(legacy) == 0 {
+		t.Fatal("no journal entries left by the crashed agent")
+	}
+	for _, en := range legacy {
+		if err := e.bucket.Put(ctx, journal.LegacyKey(en.Agent, en.Generation, en.Sequence, en.File), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.bucket.Delete(ctx, en.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.bucket.Delete(ctx, journal.MarkerKey("node-1", old.Generation())); err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range e.entries() {
+		if en.Key != journal.LegacyKey(en.Agent, en.Generation, en.Sequence, en.File) {
+			t.Fatalf("entry %s is not in the legacy layout", en.Key)
+		}
+	}
+
+	gen, err := produce.NextGeneration(ctx, e.bucket, "node-1", time.Unix(0, int64(old.Generation())).Add(-time.Minute))
+	if err != nil || gen <= old.Generation() {
+		t.Fatalf("generation after legacy entries: %d, %v; want above %d", gen, err, old.Generation())
+	}
+	newer, crash := e.batcher(produce.Config{Agent: "node-1", Generation: gen})
+	acked = append(acked, produceAcked(t, newer, topic, "new", 6, 2, true)...)
+	crash()
+	if n := len(e.entries()); n <= len(legacy) {
+		t.Fatalf("%d journal entries, want the %d legacy ones and the new agent's", n, len(legacy))
+	}
+	e.log.set(nil, nil)
+
+	rec := e.recoverer("node-1", gen+1, time.Second)
+	for range 2 {
+		if err := rec.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	if n := e.log.commits.Load(); n != int64(len(acked)/2) {
+		t.Fatalf("%d commits for %d files", n, len(acked)/2)
+	}
+	e.journalGone()
+}
+
+// journalGone checks that nothing is left under journal/: no object
+// (entry or generation marker) and, in the local bucket, no directory.
+func (e *jenv) journalGone() {
+	e.t.Helper()
+	err := e.bucket.List(context.Background(), journal.Prefix, func(o objstore.Object) error {
+		e.t.Errorf("left in the journal: %s", o.Key)
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "journal")); !os.IsNotExist(err) {
+		e.t.Errorf("journal directory still in the local bucket (%v)", err)
 	}
 }
 

@@ -18,7 +18,11 @@ type Metrics struct {
 	commitLatency prometheus.Histogram
 	// commitBySize is commitLatency by the number of partitions the
 	// flush touched (commitSizeClass), with finer buckets.
-	commitBySize  *prometheus.HistogramVec
+	commitBySize *prometheus.HistogramVec
+	// ackLatency is a file's seal to its producers' acknowledgement, by
+	// path: classic (after the commit) or journaled (after the file and
+	// its journal entry are durable).
+	ackLatency    *prometheus.HistogramVec
 	bufferedBytes prometheus.Gauge
 	batchesIn     prometheus.Counter
 	recordsIn     prometheus.Counter
@@ -51,6 +55,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_seconds", Help: "Metadata store commit latency of flushed files.", Buckets: latency}),
 		commitBySize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Help: "Metadata store commit latency of flushed files, by the partitions the file holds: 1-9, 10-99, 100-999, 1000+.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 48)}, []string{"partitions"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_ack_seconds", Help: "Time from a file's seal to its producers' acknowledgement, by path: classic (file durable and committed) or journaled (file and journal entry durable; lightning topics, ripcord).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 40)}, []string{"path"}),
 		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_produce_buffered_bytes", Help: "Batch bytes buffered or in flight."}),
 		batchesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total", Help: "Record batches committed."}),
 		recordsIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_records_total", Help: "Records (offsets) committed."}),
@@ -84,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.journalRefused, m.journalRetries, m.ripcordFlushes, m.ripcordActivations, m.recovered)
 		reg.MustRegister(gauges...)
-		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
+		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
 }

@@ -1,10 +1,12 @@
 package produce
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,9 +48,9 @@ type RecovererConfig struct {
 // also keeps this agent's own journal lease, which Gate checks before
 // every commit of a journaled flush.
 //
-// Entries are committed in key order, which is write order, one agent's
-// journal at a time under that journal's lease ("journal/<agent>"), and
-// each file exactly once: CommitFile refuses a key it has recorded
+// Entries are committed in (generation, sequence) order, which is write
+// order, one agent's journal at a time under that journal's lease
+// ("journal/<agent>"), and each file exactly once: CommitFile refuses a key it has recorded
 // (metadata.ErrFileCommitted), a file recorded before is only unlisted,
 // and a file deleted after it was committed (compaction, retention) had
 // its record kept until its object was gone, so an entry whose file is
@@ -100,9 +102,12 @@ func NewRecoverer(cfg RecovererConfig, store RecoveryStore, bucket objstore.Buck
 // this agent or another, sequences them in write order.
 func NextGeneration(ctx context.Context, bucket objstore.Bucket, agent string, now time.Time) (uint64, error) {
 	gen := uint64(now.UnixNano())
-	err := bucket.List(ctx, journal.Prefix+agent+"/", func(o objstore.Object) error {
+	err := bucket.List(ctx, journal.AgentPrefix(agent), func(o objstore.Object) error {
 		if e, ok := journal.Parse(o.Key); ok && e.Agent == agent && e.Generation >= gen {
 			gen = e.Generation + 1
+		}
+		if m, ok := journal.ParseMarker(o.Key); ok && m.Agent == agent && m.Generation >= gen {
+			gen = m.Generation + 1
 		}
 		return nil
 	})
@@ -170,21 +175,30 @@ func (r *Recoverer) Run(ctx context.Context) {
 
 // RunOnce lists the journal and recovers what it may: this agent's
 // earlier generations (under its own lease) and every other agent's
-// journal whose lease it can take.
+// journal whose lease it can take. The markers of the generations it
+// recovered completely are deleted with their last entry.
 func (r *Recoverer) RunOnce(ctx context.Context) error {
-	byAgent := make(map[string][]journal.Entry)
+	byAgent := make(map[string]*agentJournal)
 	var agents []string
+	of := func(agent string) *agentJournal {
+		j, ok := byAgent[agent]
+		if !ok {
+			j = &agentJournal{}
+			byAgent[agent] = j
+			agents = append(agents, agent)
+		}
+		return j
+	}
 	r.written = make(map[string]time.Time)
 	err := r.bucket.List(ctx, journal.Prefix, func(o objstore.Object) error {
-		e, ok := journal.Parse(o.Key)
-		if !ok {
-			return nil
+		if e, ok := journal.Parse(o.Key); ok {
+			r.written[e.Key] = o.ModTime
+			j := of(e.Agent)
+			j.entries = append(j.entries, e)
+		} else if m, ok := journal.ParseMarker(o.Key); ok {
+			j := of(m.Agent)
+			j.markers = append(j.markers, m)
 		}
-		r.written[e.Key] = o.ModTime
-		if _, seen := byAgent[e.Agent]; !seen {
-			agents = append(agents, e.Agent)
-		}
-		byAgent[e.Agent] = append(byAgent[e.Agent], e)
 		return nil
 	})
 	if err != nil {
@@ -192,25 +206,27 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 	}
 	var errs []error
 	for _, agent := range agents {
-		entries := byAgent[agent]
+		j := byAgent[agent]
+		// Listing order is write order within one key layout; a journal
+		// may hold entries of both (an older process's, then a newer's).
+		slices.SortStableFunc(j.entries, func(a, b journal.Entry) int {
+			return cmp.Or(cmp.Compare(a.Generation, b.Generation), cmp.Compare(a.Sequence, b.Sequence))
+		})
 		if agent == r.cfg.Agent {
 			// Every other generation is an earlier process's, older or
 			// not by this clock: a generation is a process's start time
 			// on its own host's clock, so a restart on a host whose clock
 			// is behind the previous one's picks a lower one.
-			old := entries[:0:0]
-			for _, e := range entries {
-				if e.Generation != r.cfg.Generation {
-					old = append(old, e)
-				}
-			}
-			if len(old) == 0 {
+			mine := func(gen uint64) bool { return gen == r.cfg.Generation }
+			j.entries = slices.DeleteFunc(j.entries, func(e journal.Entry) bool { return mine(e.Generation) })
+			j.markers = slices.DeleteFunc(j.markers, func(m journal.Marker) bool { return mine(m.Generation) })
+			if len(j.entries) == 0 && len(j.markers) == 0 {
 				continue
 			}
 			if err := r.Gate(ctx); err != nil {
 				return err
 			}
-			errs = append(errs, r.recover(ctx, agent, old, nil))
+			errs = append(errs, r.recoverJournal(ctx, agent, j, nil))
 			continue
 		}
 		lease, err := r.store.AcquireLease(ctx, leaseName(agent), r.cfg.Agent, r.cfg.LeaseTTL)
@@ -221,7 +237,7 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		r.logger.Info("recovering the journal of an agent whose lease expired", "agent", agent, "entries", len(entries))
+		r.logger.Info("recovering the journal of an agent whose lease expired", "agent", agent, "entries", len(j.entries))
 		renewed := time.Now()
 		renew := func(ctx context.Context) error {
 			if time.Since(renewed) < r.cfg.LeaseTTL/4 {
@@ -234,12 +250,35 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 			renewed = start
 			return nil
 		}
-		errs = append(errs, r.recover(ctx, agent, entries, renew))
+		errs = append(errs, r.recoverJournal(ctx, agent, j, renew))
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		r.store.ReleaseLease(rctx, lease)
 		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// agentJournal is what one pass found of one agent's journal: entries in
+// write order, and generation markers.
+type agentJournal struct {
+	entries []journal.Entry
+	markers []journal.Marker
+}
+
+// recoverJournal settles j's entries and then, if all were settled,
+// deletes j's markers: those generations' processes are gone (or, for an
+// agent cut off from the store, have lost their journal: an entry it
+// still writes is found by the next pass all the same).
+func (r *Recoverer) recoverJournal(ctx context.Context, agent string, j *agentJournal, renew func(context.Context) error) error {
+	if err := r.recover(ctx, agent, j.entries, renew); err != nil {
+		return err
+	}
+	for _, m := range j.markers {
+		if err := r.bucket.Delete(ctx, m.Key); err != nil {
+			return fmt.Errorf("delete journal marker: %w", err)
+		}
+	}
+	return nil
 }
 
 // recover settles entries, which are one agent's, in order, stopping at
