@@ -97,6 +97,9 @@ type Config struct {
 	Events Events
 	// Schemas is the schema registry (nil: none; its pages answer 501).
 	Schemas Schemas
+	// Tables is the tableflow role's tables (nil without the role; its
+	// pages answer 501).
+	Tables Tables
 	// Summary is the agent's in-memory throughput history (nil: empty).
 	Summary *Summary
 	// Authenticate is the login hook: it returns the principal a request
@@ -186,6 +189,8 @@ var routes = []route{
 	{"GET /api/v1/schemas/subjects/{subject}", false, (*API).serveSubject, false},
 	{"GET /api/v1/schemas/subjects/{subject}/diff", false, (*API).serveDiff, false},
 	{"POST /api/v1/schemas/subjects/{subject}/compatibility", false, (*API).serveCompatibility, false},
+	{"GET /api/v1/tables", false, (*API).serveTables, false},
+	{"GET /api/v1/tables/{name}", false, (*API).serveTable, false},
 }
 
 // Routes returns the patterns of every endpoint, in registration order.

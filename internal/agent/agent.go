@@ -283,6 +283,7 @@ type Agent struct {
 	// tableflow runs the tableflow role's service (nil without the role);
 	// tableflowDone is closed when its Run has returned.
 	tableflow     *tableflow.Service
+	tableflowCfg  *tableflow.Config // the config tableflow runs, for the console
 	tableflowDone chan struct{}
 
 	// watcher announces other agents' commits (nil if the store cannot);

@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/tableflow"
 
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/console"
@@ -47,7 +50,12 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 	if a.schemaRegistry != nil {
 		schemas = a.schemaRegistry
 	}
+	var tables adminapi.Tables
+	if a.tableflow != nil {
+		tables = consoleTables{cfg: a.tableflowCfg, cat: a.tableflow.Catalog()}
+	}
 	a.admin = adminapi.New(adminapi.Config{
+		Tables:    tables,
 		Events:    a.query,
 		Schemas:   schemas,
 		Kafka:     a.server,
@@ -69,6 +77,33 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		defer close(a.summaryDone)
 		a.summary.Run(ctx, summaryInterval)
 	}()
+}
+
+// consoleTables shows the tableflow role's tables in the console: the
+// tables of its config, loaded through its Iceberg catalog (what the REST
+// catalog under /v1/ serves).
+type consoleTables struct {
+	cfg *tableflow.Config
+	cat *tableflow.Catalog
+}
+
+func (t consoleTables) Sources() []adminapi.TableSource {
+	out := make([]adminapi.TableSource, 0, len(t.cfg.Tables))
+	for _, tc := range t.cfg.Tables {
+		s := adminapi.TableSource{Name: tc.Name, SourceCluster: tc.SourceCluster, SourceTopic: tc.SourceTopic,
+			Format: tc.Format, Subject: tc.Subject, PartitionBy: tc.PartitionBy}
+		for _, c := range t.cfg.SourceClusters {
+			if c.Name == tc.SourceCluster {
+				s.Bootstrap = c.BootstrapServers
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (t consoleTables) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
+	return t.cat.LoadTable(ctx, ident)
 }
 
 // readiness is the readiness checker's view, for the admin API.

@@ -217,3 +217,30 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, "diff", "Subject "+subject+": diff", "schemas", map[string]any{"Diff": d, "Versions": all.Versions})
 }
+
+// tables lists the tableflow role's tables; without the role the page
+// says so.
+func (c *Console) tables(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	q := listQuery(r)
+	pg, err := c.api.ListTables(r.Context(), q)
+	msg, ok := c.soft(w, r, err)
+	if !ok {
+		return
+	}
+	c.render(w, r, "tables", "Tables", "tables", map[string]any{"Q": q.Q, "Page": pg, "First": q.PageToken == "", "Error": msg})
+}
+
+func (c *Console) table(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	d, err := c.api.Table(r.Context(), r.PathValue("name"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "table", "Table "+d.Name, "tables", d)
+}
