@@ -126,7 +126,7 @@ type TableSnapshot struct {
 	TotalRecords int64     `json:"total_records"`
 	// KafkaOffsets is the next offset of each source partition the
 	// snapshot includes (partition → offset).
-	KafkaOffsets map[string]int64 `json:"kafka_offsets,omitempty"`
+	KafkaOffsets map[string]int64  `json:"kafka_offsets,omitempty"`
 	Summary      map[string]string `json:"summary,omitempty"`
 }
 
