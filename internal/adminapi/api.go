@@ -37,13 +37,20 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/schemaregistry"
 )
 
 // Kafka is the Kafka API's request path (kafka.Server.Do): it answers one
 // request in-process exactly as it would answer a client of principal p.
 type Kafka interface {
 	Do(ctx context.Context, p auth.Principal, clientID string, msg kmsg.Request) (kmsg.Response, error)
+	// Authorize is the Kafka API's authorization of one action of p,
+	// for reads no Kafka request carries (event queries).
+	Authorize(p auth.Principal, clientID string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
 }
+
+// clientID is the client ID the API's Kafka requests carry.
+const clientID = "sluice-console"
 
 // Store is what the API reads from the metadata store directly.
 type Store interface {
@@ -97,6 +104,9 @@ type Config struct {
 	Events Events
 	// Schemas is the schema registry (nil: none; its pages answer 501).
 	Schemas Schemas
+	// SchemaAuth is the registry listener's Authenticator (nil: it lets
+	// anyone in); the schema pages allow whom it allows.
+	SchemaAuth schemaregistry.Authenticator
 	// Tables is the tableflow role's tables (nil without the role; its
 	// pages answer 501).
 	Tables Tables
@@ -325,7 +335,7 @@ func storeError(err error, what string) error {
 // do sends msg at version v through the Kafka request path.
 func (a *API) do(ctx context.Context, p auth.Principal, v int16, msg kmsg.Request) (kmsg.Response, error) {
 	msg.SetVersion(v)
-	resp, err := a.cfg.Kafka.Do(ctx, p, "sluice-console", msg)
+	resp, err := a.cfg.Kafka.Do(ctx, p, clientID, msg)
 	if err != nil {
 		return nil, err
 	}

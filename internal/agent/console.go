@@ -55,21 +55,22 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		tables = consoleTables{cfg: a.tableflowCfg, cat: a.tableflow.Catalog()}
 	}
 	a.admin = adminapi.New(adminapi.Config{
-		Tables:    tables,
-		Events:    a.query,
-		Schemas:   schemas,
-		Kafka:     a.server,
-		Store:     a.store,
-		Readiness: a.readiness,
-		NodeID:    nodeID,
-		Zone:      a.cfg.Zone,
-		StartedAt: started,
-		AgentTTL:  a.cfg.AgentTTL,
-		ReadOnly:  a.cfg.ConsoleReadOnly,
-		Summary:   a.summary,
-		Logger:    a.logger,
-		Login:     login,
-		Auditor:   adminAuditor{a.events},
+		Tables:     tables,
+		Events:     a.query,
+		Schemas:    schemas,
+		SchemaAuth: a.schemaAuth,
+		Kafka:      a.server,
+		Store:      a.store,
+		Readiness:  a.readiness,
+		NodeID:     nodeID,
+		Zone:       a.cfg.Zone,
+		StartedAt:  started,
+		AgentTTL:   a.cfg.AgentTTL,
+		ReadOnly:   a.cfg.ConsoleReadOnly,
+		Summary:    a.summary,
+		Logger:     a.logger,
+		Login:      login,
+		Auditor:    adminAuditor{a.events},
 	})
 	a.console = console.New(a.admin)
 	a.summaryDone = make(chan struct{})

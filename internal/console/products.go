@@ -73,11 +73,12 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) denials(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	since := sinceParam(r)
-	d, err := c.api.ACLDenials(r.Context(), since)
+	d, err := c.api.ACLDenials(r.Context(), p, since)
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -132,7 +133,8 @@ func eventRows(res *query.Result) []eventRow {
 const defaultEventsQuery = "from audit"
 
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query().Get("q")
@@ -140,7 +142,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		q = defaultEventsQuery
 	}
 	since := sinceParam(r)
-	ans, err := c.api.QueryEvents(r.Context(), adminapi.EventsQuery{Text: q, Since: since, Timeline: true})
+	ans, err := c.api.QueryEvents(r.Context(), p, adminapi.EventsQuery{Text: q, Since: since, Timeline: true})
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -158,11 +160,12 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) subjects(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	q := listQuery(r)
-	pg, err := c.api.Subjects(r.Context(), q)
+	pg, err := c.api.Subjects(r.Context(), p, q)
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -171,10 +174,11 @@ func (c *Console) subjects(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) subject(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
-	d, err := c.api.Subject(r.Context(), r.PathValue("subject"), r.URL.Query().Get("version"))
+	d, err := c.api.Subject(r.Context(), p, r.PathValue("subject"), r.URL.Query().Get("version"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -183,7 +187,8 @@ func (c *Console) subject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	subject := r.PathValue("subject")
@@ -193,7 +198,7 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 	}
 	if from == "" {
 		// The version before the one shown.
-		d, err := c.api.Subject(r.Context(), subject, to)
+		d, err := c.api.Subject(r.Context(), p, subject, to)
 		if err != nil {
 			c.fail(w, r, err)
 			return
@@ -205,12 +210,12 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	d, err := c.api.DiffVersions(r.Context(), subject, from, to)
+	d, err := c.api.DiffVersions(r.Context(), p, subject, from, to)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	all, err := c.api.Subject(r.Context(), subject, "")
+	all, err := c.api.Subject(r.Context(), p, subject, "")
 	if err != nil {
 		c.fail(w, r, err)
 		return
