@@ -120,6 +120,8 @@ type Config struct {
 	// Login checks the cluster's credentials (--console-auth scram); the
 	// console serves its login form with it. Nil: no login.
 	Login *Login
+	// Peer is how the API calls other agents (peer.go).
+	Peer Peer
 	// Auditor, if set, is told of every mutating call (audit.go).
 	Auditor Auditor
 	Logger  *slog.Logger
@@ -265,6 +267,9 @@ func (a *API) handler(rt route) http.Handler {
 
 // Principal is who a request acts as (the login hook's answer).
 func (a *API) Principal(r *http.Request) (auth.Principal, error) {
+	if p, named, err := a.peerPrincipal(r); named {
+		return p, err // another agent passing on its user's request
+	}
 	if a.cfg.Authenticate == nil {
 		return auth.Anonymous, nil
 	}

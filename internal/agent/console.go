@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/subtle"
+	"net/http"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
@@ -55,6 +57,7 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		tables = consoleTables{cfg: a.tableflowCfg, cat: a.tableflow.Catalog()}
 	}
 	a.admin = adminapi.New(adminapi.Config{
+		Peer:       a.consolePeer(),
 		Tables:     tables,
 		Events:     a.query,
 		Schemas:    schemas,
@@ -78,6 +81,24 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		defer close(a.summaryDone)
 		a.summary.Run(ctx, summaryInterval)
 	}()
+}
+
+// consolePeer is how the admin API calls the other agents: as the zone
+// peer cache does (scheme, TLS, the cluster secret), and, with a cluster
+// secret, trusting the principal a request carrying it names, so a
+// console session on one agent acts on a group another coordinates.
+func (a *Agent) consolePeer() adminapi.Peer {
+	scheme, tlsCfg, header := a.peerTransport()
+	p := adminapi.Peer{Scheme: scheme, Header: header}
+	if tlsCfg != nil {
+		p.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	}
+	if secret := []byte(a.cfg.Security.ClusterSecret); len(secret) > 0 {
+		p.Verify = func(r *http.Request) bool {
+			return subtle.ConstantTimeCompare([]byte(r.Header.Get(clusterSecretHeader)), secret) == 1
+		}
+	}
+	return p
 }
 
 // consoleTables shows the tableflow role's tables in the console: the

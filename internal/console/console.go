@@ -211,7 +211,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"))
+	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"), r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
