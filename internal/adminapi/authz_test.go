@@ -2,6 +2,8 @@ package adminapi_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -95,5 +97,33 @@ func TestEventsAndSchemasAuthorized(t *testing.T) {
 	}
 	if resp, body := send(t, "GET", base+"/events", "bob", "bob-pw", nil, "", ""); resp.StatusCode != 200 || !strings.Contains(body, "TOPIC_AUTHORIZATION_FAILED") {
 		t.Fatalf("bob's events page: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestPrincipalHeaderNeedsSecret: only another agent, proving itself
+// with the cluster secret, may name the principal a request acts as;
+// these agents have no secret, so a request naming one is refused
+// whatever else it carries.
+func TestPrincipalHeaderNeedsSecret(t *testing.T) {
+	t.Parallel()
+	for _, base := range []string{startSecuredAgent(t), startAgent(t, false).base} {
+		for _, user := range []string{"", "alice"} {
+			req, err := http.NewRequest("GET", base+"/api/v1/users", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Sluice-Principal", "User:admin")
+			req.Header.Set("X-Sluice-Cluster-Secret", "guess")
+			if user != "" {
+				req.SetBasicAuth(user, "alice-pw")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantAPIError(t, resp, string(body), 401, "UNAUTHENTICATED")
+		}
 	}
 }

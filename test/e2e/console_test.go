@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -190,6 +191,13 @@ tables:
 		t.Fatalf("browser script: %v after steps %v\nstderr:\n%s", err, steps, stderr.String())
 	}
 	t.Logf("browser steps: %v", steps)
+
+	// The CLI lists the same table through the admin API, with what the
+	// Iceberg catalog does not know: its source topic and lag.
+	out, err := exec.CommandContext(ctx, sluiceBin, "tables", "list", "--http-addr", a.HTTPAddr).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^ops\.jobs\s+self/jobs\s+json\s+active\s+\d+\s+`+fmt.Sprint(records)+`\s+\d+\s+\d+\s+0\s+\S+$`).Match(out) {
+		t.Errorf("sluice tables list --http-addr: %v\n%s", err, out)
+	}
 
 	// The overview screenshot shows the page, not a blank one.
 	shotNames := []string{"console-overview.png", "console-topic.png", "console-group.png", "console-schema-diff.png", "console-events.png", "console-table.png"}
