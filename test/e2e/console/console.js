@@ -249,13 +249,13 @@ async function main () {
   // snapshots with their Kafka offsets, once it holds every record.
   step('tables')
   await until('/tables', '#tables a[href="/tables/ops.jobs"]')
-  const row = await page.textContent('#tables tbody tr')
-  if (!row.includes('jobs') || !row.includes('json')) throw new Error('tables row ' + row)
-  const end = Date.now() + 60000
+  const tableRow = await page.textContent('#tables tbody tr')
+  if (!tableRow.includes('jobs') || !tableRow.includes('json')) throw new Error('tables row ' + tableRow)
+  const tableEnd = Date.now() + 60000
   for (;;) {
     await go('/tables/ops.jobs')
     if ((await page.textContent('#table-records')).trim() === String(cfg.lag) && (await page.textContent('#table-lag')).trim() === '0') break
-    if (Date.now() > end) throw new Error('table never held every record: ' + await page.textContent('main'))
+    if (Date.now() > tableEnd) throw new Error('table never held every record: ' + await page.textContent('main'))
     await page.waitForTimeout(250)
   }
   const cols = await page.textContent('#columns')
