@@ -76,10 +76,13 @@ type Agent struct {
 	DataDir   string
 	KafkaAddr string
 	HTTPAddr  string
-	args      []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	logs      *syncBuffer
+	// APIUser and APIPassword, when set, log the tests' admin API calls
+	// in (--console-auth scram).
+	APIUser, APIPassword string
+	args                 []string
+	cmd                  *exec.Cmd
+	exited               chan struct{}
+	logs                 *syncBuffer
 
 	// SchemaRegistryAddr is the schema registry's listener.
 	SchemaRegistryAddr string
