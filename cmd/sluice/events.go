@@ -130,6 +130,7 @@ func runEventsQuery(cmd *cobra.Command, f eventsFlags, text string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	setAPIAuth(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -143,6 +144,10 @@ func runEventsQuery(cmd *cobra.Command, f eventsFlags, text string) error {
 		var eb query.ErrorBody
 		if json.Unmarshal(raw, &eb) == nil && eb.Message != "" {
 			return errors.New(eb.Message)
+		}
+		var ae struct{ Code, Error string } // the admin API's login and authorization
+		if json.Unmarshal(raw, &ae) == nil && ae.Code != "" {
+			return fmt.Errorf("%s: %s", ae.Code, ae.Error)
 		}
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(raw)))
 	}

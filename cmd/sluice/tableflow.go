@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -22,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/tableflow"
 )
 
@@ -93,12 +97,22 @@ func newTablesCmd() *cobra.Command {
 		}
 		return cat.LoadTable(ctx, tableflow.Ident(name))
 	}
+	var apiAddr string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tables",
-		Args:  cobra.NoArgs,
+		Long: `Lists the tables of the Iceberg REST catalog (--catalog). With --http-addr,
+asks an agent with the tableflow role through its admin API instead
+(GET /api/v1/tables, docs/api.md): one request, and the answer adds what
+the catalog does not know, each table's source topic, format, lag and
+last commit. With --console-auth scram on the agent, set
+SLUICE_API_USER and SLUICE_API_PASSWORD.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if apiAddr != "" {
+				return listTablesAPI(ctx, apiAddr, cmd.OutOrStdout())
+			}
 			cat, err := open(ctx)
 			if err != nil {
 				return err
@@ -133,6 +147,7 @@ func newTablesCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	list.Flags().StringVar(&apiAddr, "http-addr", "", "HTTP address of an agent with the tableflow role: list through its admin API, with source topics and lag")
 	describe := &cobra.Command{
 		Use:   "describe TABLE",
 		Short: "Print a table's schema, partition spec, current snapshot and Kafka offsets",
@@ -199,3 +214,34 @@ func newTablesCmd() *cobra.Command {
 }
 
 var _ catalog.Catalog = (*rest.Catalog)(nil)
+
+// listTablesAPI prints the tables GET /api/v1/tables answers, every page.
+func listTablesAPI(ctx context.Context, addr string, out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tSOURCE\tFORMAT\tSTATE\tSNAPSHOTS\tRECORDS\tFILES\tBYTES\tLAG\tLAST COMMIT")
+	token := ""
+	for {
+		var pg adminapi.TablePage
+		path := "/api/v1/tables?limit=1000"
+		if token != "" {
+			path += "&page_token=" + url.QueryEscape(token)
+		}
+		if err := apiGet(ctx, addr, path, &pg); err != nil {
+			return err
+		}
+		for _, t := range pg.Tables {
+			lag, last := "-", "-"
+			if t.Lag != nil {
+				lag = strconv.FormatInt(*t.Lag, 10)
+			}
+			if !t.LastCommitAt.IsZero() {
+				last = t.LastCommitAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", t.Name, t.SourceCluster, t.SourceTopic, t.Format, t.State,
+				t.Snapshots, t.Records, t.DataFiles, t.Bytes, lag, last)
+		}
+		if token = pg.NextPageToken; token == "" {
+			return tw.Flush()
+		}
+	}
+}

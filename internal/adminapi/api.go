@@ -37,13 +37,20 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/schemaregistry"
 )
 
 // Kafka is the Kafka API's request path (kafka.Server.Do): it answers one
 // request in-process exactly as it would answer a client of principal p.
 type Kafka interface {
 	Do(ctx context.Context, p auth.Principal, clientID string, msg kmsg.Request) (kmsg.Response, error)
+	// Authorize is the Kafka API's authorization of one action of p,
+	// for reads no Kafka request carries (event queries).
+	Authorize(p auth.Principal, clientID string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
 }
+
+// clientID is the client ID the API's Kafka requests carry.
+const clientID = "sluice-console"
 
 // Store is what the API reads from the metadata store directly.
 type Store interface {
@@ -97,6 +104,12 @@ type Config struct {
 	Events Events
 	// Schemas is the schema registry (nil: none; its pages answer 501).
 	Schemas Schemas
+	// SchemaAuth is the registry listener's Authenticator (nil: it lets
+	// anyone in); the schema pages allow whom it allows.
+	SchemaAuth schemaregistry.Authenticator
+	// Tables is the tableflow role's tables (nil without the role; its
+	// pages answer 501).
+	Tables Tables
 	// Summary is the agent's in-memory throughput history (nil: empty).
 	Summary *Summary
 	// Authenticate is the login hook: it returns the principal a request
@@ -107,6 +120,8 @@ type Config struct {
 	// Login checks the cluster's credentials (--console-auth scram); the
 	// console serves its login form with it. Nil: no login.
 	Login *Login
+	// Peer is how the API calls other agents (peer.go).
+	Peer Peer
 	// Auditor, if set, is told of every mutating call (audit.go).
 	Auditor Auditor
 	Logger  *slog.Logger
@@ -186,6 +201,8 @@ var routes = []route{
 	{"GET /api/v1/schemas/subjects/{subject}", false, (*API).serveSubject, false},
 	{"GET /api/v1/schemas/subjects/{subject}/diff", false, (*API).serveDiff, false},
 	{"POST /api/v1/schemas/subjects/{subject}/compatibility", false, (*API).serveCompatibility, false},
+	{"GET /api/v1/tables", false, (*API).serveTables, false},
+	{"GET /api/v1/tables/{name}", false, (*API).serveTable, false},
 }
 
 // Routes returns the patterns of every endpoint, in registration order.
@@ -250,6 +267,9 @@ func (a *API) handler(rt route) http.Handler {
 
 // Principal is who a request acts as (the login hook's answer).
 func (a *API) Principal(r *http.Request) (auth.Principal, error) {
+	if p, named, err := a.peerPrincipal(r); named {
+		return p, err // another agent passing on its user's request
+	}
 	if a.cfg.Authenticate == nil {
 		return auth.Anonymous, nil
 	}
@@ -320,7 +340,7 @@ func storeError(err error, what string) error {
 // do sends msg at version v through the Kafka request path.
 func (a *API) do(ctx context.Context, p auth.Principal, v int16, msg kmsg.Request) (kmsg.Response, error) {
 	msg.SetVersion(v)
-	resp, err := a.cfg.Kafka.Do(ctx, p, "sluice-console", msg)
+	resp, err := a.cfg.Kafka.Do(ctx, p, clientID, msg)
 	if err != nil {
 		return nil, err
 	}

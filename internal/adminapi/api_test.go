@@ -675,6 +675,8 @@ func statusFor(path string) int {
 	switch {
 	case strings.HasPrefix(path, "/api/v1/topics/") || strings.HasPrefix(path, "/api/v1/groups/") || path == "/api/v1/schemas/subjects/s":
 		return 404
+	case strings.HasPrefix(path, "/api/v1/tables"):
+		return 501 // no tableflow role
 	case path == "/api/v1/acls" || path == "/api/v1/schemas/subjects/s/diff":
 		// SECURITY_DISABLED under --acl-mode off; no versions to compare.
 		return 400

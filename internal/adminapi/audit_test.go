@@ -39,6 +39,10 @@ func (c *calls) take() []adminapi.Call {
 // "gone" is unknown, any other is deleted.
 type deleteOnly struct{}
 
+func (deleteOnly) Authorize(auth.Principal, string, kmsg.ACLOperation, kmsg.ACLResourceType, string) bool {
+	return true
+}
+
 func (deleteOnly) Do(_ context.Context, _ auth.Principal, _ string, msg kmsg.Request) (kmsg.Response, error) {
 	req, ok := msg.(*kmsg.DeleteTopicsRequest)
 	if !ok {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -65,17 +64,14 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, p auth.Principal, 
 	if node == a.cfg.NodeID {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "NOT_COORDINATOR", Message: "the group's coordinator is moving; retry"}
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	out, err := a.peerRequest(r.Context(), r.Method, addr, r.URL.RequestURI(), bytes.NewReader(body), p, r)
 	if err != nil {
 		return err
 	}
-	for _, h := range []string{"Content-Type", "Authorization", "Cookie"} {
-		if v := r.Header.Get(h); v != "" {
-			out.Header.Set(h, v)
-		}
+	if v := r.Header.Get("Content-Type"); v != "" {
+		out.Header.Set("Content-Type", v)
 	}
-	out.Header.Set(forwardedHeader, strconv.Itoa(int(a.cfg.NodeID)))
-	resp, err := http.DefaultClient.Do(out)
+	resp, err := a.cfg.Peer.client().Do(out)
 	if err != nil {
 		return &Error{Status: http.StatusBadGateway, Code: "NOT_COORDINATOR", Message: fmt.Sprintf("group %q is coordinated by agent %d, which did not answer: %v", group, node, err)}
 	}
@@ -88,8 +84,9 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, p auth.Principal, 
 }
 
 // GroupAnywhere is Group, asked of the coordinating agent when it is
-// another one.
-func (a *API) GroupAnywhere(ctx context.Context, p auth.Principal, id string) (Group, error) {
+// another one, acting as p; from is the request p made (its credentials
+// are passed on when the agents share no cluster secret).
+func (a *API) GroupAnywhere(ctx context.Context, p auth.Principal, id string, from *http.Request) (Group, error) {
 	g, err := a.Group(ctx, p, id)
 	if !isNotCoordinator(err) {
 		return g, err
@@ -103,12 +100,11 @@ func (a *API) GroupAnywhere(ctx context.Context, p auth.Principal, id string) (G
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/groups/"+pathEscape(id), nil)
+	req, err := a.peerRequest(ctx, http.MethodGet, addr, "/api/v1/groups/"+pathEscape(id), nil, p, from)
 	if err != nil {
 		return Group{}, err
 	}
-	req.Header.Set(forwardedHeader, strconv.Itoa(int(a.cfg.NodeID)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.cfg.Peer.client().Do(req)
 	if err != nil {
 		return Group{}, &Error{Status: http.StatusBadGateway, Code: "NOT_COORDINATOR", Message: fmt.Sprintf("group %q is coordinated by agent %d, which did not answer: %v", id, node, err)}
 	}

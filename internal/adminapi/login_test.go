@@ -28,13 +28,24 @@ const failureDelay = 200 * time.Millisecond
 // (a super user) and alice, whom ACLs let do everything but CREATE.
 func startSecuredAgent(t *testing.T) string {
 	t.Helper()
+	return startSecuredAgentWith(t, nil, nil, nil)
+}
+
+// startSecuredAgentWith is startSecuredAgent with more SCRAM users
+// (name → password), more ACLs and a change to the agent's config.
+func startSecuredAgentWith(t *testing.T, users map[string]string, more []acl.Binding, change func(*agent.Config)) string {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "metadata.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for user, pw := range map[string]string{"admin": "admin-pw", "alice": "alice-pw"} {
+	all := map[string]string{"admin": "admin-pw", "alice": "alice-pw"}
+	for u, pw := range users {
+		all[u] = pw
+	}
+	for user, pw := range all {
 		c, err := auth.NewScramCredential(user, auth.ScramSHA512, pw, auth.MinScramIterations)
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +64,7 @@ func startSecuredAgent(t *testing.T) string {
 			acl.Binding{ResourceType: rt, ResourceName: name, PatternType: kmsg.ACLResourcePatternTypeLiteral, Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationAll, Permission: kmsg.ACLPermissionTypeAllow},
 			acl.Binding{ResourceType: rt, ResourceName: name, PatternType: kmsg.ACLResourcePatternTypeLiteral, Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationCreate, Permission: kmsg.ACLPermissionTypeDeny})
 	}
-	if err := store.AddACLs(ctx, bs); err != nil {
+	if err := store.AddACLs(ctx, append(bs, more...)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := agent.Config{
@@ -68,6 +79,9 @@ func startSecuredAgent(t *testing.T) string {
 		ACL:               acl.Config{Mode: acl.ModeEnforce, SuperUsers: []auth.Principal{auth.User("admin")}},
 	}
 	cfg.Kafka.AuthFailureDelay = failureDelay
+	if change != nil {
+		change(&cfg)
+	}
 	a, err := agent.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -177,7 +177,8 @@ func (a *API) Browse(ctx context.Context, p auth.Principal, topic string, q Brow
 	// Values in the Confluent wire format are decoded through the schema
 	// registry when the format is auto.
 	value := func(b []byte) Data { return render(b, q.Format) }
-	if q.Format == FormatAuto && a.cfg.Schemas != nil {
+	// Only for a principal the registry lets in (as the schema pages).
+	if q.Format == FormatAuto && a.cfg.Schemas != nil && a.schemaAllowed(ctx, p) == nil {
 		wd := &wireDecoder{reg: a.cfg.Schemas, cache: map[int64]*wireSchema{}}
 		value = func(b []byte) Data {
 			if d, ok := wd.decode(ctx, b); ok {

@@ -28,11 +28,31 @@ type Schemas interface {
 	CheckCompatibility(ctx context.Context, subject, version string, req schemaregistry.RegisterRequest, normalize, verbose bool) (schemaregistry.CompatibilityResult, error)
 }
 
-func (a *API) schemas() (Schemas, error) {
+// schemas returns the registry for p: the schema pages follow the
+// registry's own authorization (schemaregistry.AllowsUser over the
+// registry listener's Authenticator, Config.SchemaAuth), so a user the
+// registry would not let in is refused with 403 SCHEMA_AUTHORIZATION_FAILED.
+func (a *API) schemas(ctx context.Context, p auth.Principal) (Schemas, error) {
 	if a.cfg.Schemas == nil {
 		return nil, &Error{Status: http.StatusNotImplemented, Code: "NOT_AVAILABLE", Message: "this agent has no schema registry (its metadata store keeps no schemas)"}
 	}
+	if err := a.schemaAllowed(ctx, p); err != nil {
+		return nil, err
+	}
 	return a.cfg.Schemas, nil
+}
+
+// schemaAllowed is nil when the registry's authorization lets p in.
+func (a *API) schemaAllowed(ctx context.Context, p auth.Principal) error {
+	ok, err := schemaregistry.AllowsUser(ctx, a.cfg.SchemaAuth, p.Name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Error{Status: http.StatusForbidden, Code: "SCHEMA_AUTHORIZATION_FAILED",
+			Message: fmt.Sprintf("%s is not a user of the schema registry (--schema-registry-basic-auth), which lets only its users read subjects", p)}
+	}
+	return nil
 }
 
 // registryError maps the registry's errors to API errors.
@@ -74,8 +94,8 @@ type SubjectSummary struct {
 
 // Subjects returns one page of live subjects, searched and paged on the
 // server.
-func (a *API) Subjects(ctx context.Context, q ListQuery) (SubjectPage, error) {
-	reg, err := a.schemas()
+func (a *API) Subjects(ctx context.Context, p auth.Principal, q ListQuery) (SubjectPage, error) {
+	reg, err := a.schemas(ctx, p)
 	if err != nil {
 		return SubjectPage{}, err
 	}
@@ -88,7 +108,7 @@ func (a *API) Subjects(ctx context.Context, q ListQuery) (SubjectPage, error) {
 	if err != nil {
 		return SubjectPage{}, err
 	}
-	p := SubjectPage{Subjects: []SubjectSummary{}, Total: total, NextPageToken: next}
+	pg := SubjectPage{Subjects: []SubjectSummary{}, Total: total, NextPageToken: next}
 	for _, i := range idx {
 		s := SubjectSummary{Name: all[i]}
 		vs, err := reg.Versions(ctx, all[i], false, false)
@@ -103,9 +123,9 @@ func (a *API) Subjects(ctx context.Context, q ListQuery) (SubjectPage, error) {
 			}
 			s.Latest, s.SchemaType, s.ID = v.Version, schemaType(v.SchemaType), v.ID
 		}
-		p.Subjects = append(p.Subjects, s)
+		pg.Subjects = append(pg.Subjects, s)
 	}
-	return p, nil
+	return pg, nil
 }
 
 func schemaType(t string) string {
@@ -126,8 +146,8 @@ type SubjectDetail struct {
 }
 
 // Subject returns subject's versions and version ("latest" when "").
-func (a *API) Subject(ctx context.Context, subject, version string) (SubjectDetail, error) {
-	reg, err := a.schemas()
+func (a *API) Subject(ctx context.Context, p auth.Principal, subject, version string) (SubjectDetail, error) {
+	reg, err := a.schemas(ctx, p)
 	if err != nil {
 		return SubjectDetail{}, err
 	}
@@ -177,8 +197,8 @@ const maxDiffLines = 3000
 
 // DiffVersions compares two versions of subject line by line, on the
 // schemas laid out as Subject shows them.
-func (a *API) DiffVersions(ctx context.Context, subject, from, to string) (SchemaDiff, error) {
-	reg, err := a.schemas()
+func (a *API) DiffVersions(ctx context.Context, p auth.Principal, subject, from, to string) (SchemaDiff, error) {
+	reg, err := a.schemas(ctx, p)
 	if err != nil {
 		return SchemaDiff{}, err
 	}
@@ -266,8 +286,8 @@ type CompatibilityRequest struct {
 
 // CheckCompatibility checks a schema against subject without registering
 // it: a read, allowed in read-only mode.
-func (a *API) CheckCompatibility(ctx context.Context, subject string, in CompatibilityRequest) (schemaregistry.CompatibilityResult, error) {
-	reg, err := a.schemas()
+func (a *API) CheckCompatibility(ctx context.Context, p auth.Principal, subject string, in CompatibilityRequest) (schemaregistry.CompatibilityResult, error) {
+	reg, err := a.schemas(ctx, p)
 	if err != nil {
 		return schemaregistry.CompatibilityResult{}, err
 	}
@@ -356,30 +376,21 @@ func (d *wireDecoder) decode(ctx context.Context, b []byte) (Data, bool) {
 	return out, true
 }
 
-func (a *API) serveSubjects(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+func (a *API) serveSubjects(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q, err := parseListQuery(r)
 	if err != nil {
 		return err
 	}
-	p, err := a.Subjects(r.Context(), q)
+	pg, err := a.Subjects(r.Context(), p, q)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, pg)
 	return nil
 }
 
-func (a *API) serveSubject(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	d, err := a.Subject(r.Context(), r.PathValue("subject"), r.URL.Query().Get("version"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
-}
-
-func (a *API) serveDiff(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	d, err := a.DiffVersions(r.Context(), r.PathValue("subject"), r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+func (a *API) serveSubject(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	d, err := a.Subject(r.Context(), p, r.PathValue("subject"), r.URL.Query().Get("version"))
 	if err != nil {
 		return err
 	}
@@ -387,12 +398,21 @@ func (a *API) serveDiff(w http.ResponseWriter, r *http.Request, _ auth.Principal
 	return nil
 }
 
-func (a *API) serveCompatibility(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+func (a *API) serveDiff(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	d, err := a.DiffVersions(r.Context(), p, r.PathValue("subject"), r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (a *API) serveCompatibility(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in CompatibilityRequest
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	res, err := a.CheckCompatibility(r.Context(), r.PathValue("subject"), in)
+	res, err := a.CheckCompatibility(r.Context(), p, r.PathValue("subject"), in)
 	if err != nil {
 		return err
 	}

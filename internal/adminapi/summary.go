@@ -412,11 +412,13 @@ func (a *API) askPeer(ctx context.Context, addr, path string, v any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	// What every agent tells about itself: asked as the anonymous
+	// principal, vouched for by the cluster secret when there is one.
+	req, err := a.peerRequest(ctx, http.MethodGet, addr, path, nil, auth.Anonymous, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.cfg.Peer.client().Do(req)
 	if err != nil {
 		return err
 	}

@@ -282,7 +282,11 @@ type Agent struct {
 	ownStore, ownBucket bool
 	// tableflow runs the tableflow role's service (nil without the role);
 	// tableflowDone is closed when its Run has returned.
-	tableflow     *tableflow.Service
+	tableflow    *tableflow.Service
+	tableflowCfg *tableflow.Config // the config tableflow runs, for the console
+	// schemaAuth is the schema registry listener's Authenticator (nil:
+	// none), which the console's schema pages follow.
+	schemaAuth    schemaregistry.Authenticator
 	tableflowDone chan struct{}
 
 	// watcher announces other agents' commits (nil if the store cannot);

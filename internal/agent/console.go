@@ -2,9 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/subtle"
+	"net/http"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/tableflow"
 
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/console"
@@ -47,21 +52,28 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 	if a.schemaRegistry != nil {
 		schemas = a.schemaRegistry
 	}
+	var tables adminapi.Tables
+	if a.tableflow != nil {
+		tables = consoleTables{cfg: a.tableflowCfg, cat: a.tableflow.Catalog()}
+	}
 	a.admin = adminapi.New(adminapi.Config{
-		Events:    a.query,
-		Schemas:   schemas,
-		Kafka:     a.server,
-		Store:     a.store,
-		Readiness: a.readiness,
-		NodeID:    nodeID,
-		Zone:      a.cfg.Zone,
-		StartedAt: started,
-		AgentTTL:  a.cfg.AgentTTL,
-		ReadOnly:  a.cfg.ConsoleReadOnly,
-		Summary:   a.summary,
-		Logger:    a.logger,
-		Login:     login,
-		Auditor:   adminAuditor{a.events},
+		Peer:       a.consolePeer(),
+		Tables:     tables,
+		Events:     a.query,
+		Schemas:    schemas,
+		SchemaAuth: a.schemaAuth,
+		Kafka:      a.server,
+		Store:      a.store,
+		Readiness:  a.readiness,
+		NodeID:     nodeID,
+		Zone:       a.cfg.Zone,
+		StartedAt:  started,
+		AgentTTL:   a.cfg.AgentTTL,
+		ReadOnly:   a.cfg.ConsoleReadOnly,
+		Summary:    a.summary,
+		Logger:     a.logger,
+		Login:      login,
+		Auditor:    adminAuditor{a.events},
 	})
 	a.console = console.New(a.admin)
 	a.summaryDone = make(chan struct{})
@@ -69,6 +81,51 @@ func (a *Agent) startConsole(ctx context.Context, nodeID int32, scram auth.Scram
 		defer close(a.summaryDone)
 		a.summary.Run(ctx, summaryInterval)
 	}()
+}
+
+// consolePeer is how the admin API calls the other agents: as the zone
+// peer cache does (scheme, TLS, the cluster secret), and, with a cluster
+// secret, trusting the principal a request carrying it names, so a
+// console session on one agent acts on a group another coordinates.
+func (a *Agent) consolePeer() adminapi.Peer {
+	scheme, tlsCfg, header := a.peerTransport()
+	p := adminapi.Peer{Scheme: scheme, Header: header}
+	if tlsCfg != nil {
+		p.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	}
+	if secret := []byte(a.cfg.Security.ClusterSecret); len(secret) > 0 {
+		p.Verify = func(r *http.Request) bool {
+			return subtle.ConstantTimeCompare([]byte(r.Header.Get(clusterSecretHeader)), secret) == 1
+		}
+	}
+	return p
+}
+
+// consoleTables shows the tableflow role's tables in the console: the
+// tables of its config, loaded through its Iceberg catalog (what the REST
+// catalog under /v1/ serves).
+type consoleTables struct {
+	cfg *tableflow.Config
+	cat *tableflow.Catalog
+}
+
+func (t consoleTables) Sources() []adminapi.TableSource {
+	out := make([]adminapi.TableSource, 0, len(t.cfg.Tables))
+	for _, tc := range t.cfg.Tables {
+		s := adminapi.TableSource{Name: tc.Name, SourceCluster: tc.SourceCluster, SourceTopic: tc.SourceTopic,
+			Format: tc.Format, Subject: tc.Subject, PartitionBy: tc.PartitionBy}
+		for _, c := range t.cfg.SourceClusters {
+			if c.Name == tc.SourceCluster {
+				s.Bootstrap = c.BootstrapServers
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (t consoleTables) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
+	return t.cat.LoadTable(ctx, ident)
 }
 
 // readiness is the readiness checker's view, for the admin API.

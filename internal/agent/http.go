@@ -55,7 +55,7 @@ func (a *Agent) httpHandler() http.Handler {
 	if a.cfg.Cache.Peers {
 		mux.Handle("GET "+cache.PeerPath, a.requirePeer(cache.PeerHandler(a.cache)))
 	}
-	mux.Handle("POST "+query.Path, query.Handler(a.query))
+	mux.Handle("POST "+query.Path, a.admin.GuardQuery(query.Handler(a.query)))
 	a.admin.Register(mux)
 	a.console.Register(mux)
 	return mux

@@ -47,7 +47,7 @@ func (a *Agent) openTableflow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: tableflow role: %w", err)
 	}
-	a.tableflow = svc
+	a.tableflow, a.tableflowCfg = svc, tcfg
 	a.logger.Info("tableflow role", "config", a.cfg.TableflowConfig, "tables", len(tcfg.Tables))
 	return nil
 }

@@ -77,14 +77,17 @@ func (a *Agent) startSchemaRegistry(raw metadata.Store) error {
 	a.schemaRegistry = reg
 	metrics := schemaregistry.NewMetrics(a.metrics, reg)
 	a.schemaValidator = schemaregistry.NewValidator(store, metrics)
-	if cfg.Addr == "" {
-		return nil
-	}
-	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger, Auditor: registryAuditor{a}}
+	// The console's schema pages follow the listener's authentication
+	// (adminapi.Config.SchemaAuth), listener or not.
 	authn, err := schemaRegistryAuth(cfg, raw)
 	if err != nil {
 		return err
 	}
+	a.schemaAuth = authn
+	if cfg.Addr == "" {
+		return nil
+	}
+	sc := schemaregistry.ServerConfig{Metrics: metrics, Logger: a.logger, Auditor: registryAuditor{a}}
 	if authn != nil {
 		sc.Auth = authn
 		// As for SASL (kafka.Config.AuthFailureDelay): 0 means 1s,

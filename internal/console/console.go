@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +47,7 @@ type Console struct {
 func New(api *adminapi.API) *Console {
 	c := &Console{api: api, pages: map[string]*template.Template{}}
 	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "error", "login",
-		"acls", "users", "denials", "events", "subjects", "subject", "diff"} {
+		"acls", "users", "denials", "events", "subjects", "subject", "diff", "tables", "table"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 	}
 	return c
@@ -65,12 +67,14 @@ var routes = []string{
 	"GET /schemas",
 	"GET /schemas/{subject}",
 	"GET /schemas/{subject}/diff",
+	"GET /tables",
+	"GET /tables/{name}",
 }
 
 // Register adds the pages and static assets to mux.
 func (c *Console) Register(mux *http.ServeMux) {
 	handlers := []http.HandlerFunc{c.overview, c.topics, c.topic, c.groups, c.group,
-		c.acls, c.users, c.denials, c.events, c.subjects, c.subject, c.diff}
+		c.acls, c.users, c.denials, c.events, c.subjects, c.subject, c.diff, c.tables, c.table}
 	for i, pattern := range routes {
 		mux.HandleFunc(pattern, handlers[i])
 	}
@@ -90,7 +94,10 @@ type page struct {
 	ReadOnly bool
 	// Login is set when pages need a login (a log-out button shows).
 	Login bool
-	Data  any
+	// Tables is set when the agent runs the tableflow role (the nav
+	// marks the Tables page otherwise).
+	Tables bool
+	Data   any
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, nav string, data any) {
@@ -99,7 +106,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, na
 
 func (c *Console) renderStatus(w http.ResponseWriter, status int, name, title, nav string, data any) {
 	var buf bytes.Buffer
-	err := c.pages[name].Execute(&buf, page{Title: title, Nav: nav, ReadOnly: c.api.ReadOnly(), Login: c.api.Login() != nil, Data: data})
+	err := c.pages[name].Execute(&buf, page{Title: title, Nav: nav, ReadOnly: c.api.ReadOnly(), Login: c.api.Login() != nil, Tables: c.api.HasTables(), Data: data})
 	if err != nil {
 		slog.Warn("console: render failed", "page", name, "err", err)
 		http.Error(w, "render failed: "+err.Error(), http.StatusInternalServerError)
@@ -204,7 +211,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"))
+	g, err := c.api.GroupAnywhere(r.Context(), p, r.PathValue("id"), r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -249,6 +256,21 @@ var funcs = template.FuncMap{
 			s[i] = fmt.Sprint(p)
 		}
 		return strings.Join(s, ",")
+	},
+	"derefInt": func(p *int64) int64 { return *p },
+	"offsets": func(m map[string]int64) string {
+		ps := make([]int, 0, len(m))
+		for k := range m {
+			if p, err := strconv.Atoi(k); err == nil {
+				ps = append(ps, p)
+			}
+		}
+		sort.Ints(ps)
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = fmt.Sprintf("%d: %d", p, m[strconv.Itoa(p)])
+		}
+		return strings.Join(out, ", ")
 	},
 	"deref": func(p *int64) string {
 		if p == nil {

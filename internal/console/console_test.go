@@ -90,6 +90,9 @@ func TestPages(t *testing.T) {
 		{"/events?q=" + url.QueryEscape("type = 1"), 200, []string{`id="query-error"`, "position"}},
 		{"/schemas", 200, []string{`id="subjects"`, "No subjects."}},
 		{"/schemas/missing", 404, []string{`id="page-error"`, "NOT_FOUND"}},
+		// No tableflow role: the page says so and the nav marks it.
+		{"/tables", 200, []string{`id="tables-error"`, "does not run the tableflow role", `class="off active"`, "Tables (off)"}},
+		{"/tables/shop.orders", 501, []string{`id="page-error"`, "NOT_AVAILABLE"}},
 		{"/console/static/console.js", 200, []string{"/api/v1/"}},
 		{"/console/static/console.css", 200, []string{"svg.chart"}},
 	} {

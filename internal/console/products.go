@@ -73,11 +73,12 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) denials(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	since := sinceParam(r)
-	d, err := c.api.ACLDenials(r.Context(), since)
+	d, err := c.api.ACLDenials(r.Context(), p, since)
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -132,7 +133,8 @@ func eventRows(res *query.Result) []eventRow {
 const defaultEventsQuery = "from audit"
 
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query().Get("q")
@@ -140,7 +142,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		q = defaultEventsQuery
 	}
 	since := sinceParam(r)
-	ans, err := c.api.QueryEvents(r.Context(), adminapi.EventsQuery{Text: q, Since: since, Timeline: true})
+	ans, err := c.api.QueryEvents(r.Context(), p, adminapi.EventsQuery{Text: q, Since: since, Timeline: true})
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -158,11 +160,12 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) subjects(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	q := listQuery(r)
-	pg, err := c.api.Subjects(r.Context(), q)
+	pg, err := c.api.Subjects(r.Context(), p, q)
 	msg, ok := c.soft(w, r, err)
 	if !ok {
 		return
@@ -171,10 +174,11 @@ func (c *Console) subjects(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) subject(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
-	d, err := c.api.Subject(r.Context(), r.PathValue("subject"), r.URL.Query().Get("version"))
+	d, err := c.api.Subject(r.Context(), p, r.PathValue("subject"), r.URL.Query().Get("version"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -183,7 +187,8 @@ func (c *Console) subject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.principal(w, r); !ok {
+	p, ok := c.principal(w, r)
+	if !ok {
 		return
 	}
 	subject := r.PathValue("subject")
@@ -193,7 +198,7 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 	}
 	if from == "" {
 		// The version before the one shown.
-		d, err := c.api.Subject(r.Context(), subject, to)
+		d, err := c.api.Subject(r.Context(), p, subject, to)
 		if err != nil {
 			c.fail(w, r, err)
 			return
@@ -205,15 +210,42 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	d, err := c.api.DiffVersions(r.Context(), subject, from, to)
+	d, err := c.api.DiffVersions(r.Context(), p, subject, from, to)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	all, err := c.api.Subject(r.Context(), subject, "")
+	all, err := c.api.Subject(r.Context(), p, subject, "")
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	c.render(w, r, "diff", "Subject "+subject+": diff", "schemas", map[string]any{"Diff": d, "Versions": all.Versions})
+}
+
+// tables lists the tableflow role's tables; without the role the page
+// says so.
+func (c *Console) tables(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	q := listQuery(r)
+	pg, err := c.api.ListTables(r.Context(), q)
+	msg, ok := c.soft(w, r, err)
+	if !ok {
+		return
+	}
+	c.render(w, r, "tables", "Tables", "tables", map[string]any{"Q": q.Q, "Page": pg, "First": q.PageToken == "", "Error": msg})
+}
+
+func (c *Console) table(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.principal(w, r); !ok {
+		return
+	}
+	d, err := c.api.Table(r.Context(), r.PathValue("name"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "table", "Table "+d.Name, "tables", d)
 }

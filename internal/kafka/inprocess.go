@@ -69,3 +69,12 @@ func (s *Server) Do(ctx context.Context, p auth.Principal, clientID string, msg 
 	}
 	return rep.resp, nil
 }
+
+// Authorize is the Kafka API's authorization of one action of p made
+// in-process, for the admin API's reads that no Kafka request carries
+// (event queries): the same decision, shadow-mode handling and ACL
+// decision event as a request of p's would get.
+func (s *Server) Authorize(p auth.Principal, clientID string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	req := &request{clientID: clientID, remote: "in-process", principal: p}
+	return s.authorize(req, op, rt, name)
+}

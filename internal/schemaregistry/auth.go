@@ -97,3 +97,40 @@ func (a ScramAuth) CheckBasic(ctx context.Context, user, pass string) error {
 func isBcrypt(s string) bool {
 	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
 }
+
+// UserLister is an Authenticator that can tell whether it knows a user,
+// for callers that authenticated the user another way.
+type UserLister interface {
+	// HasUser reports whether user is one of the Authenticator's users.
+	HasUser(ctx context.Context, user string) (bool, error)
+}
+
+// AllowsUser is the registry's authorization for a user authenticated
+// by someone else (the web console's login): the registry authorizes by
+// authentication alone (every user it lets in reads and writes every
+// subject), so with no Authenticator anyone is allowed, and otherwise
+// the users it knows are. An Authenticator that cannot list its users
+// allows no one this way. Anonymous (auth.Anonymous's name) is never a
+// user.
+func AllowsUser(ctx context.Context, a Authenticator, user string) (bool, error) {
+	if a == nil {
+		return true, nil
+	}
+	ul, ok := a.(UserLister)
+	if !ok || user == "" || user == auth.Anonymous.Name {
+		return false, nil
+	}
+	return ul.HasUser(ctx, user)
+}
+
+// HasUser implements UserLister.
+func (a *BasicAuth) HasUser(_ context.Context, user string) (bool, error) {
+	_, ok := a.users[user]
+	return ok, nil
+}
+
+// HasUser implements UserLister: user has a SCRAM credential.
+func (a ScramAuth) HasUser(ctx context.Context, user string) (bool, error) {
+	cs, err := a.Store.ScramCredentials(ctx, []string{user})
+	return len(cs) > 0, err
+}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/schemaregistry"
 )
@@ -82,5 +83,55 @@ func TestBasicAuthAndReadOnly(t *testing.T) {
 	os.WriteFile(bad, []byte("no-colon\n"), 0o600)
 	if _, err := schemaregistry.LoadBasicAuth(bad); err == nil {
 		t.Error("LoadBasicAuth of a malformed file succeeded")
+	}
+}
+
+// TestAllowsUser: a user logged in elsewhere (the console) is allowed
+// what the listener's basic auth would allow: anyone without it, the
+// file's users with a file, users with a SCRAM credential with scram,
+// and never the anonymous principal.
+func TestAllowsUser(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users")
+	if err := os.WriteFile(path, []byte("alice:pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, err := schemaregistry.LoadBasicAuth(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	c, err := auth.NewScramCredential("carol", auth.ScramSHA256, "pw", auth.MinScramIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpsertScramCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	scram := schemaregistry.ScramAuth{Store: store}
+	for _, c := range []struct {
+		name string
+		a    schemaregistry.Authenticator
+		user string
+		want bool
+	}{
+		{"none", nil, "ANONYMOUS", true},
+		{"none", nil, "bob", true},
+		{"file", file, "alice", true},
+		{"file", file, "bob", false},
+		{"file", file, "ANONYMOUS", false},
+		{"scram", scram, "carol", true},
+		{"scram", scram, "alice", false},
+		{"scram", scram, "ANONYMOUS", false},
+	} {
+		got, err := schemaregistry.AllowsUser(ctx, c.a, c.user)
+		if err != nil || got != c.want {
+			t.Errorf("%s, %s: %v %v, want %v", c.name, c.user, got, err, c.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -52,14 +53,33 @@ func requireBrowser(t *testing.T) string {
 // page opens, a topic is created, configured, grown, produced to, browsed
 // and deleted through the forms, a group's lag falls on the group page as
 // a franz-go consumer catches up, offsets are reset with a preview, and
-// the overview shows the traffic. SLUICE_UPDATE_SCREENSHOTS=1 copies the
+// the overview shows the traffic, and the tableflow role's table of the
+// topic shows its schema, partition spec and snapshots. SLUICE_UPDATE_SCREENSHOTS=1 copies the
 // screenshots into docs/img/ for docs/console.md.
 func TestConsoleBrowser(t *testing.T) {
 	t.Parallel()
 	node := requireBrowser(t)
 	// Shadow mode: ACLs can be created and the console's anonymous
 	// requests become would-be denials, while everything is served.
-	a := StartAgent(t, "", "--acl-mode", "shadow")
+	// The tableflow role makes a table of the jobs topic.
+	tfDir, kafkaAddr := t.TempDir(), freeAddr(t)
+	tfConfig := writeTableflowConfig(t, tfDir, fmt.Sprintf(`
+source_clusters:
+  - name: self
+    bootstrap_servers: [%q]
+destination_bucket_url: file://%s/warehouse
+metadata_url: sqlite://%s/tableflow.db
+target_freshness: 300ms
+tables:
+  - name: ops.jobs
+    source_topic: jobs
+    format: json
+    partition_by: ["bucket(4, job)"]
+    schema:
+      fields:
+        - {name: job, type: long, required: true}
+`, kafkaAddr, tfDir, tfDir))
+	a := startAgentAt(t, "", kafkaAddr, "--acl-mode", "shadow", "--roles", "proxy,jobs,tableflow", "--tableflow-config", tfConfig)
 	ctx := testContext(t, 220*time.Second)
 
 	const topic, group, records = "jobs", "workers", 40
@@ -172,8 +192,15 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	t.Logf("browser steps: %v", steps)
 
+	// The CLI lists the same table through the admin API, with what the
+	// Iceberg catalog does not know: its source topic and lag.
+	out, err := exec.CommandContext(ctx, sluiceBin, "tables", "list", "--http-addr", a.HTTPAddr).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^ops\.jobs\s+self/jobs\s+json\s+active\s+\d+\s+`+fmt.Sprint(records)+`\s+\d+\s+\d+\s+0\s+\S+$`).Match(out) {
+		t.Errorf("sluice tables list --http-addr: %v\n%s", err, out)
+	}
+
 	// The overview screenshot shows the page, not a blank one.
-	shotNames := []string{"console-overview.png", "console-topic.png", "console-group.png", "console-schema-diff.png", "console-events.png"}
+	shotNames := []string{"console-overview.png", "console-topic.png", "console-group.png", "console-schema-diff.png", "console-events.png", "console-table.png"}
 	for _, name := range shotNames {
 		checkScreenshot(t, filepath.Join(shots, name))
 	}

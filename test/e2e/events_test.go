@@ -55,7 +55,15 @@ type cloudEvent struct {
 func (a *Agent) query(t *testing.T, q string) (int, queryAnswer) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": q})
-	resp, err := http.Post("http://"+a.HTTPAddr+"/api/v1/events/query", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", "http://"+a.HTTPAddr+"/api/v1/events/query", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if a.APIUser != "" {
+		req.SetBasicAuth(a.APIUser, a.APIPassword)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,10 +296,16 @@ func TestSecurityEvents(t *testing.T) {
 		t.Fatalf("users create: %v\n%s", err, out)
 	}
 	kafkaAddr, saslAddr := freeAddr(t), freeAddr(t)
+	// Reading the events topics takes READ on them: the queries log in
+	// as a super user.
+	if out, err := exec.Command(sluiceBin, "users", "create", "reader", "--password", "reader-pw", "--data-dir", dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
 	a := StartAgent(t, dataDir, "--acl-mode", "enforce", "--auth-failure-delay", "10ms", "--peer-cache=false",
+		"--console-auth", "scram", "--super-users", "User:reader",
 		"--listener", "name=PLAINTEXT,addr="+kafkaAddr+",protocol=PLAINTEXT",
 		"--listener", "name=SASL_PLAINTEXT,addr="+saslAddr+",protocol=SASL_PLAINTEXT")
-	a.KafkaAddr = kafkaAddr
+	a.KafkaAddr, a.APIUser, a.APIPassword = kafkaAddr, "reader", "reader-pw"
 	ctx := testContext(t, 60*time.Second)
 
 	resp, err := a.Admin().CreateTopic(ctx, 1, 1, nil, "sec-denied")

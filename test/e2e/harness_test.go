@@ -76,10 +76,13 @@ type Agent struct {
 	DataDir   string
 	KafkaAddr string
 	HTTPAddr  string
-	args      []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	logs      *syncBuffer
+	// APIUser and APIPassword, when set, log the tests' admin API calls
+	// in (--console-auth scram).
+	APIUser, APIPassword string
+	args                 []string
+	cmd                  *exec.Cmd
+	exited               chan struct{}
+	logs                 *syncBuffer
 
 	// SchemaRegistryAddr is the schema registry's listener.
 	SchemaRegistryAddr string
@@ -128,10 +131,17 @@ const portFirst, portLast = 20000, 32000
 // temp dir when empty) and waits until it serves.
 func StartAgent(t *testing.T, dataDir string, extra ...string) *Agent {
 	t.Helper()
+	return startAgentAt(t, dataDir, freeAddr(t), extra...)
+}
+
+// startAgentAt is StartAgent with its Kafka address chosen by the
+// caller (for a config that must name it before the agent starts).
+func startAgentAt(t *testing.T, dataDir, kafkaAddr string, extra ...string) *Agent {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	a := &Agent{t: t, DataDir: dataDir, KafkaAddr: freeAddr(t), HTTPAddr: freeAddr(t), SchemaRegistryAddr: freeAddr(t), args: extra}
+	a := &Agent{t: t, DataDir: dataDir, KafkaAddr: kafkaAddr, HTTPAddr: freeAddr(t), SchemaRegistryAddr: freeAddr(t), args: extra}
 	a.start()
 	t.Cleanup(func() {
 		a.Stop()

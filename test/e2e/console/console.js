@@ -244,6 +244,28 @@ async function main () {
   await page.click('#events details.event summary')
   await page.screenshot({ path: cfg.shots + '/console-events.png', fullPage: true })
 
+  // Tables: the tableflow role's table of the jobs topic, listed with
+  // its source, then its schema with field IDs, partition spec and
+  // snapshots with their Kafka offsets, once it holds every record.
+  step('tables')
+  await until('/tables', '#tables a[href="/tables/ops.jobs"]')
+  const tableRow = await page.textContent('#tables tbody tr')
+  if (!tableRow.includes('jobs') || !tableRow.includes('json')) throw new Error('tables row ' + tableRow)
+  const tableEnd = Date.now() + 60000
+  for (;;) {
+    await go('/tables/ops.jobs')
+    if ((await page.textContent('#table-records')).trim() === String(cfg.lag) && (await page.textContent('#table-lag')).trim() === '0') break
+    if (Date.now() > tableEnd) throw new Error('table never held every record: ' + await page.textContent('main'))
+    await page.waitForTimeout(250)
+  }
+  const cols = await page.textContent('#columns')
+  if (!/1\s*job\s*long/.test(cols)) throw new Error('columns ' + cols)
+  const spec = await page.textContent('#partition-spec')
+  if (!spec.includes('bucket[4]')) throw new Error('partition spec ' + spec)
+  const offsets = await page.textContent('#snapshots tbody tr td.offsets')
+  if (!/0: \d+, 1: \d+/.test(offsets)) throw new Error('snapshot offsets ' + offsets)
+  await page.screenshot({ path: cfg.shots + '/console-table.png', fullPage: true })
+
   // The overview with data, for the eye and for the docs.
   step('overview screenshot')
   await go('/')
