@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -180,7 +182,10 @@ bench/cost.sh and docs/performance.md#cost.`,
 			if !quiet {
 				c.Progress = cmd.ErrOrStderr()
 			}
-			res, err := bench.Cost(cmd.Context(), c)
+			// SIGINT and SIGTERM end the run and stop the agents it started.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := bench.Cost(ctx, c)
 			if err != nil {
 				return err
 			}

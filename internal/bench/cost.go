@@ -291,9 +291,12 @@ func Cost(ctx context.Context, cfg CostConfig) (*CostResult, error) {
 		return "unknown"
 	}
 	defer func() {
+		var wg sync.WaitGroup
 		for _, a := range agents {
-			a.stop()
+			wg.Add(1)
+			go func() { defer wg.Done(); a.stop() }()
 		}
+		wg.Wait()
 	}()
 	node := 0
 	for _, z := range cfg.Zones {
@@ -576,6 +579,7 @@ func (a *costAgent) start(ctx context.Context, bin string, args []string, logPat
 	}
 	a.cmd = exec.Command(bin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = log, log
+	dieWithParent(a.cmd)
 	if err := a.cmd.Start(); err != nil {
 		log.Close()
 		return err
@@ -691,7 +695,7 @@ func costTopic(ctx context.Context, seeds []string, topic string, partitions int
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d agents in Metadata: %w", agents, ctx.Err())
+			return fmt.Errorf("waiting for %d agents in Metadata (%d brokers, error %v): %w", agents, len(bm.Brokers), err, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
