@@ -21,6 +21,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/objstore"
 )
@@ -688,14 +689,30 @@ func costTopic(ctx context.Context, seeds []string, topic string, partitions int
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// Direct Metadata requests: kadm's answers may come from the client's
+	// cache, which can predate the last agent's registration.
+	metadata := func(topics ...string) (*kmsg.MetadataResponse, error) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		for _, t := range topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t)
+			req.Topics = append(req.Topics, rt)
+		}
+		return req.RequestWith(ctx, cl)
+	}
 	for {
-		bm, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(bm.Brokers) >= agents {
+		resp, err := metadata()
+		if err == nil && len(resp.Brokers) >= agents {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d agents in Metadata (%d brokers, error %v): %w", agents, len(bm.Brokers), err, ctx.Err())
+			n := 0
+			if resp != nil {
+				n = len(resp.Brokers)
+			}
+			return fmt.Errorf("waiting for %d agents in Metadata (%d seen, error %v): %w", agents, n, err, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -703,8 +720,8 @@ func costTopic(ctx context.Context, seeds []string, topic string, partitions int
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	for {
-		td, err := adm.ListTopics(ctx, topic)
-		if err == nil && td.Has(topic) && len(td[topic].Partitions) == int(partitions) {
+		resp, err := metadata(topic)
+		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) == int(partitions) {
 			return nil
 		}
 		select {
