@@ -11,7 +11,7 @@
 #   RATE_BYTES=0           bytes/s over all producers (0: as fast as possible)
 #   ZONES=a,b,c AGENTS_PER_ZONE=1
 #   ROUNDS=1
-#   SETTLE=60s             how long compaction runs after the data is read
+#   SETTLE=90s             how long compaction runs after the data is read
 #   BUCKET=s3              s3 (versitygw) or file
 #   PRICES=bench/prices-aws-us-east-1.json
 #   BIN=""                 a sluice binary to use instead of building one
@@ -28,7 +28,7 @@ RATE_BYTES=${RATE_BYTES:-0}
 ZONES=${ZONES:-a,b,c}
 AGENTS_PER_ZONE=${AGENTS_PER_ZONE:-1}
 ROUNDS=${ROUNDS:-1}
-SETTLE=${SETTLE:-60s}
+SETTLE=${SETTLE:-90s}
 BUCKET=${BUCKET:-s3}
 PRICES=${PRICES:-bench/prices-aws-us-east-1.json}
 COST_FLAGS=${COST_FLAGS:-}

@@ -186,6 +186,9 @@ type CostResult struct {
 	ClientConsumeSameBytes  int64 `json:"client_consume_same_zone_bytes"`
 	PeerCrossBytes          int64 `json:"peer_cross_zone_bytes"`
 	PeerSameBytes           int64 `json:"peer_same_zone_bytes"`
+	// PeerUnattributedBytes moved on peer connections whose opening
+	// process /proc no longer showed (a connection already closed).
+	PeerUnattributedBytes int64 `json:"peer_unattributed_bytes"`
 	// MetadataBytes is the traffic between the agents and the metadata
 	// store by agent zone; MetadataCrossBytes is the part from zones
 	// other than StoreZone.
@@ -196,8 +199,9 @@ type CostResult struct {
 	// Per GiB produced and consumed.
 	PerGiBProduced Requests `json:"requests_per_gib_produced"`
 	PerGiBConsumed Requests `json:"requests_per_gib_consumed"`
-	// FixedPerAgentMonth is the readiness probes' requests (_sluice/) per
-	// agent per 730-hour month: paid whatever the traffic.
+	// FixedPerAgentMonth is the requests of readiness probes (_sluice/)
+	// and journal scans (journal/) per agent per 730-hour month: paid
+	// whatever the traffic.
 	FixedPerAgentMonth Requests `json:"fixed_requests_per_agent_month"`
 
 	Design Design `json:"design"`
@@ -489,7 +493,14 @@ func Cost(ctx context.Context, cfg CostConfig) (*CostResult, error) {
 	res.ClientConsumeCrossBytes, res.ClientConsumeSameBytes = crossZone(flows["consume"].snapshot())
 	res.MetadataBytes = map[string]int64{}
 	for _, a := range agents {
-		pc, ps := crossZone(a.peer.snapshot())
+		peer := a.peer.snapshot()
+		for k, n := range peer {
+			if k.From == "unknown" {
+				res.PeerUnattributedBytes += n
+				delete(peer, k)
+			}
+		}
+		pc, ps := crossZone(peer)
 		res.PeerCrossBytes += pc
 		res.PeerSameBytes += ps
 		for _, n := range a.meta.snapshot() {
@@ -502,10 +513,15 @@ func Cost(ctx context.Context, cfg CostConfig) (*CostResult, error) {
 
 	// Per GiB, design figures and prices.
 	all3 := res.Requests.tiers()
+	// Paid per agent whatever the traffic: readiness probes (_sluice/)
+	// and the journal recovery scan (journal/ LISTs every
+	// --journal-lease-ttl/3).
 	fixed := s3Counts{}
 	for class, m := range res.Requests {
-		if n, ok := m["_sluice/"]; ok {
-			fixed.add(class, "_sluice/", n)
+		for _, prefix := range []string{"_sluice/", "journal/"} {
+			if n, ok := m[prefix]; ok {
+				fixed.add(class, prefix, n)
+			}
 		}
 	}
 	fixedTiers := fixed.tiers()
