@@ -168,6 +168,12 @@ type CostResult struct {
 	BucketWrittenBytes int64              `json:"bucket_written_bytes"`
 	BucketReadBytes    int64              `json:"bucket_read_bytes"`
 	CompactionWritten  float64            `json:"compaction_written_bytes"`
+	// ProduceFileBytes is the size of the files produce wrote; above
+	// ProducedBytes by batch overhead and by batches clients sent again
+	// (DuplicateBatches: retries the agents answered with their first
+	// offsets, whose bytes the retried file still holds).
+	ProduceFileBytes int64   `json:"produce_file_bytes"`
+	DuplicateBatches float64 `json:"duplicate_batches"`
 	// WriteAmplification is bytes written to the bucket (data files) per
 	// byte produced.
 	WriteAmplification float64 `json:"write_amplification"`
@@ -462,6 +468,8 @@ func Cost(ctx context.Context, cfg CostConfig) (*CostResult, error) {
 	res.ConsumeGets, res.ConsumeGetsByZone = delta("sluice_fetch_bucket_reads_total", nil)
 	res.CompactionWritten, _ = delta("sluice_compaction_written_bytes_total", nil)
 	flushBytes, _ := delta("sluice_produce_flush_bytes_sum", nil)
+	res.ProduceFileBytes = int64(flushBytes)
+	res.DuplicateBatches, _ = delta("sluice_produce_duplicate_batches_total", nil)
 	files := res.ProduceFlushes
 
 	dataPrefix := "files/"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -171,7 +172,8 @@ func startS3Counter(upstream string) (*s3Counter, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	rp.Transport = countingTransport{next: tr, c: c}
-	rp.ErrorLog = nil
+	// Requests an agent abandons (shutdown, timeouts) are its business.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	c.srv = &http.Server{Handler: rp}
 	go c.srv.Serve(ln)
 	return c, nil
