@@ -296,10 +296,7 @@ func Cost(ctx context.Context, cfg CostConfig) (*CostResult, error) {
 		pid := procOwner(c, pids)
 		pidMu.Lock()
 		defer pidMu.Unlock()
-		if z, ok := pidZone[pid]; ok {
-			return z
-		}
-		return "unknown"
+		return zoneOfPid(pidZone, pid)
 	}
 	defer func() {
 		var wg sync.WaitGroup

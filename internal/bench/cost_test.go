@@ -215,7 +215,7 @@ func TestTCPCounterAttributes(t *testing.T) {
 	}()
 	self := os.Getpid()
 	p, err := startTCPCounter(ln.Addr().String(), "b", func(c net.Conn) string {
-		return pidZone(map[int]string{self: "a"}, procOwner(c, []int{self}))
+		return zoneOfPid(map[int]string{self: "a"}, procOwner(c, []int{self}))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -171,7 +171,7 @@ type Design struct {
 func design(agents int, produceSeconds, window, bytes, maxFileBytes, files, blockSize float64, zones int) Design {
 	d := Design{}
 	if window > 0 {
-		d.PutsWindowBound = float64(agents) * produceSeconds / window
+		d.PutsWindowBound = math.Round(float64(agents) * produceSeconds / window)
 	}
 	if maxFileBytes > 0 {
 		d.PutsSizeBound = math.Ceil(bytes / maxFileBytes)

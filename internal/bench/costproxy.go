@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -501,7 +500,8 @@ func crossZone(flows map[flowKey]int64) (cross, same int64) {
 	return cross, same
 }
 
-// hostPort replaces the host:port of a URL (postgres://u@h:p/db) with addr.
+// replaceHost replaces the host:port of a URL (postgres://u@h:p/db) with
+// addr and returns the new URL and the old host:port.
 func replaceHost(raw, addr string) (string, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -518,10 +518,11 @@ func replaceHost(raw, addr string) (string, string, error) {
 	return u.String(), old, nil
 }
 
-// pidZone maps an attributed pid to its agent's zone.
-func pidZone(zones map[int]string, pid int) string {
+// zoneOfPid maps the pid procOwner found to its agent's zone; "unknown"
+// when it found none (or a process that is no agent).
+func zoneOfPid(zones map[int]string, pid int) string {
 	if z, ok := zones[pid]; ok {
 		return z
 	}
-	return "unknown(pid " + strconv.Itoa(pid) + ")"
+	return "unknown"
 }
