@@ -86,24 +86,26 @@ if [[ $BUCKET == s3 && ! -x $VERSITYGW ]]; then
 	BUCKET=file
 fi
 
-# bucket_url ROUND prints a fresh bucket's URL (starting versitygw once).
+# start_s3 starts versitygw (in this shell, so the EXIT trap stops it).
+S3_PORT=""
+start_s3() {
+	S3_DIR=$OUT/s3
+	mkdir -p "$S3_DIR"
+	S3_PORT=$(free_port)
+	ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
+		"$VERSITYGW" --port "127.0.0.1:$S3_PORT" posix "$S3_DIR" >"$OUT/versitygw.log" 2>&1 &
+	S3_PID=$!
+	wait_port "$S3_PORT"
+}
+if [[ $BUCKET == s3 ]]; then start_s3; fi
+
+# bucket_url ROUND creates a fresh bucket and prints its URL.
 bucket_url() {
 	if [[ $BUCKET == file ]]; then
 		rm -rf "$OUT/bucket-$1"
 		mkdir -p "$OUT/bucket-$1"
 		echo "file://$OUT/bucket-$1"
 		return
-	fi
-	if [[ -z $S3_PID ]]; then
-		S3_DIR=$OUT/s3
-		mkdir -p "$S3_DIR"
-		local port
-		port=$(free_port)
-		ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
-			"$VERSITYGW" --port "127.0.0.1:$port" posix "$S3_DIR" >"$OUT/versitygw.log" 2>&1 &
-		S3_PID=$!
-		S3_PORT=$port
-		wait_port "$S3_PORT"
 	fi
 	curl -sSf -X PUT --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
