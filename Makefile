@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?=
 
-.PHONY: build test deps verify unit fuzz-short bench bench-scale bench-go fmt kmsg-vendor chaos chaos-short chaos-netns helm-test
+.PHONY: build test deps verify unit fuzz-short bench bench-scale bench-cost bench-go fmt kmsg-vendor chaos chaos-short chaos-netns helm-test
 
 build:
 	$(GO) build -buildvcs=auto -o bin/sluice ./cmd/sluice
@@ -65,6 +65,11 @@ bench:
 # PostgreSQL (minutes; not part of test). Larger: SIZES="1000 10000 100000".
 bench-scale:
 	bash bench/scale.sh
+
+# bench-cost: agents in 3 zones on versitygw and PostgreSQL, 1 GiB produced
+# and consumed, requests, storage and cross-zone bytes priced (minutes).
+bench-cost:
+	bash bench/cost.sh
 
 # bench-go: Go micro-benchmarks of the hot paths, with allocations.
 bench-go:
