@@ -178,12 +178,19 @@ stop_server() {
 	if [[ ${KEEP_DATA:-0} != 1 ]]; then rm -rf "$OUT"/data-*; fi
 }
 
-# bench TARGET ROUND MODE [flags...]: one `sluice bench` run, tagged.
+# server_cpu prints the server's user and system CPU seconds so far.
+server_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f %.2f", $14/hz, $15/hz}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo "0 0"
+}
+
+# bench TARGET ROUND MODE [flags...]: one `sluice bench` run, tagged, with
+# the server's user and system CPU seconds over the run.
 bench() {
 	local target=$1 round=$2 mode=$3
 	shift 3
 	echo "bench: round $round $target $mode" >&2
-	local line
+	local line u0 s0 u1 s1
+	read -r u0 s0 < <(server_cpu)
 	if ! line=$("$SLUICE" bench "$mode" --brokers "$BROKER" --partitions "$PARTITIONS" \
 		--producers "$PRODUCERS" --record-size "$RECORD_SIZE" --linger "$LINGER" --acks "$ACKS" \
 		--idempotent="$IDEMPOTENT" "$@" 2>>"$OUT/progress.log"); then
@@ -191,8 +198,13 @@ bench() {
 		echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS" || true
 		return 1
 	fi
-	echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS"
-	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, ok}' >&2
+	read -r u1 s1 < <(server_cpu)
+	line=$(echo "$line" | jq -c --arg t "$target" --argjson r "$round" \
+		--argjson u "$(awk -v a="$u1" -v b="$u0" 'BEGIN {printf "%.2f", a - b}')" \
+		--argjson s "$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.2f", a - b}')" \
+		'. + {target: $t, round: $r, server_user_s: $u, server_sys_s: $s}')
+	echo "$line" >>"$RESULTS"
+	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, server_user_s, server_sys_s, ok}' >&2
 }
 
 # workload TARGET ROUND: produce, full consume, e2e at E2E_RATE (fresh

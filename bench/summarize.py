@@ -53,6 +53,12 @@ for base in ("kfake", "klite", "sluice-base"):
             print(f"{m:8} rounds {' '.join(fmt(x) for x in rs_[m])}  median {fmt(med(rs_[m]))}")
 ratios = ratios_by.get("kfake", {})
 
+print("\n== server CPU seconds per run (median user + system; system)")
+for (t, m), rs in sorted(by.items()):
+    if m in ("produce", "consume") and any("server_sys_s" in r for r in rs):
+        u, sy = med([r.get("server_user_s") for r in rs]), med([r.get("server_sys_s") for r in rs])
+        print(f"{t:22} {m:8} user {fmt(u)}  system {fmt(sy)}  total {fmt(None if u is None else u + sy)}")
+
 print("\n== peak RSS (MiB, VmHWM per server process)")
 for (t, m), rs in sorted(by.items()):
     if m == "rss":
