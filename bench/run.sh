@@ -2,6 +2,9 @@
 # bench/run.sh: the standard Sluice workload against `sluice dev` (local
 # bucket, fresh data dir) and against franz-go's in-memory kfake cluster in
 # the same run, alternating A/B, then a summary with sluice/kfake ratios.
+# Optional further baselines in the same rotation: klite (a Go broker with
+# a local fsync'd WAL, KLITE_BIN) and another Sluice binary (BASE_BIN, e.g.
+# main's, to measure a change), with sluice/<baseline> ratios.
 #
 # This is a benchmark, not a test: nothing in CI runs or times it.
 #
@@ -18,6 +21,12 @@
 #                          port, started per agent) with SQLite metadata
 #   E2E=1                  0 skips the e2e latency runs (throughput only)
 #   PPROF_SECONDS=0        >0: CPU profile of the agent during produce
+#   KLITE_BIN=""           a klite binary (docs/performance.md says how to
+#                          build it): adds target "klite", fresh data dir,
+#                          on the same disk as the sluice data dirs
+#   BASE_BIN=""            another sluice binary: adds target "sluice-base",
+#                          run like "sluice" (produce, consume, 250ms e2e)
+#   KFAKE=1                0 leaves kfake out
 #   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
 # Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
 set -euo pipefail
@@ -38,6 +47,9 @@ LATENCY_VARIANTS=${LATENCY_VARIANTS:-}
 BUCKET=${BUCKET:-dir}
 E2E=${E2E:-1}
 PPROF_SECONDS=${PPROF_SECONDS:-0}
+KLITE_BIN=${KLITE_BIN:-}
+BASE_BIN=${BASE_BIN:-}
+KFAKE=${KFAKE:-1}
 OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
 
 mkdir -p "$OUT/bin"
@@ -48,6 +60,15 @@ echo "bench: building into $OUT/bin" >&2
 go build -o "$OUT/bin/sluice" ./cmd/sluice
 go build -o "$OUT/bin/kfake" ./bench/kfake
 SLUICE=$OUT/bin/sluice
+if [[ -n $KLITE_BIN ]]; then
+	[[ -x $KLITE_BIN ]] || { echo "bench: KLITE_BIN=$KLITE_BIN is not executable" >&2; exit 1; }
+	KLITE_BIN=$(realpath "$KLITE_BIN")
+fi
+if [[ -n $BASE_BIN ]]; then
+	[[ -x $BASE_BIN ]] || { echo "bench: BASE_BIN=$BASE_BIN is not executable" >&2; exit 1; }
+	# A copy, so that rebuilding the original mid-run changes nothing.
+	cp "$BASE_BIN" "$OUT/bin/sluice-base"
+fi
 case $BUCKET in
 dir) ;;
 s3)
@@ -96,8 +117,9 @@ start_s3() {
 }
 
 # start_server NAME [agent flags...]: starts sluice dev (or, with BUCKET=s3,
-# versitygw and sluice agent) or kfake, sets SERVER_PID, BROKER and
-# HTTP_PORT.
+# versitygw and sluice agent), kfake or klite, sets SERVER_PID, BROKER and
+# HTTP_PORT. Names starting with sluice-base run BASE_BIN, other sluice*
+# names this tree's binary.
 start_server() {
 	local name=$1
 	shift
@@ -105,7 +127,15 @@ start_server() {
 	port=$(free_port)
 	BROKER=127.0.0.1:$port
 	HTTP_PORT=""
-	if [[ $name == sluice* ]]; then
+	local SLUICE=$SLUICE
+	if [[ $name == sluice-base* ]]; then SLUICE=$OUT/bin/sluice-base; fi
+	if [[ $name == klite* ]]; then
+		local dir=$OUT/data-$name-$RANDOM
+		rm -rf "$dir"
+		# klite's defaults otherwise: WAL fsync'd every 2ms before acks.
+		"$KLITE_BIN" --listen "$BROKER" --data-dir "$dir" --default-partitions "$PARTITIONS" \
+			--auto-create-topics --log-level warn >>"$OUT/$name.log" 2>&1 &
+	elif [[ $name == sluice* ]]; then
 		HTTP_PORT=$(free_port)
 		local dir=$OUT/data-$name-$RANDOM
 		rm -rf "$dir"
@@ -148,12 +178,19 @@ stop_server() {
 	if [[ ${KEEP_DATA:-0} != 1 ]]; then rm -rf "$OUT"/data-*; fi
 }
 
-# bench TARGET ROUND MODE [flags...]: one `sluice bench` run, tagged.
+# server_cpu prints the server's user and system CPU seconds so far.
+server_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f %.2f", $14/hz, $15/hz}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo "0 0"
+}
+
+# bench TARGET ROUND MODE [flags...]: one `sluice bench` run, tagged, with
+# the server's user and system CPU seconds over the run.
 bench() {
 	local target=$1 round=$2 mode=$3
 	shift 3
 	echo "bench: round $round $target $mode" >&2
-	local line
+	local line u0 s0 u1 s1
+	read -r u0 s0 < <(server_cpu)
 	if ! line=$("$SLUICE" bench "$mode" --brokers "$BROKER" --partitions "$PARTITIONS" \
 		--producers "$PRODUCERS" --record-size "$RECORD_SIZE" --linger "$LINGER" --acks "$ACKS" \
 		--idempotent="$IDEMPOTENT" "$@" 2>>"$OUT/progress.log"); then
@@ -161,8 +198,13 @@ bench() {
 		echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS" || true
 		return 1
 	fi
-	echo "$line" | jq -c --arg t "$target" --argjson r "$round" '. + {target: $t, round: $r}' >>"$RESULTS"
-	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, ok}' >&2
+	read -r u1 s1 < <(server_cpu)
+	line=$(echo "$line" | jq -c --arg t "$target" --argjson r "$round" \
+		--argjson u "$(awk -v a="$u1" -v b="$u0" 'BEGIN {printf "%.2f", a - b}')" \
+		--argjson s "$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.2f", a - b}')" \
+		'. + {target: $t, round: $r, server_user_s: $u, server_sys_s: $s}')
+	echo "$line" >>"$RESULTS"
+	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, server_user_s, server_sys_s, ok}' >&2
 }
 
 # workload TARGET ROUND: produce, full consume, e2e at E2E_RATE (fresh
@@ -171,22 +213,22 @@ workload() {
 	local target=$1 round=$2
 	start_server "$target"
 	local pprof_pid=""
-	if [[ $target == sluice && $PPROF_SECONDS -gt 0 ]]; then
-		curl -s -o "$OUT/cpu-produce-$round.pprof" \
+	if [[ $target == sluice* && $PPROF_SECONDS -gt 0 ]]; then
+		curl -s -o "$OUT/cpu-produce-$target-$round.pprof" \
 			"http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=$PPROF_SECONDS" &
 		pprof_pid=$!
 	fi
 	bench "$target" "$round" produce -t "tput-$round" --records "$RECORDS"
 	[[ -n $pprof_pid ]] && wait "$pprof_pid"
-	if [[ $target == sluice && $PPROF_SECONDS -gt 0 ]]; then
-		curl -s -o "$OUT/cpu-consume-$round.pprof" \
+	if [[ $target == sluice* && $PPROF_SECONDS -gt 0 ]]; then
+		curl -s -o "$OUT/cpu-consume-$target-$round.pprof" \
 			"http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=$PPROF_SECONDS" &
 		pprof_pid=$!
 	fi
 	bench "$target" "$round" consume -t "tput-$round" --records "$RECORDS"
 	[[ -n $pprof_pid ]] && wait "$pprof_pid"
-	if [[ $target == sluice ]]; then
-		curl -s -o "$OUT/heap-$round.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/heap" || true
+	if [[ $target == sluice* ]]; then
+		curl -s -o "$OUT/heap-$target-$round.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/heap" || true
 	fi
 	stop_server "$target" "$round"
 
@@ -217,13 +259,24 @@ workload() {
 	echo "go: $(go version)"
 	echo "latency variants: ${LATENCY_VARIANTS:-none}"
 	echo "bucket: $BUCKET"
+	echo "targets: sluice${BASE_BIN:+ sluice-base ($BASE_BIN)}$([[ $KFAKE == 1 ]] && echo " kfake")${KLITE_BIN:+ klite ($KLITE_BIN)}"
 	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
 } | tee "$OUT/env.txt" >&2
 
+# Each round rotates the target order by one, so every target runs first,
+# last and in between equally often.
+targets=(sluice)
+[[ -n $BASE_BIN ]] && targets+=(sluice-base)
+[[ $KFAKE == 1 ]] && targets+=(kfake)
+[[ -n $KLITE_BIN ]] && targets+=(klite)
 status=0
 for round in $(seq "$ROUNDS"); do
-	if ((round % 2)); then order="sluice kfake"; else order="kfake sluice"; fi
-	for target in $order; do
+	order=()
+	for i in "${!targets[@]}"; do
+		order+=("${targets[(i + round - 1) % ${#targets[@]}]}")
+	done
+	echo "load before round $round (${order[*]}): $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/env.txt" >&2
+	for target in "${order[@]}"; do
 		workload "$target" "$round" || status=1
 	done
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarise bench/run.sh results: medians per target and mode, same-round
-sluice/kfake ratios, latency percentiles, peak RSS, and the issue's targets."""
+sluice/kfake (and sluice/klite, sluice/sluice-base) ratios, latency percentiles, peak RSS, and the issue's targets."""
 import json
 import os
 import statistics
@@ -36,16 +36,28 @@ for (t, m), rs in sorted(by.items()):
           f"{fmt(el('p50_ms'), 1):>8} {fmt(el('p90_ms'), 1):>8} {fmt(el('p99_ms'), 1):>8} {fmt(el('max_ms'), 1):>8}  "
           f"{all(r.get('ok') for r in rs)}")
 
-print("\n== same-round ratios sluice/kfake (MB/s)")
-ratios = defaultdict(list)
-for m in ("produce", "consume", "e2e"):
-    s = {r["round"]: r for r in by.get(("sluice", m), [])}
-    k = {r["round"]: r for r in by.get(("kfake", m), [])}
-    for rd in sorted(set(s) & set(k)):
-        if k[rd].get("mb_per_s"):
-            ratios[m].append(s[rd]["mb_per_s"] / k[rd]["mb_per_s"])
-    if ratios[m]:
-        print(f"{m:8} rounds {' '.join(fmt(x) for x in ratios[m])}  median {fmt(med(ratios[m]))}")
+# Same-round ratios of sluice's MB/s to each baseline's present in the run.
+ratios_by = {}
+for base in ("kfake", "klite", "sluice-base"):
+    if not any(t == base for t, _ in by):
+        continue
+    print(f"\n== same-round ratios sluice/{base} (MB/s)")
+    rs_ = ratios_by[base] = defaultdict(list)
+    for m in ("produce", "consume", "e2e"):
+        s = {r["round"]: r for r in by.get(("sluice", m), [])}
+        k = {r["round"]: r for r in by.get((base, m), [])}
+        for rd in sorted(set(s) & set(k)):
+            if k[rd].get("mb_per_s") and s[rd].get("mb_per_s") is not None:
+                rs_[m].append(s[rd]["mb_per_s"] / k[rd]["mb_per_s"])
+        if rs_[m]:
+            print(f"{m:8} rounds {' '.join(fmt(x) for x in rs_[m])}  median {fmt(med(rs_[m]))}")
+ratios = ratios_by.get("kfake", {})
+
+print("\n== server CPU seconds per run (median user + system; system)")
+for (t, m), rs in sorted(by.items()):
+    if m in ("produce", "consume") and any("server_sys_s" in r for r in rs):
+        u, sy = med([r.get("server_user_s") for r in rs]), med([r.get("server_sys_s") for r in rs])
+        print(f"{t:22} {m:8} user {fmt(u)}  system {fmt(sy)}  total {fmt(None if u is None else u + sy)}")
 
 print("\n== peak RSS (MiB, VmHWM per server process)")
 for (t, m), rs in sorted(by.items()):
@@ -68,6 +80,11 @@ checks = [
     ("250ms batches: produce p99 <= 300ms", p99("sluice", "produce_latency"), lambda v: v <= 300),
     ("250ms batches: e2e p99 <= 600ms", p99("sluice", "e2e_latency"), lambda v: v <= 600),
 ]
+if "klite" in ratios_by:
+    checks += [
+        ("produce >= 1.0x klite", med(ratios_by["klite"].get("produce", [])), lambda v: v >= 1.0),
+        ("consume >= 1.0x klite", med(ratios_by["klite"].get("consume", [])), lambda v: v >= 1.0),
+    ]
 if os.environ.get("BUCKET") == "s3":
     checks.insert(0, ("S3: produce >= 200 MB/s", med([r.get("mb_per_s") for r in by.get(("sluice", "produce"), [])]),
                       lambda v: v >= 200))

@@ -189,7 +189,16 @@ type observedBucket struct {
 }
 
 func (o observedBucket) Put(ctx context.Context, key string, data []byte) error {
-	err := o.Bucket.Put(ctx, key, data)
+	return o.observe(ctx, o.Bucket.Put(ctx, key, data))
+}
+
+func (o observedBucket) PutSplit(ctx context.Context, key string, pieces [][]byte) error {
+	return o.observe(ctx, objstore.PutSplit(ctx, o.Bucket, key, pieces))
+}
+
+func (o observedBucket) CanPutSplit() bool { return objstore.CanPutSplit(o.Bucket) }
+
+func (o observedBucket) observe(ctx context.Context, err error) error {
 	if err == nil || ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
 		// A cancelled caller (shutdown, a client gone) says nothing about
 		// the bucket; a timeout does.

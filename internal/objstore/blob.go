@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -19,24 +23,30 @@ import (
 // blobBucket adapts a gocloud.dev/blob bucket.
 type blobBucket struct {
 	b *blob.Bucket
-	// dir is the root directory of a file:// bucket, whose writes must be
-	// fsynced by hand: fileblob renames a temp file into place but never
-	// syncs it. Empty for other schemes, whose Put is durable on return.
+}
+
+// dirBucket is a local directory as a bucket (file://, `sluice dev`). It
+// reads, lists and deletes through fileblob but writes files itself:
+// fileblob renames a temp file into place but never syncs it, and its
+// writer hashes (WriteAll) and reopens nothing we need.
+type dirBucket struct {
+	*blobBucket
+	// dir is the bucket's root directory.
 	dir string
 	// mu guards synced: the directories under dir whose own entry in
 	// their parent has been fsynced, up to dir. A new directory (a new
-	// hour of files/…, a journal generation's) is made durable by the first
+	// hour of files/…, a journal entry's) is made durable by the first
 	// Put into it; the set is forgotten when it grows past
 	// maxSyncedDirs, which only costs those fsyncs again.
 	mu     sync.Mutex
 	synced map[string]bool
 	// dirMu orders the removal of empty directories (Delete) against
-	// writers: a Put holds it for reading while fileblob creates the
-	// object's directories and its temporary file, a Delete for writing
-	// while it removes the directories it left empty. A directory is thus
-	// never removed between its creation and the write that needed it,
-	// and one that holds a file being written is never empty. Lock order:
-	// dirMu, then mu.
+	// writers: a Put holds it for reading while it creates the object's
+	// directories and its temporary file, a Delete for writing while it
+	// removes the directories it left empty. A directory is thus never
+	// removed between its creation and the write that needed it, and one
+	// that holds a file being written is never empty. Lock order: dirMu,
+	// then mu.
 	dirMu sync.RWMutex
 }
 
@@ -76,65 +86,116 @@ func OpenDir(dir string) (Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objstore: open dir %q: %w", dir, err)
 	}
-	return &blobBucket{b: b, dir: dir}, nil
+	return &dirBucket{blobBucket: &blobBucket{b: b}, dir: dir}, nil
 }
 
 func (b *blobBucket) Put(ctx context.Context, key string, data []byte) error {
-	var err error
-	if b.dir != "" {
-		err = b.writeLocal(ctx, key, data)
-	} else {
-		err = b.b.WriteAll(ctx, key, data, nil)
-	}
-	if err != nil {
+	if err := b.b.WriteAll(ctx, key, data, nil); err != nil {
 		return fmt.Errorf("objstore: put %s: %w", key, err)
-	}
-	if b.dir != "" {
-		if err := b.syncPath(filepath.Join(b.dir, filepath.FromSlash(key))); err != nil {
-			return fmt.Errorf("objstore: sync %s: %w", key, err)
-		}
 	}
 	return nil
 }
 
-// writeLocal writes a file of a local-directory bucket without the MD5 that
-// WriteAll computes (twice) over every object: a local file has no transport
-// for a Content-MD5 to protect, segment files carry their own CRC-32C, and
-// the hashing was the largest CPU cost of producing to `sluice dev`.
-func (b *blobBucket) writeLocal(ctx context.Context, key string, data []byte) error {
-	// With a content type, NewWriter creates the directories and the
-	// temporary file before it returns.
+func (b *dirBucket) Put(ctx context.Context, key string, data []byte) error {
+	return b.PutSplit(ctx, key, [][]byte{data})
+}
+
+// CanPutSplit is true: PutSplit writes the pieces with gathering writes.
+func (b *dirBucket) CanPutSplit() bool { return true }
+
+// PutSplit writes the file as fileblob would (a temp file beside it,
+// renamed into place, so that a crash or a reader never sees a partial
+// file under the key) but with one gathering write of the pieces (no MD5,
+// no joined copy: segment files carry their own CRC-32C), fsyncs it
+// through the descriptor that wrote it, then its directory (which makes
+// the rename durable) and, the first time, the new directories above it.
+func (b *dirBucket) PutSplit(ctx context.Context, key string, pieces [][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("objstore: put %s: %w", key, err)
+	}
+	path, err := b.path(key)
+	if err != nil {
+		return fmt.Errorf("objstore: put %s: %w", key, err)
+	}
+	if err := b.writeFile(ctx, path, pieces); err != nil {
+		return fmt.Errorf("objstore: put %s: %w", key, err)
+	}
+	if err := b.syncDirs(path); err != nil {
+		return fmt.Errorf("objstore: sync %s: %w", key, err)
+	}
+	return nil
+}
+
+// path maps key to its file as fileblob does. Keys fileblob would
+// escape (control bytes, "//", "../", a trailing "/", "__0x", or its
+// ".attrs" suffix) are refused: Sluice's keys never need it, and a file
+// written under another name than fileblob reads would be lost.
+func (b *dirBucket) path(key string) (string, error) {
+	bad := key == "" || key[0] == '/' || strings.HasSuffix(key, "/") ||
+		strings.Contains(key, "//") || key == ".." || strings.HasPrefix(key, "../") || strings.Contains(key, "/../") ||
+		strings.Contains(key, "__0x") || strings.HasSuffix(key, ".attrs") || strings.HasSuffix(key, ".tmp")
+	for i := 0; i < len(key) && !bad; i++ {
+		bad = key[i] < 32 || key[i] == '\\'
+	}
+	if bad {
+		return "", fmt.Errorf("key %q is not stored in a local bucket", key)
+	}
+	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
+}
+
+// writeFile writes pieces to a new temp file beside path, fsyncs it and
+// renames it to path. The temp file is removed on failure.
+func (b *dirBucket) writeFile(ctx context.Context, path string, pieces [][]byte) (err error) {
+	tmp := path + "." + strconv.FormatInt(time.Now().UnixNano(), 16) + ".tmp"
 	b.dirMu.RLock()
-	w, err := b.b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A new directory: the common case (an existing one) costs no
+		// stat calls.
+		if err = os.MkdirAll(filepath.Dir(path), 0o777); err == nil {
+			f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		}
+	}
+	// From here the temp file keeps its directory from being empty.
 	b.dirMu.RUnlock()
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(data); err != nil {
-		_ = w.Close()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = writev(f, pieces); err != nil {
 		return err
 	}
-	return w.Close()
+	if err = fsync(f, path); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	// Cancelled while writing: leave nothing behind (fileblob's rule).
+	if err = ctx.Err(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
-// syncPath fsyncs a file and its directory (which makes the rename into
-// place durable) and, the first time a directory is seen, each parent up
-// to the bucket root, so that a crash cannot lose a directory created for
-// the file (MkdirAll does not sync the parent's entry).
-//
-// The file and its directory are synced in parallel: the rename is already
-// done, so neither sync depends on the other, and on a journaling file
-// system both wait for the same journal commit, which a second, sequential
-// fsync would follow with a cache flush of its own.
-func (b *blobBucket) syncPath(path string) error {
+// syncDirs fsyncs path's directory (which makes the rename into place
+// durable) and, the first time a directory is seen, each parent up to the
+// bucket root, so that a crash cannot lose a directory created for the
+// file (MkdirAll does not sync the parent's entry).
+func (b *dirBucket) syncDirs(path string) error {
 	dir := filepath.Dir(path)
-	dirErr := make(chan error, 1)
-	go func() { dirErr <- fsync(dir) }()
-	err := fsync(path)
-	if derr := <-dirErr; err == nil {
-		err = derr
-	}
-	if err != nil {
+	if err := fsyncPath(dir); err != nil {
 		return err
 	}
 	for dir != b.dir && len(dir) > len(b.dir) {
@@ -145,7 +206,7 @@ func (b *blobBucket) syncPath(path string) error {
 			return nil
 		}
 		parent := filepath.Dir(dir)
-		if err := fsync(parent); err != nil {
+		if err := fsyncPath(parent); err != nil {
 			return err
 		}
 		b.mu.Lock()
@@ -159,14 +220,19 @@ func (b *blobBucket) syncPath(path string) error {
 	return nil
 }
 
-// fsync syncs the file or directory at path (a variable for tests).
-var fsync = func(path string) error {
+// fsync syncs f, the file or directory at path (a variable for tests).
+var fsync = func(f *os.File, path string) error { return f.Sync() }
+
+// fsyncPath opens the directory at path and fsyncs it.
+func fsyncPath(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
-	f.Close()
+	err = fsync(f, path)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -217,8 +283,16 @@ func (b *blobBucket) Delete(ctx context.Context, key string) error {
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("objstore: delete %s: %w", key, err)
 	}
-	if b.dir != "" {
-		b.removeEmptyDirs(filepath.Dir(filepath.Join(b.dir, filepath.FromSlash(key))))
+	return nil
+}
+
+// Delete deletes key and then the directories it leaves empty.
+func (b *dirBucket) Delete(ctx context.Context, key string) error {
+	if err := b.blobBucket.Delete(ctx, key); err != nil {
+		return err
+	}
+	if path, err := b.path(key); err == nil {
+		b.removeEmptyDirs(filepath.Dir(path))
 	}
 	return nil
 }
@@ -228,9 +302,9 @@ func (b *blobBucket) Delete(ctx context.Context, key string) error {
 // object goes (a journal generation, an hour of files/… after
 // compaction). A failure (not empty, already gone) ends the walk; the
 // removal is not fsynced, as an empty directory that reappears after a
-// crash is harmless. A removed directory is forgotten by syncPath, so a
+// crash is harmless. A removed directory is forgotten by syncDirs, so a
 // Put that creates it again makes it durable again.
-func (b *blobBucket) removeEmptyDirs(dir string) {
+func (b *dirBucket) removeEmptyDirs(dir string) {
 	b.dirMu.Lock()
 	defer b.dirMu.Unlock()
 	for dir != b.dir && len(dir) > len(b.dir) {

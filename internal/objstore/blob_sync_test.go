@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,11 +19,11 @@ func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
 	var mu sync.Mutex
 	var synced []string
 	orig := fsync
-	fsync = func(path string) error {
+	fsync = func(f *os.File, path string) error {
 		mu.Lock()
 		synced = append(synced, path)
 		mu.Unlock()
-		return orig(path)
+		return orig(f, path)
 	}
 	t.Cleanup(func() { fsync = orig })
 
@@ -40,30 +41,132 @@ func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
 			}
 			out = append(out, filepath.ToSlash(r))
 		}
-		// The file and its directory are synced in parallel.
-		slices.Sort(out)
 		return out
 	}
 	ctx := context.Background()
 	if err := b.Put(ctx, "x/y/k1", []byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{".", "x", "x/y", "x/y/k1"}; !slices.Equal(got, want) {
+	if got, want := rel(synced), []string{"x/y/k1", "x/y", "x", "."}; !slices.Equal(got, want) {
 		t.Fatalf("first Put synced %q, want %q", got, want)
 	}
 	synced = nil
 	if err := b.Put(ctx, "x/y/k2", []byte("two")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{"x/y", "x/y/k2"}; !slices.Equal(got, want) {
+	if got, want := rel(synced), []string{"x/y/k2", "x/y"}; !slices.Equal(got, want) {
 		t.Fatalf("second Put synced %q, want %q", got, want)
 	}
 	synced = nil
 	if err := b.Put(ctx, "x/z/k3", []byte("three")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{"x", "x/z", "x/z/k3"}; !slices.Equal(got, want) {
+	if got, want := rel(synced), []string{"x/z/k3", "x/z", "x"}; !slices.Equal(got, want) {
 		t.Fatalf("Put into a new sibling directory synced %q, want %q", got, want)
+	}
+}
+
+// TestPutSplitSyncsBeforeRename checks that PutSplit stores the pieces'
+// concatenation, fsyncs the file while it is still under its temporary
+// name (so no crash can leave an unsynced file under the key), then its
+// directory, and leaves no temporary file behind.
+func TestPutSplitSyncsBeforeRename(t *testing.T) {
+	root := t.TempDir()
+	b, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := filepath.Join(root, "a", "f.slc")
+	var events []string
+	orig := fsync
+	fsync = func(f *os.File, path string) error {
+		_, statErr := os.Stat(final)
+		events = append(events, fmt.Sprintf("%s visible=%v", filepath.Base(path), statErr == nil))
+		return orig(f, path)
+	}
+	t.Cleanup(func() { fsync = orig })
+	pieces := [][]byte{[]byte("head"), nil, bytes.Repeat([]byte("x"), 1<<20), []byte("tail")}
+	if !CanPutSplit(b) {
+		t.Fatal("a local bucket cannot PutSplit")
+	}
+	if err := b.(SplitPutter).PutSplit(context.Background(), "a/f.slc", pieces); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"f.slc visible=false", "a visible=true", filepath.Base(root) + " visible=true"}; !slices.Equal(events, want) {
+		t.Fatalf("syncs %q, want %q", events, want)
+	}
+	got, err := b.GetRange(context.Background(), "a/f.slc", 0, -1)
+	if err != nil || !bytes.Equal(got, bytes.Join(pieces, nil)) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	ents, err := os.ReadDir(filepath.Join(root, "a"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("directory holds %v (%v), want only f.slc", ents, err)
+	}
+}
+
+// TestPutSplitManyPieces writes more pieces than one writev takes.
+func TestPutSplitManyPieces(t *testing.T) {
+	b, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces [][]byte
+	for i := range 3*maxIOV + 7 {
+		pieces = append(pieces, []byte(fmt.Sprintf("piece %d;", i)))
+	}
+	if err := PutSplit(context.Background(), b, "k", pieces); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetRange(context.Background(), "k", 0, -1)
+	if err != nil || !bytes.Equal(got, bytes.Join(pieces, nil)) {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+}
+
+// TestLocalBucketRefusesEscapedKeys: a key fileblob would store under an
+// escaped name is refused, not written where reads would not find it.
+func TestLocalBucketRefusesEscapedKeys(t *testing.T) {
+	b, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a//b", "../x", "a/../../x", "a/", "x__0x2f__", "k.attrs", "tab\tkey"} {
+		if err := b.Put(context.Background(), k, []byte("v")); err == nil {
+			t.Errorf("Put(%q) succeeded", k)
+		}
+	}
+}
+
+// TestCanPutSplitThroughWrappers: the wrappers pass a local bucket's
+// gathering writes through, and join pieces for other buckets.
+func TestCanPutSplitThroughWrappers(t *testing.T) {
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(nil)
+	for _, c := range []struct {
+		b    Bucket
+		want bool
+	}{
+		{dir, true}, {Timeout{Bucket: dir}, true}, {Instrumented{Bucket: Timeout{Bucket: dir}, M: m}, true},
+		{mem, false}, {Timeout{Bucket: mem}, false}, {Instrumented{Bucket: mem, M: m}, false},
+	} {
+		if got := CanPutSplit(c.b); got != c.want {
+			t.Errorf("CanPutSplit(%T) = %v, want %v", c.b, got, c.want)
+		}
+		if err := PutSplit(ctx, c.b, "p", [][]byte{[]byte("a"), []byte("b")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.b.GetRange(ctx, "p", 0, -1); err != nil || string(got) != "ab" {
+			t.Fatalf("%T: read %q, %v", c.b, got, err)
+		}
 	}
 }
 
@@ -75,11 +178,11 @@ func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 	var mu sync.Mutex
 	var synced []string
 	orig := fsync
-	fsync = func(path string) error {
+	fsync = func(f *os.File, path string) error {
 		mu.Lock()
 		synced = append(synced, path)
 		mu.Unlock()
-		return orig(path)
+		return orig(f, path)
 	}
 	t.Cleanup(func() { fsync = orig })
 

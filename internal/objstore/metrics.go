@@ -56,6 +56,16 @@ func (b Instrumented) Put(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// PutSplit is counted as a put.
+func (b Instrumented) PutSplit(ctx context.Context, key string, pieces [][]byte) error {
+	start := time.Now()
+	err := PutSplit(ctx, b.Bucket, key, pieces)
+	b.observe("put", start, err)
+	return err
+}
+
+func (b Instrumented) CanPutSplit() bool { return CanPutSplit(b.Bucket) }
+
 func (b Instrumented) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
 	start := time.Now()
 	data, err := b.Bucket.GetRange(ctx, key, offset, length)

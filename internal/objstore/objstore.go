@@ -48,3 +48,48 @@ type SplitGetter interface {
 	// ErrNotFound; a shorter object is an error.
 	GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error
 }
+
+// SplitPutter is implemented by buckets that can store an object given in
+// pieces without joining them first (a local directory writes them with
+// one gathering write), so a caller that holds a file in pieces (the
+// produce path: header, the producers' batches, index) copies each byte
+// once. Wrappers implement it whether or not what they wrap does:
+// CanPutSplit tells.
+type SplitPutter interface {
+	// PutSplit is Put of the concatenation of pieces, with Put's
+	// guarantees. The pieces must not change until it returns.
+	PutSplit(ctx context.Context, key string, pieces [][]byte) error
+	// CanPutSplit reports whether PutSplit writes the pieces as they
+	// are; when false, it joins them (a copy) and Puts the result.
+	CanPutSplit() bool
+}
+
+// CanPutSplit reports whether b stores pieces without joining them.
+func CanPutSplit(b Bucket) bool {
+	sp, ok := b.(SplitPutter)
+	return ok && sp.CanPutSplit()
+}
+
+// PutSplit stores the concatenation of pieces in b: through b's PutSplit
+// when it has one, else joined and Put.
+func PutSplit(ctx context.Context, b Bucket, key string, pieces [][]byte) error {
+	if sp, ok := b.(SplitPutter); ok {
+		return sp.PutSplit(ctx, key, pieces)
+	}
+	return b.Put(ctx, key, join(pieces))
+}
+
+func join(pieces [][]byte) []byte {
+	if len(pieces) == 1 {
+		return pieces[0]
+	}
+	n := 0
+	for _, p := range pieces {
+		n += len(p)
+	}
+	data := make([]byte, 0, n)
+	for _, p := range pieces {
+		data = append(data, p...)
+	}
+	return data
+}

@@ -29,6 +29,16 @@ func (t Timeout) Put(ctx context.Context, key string, data []byte) error {
 	return t.Bucket.Put(ctx, key, data)
 }
 
+// PutSplit is Put of the joined pieces, through the wrapped bucket's
+// PutSplit when it has one.
+func (t Timeout) PutSplit(ctx context.Context, key string, pieces [][]byte) error {
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	return PutSplit(ctx, t.Bucket, key, pieces)
+}
+
+func (t Timeout) CanPutSplit() bool { return CanPutSplit(t.Bucket) }
+
 func (t Timeout) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
 	ctx, cancel := t.bound(ctx, t.Op)
 	defer cancel()

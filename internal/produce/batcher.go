@@ -160,10 +160,13 @@ func NewSource() *Source { return &Source{} }
 
 // Batcher is the agent's write path. It is safe for concurrent use.
 type Batcher struct {
-	cfg      Config
-	log      metadata.Log
-	bucket   objstore.Bucket
-	onCommit func(committed ...metadata.TopicPartition)
+	cfg    Config
+	log    metadata.Log
+	bucket objstore.Bucket
+	// splitPuts: bucket stores files given in pieces without joining
+	// them (objstore.CanPutSplit), so unkept files are never copied.
+	splitPuts bool
+	onCommit  func(committed ...metadata.TopicPartition)
 	// written, if set, gets every committed file of at most writtenMax
 	// bytes (set before the first Submit; see OnWritten).
 	written    func(key string, data []byte)
@@ -264,10 +267,11 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 	close(done)
 	b := &Batcher{
 		cfg: cfg, log: log, bucket: bucket, onCommit: onCommit, metrics: m, logger: logger,
-		gen:     cmp.Or(cfg.Generation, uint64(time.Now().UnixNano())),
-		uploads: semaphore.NewWeighted(int64(cfg.MaxInFlight)),
-		space:   semaphore.NewWeighted(cfg.MaxBufferedBytes),
-		ctx:     ctx, cancel: cancel,
+		splitPuts: objstore.CanPutSplit(bucket),
+		gen:       cmp.Or(cfg.Generation, uint64(time.Now().UnixNano())),
+		uploads:   semaphore.NewWeighted(int64(cfg.MaxInFlight)),
+		space:     semaphore.NewWeighted(cfg.MaxBufferedBytes),
+		ctx:       ctx, cancel: cancel,
 		lastCommitted: done,
 		ripcord:       make(chan struct{}),
 		journal:       make(map[*flush]time.Time),
@@ -546,22 +550,38 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	for _, bt := range f.batches {
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
-	// Files no one is given to keep are encoded into recycled buffers.
-	// Journaled files are not: their commit may come much later.
-	var buf []byte
-	pooled := (b.written == nil || w.Size() > b.writtenMax) && !f.journaled
-	if pooled {
-		buf = fileBuffers.Get(w.Size())
+	// A file no one is given to keep goes to a bucket that writes pieces
+	// (a local directory) as its pieces, the batches where the requests
+	// left them: no copy into a file buffer. Otherwise files no one keeps
+	// are encoded into recycled buffers; journaled files are not: their
+	// commit may come much later.
+	unkept := b.written == nil || w.Size() > b.writtenMax
+	split := unkept && b.splitPuts
+	pooled := unkept && !split && !f.journaled
+	var (
+		data      []byte
+		pieces    [][]byte
+		positions []uint64
+	)
+	if split {
+		pieces, _, positions = w.FinishSplit()
+	} else {
+		var buf []byte
+		if pooled {
+			buf = fileBuffers.Get(w.Size())
+		}
+		data, _, positions = w.FinishInto(buf)
+		pieces = [][]byte{data}
 	}
-	data, _, positions := w.FinishInto(buf)
+	size := int64(w.Size())
 	key := newKey(time.Now())
 	commits := commitsOf(f.batches, positions)
 
 	var uploadErr error
 	if f.journaled {
-		uploadErr = b.uploadJournaled(f, key, data)
+		uploadErr = b.uploadJournaled(f, key, pieces)
 	} else {
-		uploadErr = b.upload(key, data)
+		uploadErr = b.upload(key, pieces)
 	}
 
 	// Commit strictly in seal order.
@@ -574,9 +594,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		<-prev
 	case f.journaled:
 		<-prev
-		results, commitErr = b.commitJournaled(f, key, int64(len(data)), commits)
+		results, commitErr = b.commitJournaled(f, key, size, commits)
 	default:
-		results, commitErr = b.commitClassic(f, key, data, commits, prev)
+		results, commitErr = b.commitClassic(f, key, size, commits, prev)
 	}
 	close(committed)
 
@@ -591,7 +611,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			}
 		}
 	} else {
-		if !pooled && results != nil && b.written != nil && len(data) <= b.writtenMax {
+		if !unkept && results != nil {
 			b.written(key, data)
 		}
 		b.countCommitted(f, results)
@@ -601,7 +621,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			b.metrics.ackLatency.WithLabelValues("classic").Observe(time.Since(f.sealed).Seconds())
 		}
 		b.metrics.flushes.Inc()
-		b.metrics.flushBytes.Observe(float64(len(data)))
+		b.metrics.flushBytes.Observe(float64(size))
 		b.metrics.flushLatency.Observe(time.Since(f.opened).Seconds())
 		if parts := committedPartitions(f.batches, results); len(parts) > 0 {
 			b.onCommit(parts...)
@@ -635,7 +655,8 @@ func (b *Batcher) release(f *flush) {
 	b.mu.Unlock()
 }
 
-func (b *Batcher) upload(key string, data []byte) error {
+// upload stores the file whose bytes are pieces, joined.
+func (b *Batcher) upload(key string, pieces [][]byte) error {
 	if err := b.uploads.Acquire(b.ctx, 1); err != nil {
 		return err
 	}
@@ -650,7 +671,12 @@ func (b *Batcher) upload(key string, data []byte) error {
 				return b.ctx.Err()
 			}
 		}
-		if err = b.bucket.Put(b.ctx, key, data); err == nil {
+		if len(pieces) == 1 {
+			err = b.bucket.Put(b.ctx, key, pieces[0])
+		} else {
+			err = objstore.PutSplit(b.ctx, b.bucket, key, pieces)
+		}
+		if err == nil {
 			b.metrics.uploadLatency.Observe(time.Since(start).Seconds())
 			return nil
 		}

@@ -72,10 +72,10 @@ func (b *Batcher) entryKey(f *flush, file string) string {
 
 // uploadJournaled writes a journaled flush's file and its entry, in
 // parallel, then acknowledges it.
-func (b *Batcher) uploadJournaled(f *flush, key string, data []byte) error {
+func (b *Batcher) uploadJournaled(f *flush, key string, pieces [][]byte) error {
 	entryErr := make(chan error, 1)
 	go func() { entryErr <- b.putEntry(b.entryKey(f, key)) }()
-	err := b.upload(key, data)
+	err := b.upload(key, pieces)
 	if eerr := <-entryErr; err == nil {
 		err = eerr
 	}
@@ -251,8 +251,7 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 // commitClassic commits a classic flush after prev. With ripcord, a
 // commit that fails or stalls, or ripcord turning active while the flush
 // waits, makes it a journaled flush.
-func (b *Batcher) commitClassic(f *flush, key string, data []byte, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
-	size := int64(len(data))
+func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
 	if !b.cfg.Ripcord || b.cfg.Agent == "" {
 		<-prev
 		return b.commit(b.ctx, key, size, commits)

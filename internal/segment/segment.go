@@ -215,6 +215,48 @@ func (w *Writer) FinishInto(buf []byte) ([]byte, []Entry, []uint64) {
 	return b, entries, positions
 }
 
+// FinishSplit is FinishWithPositions without the copy: it returns the
+// file as pieces whose concatenation is exactly the file FinishInto
+// encodes, the header first, then the added batches themselves (not
+// copies: the caller must not modify them until the pieces are written),
+// then the index and trailer. A bucket that writes pieces with one
+// gathering write (objstore.SplitPutter) then copies each byte once, into
+// the file, instead of twice.
+func (w *Writer) FinishSplit() ([][]byte, []Entry, []uint64) {
+	pieces := make([][]byte, 0, w.added+2)
+	head := make([]byte, 0, headerSize)
+	head = append(head, magic...)
+	head = binary.BigEndian.AppendUint16(head, Version)
+	head = binary.BigEndian.AppendUint16(head, 0)
+	pieces = append(pieces, head)
+	crc := crc32.Checksum(head, castagnoli)
+	off := uint64(len(head))
+	entries := make([]Entry, len(w.chunks))
+	positions := make([]uint64, w.added)
+	for i, c := range w.chunks {
+		c.entry.Offset = off
+		for j, batch := range c.batches {
+			positions[c.order[j]] = off
+			pieces = append(pieces, batch)
+			off += uint64(len(batch))
+			crc = updateBatchCRC(crc, batch, c.checked[j])
+		}
+		entries[i] = c.entry
+	}
+	tail := make([]byte, 0, len(entries)*EntrySize+trailerSize)
+	for i := range entries {
+		tail = entries[i].appendTo(tail)
+	}
+	tail = binary.BigEndian.AppendUint64(tail, off)
+	tail = binary.BigEndian.AppendUint32(tail, uint32(len(entries)))
+	crc = crc32.Update(crc, castagnoli, tail)
+	tail = binary.BigEndian.AppendUint32(tail, crc)
+	tail = binary.BigEndian.AppendUint32(tail, 0)
+	tail = append(tail, magic...)
+	pieces = append(pieces, tail)
+	return pieces, entries, positions
+}
+
 // File is a parsed, checksum-verified segment.
 type File struct {
 	Version uint16
