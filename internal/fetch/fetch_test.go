@@ -219,13 +219,19 @@ func TestReadCommittedOneStoreCall(t *testing.T) {
 	txn := metadata.Transaction{ID: "x", ProducerID: 7, LastProducerID: -1, LastProducerEpoch: -1, TimeoutMs: 60000,
 		State: metadata.TxnOngoing, StartedAt: time.Now(), Partitions: []metadata.TxnPartition{
 			{Topic: "t", TopicID: e.topic, Partition: 1}, {Topic: "t", TopicID: e.topic, Partition: 2}}}
-	if _, err := e.store.SaveTransaction(ctx, txn); err != nil {
+	saved, err := e.store.SaveTransaction(ctx, txn)
+	if err != nil {
 		t.Fatal(err)
 	}
 	txnal := func(p int32) metadata.BatchCommit {
 		return metadata.BatchCommit{Partition: p, Transactional: true, Producer: &metadata.ProducerBatch{ID: 7}}
 	}
-	e.commit(txnal(1), txnal(2))                                                             // offsets 10-19
+	e.commit(txnal(1), txnal(2)) // offsets 10-19
+	// Aborting: the marker lands on p2 only, p1 stays open.
+	saved.State = metadata.TxnPrepareAbort
+	if _, err := e.store.SaveTransaction(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
 	e.commit(metadata.BatchCommit{Partition: 2, Marker: &metadata.TxnMarker{ProducerID: 7}}) // abort p2 at 20
 
 	store := &countingStore{Store: e.store}

@@ -207,3 +207,67 @@ func TestRotateAfterCrash(t *testing.T) {
 		t.Fatalf("retry after the crash = %d/%d, %v; want a new producer id at 0", np, ne, err)
 	}
 }
+
+// TestLateCompletionLeavesNextTxnOpen replays what a chaos run caught: a
+// coordinator finds a transaction in PrepareCommit and completes it, but
+// its markers are written only after another coordinator completed the
+// transaction and the producer began its next one (same epoch under
+// transaction version 2) on the same partition. The late markers must not
+// close that open transaction: its data stays above the last stable
+// offset, and when it aborts its range is in the aborted list.
+func TestLateCompletionLeavesNextTxnOpen(t *testing.T) {
+	e := newEnv(t)
+	c := e.coordinator()
+	ctx := context.Background()
+	pid, epoch, err := c.InitProducerID(ctx, "late", time.Minute, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddImplicitly(ctx, "late", pid, epoch, e.parts(0), ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.write(t, pid, epoch, 0, 0); r.Err != nil || r.BaseOffset != 0 {
+		t.Fatalf("first transaction's write = %+v", r)
+	}
+	// EndTxn v5 commit got as far as PrepareCommit (epoch bumped) when its
+	// coordinator went away.
+	tx, err := e.store.Transaction(ctx, "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.State, tx.ProducerEpoch, tx.LastProducerID, tx.LastProducerEpoch = metadata.TxnPrepareCommit, epoch+1, pid, epoch
+	prepared, err := e.store.SaveTransaction(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One coordinator completes it; the producer's retry is answered.
+	if p, ep, err := c.EndTxnBump(ctx, "late", pid, epoch, true); err != nil || p != pid || ep != epoch+1 {
+		t.Fatalf("retried commit = %d/%d, %v", p, ep, err)
+	}
+	// The next transaction writes at the new epoch and stays open.
+	if err := c.AddImplicitly(ctx, "late", pid, epoch+1, e.parts(0), ""); err != nil {
+		t.Fatal(err)
+	}
+	r := e.write(t, pid, epoch+1, 0, 0)
+	if r.Err != nil || r.BaseOffset != 3 {
+		t.Fatalf("second transaction's write = %+v, want offset 3 (after the data and the marker)", r)
+	}
+	// The other coordinator, which had loaded PrepareCommit, completes it
+	// now: its markers are refused and the transaction stays open.
+	if _, err := c.finish(ctx, prepared); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("late completion = %v, want CONCURRENT_TRANSACTIONS", err)
+	}
+	st, err := e.store.StableState(ctx, e.topic.ID, 0, 0)
+	if err != nil || st.LastStableOffset != 3 {
+		t.Fatalf("after the late completion: %+v, %v; want the last stable offset at the open transaction's 3", st, err)
+	}
+	// It aborts: read_committed consumers are told to drop 3-4.
+	if _, _, err := c.EndTxnBump(ctx, "late", pid, epoch+1, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err = e.store.StableState(ctx, e.topic.ID, 0, 0)
+	if err != nil || st.LastStableOffset != st.HighWatermark || len(st.Aborted) != 1 ||
+		st.Aborted[0] != (metadata.AbortedTxn{ProducerID: pid, FirstOffset: 3, LastOffset: 5}) {
+		t.Fatalf("after the abort: %+v, %v; want aborted [3,5]", st, err)
+	}
+}

@@ -115,9 +115,17 @@ func testDeleteTopicDropsProducers(t *testing.T, s metadata.Store) {
 	gone := mustCreate(t, s, "gone", 1)
 	kept := mustCreate(t, s, "kept", 1)
 	const pid = 31
-	if _, err := s.SaveTransaction(ctx, metadata.Transaction{ID: "tx", ProducerID: pid, State: metadata.TxnOngoing,
-		Partitions: []metadata.TxnPartition{{Topic: "gone", TopicID: gone.ID}, {Topic: "kept", TopicID: kept.ID}}}); err != nil {
+	txn, err := s.SaveTransaction(ctx, metadata.Transaction{ID: "tx", ProducerID: pid, State: metadata.TxnOngoing,
+		Partitions: []metadata.TxnPartition{{Topic: "gone", TopicID: gone.ID}, {Topic: "kept", TopicID: kept.ID}}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	move := func(state string) {
+		t.Helper()
+		txn.State = state
+		if txn, err = s.SaveTransaction(ctx, txn); err != nil {
+			t.Fatal(err)
+		}
 	}
 	txnBatch := func(tp metadata.Topic, first int32) metadata.BatchCommit {
 		return metadata.BatchCommit{TopicID: tp.ID, ByteLength: 10, Records: 2, Producer: pb(pid, 0, first), Transactional: true}
@@ -128,8 +136,10 @@ func testDeleteTopicDropsProducers(t *testing.T, s metadata.Store) {
 			t.Fatalf("batch %d: %v", i, r.Err)
 		}
 	}
+	move(metadata.TxnPrepareAbort)
 	commit(t, s, "m1", metadata.BatchCommit{TopicID: gone.ID, ByteLength: 10, Records: 1, Marker: &metadata.TxnMarker{ProducerID: pid}},
 		metadata.BatchCommit{TopicID: kept.ID, ByteLength: 10, Records: 1, Marker: &metadata.TxnMarker{ProducerID: pid}})
+	move(metadata.TxnOngoing)
 	commit(t, s, "t2", txnBatch(gone, 2), txnBatch(kept, 2))
 	if ps, err := s.PartitionProducers(ctx, gone.ID, 0); err != nil || len(ps) != 1 || ps[0].TxnStartOffset != 3 {
 		t.Fatalf("producers before delete = %+v, %v", ps, err)

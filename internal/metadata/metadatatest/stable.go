@@ -56,6 +56,18 @@ func testStableStates(t *testing.T, s metadata.Store) {
 			t.Fatalf("transactional batch %d: %v", i, r.Err)
 		}
 	}
+	prepare := func(id string) {
+		t.Helper()
+		txn, err := s.Transaction(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txn.State = metadata.TxnPrepareAbort
+		if _, err := s.SaveTransaction(ctx, txn); err != nil {
+			t.Fatalf("prepare %s: %v", id, err)
+		}
+	}
+	prepare("a")
 	for i, r := range commit(t, s, "a-abort", abort(0, 42), abort(1, 42), plain(1)) {
 		if r.Err != nil {
 			t.Fatalf("marker %d: %v", i, r.Err)

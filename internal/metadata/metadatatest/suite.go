@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"TransactionFailedWrites", testTxnFailedWrites},
 		{"DeleteTopicDropsProducerState", testDeleteTopicDropsProducers},
 		{"StableStates", testStableStates},
+		{"LateMarker", testLateMarker},
 		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
 	}

@@ -159,6 +159,10 @@ func testTransactions(t *testing.T, s metadata.Store) {
 		t.Fatalf("old-epoch marker = %+v", res[0])
 	}
 	// The abort comes with an epoch bump (as on a timeout), in one file.
+	done.State, done.ProducerEpoch = metadata.TxnPrepareAbort, 4
+	if done, err = s.SaveTransaction(ctx, done); err != nil {
+		t.Fatal(err)
+	}
 	res = commit(t, s, "m2", marker(0, 4, false), marker(1, 4, false))
 	if res[0].Err != nil || res[0].BaseOffset != 9 || res[1].Err != nil || res[1].BaseOffset != 1 {
 		t.Fatalf("abort markers = %+v", res)

@@ -280,6 +280,13 @@ func (p *Plan) sequence(ctx context.Context, rows CommitRows, batches []metadata
 			continue
 		}
 		if m := b.Marker; m != nil {
+			if err := p.checkMarker(ctx, rows, m); err != nil {
+				if !errors.Is(err, metadata.ErrInvalidTxnState) && !errors.Is(err, metadata.ErrInvalidProducerEpoch) {
+					return err
+				}
+				p.Results[i].Err = err
+				continue
+			}
 			st := &p.Producers[ref.prod]
 			changed, err := st.Mark(m.Epoch)
 			if err != nil {
@@ -351,25 +358,64 @@ func (p *Plan) marked(ti int32, offset int64, commit bool) {
 	}
 }
 
+// checkMarker refuses a marker of a transaction that is no longer being
+// ended: when the store holds a transaction for the marker's producer, it
+// must be in PrepareCommit or PrepareAbort at the marker's epoch. A late
+// marker, written by a coordinator that completed a transaction another
+// one had already completed (after a coordinator move or a stalled
+// write), would otherwise close the producer's next transaction on the
+// partition, at the same epoch, while it is still open: its records would
+// fall below the last stable offset and, if it later aborted, its range
+// would be missing from the aborted list read_committed consumers get.
+// The transaction row is read after the partition locks, so the
+// coordinator cannot complete the transaction (and the producer cannot
+// start the next one on the partition) between this check and the commit.
+// A producer the store has no transaction for is not checked.
+func (p *Plan) checkMarker(ctx context.Context, rows CommitRows, m *metadata.TxnMarker) error {
+	t, err := p.producerTxn(ctx, rows, m.ProducerID)
+	if err != nil || t == nil {
+		return err
+	}
+	if m.Epoch < t.ProducerEpoch {
+		return fmt.Errorf("%w: marker epoch %d, transaction epoch %d", metadata.ErrInvalidProducerEpoch, m.Epoch, t.ProducerEpoch)
+	}
+	if (t.State != metadata.TxnPrepareCommit && t.State != metadata.TxnPrepareAbort) || t.ProducerEpoch != m.Epoch {
+		return fmt.Errorf("%w: marker at epoch %d for transaction %s, which is %s at epoch %d",
+			metadata.ErrInvalidTxnState, m.Epoch, t.ID, t.State, t.ProducerEpoch)
+	}
+	return nil
+}
+
+// producerTxn reads a producer's transaction (nil when none) once per
+// producer and commit.
+func (p *Plan) producerTxn(ctx context.Context, rows CommitRows, producerID int64) (*metadata.Transaction, error) {
+	if t, ok := p.txns[producerID]; ok {
+		return t, nil
+	}
+	var t *metadata.Transaction
+	got, err := rows.ProducerTxn(ctx, producerID)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		t = &got
+	}
+	if p.txns == nil {
+		p.txns = map[int64]*metadata.Transaction{}
+	}
+	p.txns[producerID] = t
+	return t, nil
+}
+
 // checkTxnWrite verifies that transactional batch b is part of its
 // producer's ongoing transaction on its partition (CheckTxnWrite),
 // reading the producer's transaction once per producer and commit.
 func (p *Plan) checkTxnWrite(ctx context.Context, rows CommitRows, b *metadata.BatchCommit) error {
 	pb := b.Producer
-	t, ok := p.txns[pb.ID]
-	if !ok {
-		got, err := rows.ProducerTxn(ctx, pb.ID)
-		switch {
-		case errors.Is(err, metadata.ErrNotFound):
-		case err != nil:
-			return err
-		default:
-			t = &got
-		}
-		if p.txns == nil {
-			p.txns = map[int64]*metadata.Transaction{}
-		}
-		p.txns[pb.ID] = t
+	t, err := p.producerTxn(ctx, rows, pb.ID)
+	if err != nil {
+		return err
 	}
 	return CheckTxnWrite(t, pb.Epoch, b.TopicID, b.Partition)
 }

@@ -175,6 +175,9 @@ func TestCommitIdempotentAndTransactional(t *testing.T) {
 		t.Fatalf("extents = %+v, want [0,10) and [20,30) of f2 indexed apart", m.extents)
 	}
 	// The abort marker closes the transaction and records its range.
+	prepared := m.txns[pid]
+	prepared.State = metadata.TxnPrepareAbort
+	m.txns[pid] = prepared
 	res, err = Commit(ctx, m, metadata.FileCommit{Key: "m", Batches: []metadata.BatchCommit{
 		{TopicID: topic, ByteLength: 10, Records: 1, Marker: &metadata.TxnMarker{ProducerID: pid, Epoch: 1}},
 	}})
