@@ -11,12 +11,10 @@ import (
 	"testing"
 )
 
-// TestPutSyncsNewDirectoriesOnce checks that a Put into a directory it
-// created makes every new directory's entry durable (fsyncs each parent
-// up to the bucket root), and that later Puts sync only the file and its
-// directory.
-func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
-	var mu sync.Mutex
+// recordSyncs hooks fsync for the test; take returns the paths synced
+// since its last call, relative to root, in order.
+func recordSyncs(t *testing.T, root string) (take func() []string) {
+	var mu sync.Mutex // guards synced
 	var synced []string
 	orig := fsync
 	fsync = func(f *os.File, path string) error {
@@ -26,42 +24,50 @@ func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
 		return orig(f, path)
 	}
 	t.Cleanup(func() { fsync = orig })
-
-	root := t.TempDir()
-	b, err := OpenDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel := func(paths []string) []string {
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
 		var out []string
-		for _, p := range paths {
+		for _, p := range synced {
 			r, err := filepath.Rel(root, p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, filepath.ToSlash(r))
 		}
+		synced = nil
 		return out
+	}
+}
+
+// TestPutSyncsNewDirectoriesOnce checks that a Put into a directory it
+// created makes every new directory's entry durable (fsyncs each parent
+// up to the bucket root), and that later Puts sync only the file and its
+// directory.
+func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
+	root := t.TempDir()
+	synced := recordSyncs(t, root)
+	b, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx := context.Background()
 	if err := b.Put(ctx, "x/y/k1", []byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{"x/y/k1", "x/y", "x", "."}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{"x/y/k1", "x/y", "x", "."}; !slices.Equal(got, want) {
 		t.Fatalf("first Put synced %q, want %q", got, want)
 	}
-	synced = nil
 	if err := b.Put(ctx, "x/y/k2", []byte("two")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{"x/y/k2", "x/y"}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{"x/y/k2", "x/y"}; !slices.Equal(got, want) {
 		t.Fatalf("second Put synced %q, want %q", got, want)
 	}
-	synced = nil
 	if err := b.Put(ctx, "x/z/k3", []byte("three")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rel(synced), []string{"x/z/k3", "x/z", "x"}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{"x/z/k3", "x/z", "x"}; !slices.Equal(got, want) {
 		t.Fatalf("Put into a new sibling directory synced %q, want %q", got, want)
 	}
 }
@@ -175,18 +181,8 @@ func TestCanPutSplitThroughWrappers(t *testing.T) {
 // not including the bucket root; and that a Put into a removed directory
 // creates it again and makes it durable again.
 func TestDeleteRemovesEmptyDirectories(t *testing.T) {
-	var mu sync.Mutex
-	var synced []string
-	orig := fsync
-	fsync = func(f *os.File, path string) error {
-		mu.Lock()
-		synced = append(synced, path)
-		mu.Unlock()
-		return orig(f, path)
-	}
-	t.Cleanup(func() { fsync = orig })
-
 	root := t.TempDir()
+	synced := recordSyncs(t, root)
 	b, err := OpenDir(root)
 	if err != nil {
 		t.Fatal(err)
@@ -231,17 +227,11 @@ func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 	if err := b.List(ctx, "a/", func(o Object) error { t.Errorf("listed %s in an empty bucket", o.Key); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	synced = nil
-	mu.Unlock()
+	synced()
 	if err := b.Put(ctx, "a/b/k4", []byte("four")); err != nil {
 		t.Fatal(err)
 	}
-	var rel []string
-	for _, p := range synced {
-		r, _ := filepath.Rel(root, p)
-		rel = append(rel, filepath.ToSlash(r))
-	}
+	rel := synced()
 	slices.Sort(rel)
 	if want := []string{".", "a", "a/b", "a/b/k4"}; !slices.Equal(rel, want) {
 		t.Fatalf("Put into re-created directories synced %q, want %q", rel, want)
