@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -118,15 +119,7 @@ one JSON line. See bench/scale.sh and docs/performance.md.`,
 			if err != nil {
 				return err
 			}
-			line, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(line))
-			if !res.OK {
-				return fmt.Errorf("scale: %s", res.Problem)
-			}
-			return nil
+			return printBenchLine(cmd.OutOrStdout(), "scale", res, res.OK, res.Problem)
 		},
 	}
 	f := cmd.Flags()
@@ -189,15 +182,7 @@ bench/cost.sh and docs/performance.md#cost.`,
 			if err != nil {
 				return err
 			}
-			line, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(line))
-			if !res.OK {
-				return fmt.Errorf("cost: %s", res.Problem)
-			}
-			return nil
+			return printBenchLine(cmd.OutOrStdout(), "cost", res, res.OK, res.Problem)
 		},
 	}
 	f := cmd.Flags()
@@ -228,4 +213,18 @@ bench/cost.sh and docs/performance.md#cost.`,
 	f.StringVar(&pricesPath, "prices", "bench/prices-aws-us-east-1.json", "price table (JSON): requests per 1,000, storage per GB-month, cross-zone per GB")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	return cmd
+}
+
+// printBenchLine prints a run's result as one JSON line and fails the
+// command unless the run was ok.
+func printBenchLine(out io.Writer, what string, res any, ok bool, problem string) error {
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, string(line))
+	if !ok {
+		return fmt.Errorf("%s: %s", what, problem)
+	}
+	return nil
 }
