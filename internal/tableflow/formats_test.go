@@ -14,10 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // frame prepends the Confluent header: magic byte, schema ID and, for
@@ -201,23 +198,7 @@ enum Status { UNKNOWN = 0; NEW = 1; SHIPPED = 2; }
 // protoEncode encodes a message given as protojson.
 func protoEncode(t *testing.T, schema, message, js string) []byte {
 	t.Helper()
-	f, err := protoFile(schema, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := protoMessageByName(f, message)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := dynamicpb.NewMessage(md)
-	if err := protojson.Unmarshal([]byte(js), m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return protoEncodeDeps(t, schema, nil, message, js)
 }
 
 func TestIngestProtobufRegistry(t *testing.T) {
