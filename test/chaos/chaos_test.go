@@ -103,7 +103,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	w := &workload{h: history.New(), seeds: c.seeds(), topic: topic, partitions: partitions,
-		sendGap: 4 * time.Millisecond, logf: logf, clientErrs: map[string]int{}}
+		sendGap: 4 * time.Millisecond, logf: logf, clientErrs: map[string]int{}, out: out}
 	logf("history times are since %s", w.h.Start.UTC().Format(time.RFC3339Nano))
 	loadCtx, stopLoad := context.WithTimeout(ctx, dur)
 	defer stopLoad()

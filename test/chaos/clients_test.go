@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +31,9 @@ type workload struct {
 	// sendGap paces each producer (a send every sendGap).
 	sendGap time.Duration
 	logf    func(format string, args ...any)
+	// out is the run's log directory: the final drains write their
+	// clients' debug logs there.
+	out string
 
 	mu         sync.Mutex // guards clientErrs
 	clientErrs map[string]int
@@ -524,6 +531,76 @@ func (w *workload) pipe(ctx context.Context, name, group string, adm *kadm.Clien
 	}
 }
 
+// probe asks every agent directly, with one Fetch of its own, for the
+// partitions a drain stopped short in, from the offset after the last it
+// read, and logs each answer: whether the agents serve the data the
+// consumer did not get.
+func (w *workload) probe(ctx context.Context, name string, readCommitted bool, read map[history.TP]int64) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.seeds...), kgo.ClientID(name+"-probe"))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	from := func(p int32) int64 {
+		if r, ok := read[w.tp(p)]; ok {
+			return r + 1
+		}
+		return 0
+	}
+	for _, seed := range w.seeds {
+		req := kmsg.NewPtrMetadataRequest()
+		mresp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			w.logf("%s probe: metadata: %v", name, err)
+			return
+		}
+		var node int32 = -1
+		for _, b := range mresp.Brokers {
+			if net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))) == seed {
+				node = b.NodeID
+			}
+		}
+		w.logf("%s probe: metadata lists %d agents, %s is node %d", name, len(mresp.Brokers), seed, node)
+		if node < 0 {
+			continue
+		}
+		var topicID [16]byte
+		for _, t := range mresp.Topics {
+			if t.Topic != nil && *t.Topic == w.topic {
+				topicID = t.TopicID
+			}
+		}
+		f := kmsg.NewPtrFetchRequest()
+		f.MaxWaitMillis, f.MinBytes, f.MaxBytes = 500, 1, 50<<20
+		if readCommitted {
+			f.IsolationLevel = 1
+		}
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = w.topic, topicID
+		for p := int32(0); p < w.partitions; p++ {
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = p, from(p), 1<<20
+			fp.CurrentLeaderEpoch, fp.LogStartOffset = -1, -1
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		f.Topics = append(f.Topics, ft)
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		start := time.Now()
+		fresp, err := f.RequestWith(pctx, cl.Broker(int(node)))
+		cancel()
+		if err != nil {
+			w.logf("%s probe: fetch from node %d: %v after %v", name, node, err, time.Since(start))
+			continue
+		}
+		for _, t := range fresp.Topics {
+			for _, p := range t.Partitions {
+				w.logf("%s probe: node %d partition %d from %d: error %d, high watermark %d, %d bytes, in %v",
+					name, node, p.Partition, from(p.Partition), p.ErrorCode, p.HighWatermark, len(p.RecordBatches), time.Since(start))
+			}
+		}
+	}
+}
+
 // offsetWatcher reads the groups' committed offsets every second.
 func (w *workload) offsetWatcher(ctx context.Context, adm *kadm.Client, groups ...string) {
 	for sleep(ctx, time.Second) {
@@ -546,8 +623,17 @@ func (w *workload) drain(ctx context.Context, name string, readCommitted bool, i
 		parts[p] = kgo.NewOffset().At(0)
 		w.h.Assign(name, w.tp(p), 0)
 	}
-	cl, err := kgo.NewClient(append(w.base(name), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topic: parts}),
-		kgo.FetchIsolationLevel(isolation(readCommitted)), kgo.FetchMaxWait(500*time.Millisecond))...)
+	opts := append(w.base(name), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topic: parts}),
+		kgo.FetchIsolationLevel(isolation(readCommitted)), kgo.FetchMaxWait(500*time.Millisecond))
+	// The client's own account of every request, to explain a drain that
+	// stops short (the agents log only failures).
+	if w.out != "" {
+		if lf, err := os.Create(filepath.Join(w.out, name+"-client.log")); err == nil {
+			defer lf.Close()
+			opts = append(opts, kgo.WithLogger(kgo.BasicLogger(lf, kgo.LogLevelDebug, nil)))
+		}
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		w.clientErr(name, err)
 		return
@@ -575,6 +661,7 @@ func (w *workload) drain(ctx context.Context, name string, readCommitted bool, i
 			last = time.Now()
 		} else if time.Since(last) > idle {
 			w.logf("%s: idle for %v short of the known ends (read %v, known %v)", name, idle, read, target)
+			w.probe(ctx, name, readCommitted, read)
 			return
 		}
 	}
