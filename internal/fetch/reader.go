@@ -42,7 +42,23 @@ type Config struct {
 	// MaxPrefetches bounds read-aheads running at once (more are skipped);
 	// 0 means 4.
 	MaxPrefetches int
+	// ReadBudget bounds how long one ReadFetch waits for file bytes: when
+	// it runs out, every partition is answered with the batches it has
+	// read by then, in order (none, and no error, when its first extent
+	// has not arrived), and the reads still in flight go on filling the
+	// cache, where the consumer's next fetch finds them. A Fetch that
+	// waited for slow reads until the client gave up on the request would
+	// be retried only to wait again: a fresh consumer reading history from
+	// a loaded bucket made no progress at all. 0 means DefaultReadBudget.
+	ReadBudget time.Duration
 }
+
+// DefaultReadBudget is Config.ReadBudget's default: a Fetch answers well
+// inside the shortest request timeout of the common clients (franz-go
+// waits 10 s past the fetch's max wait; the Java client, librdkafka,
+// sarama and kafkajs 30 s or more), even when its long poll (up to its
+// max wait) and the read after it both run into a slow bucket.
+const DefaultReadBudget = 4 * time.Second
 
 // Reader reads committed batches. It is safe for concurrent use.
 type Reader struct {
@@ -94,6 +110,9 @@ func NewCachedReader(log metadata.Log, c *cache.Cache, m *Metrics, cfg Config) *
 	}
 	if cfg.MaxPrefetches <= 0 {
 		cfg.MaxPrefetches = 4
+	}
+	if cfg.ReadBudget <= 0 {
+		cfg.ReadBudget = DefaultReadBudget
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Reader{log: log, cache: c, metrics: m, cfg: cfg, prefetchSem: make(chan struct{}, cfg.MaxPrefetches),
@@ -170,19 +189,22 @@ type Outcome struct {
 // alone exceeds maxBytes (so a consumer can always make progress, KIP-74).
 // An offset equal to the high watermark returns no records and no error.
 func (r *Reader) Read(ctx context.Context, topic metadata.TopicID, partition int32, offset int64, maxBytes int, minOne bool) (Result, error) {
-	out := r.read(ctx, []Request{{Topic: topic, Partition: partition, Offset: offset, MaxBytes: maxBytes}}, maxBytes, minOne, false)
+	out := r.read(ctx, ctx, []Request{{Topic: topic, Partition: partition, Offset: offset, MaxBytes: maxBytes}}, maxBytes, minOne, false)
 	return out[0].Result, out[0].Err
 }
 
 // ReadFetch reads the partitions of one Fetch request in order: each gets
 // at most its MaxBytes and all together at most maxBytes, except that the
 // first batch of the first partition with data is returned whole (KIP-74).
-// Results may be Shared.
+// Results may be Shared. Waiting for file bytes is bounded by the
+// Config's ReadBudget (store lookups are bounded by ctx only).
 // The extents every partition needs are resolved first and the ranges of
 // each file are then read together, so partitions whose data lives in one
 // file cost one read of it.
 func (r *Reader) ReadFetch(ctx context.Context, reqs []Request, maxBytes int) []Outcome {
-	return r.read(ctx, reqs, maxBytes, true, true)
+	bytesCtx, cancel := context.WithTimeout(ctx, r.cfg.ReadBudget)
+	defer cancel()
+	return r.read(ctx, bytesCtx, reqs, maxBytes, true, true)
 }
 
 // plan is one partition's resolved read: its log bounds and the extents it
@@ -195,8 +217,11 @@ type plan struct {
 	more bool
 }
 
-// read is Read and ReadFetch; share allows Shared results.
-func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, share bool) []Outcome {
+// read is Read and ReadFetch; share allows Shared results. Store lookups
+// take ctx, waits for file bytes bytesCtx (ctx or a shorter deadline
+// within it): a partition whose bytes did not arrive within bytesCtx is
+// answered with what it has.
+func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int, minOne, share bool) []Outcome {
 	out := make([]Outcome, len(reqs))
 	plans := make([]plan, len(reqs))
 
@@ -237,7 +262,7 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, s
 	}
 
 	// Read: the ranges of each file together, files in parallel.
-	r.readPlans(ctx, plans)
+	r.readPlans(bytesCtx, plans)
 
 	// Assemble in request order with exact byte accounting; a partition
 	// that needs more than was planned reads the rest extent by extent.
@@ -252,9 +277,15 @@ func (r *Reader) read(ctx context.Context, reqs []Request, budget int, minOne, s
 		if limit <= 0 && !first {
 			continue
 		}
-		full, err := r.assemble(ctx, &o.Result, &plans[i], q, limit, first, share)
+		full, err := r.assemble(ctx, bytesCtx, &o.Result, &plans[i], q, limit, first, share)
+		if err != nil && outOfTime(ctx, bytesCtx, err) {
+			// What was read is answered; the rest is on its way into
+			// the cache. Later partitions may still have theirs.
+			r.metrics.readsCut.Inc()
+			full, err = false, nil
+		}
 		if err != nil {
-			full, err = r.reassemble(ctx, o, q, limit, first, share, err)
+			full, err = r.reassemble(ctx, bytesCtx, o, q, limit, first, share, err)
 		}
 		if err != nil {
 			o.Err = err
@@ -288,7 +319,7 @@ func (r *Reader) partitionStates(ctx context.Context, reqs []Request) ([]metadat
 // compaction or retention may have deleted a file between the lookup and the
 // read once its grace period ran out (the partition is then resolved and
 // read once more). Other errors are returned as they are.
-func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit int, first, share bool, err error) (bool, error) {
+func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request, limit int, first, share bool, err error) (bool, error) {
 	st, serr := r.log.PartitionState(ctx, q.Topic, q.Partition)
 	if serr != nil {
 		return false, err
@@ -308,8 +339,19 @@ func (r *Reader) reassemble(ctx context.Context, o *Outcome, q Request, limit in
 	if _, err := r.resolve(ctx, &retry[0], q, st, limit); err != nil {
 		return false, err
 	}
-	r.readPlans(ctx, retry)
-	return r.assemble(ctx, &o.Result, &retry[0], q, limit, first, share)
+	r.readPlans(bytesCtx, retry)
+	full, err := r.assemble(ctx, bytesCtx, &o.Result, &retry[0], q, limit, first, share)
+	if err != nil && outOfTime(ctx, bytesCtx, err) {
+		r.metrics.readsCut.Inc()
+		return false, nil
+	}
+	return full, err
+}
+
+// outOfTime reports whether err is bytesCtx's deadline passing while ctx
+// (the request) goes on.
+func outOfTime(ctx, bytesCtx context.Context, err error) bool {
+	return ctx.Err() == nil && bytesCtx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
 }
 
 // resolve fills p with the extents from q.Offset on until they hold limit
@@ -386,8 +428,10 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 
 // assemble appends the planned extents' batches to res, then reads further
 // extents one at a time while the budget allows. It reports whether the
-// budget stopped it. With share, res may be left Shared.
-func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool) (full bool, err error) {
+// budget stopped it. With share, res may be left Shared. Store lookups
+// take ctx, file reads bytesCtx; on an error res holds the batches before
+// it.
+func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool) (full bool, err error) {
 	next := q.Offset
 	if len(p.extents) > 0 {
 		// Batches copied go into one buffer: size it once rather than grow
@@ -428,7 +472,7 @@ func (r *Reader) assemble(ctx context.Context, res *Result, p *plan, q Request, 
 			if e.BaseOffset > next {
 				return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
-			data, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			data, err := r.cache.ReadRangesViews(bytesCtx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}

@@ -46,6 +46,13 @@ func readerFixture(t *testing.T, cacheSize int64) (*Reader, *countingBucket, met
 // readerFixtureBlocks is readerFixture with cache blocks of blockSize bytes.
 func readerFixtureBlocks(t *testing.T, cacheSize, blockSize int64) (*Reader, *countingBucket, metadata.TopicID) {
 	t.Helper()
+	return readerFixtureWith(t, cacheSize, blockSize, nil, Config{})
+}
+
+// readerFixtureWith is readerFixtureBlocks reading through wrap(bucket)
+// (when wrap is set), configured by cfg.
+func readerFixtureWith(t *testing.T, cacheSize, blockSize int64, wrap func(objstore.Bucket) objstore.Bucket, cfg Config) (*Reader, *countingBucket, metadata.TopicID) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	raw, err := objstore.Open(ctx, "mem://")
@@ -82,8 +89,13 @@ func readerFixtureBlocks(t *testing.T, cacheSize, blockSize int64) (*Reader, *co
 			t.Fatal(err)
 		}
 	}
-	r := NewCachedReader(store, cache.New(bucket, cache.Config{Size: cacheSize, BlockSize: blockSize}, nil), nil, Config{})
-	t.Cleanup(r.Close)
+	var src objstore.Bucket = bucket
+	if wrap != nil {
+		src = wrap(bucket)
+	}
+	c := cache.New(src, cache.Config{Size: cacheSize, BlockSize: blockSize}, nil)
+	r := NewCachedReader(store, c, nil, cfg)
+	t.Cleanup(func() { r.Close(); c.Close() })
 	return r, bucket, topic.ID
 }
 
