@@ -370,11 +370,11 @@ func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([][
 		c.metrics.peerFallbacks.Inc()
 	}
 	var blocks [][]byte
-	if sg, ok := c.src.(SplitSource); ok && len(run) > 1 {
+	if sg, ok := c.src.(SplitSource); ok {
 		// One GET read straight into the blocks: no copy.
 		blocks = make([][]byte, len(run))
 		for i, idx := range run {
-			blocks[i] = make([]byte, c.blockLen(size, idx))
+			blocks[i] = newBlock(c.blockLen(size, idx))
 		}
 		if err := sg.GetRangeSplit(c.base, key, off, blocks); err != nil {
 			return nil, err

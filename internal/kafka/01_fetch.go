@@ -246,10 +246,10 @@ func (r *fetchResponse) omit(keep []bool) {
 // fetchSlot locates a partition in a Fetch response.
 type fetchSlot struct{ topic, partition int }
 
-// fetchResponse is a Fetch response that encodes itself (see encoder):
-// records of cached blocks (fetch.Result.Shared) are copied once, by the
-// encoder, and given their committed offsets in that copy; the read's
-// pooled buffers are recycled once encoded.
+// fetchResponse is a Fetch response that encodes itself (see encoder and
+// splicer): records of cached blocks (fetch.Result.Shared) are given their
+// committed offsets as they are encoded; the read's pooled buffers are
+// recycled once the response is written.
 type fetchResponse struct {
 	*kmsg.FetchResponse
 	read *fetch.Response
@@ -264,10 +264,34 @@ func (r *fetchResponse) partition(i int) *kmsg.FetchResponseTopicPartition {
 	return &r.Topics[sl.topic].Partitions[sl.partition]
 }
 
-// appendBody implements encoder. The encoded body is decoded again to
-// find the shared partitions' copies (records decode as slices of it).
+// appendBody implements encoder: appendSpliced with nothing left out,
+// the read's buffers released once encoded.
 func (r *fetchResponse) appendBody(dst []byte) ([]byte, error) {
-	defer r.read.Release()
+	defer r.release()
+	return r.appendSpliced(dst, nil)
+}
+
+// release implements splicer: the read's pooled buffers go back for reuse.
+func (r *fetchResponse) release() { r.read.Release() }
+
+// appendSpliced implements splicer (see fetch_encode.go): the records
+// of shared partitions get their committed offsets as they are encoded.
+// A response with tagged fields (the agent sets none) is encoded by kmsg
+// and read back to find and patch the shared partitions' copies.
+func (r *fetchResponse) appendSpliced(dst []byte, sp *splices) ([]byte, error) {
+	if plainFetch(r.FetchResponse) {
+		var shared map[fetchSlot]fetchRecords
+		if r.shared {
+			shared = make(map[fetchSlot]fetchRecords)
+			for i := range r.read.Partitions {
+				a := &r.read.Partitions[i]
+				if a.Shared && a.Err == nil && len(a.Records) > 0 && r.slots[i].topic >= 0 {
+					shared[r.slots[i]] = fetchRecords{patch: true, base: a.FirstOffset}
+				}
+			}
+		}
+		return appendFetch(dst, r.FetchResponse, func(t, p int) fetchRecords { return shared[fetchSlot{t, p}] }, sp)
+	}
 	body := len(dst)
 	dst = r.AppendTo(dst)
 	if !r.shared {

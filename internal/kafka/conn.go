@@ -291,6 +291,10 @@ func (s *Server) decode(body []byte) (*request, kmsg.Response, error) {
 func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outbound) {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
+	// On TCP, a splicer's large byte ranges are written with writev from
+	// where they lie; elsewhere (TLS) they are copied into the frame.
+	_, vectored := c.(*net.TCPConn)
+	var sp splices
 	// Responses are buffered while the next one is already complete, so
 	// pipelined responses share syscalls, and flushed before the loop
 	// blocks: a response must never wait in the buffer for a later,
@@ -342,16 +346,51 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan outboun
 			}
 			continue
 		}
-		var encoded bool
-		if buf, encoded = s.encode(buf[:0], out.req, r.resp); !encoded {
-			bw.Flush() // the answers before it, then the connection closes
-			return
+		var spliced splicer
+		if vectored {
+			spliced, _ = r.resp.(splicer)
 		}
-		if _, err := bw.Write(buf); err != nil {
+		if spliced == nil {
+			var encoded bool
+			if buf, encoded = s.encode(buf[:0], out.req, r.resp, nil); !encoded {
+				bw.Flush() // the answers before it, then the connection closes
+				return
+			}
+			if _, err := bw.Write(buf); err != nil {
+				return
+			}
+			continue
+		}
+		if !s.writeSpliced(c, bw, &buf, &sp, out.req, r.resp, spliced) {
 			return
 		}
 	}
 	bw.Flush()
+}
+
+// writeSpliced encodes and writes resp, the splicer r: its byte ranges
+// are sent from where they lie with the frame around them in one writev
+// (after what bw holds), and released afterwards. It reports whether the
+// connection may go on.
+func (s *Server) writeSpliced(c net.Conn, bw *bufio.Writer, buf *[]byte, sp *splices, req *request, resp kmsg.Response, r splicer) bool {
+	defer sp.reset() // keeps no references to the response's buffers
+	defer r.release()
+	sp.reset()
+	var encoded bool
+	if *buf, encoded = s.encode((*buf)[:0], req, resp, sp); !encoded {
+		bw.Flush() // the answers before it, then the connection closes
+		return false
+	}
+	if sp.n == 0 {
+		_, err := bw.Write(*buf)
+		return err == nil
+	}
+	if bw.Flush() != nil {
+		return false
+	}
+	bufs := sp.buffers(*buf)
+	_, err := bufs.WriteTo(c)
+	return err == nil
 }
 
 // encoder is a response that encodes its own body, for one whose wire
@@ -364,11 +403,21 @@ type encoder interface {
 	appendBody(dst []byte) ([]byte, error)
 }
 
+// splicer is an encoder that can leave large byte ranges out of the
+// encoded frame, for the writer to send from where they lie (one writev;
+// see fetch_encode.go). The writer calls appendSpliced instead of
+// appendBody, once, and release once the frame is written or will not be.
+type splicer interface {
+	encoder
+	appendSpliced(dst []byte, sp *splices) ([]byte, error)
+	release()
+}
+
 // encode frames a response with appendResponse, recovering from a panic
 // while encoding (a handler's malformed response): an encoding that
 // panicked or failed is logged (a panic also counted), ok is false, and the
 // writer closes the connection.
-func (s *Server) encode(dst []byte, req *request, resp kmsg.Response) (out []byte, ok bool) {
+func (s *Server) encode(dst []byte, req *request, resp kmsg.Response, sp *splices) (out []byte, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.metrics.panics.Inc()
@@ -377,7 +426,7 @@ func (s *Server) encode(dst []byte, req *request, resp kmsg.Response) (out []byt
 			out, ok = dst, false
 		}
 	}()
-	out, err := appendResponse(dst, req, resp)
+	out, err := appendResponse(dst, req, resp, sp)
 	if err != nil {
 		s.logger.Error("response not written; closing the connection", "api", kmsg.NameForKey(req.key), "err", err)
 		return out, false
@@ -387,14 +436,22 @@ func (s *Server) encode(dst []byte, req *request, resp kmsg.Response) (out []byt
 
 // appendResponse frames a response: size, correlation ID, the flexible
 // header's empty tag section (never for ApiVersions, whose response header
-// is always v0), then the body.
-func appendResponse(dst []byte, req *request, resp kmsg.Response) ([]byte, error) {
+// is always v0), then the body. With sp, a splicer's body leaves its large
+// byte ranges out into sp (the size counts them); the caller releases it.
+func appendResponse(dst []byte, req *request, resp kmsg.Response, sp *splices) ([]byte, error) {
 	dst = append(dst, 0, 0, 0, 0)
 	dst = kbin.AppendInt32(dst, req.correlationID)
 	if resp.IsFlexible() && req.key != apiVersionsKey {
 		dst = append(dst, 0)
 	}
-	if e, ok := resp.(encoder); ok {
+	left := 0
+	if sr, ok := resp.(splicer); ok && sp != nil {
+		var err error
+		if dst, err = sr.appendSpliced(dst, sp); err != nil {
+			return dst, err
+		}
+		left = sp.n
+	} else if e, ok := resp.(encoder); ok {
 		var err error
 		if dst, err = e.appendBody(dst); err != nil {
 			return dst, err
@@ -402,6 +459,6 @@ func appendResponse(dst []byte, req *request, resp kmsg.Response) ([]byte, error
 	} else {
 		dst = resp.AppendTo(dst)
 	}
-	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
+	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4+left))
 	return dst, nil
 }

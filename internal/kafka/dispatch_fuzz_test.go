@@ -85,7 +85,7 @@ func FuzzDispatch(f *testing.F) {
 		if r.resp == nil {
 			t.Fatalf("%s v%d: no response", kmsg.NameForKey(req.key), req.version)
 		}
-		out, _ := appendResponse(nil, req, r.resp)
+		out, _ := appendResponse(nil, req, r.resp, nil)
 		resp := req.msg.ResponseKind()
 		resp.SetVersion(req.version)
 		hdr := 4 + 4

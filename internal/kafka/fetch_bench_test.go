@@ -106,7 +106,7 @@ func BenchmarkFetch(b *testing.B) {
 // encodeFetchForBench encodes a Fetch response as the connection writer
 // does.
 func encodeFetchForBench(b *testing.B, _ *Server, dst []byte, req *request, resp kmsg.Response) []byte {
-	dst, err := appendResponse(dst, req, resp)
+	dst, err := appendResponse(dst, req, resp, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -228,7 +228,7 @@ func BenchmarkFetchSession1000(b *testing.B) {
 				if code := resp.(*fetchResponse).ErrorCode; code != 0 {
 					b.Fatalf("fetch: error %d", code)
 				}
-				buf, err = appendResponse(buf[:0], req, resp)
+				buf, err = appendResponse(buf[:0], req, resp, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

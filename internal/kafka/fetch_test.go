@@ -16,17 +16,25 @@ import (
 // patched in the encoded response), partitions whose records were copied
 // from several files, an empty partition and an unknown topic: every
 // batch must carry its committed offset, with intact CRCs, in every
-// response version and isolation level.
+// response version and isolation level. Batches of 10-byte values are
+// copied into the encoded frame; batches of 20,000-byte ones (over
+// spliceMin) are written from where they lie (writev).
 func TestFetchOffsetsMixedPartitions(t *testing.T) {
+	for _, valueSize := range []int{10, 20000} {
+		t.Run(fmt.Sprint(valueSize), func(t *testing.T) { testFetchOffsetsMixedPartitions(t, valueSize) })
+	}
+}
+
+func testFetchOffsetsMixedPartitions(t *testing.T, valueSize int) {
 	ts := startBadInputServer(t)
 	ts.createTopic("u", 3, nil)
 	rc := ts.dial()
 	// Three files; t/0 gets batches at 0, 2, 4; t/1 at 0, 3, 6; u/2 at 0, 1, 2.
 	for round := 0; round < 3; round++ {
 		resp := rc.roundTrip(produceReq(9, -1,
-			producePart{"t", 0, newBatch(2, 10, nil)},
-			producePart{"t", 1, newBatch(3, 10, nil)},
-			producePart{"u", 2, newBatch(1, 10, nil)},
+			producePart{"t", 0, newBatch(2, valueSize, nil)},
+			producePart{"t", 1, newBatch(3, valueSize, nil)},
+			producePart{"u", 2, newBatch(1, valueSize, nil)},
 		)).(*kmsg.ProduceResponse)
 		for _, p := range []struct {
 			topic string

@@ -143,7 +143,7 @@ func FuzzDecode(f *testing.F) {
 			if req.key != apiVersionsKey || inRange || !isAV || av.Version != 0 || av.ErrorCode != kerr.UnsupportedVersion.Code {
 				t.Fatalf("early response %T for key %d v%d", early, req.key, req.version)
 			}
-			appendResponse(nil, req, early)
+			appendResponse(nil, req, early, nil)
 			return
 		}
 		if !inRange || req.msg == nil || req.msg.Key() != req.key || req.msg.GetVersion() != req.version {
