@@ -45,7 +45,7 @@ const commitCostMigration = `ALTER TABLE extents DROP CONSTRAINT extents_file_id
 	ALTER TABLE partitions SET (fillfactor = 50);`
 
 // recentCompactMigration changes no table: from it on, producers.recent is
-// written in sequencer.AppendRecentCompact's form (a quarter of the JSON's
+// written in sequencer.AppendRecentCompact's form (a fifth of the JSON's
 // width for five batches, and every commit rewrites the row), which
 // binaries before it cannot read, so they refuse the schema. Rows written
 // before keep their JSON until their producer next commits; ParseRecent

@@ -7,7 +7,7 @@ import (
 )
 
 // AppendRecentCompact appends batches in the compact stored form, a
-// quarter the size of AppendRecent's JSON for a producer's usual five
+// fifth the size of AppendRecent's JSON for a producer's usual five
 // batches (every commit rewrites a producer's row, so its width is paid on
 // every commit: docs/performance.md, "Metadata commit"). Each batch is
 // B:F:N, batches are separated by commas, and no batches is the empty

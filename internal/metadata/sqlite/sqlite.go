@@ -108,7 +108,7 @@ var migrations = []string{
 	ALTER TABLE agents ADD COLUMN agent_group TEXT NOT NULL DEFAULT '';`,
 	dynconfigMigration,
 	// producers.recent is written in sequencer.AppendRecentCompact's form
-	// (a quarter of the JSON's width, and every commit rewrites the row),
+	// (a fifth of the JSON's width, and every commit rewrites the row),
 	// which older binaries cannot read: this migration changes no table,
 	// only the schema version, so that they refuse the database. Rows
 	// written before keep their JSON until their producer next commits;
