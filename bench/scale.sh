@@ -90,7 +90,8 @@ stop_agent() {
 
 # run_one STORE PARTITIONS ROUND
 run_one() {
-	local store=$1 size=$2 round=$3 dir meta port http
+	local store=$1 size=$2 round=$3 dir meta port http load_start
+	load_start=$(cut -d' ' -f1 /proc/loadavg)
 	dir=$OUT/data-$store-$size-$round
 	rm -rf "$dir"
 	mkdir -p "$dir/bucket"
@@ -131,8 +132,10 @@ run_one() {
 		bytes=$(cat "$dir"/metadata.db* | wc -c)
 	fi
 	rm -rf "$dir"
-	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(store=sys.argv[2], round=int(sys.argv[3]), agent_vmrss_bytes=int(sys.argv[4]), agent_vmhwm_bytes=int(sys.argv[5]), store_bytes=int(sys.argv[6])); print(json.dumps(d))' \
-		"$line" "$store" "$round" "$rss" "$hwm" "$bytes" | tee -a "$RESULTS"
+	# The 1-minute load average when the run started and when it ended:
+	# on a shared machine, the figure to read every other one with.
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(store=sys.argv[2], round=int(sys.argv[3]), agent_vmrss_bytes=int(sys.argv[4]), agent_vmhwm_bytes=int(sys.argv[5]), store_bytes=int(sys.argv[6]), load_start=float(sys.argv[7]), load_end=float(sys.argv[8])); print(json.dumps(d))' \
+		"$line" "$store" "$round" "$rss" "$hwm" "$bytes" "$load_start" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -159,12 +162,13 @@ def g(*path):
             r = r[p]
         return r
     return f
-print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB |")
-print("|---|---|---|---|---|---|---|---|")
+print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | records/s taken | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB | load |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for store, parts in keys:
     rs = [r for r in runs if r.get("ok") and r["store"] == store and r["partitions"] == parts]
     print(f"| {store} | {parts:,} | {med(rs, g('commits','1000+','p50_ms')):.1f} / {med(rs, g('commits','1000+','p99_ms')):.1f} ({med(rs, g('commits','1000+','count')):.0f}) "
-          f"| {med(rs, g('commits','all','p50_ms')):.1f} / {med(rs, g('commits','all','p99_ms')):.1f} "
+          f"| {med(rs, g('commits','all','p50_ms')):.1f} / {med(rs, g('commits','all','p99_ms')):.1f} | {med(rs, g('records_per_s')):,.0f} "
           f"| {med(rs, g('metadata_all','p50_ms')):.1f} | {med(rs, g('fetch_caught_up','p50_ms')):.1f} "
-          f"| {med(rs, g('agent_vmrss_bytes'))/2**20:.0f} | {med(rs, g('store_bytes'))/2**20:.1f} |")
+          f"| {med(rs, g('agent_vmrss_bytes'))/2**20:.0f} | {med(rs, g('store_bytes'))/2**20:.1f} "
+          f"| {min(r.get('load_start', 0) for r in rs):.0f}-{max(r.get('load_end', 0) for r in rs):.0f} |")
 EOF

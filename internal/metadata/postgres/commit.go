@@ -31,7 +31,8 @@ func partLess(a, b partKey) bool {
 //     call per inserted extent, and it guarded nothing the code does not:
 //     extents are only inserted in the transaction that inserts their
 //     file's row, and ForgetFiles deletes only files no extent references.
-//   - producers.recent is text (sequencer.AppendRecent's JSON), not
+//   - producers.recent is text (sequencer.AppendRecent's JSON, now
+//     AppendRecentCompact's form: recentCompactMigration), not
 //     jsonb: the database never looks inside it, and jsonb's parse on
 //     every write and output on every read cost more than the rest of
 //     the row's work.
@@ -42,6 +43,15 @@ const commitCostMigration = `ALTER TABLE extents DROP CONSTRAINT extents_file_id
 	ALTER TABLE producers SET (fillfactor = 50);
 	ALTER TABLE producers ALTER COLUMN recent TYPE text USING recent::text;
 	ALTER TABLE partitions SET (fillfactor = 50);`
+
+// recentCompactMigration changes no table: from it on, producers.recent is
+// written in sequencer.AppendRecentCompact's form (a fifth of the JSON's
+// width for five batches, and every commit rewrites the row), which
+// binaries before it cannot read, so they refuse the schema. Rows written
+// before keep their JSON until their producer next commits; ParseRecent
+// reads both.
+const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
+	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
 // CommitFile implements metadata.Log. One transaction in two round trips
 // whatever the number of partitions: BEGIN, the lock of the touched
@@ -189,7 +199,7 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	var recent []byte
 	for i := range p.Producers {
 		if pr := &p.Producers[i]; pr.Dirty {
-			recent = sequencer.AppendRecent(recent[:0], pr.Recent)
+			recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
 			if pr.Stored {
 				up.add(pr, recent)
 			} else {

@@ -109,7 +109,8 @@ func TestFailUnless(t *testing.T) {
 // TestCommitCostMigrationKeepsProducerState upgrades a database whose
 // producer state is jsonb, as the migrations before commitCostMigration
 // left it, and checks that the stored state still recognises a retry and
-// accepts the next sequence.
+// accepts the next sequence, and that the state a commit then writes (in
+// the compact form) does too.
 func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 	pg := testutil.StartPostgres(t)
 	url := pg.NewDatabase(t)
@@ -168,5 +169,18 @@ func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 	}
 	if res[1].Err != nil || res[1].Duplicate || res[1].BaseOffset != 2 {
 		t.Fatalf("next batch = %+v, want offset 2", res[1])
+	}
+	// The commit rewrote the state in the compact form
+	// (recentCompactMigration), which the next commit reads back.
+	var recent string
+	if err := conn.QueryRow(ctx, `SELECT recent FROM producers WHERE producer_id = 9`).Scan(&recent); err != nil || recent != "0:0:1,2:2:1" {
+		t.Fatalf("stored state = %q, %v; want the compact form 0:0:1,2:2:1", recent, err)
+	}
+	res, err = s.CommitFile(ctx, metadata.FileCommit{Key: "g", Size: 20, Batches: []metadata.BatchCommit{b(0, 2), b(10, 4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Duplicate || res[0].BaseOffset != 2 || res[1].Err != nil || res[1].Duplicate || res[1].BaseOffset != 4 {
+		t.Fatalf("retry and next batch after the compact state = %+v, want a duplicate of offset 2 and offset 4", res)
 	}
 }

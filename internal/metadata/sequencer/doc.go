@@ -6,7 +6,9 @@
 //     logs (Commit, Plan): offsets, extents, missing partitions, idempotent
 //     producers, transactional writes and markers;
 //   - producer.go: the idempotent-producer sequence and epoch checks (State);
-//   - json.go: the stored form of a producer's recent batches;
+//   - json.go, recent.go: the stored forms of a producer's recent batches
+//     (AppendRecentCompact, written now; JSON, written before; ParseRecent
+//     reads both);
 //   - txn.go: transactions: their stored form (TxnRow), versioned saves
 //     (TxnWrites.SaveTransaction), completion (TxnWrites.CompleteTransaction),
 //     staged offsets (TxnWrites.StageTxnOffsets), and the rules for

@@ -27,13 +27,17 @@ func AppendRecent(buf []byte, batches []Batch) []byte {
 	return append(buf, ']')
 }
 
-// ParseRecent decodes a producer's recent batches as json.Unmarshal into
-// a []Batch does. The stored forms (AppendRecent's, json.Marshal's,
+// ParseRecent decodes a producer's recent batches: AppendRecentCompact's
+// form (empty, or starting with a number), or JSON as json.Unmarshal into
+// a []Batch does. The stored JSON forms (AppendRecent's, json.Marshal's,
 // PostgreSQL's jsonb text with spaces and keys in any order) take a fast
 // path that allocates only the result; anything else (escapes, unknown
 // keys, null, invalid JSON) is left to json.Unmarshal, so the result and
 // the errors are always json.Unmarshal's.
 func ParseRecent(data []byte) ([]Batch, error) {
+	if compactForm(data) {
+		return parseCompact(data)
+	}
 	if out, ok := parseRecent(data); ok {
 		return out, nil
 	}

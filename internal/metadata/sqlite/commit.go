@@ -375,13 +375,13 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		return fmt.Errorf("sqlite: indexed %d of %d extents", n, len(p.Extents))
 	}
 
-	// The producers' recent batches are stored as JSON, built in one
-	// buffer.
+	// The producers' recent batches are stored in the compact form
+	// (recentCompactMigration), built in one buffer.
 	var recent []byte
 	var ends []int
 	for i := range p.Producers {
 		if pr := &p.Producers[i]; pr.Dirty {
-			recent = sequencer.AppendRecent(recent, pr.Recent)
+			recent = sequencer.AppendRecentCompact(recent, pr.Recent)
 			ends = append(ends, len(recent))
 		}
 	}

@@ -107,6 +107,13 @@ var migrations = []string{
 	`ALTER TABLE agents ADD COLUMN roles TEXT NOT NULL DEFAULT '';
 	ALTER TABLE agents ADD COLUMN agent_group TEXT NOT NULL DEFAULT '';`,
 	dynconfigMigration,
+	// producers.recent is written in sequencer.AppendRecentCompact's form
+	// (a fifth of the JSON's width, and every commit rewrites the row),
+	// which older binaries cannot read: this migration changes no table,
+	// only the schema version, so that they refuse the database. Rows
+	// written before keep their JSON until their producer next commits;
+	// ParseRecent reads both.
+	`SELECT 1;`,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
