@@ -186,6 +186,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	pools.add(pool)
 	return s, nil
 }
 
@@ -284,6 +285,7 @@ func queryAll[T any](ctx context.Context, s *Store, scan func(rowscan.Scanner) (
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
+	pools.remove(s.pool)
 	s.pool.Close()
 	return nil
 }

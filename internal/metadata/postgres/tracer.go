@@ -23,7 +23,7 @@ var (
 
 // Collectors are the metadata store's metrics, for the agent to register.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{statementSeconds, statementErrors}
+	return []prometheus.Collector{statementSeconds, statementErrors, pools}
 }
 
 // tracer times statements (pgx.QueryTracer, pgx.BatchTracer).
