@@ -127,6 +127,7 @@ var migrations = []string{
 	ALTER TABLE agents ADD COLUMN agent_group text NOT NULL DEFAULT '';`,
 	dynconfigMigration,
 	commitCostMigration,
+	journalMarksMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

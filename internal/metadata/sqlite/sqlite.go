@@ -107,6 +107,7 @@ var migrations = []string{
 	`ALTER TABLE agents ADD COLUMN roles TEXT NOT NULL DEFAULT '';
 	ALTER TABLE agents ADD COLUMN agent_group TEXT NOT NULL DEFAULT '';`,
 	dynconfigMigration,
+	journalMarksMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
