@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.journalRetries = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_commit_retries_total", Help: "Failed commit attempts of journaled (acknowledged) files; each is retried."})
 	m.ripcordFlushes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_flushes_total", Help: "Classic-topic files journaled and acknowledged without offsets because the metadata store failed or stalled (--ripcord)."})
 	m.ripcordActivations = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_activations_total", Help: "Times ripcord turned active."})
-	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journal entries recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt."}, []string{"result"})
+	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journal entries recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt, refused (the store refused every batch: the topic is gone)."}, []string{"result"})
 	journalGauge := func(opts prometheus.GaugeOpts, v func(JournalStats) float64) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(opts, func() float64 { return v(m.journalStats()) })
 	}
