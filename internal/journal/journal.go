@@ -148,9 +148,9 @@ func Parse(key string) (e Entry, ok bool) {
 	}
 	if len(dir) == 33 && dir[16] == '-' {
 		// The earliest layout: <generation>-<sequence>/<file key>.
-		gen, err1 := strconv.ParseUint(dir[:16], 16, 64)
-		seq, err2 := strconv.ParseUint(dir[17:], 16, 64)
-		if err1 != nil || err2 != nil {
+		gen, ok1 := parseHex16(dir[:16])
+		seq, ok2 := parseHex16(dir[17:])
+		if !ok1 || !ok2 {
 			return e, false
 		}
 		return Entry{Key: key, Agent: agent, Generation: gen, Sequence: seq, File: name}, true
@@ -208,8 +208,10 @@ func cutAgent(key, prefix string) (agent, rest string, ok bool) {
 	return agent, rest, true
 }
 
+// parseHex16 reads 16 lowercase hex digits, as the key functions write
+// them (so that one number has one spelling).
 func parseHex16(s string) (uint64, bool) {
-	if len(s) != 16 {
+	if len(s) != 16 || strings.ContainsFunc(s, func(r rune) bool { return r >= 'A' && r <= 'F' }) {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(s, 16, 64)

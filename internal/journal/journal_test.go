@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -142,4 +143,48 @@ func TestKeysSortInWriteOrder(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Parse and ParseMarker accept exactly the keys the key functions write:
+// whatever they accept names itself again, so recovery can never act on
+// a key it misread.
+func FuzzParse(f *testing.F) {
+	f.Add(FileKey("node-1", 0x18c, 7, "000000000000abcd-0123456789ab.slc"))
+	f.Add(Key("node-1", 0x18c, 8, "files/2026/12/06/09/x.slc"))
+	f.Add(LegacyKey("node-1", 0x18c, 9, "files/2026/12/06/09/x.slc"))
+	f.Add(MarkerKey("node-1", 0x18c))
+	f.Add(LegacyMarkerKey("node-1", 0x18c))
+	f.Add("journal/a/0000000000000001/0000000000000001-x!")
+	f.Fuzz(func(t *testing.T, key string) {
+		if e, ok := Parse(key); ok {
+			var again []string
+			if e.Resident() {
+				name := key[len(GenerationPrefix(e.Agent, e.Generation))+18:]
+				again = append(again, fmt.Sprintf("%s%s/%016x/%016x-%s", Prefix, e.Agent, e.Generation, e.Sequence, name))
+			} else {
+				again = append(again, LegacyKey(e.Agent, e.Generation, e.Sequence, e.File),
+					fmt.Sprintf("%s%s/%016x/%016x-%s", Prefix, e.Agent, e.Generation, e.Sequence, strings.ReplaceAll(e.File, "/", "!")))
+			}
+			if !slicesContains(again, key) {
+				t.Fatalf("Parse(%q) = %+v, which names %v", key, e, again)
+			}
+			if _, ok := ParseMarker(key); ok {
+				t.Fatalf("%q parses as both a file and a marker", key)
+			}
+		}
+		if m, ok := ParseMarker(key); ok {
+			if key != MarkerKey(m.Agent, m.Generation) && key != LegacyMarkerKey(m.Agent, m.Generation) {
+				t.Fatalf("ParseMarker(%q) = %+v", key, m)
+			}
+		}
+	})
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
