@@ -693,3 +693,80 @@ func TestRecoveryDoesNotRecommitForgottenFiles(t *testing.T) {
 	}
 	e.journalGone()
 }
+
+// countingBucket counts the writes and deletes that reach a bucket.
+type countingBucket struct {
+	objstore.Bucket
+	puts, deletes atomic.Int64
+}
+
+func (c *countingBucket) Put(ctx context.Context, key string, data []byte) error {
+	c.puts.Add(1)
+	return c.Bucket.Put(ctx, key, data)
+}
+
+func (c *countingBucket) Delete(ctx context.Context, key string) error {
+	c.deletes.Add(1)
+	return c.Bucket.Delete(ctx, key)
+}
+
+// A lightning flush costs one bucket request, its file's PUT, from seal
+// to commit; the process's first also writes its generation marker. A
+// flush made durable while the journal lease is not surely held, or first
+// after the lease lapsed, writes the marker again, after its file.
+func TestLightningFlushIsOnePut(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	bucket := &countingBucket{Bucket: e.bucket}
+	var (
+		mu     sync.Mutex
+		held   = true
+		lapses uint64
+	)
+	state := func() (bool, uint64) { mu.Lock(); defer mu.Unlock(); return held, lapses }
+	b := produce.New(produce.Config{Agent: "node-1", BatchTimeout: 2 * time.Millisecond, LeaseState: state}, e.log, bucket, nil, nil, e.logger)
+	t.Cleanup(func() { b.Close(context.Background()) })
+	marker := journal.MarkerKey("node-1", b.Generation())
+	markerThere := func() bool {
+		_, err := e.bucket.GetRange(context.Background(), marker, 0, -1)
+		return err == nil
+	}
+
+	produceAcked(t, b, topic, "first", 1, 1, true)
+	if n := bucket.puts.Load(); n != 2 || !markerThere() {
+		t.Fatalf("first flush: %d PUTs (marker there: %v), want the file and the marker", n, markerThere())
+	}
+	const flushes = 10
+	acked := produceAcked(t, b, topic, "next", flushes, 2, true)
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 })
+	if n, d := bucket.puts.Load()-2, bucket.deletes.Load(); n != flushes || d != 0 {
+		t.Fatalf("%d flushes cost %d PUTs and %d DELETEs, want %d and none", flushes, n, d, flushes)
+	}
+	if got := e.readAll(topic); len(got) != 1+len(acked) {
+		t.Fatalf("read back %d records, want %d", len(got), 1+len(acked))
+	}
+
+	// The lease lapses; another agent recovers the generation and
+	// deletes its marker. The next flush writes it again.
+	if err := e.bucket.Delete(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	held = false
+	mu.Unlock()
+	produceAcked(t, b, topic, "cut off", 1, 1, true)
+	if !markerThere() {
+		t.Fatal("no marker after a flush made durable without the lease")
+	}
+	if err := e.bucket.Delete(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	held, lapses = true, lapses+1
+	mu.Unlock()
+	before := bucket.puts.Load()
+	produceAcked(t, b, topic, "back", 2, 1, true)
+	if !markerThere() || bucket.puts.Load()-before != 3 {
+		t.Fatalf("after a lapse: marker there %v, %d PUTs for 2 flushes; want the marker once more", markerThere(), bucket.puts.Load()-before)
+	}
+}
