@@ -8,9 +8,10 @@
 // requests) get offsets in that order.
 //
 // Journaled flushes (lightning topics, and every eligible batch while
-// ripcord is active: see journal.go) are acknowledged once their file and
-// its journal entry are durable in the bucket, and committed afterwards in
-// the same seal order.
+// ripcord is active: see journal.go) are acknowledged once their file is
+// durable in the journal (a lightning file is written there; a ripcord
+// flush's file gets an entry there), and committed afterwards in the same
+// seal order.
 package produce
 
 import (
@@ -63,7 +64,7 @@ type Config struct {
 	EarlySeal bool
 
 	// Agent is this agent's journal name (node-<id>), the prefix of its
-	// journal entries. Empty disables journaling: lightning batches are
+	// journal. Empty disables journaling: lightning batches are
 	// then committed before they are acknowledged, as classic ones are.
 	Agent string
 	// Generation, if not zero, is this process's journal generation (see
