@@ -18,6 +18,8 @@
 #   RATE=2000 (records/s over all producers: latency, not throughput)
 #   BATCH_TIMEOUT=5ms LINGER=0s SLUICE_AGENT_FLAGS="" BUCKET=dir
 #   SLUICE_BIN (use this binary instead of building one)
+#   MAX_INFLIGHT=0 (the client's produce requests in flight per broker;
+#   0: franz-go's default, 1 without idempotence)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +34,7 @@ BATCH_TIMEOUT=${BATCH_TIMEOUT:-5ms}
 LINGER=${LINGER:-0s}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 BUCKET=${BUCKET:-dir}
+MAX_INFLIGHT=${MAX_INFLIGHT:-0}
 
 work=$(mktemp -d)
 pid=""
@@ -88,7 +91,7 @@ for round in $(seq "$ROUNDS"); do
 		load=$(cut -d' ' -f1 /proc/loadavg)
 		"$sluice" bench produce --brokers "127.0.0.1:$kport" -q --topic "bench-$type" --topic-type "$type" \
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
-			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" >"$work/run.json"
+			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$MAX_INFLIGHT" >"$work/run.json"
 		metrics >"$work/after"
 		python3 - "$type" "$round" "$load" "$work/before" "$work/after" "$work/run.json" >>"$results" <<'PY'
 import json, re, sys
