@@ -236,6 +236,8 @@ type Batcher struct {
 	// surely held, markerLapses the lease's lapse count then.
 	markerPut    bool
 	markerLapses uint64
+	// markerWritten is set once any marker PUT succeeded.
+	markerWritten bool
 	// leftForRecovery is set once an acknowledged flush failed to
 	// commit: Close then keeps the generation marker for recovery.
 	leftForRecovery bool

@@ -145,6 +145,7 @@ func (b *Batcher) ensureMarker() error {
 		return err
 	}
 	b.mu.Lock()
+	b.markerWritten = true
 	if held {
 		b.markerPut, b.markerLapses = true, lapses
 	} else {
@@ -200,13 +201,10 @@ func (b *Batcher) putEmpty(key string) error {
 // which finds generations by their markers.
 func (b *Batcher) closeGeneration(ctx context.Context) {
 	b.mu.Lock()
-	opened := b.markerPut
+	written := b.markerWritten
 	keep := b.leftForRecovery || len(b.journal) > 0
 	b.mu.Unlock()
-	if keep {
-		return
-	}
-	if !opened && b.cfg.LeaseState == nil {
+	if keep || !written {
 		return
 	}
 	if err := b.bucket.Delete(ctx, journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
