@@ -770,3 +770,52 @@ func TestLightningFlushIsOnePut(t *testing.T) {
 		t.Fatalf("after a lapse: marker there %v, %d PUTs for 2 flushes; want the marker once more", markerThere(), bucket.puts.Load()-before)
 	}
 }
+
+// An agent cut off from the store keeps journaling (it never gets to
+// commit, and is never sure of its lease) while another agent, which took
+// its journal lease, recovers the same generation pass after pass. Every
+// acknowledged file is sequenced once, in write order: the recoverer
+// sequences only what it saw before waiting AckBound, and the cut-off
+// agent writes its marker again after each file, so the generation is
+// listed again after the recoverer deleted the marker.
+func TestRecoveryOfAnAgentStillJournaling(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("fast")
+	never := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	cutOff := func() (bool, uint64) { return false, 0 }
+	b, _ := e.batcher(produce.Config{Agent: "node-1", CommitGate: never, LeaseState: cutOff})
+	other := produce.NewRecoverer(produce.RecovererConfig{Agent: "node-2", LeaseTTL: 2 * time.Second, AckBound: 100 * time.Millisecond},
+		e.log, e.bucket, nil, nil, e.logger)
+
+	var acked []string
+	settle := func() {
+		t.Helper()
+		waitFor(t, "the journal sequenced", func() bool {
+			if err := other.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return len(e.pending()) == 0
+		})
+	}
+	for round := range 6 {
+		// Recovery passes while the agent writes...
+		done := make(chan error, 1)
+		go func() { done <- other.RunOnce(ctx) }()
+		acked = append(acked, produceAcked(t, b, topic, fmt.Sprintf("r%d-", round), 3, 1, true)...)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// ...and after the recoverer settled the generation and deleted
+		// its marker, the agent writes again.
+		settle()
+		acked = append(acked, produceAcked(t, b, topic, fmt.Sprintf("s%d-", round), 1, 1, true)...)
+	}
+	settle()
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	if n := e.log.commits.Load(); n != int64(len(acked)) {
+		t.Fatalf("%d commits for %d files", n, len(acked))
+	}
+}
