@@ -18,6 +18,8 @@
 #   RATE=2000 (records/s over all producers: latency, not throughput)
 #   BATCH_TIMEOUT=5ms LINGER=0s SLUICE_AGENT_FLAGS="" BUCKET=dir
 #   SLUICE_BIN (use this binary instead of building one)
+#   MAX_INFLIGHT=0 (the client's produce requests in flight per broker;
+#   0: franz-go's default, 1 without idempotence)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +34,7 @@ BATCH_TIMEOUT=${BATCH_TIMEOUT:-5ms}
 LINGER=${LINGER:-0s}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 BUCKET=${BUCKET:-dir}
+MAX_INFLIGHT=${MAX_INFLIGHT:-0}
 
 work=$(mktemp -d)
 pid=""
@@ -88,7 +91,7 @@ for round in $(seq "$ROUNDS"); do
 		load=$(cut -d' ' -f1 /proc/loadavg)
 		"$sluice" bench produce --brokers "127.0.0.1:$kport" -q --topic "bench-$type" --topic-type "$type" \
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
-			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" >"$work/run.json"
+			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$MAX_INFLIGHT" >"$work/run.json"
 		metrics >"$work/after"
 		python3 - "$type" "$round" "$load" "$work/before" "$work/after" "$work/run.json" >>"$results" <<'PY'
 import json, re, sys
@@ -118,6 +121,12 @@ r["bucket_puts"], r["bucket_put_p99_ms"] = quantile('sluice_bucket_request_secon
 path = "journaled" if r["type"] == "lightning" else "classic"
 r["agent_acks"], r["agent_ack_p99_ms"] = quantile(f'sluice_produce_ack_seconds_bucket{{path="{path}"', 0.99)
 r["agent_ack_p50_ms"] = quantile(f'sluice_produce_ack_seconds_bucket{{path="{path}"', 0.5)[1]
+ops = {}
+for op in ("put", "get", "delete", "list", "head"):
+    n, p50 = quantile(f'sluice_bucket_request_seconds_bucket{{op="{op}"', 0.5)
+    if n:
+        ops[op] = [int(n), round(p50, 1), round(quantile(f'sluice_bucket_request_seconds_bucket{{op="{op}"', 0.99)[1], 1)]
+r["bucket_ops"] = ops
 print(json.dumps(r))
 PY
 	done
@@ -132,6 +141,8 @@ print("round  type       p50_ms   p99_ms  records/s  load  bucket_put_p99  agent
 for r in runs:
     l = r["produce_latency"]
     print(f'{r["round"]:5}  {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {r["records_per_s"]:10.0f} {r["load"]:5.1f} {ms(r["bucket_put_p99_ms"]):>14}  {ms(r["agent_ack_p50_ms"])} / {ms(r["agent_ack_p99_ms"])}')
+    print("       bucket requests during the run (count, p50 ms, p99 ms): " +
+          "  ".join(f"{op} {v[0]} {v[1]} {v[2]}" for op, v in r.get("bucket_ops", {}).items()))
 med = {}
 for t in ("classic", "lightning"):
     rs = [r for r in runs if r["type"] == t]

@@ -494,6 +494,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	cfg.Produce.Agent = fmt.Sprintf("node-%d", self.NodeID)
 	var recoverer *produce.Recoverer
 	cfg.Produce.CommitGate = func(ctx context.Context) error { return recoverer.Gate(ctx) }
+	cfg.Produce.LeaseState = func() (bool, uint64) { return recoverer.LeaseState() }
 	if os.Getenv(holdJournalEnv) == "1" {
 		// Test hook: acknowledge journaled files but never commit them,
 		// so a kill -9 always falls between acknowledgement and commit.
@@ -521,7 +522,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	recoverer = produce.NewRecoverer(produce.RecovererConfig{
 		Agent: cfg.Produce.Agent, Generation: a.batcher.Generation(),
-		Interval: leaseTTL / 3, LeaseTTL: leaseTTL,
+		Interval: leaseTTL / 3, LeaseTTL: leaseTTL, AckBound: cfg.Produce.JournalAckBound,
 	}, a.store, a.bucket, notifier.Notify, produceMetrics, a.logger)
 	if cfg.Cache.Produced {
 		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)

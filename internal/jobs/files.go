@@ -71,9 +71,11 @@ var errStopList = errors.New("stop listing")
 func (r *Runner) sweepOrphans(ctx context.Context, h *holding) error {
 	cutoff := r.now().Add(-r.cfg.FileGracePeriod)
 	// Files named by journal entries are acknowledged and waiting to be
-	// sequenced (lightning topics, ripcord): not orphans, however old.
-	// The journal is listed first: an entry deleted after this listing
-	// belongs to a file committed by then, which KnownFiles finds.
+	// sequenced (ripcord): not orphans, however old. The journal is
+	// listed first: an entry deleted after this listing belongs to a file
+	// committed by then, which KnownFiles finds. Lightning files live in
+	// the journal itself, outside FilePrefix: this sweep never sees them,
+	// and they are deleted through their records, as every file is.
 	journaled := make(map[string]bool)
 	err := r.bucket.List(ctx, journal.Prefix, func(o objstore.Object) error {
 		if e, ok := journal.Parse(o.Key); ok {

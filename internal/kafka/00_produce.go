@@ -65,8 +65,8 @@ package kafka
 // the strategy names, fails the batch with INVALID_RECORD and a record
 // error saying why; a registry that cannot be read is KAFKA_STORAGE_ERROR.
 // Lightning topics (sluice.topic.type=lightning, docs/lightning.md): a
-// batch is answered once its file and the file's journal entry are durable
-// in the bucket, before the metadata store sequences it, so the response
+// batch is answered once its file is durable in the bucket (in the
+// journal), before the metadata store sequences it, so the response
 // carries base offset -1 (and log start offset -1). Batches with a
 // producer ID (idempotent or transactional producers) are refused with
 // INVALID_RECORD: their sequence checks happen at commit, after the

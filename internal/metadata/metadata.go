@@ -98,6 +98,10 @@ type FileCommit struct {
 	Key     string
 	Size    int64
 	Batches []BatchCommit
+	// Journal, if set, is the journaled file's place in its agent's
+	// journal: the commit also advances that generation's JournalMark,
+	// in the same transaction.
+	Journal *JournalMark
 }
 
 // BatchResult is the outcome of committing one batch.
@@ -212,6 +216,7 @@ type Store interface {
 	Groups
 	Lifecycle
 	Transactions
+	JournalMarks
 	// ClusterID returns the cluster's ID, created once and stable forever.
 	ClusterID(ctx context.Context) (string, error)
 	Close() error

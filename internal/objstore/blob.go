@@ -318,18 +318,49 @@ func (b *dirBucket) removeEmptyDirs(dir string) {
 	}
 }
 
+// listRestarts bounds how often List starts a listing over after an
+// object vanished under it.
+const listRestarts = 5
+
+// List implements Bucket. A local directory's listing fails when a file
+// it found is gone before it is examined (a write's temp file renamed
+// into place, an object deleted); List then starts over after the last
+// key it delivered, as listings are in key order.
 func (b *blobBucket) List(ctx context.Context, prefix string, fn func(Object) error) error {
-	it := b.b.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
+	var (
+		last      string
+		delivered bool
+	)
+	for restart := 0; ; restart++ {
+		var fnErr error
+		it := b.b.List(&blob.ListOptions{Prefix: prefix})
+		err := func() error {
+			for {
+				o, err := it.Next(ctx)
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if delivered && o.Key <= last {
+					continue
+				}
+				if fnErr = fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime}); fnErr != nil {
+					return fnErr
+				}
+				last, delivered = o.Key, true
+			}
+		}()
+		switch {
+		case err == nil:
 			return nil
-		}
-		if err != nil {
+		case fnErr != nil:
+			return fnErr
+		case gcerrors.Code(err) == gcerrors.NotFound && restart < listRestarts && ctx.Err() == nil:
+			continue
+		default:
 			return fmt.Errorf("objstore: list %q: %w", prefix, err)
-		}
-		if err := fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime}); err != nil {
-			return err
 		}
 	}
 }

@@ -8,9 +8,10 @@
 // requests) get offsets in that order.
 //
 // Journaled flushes (lightning topics, and every eligible batch while
-// ripcord is active: see journal.go) are acknowledged once their file and
-// its journal entry are durable in the bucket, and committed afterwards in
-// the same seal order.
+// ripcord is active: see journal.go) are acknowledged once their file is
+// durable in the journal (a lightning file is written there; a ripcord
+// flush's file gets an entry there), and committed afterwards in the same
+// seal order.
 package produce
 
 import (
@@ -21,11 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/records"
@@ -61,7 +64,7 @@ type Config struct {
 	EarlySeal bool
 
 	// Agent is this agent's journal name (node-<id>), the prefix of its
-	// journal entries. Empty disables journaling: lightning batches are
+	// journal. Empty disables journaling: lightning batches are
 	// then committed before they are acknowledged, as classic ones are.
 	Agent string
 	// Generation, if not zero, is this process's journal generation (see
@@ -83,7 +86,25 @@ type Config struct {
 	// holds its journal lease: see Recoverer). It fails only when ctx
 	// ends.
 	CommitGate func(ctx context.Context) error
+	// LeaseState, if set, reports whether this agent surely holds its
+	// journal lease now, and how many times that assurance has lapsed
+	// (Recoverer.LeaseState). A journaled file made durable while the
+	// lease is not surely held, or first after a lapse, writes the
+	// generation's marker again before it is acknowledged: another agent
+	// may have recovered the generation and deleted the marker meanwhile.
+	LeaseState func() (held bool, lapses uint64)
+	// JournalAckBound is the longest a journaled flush may take from its
+	// seal to durability and still be acknowledged (default
+	// DefaultJournalAckBound); later, its producers get a retriable error.
+	// Recovery by another agent waits this long between two listings of
+	// a journal, so that no acknowledged file it has not seen can sort
+	// before one it sequences.
+	JournalAckBound time.Duration
 }
+
+// DefaultJournalAckBound is Config.JournalAckBound's and
+// RecovererConfig.AckBound's default.
+const DefaultJournalAckBound = 10 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.BatchTimeout <= 0 {
@@ -109,6 +130,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.JournalMaxAge <= 0 {
 		c.JournalMaxAge = time.Hour
+	}
+	if c.JournalAckBound <= 0 {
+		c.JournalAckBound = DefaultJournalAckBound
 	}
 }
 
@@ -208,8 +232,15 @@ type Batcher struct {
 	journal      map[*flush]time.Time
 	journalBytes int64
 	// markerPut is set once this process's journal generation marker is
-	// in the bucket (see internal/journal).
-	markerPut bool
+	// in the bucket (see internal/journal) while the journal lease was
+	// surely held, markerLapses the lease's lapse count then.
+	markerPut    bool
+	markerLapses uint64
+	// markerWritten is set once any marker PUT succeeded.
+	markerWritten bool
+	// leftForRecovery is set once an acknowledged flush failed to
+	// commit: Close then keeps the generation marker for recovery.
+	leftForRecovery bool
 }
 
 // Lanes: classic flushes commit before they are acknowledged; journaled
@@ -575,6 +606,10 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	}
 	size := int64(w.Size())
 	key := newKey(time.Now())
+	if f.journaled {
+		// The file is written into the journal: it is its own entry.
+		key = journal.FileKey(b.cfg.Agent, b.gen, f.seq, key[strings.LastIndexByte(key, '/')+1:])
+	}
 	commits := commitsOf(f.batches, positions)
 
 	var uploadErr error
@@ -637,6 +672,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		b.release(f)
 	} else if commitErr != nil {
 		b.forget(f) // left in the bucket for recovery
+		b.mu.Lock()
+		b.leftForRecovery = true
+		b.mu.Unlock()
 	}
 	close(f.done)
 }
@@ -705,10 +743,11 @@ func commitsOf(batches []Batch, positions []uint64) []metadata.BatchCommit {
 	return commits
 }
 
-// commit makes one commit attempt, bounded by ctx.
-func (b *Batcher) commit(ctx context.Context, key string, size int64, commits []metadata.BatchCommit) ([]metadata.BatchResult, error) {
+// commit makes one commit attempt, bounded by ctx. mark is set for a
+// journaled flush: the commit advances its generation's journal mark.
+func (b *Batcher) commit(ctx context.Context, key string, size int64, commits []metadata.BatchCommit, mark *metadata.JournalMark) ([]metadata.BatchResult, error) {
 	start := time.Now()
-	res, err := b.log.CommitFile(ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits})
+	res, err := b.log.CommitFile(ctx, metadata.FileCommit{Key: key, Size: size, Batches: commits, Journal: mark})
 	took := time.Since(start).Seconds()
 	b.metrics.commitLatency.Observe(took)
 	b.metrics.commitBySize.WithLabelValues(commitSizeClass(distinctPartitions(commits))).Observe(took)

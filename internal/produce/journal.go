@@ -16,25 +16,36 @@ import (
 // Config.JournalMaxAge.
 var ErrJournalFull = fmt.Errorf("%w: journal of unsequenced files is full", ErrStorage)
 
-// A journaled flush goes through these steps, each safe to crash after:
+// ErrJournalLate is returned (wrapping ErrStorage) for a journaled flush
+// that became durable later than Config.JournalAckBound after its seal.
+var ErrJournalLate = fmt.Errorf("%w: journaled file became durable too late to acknowledge", ErrStorage)
+
+// A lightning flush goes through these steps, each safe to crash after:
 //
-//  1. The data file (files/…) and its journal entry (journal/<agent>/…,
-//     empty, naming the file) are PUT in parallel. A crash or failure
-//     before both are durable leaves at most an orphan file (the sweep
-//     deletes it) or an entry whose file is missing (recovery drops it);
-//     the producer got an error and retries.
-//  2. The producers are answered: base offset -1, the batches are durable.
-//  3. In seal order with every other flush, CommitFile is retried until
+//  1. Its data file is PUT into the journal,
+//     journal/<agent>/<generation>/<sequence>-<name>: one request, and
+//     that object is the file the store records. A crash or failure
+//     before it is durable leaves at most a file nobody acknowledged
+//     (recovery may commit it: its producers retry, at least once).
+//  2. The generation's marker is PUT, only for the first journaled file
+//     of the process and whenever the journal lease is not surely held
+//     (Config.LeaseState), and the flush must be durable within
+//     Config.JournalAckBound of its seal (see RecovererConfig.AckBound).
+//  3. The producers are answered: base offset -1, the batches are durable.
+//  4. In seal order with every other flush, CommitFile is retried until
 //     it succeeds or reports ErrFileCommitted (recovery got there first).
+//     The commit advances the generation's journal mark (metadata.
+//     JournalMark) in its own transaction: recovery skips every file at
+//     or below the mark, whatever has become of its file record since.
 //     Only this agent, while it holds its journal lease (CommitGate),
-//     commits its current generation's entries.
-//  4. The entry is deleted. A crash before leaves an entry whose file is
-//     recorded: recovery deletes it without committing again.
+//     commits its current generation's files. Nothing is deleted.
 //
-// A classic flush with Config.Ripcord joins at step 1 (entry only: its
-// file is already uploaded) when its commit fails or stalls past
-// RipcordCommitTimeout, or when ripcord turns active while it waits for
-// earlier flushes to commit.
+// A classic flush with Config.Ripcord joins at step 1 with an empty entry
+// naming its file (already uploaded under files/) when its commit fails
+// or stalls past RipcordCommitTimeout, or when ripcord turns active while
+// it waits for earlier flushes to commit; its entry is deleted after the
+// commit (a crash before leaves an entry at or below the mark, which
+// recovery deletes).
 
 // journalable reports whether a batch may be journaled: batches of
 // idempotent and transactional producers and transaction markers must be
@@ -70,16 +81,15 @@ func (b *Batcher) entryKey(f *flush, file string) string {
 	return journal.Key(b.cfg.Agent, b.gen, f.seq, file)
 }
 
-// uploadJournaled writes a journaled flush's file and its entry, in
-// parallel, then acknowledges it.
+// uploadJournaled writes a lightning flush's file into the journal, then
+// acknowledges it.
 func (b *Batcher) uploadJournaled(f *flush, key string, pieces [][]byte) error {
-	entryErr := make(chan error, 1)
-	go func() { entryErr <- b.putEntry(b.entryKey(f, key)) }()
 	err := b.upload(key, pieces)
-	if eerr := <-entryErr; err == nil {
-		err = eerr
+	if err == nil {
+		err = b.readyToAcknowledge(f)
 	}
 	if err != nil {
+		b.dropUnacknowledged(key)
 		return err
 	}
 	b.acknowledge(f)
@@ -89,7 +99,13 @@ func (b *Batcher) uploadJournaled(f *flush, key string, pieces [][]byte) error {
 // journalUploaded journals a classic flush whose file is already in the
 // bucket, then acknowledges it.
 func (b *Batcher) journalUploaded(f *flush, key string) error {
-	if err := b.putEntry(b.entryKey(f, key)); err != nil {
+	entry := b.entryKey(f, key)
+	err := b.putEmpty(entry)
+	if err == nil {
+		err = b.readyToAcknowledge(f)
+	}
+	if err != nil {
+		b.dropUnacknowledged(entry)
 		return err
 	}
 	b.metrics.ripcordFlushes.Inc()
@@ -97,25 +113,72 @@ func (b *Batcher) journalUploaded(f *flush, key string) error {
 	return nil
 }
 
-// putEntry writes a journal entry, with the upload retries but outside
-// the upload slots: an empty object must not halve the uploads of files.
-// This process's first entry writes its generation marker first.
-func (b *Batcher) putEntry(key string) error {
-	b.mu.Lock()
-	opened := b.markerPut
-	b.mu.Unlock()
-	if !opened {
-		if err := b.putEmpty(journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
-			return err
-		}
-		b.mu.Lock()
-		b.markerPut = true
-		b.mu.Unlock()
+// readyToAcknowledge is step 2: after f's file (or entry) is durable, the
+// generation's marker is in the bucket and f is not too late.
+func (b *Batcher) readyToAcknowledge(f *flush) error {
+	if err := b.ensureMarker(); err != nil {
+		return err
 	}
-	return b.putEmpty(key)
+	if time.Since(f.sealed) > b.cfg.JournalAckBound {
+		return ErrJournalLate
+	}
+	return nil
 }
 
-// putEmpty writes an empty object, retrying as uploads do.
+// ensureMarker writes this process's generation marker unless it was
+// written while the journal lease was surely held and the lease has not
+// lapsed since. Written after the file it covers is durable: recovery by
+// another agent deletes a marker only after listing the generation, and
+// lists it again after the delete (see Recoverer).
+func (b *Batcher) ensureMarker() error {
+	held, lapses := true, uint64(0)
+	if b.cfg.LeaseState != nil {
+		held, lapses = b.cfg.LeaseState()
+	}
+	b.mu.Lock()
+	ok := b.markerPut && held && lapses == b.markerLapses
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := b.putEmpty(journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.markerWritten = true
+	if held {
+		b.markerPut, b.markerLapses = true, lapses
+	} else {
+		b.markerPut = false
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// dropUnacknowledged deletes, in the background, a journaled object whose
+// flush failed, if this agent surely holds its journal lease (no one else
+// can be recovering it). Otherwise, or if the delete fails, recovery may
+// commit it: its producers got an error and retry, so at worst their
+// batches are in the log twice.
+func (b *Batcher) dropUnacknowledged(key string) {
+	if b.cfg.LeaseState != nil {
+		if held, _ := b.cfg.LeaseState(); !held {
+			return
+		}
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.bucket.Delete(ctx, key); err != nil {
+			b.logger.Warn("cannot delete the journaled object of a failed flush", "key", key, "err", err)
+		}
+	}()
+}
+
+// putEmpty writes an empty object, with the upload retries but outside
+// the upload slots: an empty object must not halve the uploads of files.
 func (b *Batcher) putEmpty(key string) error {
 	var err error
 	for attempt := 0; attempt < b.cfg.UploadAttempts; attempt++ {
@@ -133,13 +196,15 @@ func (b *Batcher) putEmpty(key string) error {
 	return err
 }
 
-// closeGeneration deletes this process's generation marker, once every
-// flush has finished: entries left for recovery do not need it.
+// closeGeneration deletes this process's generation marker once every
+// flush has finished, unless an acknowledged file is left for recovery,
+// which finds generations by their markers.
 func (b *Batcher) closeGeneration(ctx context.Context) {
 	b.mu.Lock()
-	opened := b.markerPut
+	written := b.markerWritten
+	keep := b.leftForRecovery || len(b.journal) > 0
 	b.mu.Unlock()
-	if !opened {
+	if keep || !written {
 		return
 	}
 	if err := b.bucket.Delete(ctx, journal.MarkerKey(b.cfg.Agent, b.gen)); err != nil {
@@ -173,11 +238,16 @@ func (b *Batcher) failEarly(f *flush, err error) {
 	close(f.durable)
 }
 
-// unjournal stops counting f once its file is committed and deletes its
-// entry in the background, off the commit order's critical path. (The
-// caller is a flush goroutine, so the WaitGroup is above zero.)
+// unjournal stops counting f once its file is committed and, for a
+// ripcord flush, deletes its entry in the background, off the commit
+// order's critical path (a lightning flush's file is its own entry and
+// stays). (The caller is a flush goroutine, so the WaitGroup is above
+// zero.)
 func (b *Batcher) unjournal(f *flush, key string) {
 	b.forget(f)
+	if f.journaled {
+		return
+	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -215,7 +285,7 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 			}
 		}
 		ctx, cancel := context.WithTimeout(b.ctx, commitAttemptTimeout)
-		res, err := b.commit(ctx, key, size, commits)
+		res, err := b.commit(ctx, key, size, commits, &metadata.JournalMark{Agent: b.cfg.Agent, Generation: b.gen, Sequence: f.seq})
 		cancel()
 		if err == nil || errors.Is(err, metadata.ErrFileCommitted) {
 			b.unjournal(f, key)
@@ -254,7 +324,7 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
 	if !b.cfg.Ripcord || b.cfg.Agent == "" {
 		<-prev
-		return b.commit(b.ctx, key, size, commits)
+		return b.commit(b.ctx, key, size, commits, nil)
 	}
 	b.mu.Lock()
 	rc := b.ripcord
@@ -265,7 +335,7 @@ func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []meta
 		// the journal, and keep their place in the commit order.
 		select {
 		case <-prev:
-			return b.commit(b.ctx, key, size, commits)
+			return b.commit(b.ctx, key, size, commits, nil)
 		case <-rc:
 			err := errors.New("metadata store unavailable (ripcord journals only batches without a producer ID)")
 			b.failEarly(f, err)
@@ -284,7 +354,7 @@ func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []meta
 		return b.commitJournaled(f, key, size, commits)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RipcordCommitTimeout)
-	res, err := b.commit(ctx, key, size, commits)
+	res, err := b.commit(ctx, key, size, commits, nil)
 	cancel()
 	if err == nil {
 		b.ripcordOff()

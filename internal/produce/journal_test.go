@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -116,7 +115,32 @@ func (e *jenv) batcher(cfg produce.Config) (b *produce.Batcher, closeNow func())
 }
 
 func (e *jenv) recoverer(agent string, gen uint64, ttl time.Duration) *produce.Recoverer {
-	return produce.NewRecoverer(produce.RecovererConfig{Agent: agent, Generation: gen, LeaseTTL: ttl}, e.log, e.bucket, nil, nil, e.logger)
+	// AckBound is shorter than the batchers' (whose bound is the default):
+	// these tests' agents are dead when another recovers them.
+	return produce.NewRecoverer(produce.RecovererConfig{Agent: agent, Generation: gen, LeaseTTL: ttl, AckBound: 50 * time.Millisecond}, e.log, e.bucket, nil, nil, e.logger)
+}
+
+// pending lists what the journal holds unsequenced: files above their
+// generation's journal mark, and entries (which go once their file is
+// sequenced).
+func (e *jenv) pending() []journal.Entry {
+	e.t.Helper()
+	marks := make(map[string]map[uint64]uint64)
+	var out []journal.Entry
+	for _, en := range e.entries() {
+		m, ok := marks[en.Agent]
+		if !ok {
+			var err error
+			if m, err = e.log.JournalMarks(context.Background(), en.Agent); err != nil {
+				e.t.Fatal(err)
+			}
+			marks[en.Agent] = m
+		}
+		if !en.Resident() || en.Sequence > m[en.Generation] {
+			out = append(out, en)
+		}
+	}
+	return out
 }
 
 // entries lists the journal.
@@ -211,11 +235,11 @@ func TestLightningAcknowledgedBeforeCommit(t *testing.T) {
 	if st := b.JournalStats(); st.Files == 0 || st.Bytes == 0 || st.Oldest.IsZero() {
 		t.Fatalf("journal stats while commits wait: %+v", st)
 	}
-	if n := len(e.entries()); n == 0 {
-		t.Fatal("no journal entries while commits wait")
+	if n := len(e.pending()); n == 0 {
+		t.Fatal("no journaled files while commits wait")
 	}
 	close(hold)
-	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 && len(e.entries()) == 0 })
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 && len(e.pending()) == 0 })
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v, want %v", got, acked)
 	}
@@ -260,7 +284,8 @@ func TestRecoveryBySameAgent(t *testing.T) {
 	e.log.set(nil, nil)
 
 	// The restarted agent (a later generation) recovers; its first pass
-	// cannot delete entries, so each file it commits stays journaled.
+	// cannot delete the generation's marker, so the next passes list the
+	// generation again and must not commit its files twice.
 	rec := e.recoverer("node-1", b.Generation()+1, time.Second)
 	e.bucket.FailDeletes(errors.New("test: delete refused"))
 	if err := rec.RunOnce(context.Background()); err == nil {
@@ -272,8 +297,11 @@ func TestRecoveryBySameAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(e.entries()); n != 0 {
-		t.Fatalf("%d journal entries left after recovery", n)
+	if n := len(e.pending()); n != 0 {
+		t.Fatalf("%d journaled files left unsequenced after recovery", n)
+	}
+	if n := e.log.commits.Load(); n != int64(len(acked)/2) {
+		t.Fatalf("%d commits for %d files", n, len(acked)/2)
 	}
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v\nwant %v", got, acked)
@@ -302,8 +330,8 @@ func TestRecoveryBySameAgentWithClockBehind(t *testing.T) {
 	if err := rec.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.entries()); n != 0 {
-		t.Fatalf("%d journal entries of the earlier process left after recovery", n)
+	if n := len(e.pending()); n != 0 {
+		t.Fatalf("%d journaled files of the earlier process left after recovery", n)
 	}
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v\nwant %v", got, acked)
@@ -377,7 +405,7 @@ func TestRecoveryByAnotherAgent(t *testing.T) {
 			go func() { defer wg.Done(); r.RunOnce(context.Background()) }()
 		}
 		wg.Wait()
-		return len(e.entries()) == 0
+		return len(e.pending()) == 0
 	})
 	if got := e.readAll(topic); !slices.Equal(got, acked) {
 		t.Fatalf("read back %v\nwant %v", got, acked)
@@ -490,14 +518,22 @@ func TestRecoveryOfLegacyLayoutEntries(t *testing.T) {
 	old, crash := e.batcher(produce.Config{Agent: "node-1"})
 	acked := produceAcked(t, old, topic, "old", 6, 2, true)
 	crash()
-	// Rewrite its journal as the older agent wrote it: legacy entry keys,
-	// no generation marker.
+	// Rewrite its journal as the oldest agents wrote it: the data files
+	// under files/, legacy entry keys naming them, no generation marker.
 	legacy := e.entries()
 	if len(legacy) == 0 {
 		t.Fatal("no journal entries left by the crashed agent")
 	}
-	for _, en := range legacy {
-		if err := e.bucket.Put(ctx, journal.LegacyKey(en.Agent, en.Generation, en.Sequence, en.File), nil); err != nil {
+	for i, en := range legacy {
+		data, err := e.bucket.GetRange(ctx, en.Key, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := fmt.Sprintf("files/2026/12/06/09/%016x-legacy.slc", i)
+		if err := e.bucket.Put(ctx, file, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.bucket.Put(ctx, journal.LegacyKey(en.Agent, en.Generation, en.Sequence, file), nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.bucket.Delete(ctx, en.Key); err != nil {
@@ -540,19 +576,29 @@ func TestRecoveryOfLegacyLayoutEntries(t *testing.T) {
 	e.journalGone()
 }
 
-// journalGone checks that nothing is left under journal/: no object
-// (entry or generation marker) and, in the local bucket, no directory.
+// journalGone checks that the journal is settled: every file sequenced
+// (the files stay, as the store's records name them), no entry and no
+// generation marker left.
 func (e *jenv) journalGone() {
 	e.t.Helper()
-	err := e.bucket.List(context.Background(), journal.Prefix, func(o objstore.Object) error {
-		e.t.Errorf("left in the journal: %s", o.Key)
+	for _, en := range e.pending() {
+		e.t.Errorf("left unsequenced in the journal: %s", en.Key)
+	}
+	err := e.bucket.List(context.Background(), journal.MarkerPrefix, func(o objstore.Object) error {
+		e.t.Errorf("generation marker left: %s", o.Key)
 		return nil
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "journal")); !os.IsNotExist(err) {
-		e.t.Errorf("journal directory still in the local bucket (%v)", err)
+	err = e.bucket.List(context.Background(), journal.Prefix, func(o objstore.Object) error {
+		if en, ok := journal.Parse(o.Key); !ok || !en.Resident() {
+			e.t.Errorf("left in the journal: %s", o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -574,5 +620,202 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Retention and compaction delete the records of sequenced files; a
+// journaled file is sequenced forever all the same. Recovery that lists
+// its generation again (here: its marker is back, as after a pass that
+// could not delete it) commits nothing a second time, though no record
+// names the file any more: the generation's journal mark says it is
+// sequenced.
+func TestRecoveryDoesNotRecommitForgottenFiles(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	acked := produceAcked(t, b, topic, "r", 4, 2, true)
+	crash()
+	e.log.set(nil, nil)
+	rec := e.recoverer("node-1", b.Generation()+1, time.Second)
+	if err := rec.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	var keys []string
+	for _, en := range e.entries() {
+		keys = append(keys, en.Key)
+	}
+	if len(keys) != len(acked)/2 {
+		t.Fatalf("%d journaled files for %d acknowledged batches", len(keys), len(acked)/2)
+	}
+
+	// Retention: the log start passes every record, the files are
+	// released and their records forgotten; the objects are still there.
+	if _, err := e.log.AdvanceLogStart(ctx, topic, 0, int64(len(acked))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.log.MarkReleasedFiles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := e.log.AcquireLease(ctx, "files", "test", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.log.ForgetFiles(ctx, lease, keys); err != nil {
+		t.Fatal(err)
+	}
+	if known, err := e.log.KnownFiles(ctx, keys); err != nil || len(known) != 0 {
+		t.Fatalf("records left after ForgetFiles: %v, %v", known, err)
+	}
+	if err := e.bucket.Put(ctx, journal.MarkerKey("node-1", b.Generation()), nil); err != nil {
+		t.Fatal(err)
+	}
+
+	before := e.log.commits.Load()
+	for _, r := range []*produce.Recoverer{rec, e.recoverer("node-1", b.Generation()+2, time.Second)} {
+		if err := r.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.log.commits.Load() - before; n != 0 {
+		t.Fatalf("recovery committed %d forgotten files again", n)
+	}
+	st, err := e.log.PartitionState(ctx, topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.HighWatermark != int64(len(acked)) {
+		t.Fatalf("high watermark %d after recovery ran again, want %d", st.HighWatermark, len(acked))
+	}
+	e.journalGone()
+}
+
+// countingBucket counts the writes and deletes that reach a bucket.
+type countingBucket struct {
+	objstore.Bucket
+	puts, deletes atomic.Int64
+}
+
+func (c *countingBucket) Put(ctx context.Context, key string, data []byte) error {
+	c.puts.Add(1)
+	return c.Bucket.Put(ctx, key, data)
+}
+
+func (c *countingBucket) Delete(ctx context.Context, key string) error {
+	c.deletes.Add(1)
+	return c.Bucket.Delete(ctx, key)
+}
+
+// A lightning flush costs one bucket request, its file's PUT, from seal
+// to commit; the process's first also writes its generation marker. A
+// flush made durable while the journal lease is not surely held, or first
+// after the lease lapsed, writes the marker again, after its file.
+func TestLightningFlushIsOnePut(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	bucket := &countingBucket{Bucket: e.bucket}
+	var (
+		mu     sync.Mutex
+		held   = true
+		lapses uint64
+	)
+	state := func() (bool, uint64) { mu.Lock(); defer mu.Unlock(); return held, lapses }
+	b := produce.New(produce.Config{Agent: "node-1", BatchTimeout: 2 * time.Millisecond, LeaseState: state}, e.log, bucket, nil, nil, e.logger)
+	t.Cleanup(func() { b.Close(context.Background()) })
+	marker := journal.MarkerKey("node-1", b.Generation())
+	markerThere := func() bool {
+		_, err := e.bucket.GetRange(context.Background(), marker, 0, -1)
+		return err == nil
+	}
+
+	produceAcked(t, b, topic, "first", 1, 1, true)
+	if n := bucket.puts.Load(); n != 2 || !markerThere() {
+		t.Fatalf("first flush: %d PUTs (marker there: %v), want the file and the marker", n, markerThere())
+	}
+	const flushes = 10
+	acked := produceAcked(t, b, topic, "next", flushes, 2, true)
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 })
+	if n, d := bucket.puts.Load()-2, bucket.deletes.Load(); n != flushes || d != 0 {
+		t.Fatalf("%d flushes cost %d PUTs and %d DELETEs, want %d and none", flushes, n, d, flushes)
+	}
+	if got := e.readAll(topic); len(got) != 1+len(acked) {
+		t.Fatalf("read back %d records, want %d", len(got), 1+len(acked))
+	}
+
+	// The lease lapses; another agent recovers the generation and
+	// deletes its marker. The next flush writes it again.
+	if err := e.bucket.Delete(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	held = false
+	mu.Unlock()
+	produceAcked(t, b, topic, "cut off", 1, 1, true)
+	if !markerThere() {
+		t.Fatal("no marker after a flush made durable without the lease")
+	}
+	if err := e.bucket.Delete(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	held, lapses = true, lapses+1
+	mu.Unlock()
+	before := bucket.puts.Load()
+	produceAcked(t, b, topic, "back", 2, 1, true)
+	if !markerThere() || bucket.puts.Load()-before != 3 {
+		t.Fatalf("after a lapse: marker there %v, %d PUTs for 2 flushes; want the marker once more", markerThere(), bucket.puts.Load()-before)
+	}
+}
+
+// An agent cut off from the store keeps journaling (it never gets to
+// commit, and is never sure of its lease) while another agent, which took
+// its journal lease, recovers the same generation pass after pass. Every
+// acknowledged file is sequenced once, in write order: the recoverer
+// sequences only what it saw before waiting AckBound, and the cut-off
+// agent writes its marker again after each file, so the generation is
+// listed again after the recoverer deleted the marker.
+func TestRecoveryOfAnAgentStillJournaling(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("fast")
+	never := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	cutOff := func() (bool, uint64) { return false, 0 }
+	b, _ := e.batcher(produce.Config{Agent: "node-1", CommitGate: never, LeaseState: cutOff})
+	other := produce.NewRecoverer(produce.RecovererConfig{Agent: "node-2", LeaseTTL: 2 * time.Second, AckBound: 100 * time.Millisecond},
+		e.log, e.bucket, nil, nil, e.logger)
+
+	var acked []string
+	settle := func() {
+		t.Helper()
+		waitFor(t, "the journal sequenced", func() bool {
+			if err := other.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return len(e.pending()) == 0
+		})
+	}
+	for round := range 6 {
+		// Recovery passes while the agent writes...
+		done := make(chan error, 1)
+		go func() { done <- other.RunOnce(ctx) }()
+		acked = append(acked, produceAcked(t, b, topic, fmt.Sprintf("r%d-", round), 3, 1, true)...)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// ...and after the recoverer settled the generation and deleted
+		// its marker, the agent writes again.
+		settle()
+		acked = append(acked, produceAcked(t, b, topic, fmt.Sprintf("s%d-", round), 1, 1, true)...)
+	}
+	settle()
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	if n := e.log.commits.Load(); n != int64(len(acked)) {
+		t.Fatalf("%d commits for %d files", n, len(acked))
 	}
 }

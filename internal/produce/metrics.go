@@ -20,8 +20,8 @@ type Metrics struct {
 	// flush touched (commitSizeClass), with finer buckets.
 	commitBySize *prometheus.HistogramVec
 	// ackLatency is a file's seal to its producers' acknowledgement, by
-	// path: classic (after the commit) or journaled (after the file and
-	// its journal entry are durable).
+	// path: classic (after the commit) or journaled (after the file is
+	// durable in the journal).
 	ackLatency    *prometheus.HistogramVec
 	bufferedBytes prometheus.Gauge
 	batchesIn     prometheus.Counter
@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_seconds", Help: "Metadata store commit latency of flushed files.", Buckets: latency}),
 		commitBySize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Help: "Metadata store commit latency of flushed files, by the partitions the file holds: 1-9, 10-99, 100-999, 1000+.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 48)}, []string{"partitions"}),
-		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_ack_seconds", Help: "Time from a file's seal to its producers' acknowledgement, by path: classic (file durable and committed) or journaled (file and journal entry durable; lightning topics, ripcord).",
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_ack_seconds", Help: "Time from a file's seal to its producers' acknowledgement, by path: classic (file durable and committed) or journaled (file durable in the journal; lightning topics, ripcord).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 40)}, []string{"path"}),
 		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_produce_buffered_bytes", Help: "Batch bytes buffered or in flight."}),
 		batchesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total", Help: "Record batches committed."}),
@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.journalRetries = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_commit_retries_total", Help: "Failed commit attempts of journaled (acknowledged) files; each is retried."})
 	m.ripcordFlushes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_flushes_total", Help: "Classic-topic files journaled and acknowledged without offsets because the metadata store failed or stalled (--ripcord)."})
 	m.ripcordActivations = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_activations_total", Help: "Times ripcord turned active."})
-	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journal entries recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt."}, []string{"result"})
+	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journaled files recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt, refused (the store refused every batch: the topic is gone)."}, []string{"result"})
 	journalGauge := func(opts prometheus.GaugeOpts, v func(JournalStats) float64) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(opts, func() float64 { return v(m.journalStats()) })
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ type RecoveryStore interface {
 	KnownFiles(ctx context.Context, keys []string) (map[string]bool, error)
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (metadata.Lease, error)
 	ReleaseLease(ctx context.Context, l metadata.Lease) error
+	metadata.JournalMarks
 }
 
 // RecovererConfig configures journal recovery.
@@ -30,8 +32,8 @@ type RecovererConfig struct {
 	// Agent is this agent's journal name (Config.Agent).
 	Agent string
 	// Generation is the running batcher's generation: this agent's
-	// entries of any other generation are an earlier process's, and are
-	// recovered; those of this one are the batcher's to commit.
+	// generations other than this one are earlier processes', and are
+	// recovered; this one is the batcher's to commit.
 	Generation uint64
 	// Interval is the time between recovery passes (default 10s).
 	Interval time.Duration
@@ -40,21 +42,37 @@ type RecovererConfig struct {
 	// is sure to hold it (within LeaseTTL/2 of the last renewal); another
 	// agent may take the journal over once the lease has expired.
 	LeaseTTL time.Duration
+	// AckBound is the agents' Config.JournalAckBound (default
+	// DefaultJournalAckBound): recovery of another agent's journal lists
+	// each generation twice, this long apart.
+	AckBound time.Duration
 }
 
-// Recoverer sequences journal entries nobody else will: those of this
+// Recoverer sequences journaled files nobody else will: those of this
 // agent's earlier processes, and those of agents whose journal lease has
 // expired (dead, or cut off from the store for longer than the lease). It
 // also keeps this agent's own journal lease, which Gate checks before
 // every commit of a journaled flush.
 //
-// Entries are committed in (generation, sequence) order, which is write
-// order, one agent's journal at a time under that journal's lease
-// ("journal/<agent>"), and each file exactly once: CommitFile refuses a key it has recorded
-// (metadata.ErrFileCommitted), a file recorded before is only unlisted,
-// and a file deleted after it was committed (compaction, retention) had
-// its record kept until its object was gone, so an entry whose file is
-// missing is dropped, never committed.
+// A pass lists the generation markers (journal-open/…, one per process
+// that journaled and has not been recovered or stopped cleanly) and, for
+// each generation it may recover, that generation's objects, skipping
+// those at or below the generation's journal mark: they are sequenced,
+// whatever has become of their file records since (retention and
+// compaction delete them). The rest are committed in sequence order, each
+// commit advancing the mark in its own transaction, so a file is
+// committed once however often recovery runs. One agent's journal is
+// recovered at a time under that journal's lease ("journal/<agent>").
+//
+// Another agent's process may still be alive, cut off from the store, and
+// still journaling. Its flushes are acknowledged only when durable within
+// AckBound of their seal, so recovery lists such a generation, waits
+// AckBound, lists it again, and sequences only up to the last file of the
+// first listing: any acknowledged file that sorts before it is in the
+// second. It deletes the marker only when the second listing had nothing
+// newer, then lists once more and puts the marker back if something new
+// appeared (the process writes its marker after its file whenever it is
+// not sure of its lease, so one of the two sees the other).
 type Recoverer struct {
 	cfg      RecovererConfig
 	store    RecoveryStore
@@ -63,14 +81,25 @@ type Recoverer struct {
 	metrics  *Metrics
 	logger   *slog.Logger
 
-	mu sync.Mutex // guards validUntil
+	mu sync.Mutex // guards validUntil and lapses
 	// validUntil is when this agent stops being sure it holds its own
 	// journal lease (local clock).
 	validUntil time.Time
+	// lapses counts the renewals that came after validUntil had passed.
+	lapses uint64
 
-	// written holds the entries' modification times of the current pass
-	// (owned by the goroutine running it).
+	// The fields below are owned by the goroutine running passes.
+	// written holds the objects' modification times of the current pass.
 	written map[string]time.Time
+	// legacy holds the generations found, on the first pass, by a listing
+	// of the whole journal: older agents' markers and entries.
+	legacy     map[genKey]bool
+	legacyDone bool
+}
+
+type genKey struct {
+	agent string
+	gen   uint64
 }
 
 // NewRecoverer returns a Recoverer. onCommit is told the partitions each
@@ -81,6 +110,9 @@ func NewRecoverer(cfg RecovererConfig, store RecoveryStore, bucket objstore.Buck
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.AckBound <= 0 {
+		cfg.AckBound = DefaultJournalAckBound
 	}
 	if onCommit == nil {
 		onCommit = func(...metadata.TopicPartition) {}
@@ -96,21 +128,27 @@ func NewRecoverer(cfg RecovererConfig, store RecoveryStore, bucket objstore.Buck
 
 // NextGeneration returns a journal generation for a new process of agent:
 // its start time on this host's clock, or one past the highest generation
-// of agent's journal entries in the bucket if that is later (the previous
-// process ran on a host whose clock is ahead of this one's), so that this
-// process's entries sort after every earlier process's and recovery, by
+// of agent's markers in the bucket if that is later (the previous process
+// ran on a host whose clock is ahead of this one's), so that this
+// process's files sort after every earlier process's, and recovery, by
 // this agent or another, sequences them in write order.
 func NextGeneration(ctx context.Context, bucket objstore.Bucket, agent string, now time.Time) (uint64, error) {
 	gen := uint64(now.UnixNano())
-	err := bucket.List(ctx, journal.AgentPrefix(agent), func(o objstore.Object) error {
-		if e, ok := journal.Parse(o.Key); ok && e.Agent == agent && e.Generation >= gen {
-			gen = e.Generation + 1
-		}
+	see := func(o objstore.Object) error {
 		if m, ok := journal.ParseMarker(o.Key); ok && m.Agent == agent && m.Generation >= gen {
 			gen = m.Generation + 1
 		}
+		if e, ok := journal.Parse(o.Key); ok && e.Agent == agent && e.Generation >= gen {
+			gen = e.Generation + 1
+		}
 		return nil
-	})
+	}
+	if err := bucket.List(ctx, journal.AgentMarkerPrefix(agent), see); err != nil {
+		return 0, err
+	}
+	// Older agents left no marker in journal-open/; this lists the
+	// agent's sequenced files as well, once per process start.
+	err := bucket.List(ctx, journal.Prefix+agent+"/", see)
 	return gen, err
 }
 
@@ -124,9 +162,22 @@ func (r *Recoverer) renew(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
+	if !start.Before(r.validUntil) {
+		r.lapses++
+	}
 	r.validUntil = start.Add(r.cfg.LeaseTTL / 2)
 	r.mu.Unlock()
 	return nil
+}
+
+// LeaseState reports whether this agent surely holds its own journal
+// lease now, and how many times it has renewed the lease after that
+// assurance had lapsed (the first renewal counts). It is
+// Config.LeaseState.
+func (r *Recoverer) LeaseState() (held bool, lapses uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Now().Before(r.validUntil), r.lapses
 }
 
 // Gate blocks until this agent surely holds its own journal lease,
@@ -173,60 +224,66 @@ func (r *Recoverer) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce lists the journal and recovers what it may: this agent's
-// earlier generations (under its own lease) and every other agent's
-// journal whose lease it can take. The markers of the generations it
-// recovered completely are deleted with their last entry.
+// RunOnce finds the generations that may need recovery and recovers what
+// it may: this agent's earlier generations (under its own lease) and those
+// of every other agent whose lease it can take.
 func (r *Recoverer) RunOnce(ctx context.Context) error {
-	byAgent := make(map[string]*agentJournal)
+	r.written = make(map[string]time.Time)
+	if !r.legacyDone {
+		// Once per process: older agents marked a generation inside the
+		// journal, and the oldest wrote no marker at all.
+		r.legacy = make(map[genKey]bool)
+		err := r.bucket.List(ctx, journal.Prefix, func(o objstore.Object) error {
+			if e, ok := journal.Parse(o.Key); ok && !e.Resident() {
+				r.legacy[genKey{e.Agent, e.Generation}] = true
+			} else if m, ok := journal.ParseMarker(o.Key); ok {
+				r.legacy[genKey{m.Agent, m.Generation}] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list journal: %w", err)
+		}
+		r.legacyDone = true
+	}
+	gens := make(map[string]map[uint64]bool)
 	var agents []string
-	of := func(agent string) *agentJournal {
-		j, ok := byAgent[agent]
-		if !ok {
-			j = &agentJournal{}
-			byAgent[agent] = j
+	add := func(agent string, gen uint64) {
+		if gens[agent] == nil {
+			gens[agent] = make(map[uint64]bool)
 			agents = append(agents, agent)
 		}
-		return j
+		gens[agent][gen] = true
 	}
-	r.written = make(map[string]time.Time)
-	err := r.bucket.List(ctx, journal.Prefix, func(o objstore.Object) error {
-		if e, ok := journal.Parse(o.Key); ok {
-			r.written[e.Key] = o.ModTime
-			j := of(e.Agent)
-			j.entries = append(j.entries, e)
-		} else if m, ok := journal.ParseMarker(o.Key); ok {
-			j := of(m.Agent)
-			j.markers = append(j.markers, m)
+	for g := range r.legacy {
+		add(g.agent, g.gen)
+	}
+	err := r.bucket.List(ctx, journal.MarkerPrefix, func(o objstore.Object) error {
+		if m, ok := journal.ParseMarker(o.Key); ok {
+			add(m.Agent, m.Generation)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list journal: %w", err)
+		return fmt.Errorf("list journal markers: %w", err)
 	}
+	slices.Sort(agents)
 	var errs []error
 	for _, agent := range agents {
-		j := byAgent[agent]
-		// Listing order is write order within one key layout; a journal
-		// may hold entries of both (an older process's, then a newer's).
-		slices.SortStableFunc(j.entries, func(a, b journal.Entry) int {
-			return cmp.Or(cmp.Compare(a.Generation, b.Generation), cmp.Compare(a.Sequence, b.Sequence))
-		})
+		list := slices.Sorted(maps.Keys(gens[agent]))
 		if agent == r.cfg.Agent {
 			// Every other generation is an earlier process's, older or
 			// not by this clock: a generation is a process's start time
 			// on its own host's clock, so a restart on a host whose clock
 			// is behind the previous one's picks a lower one.
-			mine := func(gen uint64) bool { return gen == r.cfg.Generation }
-			j.entries = slices.DeleteFunc(j.entries, func(e journal.Entry) bool { return mine(e.Generation) })
-			j.markers = slices.DeleteFunc(j.markers, func(m journal.Marker) bool { return mine(m.Generation) })
-			if len(j.entries) == 0 && len(j.markers) == 0 {
+			list = slices.DeleteFunc(list, func(g uint64) bool { return g == r.cfg.Generation })
+			if len(list) == 0 {
 				continue
 			}
 			if err := r.Gate(ctx); err != nil {
 				return err
 			}
-			errs = append(errs, r.recoverJournal(ctx, agent, j, nil))
+			errs = append(errs, r.recoverJournal(ctx, agent, list, nil))
 			continue
 		}
 		lease, err := r.store.AcquireLease(ctx, leaseName(agent), r.cfg.Agent, r.cfg.LeaseTTL)
@@ -237,7 +294,7 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		r.logger.Info("recovering the journal of an agent whose lease expired", "agent", agent, "entries", len(j.entries))
+		r.logger.Info("recovering the journal of an agent whose lease expired", "agent", agent, "generations", len(list))
 		renewed := time.Now()
 		renew := func(ctx context.Context) error {
 			if time.Since(renewed) < r.cfg.LeaseTTL/4 {
@@ -250,7 +307,7 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 			renewed = start
 			return nil
 		}
-		errs = append(errs, r.recoverJournal(ctx, agent, j, renew))
+		errs = append(errs, r.recoverJournal(ctx, agent, list, renew))
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		r.store.ReleaseLease(rctx, lease)
 		cancel()
@@ -258,58 +315,158 @@ func (r *Recoverer) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// agentJournal is what one pass found of one agent's journal: entries in
-// write order, and generation markers.
-type agentJournal struct {
-	entries []journal.Entry
-	markers []journal.Marker
-}
-
-// recoverJournal settles j's entries and then, if all were settled,
-// deletes j's markers: those generations' processes are gone (or, for an
-// agent cut off from the store, have lost their journal: an entry it
-// still writes is found by the next pass all the same).
-func (r *Recoverer) recoverJournal(ctx context.Context, agent string, j *agentJournal, renew func(context.Context) error) error {
-	if err := r.recover(ctx, agent, j.entries, renew); err != nil {
-		return err
+// recoverJournal recovers agent's generations gens, in order, stopping at
+// the first that fails (a later one must not overtake it). renew, if set,
+// keeps the journal's lease, which means the journal is another agent's;
+// nil means this agent's own (Gate), whose earlier processes are gone.
+func (r *Recoverer) recoverJournal(ctx context.Context, agent string, gens []uint64, renew func(context.Context) error) error {
+	own := renew == nil
+	if own {
+		renew = r.Gate
 	}
-	for _, m := range j.markers {
-		if err := r.bucket.Delete(ctx, m.Key); err != nil {
-			return fmt.Errorf("delete journal marker: %w", err)
+	marks, err := r.store.JournalMarks(ctx, agent)
+	if err != nil {
+		return fmt.Errorf("journal marks of %s: %w", agent, err)
+	}
+	for _, gen := range gens {
+		if err := r.recoverGeneration(ctx, agent, gen, marks[gen], own, renew); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// recover settles entries, which are one agent's, in order, stopping at
-// the first that cannot be settled now (later ones must not overtake it).
-// renew, if set, keeps the journal's lease; nil means this agent's own
-// (Gate).
-func (r *Recoverer) recover(ctx context.Context, agent string, entries []journal.Entry, renew func(context.Context) error) error {
-	if renew == nil {
-		renew = r.Gate
+// listGeneration returns the files and entries of agent's generation gen
+// above mark, in write order, and whether there is any at all.
+func (r *Recoverer) listGeneration(ctx context.Context, agent string, gen, mark uint64) (above, sequenced []journal.Entry, err error) {
+	err = r.bucket.List(ctx, journal.GenerationPrefix(agent, gen), func(o objstore.Object) error {
+		e, ok := journal.Parse(o.Key)
+		if !ok || e.Agent != agent || e.Generation != gen {
+			return nil
+		}
+		if e.Sequence <= mark {
+			sequenced = append(sequenced, e)
+			return nil
+		}
+		r.written[e.Key] = o.ModTime
+		above = append(above, e)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list journal generation: %w", err)
 	}
+	// Listing order is write order within one key layout; a generation
+	// of an older agent may hold entries of two.
+	slices.SortStableFunc(above, func(a, b journal.Entry) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	return above, sequenced, nil
+}
+
+// recoverGeneration sequences what agent's generation gen holds above its
+// mark, then deletes the generation's markers (see Recoverer).
+func (r *Recoverer) recoverGeneration(ctx context.Context, agent string, gen, mark uint64, own bool, renew func(context.Context) error) error {
+	if err := renew(ctx); err != nil {
+		return fmt.Errorf("journal lease of %s: %w", agent, err)
+	}
+	entries, sequenced, err := r.listGeneration(ctx, agent, gen, mark)
+	if err != nil {
+		return err
+	}
+	// Entries at or below the mark are of committed files (a ripcord
+	// entry whose delete failed): only the entry is left to delete.
+	for _, e := range sequenced {
+		if !e.Resident() {
+			if err := r.bucket.Delete(ctx, e.Key); err != nil {
+				return fmt.Errorf("delete sequenced entry: %w", err)
+			}
+		}
+	}
+	newer := false
+	if !own && len(entries) > 0 {
+		// The process may be alive: wait for any acknowledged file that
+		// sorts before the last one seen to become visible.
+		limit := entries[len(entries)-1].Sequence
+		if err := r.sleep(ctx, r.cfg.AckBound, renew); err != nil {
+			return err
+		}
+		if entries, _, err = r.listGeneration(ctx, agent, gen, mark); err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(entries, func(e journal.Entry) bool { return e.Sequence > limit }); i >= 0 {
+			entries, newer = entries[:i], true
+		}
+	}
+	last, err := r.recover(ctx, agent, gen, entries, renew)
+	if err != nil {
+		return err
+	}
+	if newer {
+		return nil // the next pass goes on
+	}
+	for _, key := range []string{journal.MarkerKey(agent, gen), journal.LegacyMarkerKey(agent, gen)} {
+		if err := r.bucket.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete journal marker: %w", err)
+		}
+	}
+	delete(r.legacy, genKey{agent, gen})
+	if own {
+		return nil // the process is gone: nothing more can come
+	}
+	again, _, err := r.listGeneration(ctx, agent, gen, max(mark, last))
+	if err == nil && len(again) > 0 {
+		err = r.bucket.Put(ctx, journal.MarkerKey(agent, gen), nil)
+	}
+	if err != nil {
+		return fmt.Errorf("journal generation of %s written to during recovery: %w", agent, err)
+	}
+	return nil
+}
+
+// sleep waits d, renewing the lease on the way.
+func (r *Recoverer) sleep(ctx context.Context, d time.Duration, renew func(context.Context) error) error {
+	deadline := time.Now().Add(d)
+	for {
+		if err := renew(ctx); err != nil {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil
+		}
+		select {
+		case <-time.After(min(left, r.cfg.LeaseTTL/8)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// recover settles entries, which are one generation's above its mark, in
+// order, stopping at the first that cannot be settled now (later ones
+// must not overtake it), and returns the last sequence it settled.
+func (r *Recoverer) recover(ctx context.Context, agent string, gen uint64, entries []journal.Entry, renew func(context.Context) error) (uint64, error) {
 	r.reportBacklog(agent, entries)
 	defer r.metrics.setBacklog(agent, JournalStats{})
+	var last uint64
 	for i, e := range entries {
 		if err := renew(ctx); err != nil {
-			return fmt.Errorf("journal lease of %s: %w", agent, err)
+			return last, fmt.Errorf("journal lease of %s: %w", agent, err)
 		}
 		result, err := r.settle(ctx, e)
 		if err != nil {
-			return fmt.Errorf("recover %s: %w", e.Key, err)
+			return last, fmt.Errorf("recover %s: %w", e.Key, err)
 		}
+		last = e.Sequence
 		r.metrics.recovered.WithLabelValues(result).Inc()
 		r.reportBacklog(agent, entries[i+1:])
 	}
 	if len(entries) > 0 {
-		r.logger.Info("journal recovered", "agent", agent, "entries", len(entries))
+		r.logger.Info("journal recovered", "agent", agent, "generation", gen, "files", len(entries))
 	}
-	return nil
+	return last, nil
 }
 
 // reportBacklog publishes what is left of a journal being recovered (its
-// age is the oldest entry's).
+// age is the oldest file's).
 func (r *Recoverer) reportBacklog(agent string, left []journal.Entry) {
 	st := JournalStats{Files: len(left)}
 	if len(left) > 0 {
@@ -318,14 +475,23 @@ func (r *Recoverer) reportBacklog(agent string, left []journal.Entry) {
 	r.metrics.setBacklog(agent, st)
 }
 
-// settle commits one entry's file unless it is recorded or missing, then
-// deletes the entry, and says which it was.
+// settle commits one journaled file (or the file an entry names) above
+// its generation's mark, advancing the mark; deletes an entry once its
+// file is settled; and says what it was. A file that is recorded, missing
+// or corrupt, or whose every batch the store refuses, advances the mark
+// on its own.
 func (r *Recoverer) settle(ctx context.Context, e journal.Entry) (string, error) {
-	known, err := r.store.KnownFiles(ctx, []string{e.File})
-	if err != nil {
-		return "", err
-	}
+	mark := metadata.JournalMark{Agent: e.Agent, Generation: e.Generation, Sequence: e.Sequence}
 	result := "already"
+	known := map[string]bool{}
+	if !e.Resident() {
+		// An entry of an older agent, which kept no marks: its file's
+		// record, kept until the file is deleted, says it is sequenced.
+		var err error
+		if known, err = r.store.KnownFiles(ctx, []string{e.File}); err != nil {
+			return "", err
+		}
+	}
 	if !known[e.File] {
 		data, err := r.bucket.GetRange(ctx, e.File, 0, -1)
 		switch {
@@ -338,11 +504,11 @@ func (r *Recoverer) settle(ctx context.Context, e journal.Entry) (string, error)
 		default:
 			commits, perr := CommitsOfFile(data)
 			if perr != nil {
-				r.logger.Error("journaled file is corrupt; dropping its entry", "file", e.File, "err", perr)
+				r.logger.Error("journaled file is corrupt; skipping it", "file", e.File, "err", perr)
 				result = "corrupt"
 				break
 			}
-			res, err := r.store.CommitFile(ctx, metadata.FileCommit{Key: e.File, Size: int64(len(data)), Batches: commits})
+			res, err := r.store.CommitFile(ctx, metadata.FileCommit{Key: e.File, Size: int64(len(data)), Batches: commits, Journal: &mark})
 			switch {
 			case errors.Is(err, metadata.ErrFileCommitted):
 			case err != nil:
@@ -350,11 +516,23 @@ func (r *Recoverer) settle(ctx context.Context, e journal.Entry) (string, error)
 			default:
 				result = "committed"
 				r.notify(commits, res)
+				if !slices.ContainsFunc(res, func(b metadata.BatchResult) bool { return b.Err == nil }) {
+					// Nothing appended, so nothing recorded: the mark
+					// did not move with it.
+					result = "refused"
+				}
 			}
 		}
 	}
-	if err := r.bucket.Delete(ctx, e.Key); err != nil {
-		return "", fmt.Errorf("delete entry: %w", err)
+	if result != "committed" {
+		if err := r.store.MarkJournal(ctx, mark); err != nil {
+			return "", err
+		}
+	}
+	if !e.Resident() {
+		if err := r.bucket.Delete(ctx, e.Key); err != nil {
+			return "", fmt.Errorf("delete entry: %w", err)
+		}
 	}
 	return result, nil
 }

@@ -203,7 +203,7 @@ var configs = []Config{
 	{Name: "sluice.value.schema.validation.mode", Type: TypeString, Default: "id", Check: oneOf("id", "full"), Support: Honoured,
 		Doc: "With confluent.value.schema.validation=true: id checks the wire format and that the schema ID is registered under the subject; full also decodes each value with its schema (docs/schema-registry.md has the cost per record)."},
 	{Name: TypeConfig, Type: TypeString, Default: TypeClassic, Check: oneOf(TypeClassic, TypeLightning), Support: Honoured, Kafka: "none: Sluice's own config",
-		Doc: "classic: a produce is acknowledged once its file is in the bucket and sequenced, with its offsets; lightning: once its file and a journal entry are durable in the bucket, with base offset -1, and sequenced right after (docs/lightning.md). Idempotent and transactional producers are refused on lightning topics. Set at creation only (the agent's --default-topic-type when absent)."},
+		Doc: "classic: a produce is acknowledged once its file is in the bucket and sequenced, with its offsets; lightning: once its file is durable in the bucket (written into the journal), with base offset -1, and sequenced right after (docs/lightning.md). Idempotent and transactional producers are refused on lightning topics. Set at creation only (the agent's --default-topic-type when absent)."},
 	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Support: NoEffect,
 		Doc: "Leaders are nominal and every agent serves every partition; there are no leader elections."},
 }

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"LateMarker", testLateMarker},
 		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
+		{"JournalMarks", testJournalMarks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -250,6 +250,7 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
 	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
+	queueMarkJournal(batch, r.file.Journal)
 	batch.Queue(`COMMIT`)
 	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {

@@ -128,6 +128,7 @@ var migrations = []string{
 	dynconfigMigration,
 	commitCostMigration,
 	recentCompactMigration,
+	journalMarksMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -349,6 +349,9 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	}
 	fileArg, nowArg := any(fileID), any(r.now)
 	r.wrote = true
+	if err := markJournal(ctx, r.tx, r.file.Journal); err != nil {
+		return err
+	}
 
 	r.args = r.args[:0]
 	advanced := 0

@@ -114,6 +114,7 @@ var migrations = []string{
 	// written before keep their JSON until their producer next commits;
 	// ParseRecent reads both.
 	`SELECT 1;`,
+	journalMarksMigration,
 }
 
 // Store is the SQLite metadata backend. Writes go through a single
