@@ -3,11 +3,14 @@ package kafka
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/produce"
 )
 
 // gatedBucket holds each Put until the test releases it, and tells the test
@@ -88,5 +91,81 @@ func TestPipelinedProduceResponseNotHeldBack(t *testing.T) {
 	resp = rc.recv(second, c2).(*kmsg.ProduceResponse)
 	if p := producePartResult(t, resp, "pipelined", 0); p.ErrorCode != 0 || p.BaseOffset != 3 {
 		t.Fatalf("second produce: error %d, base offset %d", p.ErrorCode, p.BaseOffset)
+	}
+}
+
+// heldBucket holds every Put until release is closed.
+type heldBucket struct {
+	objstore.Bucket
+	release chan struct{}
+}
+
+func (h *heldBucket) Put(ctx context.Context, key string, data []byte) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.Bucket.Put(ctx, key, data)
+}
+
+// countingProducer counts the produce submissions that reach the batcher
+// and closes all when there have been want of them.
+type countingProducer struct {
+	Producer
+	want int64
+	n    atomic.Int64
+	all  chan struct{}
+}
+
+func (p *countingProducer) SubmitFrom(ctx context.Context, src *produce.Source, batches []produce.Batch) (*produce.Pending, error) {
+	if p.n.Add(1) == p.want {
+		close(p.all)
+	}
+	return p.Producer.SubmitFrom(ctx, src, batches)
+}
+
+// TestManyPipelinedProduceRequestsAreRead: the agent keeps reading a
+// connection that has hundreds of produce requests waiting for flushes.
+// librdkafka without idempotence sends one request per partition every
+// linger.ms with no in-flight limit of its own; when the agent stopped
+// reading a connection at 32 outstanding requests, such a producer got 32
+// requests answered per batch window and fell ever further behind. While
+// every upload is held, all 300 requests must reach the batcher; once the
+// uploads go through, they are answered in order.
+func TestManyPipelinedProduceRequestsAreRead(t *testing.T) {
+	const n = 300
+	held := &heldBucket{release: make(chan struct{})}
+	counter := &countingProducer{want: n, all: make(chan struct{})}
+	ts := startServerDeps(t, Config{}, func(b objstore.Bucket) objstore.Bucket {
+		held.Bucket = b
+		return held
+	}, func(d *Deps) {
+		counter.Producer = d.Producer
+		d.Producer = counter
+	})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(held.release) }) })
+	ts.createTopic("pipelined-many", 1, nil)
+	rc := ts.dial()
+
+	reqs := make([]*kmsg.ProduceRequest, n)
+	corrs := make([]int32, n)
+	for i := range reqs {
+		reqs[i] = produceReq(9, -1, producePart{"pipelined-many", 0, newBatch(1, 10, nil)})
+		reqs[i].TimeoutMillis = 30000 // outlives the wait below: no answer frees a slot
+		corrs[i] = rc.send(reqs[i])
+	}
+	select {
+	case <-counter.all:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of %d pipelined produce requests reached the batcher while uploads were held", counter.n.Load(), n)
+	}
+	release.Do(func() { close(held.release) })
+	for i := range reqs {
+		resp := rc.recv(reqs[i], corrs[i]).(*kmsg.ProduceResponse)
+		if p := producePartResult(t, resp, "pipelined-many", 0); p.ErrorCode != 0 || p.BaseOffset != int64(i) {
+			t.Fatalf("produce %d: error %d, base offset %d", i, p.ErrorCode, p.BaseOffset)
+		}
 	}
 }

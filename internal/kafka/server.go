@@ -105,7 +105,8 @@ type Config struct {
 	// cannot stall the metadata store with millions of rows.
 	MaxPartitions int32
 	// MaxInFlightPerConn bounds the requests one connection may have
-	// outstanding before the agent stops reading from it.
+	// outstanding before the agent stops reading from it (0 means
+	// defaultMaxInFlightPerConn).
 	MaxInFlightPerConn int
 	// LogDir is the log dir DescribeLogDirs reports: the bucket URL,
 	// without credentials.
@@ -143,6 +144,17 @@ type Config struct {
 	DefaultTopicType string
 }
 
+// defaultMaxInFlightPerConn is how many requests one connection may have
+// outstanding before the agent stops reading it. A produce request waits
+// for its batch window, so a connection gets at most this many requests
+// answered per window. librdkafka without idempotence (its default) sends
+// one request per partition every linger.ms with no in-flight limit of its
+// own: 8 partitions, linger.ms=5 and 250ms windows make 400 requests a
+// window, and at the old bound of 32 such a producer fell ever further
+// behind. The bytes of outstanding requests stay bounded by
+// QueuedMaxRequestBytes across all connections.
+const defaultMaxInFlightPerConn = 1024
+
 func (c *Config) setDefaults() {
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 100 << 20
@@ -157,7 +169,7 @@ func (c *Config) setDefaults() {
 		c.DefaultPartitions = 1
 	}
 	if c.MaxInFlightPerConn <= 0 {
-		c.MaxInFlightPerConn = 32
+		c.MaxInFlightPerConn = defaultMaxInFlightPerConn
 	}
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 30 * time.Second
