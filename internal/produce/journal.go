@@ -166,13 +166,19 @@ func (b *Batcher) dropUnacknowledged(key string) {
 			return
 		}
 	}
+	b.deleteLater(key, "cannot delete the journaled object of a failed flush")
+}
+
+// deleteLater deletes key in the background (bounded to 10 s), logging
+// failure with msg; Close waits for it.
+func (b *Batcher) deleteLater(key, msg string) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := b.bucket.Delete(ctx, key); err != nil {
-			b.logger.Warn("cannot delete the journaled object of a failed flush", "key", key, "err", err)
+			b.logger.Warn(msg, "key", key, "err", err)
 		}
 	}()
 }
@@ -248,16 +254,8 @@ func (b *Batcher) unjournal(f *flush, key string) {
 	if f.journaled {
 		return
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.bucket.Delete(ctx, b.entryKey(f, key)); err != nil {
-			// Recovery finds the file recorded and deletes the entry then.
-			b.logger.Warn("cannot delete journal entry of a committed file", "file", key, "err", err)
-		}
-	}()
+	// On failure recovery finds the file recorded and deletes the entry.
+	b.deleteLater(b.entryKey(f, key), "cannot delete journal entry of a committed file")
 }
 
 func (b *Batcher) forget(f *flush) {
