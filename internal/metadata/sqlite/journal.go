@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/metadata/rowscan"
 )
 
 // journalMarksMigration adds the journal marks (metadata.JournalMarks).
@@ -41,15 +42,7 @@ func (s *Store) JournalMarks(ctx context.Context, agent string) (map[uint64]uint
 		return nil, fmt.Errorf("sqlite: journal marks: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[uint64]uint64)
-	for rows.Next() {
-		var gen, seq int64
-		if err := rows.Scan(&gen, &seq); err != nil {
-			return nil, err
-		}
-		out[uint64(gen)] = uint64(seq)
-	}
-	return out, rows.Err()
+	return rowscan.Map[uint64, uint64](rows)
 }
 
 // MarkJournal implements metadata.JournalMarks.
