@@ -143,6 +143,17 @@ tables:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The source topic exists before the role starts: a table whose topic
+	// is missing stops and gives its lease back, which raced the lease
+	// check below.
+	store, err := OpenMetadata(ctx, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateTopic(ctx, "orders", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
 	a, err := Start(ctx, Config{BucketURL: bucket, MetadataURL: meta, KafkaAddr: kafkaAddr, HTTPAddr: "127.0.0.1:0",
 		Roles: cluster.Roles{Proxy: true, Jobs: true, Tableflow: true}, TableflowConfig: cfgPath})
 	if err != nil {
