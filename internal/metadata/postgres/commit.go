@@ -53,6 +53,23 @@ const commitCostMigration = `ALTER TABLE extents DROP CONSTRAINT extents_file_id
 const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
+// producerInRowMigration gives each partitions row the sequence state of
+// one producer (issue #24: a 1,000-partition commit read and rewrote 1,000
+// producers rows besides the 1,000 partitions rows it locks and updates;
+// docs/performance.md, "Producer state in the partition's row"). The
+// state of producer producer_id on the partition is the row's, not the
+// producers table's, which keeps the state of the partition's other
+// producers (and may keep an outdated row for this one, which is never
+// read). A commit keeps its producer in the row, or moves a producer of
+// the commit there, writing the one it displaces to the producers table
+// (commitRows.Write). Binaries before it would read the producers table
+// alone and take a retried batch for a new one, so they refuse the
+// schema.
+const producerInRowMigration = `ALTER TABLE partitions ADD COLUMN producer_id bigint,
+	ADD COLUMN producer_epoch smallint, ADD COLUMN producer_recent text;
+	COMMENT ON COLUMN partitions.producer_id IS
+	'producer whose sequence state is in this row (producer_epoch, producer_recent), not in producers';`
+
 // CommitFile implements metadata.Log. One transaction in two round trips
 // whatever the number of partitions: BEGIN, the lock of the touched
 // partitions rows in key order and the reads of the producers' state and
@@ -93,7 +110,7 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	// Release destroys a connection still in a transaction, which it is
 	// only if the ROLLBACK below failed.
 	defer conn.Release()
-	results, err := sequencer.Commit(ctx, commitRows{conn: conn.Conn(), file: c}, c)
+	results, err := sequencer.Commit(ctx, &commitRows{conn: conn.Conn(), file: c}, c)
 	if conn.Conn().PgConn().TxStatus() != 'I' {
 		// A failed commit, or one that appended nothing (the write batch
 		// and its COMMIT were never sent): nothing was written. The
@@ -110,13 +127,27 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 type commitRows struct {
 	conn *pgx.Conn
 	file metadata.FileCommit
+	// held is, by index in Plan.Partitions, the producer state the
+	// partition's row holds (producerInRowMigration), as Read found it.
+	held []heldProducer
+	// inRow reports, by index in Plan.Producers, that Read loaded the
+	// producer's state from its partition's row.
+	inRow []bool
+}
+
+// heldProducer is the producer state a partitions row holds.
+type heldProducer struct {
+	ok     bool // the row holds a producer's state
+	id     int64
+	epoch  int16
+	recent string // as stored
 }
 
 // Read implements sequencer.CommitRows in one round trip (two when a
 // partition is missing), which also begins the transaction: the lock
 // comes first, so the producer and open-transaction rows are read under
 // it.
-func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
+func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
 	reads.Queue(`BEGIN`)
 	// The commit's statements take column arrays, whose lengths a custom
@@ -125,8 +156,10 @@ func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	// generic plan (an index lookup per array element) is the right one
 	// for every length.
 	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	queueLockPartitions(reads, p)
-	queueReadProducers(reads, p)
+	r.held = make([]heldProducer, len(p.Partitions))
+	r.inRow = make([]bool, len(p.Producers))
+	r.queueLockPartitions(reads, p)
+	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
 		return err
@@ -137,7 +170,7 @@ func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 // ProducerTxn implements sequencer.CommitRows. The transaction row is
 // read FOR SHARE: EndTxn's move to PrepareCommit/PrepareAbort waits for
 // this commit, so its markers come after the batch.
-func (r commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadata.Transaction, error) {
+func (r *commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadata.Transaction, error) {
 	t, err := scanTxn(r.conn.QueryRow(ctx, txnSelect+` WHERE producer_id = $1 ORDER BY updated_at DESC LIMIT 1 FOR SHARE`, producerID))
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
 		err = fmt.Errorf("read transaction: %w", err)
@@ -171,53 +204,84 @@ func checkFailure(err error) error {
 
 // Write implements sequencer.CommitRows with set-based statements over
 // column arrays, in one pipelined round trip that ends with COMMIT.
-func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	var (
-		pTopic          [][16]byte
-		pPart           []int32
-		pNext, pStart   []int64
 		eTopic          [][16]byte
 		ePart, eBatches []int32
 		eBase, eEnd     []int64
 		eOff, eLen, eTS []int64
 	)
-	for i := range p.Partitions {
-		if pc := &p.Partitions[i]; pc.Advanced() {
-			pTopic, pPart, pNext, pStart = append(pTopic, pc.Topic), append(pPart, pc.Partition), append(pNext, pc.Next), append(pStart, pc.Start)
-		}
-	}
 	for _, e := range p.Extents {
 		pc := &p.Partitions[e.Part]
 		eTopic, ePart = append(eTopic, pc.Topic), append(ePart, pc.Partition)
 		eBase, eEnd, eOff, eLen = append(eBase, e.BaseOffset), append(eEnd, e.EndOffset), append(eOff, e.ByteOffset), append(eLen, e.ByteLength)
 		eBatches, eTS = append(eBatches, e.Batches), append(eTS, e.MaxTimestamp)
 	}
-	// Producers with a row are updated, new ones inserted: an update
-	// finds its row by the primary key, where an upsert first tries an
-	// insert.
-	var up, ins producerColumns
-	var recent []byte
+	holder := r.holders(p)
+	// Producer state goes to the partition's row for its holder; other
+	// producers with a producers row are updated, new ones inserted (an
+	// update finds its row by the primary key, where an upsert first
+	// tries an insert), and a holder displaced by a producer of this
+	// commit is upserted as the row held it.
+	var (
+		up, ins producerColumns
+		recent  []byte
+		rows    partitionColumns
+	)
 	for i := range p.Producers {
-		if pr := &p.Producers[i]; pr.Dirty {
-			recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
-			if pr.Stored {
-				up.add(pr, recent)
-			} else {
-				ins.add(pr, recent)
+		pr := &p.Producers[i]
+		if !pr.Dirty || holder[pr.Part] == int32(i) {
+			continue
+		}
+		recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
+		if pr.Stored {
+			up.add(pr.Topic, pr.Partition, pr.ProducerID, pr.Epoch, string(recent))
+		} else {
+			ins.add(pr.Topic, pr.Partition, pr.ProducerID, pr.Epoch, string(recent))
+		}
+	}
+	var notice []metadata.TopicPartition
+	for i := range p.Partitions {
+		pc := &p.Partitions[i]
+		if !pc.Exists {
+			continue
+		}
+		var pr *sequencer.Producer
+		if h := holder[i]; h >= 0 && p.Producers[h].Dirty {
+			pr = &p.Producers[h]
+			if held := &r.held[i]; held.ok && !r.inRow[h] {
+				ins.add(pc.Topic, pc.Partition, held.id, held.epoch, held.recent)
 			}
 		}
+		if pc.Advanced() {
+			// The notification names the partitions that got data, so
+			// other agents wake only the long polls waiting on them.
+			notice = append(notice, metadata.TopicPartition{Topic: pc.Topic, Partition: pc.Partition})
+		} else if pr == nil {
+			continue
+		}
+		if pr != nil {
+			recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
+		}
+		rows.add(pc, pr, recent)
 	}
 
 	batch := &pgx.Batch{}
 	// The compare-and-set on next_offset, checked in the statement, fails
 	// the commit loudly rather than write overlapping offsets should
 	// anything have moved a partition despite the row lock.
-	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next
-		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic_id, partition, next, start)
+	// The producer columns change only where hs (the commit saves the
+	// state of the row's producer) is set.
+	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
+			producer_id = CASE WHEN u.hs THEN u.id ELSE p.producer_id END,
+			producer_epoch = CASE WHEN u.hs THEN u.ep ELSE p.producer_epoch END,
+			producer_recent = CASE WHEN u.hs THEN u.r ELSE p.producer_recent END
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bool[], $6::bigint[], $7::smallint[], $8::text[])
+			AS u(topic_id, partition, next, start, hs, id, ep, r)
 		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
 		RETURNING 1)
-		SELECT `+failUnless(`count(*) = $5`, `($5 - count(*)) || ' of ' || $5 || ' partitions moved during commit'`)+` FROM moved`,
-		pTopic, pPart, pNext, pStart, int64(len(pTopic)))
+		SELECT `+failUnless(`count(*) = $9`, `($9 - count(*)) || ' of ' || $9 || ' partitions moved during commit'`)+` FROM moved`,
+		rows.topic, rows.part, rows.next, rows.start, rows.held, rows.id, rows.epoch, rows.state, int64(len(rows.topic)))
 	// The file row and its extents in one statement: the CTE's insert
 	// runs even when no extent is indexed.
 	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
@@ -243,12 +307,6 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 			ins.topic, ins.part, ins.id, ins.epoch, ins.state)
 	}
 	queueTxnIndexWrites(batch, p)
-	// The notification names the partitions that got data, so other
-	// agents wake only the long polls waiting on them.
-	notice := make([]metadata.TopicPartition, len(pTopic))
-	for i := range pTopic {
-		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
-	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	queueMarkJournal(batch, r.file.Journal)
 	batch.Queue(`COMMIT`)
@@ -270,14 +328,59 @@ type producerColumns struct {
 	state []string
 }
 
-func (c *producerColumns) add(pr *sequencer.Producer, recent []byte) {
-	c.topic, c.part, c.id = append(c.topic, pr.Topic), append(c.part, pr.Partition), append(c.id, pr.ProducerID)
-	c.epoch, c.state = append(c.epoch, pr.Epoch), append(c.state, string(recent))
+func (c *producerColumns) add(topic metadata.TopicID, part int32, id int64, epoch int16, recent string) {
+	c.topic, c.part, c.id = append(c.topic, topic), append(c.part, part), append(c.id, id)
+	c.epoch, c.state = append(c.epoch, epoch), append(c.state, recent)
+}
+
+// partitionColumns are the column arrays of the partitions update: the
+// next offset, compared with the start, and where held is set the
+// producer state the row is to hold.
+type partitionColumns struct {
+	producerColumns
+	next, start []int64
+	held        []bool
+}
+
+// add adds the row of pc, with pr's state (recent, in its stored form)
+// unless pr is nil.
+func (c *partitionColumns) add(pc *sequencer.Partition, pr *sequencer.Producer, recent []byte) {
+	c.next, c.start, c.held = append(c.next, pc.Next), append(c.start, pc.Start), append(c.held, pr != nil)
+	if pr == nil {
+		c.producerColumns.add(pc.Topic, pc.Partition, 0, 0, "")
+		return
+	}
+	c.producerColumns.add(pc.Topic, pc.Partition, pr.ProducerID, pr.Epoch, string(recent))
+}
+
+// holders returns, by index in p.Partitions, the index in p.Producers of
+// the producer whose state the partition's row is to hold after the
+// commit, or -1 where the row keeps what it holds: the producer it holds
+// if the commit carries it (whether or not its state changes), else the
+// commit's first producer on the partition whose state changes. The
+// producer a row held, if any, then moves to the producers table.
+func (r *commitRows) holders(p *sequencer.Plan) []int32 {
+	holder := make([]int32, len(p.Partitions))
+	for i := range holder {
+		holder[i] = -1
+	}
+	for i := range p.Producers {
+		if r.inRow[i] {
+			holder[p.Producers[i].Part] = int32(i)
+		}
+	}
+	for i := range p.Producers {
+		if pr := &p.Producers[i]; pr.Dirty && holder[pr.Part] < 0 {
+			holder[pr.Part] = int32(i)
+		}
+	}
+	return holder
 }
 
 // queueLockPartitions queues the locking read of the partitions rows the
-// plan touches, in key order.
-func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
+// plan touches, in key order, with the producer state each holds: the
+// state of a producer of the plan is loaded from there.
+func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
 		keys[i] = p.Partitions[i].PartitionKey
@@ -290,15 +393,18 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
-	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset FROM partitions p
+	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, p.producer_id, p.producer_epoch, p.producer_recent FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
 		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
-				pk   partKey
-				next int64
+				pk     partKey
+				next   int64
+				id     *int64
+				epoch  *int16
+				recent *string
 			)
-			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next); err != nil {
+			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next, &id, &epoch, &recent); err != nil {
 				return fmt.Errorf("lock partitions: %w", err)
 			}
 			i, ok := p.PartitionIndex(pk)
@@ -306,6 +412,16 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 				return errors.New("lock partitions: unexpected row")
 			}
 			p.Partitions[i].Found(next)
+			if id == nil || epoch == nil || recent == nil {
+				continue
+			}
+			r.held[i] = heldProducer{ok: true, id: *id, epoch: *epoch, recent: *recent}
+			if j, ok := p.ProducerIndex(sequencer.Key{Topic: pk.Topic, Partition: pk.Partition, ProducerID: *id}); ok {
+				if err := p.Producers[j].Load(*epoch, []byte(*recent)); err != nil {
+					return fmt.Errorf("lock partitions: read %w", err)
+				}
+				r.inRow[j] = true
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("lock partitions: %w", err)
@@ -350,11 +466,12 @@ func resolveMissing(ctx context.Context, tx *pgx.Conn, p *sequencer.Plan) error 
 	return nil
 }
 
-// queueReadProducers queues the read of the sequence state of every
-// producer the plan names (a partition that does not exist has none).
-// The partitions rows are locked first, so the state cannot change before
-// the transaction ends.
-func queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
+// queueReadProducers queues the read of the producers rows of every
+// producer the plan names (a partition that does not exist has none). The
+// partitions rows are locked and read first, so the state cannot change
+// before the transaction ends, and a producer whose state its partition's
+// row holds keeps that state: its producers row, if any, is outdated.
+func (r *commitRows) queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
 	if len(p.Producers) == 0 {
 		return
 	}
@@ -380,6 +497,9 @@ func queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
 			i, ok := p.ProducerIndex(k)
 			if !ok {
 				return errors.New("read producer state: unexpected row")
+			}
+			if r.inRow[i] {
+				continue
 			}
 			if err := p.Producers[i].Load(epoch, recent); err != nil {
 				return fmt.Errorf("read %w", err)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -171,9 +172,10 @@ func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 		t.Fatalf("next batch = %+v, want offset 2", res[1])
 	}
 	// The commit rewrote the state in the compact form
-	// (recentCompactMigration), which the next commit reads back.
+	// (recentCompactMigration), in the partition's row
+	// (producerInRowMigration), which the next commit reads back.
 	var recent string
-	if err := conn.QueryRow(ctx, `SELECT recent FROM producers WHERE producer_id = 9`).Scan(&recent); err != nil || recent != "0:0:1,2:2:1" {
+	if err := conn.QueryRow(ctx, `SELECT producer_recent FROM partitions WHERE producer_id = 9`).Scan(&recent); err != nil || recent != "0:0:1,2:2:1" {
 		t.Fatalf("stored state = %q, %v; want the compact form 0:0:1,2:2:1", recent, err)
 	}
 	res, err = s.CommitFile(ctx, metadata.FileCommit{Key: "g", Size: 20, Batches: []metadata.BatchCommit{b(0, 2), b(10, 4)}})
@@ -182,5 +184,101 @@ func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 	}
 	if !res[0].Duplicate || res[0].BaseOffset != 2 || res[1].Err != nil || res[1].Duplicate || res[1].BaseOffset != 4 {
 		t.Fatalf("retry and next batch after the compact state = %+v, want a duplicate of offset 2 and offset 4", res)
+	}
+}
+
+// TestProducerStateInPartitionRow checks the producer state a partitions
+// row holds (producerInRowMigration) as producers take the row from each
+// other: a displaced producer's state moves to the producers table, over
+// an outdated row of its own there, and every producer's retries are still
+// recognised whichever place holds its state; PartitionProducers lists
+// each producer once, with its current state.
+func TestProducerStateInPartitionRow(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	ctx := context.Background()
+	s, err := Open(ctx, pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	topic, err := s.CreateTopic(ctx, "t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	// commit commits one batch of two records for each producer given as
+	// {id, first sequence} and returns the results.
+	commit := func(batches ...[2]int64) []metadata.BatchResult {
+		t.Helper()
+		files++
+		var bc []metadata.BatchCommit
+		for i, b := range batches {
+			bc = append(bc, metadata.BatchCommit{TopicID: topic.ID, ByteOffset: int64(10 * i), ByteLength: 10, Records: 2, MaxTimestamp: 1,
+				Producer: &metadata.ProducerBatch{ID: b[0], FirstSequence: int32(b[1])}})
+		}
+		res, err := s.CommitFile(ctx, metadata.FileCommit{Key: fmt.Sprintf("f%d", files), Size: int64(10 * len(bc)), Batches: bc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	holder := func() int64 {
+		t.Helper()
+		var id *int64
+		if err := s.pool.QueryRow(ctx, `SELECT producer_id FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&id); err != nil || id == nil {
+			t.Fatalf("the partition's row holds %v, %v", id, err)
+		}
+		return *id
+	}
+	want := func(res metadata.BatchResult, offset int64, duplicate bool) {
+		t.Helper()
+		if res.Err != nil || res.Duplicate != duplicate || res.BaseOffset != offset {
+			t.Fatalf("result %+v, want offset %d, duplicate %v", res, offset, duplicate)
+		}
+	}
+	const a, b, c = 10, 11, 12
+	want(commit([2]int64{a, 0})[0], 0, false)
+	if h := holder(); h != a {
+		t.Fatalf("row holds %d, want %d", h, a)
+	}
+	want(commit([2]int64{b, 0})[0], 2, false) // b takes the row, a moves to the table
+	if h := holder(); h != b {
+		t.Fatalf("row holds %d, want %d", h, b)
+	}
+	want(commit([2]int64{a, 0})[0], 0, true) // a's retry, from the table
+	want(commit([2]int64{a, 2})[0], 4, false)
+	if h := holder(); h != a { // a takes the row back; its table row is outdated
+		t.Fatalf("row holds %d, want %d", h, a)
+	}
+	want(commit([2]int64{b, 0})[0], 2, true)
+	// The row's producer keeps it when another producer commits with it.
+	res := commit([2]int64{a, 4}, [2]int64{c, 0})
+	want(res[0], 6, false)
+	want(res[1], 8, false)
+	if h := holder(); h != a {
+		t.Fatalf("row holds %d, want %d", h, a)
+	}
+	// c takes the row: a's state in the table must now be its newest, not
+	// the outdated row it left there.
+	want(commit([2]int64{c, 2})[0], 10, false)
+	want(commit([2]int64{a, 4})[0], 6, true)
+	want(commit([2]int64{a, 2})[0], 4, true)
+	res = commit([2]int64{b, 2}, [2]int64{a, 6}, [2]int64{c, 2})
+	want(res[0], 12, false)
+	want(res[1], 14, false)
+	want(res[2], 10, true)
+	ps, err := s.PartitionProducers(ctx, topic.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]int32{}
+	for _, p := range ps {
+		if _, dup := got[p.ProducerID]; dup {
+			t.Fatalf("producer %d listed twice: %+v", p.ProducerID, ps)
+		}
+		got[p.ProducerID] = p.LastSequence
+	}
+	if len(got) != 3 || got[a] != 7 || got[b] != 3 || got[c] != 3 {
+		t.Fatalf("PartitionProducers = %+v, want last sequences a 7, b 3, c 3", ps)
 	}
 }

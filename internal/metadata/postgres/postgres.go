@@ -130,6 +130,7 @@ var migrations = []string{
 	commitCostMigration,
 	recentCompactMigration,
 	journalMarksMigration,
+	producerInRowMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations

@@ -178,9 +178,17 @@ func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, par
 	return rowscan.AbortedTxns(rows)
 }
 
-// PartitionProducers implements metadata.Transactions.
+// PartitionProducers implements metadata.Transactions. The state of the
+// producer the partition's row holds is the row's
+// (producerInRowMigration); its producers row, if any, is outdated.
 func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	return queryAll(ctx, s, rowscan.ProducerState, `SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM producers p
-		LEFT JOIN txn_open o ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
-		WHERE p.topic_id = $1 AND p.partition = $2 ORDER BY p.producer_id`, [16]byte(topic), partition)
+	return queryAll(ctx, s, rowscan.ProducerState, `WITH held AS (SELECT producer_id, producer_epoch, producer_recent FROM partitions
+			WHERE topic_id = $1 AND partition = $2 AND producer_id IS NOT NULL),
+		p AS (SELECT producer_id, producer_epoch AS epoch, producer_recent AS recent FROM held
+			UNION ALL
+			SELECT producer_id, epoch, recent FROM producers
+			WHERE topic_id = $1 AND partition = $2 AND producer_id NOT IN (SELECT producer_id FROM held))
+		SELECT p.producer_id, p.epoch, p.recent, coalesce(o.first_offset, -1) FROM p
+		LEFT JOIN txn_open o ON o.topic_id = $1 AND o.partition = $2 AND o.producer_id = p.producer_id
+		ORDER BY p.producer_id`, [16]byte(topic), partition)
 }
