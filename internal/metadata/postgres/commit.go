@@ -53,23 +53,6 @@ const commitCostMigration = `ALTER TABLE extents DROP CONSTRAINT extents_file_id
 const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
-// producerInRowMigration gives each partitions row the sequence state of
-// one producer (issue #24: a 1,000-partition commit read and rewrote 1,000
-// producers rows besides the 1,000 partitions rows it locks and updates;
-// docs/performance.md, "Producer state in the partition's row"). The
-// state of producer producer_id on the partition is the row's, not the
-// producers table's, which keeps the state of the partition's other
-// producers (and may keep an outdated row for this one, which is never
-// read). A commit keeps its producer in the row, or moves a producer of
-// the commit there, writing the one it displaces to the producers table
-// (commitRows.Write). Binaries before it would read the producers table
-// alone and take a retried batch for a new one, so they refuse the
-// schema.
-const producerInRowMigration = `ALTER TABLE partitions ADD COLUMN producer_id bigint,
-	ADD COLUMN producer_epoch smallint, ADD COLUMN producer_recent text;
-	COMMENT ON COLUMN partitions.producer_id IS
-	'producer whose sequence state is in this row (producer_epoch, producer_recent), not in producers';`
-
 // CommitFile implements metadata.Log. One transaction in two round trips
 // whatever the number of partitions: BEGIN, the lock of the touched
 // partitions rows in key order and the reads of the producers' state and
@@ -127,20 +110,12 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 type commitRows struct {
 	conn *pgx.Conn
 	file metadata.FileCommit
-	// held is, by index in Plan.Partitions, the producer state the
+	// inRow is, by index in Plan.Partitions, the producer state the
 	// partition's row holds (producerInRowMigration), as Read found it.
-	held []heldProducer
-	// inRow reports, by index in Plan.Producers, that Read loaded the
+	inRow [][]rowProducer
+	// fromRow reports, by index in Plan.Producers, that Read loaded the
 	// producer's state from its partition's row.
-	inRow []bool
-}
-
-// heldProducer is the producer state a partitions row holds.
-type heldProducer struct {
-	ok     bool // the row holds a producer's state
-	id     int64
-	epoch  int16
-	recent string // as stored
+	fromRow []bool
 }
 
 // Read implements sequencer.CommitRows in one round trip (two when a
@@ -156,8 +131,8 @@ func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	// generic plan (an index lookup per array element) is the right one
 	// for every length.
 	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	r.held = make([]heldProducer, len(p.Partitions))
-	r.inRow = make([]bool, len(p.Producers))
+	r.inRow = make([][]rowProducer, len(p.Partitions))
+	r.fromRow = make([]bool, len(p.Producers))
 	r.queueLockPartitions(reads, p)
 	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
@@ -217,71 +192,65 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		eBase, eEnd, eOff, eLen = append(eBase, e.BaseOffset), append(eEnd, e.EndOffset), append(eOff, e.ByteOffset), append(eLen, e.ByteLength)
 		eBatches, eTS = append(eBatches, e.Batches), append(eTS, e.MaxTimestamp)
 	}
-	holder := r.holders(p)
-	// Producer state goes to the partition's row for its holder; other
-	// producers with a producers row are updated, new ones inserted (an
-	// update finds its row by the primary key, where an upsert first
-	// tries an insert), and a holder displaced by a producer of this
-	// commit is upserted as the row held it.
+	// Every producer whose state changed is saved in its partition's
+	// row; the producers a row then holds too many of move to the
+	// producers table, upserted over any outdated row they have there.
 	var (
-		up, ins producerColumns
-		recent  []byte
+		moved   producerColumns
 		rows    partitionColumns
+		recent  []byte
+		notice  []metadata.TopicPartition
+		changed = make([]bool, len(p.Partitions))
 	)
 	for i := range p.Producers {
 		pr := &p.Producers[i]
-		if !pr.Dirty || holder[pr.Part] == int32(i) {
+		if !pr.Dirty {
 			continue
 		}
 		recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
-		if pr.Stored {
-			up.add(pr.Topic, pr.Partition, pr.ProducerID, pr.Epoch, string(recent))
-		} else {
-			ins.add(pr.Topic, pr.Partition, pr.ProducerID, pr.Epoch, string(recent))
+		last := int64(-1)
+		if n := len(pr.Recent); n > 0 {
+			last = pr.Recent[n-1].Base
 		}
+		r.inRow[pr.Part] = setRowProducer(r.inRow[pr.Part], rowProducer{id: pr.ProducerID, epoch: pr.Epoch, recent: string(recent), last: last})
+		changed[pr.Part] = true
 	}
-	var notice []metadata.TopicPartition
 	for i := range p.Partitions {
 		pc := &p.Partitions[i]
 		if !pc.Exists {
 			continue
 		}
-		var pr *sequencer.Producer
-		if h := holder[i]; h >= 0 && p.Producers[h].Dirty {
-			pr = &p.Producers[h]
-			if held := &r.held[i]; held.ok && !r.inRow[h] {
-				ins.add(pc.Topic, pc.Partition, held.id, held.epoch, held.recent)
-			}
-		}
 		if pc.Advanced() {
 			// The notification names the partitions that got data, so
 			// other agents wake only the long polls waiting on them.
 			notice = append(notice, metadata.TopicPartition{Topic: pc.Topic, Partition: pc.Partition})
-		} else if pr == nil {
+		} else if !changed[i] {
 			continue
 		}
-		if pr != nil {
-			recent = sequencer.AppendRecentCompact(recent[:0], pr.Recent)
+		var states []byte
+		if changed[i] {
+			kept, evicted := evictRowProducers(r.inRow[i])
+			for _, e := range evicted {
+				moved.add(pc.Topic, pc.Partition, e.id, e.epoch, e.recent)
+			}
+			states = appendRowProducers(recent[:0], kept)
 		}
-		rows.add(pc, pr, recent)
+		rows.add(pc, changed[i], string(states))
 	}
 
 	batch := &pgx.Batch{}
 	// The compare-and-set on next_offset, checked in the statement, fails
 	// the commit loudly rather than write overlapping offsets should
 	// anything have moved a partition despite the row lock.
-	// The producer columns change only where hs (the commit saves the
-	// state of the row's producer) is set.
+	// producer_states changes only where the commit changed a
+	// producer's state (hs).
 	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
-			producer_id = CASE WHEN u.hs THEN u.id ELSE p.producer_id END,
-			producer_epoch = CASE WHEN u.hs THEN u.ep ELSE p.producer_epoch END,
-			producer_recent = CASE WHEN u.hs THEN u.r ELSE p.producer_recent END
-		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bool[], $6::bigint[], $7::smallint[], $8::text[])
-			AS u(topic_id, partition, next, start, hs, id, ep, r)
+			producer_states = CASE WHEN u.hs THEN u.st ELSE p.producer_states END
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bool[], $6::text[]) AS u(topic_id, partition, next, start, hs, st)
 		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
 		RETURNING 1)
-		SELECT `+failUnless(`count(*) = $9`, `($9 - count(*)) || ' of ' || $9 || ' partitions moved during commit'`)+` FROM moved`,
-		rows.topic, rows.part, rows.next, rows.start, rows.held, rows.id, rows.epoch, rows.state, int64(len(rows.topic)))
+		SELECT `+failUnless(`count(*) = $7`, `($7 - count(*)) || ' of ' || $7 || ' partitions moved during commit'`)+` FROM moved`,
+		rows.topic, rows.part, rows.next, rows.start, rows.set, rows.states, int64(len(rows.topic)))
 	// The file row and its extents in one statement: the CTE's insert
 	// runs even when no extent is indexed.
 	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
@@ -290,21 +259,11 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
 		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
-	if len(up.topic) > 0 {
-		// Checked as the partitions are: a row that vanished would lose
-		// the producer's sequence state.
-		batch.Queue(`WITH saved AS (UPDATE producers pr SET epoch = u.ep, recent = u.r, updated_at = now()
-			FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
-			WHERE pr.topic_id = u.t AND pr.partition = u.p AND pr.producer_id = u.id
-			RETURNING 1)
-			SELECT `+failUnless(`count(*) = $6`, `($6 - count(*)) || ' of ' || $6 || ' producer states vanished during commit'`)+` FROM saved`,
-			up.topic, up.part, up.id, up.epoch, up.state, int64(len(up.topic)))
-	}
-	if len(ins.topic) > 0 {
+	if len(moved.topic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
-			ins.topic, ins.part, ins.id, ins.epoch, ins.state)
+			moved.topic, moved.part, moved.id, moved.epoch, moved.state)
 	}
 	queueTxnIndexWrites(batch, p)
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
@@ -334,47 +293,19 @@ func (c *producerColumns) add(topic metadata.TopicID, part int32, id int64, epoc
 }
 
 // partitionColumns are the column arrays of the partitions update: the
-// next offset, compared with the start, and where held is set the
-// producer state the row is to hold.
+// next offset, compared with the start, and where set is, the row's new
+// producer_states.
 type partitionColumns struct {
-	producerColumns
+	topic       [][16]byte
+	part        []int32
 	next, start []int64
-	held        []bool
+	set         []bool
+	states      []string
 }
 
-// add adds the row of pc, with pr's state (recent, in its stored form)
-// unless pr is nil.
-func (c *partitionColumns) add(pc *sequencer.Partition, pr *sequencer.Producer, recent []byte) {
-	c.next, c.start, c.held = append(c.next, pc.Next), append(c.start, pc.Start), append(c.held, pr != nil)
-	if pr == nil {
-		c.producerColumns.add(pc.Topic, pc.Partition, 0, 0, "")
-		return
-	}
-	c.producerColumns.add(pc.Topic, pc.Partition, pr.ProducerID, pr.Epoch, string(recent))
-}
-
-// holders returns, by index in p.Partitions, the index in p.Producers of
-// the producer whose state the partition's row is to hold after the
-// commit, or -1 where the row keeps what it holds: the producer it holds
-// if the commit carries it (whether or not its state changes), else the
-// commit's first producer on the partition whose state changes. The
-// producer a row held, if any, then moves to the producers table.
-func (r *commitRows) holders(p *sequencer.Plan) []int32 {
-	holder := make([]int32, len(p.Partitions))
-	for i := range holder {
-		holder[i] = -1
-	}
-	for i := range p.Producers {
-		if r.inRow[i] {
-			holder[p.Producers[i].Part] = int32(i)
-		}
-	}
-	for i := range p.Producers {
-		if pr := &p.Producers[i]; pr.Dirty && holder[pr.Part] < 0 {
-			holder[pr.Part] = int32(i)
-		}
-	}
-	return holder
+func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string) {
+	c.topic, c.part, c.next, c.start = append(c.topic, pc.Topic), append(c.part, pc.Partition), append(c.next, pc.Next), append(c.start, pc.Start)
+	c.set, c.states = append(c.set, set), append(c.states, states)
 }
 
 // queueLockPartitions queues the locking read of the partitions rows the
@@ -393,18 +324,16 @@ func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
-	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, p.producer_id, p.producer_epoch, p.producer_recent FROM partitions p
+	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, p.producer_states FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
 		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
 				pk     partKey
 				next   int64
-				id     *int64
-				epoch  *int16
-				recent *string
+				states *string
 			)
-			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next, &id, &epoch, &recent); err != nil {
+			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next, &states); err != nil {
 				return fmt.Errorf("lock partitions: %w", err)
 			}
 			i, ok := p.PartitionIndex(pk)
@@ -412,15 +341,21 @@ func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 				return errors.New("lock partitions: unexpected row")
 			}
 			p.Partitions[i].Found(next)
-			if id == nil || epoch == nil || recent == nil {
+			if states == nil {
 				continue
 			}
-			r.held[i] = heldProducer{ok: true, id: *id, epoch: *epoch, recent: *recent}
-			if j, ok := p.ProducerIndex(sequencer.Key{Topic: pk.Topic, Partition: pk.Partition, ProducerID: *id}); ok {
-				if err := p.Producers[j].Load(*epoch, []byte(*recent)); err != nil {
-					return fmt.Errorf("lock partitions: read %w", err)
+			held, err := parseRowProducers(*states)
+			if err != nil {
+				return fmt.Errorf("lock partitions: %w", err)
+			}
+			r.inRow[i] = held
+			for _, h := range held {
+				if j, ok := p.ProducerIndex(sequencer.Key{Topic: pk.Topic, Partition: pk.Partition, ProducerID: h.id}); ok {
+					if err := p.Producers[j].Load(h.epoch, []byte(h.recent)); err != nil {
+						return fmt.Errorf("lock partitions: read %w", err)
+					}
+					r.fromRow[j] = true
 				}
-				r.inRow[j] = true
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -498,7 +433,7 @@ func (r *commitRows) queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
 			if !ok {
 				return errors.New("read producer state: unexpected row")
 			}
-			if r.inRow[i] {
+			if r.fromRow[i] {
 				continue
 			}
 			if err := p.Producers[i].Load(epoch, recent); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -175,7 +177,7 @@ func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 	// (recentCompactMigration), in the partition's row
 	// (producerInRowMigration), which the next commit reads back.
 	var recent string
-	if err := conn.QueryRow(ctx, `SELECT producer_recent FROM partitions WHERE producer_id = 9`).Scan(&recent); err != nil || recent != "0:0:1,2:2:1" {
+	if err := conn.QueryRow(ctx, `SELECT producer_states FROM partitions`).Scan(&recent); err != nil || recent != "9 0 0:0:1,2:2:1" {
 		t.Fatalf("stored state = %q, %v; want the compact form 0:0:1,2:2:1", recent, err)
 	}
 	res, err = s.CommitFile(ctx, metadata.FileCommit{Key: "g", Size: 20, Batches: []metadata.BatchCommit{b(0, 2), b(10, 4)}})
@@ -188,11 +190,11 @@ func TestCommitCostMigrationKeepsProducerState(t *testing.T) {
 }
 
 // TestProducerStateInPartitionRow checks the producer state a partitions
-// row holds (producerInRowMigration) as producers take the row from each
-// other: a displaced producer's state moves to the producers table, over
-// an outdated row of its own there, and every producer's retries are still
-// recognised whichever place holds its state; PartitionProducers lists
-// each producer once, with its current state.
+// row holds (producerInRowMigration) as producers come and go: the row
+// keeps rowProducers of them, those whose newest batch is oldest move to
+// the producers table (over an outdated row of their own there), and
+// every producer's retries are still recognised wherever its state is;
+// PartitionProducers lists each producer once, with its current state.
 func TestProducerStateInPartitionRow(t *testing.T) {
 	pg := testutil.StartPostgres(t)
 	ctx := context.Background()
@@ -222,13 +224,24 @@ func TestProducerStateInPartitionRow(t *testing.T) {
 		}
 		return res
 	}
-	holder := func() int64 {
+	inRow := func(want ...int64) {
 		t.Helper()
-		var id *int64
-		if err := s.pool.QueryRow(ctx, `SELECT producer_id FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&id); err != nil || id == nil {
-			t.Fatalf("the partition's row holds %v, %v", id, err)
+		var states string
+		if err := s.pool.QueryRow(ctx, `SELECT producer_states FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&states); err != nil {
+			t.Fatal(err)
 		}
-		return *id
+		held, err := parseRowProducers(states)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, h := range held {
+			ids = append(ids, h.id)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("the row holds producers %v (%q), want %v", ids, states, want)
+		}
 	}
 	want := func(res metadata.BatchResult, offset int64, duplicate bool) {
 		t.Helper()
@@ -236,37 +249,34 @@ func TestProducerStateInPartitionRow(t *testing.T) {
 			t.Fatalf("result %+v, want offset %d, duplicate %v", res, offset, duplicate)
 		}
 	}
-	const a, b, c = 10, 11, 12
-	want(commit([2]int64{a, 0})[0], 0, false)
-	if h := holder(); h != a {
-		t.Fatalf("row holds %d, want %d", h, a)
+	for i := range int64(4) {
+		want(commit([2]int64{10 + i, 0})[0], 2*i, false)
 	}
-	want(commit([2]int64{b, 0})[0], 2, false) // b takes the row, a moves to the table
-	if h := holder(); h != b {
-		t.Fatalf("row holds %d, want %d", h, b)
+	inRow(10, 11, 12, 13)
+	want(commit([2]int64{14, 0})[0], 8, false) // 10's newest batch is oldest: it moves out
+	inRow(11, 12, 13, 14)
+	want(commit([2]int64{10, 0})[0], 0, true) // from the producers table
+	want(commit([2]int64{10, 2})[0], 10, false)
+	inRow(10, 12, 13, 14) // 10's producers row is now outdated
+	want(commit([2]int64{11, 0})[0], 2, true)
+	want(commit([2]int64{12, 2}, [2]int64{13, 2}, [2]int64{14, 2}, [2]int64{11, 2})[3], 18, false)
+	inRow(11, 12, 13, 14)
+	// 10 moved out again: its state in the table is its newest, not the
+	// outdated row it left there.
+	want(commit([2]int64{10, 2})[0], 10, true)
+	// Three producers enter at once (10 from the table): the three whose
+	// newest batches are oldest move out.
+	res := commit([2]int64{15, 0}, [2]int64{10, 4}, [2]int64{16, 0}, [2]int64{13, 4})
+	want(res[0], 20, false)
+	want(res[1], 22, false)
+	want(res[2], 24, false)
+	want(res[3], 26, false)
+	inRow(10, 13, 15, 16)
+	for _, retry := range []struct {
+		id, seq, offset int64
+	}{{11, 2, 18}, {12, 2, 12}, {14, 2, 16}, {15, 0, 20}, {13, 4, 26}, {10, 4, 22}} {
+		want(commit([2]int64{retry.id, retry.seq})[0], retry.offset, true)
 	}
-	want(commit([2]int64{a, 0})[0], 0, true) // a's retry, from the table
-	want(commit([2]int64{a, 2})[0], 4, false)
-	if h := holder(); h != a { // a takes the row back; its table row is outdated
-		t.Fatalf("row holds %d, want %d", h, a)
-	}
-	want(commit([2]int64{b, 0})[0], 2, true)
-	// The row's producer keeps it when another producer commits with it.
-	res := commit([2]int64{a, 4}, [2]int64{c, 0})
-	want(res[0], 6, false)
-	want(res[1], 8, false)
-	if h := holder(); h != a {
-		t.Fatalf("row holds %d, want %d", h, a)
-	}
-	// c takes the row: a's state in the table must now be its newest, not
-	// the outdated row it left there.
-	want(commit([2]int64{c, 2})[0], 10, false)
-	want(commit([2]int64{a, 4})[0], 6, true)
-	want(commit([2]int64{a, 2})[0], 4, true)
-	res = commit([2]int64{b, 2}, [2]int64{a, 6}, [2]int64{c, 2})
-	want(res[0], 12, false)
-	want(res[1], 14, false)
-	want(res[2], 10, true)
 	ps, err := s.PartitionProducers(ctx, topic.ID, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +288,50 @@ func TestProducerStateInPartitionRow(t *testing.T) {
 		}
 		got[p.ProducerID] = p.LastSequence
 	}
-	if len(got) != 3 || got[a] != 7 || got[b] != 3 || got[c] != 3 {
-		t.Fatalf("PartitionProducers = %+v, want last sequences a 7, b 3, c 3", ps)
+	wantLast := map[int64]int32{10: 5, 11: 3, 12: 3, 13: 5, 14: 3, 15: 1, 16: 1}
+	if !maps.Equal(got, wantLast) {
+		t.Fatalf("PartitionProducers: last sequences %v, want %v", got, wantLast)
+	}
+}
+
+// TestRowProducersRoundTrip checks partitions.producer_states' encoding
+// and that eviction keeps the producers with the newest batches, in their
+// order.
+func TestRowProducersRoundTrip(t *testing.T) {
+	in := []rowProducer{{id: 7, epoch: 0, recent: "5:0:1"}, {id: -1, epoch: 3, recent: ""}, {id: 1 << 40, epoch: -2, recent: "9:4:0,3:1:2"}}
+	text := string(appendRowProducers(nil, in))
+	if text != "7 0 5:0:1;-1 3 ;1099511627776 -2 9:4:0,3:1:2" {
+		t.Fatalf("encoded %q", text)
+	}
+	out, err := parseRowProducers(text)
+	if err != nil || len(out) != len(in) {
+		t.Fatalf("parse = %+v, %v", out, err)
+	}
+	for i := range in {
+		if out[i].id != in[i].id || out[i].epoch != in[i].epoch || out[i].recent != in[i].recent {
+			t.Fatalf("entry %d = %+v, want %+v", i, out[i], in[i])
+		}
+	}
+	for _, bad := range []string{"7", "7 0", "x 0 ", "7 99999 ", "7 0 ;"} {
+		if _, err := parseRowProducers(bad); err == nil {
+			t.Fatalf("parse %q: no error", bad)
+		}
+	}
+	// Newest batches: 5 (id 1), none (2), 9+3=12 (3), 1 (4), 7 (5), 20 (6).
+	ps := []rowProducer{{id: 1, recent: "5:0:1"}, {id: 2, recent: ""}, {id: 3, recent: "9:4:0,3:1:2"},
+		{id: 4, recent: "1:0:0"}, {id: 5, recent: "7:0:0"}, {id: 6, recent: "20:0:0"}}
+	for i := range ps {
+		ps[i].last = -1
+	}
+	kept, evicted := evictRowProducers(ps)
+	var k, e []int64
+	for _, p := range kept {
+		k = append(k, p.id)
+	}
+	for _, p := range evicted {
+		e = append(e, p.id)
+	}
+	if !slices.Equal(k, []int64{1, 3, 5, 6}) || !slices.Equal(e, []int64{2, 4}) {
+		t.Fatalf("kept %v, evicted %v; want [1 3 5 6], [2 4]", k, e)
 	}
 }

@@ -178,13 +178,14 @@ func (r stableRows) AbortedTxns(ctx context.Context, topic metadata.TopicID, par
 	return rowscan.AbortedTxns(rows)
 }
 
-// PartitionProducers implements metadata.Transactions. The state of the
-// producer the partition's row holds is the row's
+// PartitionProducers implements metadata.Transactions. The state of a
+// producer the partition's row names is the row's
 // (producerInRowMigration); its producers row, if any, is outdated.
 func (s *Store) PartitionProducers(ctx context.Context, topic metadata.TopicID, partition int32) ([]metadata.ProducerState, error) {
-	return queryAll(ctx, s, rowscan.ProducerState, `WITH held AS (SELECT producer_id, producer_epoch, producer_recent FROM partitions
-			WHERE topic_id = $1 AND partition = $2 AND producer_id IS NOT NULL),
-		p AS (SELECT producer_id, producer_epoch AS epoch, producer_recent AS recent FROM held
+	return queryAll(ctx, s, rowscan.ProducerState, `WITH held AS (SELECT split_part(e, ' ', 1)::bigint AS producer_id,
+				split_part(e, ' ', 2)::smallint AS epoch, split_part(e, ' ', 3) AS recent
+			FROM partitions, unnest(string_to_array(producer_states, ';')) AS e WHERE topic_id = $1 AND partition = $2),
+		p AS (SELECT producer_id, epoch, recent FROM held
 			UNION ALL
 			SELECT producer_id, epoch, recent FROM producers
 			WHERE topic_id = $1 AND partition = $2 AND producer_id NOT IN (SELECT producer_id FROM held))
