@@ -196,11 +196,11 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	// row; the producers a row then holds too many of move to the
 	// producers table, upserted over any outdated row they have there.
 	var (
-		moved   producerColumns
-		rows    partitionColumns
-		recent  []byte
-		notice  []metadata.TopicPartition
-		changed = make([]bool, len(p.Partitions))
+		displaced producerColumns
+		rows      partitionColumns
+		recent    []byte
+		notice    []metadata.TopicPartition
+		changed   = make([]bool, len(p.Partitions))
 	)
 	for i := range p.Producers {
 		pr := &p.Producers[i]
@@ -231,7 +231,7 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		if changed[i] {
 			kept, evicted := evictRowProducers(r.inRow[i])
 			for _, e := range evicted {
-				moved.add(pc.Topic, pc.Partition, e.id, e.epoch, e.recent)
+				displaced.add(pc.Topic, pc.Partition, e.id, e.epoch, e.recent)
 			}
 			states = appendRowProducers(recent[:0], kept)
 		}
@@ -242,8 +242,8 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	// The compare-and-set on next_offset, checked in the statement, fails
 	// the commit loudly rather than write overlapping offsets should
 	// anything have moved a partition despite the row lock.
-	// producer_states changes only where the commit changed a
-	// producer's state (hs).
+	// producer_states changes only where the commit changed a producer's
+	// state (hs).
 	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
 			producer_states = CASE WHEN u.hs THEN u.st ELSE p.producer_states END
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bool[], $6::text[]) AS u(topic_id, partition, next, start, hs, st)
@@ -259,11 +259,11 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
 		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
-	if len(moved.topic) > 0 {
+	if len(displaced.topic) > 0 {
 		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
-			moved.topic, moved.part, moved.id, moved.epoch, moved.state)
+			displaced.topic, displaced.part, displaced.id, displaced.epoch, displaced.state)
 	}
 	queueTxnIndexWrites(batch, p)
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
