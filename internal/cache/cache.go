@@ -428,39 +428,70 @@ func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, e
 	}
 }
 
-// Put caches a file this agent just wrote (data is the complete object,
-// and is not modified afterwards), so the consumers at the tail read it
-// without a GET. Only files of one block are kept, without a copy: those
-// are the small, frequent files of latency-sensitive traffic, where a GET
-// per file would add to end-to-end latency. Larger files come from
-// throughput-bound traffic, where copying them into blocks cost about a
-// tenth of the agent's produce CPU and would churn the cache. The block
-// enters the probation segment as prefetched: promoted only if read twice,
-// so a produce stream nobody reads does not push out blocks readers share.
-func (c *Cache) Put(key string, data []byte) {
-	size := int64(len(data))
-	if size == 0 || size > c.cfg.BlockSize || c.cfg.Size == 0 {
+// Put caches a file this agent just wrote, given as pieces whose
+// concatenation is the complete object, so the consumers at the tail read
+// it without a GET. The bytes are copied into fresh blocks (the caller may
+// reuse the pieces once Put returns: the agent recycles the buffers files
+// are encoded into), one copy per byte. Files of any size are kept, split
+// into blocks like a read would split them; a file larger than the whole
+// budget is not. The blocks enter the probation segment as prefetched:
+// promoted only if read twice, so a produce stream nobody reads only
+// cycles through probation, evicted least recently used like any block,
+// and does not push out the blocks readers share.
+func (c *Cache) Put(key string, pieces [][]byte) {
+	var size int64
+	for _, p := range pieces {
+		size += int64(len(p))
+	}
+	if size == 0 || size > c.cfg.Size {
 		return
 	}
-	k := blockKey{key, size, 0}
+	bs := c.cfg.BlockSize
+	n := (size + bs - 1) / bs
+	blocks := make([][]byte, n)
+	for i := range blocks {
+		blocks[i] = newBlock(c.blockLen(size, int64(i)))[:0]
+	}
+	// Copy the pieces into the blocks outside the lock: readers of
+	// other files need not wait for it.
+	i := 0
+	for _, p := range pieces {
+		for len(p) > 0 {
+			b := blocks[i]
+			k := copy(b[len(b):cap(b)], p)
+			blocks[i] = b[:len(b)+k]
+			p = p[k:]
+			if len(blocks[i]) == cap(blocks[i]) {
+				i++
+			}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.flights[k] != nil {
-		return
+	var held int64
+	for idx, b := range blocks {
+		k := blockKey{key, size, int64(idx)}
+		if c.flights[k] != nil || c.entries[k] != nil {
+			continue
+		}
+		if c.insertLocked(k, b, true) {
+			held += int64(len(b))
+		}
 	}
-	c.insertLocked(k, data[:size:size], true)
-	c.metrics.written.Add(float64(size))
+	c.metrics.written.Add(float64(held))
 }
 
 // insertLocked caches a block in the probation segment and evicts what
 // no longer fits.
-func (c *Cache) insertLocked(k blockKey, data []byte, prefetch bool) {
+// It reports whether the block was inserted (false: closed, too large, or
+// cached already).
+func (c *Cache) insertLocked(k blockKey, data []byte, prefetch bool) bool {
 	n := int64(len(data))
 	if n > c.cfg.Size || c.closed {
-		return
+		return false
 	}
 	if _, ok := c.entries[k]; ok {
-		return
+		return false
 	}
 	e := &entry{k: k, data: data, prefetched: prefetch}
 	e.elem = c.probation.PushFront(e)
@@ -476,6 +507,7 @@ func (c *Cache) insertLocked(k blockKey, data []byte, prefetch bool) {
 		c.removeLocked(victim.Value.(*entry))
 		c.metrics.evictions.Inc()
 	}
+	return true
 }
 
 // touchLocked records a use of e: a second use moves a probation block to

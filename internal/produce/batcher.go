@@ -191,12 +191,11 @@ type Batcher struct {
 	// them (objstore.CanPutSplit), so unkept files are never copied.
 	splitPuts bool
 	onCommit  func(committed ...metadata.TopicPartition)
-	// written, if set, gets every committed file of at most writtenMax
-	// bytes (set before the first Submit; see OnWritten).
-	written    func(key string, data []byte)
-	writtenMax int
-	metrics    *Metrics
-	logger     *slog.Logger
+	// written, if set, gets every committed file (set before the first
+	// Submit; see OnWritten).
+	written func(key string, pieces [][]byte)
+	metrics *Metrics
+	logger  *slog.Logger
 	// gen is this process's journal generation (see internal/journal).
 	gen uint64
 
@@ -316,13 +315,15 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 // Recoverer).
 func (b *Batcher) Generation() uint64 { return b.gen }
 
-// OnWritten registers fn to receive the key and complete bytes of each file
-// of at most maxBytes once it is committed, before producers and
-// long-polling fetches are told (the agent puts them into its read cache).
-// fn must not modify data, and may keep it. Call it before the first
-// Submit.
-func (b *Batcher) OnWritten(maxBytes int, fn func(key string, data []byte)) {
-	b.written, b.writtenMax = fn, maxBytes
+// OnWritten registers fn to receive the key and bytes of each file once it
+// is committed, before producers and long-polling fetches are told (the
+// agent copies them into its read cache). The bytes come as pieces whose
+// concatenation is the file: the batches where the producers' requests
+// left them, or the buffer the file was encoded into. fn must not modify
+// them nor keep them after it returns: the encoding buffer is recycled.
+// Call it before the first Submit.
+func (b *Batcher) OnWritten(fn func(key string, pieces [][]byte)) {
+	b.written = fn
 }
 
 // Pending is the future of one Submit call.
@@ -581,14 +582,13 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	for _, bt := range f.batches {
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
-	// A file no one is given to keep goes to a bucket that writes pieces
-	// (a local directory) as its pieces, the batches where the requests
-	// left them: no copy into a file buffer. Otherwise files no one keeps
-	// are encoded into recycled buffers; journaled files are not: their
-	// commit may come much later.
-	unkept := b.written == nil || w.Size() > b.writtenMax
-	split := unkept && b.splitPuts
-	pooled := unkept && !split && !f.journaled
+	// A bucket that writes pieces (a local directory) gets the file as
+	// its pieces, the batches where the requests left them: no copy into
+	// a file buffer. Otherwise files are encoded into recycled buffers;
+	// journaled files are not: their commit may come much later. Whoever
+	// keeps a file (OnWritten) copies it before the buffer is recycled.
+	split := b.splitPuts
+	pooled := !split && !f.journaled
 	var (
 		data      []byte
 		pieces    [][]byte
@@ -646,8 +646,8 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			}
 		}
 	} else {
-		if !unkept && results != nil {
-			b.written(key, data)
+		if b.written != nil && results != nil {
+			b.written(key, pieces)
 		}
 		b.countCommitted(f, results)
 		if !f.acked {
