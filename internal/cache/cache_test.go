@@ -363,8 +363,8 @@ func TestSplitSource(t *testing.T) {
 	}
 	c.mu.Lock()
 	for k, e := range c.entries {
-		if cap(e.data) != len(e.data) || int64(len(e.data)) != c.blockLen(int64(len(data)), k.idx) {
-			t.Errorf("block %d: len %d cap %d", k.idx, len(e.data), cap(e.data))
+		if len(e.data) != 1 || cap(e.data[0]) != len(e.data[0]) || int64(len(e.data[0])) != c.blockLen(int64(len(data)), k.idx) {
+			t.Errorf("block %d: %d pieces, len %d cap %d", k.idx, len(e.data), len(e.data[0]), cap(e.data[0]))
 		}
 	}
 	c.mu.Unlock()
@@ -431,7 +431,9 @@ func testConcurrentRandom(t *testing.T, src interface {
 	var sum int64
 	c.mu.Lock()
 	for _, e := range c.entries {
-		sum += int64(len(e.data))
+		for _, d := range e.data {
+			sum += int64(len(d))
+		}
 	}
 	n := c.probation.Len() + c.protList.Len()
 	c.mu.Unlock()
@@ -509,52 +511,125 @@ func TestReadRangesViews(t *testing.T) {
 
 // TestPut: files put into the cache as they are written, one block or
 // several, given in pieces that do not follow block boundaries, are read
-// without a GET and equal the source's bytes; they enter as prefetched
-// (the first read does not promote them); the pieces may be reused once
-// Put returns; the bytes held are accounted; a file larger than the whole
+// without a GET and equal the source's bytes, as views of the pieces (no
+// copy); they enter as prefetched (the first read does not promote them);
+// the held bytes are charged; a file held in more bytes than the whole
 // budget is not kept, and reads of it go to the source.
 func TestPut(t *testing.T) {
 	src := newMemSource()
 	small := src.add("small", 100) // also in the source: a miss would still read right
 	multi := src.add("multi", 250)
-	huge := src.add("huge", 1001)
+	huge := src.add("huge", 600)
 	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
 	defer c.Close()
-	c.Put("small", [][]byte{small})
-	// Pieces of 7, 130 and 113 bytes, copies the test scribbles over
-	// afterwards as a recycled encoding buffer would be.
-	pieces := [][]byte{bytes.Clone(multi[:7]), bytes.Clone(multi[7:137]), bytes.Clone(multi[137:])}
-	c.Put("multi", pieces)
-	for _, p := range pieces {
-		for i := range p {
-			p[i] ^= 0xff
-		}
+	if !c.Put("small", [][]byte{small}, 0) {
+		t.Fatal("Put of a one-block file refused")
 	}
-	c.Put("huge", [][]byte{huge})
-	if st := c.Stats(); st.Blocks != 4 || st.Bytes != 350 {
-		t.Fatalf("stats after Put %+v, want 4 blocks of 350 bytes (small and multi)", st)
+	// Pieces of 7, 130, 0 and 113 bytes.
+	pieces := [][]byte{multi[:7], multi[7:137], multi[137:137], multi[137:]}
+	if !c.Put("multi", pieces, 300) { // as if the pieces' buffers held 300 bytes
+		t.Fatal("Put of a three-block file refused")
+	}
+	if c.Put("huge", [][]byte{huge}, 1001) {
+		t.Fatal("Put kept a file held in more bytes than the budget")
+	}
+	if st := c.Stats(); st.Blocks != 4 || st.Bytes != 400 {
+		t.Fatalf("stats after Put %+v, want 4 blocks charged 400 bytes (small 100, multi held 300)", st)
 	}
 	if got := testutil.ToFloat64(c.metrics.written); got != 350 {
 		t.Fatalf("written bytes metric %v, want 350", got)
 	}
+	if got := testutil.ToFloat64(c.metrics.bytes); got != 400 {
+		t.Fatalf("cached bytes metric %v, want 400", got)
+	}
 	mustRead(t, c, "small", small, Range{0, 100}, Range{90, 10})
-	mustRead(t, c, "multi", multi, Range{0, 250}, Range{95, 10}, Range{200, 50}, Range{249, 1})
+	mustRead(t, c, "multi", multi, Range{0, 250}, Range{95, 10}, Range{200, 50}, Range{249, 1}, Range{5, 5})
 	if gets, _ := src.count(); gets != 0 {
 		t.Fatalf("GETs = %d reading put files, want 0", gets)
 	}
 	if st := c.Stats(); st.ProtectedBytes != 0 {
 		t.Fatalf("stats %+v: first read of a put block promoted it", st)
 	}
-	mustRead(t, c, "huge", huge, Range{0, 1001})
+	// The views are the pieces' own bytes, one per block and piece: [95,+10)
+	// spans the second piece only, across blocks 0 and 1; [130,+10) the
+	// end of the second piece and the fourth, in block 1.
+	views, err := c.ReadRangesViews(ctxT(t), "multi", 250, []Range{{95, 10}, {130, 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(views[0]) != 2 || &views[0][0][0] != &multi[95] || &views[0][1][0] != &multi[100] || len(views[0][1]) != 5 {
+		t.Fatalf("a read of put blocks is not views of the piece: %d views", len(views[0]))
+	}
+	if len(views[1]) != 2 || &views[1][0][0] != &multi[130] || &views[1][1][0] != &multi[137] || len(views[1][1]) != 3 {
+		t.Fatalf("a read across pieces is not their views: %d views", len(views[1]))
+	}
+	mustRead(t, c, "huge", huge, Range{0, 600})
 	if gets, _ := src.count(); gets == 0 {
-		t.Fatal("a file larger than the cache was read from the cache after Put")
+		t.Fatal("a file refused by Put was read from the cache")
 	}
 
 	// With no budget, Put caches nothing.
 	z := New(src, Config{BlockSize: 100}, nil)
 	defer z.Close()
-	z.Put("small", [][]byte{small})
+	if z.Put("small", [][]byte{small}, 0) {
+		t.Fatal("a zero-size cache kept a put file")
+	}
 	if st := z.Stats(); st.Bytes != 0 {
 		t.Fatalf("zero-size cache holds %d bytes after Put", st.Bytes)
+	}
+}
+
+// TestPutHeldUntilLastBlock: a put file's held bytes stay charged while
+// any of its blocks is cached, since that block keeps the file's buffers
+// alive, and leave the budget with the last; eviction makes room for new
+// files by evicting whole put files, oldest first, so the bytes charged
+// never exceed the budget.
+func TestPutHeldUntilLastBlock(t *testing.T) {
+	src := newMemSource()
+	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
+	defer c.Close()
+	a := src.add("a", 300)
+	b := src.add("b", 300)
+	if !c.Put("a", [][]byte{a}, 400) || !c.Put("b", [][]byte{b}, 400) {
+		t.Fatal("Put refused")
+	}
+	if st := c.Stats(); st.Bytes != 800 || st.Blocks != 6 {
+		t.Fatalf("stats %+v, want 800 bytes in 6 blocks", st)
+	}
+	// Reading two blocks of a twice promotes them: they now outlive b's
+	// blocks in the LRU order, while a's last block does not.
+	mustRead(t, c, "a", a, Range{0, 200})
+	mustRead(t, c, "a", a, Range{0, 200})
+	// 300 more bytes (a block read, a single flight of three blocks)
+	// overflow the budget: b's blocks and a's third go first, but a's
+	// charge stays while its protected blocks are cached.
+	src.add("r", 300)
+	if _, err := c.ReadRanges(ctxT(t), "r", 300, []Range{{0, 300}}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.Bytes > 1000 {
+		t.Fatalf("stats %+v: charged over the budget", st)
+	}
+	if st.Bytes != 700 || st.Blocks != 5 {
+		t.Fatalf("stats %+v, want a (400 held, 2 blocks) and r (300, 3 blocks)", st)
+	}
+	gets, _ := src.count()
+	mustRead(t, c, "a", a, Range{0, 200})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("a's promoted blocks were evicted")
+	}
+	// A new put file of 600 held bytes evicts the read blocks, least
+	// recently used, until it fits.
+	d := src.add("d", 100)
+	if !c.Put("d", [][]byte{d}, 600) {
+		t.Fatal("Put refused")
+	}
+	st = c.Stats()
+	if st.Bytes > 1000 {
+		t.Fatalf("stats %+v: charged over the budget", st)
+	}
+	if got := testutil.ToFloat64(c.metrics.bytes); got != float64(st.Bytes) {
+		t.Fatalf("cached bytes metric %v, stats say %d", got, st.Bytes)
 	}
 }

@@ -191,9 +191,9 @@ type Batcher struct {
 	// them (objstore.CanPutSplit), so unkept files are never copied.
 	splitPuts bool
 	onCommit  func(committed ...metadata.TopicPartition)
-	// written, if set, gets every committed file (set before the first
-	// Submit; see OnWritten).
-	written func(key string, pieces [][]byte)
+	// written, if set, is handed every committed file (set before the
+	// first Submit; see OnWritten).
+	written func(key string, pieces [][]byte, held int64) bool
 	metrics *Metrics
 	logger  *slog.Logger
 	// gen is this process's journal generation (see internal/journal).
@@ -315,14 +315,18 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 // Recoverer).
 func (b *Batcher) Generation() uint64 { return b.gen }
 
-// OnWritten registers fn to receive the key and bytes of each file once it
-// is committed, before producers and long-polling fetches are told (the
-// agent copies them into its read cache). The bytes come as pieces whose
+// OnWritten registers fn to be handed the key and bytes of each file once
+// it is committed, before producers and long-polling fetches are told (the
+// agent keeps them in its read cache). The bytes come as pieces whose
 // concatenation is the file: the batches where the producers' requests
-// left them, or the buffer the file was encoded into. fn must not modify
-// them nor keep them after it returns: the encoding buffer is recycled.
-// Call it before the first Submit.
-func (b *Batcher) OnWritten(fn func(key string, pieces [][]byte)) {
+// left them (the request buffers, each the connection's own and never
+// reused), or the buffer the file was encoded into. held is the memory
+// the pieces' buffers span (for an encoding buffer its capacity; for
+// request buffers the file's size, their headers aside). fn reports
+// whether it kept them: if so it owns them, and the batcher neither
+// recycles the encoding buffer nor touches the pieces again; nobody may
+// modify them. Call it before the first Submit.
+func (b *Batcher) OnWritten(fn func(key string, pieces [][]byte, held int64) bool) {
 	b.written = fn
 }
 
@@ -585,8 +589,9 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	// A bucket that writes pieces (a local directory) gets the file as
 	// its pieces, the batches where the requests left them: no copy into
 	// a file buffer. Otherwise files are encoded into recycled buffers;
-	// journaled files are not: their commit may come much later. Whoever
-	// keeps a file (OnWritten) copies it before the buffer is recycled.
+	// journaled files are not: their commit may come much later. A file
+	// handed to OnWritten and kept is the keeper's: its buffer is not
+	// recycled.
 	split := b.splitPuts
 	pooled := !split && !f.journaled
 	var (
@@ -646,8 +651,13 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			}
 		}
 	} else {
+		kept := false
 		if b.written != nil && results != nil {
-			b.written(key, pieces)
+			held := size
+			if !split {
+				held = int64(cap(data))
+			}
+			kept = b.written(key, pieces, held)
 		}
 		b.countCommitted(f, results)
 		if !f.acked {
@@ -661,7 +671,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		if parts := committedPartitions(f.batches, results); len(parts) > 0 {
 			b.onCommit(parts...)
 		}
-		if pooled {
+		if pooled && !kept {
 			// Nothing holds the file any more. (After a failure it is
 			// left alone: an abandoned upload attempt might still be
 			// reading it.)
