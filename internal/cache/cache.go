@@ -21,7 +21,13 @@
 // Eviction is segmented LRU: blocks enter a probation segment and move to a
 // protected segment (80% of the budget) on their second use, so a long
 // historical replay, which reads each block once, cycles through probation
-// without evicting the blocks that tail consumers share.
+// without evicting the blocks that tail consumers share. Blocks loaded
+// before anyone read them (read-ahead, and the files this agent writes,
+// see Put) wait in an unread segment until their first use moves them to
+// probation; probation is evicted before it: a block a sequential reader
+// has read is of less use than one a reader is yet to reach, so a
+// consumer that reads older files from the bucket does not evict the
+// newer, written files it reaches next.
 package cache
 
 import (
@@ -90,10 +96,12 @@ type entry struct {
 	n    int64 // the block's length
 	// file is the put file the block belongs to (nil: a block read).
 	file *putFile
-	// protected says which segment elem is in.
+	// protected and prefetched say which segment elem is in: protected,
+	// unread (prefetched), or probation (neither).
 	protected bool
 	// prefetched marks a block loaded ahead of need whose first use is yet
-	// to come; that use does not count as the reuse that promotes it.
+	// to come; that use moves it to probation and does not count as the
+	// reuse that promotes it.
 	prefetched bool
 	elem       *list.Element
 }
@@ -128,12 +136,13 @@ type Cache struct {
 	fills  sync.WaitGroup
 
 	mu sync.Mutex // guards the fields below
-	// entries holds every cached block; probation and protected list them
-	// most recently used first.
+	// entries holds every cached block; unread, probation and protList
+	// list the segments' blocks most recently used first.
 	entries   map[blockKey]*entry
+	unread    *list.List
 	probation *list.List
 	protList  *list.List
-	bytes     int64 // cached bytes, both segments
+	bytes     int64 // cached bytes, all segments (put files: held bytes)
 	protBytes int64 // cached bytes in the protected segment
 	flights   map[blockKey]*flight
 	closed    bool
@@ -155,7 +164,7 @@ func New(src Source, cfg Config, m *Metrics) *Cache {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel,
-		entries: map[blockKey]*entry{}, probation: list.New(), protList: list.New(), flights: map[blockKey]*flight{}}
+		entries: map[blockKey]*entry{}, unread: list.New(), probation: list.New(), protList: list.New(), flights: map[blockKey]*flight{}}
 }
 
 // SetPeers routes block reads to the zone's owning agents through p (nil:
@@ -482,9 +491,10 @@ func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, e
 // cache holds stays within its size. A file whose held bytes exceed the
 // whole budget is not kept.
 //
-// The blocks enter the probation segment as prefetched: promoted only if
-// read twice, so a produce stream nobody reads only cycles through
-// probation, evicted least recently used like any block, and does not
+// The blocks enter the unread segment, as read-ahead does: a consumer at
+// the tail reads them before blocks it has read are evicted; promoted to
+// protected only if read twice, so a produce stream nobody reads cycles
+// through the unread segment, least recently used first, and does not
 // push out the blocks readers share.
 func (c *Cache) Put(key string, pieces [][]byte, held int64) bool {
 	var size int64
@@ -553,19 +563,33 @@ func (c *Cache) insertLocked(k blockKey, data []byte, prefetch bool) {
 	c.evictLocked()
 }
 
-// addLocked lists e at the front of the probation segment. The caller
-// charges its bytes.
+// addLocked lists e at the front of its segment, unread if prefetched,
+// else probation. The caller charges its bytes.
 func (c *Cache) addLocked(e *entry) {
-	e.elem = c.probation.PushFront(e)
+	e.elem = c.segment(e).PushFront(e)
 	c.entries[e.k] = e
 	c.metrics.blocks.Inc()
 }
 
-// evictLocked evicts least recently used blocks, probation first, until
-// the cache is within its budget.
+// segment is the list e is in.
+func (c *Cache) segment(e *entry) *list.List {
+	switch {
+	case e.protected:
+		return c.protList
+	case e.prefetched:
+		return c.unread
+	}
+	return c.probation
+}
+
+// evictLocked evicts least recently used blocks, probation first, then
+// unread, then protected, until the cache is within its budget.
 func (c *Cache) evictLocked() {
 	for c.bytes > c.cfg.Size {
 		victim := c.probation.Back()
+		if victim == nil {
+			victim = c.unread.Back()
+		}
 		if victim == nil {
 			victim = c.protList.Back()
 		}
@@ -574,18 +598,21 @@ func (c *Cache) evictLocked() {
 	}
 }
 
-// touchLocked records a use of e: a second use moves a probation block to
-// the protected segment, whose least recently used blocks drop back to
-// probation when it is over its budget.
+// touchLocked records a use of e: the first use of an unread block moves
+// it to probation, a second use moves a probation block to the protected
+// segment, whose least recently used blocks drop back to probation when
+// it is over its budget. A prefetch only refreshes the block in its
+// segment.
 func (c *Cache) touchLocked(e *entry, prefetch bool) {
 	switch {
 	case e.protected:
 		c.protList.MoveToFront(e.elem)
 	case prefetch:
-		c.probation.MoveToFront(e.elem)
+		c.segment(e).MoveToFront(e.elem)
 	case e.prefetched:
+		c.unread.Remove(e.elem)
 		e.prefetched = false
-		c.probation.MoveToFront(e.elem)
+		e.elem = c.probation.PushFront(e)
 	default:
 		c.probation.Remove(e.elem)
 		e.elem = c.protList.PushFront(e)
@@ -602,11 +629,9 @@ func (c *Cache) touchLocked(e *entry, prefetch bool) {
 }
 
 func (c *Cache) removeLocked(e *entry) {
+	c.segment(e).Remove(e.elem)
 	if e.protected {
-		c.protList.Remove(e.elem)
 		c.protBytes -= e.n
-	} else {
-		c.probation.Remove(e.elem)
 	}
 	delete(c.entries, e.k)
 	c.metrics.blocks.Dec()

@@ -435,7 +435,7 @@ func testConcurrentRandom(t *testing.T, src interface {
 			sum += int64(len(d))
 		}
 	}
-	n := c.probation.Len() + c.protList.Len()
+	n := c.unread.Len() + c.probation.Len() + c.protList.Len()
 	c.mu.Unlock()
 	if st := c.Stats(); st.Bytes != sum || n != st.Blocks || st.InFlight != 0 {
 		t.Fatalf("accounting drifted: stats %+v, entries sum %d, listed %d", st, sum, n)
@@ -581,9 +581,10 @@ func TestPut(t *testing.T) {
 
 // TestPutHeldUntilLastBlock: a put file's held bytes stay charged while
 // any of its blocks is cached, since that block keeps the file's buffers
-// alive, and leave the budget with the last; eviction makes room for new
-// files by evicting whole put files, oldest first, so the bytes charged
-// never exceed the budget.
+// alive, and leave the budget with the last, so the bytes charged never
+// exceed the budget. Blocks read once are evicted before unread put
+// blocks: a reader of other files does not evict a put file nobody has
+// read yet.
 func TestPutHeldUntilLastBlock(t *testing.T) {
 	src := newMemSource()
 	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
@@ -593,43 +594,42 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 	if !c.Put("a", [][]byte{a}, 400) || !c.Put("b", [][]byte{b}, 400) {
 		t.Fatal("Put refused")
 	}
-	if st := c.Stats(); st.Bytes != 800 || st.Blocks != 6 {
-		t.Fatalf("stats %+v, want 800 bytes in 6 blocks", st)
+	check := func(bytes int64, blocks int) {
+		t.Helper()
+		st := c.Stats()
+		if st.Bytes != bytes || st.Blocks != blocks {
+			t.Fatalf("stats %+v, want %d bytes in %d blocks", st, bytes, blocks)
+		}
+		if got := testutil.ToFloat64(c.metrics.bytes); got != float64(bytes) {
+			t.Fatalf("cached bytes metric %v, want %d", got, bytes)
+		}
 	}
-	// Reading two blocks of a twice promotes them: they now outlive b's
-	// blocks in the LRU order, while a's last block does not.
+	check(800, 6)
+	// a's first two blocks, read once, move to probation.
 	mustRead(t, c, "a", a, Range{0, 200})
-	mustRead(t, c, "a", a, Range{0, 200})
-	// 300 more bytes (a block read, a single flight of three blocks)
-	// overflow the budget: b's blocks and a's third go first, but a's
-	// charge stays while its protected blocks are cached.
-	src.add("r", 300)
-	if _, err := c.ReadRanges(ctxT(t), "r", 300, []Range{{0, 300}}); err != nil {
-		t.Fatal(err)
-	}
-	st := c.Stats()
-	if st.Bytes > 1000 {
-		t.Fatalf("stats %+v: charged over the budget", st)
-	}
-	if st.Bytes != 700 || st.Blocks != 5 {
-		t.Fatalf("stats %+v, want a (400 held, 2 blocks) and r (300, 3 blocks)", st)
-	}
+	// r's three blocks (read once) overflow the budget: probation goes
+	// first, oldest first: a's two read blocks, then r's first. a's
+	// third block, unread, keeps a's 400 bytes charged.
+	r := src.add("r", 300)
+	mustRead(t, c, "r", r, Range{0, 300})
+	check(1000, 6) // a (1 block, 400) + b (3, 400) + r (2, 200)
 	gets, _ := src.count()
-	mustRead(t, c, "a", a, Range{0, 200})
+	mustRead(t, c, "a", a, Range{200, 100})
+	mustRead(t, c, "b", b, Range{0, 300})
 	if g, _ := src.count(); g != gets {
-		t.Fatal("a's promoted blocks were evicted")
+		t.Fatal("reading another file evicted unread put blocks")
 	}
-	// A new put file of 600 held bytes evicts the read blocks, least
-	// recently used, until it fits.
+	// Now everything is read once. A put file of 300 held bytes evicts
+	// the least recently used: r's blocks, then a's last (400 off the
+	// charge at once).
 	d := src.add("d", 100)
-	if !c.Put("d", [][]byte{d}, 600) {
+	if !c.Put("d", [][]byte{d}, 300) {
 		t.Fatal("Put refused")
 	}
-	st = c.Stats()
-	if st.Bytes > 1000 {
-		t.Fatalf("stats %+v: charged over the budget", st)
-	}
-	if got := testutil.ToFloat64(c.metrics.bytes); got != float64(st.Bytes) {
-		t.Fatalf("cached bytes metric %v, stats say %d", got, st.Bytes)
+	check(700, 4) // b (3 blocks, 400) + d (1, 300)
+	mustRead(t, c, "d", d, Range{0, 100})
+	mustRead(t, c, "b", b, Range{0, 300})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("b or d was evicted")
 	}
 }
