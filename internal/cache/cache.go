@@ -343,6 +343,9 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 			}
 			n += got
 		}
+		for j, v := range views {
+			views[j] = v[:len(v):len(v)] // the caller's appends must copy
+		}
 		out[i] = views
 	}
 	return out, nil
@@ -350,7 +353,12 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 
 // appendViews appends to views the bytes of a block (given as its pieces)
 // from start on, at most want of them, one view per piece they span, and
-// returns how many it appended.
+// returns how many it appended. A view that continues the last one in
+// memory, within its capacity (the two halves of a put file's piece that a
+// block boundary cut), extends it instead: a record batch across the
+// boundary is then one view, which readers need not gather. Within one
+// allocation, adjacent bytes are the same bytes whichever view they came
+// from.
 func appendViews(views, pieces [][]byte, start, want int64) ([][]byte, int64) {
 	var got int64
 	for _, p := range pieces {
@@ -362,11 +370,22 @@ func appendViews(views, pieces [][]byte, start, want int64) ([][]byte, int64) {
 			continue
 		}
 		end := min(int64(len(p)), start+want-got)
-		views = append(views, p[start:end:end])
+		v := p[start:end]
+		if k := len(views) - 1; k >= 0 && continues(views[k], v) {
+			views[k] = views[k][:len(views[k])+len(v)]
+		} else {
+			views = append(views, v)
+		}
 		got += end - start
 		start = 0
 	}
 	return views, got
+}
+
+// continues reports whether v starts where last ends, within last's
+// capacity (so in the same allocation).
+func continues(last, v []byte) bool {
+	return len(v) > 0 && cap(last) > len(last) && &last[:len(last)+1][len(last)] == &v[0]
 }
 
 // fill fetches blocks (ascending), one GET per run of consecutive blocks
@@ -512,7 +531,10 @@ func (c *Cache) Put(key string, pieces [][]byte, held int64) bool {
 	for _, p := range pieces {
 		for len(p) > 0 {
 			k := min(int64(len(p)), room)
-			blocks[i] = append(blocks[i], p[:k:k])
+			// The view keeps the piece's capacity: a read across the
+			// block boundary joins it with the next block's view of the
+			// same piece (see appendViews).
+			blocks[i] = append(blocks[i], p[:k])
 			p, room = p[k:], room-k
 			if room == 0 && i+1 < len(blocks) {
 				i++

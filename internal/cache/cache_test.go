@@ -525,8 +525,9 @@ func TestPut(t *testing.T) {
 	if !c.Put("small", [][]byte{small}, 0) {
 		t.Fatal("Put of a one-block file refused")
 	}
-	// Pieces of 7, 130, 0 and 113 bytes.
-	pieces := [][]byte{multi[:7], multi[7:137], multi[137:137], multi[137:]}
+	// Pieces of 7, 130, 0 and 113 bytes, the last a separate buffer.
+	last := bytes.Clone(multi[137:])
+	pieces := [][]byte{multi[:7], multi[7:137], multi[137:137], last}
 	if !c.Put("multi", pieces, 300) { // as if the pieces' buffers held 300 bytes
 		t.Fatal("Put of a three-block file refused")
 	}
@@ -550,18 +551,20 @@ func TestPut(t *testing.T) {
 	if st := c.Stats(); st.ProtectedBytes != 0 {
 		t.Fatalf("stats %+v: first read of a put block promoted it", st)
 	}
-	// The views are the pieces' own bytes, one per block and piece: [95,+10)
-	// spans the second piece only, across blocks 0 and 1; [130,+10) the
-	// end of the second piece and the fourth, in block 1.
+	// The views are the pieces' own bytes: [95,+10) spans the second
+	// piece only, across blocks 0 and 1, and comes back as one view;
+	// [130,+10) spans the second piece and the last, separate buffer, in
+	// block 1: two views. Their capacity ends with them.
 	views, err := c.ReadRangesViews(ctxT(t), "multi", 250, []Range{{95, 10}, {130, 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(views[0]) != 2 || &views[0][0][0] != &multi[95] || &views[0][1][0] != &multi[100] || len(views[0][1]) != 5 {
-		t.Fatalf("a read of put blocks is not views of the piece: %d views", len(views[0]))
+	if len(views[0]) != 1 || &views[0][0][0] != &multi[95] || len(views[0][0]) != 10 || cap(views[0][0]) != 10 {
+		t.Fatalf("a read of one piece across blocks is not one view of it: %d views", len(views[0]))
 	}
-	if len(views[1]) != 2 || &views[1][0][0] != &multi[130] || &views[1][1][0] != &multi[137] || len(views[1][1]) != 3 {
-		t.Fatalf("a read across pieces is not their views: %d views", len(views[1]))
+	if len(views[1]) != 2 || &views[1][0][0] != &multi[130] || &views[1][1][0] != &last[0] ||
+		len(views[1][0]) != 7 || len(views[1][1]) != 3 || cap(views[1][0]) != 7 {
+		t.Fatalf("a read across two buffers is not their views: %d views", len(views[1]))
 	}
 	mustRead(t, c, "huge", huge, Range{0, 600})
 	if gets, _ := src.count(); gets == 0 {
