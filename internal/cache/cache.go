@@ -37,6 +37,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/sluicehq/sluice/internal/hugemem"
 )
 
 // ErrRange is returned for ranges outside the file.
@@ -437,7 +439,7 @@ func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([][
 		// One GET read straight into the blocks: no copy.
 		blocks = make([][]byte, len(run))
 		for i, idx := range run {
-			blocks[i] = newBlock(c.blockLen(size, idx))
+			blocks[i] = hugemem.Alloc(int(c.blockLen(size, idx)))
 		}
 		if err := sg.GetRangeSplit(c.base, key, off, blocks); err != nil {
 			return nil, err

@@ -350,7 +350,7 @@ func (m *splitMemSource) GetRangeSplit(ctx context.Context, key string, off int6
 // TestSplitSource: from a source that can read into split buffers, a run
 // of blocks is one read straight into the blocks, each its own
 // allocation (so evicting one frees its bytes); a single block is read
-// the same way, into a buffer of its own (newBlock).
+// the same way, into a buffer of its own (hugemem.Alloc).
 func TestSplitSource(t *testing.T) {
 	src := &splitMemSource{memSource: newMemSource()}
 	data := src.add("f", 10*1024+17)
