@@ -3,7 +3,8 @@
 # topic on one agent, in the same run, alternating, ROUNDS times each;
 # prints every run's client p50/p99 per record (from its Produce call: what
 # the application sees) and per produce request (write to response: the
-# broker's share; the difference is the records' wait in the client), the
+# broker's share; the difference is the records' wait in the client, of
+# which the requests' wait for their write is shown apart), the
 # load average when it started, the bucket's PUT p99 during it (from the
 # agent's sluice_bucket_request_seconds{op="put"}, interpolated within its
 # doubling buckets, so roughly) and the medians. docs/performance.md
@@ -154,12 +155,13 @@ import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 def ms(v):
     return "-" if v is None else f"{v:.1f}"
-def req(r, k):
-    return (r.get("produce_request_latency") or {}).get(k)
-print("label     inflight type       p50_ms   p99_ms  req_p50  req_p99  load  bucket_put_p99  agent_ack_p50/p99 (seal to ack, ms)")
+def req(r, k, what="produce_request_latency"):
+    return (r.get(what) or {}).get(k)
+print("label     inflight type       p50_ms   p99_ms  req_p50  req_p99  wait_p99  load  bucket_put_p99  agent_ack_p50/p99 (seal to ack, ms)")
 for r in runs:
     l = r["produce_latency"]
     print(f'{r.get("label", "run"):9} {r.get("max_inflight", 0):8} {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {ms(req(r, "p50_ms")):>8} {ms(req(r, "p99_ms")):>8}'
+          f' {ms(req(r, "p99_ms", "produce_request_write_wait")):>9}'
           f' {r["load"]:5.1f} {ms(r["bucket_put_p99_ms"]):>14}  {ms(r["agent_ack_p50_ms"])} / {ms(r["agent_ack_p99_ms"])}')
     print("       bucket requests during the run (count, p50 ms, p99 ms): " +
           "  ".join(f"{op} {v[0]} {v[1]} {v[2]}" for op, v in r.get("bucket_ops", {}).items()))
@@ -178,13 +180,15 @@ for label, inflight in groups:
         med[t] = {k: mid(rs, f) for k, f in {
             "p50": lambda r: r["produce_latency"]["p50_ms"], "p99": lambda r: r["produce_latency"]["p99_ms"],
             "req50": lambda r: req(r, "p50_ms"), "req99": lambda r: req(r, "p99_ms"),
+            "wait99": lambda r: req(r, "p99_ms", "produce_request_write_wait"),
+            "reqgap": lambda r: req(r, "p99_ms") - r["bucket_put_p99_ms"] if req(r, "p99_ms") is not None and r["bucket_put_p99_ms"] is not None else None,
             "put99": lambda r: r["bucket_put_p99_ms"], "ack50": lambda r: r["agent_ack_p50_ms"], "ack99": lambda r: r["agent_ack_p99_ms"],
             "gap": lambda r: r["produce_latency"]["p99_ms"] - r["bucket_put_p99_ms"] if r["bucket_put_p99_ms"] is not None else None,
         }.items()}
         m = med[t]
         print(f'median {label} inflight {inflight} {t:9} ({len(rs)} runs) p50 {m["p50"]:.2f} p99 {m["p99"]:.2f} ms'
-              f'  request p50 {m["req50"]:.2f} p99 {m["req99"]:.2f} ms  bucket PUT p99 {m["put99"]:.1f} ms'
-              f'  agent seal-to-ack p50 {m["ack50"]:.1f} p99 {m["ack99"]:.1f} ms  (client p99 - PUT p99 per run: median {m["gap"]:+.1f} ms)')
+              f'  request p50 {m["req50"]:.2f} p99 {m["req99"]:.2f} ms (write wait p99 {m["wait99"]:.2f})  bucket PUT p99 {m["put99"]:.1f} ms'
+              f'  agent seal-to-ack p50 {m["ack50"]:.1f} p99 {m["ack99"]:.1f} ms  (p99 - PUT p99 per run, medians: record {m["gap"]:+.1f} ms, request {m["reqgap"]:+.1f} ms)')
     if len(med) == 2:
         ratios = sorted(rl["produce_latency"]["p99_ms"] / rc["produce_latency"]["p99_ms"]
                         for rc in g if rc["type"] == "classic"

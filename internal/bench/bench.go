@@ -147,7 +147,10 @@ type Result struct {
 	// its write to the end of its response's read: the broker's share.
 	// ProduceLatency minus this is the records' wait in the client.
 	ProduceRequestLatency *Latency `json:"produce_request_latency,omitempty"`
-	E2ELatency            *Latency `json:"e2e_latency,omitempty"`
+	// ProduceRequestWait is per produce request, from its creation in
+	// the client to the start of its write.
+	ProduceRequestWait *Latency `json:"produce_request_write_wait,omitempty"`
+	E2ELatency         *Latency `json:"e2e_latency,omitempty"`
 
 	// Checks: all must be zero for OK.
 	ProduceErrors int64  `json:"produce_errors"`

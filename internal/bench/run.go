@@ -36,8 +36,9 @@ type producers struct {
 	lat  []int64  // ack latency, ns
 	acks []uint64 // partition<<48 | offset of every ack
 	// reqLat is every produce request's time from its first byte written
-	// to its response read, ns (see requestTimer).
-	reqLat []int64
+	// to its response read, ns, and reqWait its wait before that write
+	// (see requestTimer).
+	reqLat, reqWait []int64
 	// perProducer counts records each producer handed over.
 	perProducer []int64
 }
@@ -95,9 +96,11 @@ func (p *producers) opts() []kgo.Opt {
 
 // requestTimer records how long each produce request took on the wire
 // and in the broker: from the start of its write to the end of its
-// response's read. A record's own latency (from its Produce call) adds
-// the time it waited in the client before its request was written: for
-// a batch to fill (linger) or for a free in-flight slot.
+// response's read; and how long it waited in the client, once built,
+// for that write (the connection's writer goroutine to run). A record's
+// own latency (from its Produce call) adds the time it waited in the
+// client before its request was written: for a batch to fill (linger),
+// for a free in-flight slot, for the client's goroutines to be scheduled.
 type requestTimer struct{ p *producers }
 
 func (t requestTimer) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
@@ -106,6 +109,7 @@ func (t requestTimer) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE
 	}
 	t.p.mu.Lock()
 	t.p.reqLat = append(t.p.reqLat, int64(e.DurationE2E()))
+	t.p.reqWait = append(t.p.reqWait, int64(e.WriteWait))
 	t.p.mu.Unlock()
 }
 
@@ -264,6 +268,7 @@ func Produce(ctx context.Context, cfg Config) (*Result, error) {
 	res.rates(res.Records*int64(cfg.RecordSize), elapsed)
 	res.ProduceLatency = summarize(p.lat)
 	res.ProduceRequestLatency = summarize(p.reqLat)
+	res.ProduceRequestWait = summarize(p.reqWait)
 	res.ProduceErrors = p.errs.Load()
 	res.Duplicates = p.duplicateAcks()
 	if res.ProduceErrors > 0 {
@@ -533,6 +538,7 @@ func E2E(ctx context.Context, cfg Config) (*Result, error) {
 	res.rates(t.bytes, elapsed)
 	res.ProduceLatency = summarize(p.lat)
 	res.ProduceRequestLatency = summarize(p.reqLat)
+	res.ProduceRequestWait = summarize(p.reqWait)
 	res.E2ELatency = summarize(t.lat)
 	res.ProduceErrors = p.errs.Load()
 	res.Duplicates = t.dups + p.duplicateAcks()
