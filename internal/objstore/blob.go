@@ -106,9 +106,9 @@ func (b *dirBucket) CanPutSplit() bool { return true }
 // PutSplit writes the file as fileblob would (a temp file beside it,
 // renamed into place, so that a reader never sees a partial file under
 // the key) but with one gathering write of the pieces (no MD5, no joined
-// copy: segment files carry their own CRC-32C), then renames it into
-// place and fsyncs the file, through the descriptor that wrote it, and
-// its directory (which makes the rename durable) at once, and, the first
+// copy: segment files carry their own CRC-32C). After the rename it
+// fsyncs the file, through the descriptor that wrote it, and its
+// directory (which makes the rename durable) at once, and, the first
 // time, the new directories above it. It returns once all are durable.
 //
 // The two fsyncs run together, after the rename, because on ext4 (and
