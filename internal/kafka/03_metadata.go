@@ -75,16 +75,29 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		return resp
 	}
 	autoCreate := s.autoCreateTopics() && (req.version < 4 || m.AllowAutoTopicCreation)
-	for _, rt := range m.Topics {
+	// The topics named (and visible to the principal) are looked up in
+	// one call: a client that names its 10,000 topics costs one store
+	// query for the entries the topic cache lacks, not one per topic.
+	described := make([]bool, len(m.Topics))
+	var names []string
+	for i, rt := range m.Topics {
+		if rt.Topic != nil && *rt.Topic != "" && s.authorizeTopic(req, kmsg.ACLOperationDescribe, *rt.Topic) {
+			described[i] = true
+			names = append(names, *rt.Topic)
+		}
+	}
+	byName := s.lookupTopics(ctx, names)
+	for i, rt := range m.Topics {
 		var (
 			t   metadata.Topic
 			err error
 		)
 		switch {
-		case rt.Topic != nil && *rt.Topic != "" && !s.authorizeTopic(req, kmsg.ACLOperationDescribe, *rt.Topic):
+		case rt.Topic != nil && *rt.Topic != "" && !described[i]:
 			err = kerr.TopicAuthorizationFailed
 		case rt.Topic != nil && *rt.Topic != "":
-			t, err = s.topicForMetadata(ctx, req, *rt.Topic, autoCreate, func() bool {
+			t, err = byName.topic(*rt.Topic)
+			t, err = s.topicForMetadata(ctx, req, *rt.Topic, t, err, autoCreate, func() bool {
 				return s.checkCluster(req, kmsg.ACLOperationCreate) || s.authorizeTopic(req, kmsg.ACLOperationCreate, *rt.Topic)
 			})
 		case rt.TopicID != [16]byte{}:
@@ -124,11 +137,11 @@ func metadataErrorCode(err error) int16 {
 	return errorCode(err)
 }
 
-// topicForMetadata looks a topic up, creating it if autoCreate and the
-// principal may (mayCreate; TOPIC_AUTHORIZATION_FAILED otherwise). A
-// creation is audited as CreateTopics' are, marked auto_created.
-func (s *Server) topicForMetadata(ctx context.Context, req *request, name string, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
-	t, err := s.topics.Topic(ctx, name)
+// topicForMetadata takes a topic's lookup (t, err) and, for an unknown
+// topic, creates it if autoCreate and the principal may (mayCreate;
+// TOPIC_AUTHORIZATION_FAILED otherwise). A creation is audited as
+// CreateTopics' are, marked auto_created.
+func (s *Server) topicForMetadata(ctx context.Context, req *request, name string, t metadata.Topic, err error, autoCreate bool, mayCreate func() bool) (metadata.Topic, error) {
 	if !errors.Is(err, metadata.ErrUnknownTopic) {
 		return t, err
 	}
