@@ -162,12 +162,16 @@ def g(*path):
             r = r[p]
         return r
     return f
-print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | records/s taken | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB | load |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | records/s taken | agent CPU µs/record | Metadata during load: n, total s | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB | load |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+def mdtotal(r):
+    q = r.get("metadata_during_load")
+    return q["count"] * q["mean_ms"] / 1000 if q else None
 for store, parts in keys:
     rs = [r for r in runs if r.get("ok") and r["store"] == store and r["partitions"] == parts]
     print(f"| {store} | {parts:,} | {med(rs, g('commits','1000+','p50_ms')):.1f} / {med(rs, g('commits','1000+','p99_ms')):.1f} ({med(rs, g('commits','1000+','count')):.0f}) "
           f"| {med(rs, g('commits','all','p50_ms')):.1f} / {med(rs, g('commits','all','p99_ms')):.1f} | {med(rs, g('records_per_s')):,.0f} "
+          f"| {med(rs, g('agent_cpu_us_per_record')):.0f} | {med(rs, g('metadata_during_load','count')):.0f}, {med(rs, mdtotal):.1f} "
           f"| {med(rs, g('metadata_all','p50_ms')):.1f} | {med(rs, g('fetch_caught_up','p50_ms')):.1f} "
           f"| {med(rs, g('agent_vmrss_bytes'))/2**20:.0f} | {med(rs, g('store_bytes'))/2**20:.1f} "
           f"| {min(r.get('load_start', 0) for r in rs):.0f}-{max(r.get('load_end', 0) for r in rs):.0f} |")
