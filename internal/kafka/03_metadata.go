@@ -46,6 +46,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.Version = req.version
 	brokers := s.brokersFor(req)
+	reps := newReplicaSets(brokers)
 	for _, b := range brokers {
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
@@ -69,7 +70,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		}
 		for _, t := range list {
 			if s.authorizeTopic(req, kmsg.ACLOperationDescribe, t.Name) {
-				resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, brokers)))
+				resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, reps)))
 			}
 		}
 		return resp
@@ -119,7 +120,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, brokers)))
+		resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, reps)))
 	}
 	return resp
 }
@@ -178,7 +179,25 @@ func topicHash(id metadata.TopicID) uint32 {
 	return h.Sum32()
 }
 
-func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.MetadataResponseTopic {
+// replicaSets are the replica lists of one Metadata response, by the
+// index of the partition's leader in brokers: a partition's list
+// (cluster.Replicas) depends only on that index, so the response's
+// partitions share len(brokers) slices, which encoding only reads,
+// instead of allocating one each (100,000 for 100,000 partitions).
+type replicaSets struct {
+	brokers []cluster.Broker
+	sets    [][]int32
+}
+
+func newReplicaSets(brokers []cluster.Broker) replicaSets {
+	r := replicaSets{brokers: brokers, sets: make([][]int32, len(brokers))}
+	for i := range brokers {
+		r.sets[i] = cluster.Replicas(brokers, 0, int32(i))
+	}
+	return r
+}
+
+func (s *Server) topicMetadata(t metadata.Topic, reps replicaSets) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -187,14 +206,18 @@ func (s *Server) topicMetadata(t metadata.Topic, brokers []cluster.Broker) kmsg.
 	// tools and regex subscriptions leave them out.
 	mt.IsInternal = IsInternalTopic(name)
 	th := topicHash(t.ID)
+	n := uint64(len(reps.brokers))
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
 	for p := int32(0); p < t.Partitions; p++ {
-		mp := kmsg.NewMetadataResponseTopicPartition()
+		// The index cluster.Leader and cluster.Replicas use.
+		i := (uint64(th) + uint64(p)) % n
+		mp := &mt.Partitions[p]
+		*mp = kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p
-		mp.Leader = cluster.Leader(brokers, th, p).NodeID
+		mp.Leader = reps.brokers[i].NodeID
 		mp.LeaderEpoch = records.LeaderEpoch
-		mp.Replicas = cluster.Replicas(brokers, th, p)
+		mp.Replicas = reps.sets[i]
 		mp.ISR = mp.Replicas
-		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }
