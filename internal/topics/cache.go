@@ -23,7 +23,7 @@ type Cache struct {
 	metadata.Topics
 	ttl time.Duration
 
-	mu     sync.Mutex // guards byName, byID, list, listed, flights and gen
+	mu     sync.Mutex // guards byName, byID, list, listed, flights, gen and swept
 	byName map[string]cached
 	byID   map[metadata.TopicID]cached
 	// list is the last listing the store returned; listed says whether
@@ -37,6 +37,10 @@ type Cache struct {
 	// gen counts changes made through the cache: a lookup that started
 	// before one does not store its (possibly older) answer.
 	gen uint64
+	// swept is when expired negative entries were last dropped (sweep).
+	swept time.Time
+	// now is the sweep's clock (time.Now; tests move it).
+	now func() time.Time
 }
 
 type cached struct {
@@ -55,7 +59,7 @@ type flight struct {
 
 // NewCache wraps topics with a cache whose entries live for ttl.
 func NewCache(topics metadata.Topics, ttl time.Duration) *Cache {
-	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached), byID: make(map[metadata.TopicID]cached), flights: make(map[string]*flight)}
+	return &Cache{Topics: topics, ttl: ttl, byName: make(map[string]cached), byID: make(map[metadata.TopicID]cached), flights: make(map[string]*flight), now: time.Now}
 }
 
 // Topic returns a topic by name, from the cache when fresh. A lookup of
@@ -93,11 +97,35 @@ func (c *Cache) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 		return t, err
 	}
 	c.mu.Lock()
+	c.sweep()
 	if c.gen == gen {
 		c.byName[name] = cached{topic: t, err: err, fetched: time.Now()}
 	}
 	c.mu.Unlock()
 	return t, err
+}
+
+// sweep drops the expired negative entries (names and IDs the store did
+// not have), at most once every ten TTLs: they would otherwise pile up
+// for every name a client ever asked for. Entries of topics stay, however
+// old: they are what the cache serves while the store is away. c.mu must
+// be held.
+func (c *Cache) sweep() {
+	now := c.now()
+	if now.Sub(c.swept) < 10*c.ttl {
+		return
+	}
+	c.swept = now
+	for name, e := range c.byName {
+		if e.err != nil && now.Sub(e.fetched) >= c.ttl {
+			delete(c.byName, name)
+		}
+	}
+	for id, e := range c.byID {
+		if e.err != nil && now.Sub(e.fetched) >= c.ttl {
+			delete(c.byID, id)
+		}
+	}
 }
 
 // TopicsByName returns the topics of names that exist, keyed by name,
@@ -153,6 +181,7 @@ func (c *Cache) TopicsByName(ctx context.Context, names []string) (map[string]me
 			}
 		}
 		if err == nil && c.gen == gen {
+			c.sweep()
 			fetched := time.Now()
 			for _, name := range ask {
 				if t, ok := found[name]; ok {
@@ -235,6 +264,7 @@ func (c *Cache) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.To
 		return t, err
 	}
 	c.mu.Lock()
+	c.sweep()
 	c.byID[id] = cached{topic: t, err: err, fetched: time.Now()}
 	c.mu.Unlock()
 	return t, err

@@ -357,3 +357,45 @@ func TestCacheTopicsByNameSharesLookups(t *testing.T) {
 		t.Fatalf("lookup after the shared call failed = %v, %v; want a only", a.found, a.err)
 	}
 }
+
+// TestCacheSweepsUnknownNames checks that the entries of names the store
+// did not have are dropped once expired (they would grow with every name
+// a client ever asks for), while the entries of topics stay, however old,
+// for the store's outages.
+func TestCacheSweepsUnknownNames(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	if _, err := store.CreateTopic(ctx, "kept", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := topics.NewCache(store, time.Hour)
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(int64(time.Hour)) // the first lookup sweeps (nothing yet)
+	c.SetSweepClock(func() time.Time { return now.Add(time.Duration(clock.Load())) })
+	var names []string
+	for i := range 100 {
+		names = append(names, fmt.Sprintf("unknown-%d", i))
+	}
+	if got, err := c.TopicsByName(ctx, append(names, "kept")); err != nil || len(got) != 1 {
+		t.Fatalf("TopicsByName = %v, %v", got, err)
+	}
+	if _, err := c.TopicByID(ctx, metadata.TopicID{1}); !errors.Is(err, metadata.ErrUnknownTopic) {
+		t.Fatalf("TopicByID(unknown) = %v", err)
+	}
+	if n, ids := c.Entries(); n != 101 || ids != 1 {
+		t.Fatalf("%d entries by name and %d by ID, want 101 and 1", n, ids)
+	}
+	// Eleven TTLs later (on the sweep's clock), the next lookup that
+	// reaches the store sweeps the unknown names and ID.
+	clock.Store(int64(12 * time.Hour))
+	if _, err := c.Topic(ctx, "another-unknown"); !errors.Is(err, metadata.ErrUnknownTopic) {
+		t.Fatalf("Topic(another-unknown) = %v", err)
+	}
+	if n, ids := c.Entries(); n != 2 || ids != 0 {
+		t.Fatalf("after the sweep: %d entries by name and %d by ID, want 2 (kept, another-unknown) and 0", n, ids)
+	}
+	if tp, err := c.Topic(ctx, "kept"); err != nil || tp.Name != "kept" {
+		t.Fatalf("Topic(kept) = %+v, %v", tp, err)
+	}
+}
