@@ -68,6 +68,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		if err != nil {
 			s.logger.Warn("metadata: list topics", "err", err)
 		}
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(list))
 		for _, t := range list {
 			if s.authorizeTopic(req, kmsg.ACLOperationDescribe, t.Name) {
 				resp.Topics = append(resp.Topics, withOps(s.topicMetadata(t, reps)))
@@ -88,6 +89,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request, m *kmsg.Metad
 		}
 	}
 	byName := s.lookupTopics(ctx, names)
+	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(m.Topics))
 	for i, rt := range m.Topics {
 		var (
 			t   metadata.Topic
