@@ -160,6 +160,12 @@ type Topics interface {
 	DeleteTopic(ctx context.Context, name string) (Topic, error)
 	// Topic looks a topic up by name (ErrUnknownTopic if absent).
 	Topic(ctx context.Context, name string) (Topic, error)
+	// TopicsByName looks many topics up by name in one call, with a
+	// number of statements that does not grow per name (a Metadata or
+	// Produce request naming 10,000 topics is not 10,000 lookups). It
+	// returns the topics that exist, keyed by name; a name missing from
+	// the map is unknown. An error fails the whole call.
+	TopicsByName(ctx context.Context, names []string) (map[string]Topic, error)
 	// TopicByID looks a topic up by ID (ErrUnknownTopic if absent).
 	TopicByID(ctx context.Context, id TopicID) (Topic, error)
 	// ListTopics returns every topic, sorted by name.
