@@ -56,6 +56,8 @@ func Run(t *testing.T, open Opener) {
 		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
 		{"JournalMarks", testJournalMarks},
+		{"CommitFiles", testCommitFiles},
+		{"CommitFilesRacingRecovery", testCommitFilesRacingRecovery},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

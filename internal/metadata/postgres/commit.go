@@ -105,11 +105,114 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, err
 }
 
+// CommitFiles implements metadata.Log: one transaction for the group, in
+// 2 + 2n round trips for n files, and one commit (one WAL flush) instead
+// of n. The first round trip begins it, locks every partition of every
+// file in key order (so groups and single commits take their locks in
+// one global order, as CommitFile does) and reads which keys are
+// recorded; each file is then read and written as CommitFile does it,
+// without BEGIN and COMMIT; COMMIT ends the group.
+func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var (
+		out []metadata.FileResult
+		err error
+	)
+	for attempt := 0; attempt < 5; attempt++ {
+		if out, err = s.commitFiles(ctx, files); !retryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: commit %d files: %w", len(files), err)
+	}
+	return out, nil
+}
+
+// commitFiles is one attempt at CommitFiles on one pooled connection.
+func (s *Store) commitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	out, err := commitGroup(ctx, conn.Conn(), files)
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, `ROLLBACK`)
+		rcancel()
+	}
+	return out, err
+}
+
+// commitGroup runs CommitFiles's transaction on conn. It leaves the
+// transaction open (for the caller's ROLLBACK) when it fails or when no
+// file appended anything.
+func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	var all []metadata.BatchCommit
+	keys := make([]string, len(files))
+	for i := range files {
+		all = append(all, files[i].Batches...)
+		keys[i] = files[i].Key
+	}
+	recorded := make(map[string]bool)
+	first := &pgx.Batch{}
+	first.Queue(`BEGIN`)
+	first.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	queueLockPartitions(first, sequencer.NewPlan(all))
+	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			recorded[k] = true
+		}
+		return rows.Err()
+	})
+	if err := conn.SendBatch(ctx, first).Close(); err != nil {
+		return nil, err
+	}
+	out := make([]metadata.FileResult, len(files))
+	wrote := false
+	for i, c := range files {
+		if recorded[c.Key] {
+			out[i].Err = fmt.Errorf("file %s: %w", c.Key, metadata.ErrFileCommitted)
+			continue
+		}
+		var appended bool
+		res, err := sequencer.Commit(ctx, commitRows{conn: conn, file: c, group: true, wrote: &appended}, c)
+		if err != nil {
+			// Even ErrFileCommitted (a commit that recorded the key after
+			// the check above) has aborted the whole transaction: the
+			// caller retries the group, whose check then finds the key.
+			return nil, fmt.Errorf("file %s: %v", c.Key, err)
+		}
+		out[i].Batches = res
+		if appended {
+			recorded[c.Key], wrote = true, true
+		}
+	}
+	if !wrote {
+		return out, nil
+	}
+	if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // commitRows is PostgreSQL's side of one CommitFile
 // (sequencer.CommitRows), on the connection that runs its transaction.
+// In a group (CommitFiles) the transaction is begun, and its partitions
+// locked, before the first file and committed after the last: Read sends
+// no BEGIN and Write no COMMIT, and Write sets *wrote.
 type commitRows struct {
-	conn *pgx.Conn
-	file metadata.FileCommit
+	conn  *pgx.Conn
+	file  metadata.FileCommit
+	group bool
+	wrote *bool
 }
 
 // Read implements sequencer.CommitRows in one round trip (two when a
@@ -118,13 +221,15 @@ type commitRows struct {
 // it.
 func (r commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
-	reads.Queue(`BEGIN`)
-	// The commit's statements take column arrays, whose lengths a custom
-	// plan would be made for: PostgreSQL replanned each of them on every
-	// commit, which cost more than executing them for small flushes. The
-	// generic plan (an index lookup per array element) is the right one
-	// for every length.
-	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	if !r.group {
+		reads.Queue(`BEGIN`)
+		// The commit's statements take column arrays, whose lengths a
+		// custom plan would be made for: PostgreSQL replanned each of
+		// them on every commit, which cost more than executing them for
+		// small flushes. The generic plan (an index lookup per array
+		// element) is the right one for every length.
+		reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	}
 	queueLockPartitions(reads, p)
 	queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
@@ -251,7 +356,11 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	queueMarkJournal(batch, r.file.Journal)
-	batch.Queue(`COMMIT`)
+	if r.group {
+		*r.wrote = true
+	} else {
+		batch.Queue(`COMMIT`)
+	}
 	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)

@@ -241,6 +241,43 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, nil
 }
 
+// CommitFiles implements metadata.Log: every file is sequenced as
+// CommitFile sequences one, inside one writer transaction, so the group
+// costs one BEGIN and one COMMIT (one WAL sync) instead of one each. A
+// file whose key is recorded fails its insert (SQLite undoes that
+// statement only, and the file has written nothing before it), gets
+// ErrFileCommitted, and the transaction goes on.
+func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	now := time.Now().UnixMilli()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin commit: %w", err)
+	}
+	defer tx.Rollback()
+	out := make([]metadata.FileResult, len(files))
+	wrote := false
+	for i, c := range files {
+		rows := commitRows{tx: tx, stmts: &s.commit, file: c, now: now}
+		results, err := sequencer.Commit(ctx, &rows, c)
+		if errors.Is(err, metadata.ErrFileCommitted) {
+			out[i].Err = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i].Batches = results
+		wrote = wrote || rows.wrote
+	}
+	if !wrote {
+		return out, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: commit %d files: %w", len(files), err)
+	}
+	return out, nil
+}
+
 // Read implements sequencer.CommitRows: the partitions first, then the
 // producers and open transactions of the partitions that exist.
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
