@@ -100,6 +100,14 @@ type Config struct {
 	// a journal, so that no acknowledged file it has not seen can sort
 	// before one it sequences.
 	JournalAckBound time.Duration
+	// JournalCommitMaxFiles and JournalCommitMaxBatches bound one store
+	// transaction that sequences the journal's backlog: the flush whose
+	// turn it is to commit takes along the acknowledged flushes that
+	// follow it in seal order, up to this many files and batches
+	// (defaults 64 and 16384), in one Log.CommitFiles. 1 file commits
+	// each journaled flush on its own.
+	JournalCommitMaxFiles   int
+	JournalCommitMaxBatches int
 }
 
 // DefaultJournalAckBound is Config.JournalAckBound's and
@@ -133,6 +141,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.JournalAckBound <= 0 {
 		c.JournalAckBound = DefaultJournalAckBound
+	}
+	if c.JournalCommitMaxFiles <= 0 {
+		c.JournalCommitMaxFiles = 64
+	}
+	if c.JournalCommitMaxBatches <= 0 {
+		c.JournalCommitMaxBatches = 16384
 	}
 }
 
@@ -231,6 +245,10 @@ type Batcher struct {
 	// they were acknowledged and their size.
 	journal      map[*flush]time.Time
 	journalBytes int64
+	// ready holds, by seq, the acknowledged flushes whose commit has not
+	// started: the flush whose turn it is takes the ones that follow it
+	// into its store transaction (see commitJournaled).
+	ready map[uint64]*flush
 	// markerPut is set once this process's journal generation marker is
 	// in the bucket (see internal/journal) while the journal lease was
 	// surely held, markerLapses the lease's lapse count then.
@@ -272,6 +290,15 @@ type flush struct {
 	durable   chan struct{}
 	// acked is set, by the run goroutine only, once durable is closed.
 	acked bool
+	// commit is the flush's file commit (its journal mark included),
+	// set by the run goroutine before the flush is acknowledged and read,
+	// after that, by the flush that commits it.
+	commit *metadata.FileCommit
+	// grouped is set once an earlier flush committed this one along
+	// with its own, groupRes to its results (nil: recovery had committed
+	// the file). Guarded by Batcher.mu.
+	grouped  bool
+	groupRes []metadata.BatchResult
 	// sources counts the Submits of each connection in this flush;
 	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
 	sources   map[*Source]int
@@ -306,6 +333,7 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 		lastCommitted: done,
 		ripcord:       make(chan struct{}),
 		journal:       make(map[*flush]time.Time),
+		ready:         make(map[uint64]*flush),
 	}
 	m.watchJournal(b)
 	return b
@@ -611,6 +639,10 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		key = journal.FileKey(b.cfg.Agent, b.gen, f.seq, key[strings.LastIndexByte(key, '/')+1:])
 	}
 	commits := commitsOf(f.batches, positions)
+	if b.cfg.Agent != "" {
+		f.commit = &metadata.FileCommit{Key: key, Size: size, Batches: commits,
+			Journal: &metadata.JournalMark{Agent: b.cfg.Agent, Generation: b.gen, Sequence: f.seq}}
+	}
 
 	var uploadErr error
 	if f.journaled {
@@ -629,7 +661,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		<-prev
 	case f.journaled:
 		<-prev
-		results, commitErr = b.commitJournaled(f, key, size, commits)
+		results, commitErr = b.commitJournaled(f)
 	default:
 		results, commitErr = b.commitClassic(f, key, size, commits, prev)
 	}
