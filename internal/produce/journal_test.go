@@ -35,6 +35,8 @@ type faultyLog struct {
 	// transactions) that committed any.
 	commits atomic.Int64
 	txns    atomic.Int64
+	// largest is the most files one CommitFiles call committed.
+	largest atomic.Int64
 }
 
 func (l *faultyLog) set(fail error, hold chan struct{}) {
@@ -85,6 +87,12 @@ func (l *faultyLog) CommitFiles(ctx context.Context, files []metadata.FileCommit
 		if n > 0 {
 			l.commits.Add(int64(n))
 			l.txns.Add(1)
+			for {
+				old := l.largest.Load()
+				if int64(n) <= old || l.largest.CompareAndSwap(old, int64(n)) {
+					break
+				}
+			}
 		}
 	}
 	return res, err
