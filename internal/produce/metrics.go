@@ -29,8 +29,8 @@ type Metrics struct {
 	bytesIn       prometheus.Counter
 	duplicates    prometheus.Counter
 
-	journalRefused     prometheus.Counter
-	journalRetries     prometheus.Counter
+	journalRefused prometheus.Counter
+	journalRetries prometheus.Counter
 	// journalCommitFiles is the number of files each store transaction
 	// that sequences this agent's journal commits (Batcher.commitGroup).
 	journalCommitFiles prometheus.Histogram
