@@ -171,3 +171,44 @@ func testCommitFilesRacingRecovery(t *testing.T, s metadata.Store) {
 		t.Fatalf("PartitionState = %+v, %v; want high watermark %d (each file once)", st, err, want)
 	}
 }
+
+// testCommitFilesIdempotent: a group's idempotent batches are checked
+// against the producer state the group's earlier files left: the next
+// sequence is accepted, a retry of an earlier file's batch is a
+// duplicate with its original offset, a gap is refused.
+func testCommitFilesIdempotent(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	a := mustCreate(t, s, "a", 1)
+	pid, err := s.AllocateProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem := func(seq int32, records int64) metadata.BatchCommit {
+		return metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 8, ByteLength: 100, Records: records, MaxTimestamp: 10,
+			Producer: &metadata.ProducerBatch{ID: pid, Epoch: 0, FirstSequence: seq}}
+	}
+	plain := metadata.BatchCommit{TopicID: a.ID, Partition: 0, ByteOffset: 108, ByteLength: 100, Records: 1, MaxTimestamp: 10}
+	res, err := s.CommitFiles(ctx, []metadata.FileCommit{
+		{Key: "i1", Size: 1000, Batches: []metadata.BatchCommit{idem(0, 2), plain}},
+		{Key: "i2", Size: 1000, Batches: []metadata.BatchCommit{idem(2, 3)}},
+		{Key: "i3", Size: 1000, Batches: []metadata.BatchCommit{idem(0, 2), idem(9, 1)}},
+	})
+	if err != nil || len(res) != 3 {
+		t.Fatalf("CommitFiles = %+v, %v", res, err)
+	}
+	if r := res[0]; r.Err != nil || r.Batches[0].BaseOffset != 0 || r.Batches[1].BaseOffset != 2 {
+		t.Fatalf("file i1 = %+v, want offsets 0 and 2", r)
+	}
+	if r := res[1]; r.Err != nil || r.Batches[0].Err != nil || r.Batches[0].BaseOffset != 3 {
+		t.Fatalf("file i2 = %+v, want its batch, the producer's next sequence, at offset 3", r)
+	}
+	if r := res[2]; r.Err != nil || !r.Batches[0].Duplicate || r.Batches[0].BaseOffset != 0 || !errors.Is(r.Batches[1].Err, metadata.ErrOutOfOrderSequence) {
+		t.Fatalf("file i3 = %+v, want a duplicate at offset 0 and an out-of-order refusal", r)
+	}
+	if st, err := s.PartitionState(ctx, a.ID, 0); err != nil || st.HighWatermark != 6 {
+		t.Fatalf("PartitionState = %+v, %v; want high watermark 6", st, err)
+	}
+	if known, err := s.KnownFiles(ctx, []string{"i1", "i2", "i3"}); err != nil || !known["i1"] || !known["i2"] || known["i3"] {
+		t.Fatalf("KnownFiles = %v, %v; want i1 and i2 recorded, not i3 (it appended nothing)", known, err)
+	}
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"JournalMarks", testJournalMarks},
 		{"CommitFiles", testCommitFiles},
 		{"CommitFilesRacingRecovery", testCommitFilesRacingRecovery},
+		{"CommitFilesIdempotent", testCommitFilesIdempotent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,13 +105,17 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, err
 }
 
-// CommitFiles implements metadata.Log: one transaction for the group, in
-// 2 + 2n round trips for n files, and one commit (one WAL flush) instead
-// of n. The first round trip begins it, locks every partition of every
-// file in key order (so groups and single commits take their locks in
-// one global order, as CommitFile does) and reads which keys are
-// recorded; each file is then read and written as CommitFile does it,
-// without BEGIN and COMMIT; COMMIT ends the group.
+// CommitFiles implements metadata.Log in one transaction. The first round
+// trip begins it, locks every partition of every file in key order (the
+// global order every commit takes its locks in) and reads their next
+// offsets and which keys are recorded. Files without producer state (the
+// journal's: journaled batches carry no producer ID) are then sequenced
+// one after the other in memory, from those offsets, and all their
+// writes travel with COMMIT in a second round trip: two round trips and
+// one commit (one WAL flush) for the group, where CommitFile costs two
+// and one for each file. A group with producer state reads and writes
+// each file in two round trips, as CommitFile does, inside the one
+// transaction.
 func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -146,6 +150,13 @@ func (s *Store) commitFiles(ctx context.Context, files []metadata.FileCommit) ([
 	return out, err
 }
 
+// errRecordedMeanwhile fails a group one of whose keys another commit
+// recorded after the group read the recorded keys: the unique violation
+// has aborted the whole transaction, and a retry finds the key recorded.
+// It does not wrap metadata.ErrFileCommitted, which would say the group
+// was committed.
+var errRecordedMeanwhile = errors.New("a file of the group was recorded by another commit meanwhile; nothing committed")
+
 // commitGroup runs CommitFiles's transaction on conn. It leaves the
 // transaction open (for the caller's ROLLBACK) when it fails or when no
 // file appended anything.
@@ -156,11 +167,12 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 		all = append(all, files[i].Batches...)
 		keys[i] = files[i].Key
 	}
+	union := sequencer.NewPlan(all)
 	recorded := make(map[string]bool)
 	first := &pgx.Batch{}
 	first.Queue(`BEGIN`)
 	first.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	queueLockPartitions(first, sequencer.NewPlan(all))
+	queueLockPartitions(first, union)
 	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -174,6 +186,14 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	if err := conn.SendBatch(ctx, first).Close(); err != nil {
 		return nil, err
 	}
+	if err := resolveMissing(ctx, conn, union); err != nil {
+		return nil, err
+	}
+	writes := &pgx.Batch{}
+	var rows sequencer.CommitRows
+	if len(union.Producers) > 0 {
+		writes = nil
+	}
 	out := make([]metadata.FileResult, len(files))
 	wrote := false
 	for i, c := range files {
@@ -182,12 +202,17 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 			continue
 		}
 		var appended bool
-		res, err := sequencer.Commit(ctx, commitRows{conn: conn, file: c, group: true, wrote: &appended}, c)
+		if writes != nil {
+			rows = &memRows{union: union, batch: writes, file: c, wrote: &appended}
+		} else {
+			rows = commitRows{conn: conn, file: c, group: true, wrote: &appended}
+		}
+		res, err := sequencer.Commit(ctx, rows, c)
+		if errors.Is(err, metadata.ErrFileCommitted) {
+			return nil, fmt.Errorf("file %s: %w", c.Key, errRecordedMeanwhile)
+		}
 		if err != nil {
-			// Even ErrFileCommitted (a commit that recorded the key after
-			// the check above) has aborted the whole transaction: the
-			// caller retries the group, whose check then finds the key.
-			return nil, fmt.Errorf("file %s: %v", c.Key, err)
+			return nil, fmt.Errorf("file %s: %w", c.Key, err)
 		}
 		out[i].Batches = res
 		if appended {
@@ -197,10 +222,62 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	if !wrote {
 		return out, nil
 	}
-	if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
-		return nil, err
+	if writes == nil {
+		_, err := conn.Exec(ctx, `COMMIT`)
+		return out, err
+	}
+	writes.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
+			return nil, fmt.Errorf("write commit: %w", errRecordedMeanwhile)
+		}
+		return nil, fmt.Errorf("write commit: %w", checkFailure(err))
 	}
 	return out, nil
+}
+
+// memRows is CommitFiles's side of one file without producer state
+// (sequencer.CommitRows): it reads the partitions from the group's plan,
+// whose rows the transaction locked and read first and whose next
+// offsets it keeps as each file advances them, and queues the file's
+// writes into the group's write batch.
+type memRows struct {
+	union *sequencer.Plan
+	batch *pgx.Batch
+	file  metadata.FileCommit
+	wrote *bool
+}
+
+func (r *memRows) Read(ctx context.Context, p *sequencer.Plan) error {
+	for i := range p.Partitions {
+		pc := &p.Partitions[i]
+		j, ok := r.union.PartitionIndex(pc.PartitionKey)
+		if !ok {
+			return errors.New("group commit: a partition missing from the group")
+		}
+		if u := &r.union.Partitions[j]; u.Exists {
+			pc.Found(u.Next)
+		} else {
+			pc.Exists, pc.Missing = false, u.Missing
+		}
+	}
+	return nil
+}
+
+func (r *memRows) ProducerTxn(context.Context, int64) (metadata.Transaction, error) {
+	return metadata.Transaction{}, errors.New("group commit: a file without producer state asked for a transaction")
+}
+
+func (r *memRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	queueWrites(r.batch, p, r.file)
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; pc.Advanced() {
+			j, _ := r.union.PartitionIndex(pc.PartitionKey)
+			r.union.Partitions[j].Next = pc.Next
+		}
+	}
+	*r.wrote = true
+	return nil
 }
 
 // commitRows is PostgreSQL's side of one CommitFile
@@ -277,6 +354,24 @@ func checkFailure(err error) error {
 // Write implements sequencer.CommitRows with set-based statements over
 // column arrays, in one pipelined round trip that ends with COMMIT.
 func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	batch := &pgx.Batch{}
+	queueWrites(batch, p, r.file)
+	if r.group {
+		*r.wrote = true
+	} else {
+		batch.Queue(`COMMIT`)
+	}
+	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
+			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
+		}
+		return fmt.Errorf("write commit: %w", checkFailure(err))
+	}
+	return nil
+}
+
+// queueWrites queues the writes of file's sequenced plan p.
+func queueWrites(batch *pgx.Batch, p *sequencer.Plan, file metadata.FileCommit) {
 	var (
 		pTopic          [][16]byte
 		pPart           []int32
@@ -313,7 +408,6 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		}
 	}
 
-	batch := &pgx.Batch{}
 	// The compare-and-set on next_offset, checked in the statement, fails
 	// the commit loudly rather than write overlapping offsets should
 	// anything have moved a partition despite the row lock.
@@ -330,7 +424,7 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		SELECT t, p, b, e, f.id, o, l, n, ts, now()
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
-		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
+		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, file.Key, file.Size)
 	if len(up.topic) > 0 {
 		// Checked as the partitions are: a row that vanished would lose
 		// the producer's sequence state.
@@ -355,19 +449,7 @@ func (r commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
 	}
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
-	queueMarkJournal(batch, r.file.Journal)
-	if r.group {
-		*r.wrote = true
-	} else {
-		batch.Queue(`COMMIT`)
-	}
-	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
-		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
-			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
-		}
-		return fmt.Errorf("write commit: %w", checkFailure(err))
-	}
-	return nil
+	queueMarkJournal(batch, file.Journal)
 }
 
 // producerColumns are the column arrays of producer state rows to write.
