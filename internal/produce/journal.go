@@ -328,9 +328,16 @@ func (b *Batcher) commitJournaled(f *flush) ([]metadata.BatchResult, error) {
 		case <-b.ctx.Done():
 			return nil, b.ctx.Err()
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		// At most half a second: the next attempt is what finds the store
+		// back, and until then ripcord stays active; one attempt per
+		// half second is no load on a store that is down.
+		backoff = min(2*backoff, maxJournalBackoff)
 	}
 }
+
+// maxJournalBackoff is the longest wait between two commit attempts of
+// the journal.
+const maxJournalBackoff = 500 * time.Millisecond
 
 // groupOf returns f and the acknowledged flushes that follow it without a
 // gap in seal order, within the group bounds.
