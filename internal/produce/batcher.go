@@ -110,6 +110,14 @@ type Config struct {
 	JournalCommitMaxBatches int
 }
 
+// DefaultJournalCommitMaxFiles and DefaultJournalCommitMaxBatches bound
+// one store transaction that sequences journaled files, the batcher's
+// (Config.JournalCommitMaxFiles) and recovery's.
+const (
+	DefaultJournalCommitMaxFiles   = 64
+	DefaultJournalCommitMaxBatches = 16384
+)
+
 // DefaultJournalAckBound is Config.JournalAckBound's and
 // RecovererConfig.AckBound's default.
 const DefaultJournalAckBound = 10 * time.Second
@@ -143,10 +151,10 @@ func (c *Config) setDefaults() {
 		c.JournalAckBound = DefaultJournalAckBound
 	}
 	if c.JournalCommitMaxFiles <= 0 {
-		c.JournalCommitMaxFiles = 64
+		c.JournalCommitMaxFiles = DefaultJournalCommitMaxFiles
 	}
 	if c.JournalCommitMaxBatches <= 0 {
-		c.JournalCommitMaxBatches = 16384
+		c.JournalCommitMaxBatches = DefaultJournalCommitMaxBatches
 	}
 }
 

@@ -2,6 +2,7 @@ package produce_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -168,5 +169,49 @@ func TestJournalGroupsKeepOrderUnderLoad(t *testing.T) {
 	}
 	if n := e.log.largest.Load(); n < 2 {
 		t.Fatalf("no group of more than one file (largest %d)", n)
+	}
+}
+
+// Recovery also sequences a journal several files per store transaction,
+// in order, settling a file it cannot parse on its own between two
+// groups (it is dropped as corrupt), and commits nothing twice when it
+// runs again.
+func TestRecoveryCommitsInGroups(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("fast")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	var acked []string
+	for i := range 20 {
+		vs := produceAcked(t, b, topic, fmt.Sprintf("g%02d-", i), 1, 2, true)
+		if i != 7 {
+			acked = append(acked, vs...)
+		}
+	}
+	crash()
+	entries := e.entries()
+	slices.SortFunc(entries, func(x, y journal.Entry) int { return int(x.Sequence) - int(y.Sequence) })
+	if len(entries) != 20 {
+		t.Fatalf("%d journal entries, want 20", len(entries))
+	}
+	if err := e.bucket.Put(ctx, entries[7].File, []byte("not a segment file")); err != nil {
+		t.Fatal(err)
+	}
+	e.log.set(nil, nil)
+	rec := e.recoverer("node-1", b.Generation()+1, time.Second)
+	for range 2 {
+		if err := rec.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, txns := e.log.commits.Load(), e.log.txns.Load(); n != 19 || txns != 2 {
+		t.Fatalf("recovery committed %d files in %d store transactions, want 19 in 2 (the corrupt file between them)", n, txns)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
+	}
+	if n := len(e.pending()); n != 0 {
+		t.Fatalf("%d journaled files above the mark after recovery", n)
 	}
 }
