@@ -32,11 +32,13 @@ var ErrJournalLate = fmt.Errorf("%w: journaled file became durable too late to a
 //     (Config.LeaseState), and the flush must be durable within
 //     Config.JournalAckBound of its seal (see RecovererConfig.AckBound).
 //  3. The producers are answered: base offset -1, the batches are durable.
-//  4. In seal order with every other flush, CommitFile is retried until
-//     it succeeds or reports ErrFileCommitted (recovery got there first).
-//     The commit advances the generation's journal mark (metadata.
-//     JournalMark) in its own transaction: recovery skips every file at
-//     or below the mark, whatever has become of its file record since.
+//  4. In seal order with every other flush, its commit is retried until
+//     it succeeds or reports ErrFileCommitted (recovery got there first),
+//     alone or in a group with the acknowledged flushes that follow it
+//     (CommitFiles: see commitJournaled). The commit advances the
+//     generation's journal mark (metadata.JournalMark) in its own
+//     transaction: recovery skips every file at or below the mark,
+//     whatever has become of its file record since.
 //     Only this agent, while it holds its journal lease (CommitGate),
 //     commits its current generation's files. Nothing is deleted.
 //

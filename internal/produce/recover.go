@@ -60,9 +60,10 @@ type RecovererConfig struct {
 // each generation it may recover, that generation's objects, skipping
 // those at or below the generation's journal mark: they are sequenced,
 // whatever has become of their file records since (retention and
-// compaction delete them). The rest are committed in sequence order, each
-// commit advancing the mark in its own transaction, so a file is
-// committed once however often recovery runs. One agent's journal is
+// compaction delete them). The rest are committed in sequence order,
+// several files per store transaction (CommitFiles), each file advancing
+// the mark in the transaction that commits it, so a file is committed
+// once however often recovery runs. One agent's journal is
 // recovered at a time under that journal's lease ("journal/<agent>").
 //
 // Another agent's process may still be alive, cut off from the store, and
