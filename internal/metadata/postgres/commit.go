@@ -110,12 +110,15 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 // global order every commit takes its locks in) and reads their next
 // offsets and which keys are recorded. Files without producer state (the
 // journal's: journaled batches carry no producer ID) are then sequenced
-// one after the other in memory, from those offsets, and all their
-// writes travel with COMMIT in a second round trip: two round trips and
-// one commit (one WAL flush) for the group, where CommitFile costs two
-// and one for each file. A group with producer state reads and writes
-// each file in two round trips, as CommitFile does, inside the one
-// transaction.
+// one after the other in memory, from those offsets, and the group's
+// writes are merged (groupWrites: one statement each for the partitions'
+// next offsets, the files with their extents, the journal marks and the
+// notification, however many files) and travel with COMMIT in a second
+// round trip: two round trips, four statements and one commit (one WAL
+// flush) for the group, where CommitFile costs two round trips and as
+// many statements and one commit for each file. A group with producer
+// state reads and writes each file in two round trips, as CommitFile
+// does, inside the one transaction.
 func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -189,7 +192,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	if err := resolveMissing(ctx, conn, union); err != nil {
 		return nil, err
 	}
-	writes := &pgx.Batch{}
+	writes := &groupWrites{union: union}
 	var rows sequencer.CommitRows
 	if len(union.Producers) > 0 {
 		writes = nil
@@ -203,7 +206,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 		}
 		var appended bool
 		if writes != nil {
-			rows = &memRows{union: union, batch: writes, file: c, wrote: &appended}
+			rows = &memRows{writes: writes, file: c, wrote: &appended}
 		} else {
 			rows = commitRows{conn: conn, file: c, group: true, wrote: &appended}
 		}
@@ -226,8 +229,9 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 		_, err := conn.Exec(ctx, `COMMIT`)
 		return out, err
 	}
-	writes.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
+	batch := writes.queue()
+	batch.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return nil, fmt.Errorf("write commit: %w", errRecordedMeanwhile)
 		}
@@ -239,23 +243,23 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 // memRows is CommitFiles's side of one file without producer state
 // (sequencer.CommitRows): it reads the partitions from the group's plan,
 // whose rows the transaction locked and read first and whose next
-// offsets it keeps as each file advances them, and queues the file's
-// writes into the group's write batch.
+// offsets it keeps as each file advances them, and adds the file's
+// writes to the group's.
 type memRows struct {
-	union *sequencer.Plan
-	batch *pgx.Batch
-	file  metadata.FileCommit
-	wrote *bool
+	writes *groupWrites
+	file   metadata.FileCommit
+	wrote  *bool
 }
 
 func (r *memRows) Read(ctx context.Context, p *sequencer.Plan) error {
+	union := r.writes.union
 	for i := range p.Partitions {
 		pc := &p.Partitions[i]
-		j, ok := r.union.PartitionIndex(pc.PartitionKey)
+		j, ok := union.PartitionIndex(pc.PartitionKey)
 		if !ok {
 			return errors.New("group commit: a partition missing from the group")
 		}
-		if u := &r.union.Partitions[j]; u.Exists {
+		if u := &union.Partitions[j]; u.Exists {
 			pc.Found(u.Next)
 		} else {
 			pc.Exists, pc.Missing = false, u.Missing
@@ -269,15 +273,94 @@ func (r *memRows) ProducerTxn(context.Context, int64) (metadata.Transaction, err
 }
 
 func (r *memRows) Write(ctx context.Context, p *sequencer.Plan) error {
-	queueWrites(r.batch, p, r.file)
-	for i := range p.Partitions {
-		if pc := &p.Partitions[i]; pc.Advanced() {
-			j, _ := r.union.PartitionIndex(pc.PartitionKey)
-			r.union.Partitions[j].Next = pc.Next
-		}
-	}
+	r.writes.add(p, r.file)
 	*r.wrote = true
 	return nil
+}
+
+// groupWrites are the merged writes of a group's files without producer
+// state. The group's plan (union) holds each partition's next offset as
+// read (Start) and as the files sequenced so far leave it (Next).
+type groupWrites struct {
+	union *sequencer.Plan
+
+	keys  []string
+	sizes []int64
+	// The extents' columns; eKey names each one's file.
+	eKey            []string
+	eTopic          [][16]byte
+	ePart, eBatches []int32
+	eBase, eEnd     []int64
+	eOff, eLen, eTS []int64
+	marks           map[journalGen]uint64
+}
+
+type journalGen struct {
+	agent string
+	gen   uint64
+}
+
+// add takes one sequenced file's writes.
+func (w *groupWrites) add(p *sequencer.Plan, file metadata.FileCommit) {
+	w.keys, w.sizes = append(w.keys, file.Key), append(w.sizes, file.Size)
+	for _, e := range p.Extents {
+		pc := &p.Partitions[e.Part]
+		w.eKey, w.eTopic, w.ePart = append(w.eKey, file.Key), append(w.eTopic, pc.Topic), append(w.ePart, pc.Partition)
+		w.eBase, w.eEnd, w.eOff, w.eLen = append(w.eBase, e.BaseOffset), append(w.eEnd, e.EndOffset), append(w.eOff, e.ByteOffset), append(w.eLen, e.ByteLength)
+		w.eBatches, w.eTS = append(w.eBatches, e.Batches), append(w.eTS, e.MaxTimestamp)
+	}
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; pc.Advanced() {
+			j, _ := w.union.PartitionIndex(pc.PartitionKey)
+			w.union.Partitions[j].Next = pc.Next
+		}
+	}
+	if m := file.Journal; m != nil {
+		if w.marks == nil {
+			w.marks = make(map[journalGen]uint64)
+		}
+		k := journalGen{m.Agent, m.Generation}
+		w.marks[k] = max(w.marks[k], m.Sequence)
+	}
+}
+
+// queue returns the batch of the group's writes: each partition moved
+// from the offset the group read to the one its last file left, checked
+// as CommitFile checks it; the files and their extents; the journal
+// marks; one notification.
+func (w *groupWrites) queue() *pgx.Batch {
+	var (
+		pTopic        [][16]byte
+		pPart         []int32
+		pNext, pStart []int64
+	)
+	for i := range w.union.Partitions {
+		if pc := &w.union.Partitions[i]; pc.Advanced() {
+			pTopic, pPart, pNext, pStart = append(pTopic, pc.Topic), append(pPart, pc.Partition), append(pNext, pc.Next), append(pStart, pc.Start)
+		}
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic_id, partition, next, start)
+		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
+		RETURNING 1)
+		SELECT `+failUnless(`count(*) = $5`, `($5 - count(*)) || ' of ' || $5 || ' partitions moved during commit'`)+` FROM moved`,
+		pTopic, pPart, pNext, pStart, int64(len(pTopic)))
+	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) SELECT k, s, now() FROM unnest($10::text[], $11::bigint[]) AS g(k, s) RETURNING id, key)
+		INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		SELECT t, p, b, e, f.id, o, l, n, ts, now()
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[], $9::text[]) AS u(t, p, b, e, o, l, n, ts, k)
+		JOIN f ON f.key = u.k`,
+		w.eTopic, w.ePart, w.eBase, w.eEnd, w.eOff, w.eLen, w.eBatches, w.eTS, w.eKey, w.keys, w.sizes)
+	for k, seq := range w.marks {
+		batch.Queue(sqlMarkJournal, k.agent, int64(k.gen), int64(seq))
+	}
+	notice := make([]metadata.TopicPartition, len(pTopic))
+	for i := range pTopic {
+		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
+	}
+	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
+	return batch
 }
 
 // commitRows is PostgreSQL's side of one CommitFile
