@@ -307,12 +307,21 @@ type flush struct {
 	// the file). Guarded by Batcher.mu.
 	grouped  bool
 	groupRes []metadata.BatchResult
+	// committed is closed (endTurn) once the flush has finished
+	// committing, by its run goroutine or, for a flush an earlier one
+	// committed in its group, by that one: the next flush's turn then
+	// comes without waiting for each flush of the group to wake up.
+	committed chan struct{}
+	endOnce   sync.Once
 	// sources counts the Submits of each connection in this flush;
 	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
 	sources   map[*Source]int
 	anonymous int
 	early     bool // its timer was moved forward by EarlySeal
 }
+
+// endTurn closes f.committed, once.
+func (f *flush) endTurn() { f.endOnce.Do(func() { close(f.committed) }) }
 
 // New returns a Batcher. onCommit, if non-nil, is called after every
 // successful commit with the partitions that got data (fetch.Notifier's
@@ -600,15 +609,15 @@ func (b *Batcher) sealLocked(lane int) {
 		b.prevSources[src] = struct{}{}
 	}
 	prev := b.lastCommitted
-	committed := make(chan struct{})
-	b.lastCommitted = committed
+	f.committed = make(chan struct{})
+	b.lastCommitted = f.committed
 	b.wg.Add(1)
-	go b.run(f, prev, committed)
+	go b.run(f, prev)
 }
 
 // run uploads and commits one sealed flush; a journaled flush is
 // acknowledged in between (see journal.go).
-func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
+func (b *Batcher) run(f *flush, prev <-chan struct{}) {
 	defer b.wg.Done()
 	f.results = make([]Result, len(f.batches))
 	stampLogAppendTime(f.batches, f.sealed)
@@ -673,7 +682,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	default:
 		results, commitErr = b.commitClassic(f, key, size, commits, prev)
 	}
-	close(committed)
+	f.endTurn()
 
 	if commitErr != nil {
 		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "journaled", f.journaled, "err", commitErr)

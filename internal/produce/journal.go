@@ -284,7 +284,8 @@ const commitAttemptTimeout = 10 * time.Second
 // (Batcher.ready; up to Config.JournalCommitMaxFiles and
 // JournalCommitMaxBatches) and commits them all in one store transaction
 // (Log.CommitFiles), in seal order, each file with its own journal mark.
-// A flush so committed finds its results when its own turn comes. Only
+// A flush so committed finds its results when its own turn comes; the
+// turn after the group's last flush comes at once (settleGroup). Only
 // the flush whose turn it is commits, so groups never overlap, and a
 // flush that is not acknowledged (a classic one, or one still being
 // made durable) ends the group: no file is sequenced before one sealed
@@ -419,6 +420,11 @@ func (b *Batcher) settleGroup(group []*flush, results [][]metadata.BatchResult) 
 		delete(b.ready, g.seq)
 	}
 	b.mu.Unlock()
+	// Every flush of the group is committed: the turn passes to the one
+	// after it now, in order, while each finishes on its own goroutine.
+	for _, g := range group[1:] {
+		g.endTurn()
+	}
 }
 
 // commitClassic commits a classic flush after prev. With ripcord, a
