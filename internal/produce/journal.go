@@ -247,13 +247,11 @@ func (b *Batcher) failEarly(f *flush, err error) {
 	close(f.durable)
 }
 
-// unjournal stops counting f once its file is committed and, for a
-// ripcord flush, deletes its entry in the background, off the commit
-// order's critical path (a lightning flush's file is its own entry and
-// stays). (The caller is a flush goroutine, so the WaitGroup is above
-// zero.)
-func (b *Batcher) unjournal(f *flush, key string) {
-	b.forget(f)
+// deleteEntry deletes, for a ripcord flush whose file is committed, its
+// entry in the background, off the commit order's critical path (a
+// lightning flush's file is its own entry and stays). (The caller is a
+// flush goroutine, so the WaitGroup is above zero.)
+func (b *Batcher) deleteEntry(f *flush, key string) {
 	if f.journaled {
 		return
 	}
@@ -263,11 +261,16 @@ func (b *Batcher) unjournal(f *flush, key string) {
 
 func (b *Batcher) forget(f *flush) {
 	b.mu.Lock()
+	b.forgetLocked(f)
+	b.mu.Unlock()
+}
+
+// forgetLocked stops counting f in the journal.
+func (b *Batcher) forgetLocked(f *flush) {
 	if _, ok := b.journal[f]; ok {
 		delete(b.journal, f)
 		b.journalBytes -= int64(f.bytes)
 	}
-	b.mu.Unlock()
 }
 
 // commitAttemptTimeout bounds one commit attempt of a journaled flush, so
@@ -315,7 +318,6 @@ func (b *Batcher) commitJournaled(f *flush) ([]metadata.BatchResult, error) {
 		cancel()
 		if err == nil {
 			b.settleGroup(group, results)
-			b.ripcordOff()
 			return results[0], nil
 		}
 		if b.ctx.Err() != nil {
@@ -402,11 +404,23 @@ func (b *Batcher) commitGroup(ctx context.Context, group []*flush) ([][]metadata
 }
 
 // settleGroup accounts for a committed group: its flushes leave the
-// journal (a ripcord flush's entry is deleted) and each but the first,
-// which is the caller's, gets its results for its turn.
+// journal, and ripcord ends if the journal is empty, at once (JournalStats
+// never shows an empty journal with ripcord still active after a
+// commit); each flush but the first, which is the caller's, gets its
+// results for its turn; ripcord flushes' entries are deleted.
 func (b *Batcher) settleGroup(group []*flush, results [][]metadata.BatchResult) {
+	b.mu.Lock()
 	for i, g := range group {
-		b.unjournal(g, g.commit.Key)
+		b.forgetLocked(g)
+		if i > 0 {
+			g.grouped, g.groupRes = true, results[i]
+			delete(b.ready, g.seq)
+		}
+	}
+	b.ripcordOffLocked()
+	b.mu.Unlock()
+	for i, g := range group {
+		b.deleteEntry(g, g.commit.Key)
 		for j := range results[i] {
 			if err := results[i][j].Err; err != nil {
 				b.metrics.journalRefused.Inc()
@@ -414,12 +428,6 @@ func (b *Batcher) settleGroup(group []*flush, results [][]metadata.BatchResult) 
 			}
 		}
 	}
-	b.mu.Lock()
-	for i, g := range group[1:] {
-		g.grouped, g.groupRes = true, results[i+1]
-		delete(b.ready, g.seq)
-	}
-	b.mu.Unlock()
 	// Every flush of the group is committed: the turn passes to the one
 	// after it now, in order, while each finishes on its own goroutine.
 	for _, g := range group[1:] {
@@ -499,6 +507,10 @@ func (b *Batcher) ripcordOn(cause error) {
 func (b *Batcher) ripcordOff() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.ripcordOffLocked()
+}
+
+func (b *Batcher) ripcordOffLocked() {
 	if !b.ripcordActive || len(b.journal) > 0 {
 		return
 	}
