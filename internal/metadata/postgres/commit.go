@@ -252,20 +252,7 @@ type memRows struct {
 }
 
 func (r *memRows) Read(ctx context.Context, p *sequencer.Plan) error {
-	union := r.writes.union
-	for i := range p.Partitions {
-		pc := &p.Partitions[i]
-		j, ok := union.PartitionIndex(pc.PartitionKey)
-		if !ok {
-			return errors.New("group commit: a partition missing from the group")
-		}
-		if u := &union.Partitions[j]; u.Exists {
-			pc.Found(u.Next)
-		} else {
-			pc.Exists, pc.Missing = false, u.Missing
-		}
-	}
-	return nil
+	return p.ReadFrom(r.writes.union)
 }
 
 func (r *memRows) ProducerTxn(context.Context, int64) (metadata.Transaction, error) {
@@ -309,12 +296,7 @@ func (w *groupWrites) add(p *sequencer.Plan, file metadata.FileCommit) {
 		w.eBase, w.eEnd, w.eOff, w.eLen = append(w.eBase, e.BaseOffset), append(w.eEnd, e.EndOffset), append(w.eOff, e.ByteOffset), append(w.eLen, e.ByteLength)
 		w.eBatches, w.eTS = append(w.eBatches, e.Batches), append(w.eTS, e.MaxTimestamp)
 	}
-	for i := range p.Partitions {
-		if pc := &p.Partitions[i]; pc.Advanced() {
-			j, _ := w.union.PartitionIndex(pc.PartitionKey)
-			w.union.Partitions[j].Next = pc.Next
-		}
-	}
+	p.AdvanceGroup(w.union)
 	if m := file.Journal; m != nil {
 		if w.marks == nil {
 			w.marks = make(map[journalGen]uint64)
