@@ -100,7 +100,23 @@ type Config struct {
 	// a journal, so that no acknowledged file it has not seen can sort
 	// before one it sequences.
 	JournalAckBound time.Duration
+	// JournalCommitMaxFiles and JournalCommitMaxBatches bound one store
+	// transaction that sequences the journal's backlog: the flush whose
+	// turn it is to commit takes along the acknowledged flushes that
+	// follow it in seal order, up to this many files and batches
+	// (defaults 64 and 16384), in one Log.CommitFiles. 1 file commits
+	// each journaled flush on its own.
+	JournalCommitMaxFiles   int
+	JournalCommitMaxBatches int
 }
+
+// DefaultJournalCommitMaxFiles and DefaultJournalCommitMaxBatches bound
+// one store transaction that sequences journaled files, the batcher's
+// (Config.JournalCommitMaxFiles) and recovery's.
+const (
+	DefaultJournalCommitMaxFiles   = 64
+	DefaultJournalCommitMaxBatches = 16384
+)
 
 // DefaultJournalAckBound is Config.JournalAckBound's and
 // RecovererConfig.AckBound's default.
@@ -133,6 +149,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.JournalAckBound <= 0 {
 		c.JournalAckBound = DefaultJournalAckBound
+	}
+	if c.JournalCommitMaxFiles <= 0 {
+		c.JournalCommitMaxFiles = DefaultJournalCommitMaxFiles
+	}
+	if c.JournalCommitMaxBatches <= 0 {
+		c.JournalCommitMaxBatches = DefaultJournalCommitMaxBatches
 	}
 }
 
@@ -230,6 +252,10 @@ type Batcher struct {
 	// they were acknowledged and their size.
 	journal      map[*flush]time.Time
 	journalBytes int64
+	// ready holds, by seq, the acknowledged flushes whose commit has not
+	// started: the flush whose turn it is takes the ones that follow it
+	// into its store transaction (see commitJournaled).
+	ready map[uint64]*flush
 	// markerPut is set once this process's journal generation marker is
 	// in the bucket (see internal/journal) while the journal lease was
 	// surely held, markerLapses the lease's lapse count then.
@@ -271,12 +297,30 @@ type flush struct {
 	durable   chan struct{}
 	// acked is set, by the run goroutine only, once durable is closed.
 	acked bool
+	// commit is the flush's file commit (its journal mark included),
+	// set by the run goroutine before the flush is acknowledged and read,
+	// after that, by the flush that commits it.
+	commit *metadata.FileCommit
+	// grouped is set once an earlier flush committed this one along
+	// with its own, groupRes to its results (nil: recovery had committed
+	// the file). Guarded by Batcher.mu.
+	grouped  bool
+	groupRes []metadata.BatchResult
+	// committed is closed (endTurn) once the flush has finished
+	// committing, by its run goroutine or, for a flush an earlier one
+	// committed in its group, by that one: the next flush's turn then
+	// comes without waiting for each flush of the group to wake up.
+	committed chan struct{}
+	endOnce   sync.Once
 	// sources counts the Submits of each connection in this flush;
 	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
 	sources   map[*Source]int
 	anonymous int
 	early     bool // its timer was moved forward by EarlySeal
 }
+
+// endTurn closes f.committed, once.
+func (f *flush) endTurn() { f.endOnce.Do(func() { close(f.committed) }) }
 
 // New returns a Batcher. onCommit, if non-nil, is called after every
 // successful commit with the partitions that got data (fetch.Notifier's
@@ -305,6 +349,7 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 		lastCommitted: done,
 		ripcord:       make(chan struct{}),
 		journal:       make(map[*flush]time.Time),
+		ready:         make(map[uint64]*flush),
 	}
 	m.watchJournal(b)
 	return b
@@ -569,15 +614,15 @@ func (b *Batcher) sealLocked(lane int) {
 		b.prevSources[src] = struct{}{}
 	}
 	prev := b.lastCommitted
-	committed := make(chan struct{})
-	b.lastCommitted = committed
+	f.committed = make(chan struct{})
+	b.lastCommitted = f.committed
 	b.wg.Add(1)
-	go b.run(f, prev, committed)
+	go b.run(f, prev)
 }
 
 // run uploads and commits one sealed flush; a journaled flush is
 // acknowledged in between (see journal.go).
-func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
+func (b *Batcher) run(f *flush, prev <-chan struct{}) {
 	defer b.wg.Done()
 	f.results = make([]Result, len(f.batches))
 	stampLogAppendTime(f.batches, f.sealed)
@@ -616,6 +661,10 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		key = journal.FileKey(b.cfg.Agent, b.gen, f.seq, key[strings.LastIndexByte(key, '/')+1:])
 	}
 	commits := commitsOf(f.batches, positions)
+	if b.cfg.Agent != "" {
+		f.commit = &metadata.FileCommit{Key: key, Size: size, Batches: commits,
+			Journal: &metadata.JournalMark{Agent: b.cfg.Agent, Generation: b.gen, Sequence: f.seq}}
+	}
 
 	var uploadErr error
 	if f.journaled {
@@ -634,11 +683,11 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		<-prev
 	case f.journaled:
 		<-prev
-		results, commitErr = b.commitJournaled(f, key, size, commits)
+		results, commitErr = b.commitJournaled(f)
 	default:
 		results, commitErr = b.commitClassic(f, key, size, commits, prev)
 	}
-	close(committed)
+	f.endTurn()
 
 	if commitErr != nil {
 		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "journaled", f.journaled, "err", commitErr)

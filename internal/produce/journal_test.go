@@ -23,15 +23,20 @@ import (
 
 var errStoreDown = errors.New("test: metadata store down")
 
-// faultyLog is a real SQLite store whose CommitFile can be made to fail or
-// to wait, as a metadata store that is down or stalled would.
+// faultyLog is a real SQLite store whose CommitFile and CommitFiles can be
+// made to fail or to wait, as a metadata store that is down or stalled
+// would.
 type faultyLog struct {
 	*sqlite.Store
 	mu   sync.Mutex // guards fail and hold
 	fail error
 	hold chan struct{}
-	// commits counts successful CommitFile calls.
+	// commits counts the files committed; txns the calls (store
+	// transactions) that committed any.
 	commits atomic.Int64
+	txns    atomic.Int64
+	// largest is the most files one CommitFiles call committed.
+	largest atomic.Int64
 }
 
 func (l *faultyLog) set(fail error, hold chan struct{}) {
@@ -40,7 +45,8 @@ func (l *faultyLog) set(fail error, hold chan struct{}) {
 	l.mu.Unlock()
 }
 
-func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+// fault waits while the store is held and returns its failure.
+func (l *faultyLog) fault(ctx context.Context) error {
 	l.mu.Lock()
 	fail, hold := l.fail, l.hold
 	l.mu.Unlock()
@@ -48,15 +54,46 @@ func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]me
 		select {
 		case <-hold:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	if fail != nil {
-		return nil, fail
+	return fail
+}
+
+func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	if err := l.fault(ctx); err != nil {
+		return nil, err
 	}
 	res, err := l.Store.CommitFile(ctx, c)
 	if err == nil {
 		l.commits.Add(1)
+		l.txns.Add(1)
+	}
+	return res, err
+}
+
+func (l *faultyLog) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	if err := l.fault(ctx); err != nil {
+		return nil, err
+	}
+	res, err := l.Store.CommitFiles(ctx, files)
+	if err == nil {
+		n := 0
+		for _, r := range res {
+			if r.Err == nil {
+				n++
+			}
+		}
+		if n > 0 {
+			l.commits.Add(int64(n))
+			l.txns.Add(1)
+			for {
+				old := l.largest.Load()
+				if int64(n) <= old || l.largest.CompareAndSwap(old, int64(n)) {
+					break
+				}
+			}
+		}
 	}
 	return res, err
 }

@@ -57,6 +57,9 @@ func Run(t *testing.T, open Opener) {
 		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
 		{"JournalMarks", testJournalMarks},
+		{"CommitFiles", testCommitFiles},
+		{"CommitFilesRacingRecovery", testCommitFilesRacingRecovery},
+		{"CommitFilesIdempotent", testCommitFilesIdempotent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
