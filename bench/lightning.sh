@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # bench/lightning.sh: produce latency of a lightning topic against a classic
 # topic on one agent, in the same run, alternating, ROUNDS times each;
-# prints every run's p50/p99, the load average when it started, the
-# bucket's PUT p99 during it (from the agent's
-# sluice_bucket_request_seconds{op="put"}, interpolated within its
+# prints every run's client p50/p99 per record (from its Produce call: what
+# the application sees) and per produce request (write to response: the
+# broker's share; the difference is the records' wait in the client, of
+# which the requests' wait for their write is shown apart), the
+# load average when it started, the bucket's PUT p99 during it (from the
+# agent's sluice_bucket_request_seconds{op="put"}, interpolated within its
 # doubling buckets, so roughly) and the medians. docs/performance.md
 # quotes its output.
 #
@@ -17,9 +20,18 @@
 #   ROUNDS=5 RECORDS=20000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4
 #   RATE=2000 (records/s over all producers: latency, not throughput)
 #   BATCH_TIMEOUT=5ms LINGER=0s SLUICE_AGENT_FLAGS="" BUCKET=dir
-#   SLUICE_BIN (use this binary instead of building one)
+#   SLUICE_BIN (run the agent from this binary instead of building one)
+#   BENCH_BIN (run `sluice bench` from this binary; default: the one
+#   built from this tree, so that two agents are measured by one client)
 #   MAX_INFLIGHT=0 (the client's produce requests in flight per broker;
-#   0: franz-go's default, 1 without idempotence)
+#   0: franz-go's default, 1 without idempotence; a list such as "1 5"
+#   runs both topic types with each value every round)
+#   LABEL=run RESULTS=file: append each run's JSON line, tagged with
+#   LABEL, to file and summarise every line in it, so that invocations
+#   with different binaries alternate into one table:
+#     for r in 1 2 3; do for b in base new; do
+#       LABEL=$b SLUICE_BIN=/tmp/$b ROUNDS=1 RESULTS=/tmp/l.jsonl bench/lightning.sh
+#     done; done
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,6 +47,7 @@ LINGER=${LINGER:-0s}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 BUCKET=${BUCKET:-dir}
 MAX_INFLIGHT=${MAX_INFLIGHT:-0}
+LABEL=${LABEL:-run}
 
 work=$(mktemp -d)
 pid=""
@@ -48,7 +61,10 @@ cleanup() {
 }
 trap cleanup EXIT
 sluice=${SLUICE_BIN:-$work/sluice}
-[[ -n ${SLUICE_BIN:-} ]] || go build -o "$sluice" ./cmd/sluice
+benchbin=${BENCH_BIN:-$work/sluice}
+if [[ -z ${SLUICE_BIN:-} || -z ${BENCH_BIN:-} ]]; then go build -o "$work/sluice" ./cmd/sluice; fi
+results=${RESULTS:-$work/results.jsonl}
+runid=$(date +%s%N)
 kport=$(free_port)
 hport=$(free_port)
 case $BUCKET in
@@ -84,19 +100,20 @@ wait_port "$kport"
 
 metrics() { curl -sf "http://127.0.0.1:$hport/metrics" | grep -E '^sluice_(bucket_request|produce_ack)_seconds_bucket' || true; }
 
-results=$work/results.jsonl
 for round in $(seq "$ROUNDS"); do
+	for inflight in $MAX_INFLIGHT; do
 	for type in classic lightning; do
 		metrics >"$work/before"
 		load=$(cut -d' ' -f1 /proc/loadavg)
-		"$sluice" bench produce --brokers "127.0.0.1:$kport" -q --topic "bench-$type" --topic-type "$type" \
+		"$benchbin" bench produce --brokers "127.0.0.1:$kport" -q --topic "bench-$type" --topic-type "$type" \
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
-			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$MAX_INFLIGHT" >"$work/run.json"
+			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$inflight" >"$work/run.json"
 		metrics >"$work/after"
-		python3 - "$type" "$round" "$load" "$work/before" "$work/after" "$work/run.json" >>"$results" <<'PY'
+		python3 - "$type" "$runid-$round" "$load" "$work/before" "$work/after" "$work/run.json" "$LABEL" "$inflight" "$BUCKET" >>"$results" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[6]))
-r["type"], r["round"], r["load"] = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+r["type"], r["round"], r["load"] = sys.argv[1], sys.argv[2], float(sys.argv[3])
+r["label"], r["max_inflight"], r["bucket"] = sys.argv[7], int(sys.argv[8]), sys.argv[9]
 def hist(path, series):
     h = {}
     for line in open(path):
@@ -130,6 +147,7 @@ r["bucket_ops"] = ops
 print(json.dumps(r))
 PY
 	done
+	done
 done
 
 python3 - "$results" <<'PY'
@@ -137,26 +155,46 @@ import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 def ms(v):
     return "-" if v is None else f"{v:.1f}"
-print("round  type       p50_ms   p99_ms  records/s  load  bucket_put_p99  agent_ack_p50/p99 (seal to ack, ms)")
+def req(r, k, what="produce_request_latency"):
+    return (r.get(what) or {}).get(k)
+print("label     inflight type       p50_ms   p99_ms  req_p50  req_p99  wait_p99  load  bucket_put_p99  agent_ack_p50/p99 (seal to ack, ms)")
 for r in runs:
     l = r["produce_latency"]
-    print(f'{r["round"]:5}  {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {r["records_per_s"]:10.0f} {r["load"]:5.1f} {ms(r["bucket_put_p99_ms"]):>14}  {ms(r["agent_ack_p50_ms"])} / {ms(r["agent_ack_p99_ms"])}')
+    print(f'{r.get("label", "run"):9} {r.get("max_inflight", 0):8} {r["type"]:9} {l["p50_ms"]:8.2f} {l["p99_ms"]:8.2f} {ms(req(r, "p50_ms")):>8} {ms(req(r, "p99_ms")):>8}'
+          f' {ms(req(r, "p99_ms", "produce_request_write_wait")):>9}'
+          f' {r["load"]:5.1f} {ms(r["bucket_put_p99_ms"]):>14}  {ms(r["agent_ack_p50_ms"])} / {ms(r["agent_ack_p99_ms"])}')
     print("       bucket requests during the run (count, p50 ms, p99 ms): " +
           "  ".join(f"{op} {v[0]} {v[1]} {v[2]}" for op, v in r.get("bucket_ops", {}).items()))
-med = {}
-for t in ("classic", "lightning"):
-    rs = [r for r in runs if r["type"] == t]
-    ls = [r["produce_latency"] for r in rs]
-    def mid(key):
-        v = [r[key] for r in rs if r[key] is not None]
-        return statistics.median(v) if v else float("nan")
-    med[t] = (statistics.median(l["p50_ms"] for l in ls), statistics.median(l["p99_ms"] for l in ls), mid("agent_ack_p99_ms"))
-    print(f'median {t:9} p50 {med[t][0]:.2f} ms  p99 {med[t][1]:.2f} ms  bucket PUT p99 {mid("bucket_put_p99_ms"):.1f} ms'
-          f'  agent seal-to-ack p50 {mid("agent_ack_p50_ms"):.1f} p99 {med[t][2]:.1f} ms')
-ratios = sorted(rl["produce_latency"]["p99_ms"] / rc["produce_latency"]["p99_ms"]
-                for rc in runs if rc["type"] == "classic"
-                for rl in runs if rl["type"] == "lightning" and rl["round"] == rc["round"])
-print(f'lightning/classic: p50 {med["lightning"][0]/med["classic"][0]:.2f}  p99 {med["lightning"][1]/med["classic"][1]:.2f}'
-      f'  (same-round p99 ratios {", ".join(f"{x:.2f}" for x in ratios)}); agent seal-to-ack p99 {med["lightning"][2]/med["classic"][2]:.2f}')
+def mid(rs, f):
+    v = [f(r) for r in rs]
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else float("nan")
+groups = sorted({(r.get("label", "run"), r.get("max_inflight", 0)) for r in runs})
+for label, inflight in groups:
+    g = [r for r in runs if r.get("label", "run") == label and r.get("max_inflight", 0) == inflight]
+    med = {}
+    for t in ("classic", "lightning"):
+        rs = [r for r in g if r["type"] == t]
+        if not rs:
+            continue
+        med[t] = {k: mid(rs, f) for k, f in {
+            "p50": lambda r: r["produce_latency"]["p50_ms"], "p99": lambda r: r["produce_latency"]["p99_ms"],
+            "req50": lambda r: req(r, "p50_ms"), "req99": lambda r: req(r, "p99_ms"),
+            "wait99": lambda r: req(r, "p99_ms", "produce_request_write_wait"),
+            "reqgap": lambda r: req(r, "p99_ms") - r["bucket_put_p99_ms"] if req(r, "p99_ms") is not None and r["bucket_put_p99_ms"] is not None else None,
+            "put99": lambda r: r["bucket_put_p99_ms"], "ack50": lambda r: r["agent_ack_p50_ms"], "ack99": lambda r: r["agent_ack_p99_ms"],
+            "gap": lambda r: r["produce_latency"]["p99_ms"] - r["bucket_put_p99_ms"] if r["bucket_put_p99_ms"] is not None else None,
+        }.items()}
+        m = med[t]
+        print(f'median {label} inflight {inflight} {t:9} ({len(rs)} runs) p50 {m["p50"]:.2f} p99 {m["p99"]:.2f} ms'
+              f'  request p50 {m["req50"]:.2f} p99 {m["req99"]:.2f} ms (write wait p99 {m["wait99"]:.2f})  bucket PUT p99 {m["put99"]:.1f} ms'
+              f'  agent seal-to-ack p50 {m["ack50"]:.1f} p99 {m["ack99"]:.1f} ms  (p99 - PUT p99 per run, medians: record {m["gap"]:+.1f} ms, request {m["reqgap"]:+.1f} ms)')
+    if len(med) == 2:
+        ratios = sorted(rl["produce_latency"]["p99_ms"] / rc["produce_latency"]["p99_ms"]
+                        for rc in g if rc["type"] == "classic"
+                        for rl in g if rl["type"] == "lightning" and rl["round"] == rc["round"])
+        print(f'  {label} inflight {inflight} lightning/classic: p50 {med["lightning"]["p50"]/med["classic"]["p50"]:.2f}'
+              f'  p99 {med["lightning"]["p99"]/med["classic"]["p99"]:.2f}'
+              f'  (same-round p99 ratios {", ".join(f"{x:.2f}" for x in ratios)}); agent seal-to-ack p99 {med["lightning"]["ack99"]/med["classic"]["ack99"]:.2f}')
 print(f'load average {min(r["load"] for r in runs):.1f}-{max(r["load"] for r in runs):.1f}')
 PY

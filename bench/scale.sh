@@ -18,7 +18,8 @@
 #                           to compare agent builds under the same client
 #   SLUICE_AGENT_FLAGS=""   extra `sluice agent` flags
 #   PG_OPTS="-c fsync=on"   extra PostgreSQL server options
-#   PPROF_SECONDS=0         >0: take a CPU profile of the agent during the load
+#   PPROF_SECONDS=0         >0: take a CPU profile of the agent during the load,
+#   PPROF_DELAY=2           starting this many seconds into it
 #
 # PostgreSQL runs from /usr/lib/postgresql/*/bin (as user postgres when run
 # as root). Not part of `make test`: run it with `make bench-scale`.
@@ -37,6 +38,7 @@ ROUNDS=${ROUNDS:-2}
 SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 PG_OPTS=${PG_OPTS:-}
 PPROF_SECONDS=${PPROF_SECONDS:-0}
+PPROF_DELAY=${PPROF_DELAY:-2}
 OUT=${OUT:-bench-out/scale-$(date -u +%Y%m%dT%H%M%SZ)}
 
 mkdir -p "$OUT/bin"
@@ -110,8 +112,20 @@ run_one() {
 	AGENT_PID=$!
 	wait_port "$port"
 	if ((PPROF_SECONDS > 0)); then
-		(sleep 20 && curl -s -o "$OUT/cpu-$store-$size-$round.pprof" \
-			"http://127.0.0.1:$http/debug/pprof/profile?seconds=$PPROF_SECONDS") &
+		# Profile the load: start once the bench has timed Metadata (the
+		# line it prints next to bench.log), which follows the topics'
+		# creation however long that took.
+		local seen
+		seen=$(grep -c '^metadata for all topics' "$OUT/bench.log" 2>/dev/null || true)
+		(
+			while (($(grep -c '^metadata for all topics' "$OUT/bench.log" 2>/dev/null || true) <= ${seen:-0})); do
+				kill -0 "$AGENT_PID" 2>/dev/null || exit 0
+				sleep 1
+			done
+			sleep "$PPROF_DELAY"
+			curl -s -o "$OUT/cpu-$store-$size-$round.pprof" \
+				"http://127.0.0.1:$http/debug/pprof/profile?seconds=$PPROF_SECONDS"
+		) &
 	fi
 	local line
 	line=$("$SLUICE" bench scale --brokers "127.0.0.1:$port" --topics $((size / PER_TOPIC)) \
@@ -162,12 +176,16 @@ def g(*path):
             r = r[p]
         return r
     return f
-print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | records/s taken | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB | load |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| store | partitions | commit 1000+ p50 / p99 ms (n) | commit all p50 / p99 ms | records/s taken | agent CPU µs/record | Metadata during load: n, total s | Metadata all p50 ms | fetch 1,000 caught-up p50 ms | agent RSS MiB | store MiB | load |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+def mdtotal(r):
+    q = r.get("metadata_during_load")
+    return q["count"] * q["mean_ms"] / 1000 if q else None
 for store, parts in keys:
     rs = [r for r in runs if r.get("ok") and r["store"] == store and r["partitions"] == parts]
     print(f"| {store} | {parts:,} | {med(rs, g('commits','1000+','p50_ms')):.1f} / {med(rs, g('commits','1000+','p99_ms')):.1f} ({med(rs, g('commits','1000+','count')):.0f}) "
           f"| {med(rs, g('commits','all','p50_ms')):.1f} / {med(rs, g('commits','all','p99_ms')):.1f} | {med(rs, g('records_per_s')):,.0f} "
+          f"| {med(rs, g('agent_cpu_us_per_record')):.0f} | {med(rs, g('metadata_during_load','count')):.0f}, {med(rs, mdtotal):.1f} "
           f"| {med(rs, g('metadata_all','p50_ms')):.1f} | {med(rs, g('fetch_caught_up','p50_ms')):.1f} "
           f"| {med(rs, g('agent_vmrss_bytes'))/2**20:.0f} | {med(rs, g('store_bytes'))/2**20:.1f} "
           f"| {min(r.get('load_start', 0) for r in rs):.0f}-{max(r.get('load_end', 0) for r in rs):.0f} |")

@@ -200,7 +200,11 @@ deletion job takes, so it never races them.`,
 				fmt.Fprintf(out, "INDEX %s\n", m)
 			}
 			for _, o := range rep.Orphans {
-				fmt.Fprintf(out, "UNREFERENCED %s (age %s)\n", o.Key, o.Age.Round(time.Second))
+				if o.Journaled {
+					fmt.Fprintf(out, "UNREFERENCED %s (age %s, journaled: waits to be sequenced)\n", o.Key, o.Age.Round(time.Second))
+				} else {
+					fmt.Fprintf(out, "UNREFERENCED %s (age %s)\n", o.Key, o.Age.Round(time.Second))
+				}
 			}
 			if deleteOrphans {
 				reg := prometheus.NewRegistry()

@@ -525,7 +525,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Interval: leaseTTL / 3, LeaseTTL: leaseTTL, AckBound: cfg.Produce.JournalAckBound,
 	}, a.store, a.bucket, notifier.Notify, produceMetrics, a.logger)
 	if cfg.Cache.Produced {
-		a.batcher.OnWritten(int(a.cache.BlockSize()), a.cache.Put)
+		a.batcher.OnWritten(a.cache.Put)
 	}
 	a.events.Start(a.batcher)
 	a.txn = txn.New(cfg.Txn, a.store, a.batcher, a.registry, txn.NewMetrics(a.metrics), a.logger)

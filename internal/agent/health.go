@@ -216,6 +216,17 @@ type observedLog struct {
 
 func (o observedLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	res, err := o.Log.CommitFile(ctx, c)
+	o.observe(ctx, err)
+	return res, err
+}
+
+func (o observedLog) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	res, err := o.Log.CommitFiles(ctx, files)
+	o.observe(ctx, err)
+	return res, err
+}
+
+func (o observedLog) observe(ctx context.Context, err error) {
 	observed := err
 	if errors.Is(err, metadata.ErrFileCommitted) {
 		observed = nil // an answer from a working store
@@ -223,5 +234,4 @@ func (o observedLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]m
 	if observed == nil || ctx.Err() == nil || errors.Is(observed, context.DeadlineExceeded) {
 		o.h.report("metadata", observed)
 	}
-	return res, err
 }

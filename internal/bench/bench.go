@@ -140,8 +140,17 @@ type Result struct {
 	MBPerSec    float64 `json:"mb_per_s"` // 10^6 bytes of record values per second
 	RecordsPerS float64 `json:"records_per_s"`
 
+	// ProduceLatency is per record, from its Produce call to its
+	// acknowledgement: what the application sees.
 	ProduceLatency *Latency `json:"produce_latency,omitempty"`
-	E2ELatency     *Latency `json:"e2e_latency,omitempty"`
+	// ProduceRequestLatency is per produce request, from the start of
+	// its write to the end of its response's read: the broker's share.
+	// ProduceLatency minus this is the records' wait in the client.
+	ProduceRequestLatency *Latency `json:"produce_request_latency,omitempty"`
+	// ProduceRequestWait is per produce request, from its creation in
+	// the client to the start of its write.
+	ProduceRequestWait *Latency `json:"produce_request_write_wait,omitempty"`
+	E2ELatency         *Latency `json:"e2e_latency,omitempty"`
 
 	// Checks: all must be zero for OK.
 	ProduceErrors int64  `json:"produce_errors"`

@@ -159,7 +159,8 @@ type CostResult struct {
 	// included), by class ("put", "get", "list", …) and key prefix
 	// ("files/", "_sluice/", …).
 	Requests s3Counts `json:"requests"`
-	// Of the data-file requests (files/ prefix):
+	// Of the data-file requests (files/ prefix, which also holds
+	// lightning's journaled files: see keyPrefix):
 	ProduceFlushes     float64            `json:"produce_flushes"` // files written by produce
 	CompactionPuts     float64            `json:"compaction_puts"` // the other files/ PUTs
 	ConsumeGets        float64            `json:"consume_gets"`    // read-path GETs (sluice_fetch_bucket_reads_total)

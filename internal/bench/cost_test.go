@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/journal"
 )
 
 var testPrices = Prices{PutPer1000: 0.005, GetPer1000: 0.0004, StorageGBMonth: 0.023, CrossZoneGBEachWay: 0.01}
@@ -98,7 +100,15 @@ func TestS3Class(t *testing.T) {
 			t.Errorf("%s %s: class %q key %q, want %q %q", c.method, c.target, class, key, c.class, c.key)
 		}
 	}
-	for key, want := range map[string]string{"files/a": "files/", "journal/x": "journal/", "_sluice/readiness/node-1": "_sluice/", "x": "other"} {
+	for key, want := range map[string]string{
+		"files/a": "files/", "journal/x": "journal/", "_sluice/readiness/node-1": "_sluice/", "x": "other",
+		// A lightning file is a data file; a ripcord entry naming one
+		// under files/, a generation marker and a listing are journal.
+		journal.FileKey("node-1", 7, 1, "x.slc"):                 "files/",
+		journal.Key("node-1", 7, 2, "files/2026/12/06/21/x.slc"): "journal/",
+		journal.MarkerKey("node-1", 7):                           "journal/",
+		journal.GenerationPrefix("node-1", 7):                    "journal/",
+	} {
 		if got := keyPrefix(key); got != want {
 			t.Errorf("keyPrefix(%q) = %q, want %q", key, got, want)
 		}

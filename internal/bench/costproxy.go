@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluicehq/sluice/internal/journal"
 )
 
 // The cost benchmark puts its own counting layers between the agents it
@@ -77,9 +79,17 @@ func s3Class(r *http.Request) (class, key string) {
 }
 
 // keyPrefix groups object keys by what wrote them: files/ (data files of
-// produce and compaction), journal/ (lightning and ripcord), _sluice/
-// (readiness probes), other.
+// produce and compaction, and the data files lightning topics write into
+// the journal, journal/<agent>/<gen>/<seq>-<name>), journal/ (the rest of
+// the journal: ripcord entries, generation markers under journal-open/,
+// recovery's listings), _sluice/ (readiness probes), other.
 func keyPrefix(key string) string {
+	if e, ok := journal.Parse(key); ok && e.Resident() {
+		return "files/"
+	}
+	if strings.HasPrefix(key, journal.MarkerPrefix) {
+		return "journal/"
+	}
 	for _, p := range []string{"files/", "journal/", "_sluice/"} {
 		if strings.HasPrefix(key, p) {
 			return p

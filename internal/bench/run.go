@@ -35,6 +35,10 @@ type producers struct {
 	mu   sync.Mutex
 	lat  []int64  // ack latency, ns
 	acks []uint64 // partition<<48 | offset of every ack
+	// reqLat is every produce request's time from its first byte written
+	// to its response read, ns, and reqWait its wait before that write
+	// (see requestTimer).
+	reqLat, reqWait []int64
 	// perProducer counts records each producer handed over.
 	perProducer []int64
 }
@@ -68,6 +72,7 @@ func (p *producers) opts() []kgo.Opt {
 		kgo.ProducerLinger(c.Linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RecordRetries(20),
+		kgo.WithHooks(requestTimer{p}),
 	}
 	switch c.Acks {
 	case "all", "-1":
@@ -87,6 +92,25 @@ func (p *producers) opts() []kgo.Opt {
 		o = append(o, kgo.ProducerBatchMaxBytes(c.BatchMaxBytes))
 	}
 	return o
+}
+
+// requestTimer records how long each produce request took on the wire
+// and in the broker: from the start of its write to the end of its
+// response's read; and how long it waited in the client, once built,
+// for that write (the connection's writer goroutine to run). A record's
+// own latency (from its Produce call) adds the time it waited in the
+// client before its request was written: for a batch to fill (linger),
+// for a free in-flight slot, for the client's goroutines to be scheduled.
+type requestTimer struct{ p *producers }
+
+func (t requestTimer) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 0 || e.WriteErr != nil || e.ReadErr != nil { // 0: Produce
+		return
+	}
+	t.p.mu.Lock()
+	t.p.reqLat = append(t.p.reqLat, int64(e.DurationE2E()))
+	t.p.reqWait = append(t.p.reqWait, int64(e.WriteWait))
+	t.p.mu.Unlock()
 }
 
 // produce runs every producer until its quota, the deadline or ctx ends,
@@ -243,6 +267,8 @@ func Produce(ctx context.Context, cfg Config) (*Result, error) {
 	res.Records = p.acked.Load()
 	res.rates(res.Records*int64(cfg.RecordSize), elapsed)
 	res.ProduceLatency = summarize(p.lat)
+	res.ProduceRequestLatency = summarize(p.reqLat)
+	res.ProduceRequestWait = summarize(p.reqWait)
 	res.ProduceErrors = p.errs.Load()
 	res.Duplicates = p.duplicateAcks()
 	if res.ProduceErrors > 0 {
@@ -511,6 +537,8 @@ func E2E(ctx context.Context, cfg Config) (*Result, error) {
 	res.Records = t.unique
 	res.rates(t.bytes, elapsed)
 	res.ProduceLatency = summarize(p.lat)
+	res.ProduceRequestLatency = summarize(p.reqLat)
+	res.ProduceRequestWait = summarize(p.reqWait)
 	res.E2ELatency = summarize(t.lat)
 	res.ProduceErrors = p.errs.Load()
 	res.Duplicates = t.dups + p.duplicateAcks()

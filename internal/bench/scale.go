@@ -88,6 +88,16 @@ type ScaleResult struct {
 	// partition at most one batch per produce request.
 	BatchesPerFlush float64 `json:"batches_per_flush,omitempty"`
 
+	// AgentCPUSeconds is the agent's CPU time during the load
+	// (process_cpu_seconds_total); CPUPerRecordMicros that over the
+	// records acknowledged.
+	AgentCPUSeconds    float64 `json:"agent_cpu_seconds,omitempty"`
+	CPUPerRecordMicros float64 `json:"agent_cpu_us_per_record,omitempty"`
+	// MetadataDuringLoad is the agent's Metadata request latency during
+	// the load (sluice_kafka_request_seconds{api="Metadata"}): the
+	// producing client's by-name requests.
+	MetadataDuringLoad *Quantiles `json:"metadata_during_load,omitempty"`
+
 	// FetchCaughtUp times one Fetch (MaxWait 0) of FetchPartitions
 	// partitions, every one at its high watermark.
 	FetchCaughtUp   *Latency `json:"fetch_caught_up,omitempty"`
@@ -183,6 +193,11 @@ func Scale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 			b := after.value("sluice_produce_batches_total", nil) - before.value("sluice_produce_batches_total", nil)
 			res.BatchesPerFlush = roundTo(b/f, 1)
 		}
+		res.AgentCPUSeconds = roundTo(after.value("process_cpu_seconds_total", nil)-before.value("process_cpu_seconds_total", nil), 2)
+		if res.Records > 0 {
+			res.CPUPerRecordMicros = roundTo(res.AgentCPUSeconds/float64(res.Records)*1e6, 1)
+		}
+		res.MetadataDuringLoad = histogramDelta(before, after, "sluice_kafka_request_seconds", map[string]string{"api": "Metadata"})
 		res.RSSBytes = int64(after.value("process_resident_memory_bytes", nil))
 		res.HeapInuseBytes = int64(after.value("go_memstats_heap_inuse_bytes", nil))
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sluicehq/sluice/internal/objstore"
 )
 
@@ -348,7 +350,7 @@ func (m *splitMemSource) GetRangeSplit(ctx context.Context, key string, off int6
 // TestSplitSource: from a source that can read into split buffers, a run
 // of blocks is one read straight into the blocks, each its own
 // allocation (so evicting one frees its bytes); a single block is read
-// the same way, into a buffer of its own (newBlock).
+// the same way, into a buffer of its own (hugemem.Alloc).
 func TestSplitSource(t *testing.T) {
 	src := &splitMemSource{memSource: newMemSource()}
 	data := src.add("f", 10*1024+17)
@@ -361,8 +363,8 @@ func TestSplitSource(t *testing.T) {
 	}
 	c.mu.Lock()
 	for k, e := range c.entries {
-		if cap(e.data) != len(e.data) || int64(len(e.data)) != c.blockLen(int64(len(data)), k.idx) {
-			t.Errorf("block %d: len %d cap %d", k.idx, len(e.data), cap(e.data))
+		if len(e.data) != 1 || cap(e.data[0]) != len(e.data[0]) || int64(len(e.data[0])) != c.blockLen(int64(len(data)), k.idx) {
+			t.Errorf("block %d: %d pieces, len %d cap %d", k.idx, len(e.data), len(e.data[0]), cap(e.data[0]))
 		}
 	}
 	c.mu.Unlock()
@@ -429,9 +431,11 @@ func testConcurrentRandom(t *testing.T, src interface {
 	var sum int64
 	c.mu.Lock()
 	for _, e := range c.entries {
-		sum += int64(len(e.data))
+		for _, d := range e.data {
+			sum += int64(len(d))
+		}
 	}
-	n := c.probation.Len() + c.protList.Len()
+	n := c.unread.Len() + c.probation.Len() + c.protList.Len()
 	c.mu.Unlock()
 	if st := c.Stats(); st.Bytes != sum || n != st.Blocks || st.InFlight != 0 {
 		t.Fatalf("accounting drifted: stats %+v, entries sum %d, listed %d", st, sum, n)
@@ -505,37 +509,130 @@ func TestReadRangesViews(t *testing.T) {
 	mustRead(t, c, "f", data, Range{100, 100})
 }
 
-// TestPut: a file of one block put into the cache as it is written is
-// read without a GET and enters as prefetched (its first read does not
-// promote it); a larger file is not kept, and reads of it go to the source.
+// TestPut: files put into the cache as they are written, one block or
+// several, given in pieces that do not follow block boundaries, are read
+// without a GET and equal the source's bytes, as views of the pieces (no
+// copy); they enter as prefetched (the first read does not promote them);
+// the held bytes are charged; a file held in more bytes than the whole
+// budget is not kept, and reads of it go to the source.
 func TestPut(t *testing.T) {
 	src := newMemSource()
 	small := src.add("small", 100) // also in the source: a miss would still read right
-	large := src.add("large", 250)
+	multi := src.add("multi", 250)
+	huge := src.add("huge", 600)
 	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
 	defer c.Close()
-	c.Put("small", small)
-	c.Put("large", large)
-	if st := c.Stats(); st.Blocks != 1 || st.Bytes != 100 {
-		t.Fatalf("stats after Put %+v, want the one-block file only", st)
+	if !c.Put("small", [][]byte{small}, 0) {
+		t.Fatal("Put of a one-block file refused")
+	}
+	// Pieces of 7, 130, 0 and 113 bytes, the last a separate buffer.
+	last := bytes.Clone(multi[137:])
+	pieces := [][]byte{multi[:7], multi[7:137], multi[137:137], last}
+	if !c.Put("multi", pieces, 300) { // as if the pieces' buffers held 300 bytes
+		t.Fatal("Put of a three-block file refused")
+	}
+	if c.Put("huge", [][]byte{huge}, 1001) {
+		t.Fatal("Put kept a file held in more bytes than the budget")
+	}
+	if st := c.Stats(); st.Blocks != 4 || st.Bytes != 400 {
+		t.Fatalf("stats after Put %+v, want 4 blocks charged 400 bytes (small 100, multi held 300)", st)
+	}
+	if got := testutil.ToFloat64(c.metrics.written); got != 350 {
+		t.Fatalf("written bytes metric %v, want 350", got)
+	}
+	if got := testutil.ToFloat64(c.metrics.bytes); got != 400 {
+		t.Fatalf("cached bytes metric %v, want 400", got)
 	}
 	mustRead(t, c, "small", small, Range{0, 100}, Range{90, 10})
+	mustRead(t, c, "multi", multi, Range{0, 250}, Range{95, 10}, Range{200, 50}, Range{249, 1}, Range{5, 5})
 	if gets, _ := src.count(); gets != 0 {
-		t.Fatalf("GETs = %d reading a put file, want 0", gets)
+		t.Fatalf("GETs = %d reading put files, want 0", gets)
 	}
 	if st := c.Stats(); st.ProtectedBytes != 0 {
 		t.Fatalf("stats %+v: first read of a put block promoted it", st)
 	}
-	mustRead(t, c, "large", large, Range{0, 250})
+	// The views are the pieces' own bytes: [95,+10) spans the second
+	// piece only, across blocks 0 and 1, and comes back as one view;
+	// [130,+10) spans the second piece and the last, separate buffer, in
+	// block 1: two views. Their capacity ends with them.
+	views, err := c.ReadRangesViews(ctxT(t), "multi", 250, []Range{{95, 10}, {130, 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(views[0]) != 1 || &views[0][0][0] != &multi[95] || len(views[0][0]) != 10 || cap(views[0][0]) != 10 {
+		t.Fatalf("a read of one piece across blocks is not one view of it: %d views", len(views[0]))
+	}
+	if len(views[1]) != 2 || &views[1][0][0] != &multi[130] || &views[1][1][0] != &last[0] ||
+		len(views[1][0]) != 7 || len(views[1][1]) != 3 || cap(views[1][0]) != 7 {
+		t.Fatalf("a read across two buffers is not their views: %d views", len(views[1]))
+	}
+	mustRead(t, c, "huge", huge, Range{0, 600})
 	if gets, _ := src.count(); gets == 0 {
-		t.Fatal("a file larger than a block was read from the cache after Put")
+		t.Fatal("a file refused by Put was read from the cache")
 	}
 
 	// With no budget, Put caches nothing.
 	z := New(src, Config{BlockSize: 100}, nil)
 	defer z.Close()
-	z.Put("small", small)
+	if z.Put("small", [][]byte{small}, 0) {
+		t.Fatal("a zero-size cache kept a put file")
+	}
 	if st := z.Stats(); st.Bytes != 0 {
 		t.Fatalf("zero-size cache holds %d bytes after Put", st.Bytes)
+	}
+}
+
+// TestPutHeldUntilLastBlock: a put file's held bytes stay charged while
+// any of its blocks is cached, since that block keeps the file's buffers
+// alive, and leave the budget with the last, so the bytes charged never
+// exceed the budget. Blocks read once are evicted before unread put
+// blocks: a reader of other files does not evict a put file nobody has
+// read yet.
+func TestPutHeldUntilLastBlock(t *testing.T) {
+	src := newMemSource()
+	c := New(src, Config{Size: 1000, BlockSize: 100}, nil)
+	defer c.Close()
+	a := src.add("a", 300)
+	b := src.add("b", 300)
+	if !c.Put("a", [][]byte{a}, 400) || !c.Put("b", [][]byte{b}, 400) {
+		t.Fatal("Put refused")
+	}
+	check := func(bytes int64, blocks int) {
+		t.Helper()
+		st := c.Stats()
+		if st.Bytes != bytes || st.Blocks != blocks {
+			t.Fatalf("stats %+v, want %d bytes in %d blocks", st, bytes, blocks)
+		}
+		if got := testutil.ToFloat64(c.metrics.bytes); got != float64(bytes) {
+			t.Fatalf("cached bytes metric %v, want %d", got, bytes)
+		}
+	}
+	check(800, 6)
+	// a's first two blocks, read once, move to probation.
+	mustRead(t, c, "a", a, Range{0, 200})
+	// r's three blocks (read once) overflow the budget: probation goes
+	// first, oldest first: a's two read blocks, then r's first. a's
+	// third block, unread, keeps a's 400 bytes charged.
+	r := src.add("r", 300)
+	mustRead(t, c, "r", r, Range{0, 300})
+	check(1000, 6) // a (1 block, 400) + b (3, 400) + r (2, 200)
+	gets, _ := src.count()
+	mustRead(t, c, "a", a, Range{200, 100})
+	mustRead(t, c, "b", b, Range{0, 300})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("reading another file evicted unread put blocks")
+	}
+	// Now everything is read once. A put file of 300 held bytes evicts
+	// the least recently used: r's blocks, then a's last (400 off the
+	// charge at once).
+	d := src.add("d", 100)
+	if !c.Put("d", [][]byte{d}, 300) {
+		t.Fatal("Put refused")
+	}
+	check(700, 4) // b (3 blocks, 400) + d (1, 300)
+	mustRead(t, c, "d", d, Range{0, 100})
+	mustRead(t, c, "b", b, Range{0, 300})
+	if g, _ := src.count(); g != gets {
+		t.Fatal("b or d was evicted")
 	}
 }

@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		misses:          prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_misses_total", Help: "Block reads that had to fetch the block (from a peer or the bucket)."}),
 		shared:          prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_shared_total", Help: "Block reads that joined a fetch of the same block already in flight."}),
 		evictions:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_evictions_total", Help: "Blocks evicted to stay within the cache size."}),
-		bytes:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cache_bytes", Help: "Bytes of cached blocks."}),
+		bytes:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cache_bytes", Help: "Bytes charged to the cache size: blocks read, and the buffers of the files put into it (--cache-produced)."}),
 		blocks:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cache_blocks", Help: "Cached blocks."}),
 		bucketReads:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_bucket_reads_total", Help: "Range reads (GETs) issued to object storage by the read path, including reads for zone peers."}),
 		bucketBytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_fetch_bucket_bytes_total", Help: "Bytes read from object storage by the read path, including reads for zone peers."}),

@@ -142,7 +142,8 @@ type Result struct {
 	// (Answer.PatchCopy, records.PatchBaseOffsets(copy, FirstOffset)), or
 	// calls Own first.
 	// Only ReadFetch returns shared records, and only for a partition whose
-	// bytes lie in one cached block: the copy a Fetch response is encoded
+	// bytes lie in one view of the cache (one block, or one buffer of a
+	// file this agent wrote, see cache.Put): the copy a Fetch response is encoded
 	// into then is the only one made.
 	Shared bool
 	// FirstOffset is the committed base offset of the first batch of

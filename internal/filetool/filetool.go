@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/records"
@@ -118,8 +119,11 @@ type Report struct {
 	// Releasing counts records of unreferenced files whose object is
 	// already deleted (the record goes next).
 	Releasing int
-	// Unreferenced counts objects under files/ that no record names:
-	// uploads still being committed, or orphans the sweep will delete.
+	// Unreferenced counts data files that no record names: objects
+	// under files/ (uploads still being committed, or orphans the sweep
+	// will delete) and journaled files under journal/ (lightning files
+	// acknowledged and waiting to be sequenced, or left by a failed
+	// flush for recovery to settle).
 	Unreferenced int
 }
 
@@ -136,8 +140,8 @@ func Verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucke
 }
 
 // verify is Verify with check, if not nil, called on every referenced file
-// that parses, and unreferenced, if not nil, given each object under
-// files/ that no record names.
+// that parses, and unreferenced, if not nil, given each data file (under
+// files/, or journaled under journal/) that no record names.
 func verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucket, progress func(done int),
 	check func(key string, data []byte, f *segment.File), unreferenced func(objstore.Object)) (Report, error) {
 	var rep Report
@@ -181,14 +185,26 @@ func verify(ctx context.Context, store metadata.Lifecycle, bucket objstore.Bucke
 		}
 		after = files[len(files)-1].Key
 	}
-	err := bucket.List(ctx, "files/", func(o objstore.Object) error {
-		if !known[o.Key] {
-			rep.Unreferenced++
-			if unreferenced != nil {
-				unreferenced(o)
+	for _, prefix := range []string{"files/", journal.Prefix} {
+		err := bucket.List(ctx, prefix, func(o objstore.Object) error {
+			if prefix == journal.Prefix {
+				// Only journaled data files: not the empty entries
+				// naming a file under files/.
+				if e, ok := journal.Parse(o.Key); !ok || !e.Resident() {
+					return nil
+				}
 			}
+			if !known[o.Key] {
+				rep.Unreferenced++
+				if unreferenced != nil {
+					unreferenced(o)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, err
 		}
-		return nil
-	})
-	return rep, err
+	}
+	return rep, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -94,7 +95,9 @@ func TestVerify(t *testing.T) {
 	var w segment.Writer
 	w.Add(tp.ID, 0, make([]byte, 61), records.BatchInfo{Records: 1})
 	data, _ := w.Finish()
-	for _, k := range []string{"files/a", "files/b", "files/c"} {
+	// A committed lightning file is referenced like any other.
+	committedJournaled := journal.FileKey("node-1", 7, 1, "x.slc")
+	for _, k := range []string{"files/a", "files/b", "files/c", committedJournaled} {
 		if err := b.Put(ctx, k, append([]byte(nil), data...)); err != nil {
 			t.Fatal(err)
 		}
@@ -108,11 +111,25 @@ func TestVerify(t *testing.T) {
 	bad[20] ^= 1
 	b.Put(ctx, "files/c", bad)
 	b.Put(ctx, "files/orphan", data)
+	// An acknowledged lightning file waiting to be sequenced is a data
+	// file no record names yet; a ripcord entry (naming files/a) and a
+	// generation marker are not data files.
+	waiting := journal.FileKey("node-1", 7, 2, "y.slc")
+	b.Put(ctx, waiting, data)
+	b.Put(ctx, journal.Key("node-1", 7, 3, "files/a"), nil)
+	b.Put(ctx, journal.MarkerKey("node-1", 7), nil)
 	rep, err := Verify(ctx, store, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK() || rep.Files != 3 || fmt.Sprint(rep.Missing) != "[files/b]" || fmt.Sprint(rep.Corrupt) != "[files/c]" || rep.Unreferenced != 1 {
+	if rep.OK() || rep.Files != 4 || fmt.Sprint(rep.Missing) != "[files/b]" || fmt.Sprint(rep.Corrupt) != "[files/c]" || rep.Unreferenced != 2 {
 		t.Fatalf("report = %+v", rep)
+	}
+	var orphans []string
+	if _, err := verify(ctx, store, b, nil, nil, func(o objstore.Object) { orphans = append(orphans, o.Key) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint([]string{"files/orphan", waiting}); fmt.Sprint(orphans) != want {
+		t.Fatalf("unreferenced %v, want %s", orphans, want)
 	}
 }

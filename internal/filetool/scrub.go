@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/records"
@@ -22,8 +24,9 @@ type ScrubReport struct {
 	// byte range outside the file or across chunks, a chunk of another
 	// partition, or bytes that are not whole batches.
 	IndexErrors []string
-	// Orphans are the objects under files/ that no file record names,
-	// with their age.
+	// Orphans are the data files (under files/, or journaled under
+	// journal/) that no file record names, with their age. A journaled
+	// one is not the sweep's: it waits for sequencing or recovery.
 	Orphans []Orphan
 }
 
@@ -31,6 +34,10 @@ type ScrubReport struct {
 type Orphan struct {
 	Key string
 	Age time.Duration
+	// Journaled is set for a journaled (lightning) file: acknowledged
+	// and waiting to be sequenced, or left for recovery; the orphan
+	// sweep never deletes it.
+	Journaled bool
 }
 
 // OK reports whether every referenced file is present, valid and agrees
@@ -64,7 +71,7 @@ func Scrub(ctx context.Context, store metadata.Store, bucket objstore.Bucket, no
 		if !o.ModTime.IsZero() {
 			age = now.Sub(o.ModTime)
 		}
-		rep.Orphans = append(rep.Orphans, Orphan{Key: o.Key, Age: age})
+		rep.Orphans = append(rep.Orphans, Orphan{Key: o.Key, Age: age, Journaled: strings.HasPrefix(o.Key, journal.Prefix)})
 	}
 	rep.Report, err = verify(ctx, store, bucket, progress, check, orphan)
 	if err != nil {

@@ -133,10 +133,22 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 	// partition fails otherwise); each topic needs WRITE, checked before
 	// the topic is looked up so a denied topic's existence is not told.
 	txnDenied := m.TransactionID != nil && !s.authorizeTxnID(req, kmsg.ACLOperationWrite, *m.TransactionID)
+	// The writable topics are looked up in one call: a request that
+	// spans thousands of topics is one store query for the entries the
+	// topic cache lacks, not one per topic.
+	denied := make([]bool, len(m.Topics))
+	var names []string
+	for ti, rt := range m.Topics {
+		denied[ti] = !txnDenied && !s.authorizeTopic(req, kmsg.ACLOperationWrite, rt.Topic)
+		if !txnDenied && !denied[ti] && !IsInternalTopic(rt.Topic) {
+			names = append(names, rt.Topic)
+		}
+	}
+	byName := s.lookupTopics(ctx, names)
 	for ti, rt := range m.Topics {
 		rs := kmsg.NewProduceResponseTopic()
 		rs.Topic = rt.Topic
-		topicDenied := !txnDenied && !s.authorizeTopic(req, kmsg.ACLOperationWrite, rt.Topic)
+		topicDenied := denied[ti]
 		var (
 			t        metadata.Topic
 			topicErr error
@@ -148,7 +160,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, m *kmsg.Produc
 		if internal {
 			topicErr = fmt.Errorf("%w: Cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
 		} else if !txnDenied && !topicDenied {
-			t, topicErr = s.topics.Topic(ctx, rt.Topic)
+			t, topicErr = byName.topic(rt.Topic)
 		}
 		maxBytes := s.maxMessageBytes()
 		var (

@@ -87,7 +87,21 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 		names []string // by response topic, for the per-topic metrics
 	)
 	resolveErr := false
-	for _, rt := range plan.topics {
+	// Topics by name (v12 and older) are looked up in one call, those the
+	// principal may read: one store query for the entries the topic cache
+	// lacks, not one per topic.
+	readable := make([]bool, len(plan.topics))
+	var byName topicLookup
+	if req.version < 13 {
+		var lookup []string
+		for i, rt := range plan.topics {
+			if readable[i] = s.authorizeTopic(req, kmsg.ACLOperationRead, rt.Topic); readable[i] {
+				lookup = append(lookup, rt.Topic)
+			}
+		}
+		byName = s.lookupTopics(ctx, lookup)
+	}
+	for ti, rt := range plan.topics {
 		var (
 			t   metadata.Topic
 			err error
@@ -102,10 +116,10 @@ func (s *Server) fetch(ctx context.Context, req *request, m *kmsg.FetchRequest) 
 			} else if err == nil && !s.authorizeTopic(req, kmsg.ACLOperationRead, t.Name) {
 				err = kerr.TopicAuthorizationFailed
 			}
-		} else if !s.authorizeTopic(req, kmsg.ACLOperationRead, rt.Topic) {
+		} else if !readable[ti] {
 			err = kerr.TopicAuthorizationFailed
 		} else {
-			t, err = s.topics.Topic(ctx, rt.Topic)
+			t, err = byName.topic(rt.Topic)
 		}
 		ot := kmsg.NewFetchResponseTopic()
 		ot.Topic = rt.Topic

@@ -27,15 +27,25 @@ import (
 func (s *Server) handleListOffsets(ctx context.Context, req *request, m *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := kmsg.NewPtrListOffsetsResponse()
 	resp.Version = req.version
-	for _, rt := range m.Topics {
+	// The topics are looked up in one call (those the principal may
+	// describe): one store query for the entries the topic cache lacks.
+	described := make([]bool, len(m.Topics))
+	var names []string
+	for i, rt := range m.Topics {
+		if described[i] = s.authorizeTopic(req, kmsg.ACLOperationDescribe, rt.Topic); described[i] {
+			names = append(names, rt.Topic)
+		}
+	}
+	byName := s.lookupTopics(ctx, names)
+	for ti, rt := range m.Topics {
 		ot := kmsg.NewListOffsetsResponseTopic()
 		ot.Topic = rt.Topic
 		var (
 			t        metadata.Topic
 			topicErr error = kerr.TopicAuthorizationFailed
 		)
-		if s.authorizeTopic(req, kmsg.ACLOperationDescribe, rt.Topic) {
-			t, topicErr = s.topics.Topic(ctx, rt.Topic)
+		if described[ti] {
+			t, topicErr = byName.topic(rt.Topic)
 		}
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewListOffsetsResponseTopicPartition()

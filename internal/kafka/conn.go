@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/hugemem"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -170,7 +171,10 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 		if err != nil {
 			return err
 		}
-		body := make([]byte, size)
+		// A produce request's body may be kept by the read cache after
+		// the response (its batches are the file's bytes): large ones are
+		// huge-page advised, since they are often fresh memory.
+		body := hugemem.Alloc(int(size))
 		if _, err := io.ReadFull(br, body); err != nil {
 			release()
 			return err

@@ -126,6 +126,34 @@ func (k *kafkaTopics) Topic(ctx context.Context, name string) (metadata.Topic, e
 	return k.Topics.Topic(ctx, name)
 }
 
+// TopicsByName looks the store's topics up in one call and adds the
+// virtual ones named.
+func (k *kafkaTopics) TopicsByName(ctx context.Context, names []string) (map[string]metadata.Topic, error) {
+	var (
+		virtual []metadata.Topic
+		stored  = make([]string, 0, len(names))
+	)
+	for _, name := range names {
+		if t, ok := k.lookup(name); ok {
+			virtual = append(virtual, t)
+		} else {
+			stored = append(stored, name)
+		}
+	}
+	found := map[string]metadata.Topic{}
+	var err error
+	if len(stored) > 0 {
+		found, err = k.Topics.TopicsByName(ctx, stored)
+		if found == nil {
+			found = map[string]metadata.Topic{}
+		}
+	}
+	for _, t := range virtual {
+		found[t.Name] = t
+	}
+	return found, err
+}
+
 func (k *kafkaTopics) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.Topic, error) {
 	for _, t := range k.virtual {
 		if t.ID == id {

@@ -117,6 +117,14 @@ type BatchResult struct {
 	Err error
 }
 
+// FileResult is the outcome of one file of a CommitFiles call: its
+// batches' results, or Err (only ErrFileCommitted) when its key was
+// already recorded.
+type FileResult struct {
+	Batches []BatchResult
+	Err     error
+}
+
 // ErrFileCommitted is returned by CommitFile for a key that already has a
 // file record.
 var ErrFileCommitted = errors.New("metadata: file already committed")
@@ -160,6 +168,12 @@ type Topics interface {
 	DeleteTopic(ctx context.Context, name string) (Topic, error)
 	// Topic looks a topic up by name (ErrUnknownTopic if absent).
 	Topic(ctx context.Context, name string) (Topic, error)
+	// TopicsByName looks many topics up by name in one call, with a
+	// number of statements that does not grow per name (a Metadata or
+	// Produce request naming 10,000 topics is not 10,000 lookups). It
+	// returns the topics that exist, keyed by name; a name missing from
+	// the map is unknown. An error fails the whole call.
+	TopicsByName(ctx context.Context, names []string) (map[string]Topic, error)
 	// TopicByID looks a topic up by ID (ErrUnknownTopic if absent).
 	TopicByID(ctx context.Context, id TopicID) (Topic, error)
 	// ListTopics returns every topic, sorted by name.
@@ -187,6 +201,17 @@ type Log interface {
 	// that is retried (journal recovery, a commit whose answer was lost)
 	// is sequenced at most once.
 	CommitFile(ctx context.Context, c FileCommit) ([]BatchResult, error)
+	// CommitFiles commits files in the order given, in one transaction,
+	// as CommitFile would commit them one after the other: a partition's
+	// batches of a later file get offsets after those of an earlier one,
+	// and each file's Journal mark advances with it. A file whose key is
+	// already recorded (before the call, or by an earlier file of the
+	// same call) gets ErrFileCommitted in its FileResult and changes
+	// nothing; the others still commit. Results are in files order. An
+	// error means nothing of any file was committed. The journal's
+	// backlog is sequenced with it, several files per transaction, once
+	// the store answers again after an outage (see internal/produce).
+	CommitFiles(ctx context.Context, files []FileCommit) ([]FileResult, error)
 	// AllocateProducerID returns a producer ID never handed out before.
 	AllocateProducerID(ctx context.Context) (int64, error)
 	// PartitionState returns a partition's log bounds.

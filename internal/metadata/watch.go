@@ -90,24 +90,49 @@ func NewBroadcast(s Store) *Broadcast {
 func (b *Broadcast) CommitFile(ctx context.Context, c FileCommit) ([]BatchResult, error) {
 	res, err := b.Store.CommitFile(ctx, c)
 	if err == nil {
-		var parts []TopicPartition
-		seen := make(map[TopicPartition]bool)
-		for i, bc := range c.Batches {
-			tp := TopicPartition{bc.TopicID, bc.Partition}
-			if i < len(res) && res[i].Err == nil && !res[i].Duplicate && !seen[tp] {
-				seen[tp] = true
-				parts = append(parts, tp)
-			}
-		}
-		if len(parts) > 0 {
-			b.mu.Lock()
-			for _, fn := range b.subs {
-				fn(parts)
-			}
-			b.mu.Unlock()
-		}
+		b.announce(appended(nil, make(map[TopicPartition]bool), c.Batches, res))
 	}
 	return res, err
+}
+
+// CommitFiles commits through the wrapped store and announces success.
+func (b *Broadcast) CommitFiles(ctx context.Context, files []FileCommit) ([]FileResult, error) {
+	res, err := b.Store.CommitFiles(ctx, files)
+	if err == nil {
+		var parts []TopicPartition
+		seen := make(map[TopicPartition]bool)
+		for i := range files {
+			if i < len(res) && res[i].Err == nil {
+				parts = appended(parts, seen, files[i].Batches, res[i].Batches)
+			}
+		}
+		b.announce(parts)
+	}
+	return res, err
+}
+
+// appended adds to parts the partitions, not in seen, that batches got
+// offsets in.
+func appended(parts []TopicPartition, seen map[TopicPartition]bool, batches []BatchCommit, res []BatchResult) []TopicPartition {
+	for i, bc := range batches {
+		tp := TopicPartition{bc.TopicID, bc.Partition}
+		if i < len(res) && res[i].Err == nil && !res[i].Duplicate && !seen[tp] {
+			seen[tp] = true
+			parts = append(parts, tp)
+		}
+	}
+	return parts
+}
+
+func (b *Broadcast) announce(parts []TopicPartition) {
+	if len(parts) == 0 {
+		return
+	}
+	b.mu.Lock()
+	for _, fn := range b.subs {
+		fn(parts)
+	}
+	b.mu.Unlock()
 }
 
 // WatchCommits implements CommitWatcher.

@@ -12,7 +12,8 @@ import (
 )
 
 // recordSyncs hooks fsync for the test; take returns the paths synced
-// since its last call, relative to root, in order.
+// since its last call, relative to root, sorted (a file is synced beside
+// its directories).
 func recordSyncs(t *testing.T, root string) (take func() []string) {
 	var mu sync.Mutex // guards synced
 	var synced []string
@@ -36,6 +37,7 @@ func recordSyncs(t *testing.T, root string) (take func() []string) {
 			out = append(out, filepath.ToSlash(r))
 		}
 		synced = nil
+		slices.Sort(out)
 		return out
 	}
 }
@@ -43,7 +45,8 @@ func recordSyncs(t *testing.T, root string) (take func() []string) {
 // TestPutSyncsNewDirectoriesOnce checks that a Put into a directory it
 // created makes every new directory's entry durable (fsyncs each parent
 // up to the bucket root), and that later Puts sync only the file and its
-// directory.
+// directory. (The file's fsync runs beside its directories': the order
+// compared is sorted.)
 func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
 	root := t.TempDir()
 	synced := recordSyncs(t, root)
@@ -55,39 +58,46 @@ func TestPutSyncsNewDirectoriesOnce(t *testing.T) {
 	if err := b.Put(ctx, "x/y/k1", []byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := synced(), []string{"x/y/k1", "x/y", "x", "."}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{".", "x", "x/y", "x/y/k1"}; !slices.Equal(got, want) {
 		t.Fatalf("first Put synced %q, want %q", got, want)
 	}
 	if err := b.Put(ctx, "x/y/k2", []byte("two")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := synced(), []string{"x/y/k2", "x/y"}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{"x/y", "x/y/k2"}; !slices.Equal(got, want) {
 		t.Fatalf("second Put synced %q, want %q", got, want)
 	}
 	if err := b.Put(ctx, "x/z/k3", []byte("three")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := synced(), []string{"x/z/k3", "x/z", "x"}; !slices.Equal(got, want) {
+	if got, want := synced(), []string{"x", "x/z", "x/z/k3"}; !slices.Equal(got, want) {
 		t.Fatalf("Put into a new sibling directory synced %q, want %q", got, want)
 	}
 }
 
-// TestPutSplitSyncsBeforeRename checks that PutSplit stores the pieces'
-// concatenation, fsyncs the file while it is still under its temporary
-// name (so no crash can leave an unsynced file under the key), then its
-// directory, and leaves no temporary file behind.
-func TestPutSplitSyncsBeforeRename(t *testing.T) {
+// TestPutSplitSyncsAfterRename checks that PutSplit stores the pieces'
+// concatenation under the key (renamed from a temporary name: no reader
+// sees it partial), fsyncs the file and its directory after the rename,
+// both before it returns, and leaves no temporary file behind.
+func TestPutSplitSyncsAfterRename(t *testing.T) {
 	root := t.TempDir()
 	b, err := OpenDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	final := filepath.Join(root, "a", "f.slc")
+	var mu sync.Mutex // guards events
 	var events []string
+	entered := make(chan string, 4)
+	release := make(chan struct{})
 	orig := fsync
 	fsync = func(f *os.File, path string) error {
 		_, statErr := os.Stat(final)
+		mu.Lock()
 		events = append(events, fmt.Sprintf("%s visible=%v", filepath.Base(path), statErr == nil))
+		mu.Unlock()
+		entered <- filepath.Base(path)
+		<-release
 		return orig(f, path)
 	}
 	t.Cleanup(func() { fsync = orig })
@@ -95,15 +105,30 @@ func TestPutSplitSyncsBeforeRename(t *testing.T) {
 	if !CanPutSplit(b) {
 		t.Fatal("a local bucket cannot PutSplit")
 	}
-	if err := b.(SplitPutter).PutSplit(context.Background(), "a/f.slc", pieces); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- b.(SplitPutter).PutSplit(context.Background(), "a/f.slc", pieces) }()
+	// The file's and its directory's fsyncs are both under way at once.
+	got := []string{<-entered, <-entered}
+	slices.Sort(got)
+	if want := []string{"a", "f.slc"}; !slices.Equal(got, want) {
+		t.Fatalf("first two fsyncs %q, want %q", got, want)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("PutSplit returned (%v) while its fsyncs were blocked", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"f.slc visible=false", "a visible=true", filepath.Base(root) + " visible=true"}; !slices.Equal(events, want) {
+	slices.Sort(events)
+	if want := []string{filepath.Base(root) + " visible=true", "a visible=true", "f.slc visible=true"}; !slices.Equal(events, want) {
 		t.Fatalf("syncs %q, want %q", events, want)
 	}
-	got, err := b.GetRange(context.Background(), "a/f.slc", 0, -1)
-	if err != nil || !bytes.Equal(got, bytes.Join(pieces, nil)) {
-		t.Fatalf("read back %d bytes, %v", len(got), err)
+	got2, err := b.GetRange(context.Background(), "a/f.slc", 0, -1)
+	if err != nil || !bytes.Equal(got2, bytes.Join(pieces, nil)) {
+		t.Fatalf("read back %d bytes, %v", len(got2), err)
 	}
 	ents, err := os.ReadDir(filepath.Join(root, "a"))
 	if err != nil || len(ents) != 1 {

@@ -33,7 +33,7 @@ func TestStalledStorageBoundsBufferedBytes(t *testing.T) {
 	t.Run("metadata", func(t *testing.T) { testStalledStorage(t, true) })
 }
 
-// gateLog blocks every CommitFile until open is closed.
+// gateLog blocks every CommitFile and CommitFiles until open is closed.
 type gateLog struct {
 	metadata.Log
 	open    chan struct{}
@@ -48,6 +48,16 @@ func (l *gateLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]meta
 		return nil, ctx.Err()
 	}
 	return l.Log.CommitFile(ctx, c)
+}
+
+func (l *gateLog) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	l.commits.Add(1)
+	select {
+	case <-l.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return l.Log.CommitFiles(ctx, files)
 }
 
 func testStalledStorage(t *testing.T, stallCommits bool) {

@@ -100,7 +100,23 @@ type Config struct {
 	// a journal, so that no acknowledged file it has not seen can sort
 	// before one it sequences.
 	JournalAckBound time.Duration
+	// JournalCommitMaxFiles and JournalCommitMaxBatches bound one store
+	// transaction that sequences the journal's backlog: the flush whose
+	// turn it is to commit takes along the acknowledged flushes that
+	// follow it in seal order, up to this many files and batches
+	// (defaults 64 and 16384), in one Log.CommitFiles. 1 file commits
+	// each journaled flush on its own.
+	JournalCommitMaxFiles   int
+	JournalCommitMaxBatches int
 }
+
+// DefaultJournalCommitMaxFiles and DefaultJournalCommitMaxBatches bound
+// one store transaction that sequences journaled files, the batcher's
+// (Config.JournalCommitMaxFiles) and recovery's.
+const (
+	DefaultJournalCommitMaxFiles   = 64
+	DefaultJournalCommitMaxBatches = 16384
+)
 
 // DefaultJournalAckBound is Config.JournalAckBound's and
 // RecovererConfig.AckBound's default.
@@ -133,6 +149,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.JournalAckBound <= 0 {
 		c.JournalAckBound = DefaultJournalAckBound
+	}
+	if c.JournalCommitMaxFiles <= 0 {
+		c.JournalCommitMaxFiles = DefaultJournalCommitMaxFiles
+	}
+	if c.JournalCommitMaxBatches <= 0 {
+		c.JournalCommitMaxBatches = DefaultJournalCommitMaxBatches
 	}
 }
 
@@ -191,12 +213,11 @@ type Batcher struct {
 	// them (objstore.CanPutSplit), so unkept files are never copied.
 	splitPuts bool
 	onCommit  func(committed ...metadata.TopicPartition)
-	// written, if set, gets every committed file of at most writtenMax
-	// bytes (set before the first Submit; see OnWritten).
-	written    func(key string, data []byte)
-	writtenMax int
-	metrics    *Metrics
-	logger     *slog.Logger
+	// written, if set, is handed every committed file (set before the
+	// first Submit; see OnWritten).
+	written func(key string, pieces [][]byte, held int64) bool
+	metrics *Metrics
+	logger  *slog.Logger
 	// gen is this process's journal generation (see internal/journal).
 	gen uint64
 
@@ -231,6 +252,10 @@ type Batcher struct {
 	// they were acknowledged and their size.
 	journal      map[*flush]time.Time
 	journalBytes int64
+	// ready holds, by seq, the acknowledged flushes whose commit has not
+	// started: the flush whose turn it is takes the ones that follow it
+	// into its store transaction (see commitJournaled).
+	ready map[uint64]*flush
 	// markerPut is set once this process's journal generation marker is
 	// in the bucket (see internal/journal) while the journal lease was
 	// surely held, markerLapses the lease's lapse count then.
@@ -272,12 +297,30 @@ type flush struct {
 	durable   chan struct{}
 	// acked is set, by the run goroutine only, once durable is closed.
 	acked bool
+	// commit is the flush's file commit (its journal mark included),
+	// set by the run goroutine before the flush is acknowledged and read,
+	// after that, by the flush that commits it.
+	commit *metadata.FileCommit
+	// grouped is set once an earlier flush committed this one along
+	// with its own, groupRes to its results (nil: recovery had committed
+	// the file). Guarded by Batcher.mu.
+	grouped  bool
+	groupRes []metadata.BatchResult
+	// committed is closed (endTurn) once the flush has finished
+	// committing, by its run goroutine or, for a flush an earlier one
+	// committed in its group, by that one: the next flush's turn then
+	// comes without waiting for each flush of the group to wake up.
+	committed chan struct{}
+	endOnce   sync.Once
 	// sources counts the Submits of each connection in this flush;
 	// anonymous counts Submits without a Source. Guarded by Batcher.mu.
 	sources   map[*Source]int
 	anonymous int
 	early     bool // its timer was moved forward by EarlySeal
 }
+
+// endTurn closes f.committed, once.
+func (f *flush) endTurn() { f.endOnce.Do(func() { close(f.committed) }) }
 
 // New returns a Batcher. onCommit, if non-nil, is called after every
 // successful commit with the partitions that got data (fetch.Notifier's
@@ -306,6 +349,7 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 		lastCommitted: done,
 		ripcord:       make(chan struct{}),
 		journal:       make(map[*flush]time.Time),
+		ready:         make(map[uint64]*flush),
 	}
 	m.watchJournal(b)
 	return b
@@ -316,13 +360,19 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 // Recoverer).
 func (b *Batcher) Generation() uint64 { return b.gen }
 
-// OnWritten registers fn to receive the key and complete bytes of each file
-// of at most maxBytes once it is committed, before producers and
-// long-polling fetches are told (the agent puts them into its read cache).
-// fn must not modify data, and may keep it. Call it before the first
-// Submit.
-func (b *Batcher) OnWritten(maxBytes int, fn func(key string, data []byte)) {
-	b.written, b.writtenMax = fn, maxBytes
+// OnWritten registers fn to be handed the key and bytes of each file once
+// it is committed, before producers and long-polling fetches are told (the
+// agent keeps them in its read cache). The bytes come as pieces whose
+// concatenation is the file: the batches where the producers' requests
+// left them (the request buffers, each the connection's own and never
+// reused), or the buffer the file was encoded into. held is the memory
+// the pieces' buffers span (for an encoding buffer its capacity; for
+// request buffers the file's size, their headers aside). fn reports
+// whether it kept them: if so it owns them, and the batcher neither
+// recycles the encoding buffer nor touches the pieces again; nobody may
+// modify them. Call it before the first Submit.
+func (b *Batcher) OnWritten(fn func(key string, pieces [][]byte, held int64) bool) {
+	b.written = fn
 }
 
 // Pending is the future of one Submit call.
@@ -564,15 +614,15 @@ func (b *Batcher) sealLocked(lane int) {
 		b.prevSources[src] = struct{}{}
 	}
 	prev := b.lastCommitted
-	committed := make(chan struct{})
-	b.lastCommitted = committed
+	f.committed = make(chan struct{})
+	b.lastCommitted = f.committed
 	b.wg.Add(1)
-	go b.run(f, prev, committed)
+	go b.run(f, prev)
 }
 
 // run uploads and commits one sealed flush; a journaled flush is
 // acknowledged in between (see journal.go).
-func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{}) {
+func (b *Batcher) run(f *flush, prev <-chan struct{}) {
 	defer b.wg.Done()
 	f.results = make([]Result, len(f.batches))
 	stampLogAppendTime(f.batches, f.sealed)
@@ -581,14 +631,14 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 	for _, bt := range f.batches {
 		w.Add(bt.Topic, bt.Partition, bt.Data, bt.Info)
 	}
-	// A file no one is given to keep goes to a bucket that writes pieces
-	// (a local directory) as its pieces, the batches where the requests
-	// left them: no copy into a file buffer. Otherwise files no one keeps
-	// are encoded into recycled buffers; journaled files are not: their
-	// commit may come much later.
-	unkept := b.written == nil || w.Size() > b.writtenMax
-	split := unkept && b.splitPuts
-	pooled := unkept && !split && !f.journaled
+	// A bucket that writes pieces (a local directory) gets the file as
+	// its pieces, the batches where the requests left them: no copy into
+	// a file buffer. Otherwise files are encoded into recycled buffers;
+	// journaled files are not: their commit may come much later. A file
+	// handed to OnWritten and kept is the keeper's: its buffer is not
+	// recycled.
+	split := b.splitPuts
+	pooled := !split && !f.journaled
 	var (
 		data      []byte
 		pieces    [][]byte
@@ -611,6 +661,10 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		key = journal.FileKey(b.cfg.Agent, b.gen, f.seq, key[strings.LastIndexByte(key, '/')+1:])
 	}
 	commits := commitsOf(f.batches, positions)
+	if b.cfg.Agent != "" {
+		f.commit = &metadata.FileCommit{Key: key, Size: size, Batches: commits,
+			Journal: &metadata.JournalMark{Agent: b.cfg.Agent, Generation: b.gen, Sequence: f.seq}}
+	}
 
 	var uploadErr error
 	if f.journaled {
@@ -629,11 +683,11 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		<-prev
 	case f.journaled:
 		<-prev
-		results, commitErr = b.commitJournaled(f, key, size, commits)
+		results, commitErr = b.commitJournaled(f)
 	default:
 		results, commitErr = b.commitClassic(f, key, size, commits, prev)
 	}
-	close(committed)
+	f.endTurn()
 
 	if commitErr != nil {
 		b.logger.Warn("flush failed", "file", key, "batches", len(f.batches), "bytes", f.bytes, "journaled", f.journaled, "err", commitErr)
@@ -646,8 +700,13 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 			}
 		}
 	} else {
-		if !unkept && results != nil {
-			b.written(key, data)
+		kept := false
+		if b.written != nil && results != nil {
+			held := size
+			if !split {
+				held = int64(cap(data))
+			}
+			kept = b.written(key, pieces, held)
 		}
 		b.countCommitted(f, results)
 		if !f.acked {
@@ -661,7 +720,7 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}, committed chan<- struct{})
 		if parts := committedPartitions(f.batches, results); len(parts) > 0 {
 			b.onCommit(parts...)
 		}
-		if pooled {
+		if pooled && !kept {
 			// Nothing holds the file any more. (After a failure it is
 			// left alone: an abandoned upload attempt might still be
 			// reading it.)

@@ -32,11 +32,13 @@ var ErrJournalLate = fmt.Errorf("%w: journaled file became durable too late to a
 //     (Config.LeaseState), and the flush must be durable within
 //     Config.JournalAckBound of its seal (see RecovererConfig.AckBound).
 //  3. The producers are answered: base offset -1, the batches are durable.
-//  4. In seal order with every other flush, CommitFile is retried until
-//     it succeeds or reports ErrFileCommitted (recovery got there first).
-//     The commit advances the generation's journal mark (metadata.
-//     JournalMark) in its own transaction: recovery skips every file at
-//     or below the mark, whatever has become of its file record since.
+//  4. In seal order with every other flush, its commit is retried until
+//     it succeeds or reports ErrFileCommitted (recovery got there first),
+//     alone or in a group with the acknowledged flushes that follow it
+//     (CommitFiles: see commitJournaled). The commit advances the
+//     generation's journal mark (metadata.JournalMark) in its own
+//     transaction: recovery skips every file at or below the mark,
+//     whatever has become of its file record since.
 //     Only this agent, while it holds its journal lease (CommitGate),
 //     commits its current generation's files. Nothing is deleted.
 //
@@ -227,6 +229,7 @@ func (b *Batcher) acknowledge(f *flush) {
 	b.mu.Lock()
 	b.journal[f] = time.Now()
 	b.journalBytes += int64(f.bytes)
+	b.ready[f.seq] = f
 	b.mu.Unlock()
 	f.acked = true
 	b.release(f)
@@ -244,13 +247,11 @@ func (b *Batcher) failEarly(f *flush, err error) {
 	close(f.durable)
 }
 
-// unjournal stops counting f once its file is committed and, for a
-// ripcord flush, deletes its entry in the background, off the commit
-// order's critical path (a lightning flush's file is its own entry and
-// stays). (The caller is a flush goroutine, so the WaitGroup is above
-// zero.)
-func (b *Batcher) unjournal(f *flush, key string) {
-	b.forget(f)
+// deleteEntry deletes, for a ripcord flush whose file is committed, its
+// entry in the background, off the commit order's critical path (a
+// lightning flush's file is its own entry and stays). (The caller is a
+// flush goroutine, so the WaitGroup is above zero.)
+func (b *Batcher) deleteEntry(f *flush, key string) {
 	if f.journaled {
 		return
 	}
@@ -260,21 +261,50 @@ func (b *Batcher) unjournal(f *flush, key string) {
 
 func (b *Batcher) forget(f *flush) {
 	b.mu.Lock()
+	b.forgetLocked(f)
+	b.mu.Unlock()
+}
+
+// forgetLocked stops counting f in the journal.
+func (b *Batcher) forgetLocked(f *flush) {
 	if _, ok := b.journal[f]; ok {
 		delete(b.journal, f)
 		b.journalBytes -= int64(f.bytes)
 	}
-	b.mu.Unlock()
 }
 
 // commitAttemptTimeout bounds one commit attempt of a journaled flush, so
 // that a stalled store cannot hold the attempt past the journal lease.
 const commitAttemptTimeout = 10 * time.Second
 
-// commitJournaled commits an acknowledged flush, retrying until it is
+// commitJournaled commits an acknowledged flush at its turn (every flush
+// sealed before it has finished committing), retrying until it is
 // committed or the batcher closes (the entry then stays for recovery).
 // Results are nil when recovery had committed the file already.
-func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []metadata.BatchCommit) ([]metadata.BatchResult, error) {
+//
+// The backlog an outage leaves is sequenced in groups: each attempt takes
+// along the acknowledged flushes that directly follow f in seal order
+// (Batcher.ready; up to Config.JournalCommitMaxFiles and
+// JournalCommitMaxBatches) and commits them all in one store transaction
+// (Log.CommitFiles), in seal order, each file with its own journal mark.
+// A flush so committed finds its results when its own turn comes; the
+// turn after the group's last flush comes at once (settleGroup). Only
+// the flush whose turn it is commits, so groups never overlap, and a
+// flush that is not acknowledged (a classic one, or one still being
+// made durable) ends the group: no file is sequenced before one sealed
+// earlier.
+func (b *Batcher) commitJournaled(f *flush) ([]metadata.BatchResult, error) {
+	b.mu.Lock()
+	grouped, res := f.grouped, f.groupRes
+	b.mu.Unlock()
+	if grouped {
+		return res, nil
+	}
+	defer func() {
+		b.mu.Lock()
+		delete(b.ready, f.seq)
+		b.mu.Unlock()
+	}()
 	backoff := 50 * time.Millisecond
 	for {
 		if b.cfg.CommitGate != nil {
@@ -282,25 +312,16 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 				return nil, fmt.Errorf("journal lease: %w", err)
 			}
 		}
+		group := b.groupOf(f)
 		ctx, cancel := context.WithTimeout(b.ctx, commitAttemptTimeout)
-		res, err := b.commit(ctx, key, size, commits, &metadata.JournalMark{Agent: b.cfg.Agent, Generation: b.gen, Sequence: f.seq})
+		results, err := b.commitGroup(ctx, group)
 		cancel()
-		if err == nil || errors.Is(err, metadata.ErrFileCommitted) {
-			b.unjournal(f, key)
-			b.ripcordOff()
-			if err != nil {
-				return nil, nil
-			}
-			for i := range res {
-				if res[i].Err != nil {
-					b.metrics.journalRefused.Inc()
-					b.logger.Warn("acknowledged batch refused at commit", "file", key, "partition", f.batches[i].Partition, "err", res[i].Err)
-				}
-			}
-			return res, nil
+		if err == nil {
+			b.settleGroup(group, results)
+			return results[0], nil
 		}
 		if b.ctx.Err() != nil {
-			b.logger.Warn("batcher closing: journaled file left for recovery", "file", key)
+			b.logger.Warn("batcher closing: journaled file left for recovery", "file", f.commit.Key)
 			return nil, err
 		}
 		if b.cfg.Ripcord {
@@ -312,7 +333,105 @@ func (b *Batcher) commitJournaled(f *flush, key string, size int64, commits []me
 		case <-b.ctx.Done():
 			return nil, b.ctx.Err()
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		// At most half a second: the next attempt is what finds the store
+		// back, and until then ripcord stays active; one attempt per
+		// half second is no load on a store that is down.
+		backoff = min(2*backoff, maxJournalBackoff)
+	}
+}
+
+// maxJournalBackoff is the longest wait between two commit attempts of
+// the journal.
+const maxJournalBackoff = 500 * time.Millisecond
+
+// groupOf returns f and the acknowledged flushes that follow it without a
+// gap in seal order, within the group bounds.
+func (b *Batcher) groupOf(f *flush) []*flush {
+	group := []*flush{f}
+	batches := len(f.commit.Batches)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for seq := f.seq + 1; len(group) < b.cfg.JournalCommitMaxFiles; seq++ {
+		g, ok := b.ready[seq]
+		if !ok || batches+len(g.commit.Batches) > b.cfg.JournalCommitMaxBatches {
+			break
+		}
+		group = append(group, g)
+		batches += len(g.commit.Batches)
+	}
+	return group
+}
+
+// commitGroup makes one commit attempt of group's files, in order, in
+// one store transaction, and returns each file's results (nil for a file
+// recovery had committed).
+func (b *Batcher) commitGroup(ctx context.Context, group []*flush) ([][]metadata.BatchResult, error) {
+	out := make([][]metadata.BatchResult, len(group))
+	if len(group) == 1 {
+		c := group[0].commit
+		res, err := b.commit(ctx, c.Key, c.Size, c.Batches, c.Journal)
+		if err != nil && !errors.Is(err, metadata.ErrFileCommitted) {
+			return nil, err
+		}
+		b.metrics.journalCommitFiles.Observe(1)
+		out[0] = res
+		return out, nil
+	}
+	files := make([]metadata.FileCommit, len(group))
+	for i, g := range group {
+		files[i] = *g.commit
+	}
+	start := time.Now()
+	res, err := b.log.CommitFiles(ctx, files)
+	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	if err == nil && len(res) != len(files) {
+		err = fmt.Errorf("store answered %d results for %d files", len(res), len(files))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		switch {
+		case errors.Is(r.Err, metadata.ErrFileCommitted):
+		case r.Err != nil:
+			return nil, r.Err
+		default:
+			out[i] = r.Batches
+		}
+	}
+	b.metrics.journalCommitFiles.Observe(float64(len(group)))
+	return out, nil
+}
+
+// settleGroup accounts for a committed group: its flushes leave the
+// journal, and ripcord ends if the journal is empty, at once (JournalStats
+// never shows an empty journal with ripcord still active after a
+// commit); each flush but the first, which is the caller's, gets its
+// results for its turn; ripcord flushes' entries are deleted.
+func (b *Batcher) settleGroup(group []*flush, results [][]metadata.BatchResult) {
+	b.mu.Lock()
+	for i, g := range group {
+		b.forgetLocked(g)
+		if i > 0 {
+			g.grouped, g.groupRes = true, results[i]
+			delete(b.ready, g.seq)
+		}
+	}
+	b.ripcordOffLocked()
+	b.mu.Unlock()
+	for i, g := range group {
+		b.deleteEntry(g, g.commit.Key)
+		for j := range results[i] {
+			if err := results[i][j].Err; err != nil {
+				b.metrics.journalRefused.Inc()
+				b.logger.Warn("acknowledged batch refused at commit", "file", g.commit.Key, "partition", g.batches[j].Partition, "err", err)
+			}
+		}
+	}
+	// Every flush of the group is committed: the turn passes to the one
+	// after it now, in order, while each finishes on its own goroutine.
+	for _, g := range group[1:] {
+		g.endTurn()
 	}
 }
 
@@ -349,7 +468,7 @@ func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []meta
 			return nil, err
 		}
 		<-prev
-		return b.commitJournaled(f, key, size, commits)
+		return b.commitJournaled(f)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RipcordCommitTimeout)
 	res, err := b.commit(ctx, key, size, commits, nil)
@@ -365,7 +484,7 @@ func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []meta
 	if jerr := b.journalUploaded(f, key); jerr != nil {
 		return nil, err
 	}
-	return b.commitJournaled(f, key, size, commits)
+	return b.commitJournaled(f)
 }
 
 // ripcordOn activates ripcord: eligible batches go to the journal until a
@@ -388,6 +507,10 @@ func (b *Batcher) ripcordOn(cause error) {
 func (b *Batcher) ripcordOff() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.ripcordOffLocked()
+}
+
+func (b *Batcher) ripcordOffLocked() {
 	if !b.ripcordActive || len(b.journal) > 0 {
 		return
 	}

@@ -23,15 +23,20 @@ import (
 
 var errStoreDown = errors.New("test: metadata store down")
 
-// faultyLog is a real SQLite store whose CommitFile can be made to fail or
-// to wait, as a metadata store that is down or stalled would.
+// faultyLog is a real SQLite store whose CommitFile and CommitFiles can be
+// made to fail or to wait, as a metadata store that is down or stalled
+// would.
 type faultyLog struct {
 	*sqlite.Store
 	mu   sync.Mutex // guards fail and hold
 	fail error
 	hold chan struct{}
-	// commits counts successful CommitFile calls.
+	// commits counts the files committed; txns the calls (store
+	// transactions) that committed any.
 	commits atomic.Int64
+	txns    atomic.Int64
+	// largest is the most files one CommitFiles call committed.
+	largest atomic.Int64
 }
 
 func (l *faultyLog) set(fail error, hold chan struct{}) {
@@ -40,7 +45,8 @@ func (l *faultyLog) set(fail error, hold chan struct{}) {
 	l.mu.Unlock()
 }
 
-func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+// fault waits while the store is held and returns its failure.
+func (l *faultyLog) fault(ctx context.Context) error {
 	l.mu.Lock()
 	fail, hold := l.fail, l.hold
 	l.mu.Unlock()
@@ -48,15 +54,46 @@ func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]me
 		select {
 		case <-hold:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	if fail != nil {
-		return nil, fail
+	return fail
+}
+
+func (l *faultyLog) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	if err := l.fault(ctx); err != nil {
+		return nil, err
 	}
 	res, err := l.Store.CommitFile(ctx, c)
 	if err == nil {
 		l.commits.Add(1)
+		l.txns.Add(1)
+	}
+	return res, err
+}
+
+func (l *faultyLog) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	if err := l.fault(ctx); err != nil {
+		return nil, err
+	}
+	res, err := l.Store.CommitFiles(ctx, files)
+	if err == nil {
+		n := 0
+		for _, r := range res {
+			if r.Err == nil {
+				n++
+			}
+		}
+		if n > 0 {
+			l.commits.Add(int64(n))
+			l.txns.Add(1)
+			for {
+				old := l.largest.Load()
+				if int64(n) <= old || l.largest.CompareAndSwap(old, int64(n)) {
+					break
+				}
+			}
+		}
 	}
 	return res, err
 }
@@ -817,5 +854,75 @@ func TestRecoveryOfAnAgentStillJournaling(t *testing.T) {
 	}
 	if n := e.log.commits.Load(); n != int64(len(acked)) {
 		t.Fatalf("%d commits for %d files", n, len(acked))
+	}
+}
+
+// holdFirstFile holds the PUT of the first journaled data file until
+// release is closed.
+type holdFirstFile struct {
+	objstore.Bucket
+	first   chan struct{} // closed when the first file's PUT started
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *holdFirstFile) Put(ctx context.Context, key string, data []byte) error {
+	if e, ok := journal.Parse(key); ok && e.Resident() {
+		if e.Sequence == 1 {
+			h.once.Do(func() { close(h.first) })
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return h.Bucket.Put(ctx, key, data)
+}
+
+// Successive lightning files upload at once: a flush sealed while an
+// earlier one's PUT is slow is written and acknowledged without waiting
+// for it (a connection's responses still go out in its requests' order),
+// and the two commit in seal order, so the log keeps the batches' order.
+func TestLightningUploadsOverlap(t *testing.T) {
+	e := newJEnv(t)
+	topic := e.topic("fast")
+	h := &holdFirstFile{Bucket: e.bucket, first: make(chan struct{}), release: make(chan struct{})}
+	b := produce.New(produce.Config{Agent: "node-1", BatchTimeout: 2 * time.Millisecond, MaxInFlight: 4}, e.log, h, nil, nil, e.logger)
+	t.Cleanup(func() { b.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	submit := func(vs ...string) *produce.Pending {
+		bt := batchOf(topic, 0, vs...)
+		bt.Lightning = true
+		p, err := b.Submit(ctx, []produce.Batch{bt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := submit("a0", "a1")
+	select {
+	case <-h.first:
+	case <-ctx.Done():
+		t.Fatal("the first file's PUT never started")
+	}
+	second := submit("b0")
+	res, err := second.Wait(ctx)
+	if err != nil || res[0].Err != nil || res[0].BaseOffset != -1 {
+		t.Fatalf("second flush, while the first PUT is held: %+v, %v; want acknowledged without offsets", res, err)
+	}
+	select {
+	case <-first.Done():
+		t.Fatal("the first flush was answered while its PUT was held")
+	default:
+	}
+	close(h.release)
+	if res, err := first.Wait(ctx); err != nil || res[0].Err != nil {
+		t.Fatalf("first flush: %+v, %v", res, err)
+	}
+	waitFor(t, "journal drained", func() bool { return b.JournalStats().Files == 0 })
+	if got, want := e.readAll(topic), []string{"a0", "a1", "b0"}; !slices.Equal(got, want) {
+		t.Fatalf("read back %v, want %v", got, want)
 	}
 }

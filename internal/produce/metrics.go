@@ -29,8 +29,11 @@ type Metrics struct {
 	bytesIn       prometheus.Counter
 	duplicates    prometheus.Counter
 
-	journalRefused     prometheus.Counter
-	journalRetries     prometheus.Counter
+	journalRefused prometheus.Counter
+	journalRetries prometheus.Counter
+	// journalCommitFiles is the number of files each store transaction
+	// that sequences this agent's journal commits (Batcher.commitGroup).
+	journalCommitFiles prometheus.Histogram
 	ripcordFlushes     prometheus.Counter
 	ripcordActivations prometheus.Counter
 	recovered          *prometheus.CounterVec
@@ -65,6 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.journalRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_refused_total", Help: "Batches refused because the journal passed --ripcord-max-bytes or --ripcord-max-age, and acknowledged batches the store refused at commit (their topic or partition was deleted)."})
 	m.journalRetries = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_commit_retries_total", Help: "Failed commit attempts of journaled (acknowledged) files; each is retried."})
+	m.journalCommitFiles = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_journal_commit_files", Help: "Journaled files each metadata store transaction sequencing the agent's journal commits (the backlog an outage leaves is sequenced several files per transaction).", Buckets: prometheus.ExponentialBuckets(1, 2, 8)})
 	m.ripcordFlushes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_flushes_total", Help: "Classic-topic files journaled and acknowledged without offsets because the metadata store failed or stalled (--ripcord)."})
 	m.ripcordActivations = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_ripcord_activations_total", Help: "Times ripcord turned active."})
 	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_journal_recovered_files_total", Help: "Journaled files recovery settled, by result: committed (it sequenced the file), already (the file was committed), missing (the file was never durable, so never acknowledged), corrupt, refused (the store refused every batch: the topic is gone)."}, []string{"result"})
@@ -88,7 +92,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.journalRefused, m.journalRetries, m.ripcordFlushes, m.ripcordActivations, m.recovered)
+		reg.MustRegister(m.journalRefused, m.journalRetries, m.journalCommitFiles, m.ripcordFlushes, m.ripcordActivations, m.recovered)
 		reg.MustRegister(gauges...)
 		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}

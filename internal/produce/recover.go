@@ -21,6 +21,7 @@ import (
 // RecoveryStore is what journal recovery needs from the metadata store.
 type RecoveryStore interface {
 	CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error)
+	CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error)
 	KnownFiles(ctx context.Context, keys []string) (map[string]bool, error)
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (metadata.Lease, error)
 	ReleaseLease(ctx context.Context, l metadata.Lease) error
@@ -59,9 +60,10 @@ type RecovererConfig struct {
 // each generation it may recover, that generation's objects, skipping
 // those at or below the generation's journal mark: they are sequenced,
 // whatever has become of their file records since (retention and
-// compaction delete them). The rest are committed in sequence order, each
-// commit advancing the mark in its own transaction, so a file is
-// committed once however often recovery runs. One agent's journal is
+// compaction delete them). The rest are committed in sequence order,
+// several files per store transaction (CommitFiles), each file advancing
+// the mark in the transaction that commits it, so a file is committed
+// once however often recovery runs. One agent's journal is
 // recovered at a time under that journal's lease ("journal/<agent>").
 //
 // Another agent's process may still be alive, cut off from the store, and
@@ -442,27 +444,117 @@ func (r *Recoverer) sleep(ctx context.Context, d time.Duration, renew func(conte
 
 // recover settles entries, which are one generation's above its mark, in
 // order, stopping at the first that cannot be settled now (later ones
-// must not overtake it), and returns the last sequence it settled.
+// must not overtake it), and returns the last sequence it settled. Runs
+// of journaled files are committed several per store transaction
+// (commitGroup); entries that name a file elsewhere, and files that are
+// missing or corrupt, are settled one at a time (settle).
 func (r *Recoverer) recover(ctx context.Context, agent string, gen uint64, entries []journal.Entry, renew func(context.Context) error) (uint64, error) {
 	r.reportBacklog(agent, entries)
 	defer r.metrics.setBacklog(agent, JournalStats{})
 	var last uint64
-	for i, e := range entries {
+	for i := 0; i < len(entries); {
 		if err := renew(ctx); err != nil {
 			return last, fmt.Errorf("journal lease of %s: %w", agent, err)
 		}
+		if group := r.readGroup(ctx, entries[i:]); len(group) > 0 {
+			if err := r.commitGroup(ctx, group); err != nil {
+				return last, fmt.Errorf("recover %s and %d more: %w", group[0].entry.Key, len(group)-1, err)
+			}
+			i += len(group)
+			last = entries[i-1].Sequence
+			r.reportBacklog(agent, entries[i:])
+			continue
+		}
+		e := entries[i]
 		result, err := r.settle(ctx, e)
 		if err != nil {
 			return last, fmt.Errorf("recover %s: %w", e.Key, err)
 		}
 		last = e.Sequence
 		r.metrics.recovered.WithLabelValues(result).Inc()
-		r.reportBacklog(agent, entries[i+1:])
+		i++
+		r.reportBacklog(agent, entries[i:])
 	}
 	if len(entries) > 0 {
 		r.logger.Info("journal recovered", "agent", agent, "generation", gen, "files", len(entries))
 	}
 	return last, nil
+}
+
+// recoveredFile is a journaled file read back for a group commit.
+type recoveredFile struct {
+	entry   journal.Entry
+	size    int64
+	commits []metadata.BatchCommit
+}
+
+// readGroup reads the journaled files at the head of entries, in order,
+// while they are files in the journal (resident) that read and parse,
+// within the group bounds. It stops at anything else, which settle then
+// handles alone (and reports on).
+func (r *Recoverer) readGroup(ctx context.Context, entries []journal.Entry) []recoveredFile {
+	var (
+		group   []recoveredFile
+		batches int
+	)
+	for _, e := range entries {
+		if !e.Resident() || len(group) == DefaultJournalCommitMaxFiles {
+			break
+		}
+		data, err := r.bucket.GetRange(ctx, e.File, 0, -1)
+		if err != nil {
+			break
+		}
+		commits, err := CommitsOfFile(data)
+		if err != nil || (len(group) > 0 && batches+len(commits) > DefaultJournalCommitMaxBatches) {
+			break
+		}
+		group = append(group, recoveredFile{entry: e, size: int64(len(data)), commits: commits})
+		batches += len(commits)
+	}
+	return group
+}
+
+// commitGroup commits group's files in one store transaction, in order,
+// each advancing its generation's mark, and moves the mark to the last
+// one if that file's commit did not (recorded already, or every batch
+// refused).
+func (r *Recoverer) commitGroup(ctx context.Context, group []recoveredFile) error {
+	files := make([]metadata.FileCommit, len(group))
+	for i, g := range group {
+		files[i] = metadata.FileCommit{Key: g.entry.File, Size: g.size, Batches: g.commits,
+			Journal: &metadata.JournalMark{Agent: g.entry.Agent, Generation: g.entry.Generation, Sequence: g.entry.Sequence}}
+	}
+	res, err := r.store.CommitFiles(ctx, files)
+	if err == nil && len(res) != len(files) {
+		err = fmt.Errorf("store answered %d results for %d files", len(res), len(files))
+	}
+	if err != nil {
+		return err
+	}
+	results := make([]string, len(res))
+	for i, fr := range res {
+		switch {
+		case errors.Is(fr.Err, metadata.ErrFileCommitted):
+			results[i] = "already"
+		case fr.Err != nil:
+			return fr.Err
+		case !slices.ContainsFunc(fr.Batches, func(b metadata.BatchResult) bool { return b.Err == nil }):
+			results[i] = "refused"
+		default:
+			results[i] = "committed"
+			r.notify(files[i].Batches, fr.Batches)
+		}
+	}
+	if results[len(results)-1] != "committed" {
+		if err := r.store.MarkJournal(ctx, *files[len(files)-1].Journal); err != nil {
+			return err
+		}
+	}
+	for _, res := range results {
+		r.metrics.recovered.WithLabelValues(res).Inc()
+	}
+	return nil
 }
 
 // reportBacklog publishes what is left of a journal being recovered (its

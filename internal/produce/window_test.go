@@ -23,11 +23,14 @@ func (s slowPuts) Put(ctx context.Context, key string, data []byte) error {
 // TestWindowsKeepCadence: a request that arrives while its predecessor's
 // file was uploading joins a window that closes one batch timeout after
 // the previous seal, not one batch timeout after the request arrived, so
-// the upload is not paid on top of a whole window. With a 400ms timeout
-// and 300ms uploads the second request is answered about 100ms + 300ms
-// after it is sent; a window timed from its arrival would take 700ms.
+// the upload is not paid on top of a whole window. With a 1.5s timeout
+// and 1s uploads the second request is answered about 0.5s + 1s after it
+// is sent; a window timed from its arrival would take at least 2.5s, as
+// timers never fire early. The wide gap keeps the test from failing on a
+// loaded machine (a 400ms/300ms version took 733ms against 700ms at load
+// 20).
 func TestWindowsKeepCadence(t *testing.T) {
-	const timeout, upload = 400 * time.Millisecond, 300 * time.Millisecond
+	const timeout, upload = 1500 * time.Millisecond, time.Second
 	e := newEnv(t, produce.Config{BatchTimeout: timeout}, func(b objstore.Bucket) objstore.Bucket { return slowPuts{b, upload} })
 	tp := e.topic("cadence", 1)
 	ctx := context.Background()

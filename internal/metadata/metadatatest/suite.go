@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"ClusterIDStable", testClusterID},
 		{"TopicLifecycle", testTopicLifecycle},
+		{"TopicsByName", testTopicsByName},
 		{"CommitAssignsContiguousOffsets", testCommitOffsets},
 		{"CommitToDeletedTopic", testCommitDeletedTopic},
 		{"CommitManyPartitions", testCommitManyPartitions},
@@ -56,6 +57,9 @@ func Run(t *testing.T, open Opener) {
 		{"PartitionStates", testPartitionStates},
 		{"RecommitFile", testRecommitFile},
 		{"JournalMarks", testJournalMarks},
+		{"CommitFiles", testCommitFiles},
+		{"CommitFilesRacingRecovery", testCommitFilesRacingRecovery},
+		{"CommitFilesIdempotent", testCommitFilesIdempotent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,5 +311,62 @@ func testExtentAtTimestamp(t *testing.T, s metadata.Store) {
 	}
 	if _, err := s.ExtentAtTimestamp(ctx, a.ID, 0, 301); !errors.Is(err, metadata.ErrNotFound) {
 		t.Fatalf("ExtentAtTimestamp past the end = %v, want ErrNotFound", err)
+	}
+}
+
+// testTopicsByName checks the batched by-name lookup: existing topics come
+// back keyed by name with what Topic returns, unknown and repeated names
+// do not fail the call, and a list longer than any statement's chunk is
+// answered whole.
+func testTopicsByName(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	if got, err := s.TopicsByName(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("TopicsByName(nil) = %v, %v; want an empty map", got, err)
+	}
+	a := mustCreate(t, s, "tbn-a", 3)
+	b := mustCreate(t, s, "tbn-b", 1)
+	got, err := s.TopicsByName(ctx, []string{"tbn-b", "missing", "tbn-a", "tbn-b", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("TopicsByName = %v; want tbn-a and tbn-b only", got)
+	}
+	for _, want := range []metadata.Topic{a, b} {
+		tp, ok := got[want.Name]
+		if !ok || tp.ID != want.ID || tp.Name != want.Name || tp.Partitions != want.Partitions ||
+			tp.Configs["retention.ms"] != "1000" || !tp.CreatedAt.Equal(want.CreatedAt) {
+			t.Fatalf("TopicsByName[%s] = %+v (present %v); want %+v", want.Name, tp, ok, want)
+		}
+	}
+	if _, err := s.DeleteTopic(ctx, "tbn-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TopicsByName(ctx, []string{"tbn-a", "tbn-b"}); err != nil || len(got) != 1 || got["tbn-b"].ID != b.ID {
+		t.Fatalf("TopicsByName after deleting tbn-a = %v, %v", got, err)
+	}
+
+	// 2,000 names, every fourth of an existing topic.
+	var names []string
+	want := map[string]metadata.TopicID{"tbn-b": b.ID}
+	for i := range 2000 {
+		name := fmt.Sprintf("tbn-many-%04d", i)
+		names = append(names, name)
+		if i%4 == 0 {
+			want[name] = mustCreate(t, s, name, 1).ID
+		}
+	}
+	names = append(names, "tbn-b")
+	got, err = s.TopicsByName(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("TopicsByName of %d names found %d topics, want %d", len(names), len(got), len(want))
+	}
+	for name, id := range want {
+		if got[name].ID != id || got[name].Name != name {
+			t.Fatalf("TopicsByName[%s] = %+v, want ID %s", name, got[name], id)
+		}
 	}
 }

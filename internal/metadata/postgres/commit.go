@@ -105,11 +105,262 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, err
 }
 
+// CommitFiles implements metadata.Log in one transaction. The first round
+// trip begins it, locks every partition of every file in key order (the
+// global order every commit takes its locks in) and reads their next
+// offsets and which keys are recorded. Files without producer state (the
+// journal's: journaled batches carry no producer ID) are then sequenced
+// one after the other in memory, from those offsets, and the group's
+// writes are merged (groupWrites: one statement each for the partitions'
+// next offsets, the files with their extents, the journal marks and the
+// notification, however many files) and travel with COMMIT in a second
+// round trip: two round trips, four statements and one commit (one WAL
+// flush) for the group, where CommitFile costs two round trips and as
+// many statements and one commit for each file. A group with producer
+// state reads and writes each file in two round trips, as CommitFile
+// does, inside the one transaction.
+func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var (
+		out []metadata.FileResult
+		err error
+	)
+	for attempt := 0; attempt < 5; attempt++ {
+		if out, err = s.commitFiles(ctx, files); !retryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: commit %d files: %w", len(files), err)
+	}
+	return out, nil
+}
+
+// commitFiles is one attempt at CommitFiles on one pooled connection.
+func (s *Store) commitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	out, err := commitGroup(ctx, conn.Conn(), files)
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, `ROLLBACK`)
+		rcancel()
+	}
+	return out, err
+}
+
+// errRecordedMeanwhile fails a group one of whose keys another commit
+// recorded after the group read the recorded keys: the unique violation
+// has aborted the whole transaction, and a retry finds the key recorded.
+// It does not wrap metadata.ErrFileCommitted, which would say the group
+// was committed.
+var errRecordedMeanwhile = errors.New("a file of the group was recorded by another commit meanwhile; nothing committed")
+
+// commitGroup runs CommitFiles's transaction on conn. It leaves the
+// transaction open (for the caller's ROLLBACK) when it fails or when no
+// file appended anything.
+func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	var all []metadata.BatchCommit
+	keys := make([]string, len(files))
+	for i := range files {
+		all = append(all, files[i].Batches...)
+		keys[i] = files[i].Key
+	}
+	union := sequencer.NewPlan(all)
+	recorded := make(map[string]bool)
+	first := &pgx.Batch{}
+	first.Queue(`BEGIN`)
+	first.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	// The union's lock reads no producer state (nil commitRows): a group
+	// without producers never writes producer_states (groupWrites), and
+	// each file of a group with producers reads its rows' again, under
+	// this lock (commitRows.Read).
+	queueLockPartitions(first, union, nil)
+	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			recorded[k] = true
+		}
+		return rows.Err()
+	})
+	if err := conn.SendBatch(ctx, first).Close(); err != nil {
+		return nil, err
+	}
+	if err := resolveMissing(ctx, conn, union); err != nil {
+		return nil, err
+	}
+	writes := &groupWrites{union: union}
+	var rows sequencer.CommitRows
+	if len(union.Producers) > 0 {
+		writes = nil
+	}
+	out := make([]metadata.FileResult, len(files))
+	wrote := false
+	for i, c := range files {
+		if recorded[c.Key] {
+			out[i].Err = fmt.Errorf("file %s: %w", c.Key, metadata.ErrFileCommitted)
+			continue
+		}
+		var appended bool
+		if writes != nil {
+			rows = &memRows{writes: writes, file: c, wrote: &appended}
+		} else {
+			rows = &commitRows{conn: conn, file: c, group: true, wrote: &appended}
+		}
+		res, err := sequencer.Commit(ctx, rows, c)
+		if errors.Is(err, metadata.ErrFileCommitted) {
+			return nil, fmt.Errorf("file %s: %w", c.Key, errRecordedMeanwhile)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("file %s: %w", c.Key, err)
+		}
+		out[i].Batches = res
+		if appended {
+			recorded[c.Key], wrote = true, true
+		}
+	}
+	if !wrote {
+		return out, nil
+	}
+	if writes == nil {
+		_, err := conn.Exec(ctx, `COMMIT`)
+		return out, err
+	}
+	batch := writes.queue()
+	batch.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
+			return nil, fmt.Errorf("write commit: %w", errRecordedMeanwhile)
+		}
+		return nil, fmt.Errorf("write commit: %w", checkFailure(err))
+	}
+	return out, nil
+}
+
+// memRows is CommitFiles's side of one file without producer state
+// (sequencer.CommitRows): it reads the partitions from the group's plan,
+// whose rows the transaction locked and read first and whose next
+// offsets it keeps as each file advances them, and adds the file's
+// writes to the group's.
+type memRows struct {
+	writes *groupWrites
+	file   metadata.FileCommit
+	wrote  *bool
+}
+
+func (r *memRows) Read(ctx context.Context, p *sequencer.Plan) error {
+	return p.ReadFrom(r.writes.union)
+}
+
+func (r *memRows) ProducerTxn(context.Context, int64) (metadata.Transaction, error) {
+	return metadata.Transaction{}, errors.New("group commit: a file without producer state asked for a transaction")
+}
+
+func (r *memRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	r.writes.add(p, r.file)
+	*r.wrote = true
+	return nil
+}
+
+// groupWrites are the merged writes of a group's files without producer
+// state. The group's plan (union) holds each partition's next offset as
+// read (Start) and as the files sequenced so far leave it (Next).
+type groupWrites struct {
+	union *sequencer.Plan
+
+	keys  []string
+	sizes []int64
+	// The extents' columns; eKey names each one's file.
+	eKey            []string
+	eTopic          [][16]byte
+	ePart, eBatches []int32
+	eBase, eEnd     []int64
+	eOff, eLen, eTS []int64
+	marks           map[journalGen]uint64
+}
+
+type journalGen struct {
+	agent string
+	gen   uint64
+}
+
+// add takes one sequenced file's writes.
+func (w *groupWrites) add(p *sequencer.Plan, file metadata.FileCommit) {
+	w.keys, w.sizes = append(w.keys, file.Key), append(w.sizes, file.Size)
+	for _, e := range p.Extents {
+		pc := &p.Partitions[e.Part]
+		w.eKey, w.eTopic, w.ePart = append(w.eKey, file.Key), append(w.eTopic, pc.Topic), append(w.ePart, pc.Partition)
+		w.eBase, w.eEnd, w.eOff, w.eLen = append(w.eBase, e.BaseOffset), append(w.eEnd, e.EndOffset), append(w.eOff, e.ByteOffset), append(w.eLen, e.ByteLength)
+		w.eBatches, w.eTS = append(w.eBatches, e.Batches), append(w.eTS, e.MaxTimestamp)
+	}
+	p.AdvanceGroup(w.union)
+	if m := file.Journal; m != nil {
+		if w.marks == nil {
+			w.marks = make(map[journalGen]uint64)
+		}
+		k := journalGen{m.Agent, m.Generation}
+		w.marks[k] = max(w.marks[k], m.Sequence)
+	}
+}
+
+// queue returns the batch of the group's writes: each partition moved
+// from the offset the group read to the one its last file left, checked
+// as CommitFile checks it; the files and their extents; the journal
+// marks; one notification.
+func (w *groupWrites) queue() *pgx.Batch {
+	var (
+		pTopic        [][16]byte
+		pPart         []int32
+		pNext, pStart []int64
+	)
+	for i := range w.union.Partitions {
+		if pc := &w.union.Partitions[i]; pc.Advanced() {
+			pTopic, pPart, pNext, pStart = append(pTopic, pc.Topic), append(pPart, pc.Partition), append(pNext, pc.Next), append(pStart, pc.Start)
+		}
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic_id, partition, next, start)
+		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
+		RETURNING 1)
+		SELECT `+failUnless(`count(*) = $5`, `($5 - count(*)) || ' of ' || $5 || ' partitions moved during commit'`)+` FROM moved`,
+		pTopic, pPart, pNext, pStart, int64(len(pTopic)))
+	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) SELECT k, s, now() FROM unnest($10::text[], $11::bigint[]) AS g(k, s) RETURNING id, key)
+		INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
+		SELECT t, p, b, e, f.id, o, l, n, ts, now()
+		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[], $9::text[]) AS u(t, p, b, e, o, l, n, ts, k)
+		JOIN f ON f.key = u.k`,
+		w.eTopic, w.ePart, w.eBase, w.eEnd, w.eOff, w.eLen, w.eBatches, w.eTS, w.eKey, w.keys, w.sizes)
+	for k, seq := range w.marks {
+		batch.Queue(sqlMarkJournal, k.agent, int64(k.gen), int64(seq))
+	}
+	notice := make([]metadata.TopicPartition, len(pTopic))
+	for i := range pTopic {
+		notice[i] = metadata.TopicPartition{Topic: pTopic[i], Partition: pPart[i]}
+	}
+	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
+	return batch
+}
+
 // commitRows is PostgreSQL's side of one CommitFile
 // (sequencer.CommitRows), on the connection that runs its transaction.
+// In a group (CommitFiles) the transaction is begun, and its partitions
+// locked, before the first file and committed after the last: Read sends
+// no BEGIN and Write no COMMIT, and Write sets *wrote.
 type commitRows struct {
 	conn *pgx.Conn
 	file metadata.FileCommit
+	// group: the file is one of a CommitFiles group (above); Write sets
+	// *wrote when it sends the file's writes.
+	group bool
+	wrote *bool
 	// inRow is, by index in Plan.Partitions, the producer state the
 	// partition's row holds (producerInRowMigration), as Read found it.
 	inRow [][]rowProducer
@@ -124,16 +375,21 @@ type commitRows struct {
 // it.
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
-	reads.Queue(`BEGIN`)
-	// The commit's statements take column arrays, whose lengths a custom
-	// plan would be made for: PostgreSQL replanned each of them on every
-	// commit, which cost more than executing them for small flushes. The
-	// generic plan (an index lookup per array element) is the right one
-	// for every length.
-	reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	if !r.group {
+		reads.Queue(`BEGIN`)
+		// The commit's statements take column arrays, whose lengths a
+		// custom plan would be made for: PostgreSQL replanned each of
+		// them on every commit, which cost more than executing them for
+		// small flushes. The generic plan (an index lookup per array
+		// element) is the right one for every length.
+		reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	}
+	// In a group the rows are locked already (commitGroup), and this
+	// read, in the same transaction, sees the next offsets and
+	// producer_states the group's earlier files wrote.
 	r.inRow = make([][]rowProducer, len(p.Partitions))
 	r.fromRow = make([]bool, len(p.Producers))
-	r.queueLockPartitions(reads, p)
+	queueLockPartitions(reads, p, r)
 	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
@@ -178,8 +434,28 @@ func checkFailure(err error) error {
 }
 
 // Write implements sequencer.CommitRows with set-based statements over
-// column arrays, in one pipelined round trip that ends with COMMIT.
+// column arrays, in one pipelined round trip that ends with COMMIT (in a
+// group, without: commitGroup commits after the last file).
 func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	batch := &pgx.Batch{}
+	r.queueWrites(batch, p)
+	if r.group {
+		*r.wrote = true
+	} else {
+		batch.Queue(`COMMIT`)
+	}
+	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
+			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
+		}
+		return fmt.Errorf("write commit: %w", checkFailure(err))
+	}
+	return nil
+}
+
+// queueWrites queues the writes of the file's sequenced plan p, with the
+// producer state Read found in the partitions rows (r.inRow).
+func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 	var (
 		eTopic          [][16]byte
 		ePart, eBatches []int32
@@ -238,7 +514,6 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		rows.add(pc, changed[i], string(states))
 	}
 
-	batch := &pgx.Batch{}
 	// The compare-and-set on next_offset, checked in the statement, fails
 	// the commit loudly rather than write overlapping offsets should
 	// anything have moved a partition despite the row lock.
@@ -268,14 +543,6 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	queueTxnIndexWrites(batch, p)
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	queueMarkJournal(batch, r.file.Journal)
-	batch.Queue(`COMMIT`)
-	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
-		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
-			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
-		}
-		return fmt.Errorf("write commit: %w", checkFailure(err))
-	}
-	return nil
 }
 
 // producerColumns are the column arrays of producer state rows to write.
@@ -309,9 +576,11 @@ func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string)
 }
 
 // queueLockPartitions queues the locking read of the partitions rows the
-// plan touches, in key order, with the producer state each holds: the
-// state of a producer of the plan is loaded from there.
-func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
+// plan touches, in key order. With r (one file's commit), it reads the
+// producer state each row holds into r.inRow and loads the state of the
+// plan's producers from there (r.fromRow). Without (the union lock of a
+// CommitFiles group), it reads only the next offsets.
+func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
 	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
 		keys[i] = p.Partitions[i].PartitionKey
@@ -324,7 +593,11 @@ func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
-	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, p.producer_states FROM partitions p
+	statesCol := `p.producer_states`
+	if r == nil {
+		statesCol = `NULL::text`
+	}
+	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
 		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -341,7 +614,7 @@ func (r *commitRows) queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan) {
 				return errors.New("lock partitions: unexpected row")
 			}
 			p.Partitions[i].Found(next)
-			if states == nil {
+			if r == nil || states == nil {
 				continue
 			}
 			held, err := parseRowProducers(*states)

@@ -335,3 +335,82 @@ func TestRowProducersRoundTrip(t *testing.T) {
 		t.Fatalf("kept %v, evicted %v; want [1 3 5 6], [2 4]", k, e)
 	}
 }
+
+// TestCommitFilesProducerStateInRow: in a CommitFiles group with
+// producers, each file sees the producer state the group's earlier files
+// wrote, in the partitions row or, moved out of it, in the producers
+// table; a group without producers leaves producer_states alone.
+func TestCommitFilesProducerStateInRow(t *testing.T) {
+	pg := testutil.StartPostgres(t)
+	ctx := context.Background()
+	s, err := Open(ctx, pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	topic, err := s.CreateTopic(ctx, "t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// file is a file of one batch of two records from producer id at
+	// first sequence seq, or of one plain record when id is 0.
+	file := func(key string, id, seq int64) metadata.FileCommit {
+		b := metadata.BatchCommit{TopicID: topic.ID, ByteLength: 10, Records: 2, MaxTimestamp: 1,
+			Producer: &metadata.ProducerBatch{ID: id, FirstSequence: int32(seq)}}
+		if id == 0 {
+			b.Records, b.Producer = 1, nil
+		}
+		return metadata.FileCommit{Key: key, Size: 10, Batches: []metadata.BatchCommit{b}}
+	}
+	inRow := func(want ...int64) {
+		t.Helper()
+		var states string
+		if err := s.pool.QueryRow(ctx, `SELECT producer_states FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&states); err != nil {
+			t.Fatal(err)
+		}
+		held, err := parseRowProducers(states)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, h := range held {
+			ids = append(ids, h.id)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("the row holds producers %v (%q), want %v", ids, states, want)
+		}
+	}
+	group := []metadata.FileCommit{
+		file("g1", 10, 0), file("g2", 11, 0), file("g3", 12, 0), file("g4", 13, 0),
+		file("g5", 14, 0), // 10 moves out of the row
+		file("g6", 10, 0), // a retry, found in the producers table
+		file("g7", 10, 2), // 10 back in the row, 11 out
+		file("g8", 11, 0), // a retry, found in the producers table
+	}
+	want := []struct {
+		offset    int64
+		duplicate bool
+	}{{0, false}, {2, false}, {4, false}, {6, false}, {8, false}, {0, true}, {10, false}, {2, true}}
+	res, err := s.CommitFiles(ctx, group)
+	if err != nil || len(res) != len(group) {
+		t.Fatalf("CommitFiles = %+v, %v", res, err)
+	}
+	for i, r := range res {
+		if r.Err != nil || len(r.Batches) != 1 || r.Batches[0].Err != nil || r.Batches[0].BaseOffset != want[i].offset || r.Batches[0].Duplicate != want[i].duplicate {
+			t.Fatalf("file %s = %+v, want offset %d, duplicate %v", group[i].Key, r, want[i].offset, want[i].duplicate)
+		}
+	}
+	inRow(10, 12, 13, 14)
+	res, err = s.CommitFiles(ctx, []metadata.FileCommit{file("p1", 0, 0), file("p2", 0, 0)})
+	if err != nil || res[0].Err != nil || res[1].Err != nil || res[0].Batches[0].BaseOffset != 12 || res[1].Batches[0].BaseOffset != 13 {
+		t.Fatalf("CommitFiles without producers = %+v, %v; want offsets 12 and 13", res, err)
+	}
+	inRow(10, 12, 13, 14)
+	for _, retry := range []struct{ id, seq, offset int64 }{{12, 0, 4}, {10, 2, 10}, {11, 0, 2}} {
+		r, err := s.CommitFile(ctx, file(fmt.Sprintf("r%d", retry.id), retry.id, retry.seq))
+		if err != nil || r[0].Err != nil || !r[0].Duplicate || r[0].BaseOffset != retry.offset {
+			t.Fatalf("retry of producer %d = %+v, %v; want a duplicate at offset %d", retry.id, r, err, retry.offset)
+		}
+	}
+}

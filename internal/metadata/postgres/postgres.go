@@ -399,6 +399,22 @@ func (s *Store) Topic(ctx context.Context, name string) (metadata.Topic, error) 
 	return scanTopic(s.pool.QueryRow(ctx, topicSelect+` WHERE name = $1`, name))
 }
 
+// TopicsByName implements metadata.Topics: one statement for all names.
+func (s *Store) TopicsByName(ctx context.Context, names []string) (map[string]metadata.Topic, error) {
+	out := make(map[string]metadata.Topic, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	list, err := queryAll(ctx, s, scanTopic, topicSelect+` WHERE name = ANY($1::text[])`, names)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: topics by name: %w", err)
+	}
+	for _, t := range list {
+		out[t.Name] = t
+	}
+	return out, nil
+}
+
 // TopicByID implements metadata.Topics.
 func (s *Store) TopicByID(ctx context.Context, id metadata.TopicID) (metadata.Topic, error) {
 	ctx, cancel := s.opContext(ctx)

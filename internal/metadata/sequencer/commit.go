@@ -419,3 +419,42 @@ func (p *Plan) checkTxnWrite(ctx context.Context, rows CommitRows, b *metadata.B
 	}
 	return CheckTxnWrite(t, pb.Epoch, b.TopicID, b.Partition)
 }
+
+// A group commit (metadata.Log.CommitFiles) of files without producer
+// state may read its partitions once, into the plan of all its files'
+// batches (NewPlan of them all, the group plan), and sequence each file
+// from there: ReadFrom gives a file's plan the partitions as the files
+// before it left them, and Advanced moves them on once it is written.
+
+// ReadFrom fills p's partitions from group, the group plan (Read
+// already ran on it). It fails for a plan with producer state, which
+// must be read from the store.
+func (p *Plan) ReadFrom(group *Plan) error {
+	if len(p.Producers) > 0 {
+		return errors.New("sequencer: a group commit read a file with producer state from memory")
+	}
+	for i := range p.Partitions {
+		pc := &p.Partitions[i]
+		j, ok := group.partIndex[pc.PartitionKey]
+		if !ok {
+			return errors.New("sequencer: a partition missing from the group plan")
+		}
+		if g := &group.Partitions[j]; g.Exists {
+			pc.Found(g.Next)
+		} else {
+			pc.Exists, pc.Missing = false, g.Missing
+		}
+	}
+	return nil
+}
+
+// AdvanceGroup moves group's partitions to where p, a file of the group
+// just written, left them. group's Start stays what the store held, so
+// the group's write moves each partition from there.
+func (p *Plan) AdvanceGroup(group *Plan) {
+	for i := range p.Partitions {
+		if pc := &p.Partitions[i]; pc.Advanced() {
+			group.Partitions[group.partIndex[pc.PartitionKey]].Next = pc.Next
+		}
+	}
+}

@@ -241,6 +241,151 @@ func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 	return results, nil
 }
 
+// CommitFiles implements metadata.Log in one writer transaction: one
+// BEGIN and one COMMIT (one WAL sync) for the group instead of one each.
+// A group without producer state (the journal's: journaled batches carry
+// no producer ID) reads its partitions once, sequences each file from
+// them in memory, records each file (its one statement of its own) and
+// writes the partitions' next offsets, the extents and the journal marks
+// of all its files together (groupRows). A group with producer state
+// runs each file's statements as CommitFile does. A file whose key is
+// recorded fails its insert (SQLite undoes that statement only, and the
+// file has written nothing before it), gets ErrFileCommitted, and the
+// transaction goes on.
+func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+	now := time.Now().UnixMilli()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin commit: %w", err)
+	}
+	defer tx.Rollback()
+	var all []metadata.BatchCommit
+	for i := range files {
+		all = append(all, files[i].Batches...)
+	}
+	group := sequencer.NewPlan(all)
+	var g *groupRows
+	if len(group.Producers) == 0 {
+		if err := (&commitRows{tx: tx, stmts: &s.commit, now: now}).Read(ctx, group); err != nil {
+			return nil, err
+		}
+		g = &groupRows{commitRows: commitRows{tx: tx, stmts: &s.commit, now: now}, group: group}
+	}
+	out := make([]metadata.FileResult, len(files))
+	wrote := false
+	for i, c := range files {
+		var (
+			rows    sequencer.CommitRows
+			written *bool
+		)
+		if g != nil {
+			g.file, g.wrote = c, false
+			rows, written = g, &g.wrote
+		} else {
+			r := &commitRows{tx: tx, stmts: &s.commit, file: c, now: now}
+			rows, written = r, &r.wrote
+		}
+		results, err := sequencer.Commit(ctx, rows, c)
+		if errors.Is(err, metadata.ErrFileCommitted) {
+			out[i].Err = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i].Batches = results
+		wrote = wrote || *written
+	}
+	if !wrote {
+		return out, nil
+	}
+	if g != nil {
+		if err := g.finish(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: commit %d files: %w", len(files), err)
+	}
+	return out, nil
+}
+
+// groupRows is CommitFiles's side of the files of a group without
+// producer state (sequencer.CommitRows): it reads partitions from the
+// group plan, records each file, and keeps the rest of the writes for
+// finish.
+type groupRows struct {
+	commitRows // tx, stmts, now; file and wrote: the current file's
+	group      *sequencer.Plan
+	extents    []any // insertExtents rows of every file
+	marks      map[journalGen]uint64
+}
+
+type journalGen struct {
+	agent string
+	gen   uint64
+}
+
+func (g *groupRows) Read(ctx context.Context, p *sequencer.Plan) error { return p.ReadFrom(g.group) }
+
+func (g *groupRows) ProducerTxn(context.Context, int64) (metadata.Transaction, error) {
+	return metadata.Transaction{}, errors.New("sqlite: group commit: a file without producer state asked for a transaction")
+}
+
+// Write records the file and keeps its extents and mark.
+func (g *groupRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	fileID, err := g.insertFile(ctx)
+	if err != nil {
+		return err
+	}
+	g.wrote = true
+	fileArg, nowArg := any(fileID), any(g.now)
+	for _, e := range p.Extents {
+		pc := &p.Partitions[e.Part]
+		g.extents = append(g.extents, pc.Topic[:], int64(pc.Partition), e.BaseOffset, e.EndOffset, fileArg,
+			e.ByteOffset, e.ByteLength, e.Batches, e.MaxTimestamp, nowArg)
+	}
+	p.AdvanceGroup(g.group)
+	if m := g.file.Journal; m != nil {
+		if g.marks == nil {
+			g.marks = make(map[journalGen]uint64)
+		}
+		k := journalGen{m.Agent, m.Generation}
+		g.marks[k] = max(g.marks[k], m.Sequence)
+	}
+	return nil
+}
+
+// finish writes what the group's files kept: each partition moved from
+// the offset the group read to where its last file left it (checked as
+// CommitFile checks it), the extents, the journal marks.
+func (g *groupRows) finish(ctx context.Context) error {
+	var args []any
+	advanced := 0
+	for i := range g.group.Partitions {
+		if pc := &g.group.Partitions[i]; pc.Advanced() {
+			args = append(args, pc.Topic[:], int64(pc.Partition), pc.Next, pc.Start)
+			advanced++
+		}
+	}
+	if n, err := g.stmts.advancePartitions.exec(ctx, g.tx, args); err != nil {
+		return fmt.Errorf("sqlite: advance partitions: %w", err)
+	} else if n != int64(advanced) {
+		return fmt.Errorf("sqlite: %d of %d partitions moved during commit", int64(advanced)-n, advanced)
+	}
+	if n, err := g.stmts.insertExtents.exec(ctx, g.tx, g.extents); err != nil {
+		return fmt.Errorf("sqlite: index extents: %w", err)
+	} else if want := int64(len(g.extents) / 10); n != want {
+		return fmt.Errorf("sqlite: indexed %d of %d extents", n, want)
+	}
+	for k, seq := range g.marks {
+		if err := markJournal(ctx, g.tx, &metadata.JournalMark{Agent: k.agent, Generation: k.gen, Sequence: seq}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Read implements sequencer.CommitRows: the partitions first, then the
 // producers and open transactions of the partitions that exist.
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
@@ -334,16 +479,22 @@ func (r *commitRows) ProducerTxn(ctx context.Context, producerID int64) (metadat
 	return t, err
 }
 
-// Write implements sequencer.CommitRows.
-func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+// insertFile records the file and returns its row ID, or fails with
+// ErrFileCommitted for a recorded key (the statement alone is undone).
+func (r *commitRows) insertFile(ctx context.Context) (int64, error) {
 	res, err := r.tx.StmtContext(ctx, r.stmts.insertFile).ExecContext(ctx, r.file.Key, r.file.Size, r.now)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed: files.key") {
-		return fmt.Errorf("sqlite: record file %s: %w", r.file.Key, metadata.ErrFileCommitted)
+		return 0, fmt.Errorf("sqlite: record file %s: %w", r.file.Key, metadata.ErrFileCommitted)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: record file %s: %w", r.file.Key, err)
+		return 0, fmt.Errorf("sqlite: record file %s: %w", r.file.Key, err)
 	}
-	fileID, err := res.LastInsertId()
+	return res.LastInsertId()
+}
+
+// Write implements sequencer.CommitRows.
+func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
+	fileID, err := r.insertFile(ctx)
 	if err != nil {
 		return err
 	}

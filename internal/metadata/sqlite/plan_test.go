@@ -63,3 +63,46 @@ func TestBatchedReadPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicsByNamePlan checks that TopicsByName searches the topics'
+// name index once per name and never scans topics: a scan would make a
+// Metadata request naming a few topics O(all topics).
+func TestTopicsByNamePlan(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 50 {
+		if _, err := s.CreateTopic(ctx, fmt.Sprintf("t%02d", i), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.r.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+sqlTopicsByName, `["t01","t02","nope"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "SEARCH t USING INDEX") {
+		t.Errorf("no index search of topics:\n%s", text)
+	}
+	for _, line := range plan {
+		if strings.HasPrefix(line, "SCAN t") {
+			t.Errorf("scans topics (%q):\n%s", line, text)
+		}
+	}
+}

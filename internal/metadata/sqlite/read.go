@@ -32,6 +32,8 @@ const (
 // concurrent use; database/sql prepares it on each pooled connection once.
 type readStmts struct {
 	partitionState, extentAtTimestamp, firstOpenTxn, abortedTxns *sql.Stmt
+	// topicsByName answers TopicsByName (sqlite.go).
+	topicsByName *sql.Stmt
 
 	// stable answers StableStates (stable.go).
 	stable rowsStmt
@@ -77,6 +79,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.extentAtTimestamp, sqlExtentAtTimestamp},
 		{&r.firstOpenTxn, sqlFirstOpenTxn},
 		{&r.abortedTxns, sqlAbortedTxns},
+		{&r.topicsByName, sqlTopicsByName},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -101,7 +104,7 @@ func (r *readStmts) close() error {
 	}
 	r.extents = nil
 	r.mu.Unlock()
-	for _, st := range []*sql.Stmt{r.partitionState, r.extentAtTimestamp, r.firstOpenTxn, r.abortedTxns} {
+	for _, st := range []*sql.Stmt{r.partitionState, r.extentAtTimestamp, r.firstOpenTxn, r.abortedTxns, r.topicsByName} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
