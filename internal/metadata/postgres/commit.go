@@ -63,46 +63,13 @@ const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 // more round trip, and each transactional producer one, for its
 // transaction; a commit that appends nothing ends with a ROLLBACK.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	var (
-		results []metadata.BatchResult
-		err     error
-	)
-	// Retried as inTx retries: deadlocks and serialization failures,
-	// which the lock order should prevent.
-	for attempt := 0; attempt < 5; attempt++ {
-		if results, err = s.commitFile(ctx, c); !retryable(err) {
-			break
-		}
-	}
+	results, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.BatchResult, error) {
+		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c}, c)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
 	}
 	return results, nil
-}
-
-// commitFile is one attempt at CommitFile on one pooled connection. The
-// transaction is opened and committed by statements in its pipelined
-// batches rather than by pgx.Tx, which would cost a round trip each.
-func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// Release destroys a connection still in a transaction, which it is
-	// only if the ROLLBACK below failed.
-	defer conn.Release()
-	results, err := sequencer.Commit(ctx, &commitRows{conn: conn.Conn(), file: c}, c)
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		// A failed commit, or one that appended nothing (the write batch
-		// and its COMMIT were never sent): nothing was written. The
-		// context may be done, so the ROLLBACK gets its own deadline.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, _ = conn.Exec(rctx, `ROLLBACK`)
-		rcancel()
-	}
-	return results, err
 }
 
 // CommitFiles implements metadata.Log in one transaction. The first round
@@ -120,32 +87,50 @@ func (s *Store) commitFile(ctx context.Context, c metadata.FileCommit) ([]metada
 // state reads and writes each file in two round trips, as CommitFile
 // does, inside the one transaction.
 func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	var (
-		out []metadata.FileResult
-		err error
-	)
-	for attempt := 0; attempt < 5; attempt++ {
-		if out, err = s.commitFiles(ctx, files); !retryable(err) {
-			break
-		}
-	}
+	out, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.FileResult, error) {
+		return commitGroup(ctx, conn, files)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit %d files: %w", len(files), err)
 	}
 	return out, nil
 }
 
-// commitFiles is one attempt at CommitFiles on one pooled connection.
-func (s *Store) commitFiles(ctx context.Context, files []metadata.FileCommit) ([]metadata.FileResult, error) {
+// pipelinedCommit runs attempt, a transaction that opens and commits
+// itself by statements in its pipelined batches (pgx.Tx would cost a
+// round trip each), on one pooled connection, up to five times while it
+// fails as inTx retries: deadlocks and serialization failures, which the
+// lock order should prevent.
+func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.Context, *pgx.Conn) (T, error)) (T, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var (
+		out T
+		err error
+	)
+	for range 5 {
+		if out, err = pipelinedAttempt(ctx, s, attempt); !retryable(err) {
+			break
+		}
+	}
+	return out, err
+}
+
+// pipelinedAttempt is one attempt of pipelinedCommit.
+func pipelinedAttempt[T any](ctx context.Context, s *Store, attempt func(context.Context, *pgx.Conn) (T, error)) (T, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
+	// Release destroys a connection still in a transaction, which it is
+	// only if the ROLLBACK below failed.
 	defer conn.Release()
-	out, err := commitGroup(ctx, conn.Conn(), files)
+	out, err := attempt(ctx, conn.Conn())
 	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed commit, or one that appended nothing (the write batch
+		// and its COMMIT were never sent): nothing was written. The
+		// context may be done, so the ROLLBACK gets its own deadline.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = conn.Exec(rctx, `ROLLBACK`)
 		rcancel()
