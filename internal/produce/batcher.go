@@ -15,6 +15,7 @@
 package produce
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -700,13 +701,21 @@ func (b *Batcher) run(f *flush, prev <-chan struct{}) {
 			}
 		}
 	} else {
+		// kept: the cache keeps the file's pooled encoding buffer.
 		kept := false
 		if b.written != nil && results != nil {
-			held := size
-			if !split {
-				held = int64(cap(data))
+			switch {
+			case split:
+				b.written(key, pieces, size)
+			case int64(cap(data)) > 2*size:
+				// A file much smaller than its pooled buffer (the
+				// smallest is 1 MiB) goes to the cache as a copy:
+				// kept whole, the buffer would pin and charge up to
+				// hundreds of times the file's bytes.
+				b.written(key, [][]byte{bytes.Clone(data)}, size)
+			default:
+				kept = b.written(key, pieces, int64(cap(data)))
 			}
-			kept = b.written(key, pieces, held)
 		}
 		b.countCommitted(f, results)
 		if !f.acked {

@@ -33,16 +33,24 @@ type plainBucket struct{ objstore.Bucket }
 // committed files of several blocks are read from the cache without a
 // GET, and the cached bytes equal the bucket's after later files were
 // written, whether the file was written as the requests' pieces
-// (directory bucket: held is the file's size) or encoded into a pooled
-// buffer (held is its capacity), which the batcher must not recycle for
-// later files once the cache kept it.
+// (directory bucket: held is the file's size), encoded into a pooled
+// buffer at least half full (held is its capacity), which the batcher
+// must not recycle for later files once the cache kept it, or into a
+// buffer mostly empty, copied (held is the file's size): the charge is
+// never more than twice the file.
 func TestWrittenFilesCached(t *testing.T) {
+	plain := func(b objstore.Bucket) objstore.Bucket { return plainBucket{b} }
 	for _, tc := range []struct {
 		name string
 		wrap func(objstore.Bucket) objstore.Bucket
+		pad  int // bytes added to every record
 	}{
-		{"pieces", nil},
-		{"recycled-buffer", func(b objstore.Bucket) objstore.Bucket { return plainBucket{b} }},
+		{"pieces", nil, 0},
+		// Files of about 20 KB in 1 MiB encoding buffers: copied, so
+		// the cache is charged the file, not the buffer.
+		{"small-file-copied", plain, 0},
+		// Files of about 700 KB: the buffer itself is kept.
+		{"recycled-buffer", plain, 7000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, produce.Config{BatchTimeout: 50 * time.Millisecond, BatchMaxBytes: 1 << 20}, tc.wrap)
@@ -61,7 +69,7 @@ func TestWrittenFilesCached(t *testing.T) {
 				for _, p := range pieces {
 					n += int64(len(p))
 				}
-				if tc.wrap == nil && held != n || held < n {
+				if tc.wrap == nil && held != n || held < n || held > 2*n {
 					t.Errorf("file %s of %d bytes handed over as %d held", key, n, held)
 				}
 				kept := c.Put(key, pieces, held)
@@ -80,7 +88,7 @@ func TestWrittenFilesCached(t *testing.T) {
 			for i := range 4 {
 				var vs []string
 				for j, v := range values("r", 100) {
-					vs = append(vs, v+long[:j%200]+string(rune('a'+i)))
+					vs = append(vs, v+long[:j%200]+strings.Repeat("y", tc.pad)+string(rune('a'+i)))
 				}
 				waitOK(t, e.submit(context.Background(),
 					batchOf(topic, 0, vs[:50]...), batchOf(topic, 1, vs[50:]...)))
