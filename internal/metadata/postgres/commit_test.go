@@ -226,22 +226,7 @@ func TestProducerStateInPartitionRow(t *testing.T) {
 	}
 	inRow := func(want ...int64) {
 		t.Helper()
-		var states string
-		if err := s.pool.QueryRow(ctx, `SELECT producer_states FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&states); err != nil {
-			t.Fatal(err)
-		}
-		held, err := parseRowProducers(states)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, h := range held {
-			ids = append(ids, h.id)
-		}
-		slices.Sort(ids)
-		if !slices.Equal(ids, want) {
-			t.Fatalf("the row holds producers %v (%q), want %v", ids, states, want)
-		}
+		checkRowProducers(t, ctx, s, topic.ID, want...)
 	}
 	want := func(res metadata.BatchResult, offset int64, duplicate bool) {
 		t.Helper()
@@ -364,22 +349,7 @@ func TestCommitFilesProducerStateInRow(t *testing.T) {
 	}
 	inRow := func(want ...int64) {
 		t.Helper()
-		var states string
-		if err := s.pool.QueryRow(ctx, `SELECT producer_states FROM partitions WHERE topic_id = $1`, [16]byte(topic.ID)).Scan(&states); err != nil {
-			t.Fatal(err)
-		}
-		held, err := parseRowProducers(states)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, h := range held {
-			ids = append(ids, h.id)
-		}
-		slices.Sort(ids)
-		if !slices.Equal(ids, want) {
-			t.Fatalf("the row holds producers %v (%q), want %v", ids, states, want)
-		}
+		checkRowProducers(t, ctx, s, topic.ID, want...)
 	}
 	group := []metadata.FileCommit{
 		file("g1", 10, 0), file("g2", 11, 0), file("g3", 12, 0), file("g4", 13, 0),
@@ -412,5 +382,27 @@ func TestCommitFilesProducerStateInRow(t *testing.T) {
 		if err != nil || r[0].Err != nil || !r[0].Duplicate || r[0].BaseOffset != retry.offset {
 			t.Fatalf("retry of producer %d = %+v, %v; want a duplicate at offset %d", retry.id, r, err, retry.offset)
 		}
+	}
+}
+
+// checkRowProducers fails t unless the producer_states of the topic's
+// partitions row hold exactly the producer IDs want (sorted).
+func checkRowProducers(t *testing.T, ctx context.Context, s *Store, topic metadata.TopicID, want ...int64) {
+	t.Helper()
+	var states string
+	if err := s.pool.QueryRow(ctx, `SELECT producer_states FROM partitions WHERE topic_id = $1`, [16]byte(topic)).Scan(&states); err != nil {
+		t.Fatal(err)
+	}
+	held, err := parseRowProducers(states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, h := range held {
+		ids = append(ids, h.id)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("the row holds producers %v (%q), want %v", ids, states, want)
 	}
 }
