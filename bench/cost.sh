@@ -46,29 +46,7 @@ else
 	SLUICE=$OUT/bin/sluice
 fi
 
-PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)")
-pg() { # runs a PostgreSQL binary, as user postgres when root
-	local bin=$PG_BIN/$1
-	shift
-	if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$bin" "$@"; else "$bin" "$@"; fi
-}
-PG_DIR="" PG_PORT="" S3_PID="" S3_DIR=""
-start_pg() {
-	PG_PORT=$(free_port)
-	PG_DIR=$(mktemp -d /tmp/sluice-cost-pg-XXXXXX) # user postgres must reach it
-	chmod 755 "$PG_DIR"
-	if [[ $(id -u) == 0 ]]; then chown postgres "$PG_DIR"; fi
-	pg initdb -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1
-	pg pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200" start >/dev/null
-	pg psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE sluice' >/dev/null
-}
-stop_pg() {
-	[[ -n $PG_DIR ]] || return 0
-	pg pg_ctl -D "$PG_DIR/data" -m fast -w -t 60 stop >/dev/null || true
-	rm -rf "$PG_DIR"
-	PG_DIR=""
-}
+S3_PID="" S3_DIR=""
 stop_s3() {
 	[[ -n $S3_PID ]] || return 0
 	kill "$S3_PID" 2>/dev/null || true

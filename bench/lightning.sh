@@ -12,7 +12,9 @@
 #
 # BUCKET=dir (default) runs `sluice dev` (local-directory bucket, SQLite);
 # BUCKET=s3 runs versitygw (posix backend, loopback) and `sluice agent` on
-# it with SQLite metadata.
+# it with SQLite metadata. METADATA=postgres (either bucket) runs `sluice
+# agent` with a throwaway PostgreSQL server configured as production runs
+# one (fsync on) as its metadata store instead, as a cluster has.
 #
 # This is a benchmark, not a test: nothing in CI runs or times it.
 #
@@ -20,6 +22,7 @@
 #   ROUNDS=5 RECORDS=20000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4
 #   RATE=2000 (records/s over all producers: latency, not throughput)
 #   BATCH_TIMEOUT=5ms LINGER=0s SLUICE_AGENT_FLAGS="" BUCKET=dir
+#   METADATA=sqlite (or postgres)
 #   SLUICE_BIN (run the agent from this binary instead of building one)
 #   BENCH_BIN (run `sluice bench` from this binary; default: the one
 #   built from this tree, so that two agents are measured by one client)
@@ -48,6 +51,7 @@ SLUICE_AGENT_FLAGS=${SLUICE_AGENT_FLAGS:-}
 BUCKET=${BUCKET:-dir}
 MAX_INFLIGHT=${MAX_INFLIGHT:-0}
 LABEL=${LABEL:-run}
+METADATA=${METADATA:-sqlite}
 
 work=$(mktemp -d)
 pid=""
@@ -57,6 +61,8 @@ cleanup() {
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	stop_pg
+	[[ -n ${KEEP:-} ]] && cp "$work/agent.log" /tmp/lightning-agent.log
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,11 +73,28 @@ results=${RESULTS:-$work/results.jsonl}
 runid=$(date +%s%N)
 kport=$(free_port)
 hport=$(free_port)
+metadata_url="sqlite://$work/metadata.db"
+case $METADATA in
+sqlite) ;;
+postgres)
+	start_pg
+	metadata_url="postgres://postgres@127.0.0.1:$PG_PORT/sluice?sslmode=disable"
+	;;
+*) echo "lightning: METADATA must be sqlite or postgres" >&2; exit 1 ;;
+esac
 case $BUCKET in
 dir)
-	# shellcheck disable=SC2086
-	"$sluice" dev --data-dir "$work/data" --kafka-addr "127.0.0.1:$kport" --http-addr "127.0.0.1:$hport" \
-		--batch-timeout "$BATCH_TIMEOUT" --log-level warn $SLUICE_AGENT_FLAGS >"$work/agent.log" 2>&1 &
+	if [[ $METADATA == postgres ]]; then
+		mkdir -p "$work/bucket"
+		# shellcheck disable=SC2086
+		"$sluice" agent --bucket-url "file://$work/bucket" --metadata-url "$metadata_url" \
+			--kafka-addr "127.0.0.1:$kport" --http-addr "127.0.0.1:$hport" \
+			--batch-timeout "$BATCH_TIMEOUT" --log-level warn $SLUICE_AGENT_FLAGS >"$work/agent.log" 2>&1 &
+	else
+		# shellcheck disable=SC2086
+		"$sluice" dev --data-dir "$work/data" --kafka-addr "127.0.0.1:$kport" --http-addr "127.0.0.1:$hport" \
+			--batch-timeout "$BATCH_TIMEOUT" --log-level warn $SLUICE_AGENT_FLAGS >"$work/agent.log" 2>&1 &
+	fi
 	pid=$!
 	;;
 s3)
@@ -90,7 +113,7 @@ s3)
 		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$s3port/bench" >/dev/null
 	# shellcheck disable=SC2086
 	"$sluice" agent --bucket-url "s3://bench?region=$AWS_REGION&endpoint=http://127.0.0.1:$s3port&use_path_style=true" \
-		--metadata-url "sqlite://$work/metadata.db" --kafka-addr "127.0.0.1:$kport" --http-addr "127.0.0.1:$hport" \
+		--metadata-url "$metadata_url" --kafka-addr "127.0.0.1:$kport" --http-addr "127.0.0.1:$hport" \
 		--batch-timeout "$BATCH_TIMEOUT" --log-level warn $SLUICE_AGENT_FLAGS >"$work/agent.log" 2>&1 &
 	pid=$!
 	;;
@@ -109,11 +132,11 @@ for round in $(seq "$ROUNDS"); do
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
 			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$inflight" >"$work/run.json"
 		metrics >"$work/after"
-		python3 - "$type" "$runid-$round" "$load" "$work/before" "$work/after" "$work/run.json" "$LABEL" "$inflight" "$BUCKET" >>"$results" <<'PY'
+		python3 - "$type" "$runid-$round" "$load" "$work/before" "$work/after" "$work/run.json" "$LABEL" "$inflight" "$BUCKET" "$METADATA" >>"$results" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[6]))
 r["type"], r["round"], r["load"] = sys.argv[1], sys.argv[2], float(sys.argv[3])
-r["label"], r["max_inflight"], r["bucket"] = sys.argv[7], int(sys.argv[8]), sys.argv[9]
+r["label"], r["max_inflight"], r["bucket"], r["metadata"] = sys.argv[7], int(sys.argv[8]), sys.argv[9], sys.argv[10]
 def hist(path, series):
     h = {}
     for line in open(path):

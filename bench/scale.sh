@@ -54,32 +54,6 @@ else
 fi
 AGENT_BIN=${AGENT_BIN:-$SLUICE}
 
-PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)")
-pg() { # runs a PostgreSQL binary, as user postgres when root
-	local bin=$PG_BIN/$1
-	shift
-	if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$bin" "$@"; else "$bin" "$@"; fi
-}
-
-PG_DIR="" PG_PORT=""
-start_pg() {
-	PG_PORT=$(free_port)
-	# Under /tmp: user postgres must be able to reach it.
-	PG_DIR=$(mktemp -d /tmp/sluice-scale-pg-XXXXXX)
-	chmod 755 "$PG_DIR"
-	if [[ $(id -u) == 0 ]]; then chown postgres "$PG_DIR"; fi
-	pg initdb -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1
-	# shellcheck disable=SC2086
-	pg pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200 $PG_OPTS" start >/dev/null
-	pg psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE sluice' >/dev/null
-}
-stop_pg() {
-	[[ -n $PG_DIR ]] || return 0
-	pg pg_ctl -D "$PG_DIR/data" -m fast -w -t 60 stop >/dev/null || true
-	rm -rf "$PG_DIR"
-	PG_DIR=""
-}
 trap 'stop_agent; stop_pg' EXIT
 
 AGENT_PID=""
