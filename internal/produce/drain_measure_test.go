@@ -239,3 +239,71 @@ func loadAvg() string {
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
+
+// slowReads delays every read by a fixed time, as an S3 GET's first byte
+// is tens of milliseconds away.
+type slowReads struct {
+	objstore.Bucket
+	delay time.Duration
+}
+
+func (s slowReads) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Bucket.GetRange(ctx, key, off, length)
+}
+
+// TestMeasureRecoveryRead measures how long another agent takes to
+// recover a dead agent's journal of N files (SLUICE_RECOVER_FILES,
+// default 400) when each GET takes SLUICE_RECOVER_GET_DELAY (default
+// 20ms) more than the local directory does, reading the files one at a
+// time (before) against recoverReadAhead at a time, alternating. Run it
+// with
+//
+//	SLUICE_MEASURE_DRAIN=1 go test -run TestMeasureRecoveryRead -v ./internal/produce/
+func TestMeasureRecoveryRead(t *testing.T) {
+	if os.Getenv("SLUICE_MEASURE_DRAIN") == "" {
+		t.Skip("a measurement: set SLUICE_MEASURE_DRAIN=1")
+	}
+	n, delay, rounds := 400, 20*time.Millisecond, 3
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_RECOVER_FILES")); err == nil && v > 0 {
+		n = v
+	}
+	if v, err := time.ParseDuration(os.Getenv("SLUICE_RECOVER_GET_DELAY")); err == nil {
+		delay = v
+	}
+	took := map[int][]time.Duration{}
+	for round := range rounds {
+		for _, ahead := range []int{1, 8} {
+			e := newJEnv(t)
+			topic := e.topic(fmt.Sprintf("r%d-%d", round, ahead))
+			e.log.set(errStoreDown, nil)
+			b, crash := e.batcher(produce.Config{Agent: "node-1"})
+			for i := range n {
+				produceAcked(t, b, topic, fmt.Sprintf("f%04d-", i), 1, 1, true)
+			}
+			crash()
+			e.log.set(nil, nil)
+			restore := produce.SetRecoverReadAhead(ahead)
+			rec := produce.NewRecoverer(produce.RecovererConfig{Agent: "node-1", Generation: b.Generation() + 1, LeaseTTL: time.Minute, AckBound: 50 * time.Millisecond},
+				e.log, slowReads{Bucket: e.bucket, delay: delay}, nil, nil, e.logger)
+			start := time.Now()
+			err := rec.RunOnce(context.Background())
+			d := time.Since(start)
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(e.readAll(topic)); got != n {
+				t.Fatalf("recovered %d records, want %d", got, n)
+			}
+			took[ahead] = append(took[ahead], d)
+			t.Logf("round %d, %d file(s) read at once: recovered %d files in %v (load %s)", round, ahead, n, d.Round(time.Millisecond), loadAvg())
+		}
+	}
+	one, eight := median(took[1]), median(took[8])
+	t.Logf("median: %v one at a time, %v eight at a time: %.1fx", one.Round(time.Millisecond), eight.Round(time.Millisecond), float64(one)/float64(eight))
+}

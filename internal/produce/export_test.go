@@ -9,3 +9,11 @@ func (b *Batcher) ForgetLastSeal() {
 	b.lastSeal = time.Time{}
 	b.mu.Unlock()
 }
+
+// SetRecoverReadAhead sets how many journaled files recovery reads at once
+// and returns a function that restores it.
+func SetRecoverReadAhead(n int) (restore func()) {
+	old := recoverReadAhead
+	recoverReadAhead = n
+	return func() { recoverReadAhead = old }
+}

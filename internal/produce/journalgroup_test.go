@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/journal"
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/produce"
 )
 
@@ -213,5 +215,77 @@ func TestRecoveryCommitsInGroups(t *testing.T) {
 	}
 	if n := len(e.pending()); n != 0 {
 		t.Fatalf("%d journaled files above the mark after recovery", n)
+	}
+}
+
+// gatedReads holds each read of a file in keys until another read is in
+// flight beside it (or a second passes) and records how many ran at once.
+type gatedReads struct {
+	objstore.Bucket
+	keys map[string]bool
+
+	mu       sync.Mutex // guards inflight and max
+	inflight int
+	max      int
+	joined   chan struct{} // closed when a second read is in flight
+}
+
+func (g *gatedReads) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	if !g.keys[key] {
+		return g.Bucket.GetRange(ctx, key, off, length)
+	}
+	g.mu.Lock()
+	g.inflight++
+	g.max = max(g.max, g.inflight)
+	if g.inflight == 2 {
+		close(g.joined)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.joined:
+	case <-time.After(time.Second):
+	}
+	defer func() {
+		g.mu.Lock()
+		g.inflight--
+		g.mu.Unlock()
+	}()
+	return g.Bucket.GetRange(ctx, key, off, length)
+}
+
+// TestRecoveryReadsFilesConcurrently: recovery reads a backlog's files
+// several at a time, not one GET after another, and still commits them
+// in order in one group.
+func TestRecoveryReadsFilesConcurrently(t *testing.T) {
+	e := newJEnv(t)
+	ctx := context.Background()
+	topic := e.topic("backlog")
+	e.log.set(errStoreDown, nil)
+	b, crash := e.batcher(produce.Config{Agent: "node-1"})
+	var acked []string
+	for i := range 12 {
+		acked = append(acked, produceAcked(t, b, topic, fmt.Sprintf("c%02d-", i), 1, 2, true)...)
+	}
+	crash()
+	g := &gatedReads{Bucket: e.bucket, keys: map[string]bool{}, joined: make(chan struct{})}
+	for _, en := range e.entries() {
+		g.keys[en.File] = true
+	}
+	if len(g.keys) != 12 {
+		t.Fatalf("%d journaled files, want 12", len(g.keys))
+	}
+	e.log.set(nil, nil)
+	rec := produce.NewRecoverer(produce.RecovererConfig{Agent: "node-1", Generation: b.Generation() + 1, LeaseTTL: time.Second, AckBound: 50 * time.Millisecond}, e.log, g, nil, nil, e.logger)
+	if err := rec.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.max < 2 {
+		t.Fatalf("recovery read at most %d journaled file at a time, want several", g.max)
+	}
+	if n, txns := e.log.commits.Load(), e.log.txns.Load(); n != 12 || txns != 1 {
+		t.Fatalf("recovery committed %d files in %d store transactions, want 12 in 1", n, txns)
+	}
+	if got := e.readAll(topic); !slices.Equal(got, acked) {
+		t.Fatalf("read back %v\nwant %v", got, acked)
 	}
 }
