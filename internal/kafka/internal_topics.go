@@ -197,6 +197,37 @@ func (k *kafkaTopics) CreateTopic(ctx context.Context, name string, partitions i
 	return k.Topics.CreateTopic(ctx, name, partitions, configs)
 }
 
+// CreateTopics passes the topics that are not Kafka's internal ones to
+// the store; those exist already, as CreateTopic says.
+func (k *kafkaTopics) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([]metadata.TopicResult, error) {
+	res := make([]metadata.TopicResult, len(specs))
+	var (
+		pass []metadata.TopicSpec
+		at   []int
+	)
+	for i, sp := range specs {
+		if isKafkaInternal(sp.Name) {
+			res[i].Err = fmt.Errorf("%w: %s", metadata.ErrTopicExists, sp.Name)
+			continue
+		}
+		pass, at = append(pass, sp), append(at, i)
+	}
+	if len(pass) == 0 {
+		return res, nil
+	}
+	got, err := k.Topics.CreateTopics(ctx, pass)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(pass) {
+		return nil, fmt.Errorf("store answered %d results for %d topics", len(got), len(pass))
+	}
+	for j, i := range at {
+		res[i] = got[j]
+	}
+	return res, nil
+}
+
 func (k *kafkaTopics) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
 	if isKafkaInternal(name) {
 		return metadata.Topic{}, errInternalTopicDelete

@@ -157,11 +157,31 @@ type Extent struct {
 	FileSize int64
 }
 
+// TopicSpec is a topic to create.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	Configs    map[string]string
+}
+
+// TopicResult is one topic's outcome in CreateTopics: the topic created,
+// or ErrTopicExists.
+type TopicResult struct {
+	Topic Topic
+	Err   error
+}
+
 // Topics manages topic definitions.
 type Topics interface {
 	// CreateTopic creates a topic with a fresh ID, or fails with
 	// ErrTopicExists.
 	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (Topic, error)
+	// CreateTopics creates several topics in one store transaction, each
+	// as CreateTopic would. Results are in specs' order: a name that
+	// exists gets ErrTopicExists in its result without failing the
+	// others. Names must be distinct. An error fails the whole call and
+	// creates nothing.
+	CreateTopics(ctx context.Context, specs []TopicSpec) ([]TopicResult, error)
 	// DeleteTopic removes a topic, its log index, its producers' state and
 	// transaction index, or fails with ErrUnknownTopic. Its data files are
 	// left for the orphan sweeper.

@@ -311,6 +311,19 @@ func (c *Cache) CreateTopic(ctx context.Context, name string, partitions int32, 
 	return t, err
 }
 
+// CreateTopics creates through the store and invalidates the entries.
+func (c *Cache) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([]metadata.TopicResult, error) {
+	res, err := c.Topics.CreateTopics(ctx, specs)
+	for i, sp := range specs {
+		var t metadata.Topic
+		if i < len(res) {
+			t = res[i].Topic
+		}
+		c.invalidate(sp.Name, t)
+	}
+	return res, err
+}
+
 // DeleteTopic deletes through the store and invalidates the entry.
 func (c *Cache) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
 	t, err := c.Topics.DeleteTopic(ctx, name)

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClusterIDStable", testClusterID},
 		{"TopicLifecycle", testTopicLifecycle},
 		{"TopicsByName", testTopicsByName},
+		{"CreateTopics", testCreateTopics},
 		{"CommitAssignsContiguousOffsets", testCommitOffsets},
 		{"CommitToDeletedTopic", testCommitDeletedTopic},
 		{"CommitManyPartitions", testCommitManyPartitions},
@@ -100,6 +101,65 @@ func testClusterID(t *testing.T, s metadata.Store) {
 	b, _ := s.ClusterID(ctx)
 	if a != b {
 		t.Fatalf("ClusterID changed: %q then %q", a, b)
+	}
+}
+
+// testCreateTopics: several topics in one call, an existing name failing
+// alone, every created topic readable with its partitions and configs.
+func testCreateTopics(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	old := mustCreate(t, s, "exists", 2)
+	specs := []metadata.TopicSpec{
+		{Name: "c-one", Partitions: 3, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: "exists", Partitions: 5},
+		{Name: "c-two", Partitions: 1},
+	}
+	res, err := s.CreateTopics(ctx, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(specs) {
+		t.Fatalf("%d results for %d topics", len(res), len(specs))
+	}
+	if !errors.Is(res[1].Err, metadata.ErrTopicExists) {
+		t.Fatalf("existing name: %v, want ErrTopicExists", res[1].Err)
+	}
+	if got, err := s.Topic(ctx, "exists"); err != nil || got.ID != old.ID || got.Partitions != 2 {
+		t.Fatalf("existing topic after CreateTopics = %+v, %v; want it unchanged", got, err)
+	}
+	for _, i := range []int{0, 2} {
+		r, sp := res[i], specs[i]
+		if r.Err != nil || r.Topic.Name != sp.Name || r.Topic.Partitions != sp.Partitions || r.Topic.ID == (metadata.TopicID{}) || r.Topic.CreatedAt.IsZero() {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+		got, err := s.Topic(ctx, sp.Name)
+		if err != nil || got.ID != r.Topic.ID || got.Partitions != sp.Partitions || !got.CreatedAt.Equal(r.Topic.CreatedAt) || len(got.Configs) != len(sp.Configs) {
+			t.Fatalf("Topic(%s) = %+v, %v; want %+v", sp.Name, got, err, r.Topic)
+		}
+		for k, v := range sp.Configs {
+			if got.Configs[k] != v {
+				t.Fatalf("Topic(%s) config %s = %q, want %q", sp.Name, k, got.Configs[k], v)
+			}
+		}
+		for p := int32(0); p < sp.Partitions; p++ {
+			if _, err := s.PartitionState(ctx, r.Topic.ID, p); err != nil {
+				t.Fatalf("%s partition %d: %v", sp.Name, p, err)
+			}
+		}
+		if _, err := s.PartitionState(ctx, r.Topic.ID, sp.Partitions); !errors.Is(err, metadata.ErrUnknownPartition) {
+			t.Fatalf("%s partition %d: %v, want ErrUnknownPartition", sp.Name, sp.Partitions, err)
+		}
+	}
+	if res[0].Topic.ID == res[2].Topic.ID {
+		t.Fatal("two topics got the same ID")
+	}
+	// A second call with only existing names creates nothing.
+	res, err = s.CreateTopics(ctx, specs[:1])
+	if err != nil || !errors.Is(res[0].Err, metadata.ErrTopicExists) {
+		t.Fatalf("CreateTopics of an existing name = %+v, %v", res, err)
+	}
+	if list, err := s.ListTopics(ctx); err != nil || len(list) != 3 {
+		t.Fatalf("ListTopics = %d topics, %v; want 3", len(list), err)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -315,29 +316,85 @@ func (s *Store) ClusterID(ctx context.Context) (string, error) {
 
 // CreateTopic implements metadata.Topics.
 func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
-	if configs == nil {
-		configs = map[string]string{}
-	}
-	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
-	rand.Read(t.ID[:])
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO topics(id, name, partitions, configs, created_at)
-			VALUES ($1, $2, $3, $4, date_trunc('milliseconds', now())) RETURNING created_at`,
-			[16]byte(t.ID), name, partitions, configs).Scan(&t.CreatedAt); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("%w: %s", metadata.ErrTopicExists, name)
-			}
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO partitions(topic_id, partition) SELECT $1, p FROM generate_series(0, $2 - 1) AS p`,
-			[16]byte(t.ID), partitions)
-		return err
-	})
+	res, err := s.CreateTopics(ctx, []metadata.TopicSpec{{Name: name, Partitions: partitions, Configs: configs}})
 	if err != nil {
 		return metadata.Topic{}, err
 	}
-	t.CreatedAt = t.CreatedAt.UTC()
-	return t, nil
+	return res[0].Topic, res[0].Err
+}
+
+// CreateTopics implements metadata.Topics with two statements for any
+// number of topics: the topics (a name that exists is skipped by its
+// unique index) and the partitions of those inserted.
+func (s *Store) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([]metadata.TopicResult, error) {
+	ids := make([][16]byte, len(specs))
+	names := make([]string, len(specs))
+	parts := make([]int32, len(specs))
+	cfgs := make([]string, len(specs))
+	for i, sp := range specs {
+		rand.Read(ids[i][:])
+		names[i], parts[i] = sp.Name, sp.Partitions
+		c := sp.Configs
+		if c == nil {
+			c = map[string]string{}
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		cfgs[i] = string(b)
+	}
+	var res []metadata.TopicResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		res = make([]metadata.TopicResult, len(specs))
+		created := make(map[[16]byte]time.Time, len(specs))
+		rows, err := tx.Query(ctx, `INSERT INTO topics(id, name, partitions, configs, created_at)
+			SELECT id, name, partitions, configs::jsonb, date_trunc('milliseconds', now())
+			FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[]) AS t(id, name, partitions, configs)
+			ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, ids, names, parts, cfgs)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				id [16]byte
+				at time.Time
+			)
+			if err := rows.Scan(&id, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			created[id] = at.UTC()
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		newIDs := make([][16]byte, 0, len(created))
+		newParts := make([]int32, 0, len(created))
+		for i, sp := range specs {
+			at, ok := created[ids[i]]
+			if !ok {
+				res[i].Err = fmt.Errorf("%w: %s", metadata.ErrTopicExists, sp.Name)
+				continue
+			}
+			c := sp.Configs
+			if c == nil {
+				c = map[string]string{}
+			}
+			res[i].Topic = metadata.Topic{ID: metadata.TopicID(ids[i]), Name: sp.Name, Partitions: sp.Partitions, Configs: c, CreatedAt: at}
+			newIDs, newParts = append(newIDs, ids[i]), append(newParts, sp.Partitions)
+		}
+		if len(newIDs) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO partitions(topic_id, partition)
+			SELECT t.id, p FROM unnest($1::uuid[], $2::integer[]) AS t(id, n), generate_series(0, t.n - 1) AS p`, newIDs, newParts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // DeleteTopic implements metadata.Topics. It locks the topic's partitions

@@ -214,37 +214,57 @@ func (s *Store) ClusterID(ctx context.Context) (string, error) {
 
 // CreateTopic implements metadata.Topics.
 func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
-	if configs == nil {
-		configs = map[string]string{}
-	}
-	cfg, err := json.Marshal(configs)
+	res, err := s.CreateTopics(ctx, []metadata.TopicSpec{{Name: name, Partitions: partitions, Configs: configs}})
 	if err != nil {
 		return metadata.Topic{}, err
 	}
-	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-	rand.Read(t.ID[:])
+	return res[0].Topic, res[0].Err
+}
+
+// CreateTopics implements metadata.Topics: one writer transaction, so one
+// sync for every topic of a request.
+func (s *Store) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([]metadata.TopicResult, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return metadata.Topic{}, err
+		return nil, err
 	}
 	defer tx.Rollback()
-	var exists int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM topics WHERE name = ?`, name).Scan(&exists); err != nil {
-		return metadata.Topic{}, err
-	}
-	if exists > 0 {
-		return metadata.Topic{}, fmt.Errorf("%w: %s", metadata.ErrTopicExists, name)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO topics(id, name, partitions, configs, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID[:], name, partitions, string(cfg), t.CreatedAt.UnixMilli()); err != nil {
-		return metadata.Topic{}, err
-	}
-	for p := int32(0); p < partitions; p++ {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO partitions(topic_id, partition) VALUES (?, ?)`, t.ID[:], p); err != nil {
-			return metadata.Topic{}, err
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	res := make([]metadata.TopicResult, len(specs))
+	for i, sp := range specs {
+		configs := sp.Configs
+		if configs == nil {
+			configs = map[string]string{}
 		}
+		cfg, err := json.Marshal(configs)
+		if err != nil {
+			return nil, err
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM topics WHERE name = ?`, sp.Name).Scan(&exists); err != nil {
+			return nil, err
+		}
+		if exists > 0 {
+			res[i].Err = fmt.Errorf("%w: %s", metadata.ErrTopicExists, sp.Name)
+			continue
+		}
+		t := metadata.Topic{Name: sp.Name, Partitions: sp.Partitions, Configs: configs, CreatedAt: now}
+		rand.Read(t.ID[:])
+		if _, err := tx.ExecContext(ctx, `INSERT INTO topics(id, name, partitions, configs, created_at) VALUES (?, ?, ?, ?, ?)`,
+			t.ID[:], t.Name, t.Partitions, string(cfg), t.CreatedAt.UnixMilli()); err != nil {
+			return nil, err
+		}
+		for p := int32(0); p < t.Partitions; p++ {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO partitions(topic_id, partition) VALUES (?, ?)`, t.ID[:], p); err != nil {
+				return nil, err
+			}
+		}
+		res[i].Topic = t
 	}
-	return t, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // DeleteTopic implements metadata.Topics.
