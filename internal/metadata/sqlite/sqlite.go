@@ -231,6 +231,13 @@ func (s *Store) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([
 	defer tx.Rollback()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	res := make([]metadata.TopicResult, len(specs))
+	// One statement per topic inserts all its partitions, prepared once.
+	addPartitions, err := tx.PrepareContext(ctx, `WITH RECURSIVE n(p) AS (SELECT 0 WHERE ?2 > 0 UNION ALL SELECT p + 1 FROM n WHERE p + 1 < ?2)
+		INSERT INTO partitions(topic_id, partition) SELECT ?1, p FROM n`)
+	if err != nil {
+		return nil, err
+	}
+	defer addPartitions.Close()
 	for i, sp := range specs {
 		configs := sp.Configs
 		if configs == nil {
@@ -254,10 +261,8 @@ func (s *Store) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([
 			t.ID[:], t.Name, t.Partitions, string(cfg), t.CreatedAt.UnixMilli()); err != nil {
 			return nil, err
 		}
-		for p := int32(0); p < t.Partitions; p++ {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO partitions(topic_id, partition) VALUES (?, ?)`, t.ID[:], p); err != nil {
-				return nil, err
-			}
+		if _, err := addPartitions.ExecContext(ctx, t.ID[:], t.Partitions); err != nil {
+			return nil, err
 		}
 		res[i].Topic = t
 	}
