@@ -14,7 +14,9 @@
 # BUCKET=s3 runs versitygw (posix backend, loopback) and `sluice agent` on
 # it with SQLite metadata. METADATA=postgres (either bucket) runs `sluice
 # agent` with a throwaway PostgreSQL server configured as production runs
-# one (fsync on) as its metadata store instead, as a cluster has.
+# one (fsync on) as its metadata store instead, as a cluster has;
+# STORE_RTT=2ms adds that round trip between the agent and PostgreSQL
+# (bench/delayproxy), as a store in another zone or a managed service has.
 #
 # This is a benchmark, not a test: nothing in CI runs or times it.
 #
@@ -22,7 +24,7 @@
 #   ROUNDS=5 RECORDS=20000 RECORD_SIZE=1024 PARTITIONS=8 PRODUCERS=4
 #   RATE=2000 (records/s over all producers: latency, not throughput)
 #   BATCH_TIMEOUT=5ms LINGER=0s SLUICE_AGENT_FLAGS="" BUCKET=dir
-#   METADATA=sqlite (or postgres)
+#   METADATA=sqlite (or postgres) STORE_RTT="" (with postgres: e.g. 2ms)
 #   SLUICE_BIN (run the agent from this binary instead of building one)
 #   BENCH_BIN (run `sluice bench` from this binary; default: the one
 #   built from this tree, so that two agents are measured by one client)
@@ -52,12 +54,13 @@ BUCKET=${BUCKET:-dir}
 MAX_INFLIGHT=${MAX_INFLIGHT:-0}
 LABEL=${LABEL:-run}
 METADATA=${METADATA:-sqlite}
+STORE_RTT=${STORE_RTT:-}
 
 work=$(mktemp -d)
 pid=""
 s3pid=""
 cleanup() {
-	for p in $pid $s3pid; do
+	for p in $pid $s3pid ${dppid:-}; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
@@ -78,7 +81,15 @@ case $METADATA in
 sqlite) ;;
 postgres)
 	start_pg
-	metadata_url="postgres://postgres@127.0.0.1:$PG_PORT/sluice?sslmode=disable"
+	store_addr=127.0.0.1:$PG_PORT
+	if [[ -n $STORE_RTT ]]; then
+		go build -o "$work/delayproxy" ./bench/delayproxy
+		"$work/delayproxy" --target "$store_addr" --rtt "$STORE_RTT" >"$work/delayproxy.addr" &
+		dppid=$!
+		while [[ ! -s $work/delayproxy.addr ]]; do sleep 0.05; done
+		store_addr=$(head -1 "$work/delayproxy.addr")
+	fi
+	metadata_url="postgres://postgres@$store_addr/sluice?sslmode=disable"
 	;;
 *) echo "lightning: METADATA must be sqlite or postgres" >&2; exit 1 ;;
 esac
@@ -132,7 +143,7 @@ for round in $(seq "$ROUNDS"); do
 			--idempotent=false --records "$RECORDS" --record-size "$RECORD_SIZE" --partitions "$PARTITIONS" \
 			--producers "$PRODUCERS" --rate "$RATE" --linger "$LINGER" --max-inflight "$inflight" >"$work/run.json"
 		metrics >"$work/after"
-		python3 - "$type" "$runid-$round" "$load" "$work/before" "$work/after" "$work/run.json" "$LABEL" "$inflight" "$BUCKET" "$METADATA" >>"$results" <<'PY'
+		python3 - "$type" "$runid-$round" "$load" "$work/before" "$work/after" "$work/run.json" "$LABEL" "$inflight" "$BUCKET" "$METADATA${STORE_RTT:+ rtt $STORE_RTT}" >>"$results" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[6]))
 r["type"], r["round"], r["load"] = sys.argv[1], sys.argv[2], float(sys.argv[3])
