@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestConsoleGroupOtherAgent runs two `sluice agent`s with --console-auth
@@ -41,7 +42,23 @@ func TestConsoleGroupOtherAgent(t *testing.T) {
 	}
 	var offs kadm.Offsets
 	offs.Add(kadm.Offset{Topic: "jobs", Partition: 0, At: 0, LeaderEpoch: -1})
-	// A group agent 2 coordinates (both agents are live by then).
+	// A group agent 2 coordinates, once agent 1 sees agent 2 live
+	// (groups map to the live agents agent 1 knows). A raw Metadata
+	// request asks agent 1; kadm's answers from the client's cache.
+	for {
+		md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(md.Brokers) == 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("agent 1 sees %d agents, want 2", len(md.Brokers))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	group := ""
 	for i := 0; group == ""; i++ {
 		if i == 200 {
