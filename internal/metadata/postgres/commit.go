@@ -54,23 +54,55 @@ const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
 // CommitFile implements metadata.Log. One transaction in two round trips
-// whatever the number of partitions: BEGIN, the lock of the touched
-// partitions rows in key order and the reads of the producers' state and
-// open transactions travel in one pipelined batch; the file is sequenced
-// (sequencer.Commit); the file, the extents, the new next offsets,
-// producer state, the transaction index, the commit notification and
-// COMMIT travel in a second. A partition that does not exist costs one
-// more round trip, and each transactional producer one, for its
-// transaction; a commit that appends nothing ends with a ROLLBACK.
+// whatever the number of partitions: BEGIN, the reads of the touched
+// partitions rows, of the producers' state and of open transactions travel
+// in one pipelined batch; the file is sequenced (sequencer.Commit); the
+// file, the extents, the new next offsets, producer state, the transaction
+// index, the commit notification and COMMIT travel in a second. A
+// partition that does not exist costs one more round trip, and each
+// transactional producer one, for its transaction; a commit that appends
+// nothing ends with a ROLLBACK.
+//
+// The first attempt is optimistic: it reads without locking, in a
+// REPEATABLE READ transaction, so every read sees one snapshot, and its
+// write fails if any partitions row it writes changed since that snapshot
+// (PostgreSQL's first-updater-wins: a serialization failure), besides the
+// compare-and-set of each next offset. Every row whose read a commit's
+// writes depend on is a partitions row it writes (commitRows.queueWrites):
+// the next offset and the producer state in the row, the producers rows
+// of producers it moves out of the row, and, since the row is written
+// wherever the commit changes a producer's state or the partition's
+// transaction index, those too (a batch of no records changes producer
+// state without moving the next offset, so the compare-and-set alone
+// would not do). A failed optimistic attempt is retried with the row
+// locks (SELECT … FOR UPDATE in key order, READ COMMITTED, as
+// before), which cannot fail that way. The optimistic path saves the
+// lock statement (a WAL record per row) and holds each row lock only from
+// the update to COMMIT.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
+	optimistic := true
 	results, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.BatchResult, error) {
-		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c}, c)
+		rows := &commitRows{conn: conn, file: c, optimistic: optimistic, beforeWrite: s.beforeCommitWrite}
+		res, err := sequencer.Commit(ctx, rows, c)
+		if optimistic && err != nil && (retryable(err) || errors.Is(err, errOptimisticConflict)) {
+			optimistic = false
+			s.optimisticConflicts.Add(1)
+			if !errors.Is(err, errOptimisticConflict) {
+				err = fmt.Errorf("%w: %w", errOptimisticConflict, err)
+			}
+		}
+		return res, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
 	}
 	return results, nil
 }
+
+// errOptimisticConflict fails an optimistic CommitFile attempt that found
+// a partition changed since its read; pipelinedCommit retries it, with
+// the row locks.
+var errOptimisticConflict = errors.New("a partition changed since the optimistic read")
 
 // CommitFiles implements metadata.Log in one transaction. The first round
 // trip begins it, locks every partition of every file in key order (the
@@ -99,8 +131,9 @@ func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([
 // pipelinedCommit runs attempt, a transaction that opens and commits
 // itself by statements in its pipelined batches (pgx.Tx would cost a
 // round trip each), on one pooled connection, up to five times while it
-// fails as inTx retries: deadlocks and serialization failures, which the
-// lock order should prevent.
+// fails as inTx retries (deadlocks and serialization failures, which the
+// lock order should prevent) or as an optimistic attempt that found its
+// rows changed (errOptimisticConflict).
 func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.Context, *pgx.Conn) (T, error)) (T, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -109,7 +142,7 @@ func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.
 		err error
 	)
 	for range 5 {
-		if out, err = pipelinedAttempt(ctx, s, attempt); !retryable(err) {
+		if out, err = pipelinedAttempt(ctx, s, attempt); !retryable(err) && !errors.Is(err, errOptimisticConflict) {
 			break
 		}
 	}
@@ -164,7 +197,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	// without producers never writes producer_states (groupWrites), and
 	// each file of a group with producers reads its rows' again, under
 	// this lock (commitRows.Read).
-	queueLockPartitions(first, union, nil)
+	queueLockPartitions(first, union, nil, true)
 	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -346,6 +379,12 @@ type commitRows struct {
 	// *wrote when it sends the file's writes.
 	group bool
 	wrote *bool
+	// optimistic: Read begins a REPEATABLE READ transaction and reads
+	// without locking (CommitFile), and Write's failures on rows changed
+	// since are errOptimisticConflict.
+	optimistic bool
+	// beforeWrite, when set (tests), runs before Write sends the writes.
+	beforeWrite func(optimistic bool)
 	// inRow is, by index in Plan.Partitions, the producer state the
 	// partition's row holds (producerInRowMigration), as Read found it.
 	inRow [][]rowProducer
@@ -361,7 +400,11 @@ type commitRows struct {
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
 	if !r.group {
-		reads.Queue(`BEGIN`)
+		if r.optimistic {
+			reads.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ`)
+		} else {
+			reads.Queue(`BEGIN`)
+		}
 		// The commit's statements take column arrays, whose lengths a
 		// custom plan would be made for: PostgreSQL replanned each of
 		// them on every commit, which cost more than executing them for
@@ -374,7 +417,7 @@ func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	// producer_states the group's earlier files wrote.
 	r.inRow = make([][]rowProducer, len(p.Partitions))
 	r.fromRow = make([]bool, len(p.Producers))
-	queueLockPartitions(reads, p, r)
+	queueLockPartitions(reads, p, r, !r.optimistic)
 	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
@@ -407,6 +450,12 @@ func failUnless(cond, msg string) string {
 	return `CASE WHEN ` + cond + ` THEN 0 ELSE ('` + checkPrefix + `' || ` + msg + `)::int END`
 }
 
+// isCheckFailure reports whether err is failUnless's.
+func isCheckFailure(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, checkPrefix)
+}
+
 // checkFailure turns failUnless's error into one that says what failed.
 func checkFailure(err error) error {
 	var pe *pgconn.PgError
@@ -429,9 +478,15 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	} else {
 		batch.Queue(`COMMIT`)
 	}
+	if r.beforeWrite != nil {
+		r.beforeWrite(r.optimistic)
+	}
 	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
+		}
+		if r.optimistic && (retryable(err) || isCheckFailure(err)) {
+			return fmt.Errorf("write commit: %w: %w", errOptimisticConflict, checkFailure(err))
 		}
 		return fmt.Errorf("write commit: %w", checkFailure(err))
 	}
@@ -462,6 +517,7 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 		recent    []byte
 		notice    []metadata.TopicPartition
 		changed   = make([]bool, len(p.Partitions))
+		indexed   = make([]bool, len(p.Partitions))
 	)
 	for i := range p.Producers {
 		pr := &p.Producers[i]
@@ -476,7 +532,29 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 		r.inRow[pr.Part] = setRowProducer(r.inRow[pr.Part], rowProducer{id: pr.ProducerID, epoch: pr.Epoch, recent: string(recent), last: last})
 		changed[pr.Part] = true
 	}
-	for i := range p.Partitions {
+	// A partition whose transaction index the commit writes has its row
+	// written too, even if nothing else of it changed: an optimistic
+	// commit's write then fails if the row changed since its read
+	// (CommitFile).
+	for _, o := range p.OpenTxns {
+		if o.Upsert() || o.Delete() {
+			indexed[o.Part] = true
+		}
+	}
+	for _, a := range p.Aborted {
+		indexed[a.Part] = true
+	}
+	// The rows are updated in key order, the order the locking path
+	// locks them in: two optimistic commits never wait on each other in
+	// a cycle (a deadlock, detected only after deadlock_timeout).
+	order := make([]int, len(p.Partitions))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool {
+		return partLess(p.Partitions[order[a]].PartitionKey, p.Partitions[order[b]].PartitionKey)
+	})
+	for _, i := range order {
 		pc := &p.Partitions[i]
 		if !pc.Exists {
 			continue
@@ -485,7 +563,7 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 			// The notification names the partitions that got data, so
 			// other agents wake only the long polls waiting on them.
 			notice = append(notice, metadata.TopicPartition{Topic: pc.Topic, Partition: pc.Partition})
-		} else if !changed[i] {
+		} else if !changed[i] && !indexed[i] {
 			continue
 		}
 		var states []byte
@@ -560,21 +638,16 @@ func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string)
 	c.set, c.states = append(c.set, set), append(c.states, states)
 }
 
-// queueLockPartitions queues the locking read of the partitions rows the
-// plan touches, in key order. With r (one file's commit), it reads the
-// producer state each row holds into r.inRow and loads the state of the
-// plan's producers from there (r.fromRow). Without (the union lock of a
-// CommitFiles group), it reads only the next offsets.
-func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
-	keys := make([]partKey, len(p.Partitions))
+// queueLockPartitions queues the read of the partitions rows the plan
+// touches; with lock, a locking read in key order. With r (one file's
+// commit), it reads the producer state each row holds into r.inRow and
+// loads the state of the plan's producers from there (r.fromRow). Without
+// (the union lock of a CommitFiles group), it reads only the next offsets.
+func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows, lock bool) {
+	topicsArg := make([][16]byte, len(p.Partitions))
+	partsArg := make([]int32, len(p.Partitions))
 	for i := range p.Partitions {
-		keys[i] = p.Partitions[i].PartitionKey
-	}
-	sort.Slice(keys, func(i, j int) bool { return partLess(keys[i], keys[j]) })
-	topicsArg := make([][16]byte, len(keys))
-	partsArg := make([]int32, len(keys))
-	for i, k := range keys {
-		topicsArg[i], partsArg[i] = k.Topic, k.Partition
+		topicsArg[i], partsArg[i] = p.Partitions[i].Topic, p.Partitions[i].Partition
 	}
 	// Rows are locked as the sorted result is produced, so every commit
 	// takes its locks in the same global order.
@@ -582,9 +655,13 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
 	if r == nil {
 		statesCol = `NULL::text`
 	}
+	lockClause := ``
+	if lock {
+		lockClause = ` ORDER BY p.topic_id, p.partition FOR UPDATE OF p`
+	}
 	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
-		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
-		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
+		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition`+lockClause,
+		topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
 				pk     partKey

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,6 +155,14 @@ type Store struct {
 	// txnWrites implements SaveTransaction, CompleteTransaction and
 	// StageTxnOffsets over txnRows in transactions of inTx (inTxnTx).
 	txnWrites
+
+	// optimisticConflicts counts CommitFile attempts whose optimistic
+	// write found a partition changed since it read it, and that were
+	// retried with the row locks (CommitFile).
+	optimisticConflicts atomic.Int64
+	// beforeCommitWrite, when set (tests only), runs before a CommitFile
+	// attempt sends its writes; optimistic tells which path it is on.
+	beforeCommitWrite func(optimistic bool)
 }
 
 type txnWrites = sequencer.TxnWrites
