@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,55 +54,23 @@ const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
 // CommitFile implements metadata.Log. One transaction in two round trips
-// whatever the number of partitions: BEGIN, the reads of the touched
-// partitions rows, of the producers' state and of open transactions travel
-// in one pipelined batch; the file is sequenced (sequencer.Commit); the
-// file, the extents, the new next offsets, producer state, the transaction
-// index, the commit notification and COMMIT travel in a second. A
-// partition that does not exist costs one more round trip, and each
-// transactional producer one, for its transaction; a commit that appends
-// nothing ends with a ROLLBACK.
-//
-// The first attempt is optimistic: it reads without locking, in a
-// REPEATABLE READ transaction, so every read sees one snapshot, and its
-// write fails if any partitions row it writes changed since that snapshot
-// (PostgreSQL's first-updater-wins: a serialization failure), besides the
-// compare-and-set of each next offset. Every row whose read a commit's
-// writes depend on is a partitions row it writes (commitRows.queueWrites):
-// the next offset and the producer state in the row, the producers rows
-// of producers it moves out of the row, and, since the row is written
-// wherever the commit changes a producer's state or the partition's
-// transaction index, those too (a batch of no records changes producer
-// state without moving the next offset, so the compare-and-set alone
-// would not do). A failed optimistic attempt is retried with the row
-// locks (SELECT … FOR UPDATE in key order, READ COMMITTED, as
-// before), which cannot fail that way. The optimistic path saves the
-// lock statement (a WAL record per row) and holds each row lock only from
-// the update to COMMIT.
+// whatever the number of partitions: BEGIN, the commit locks of the
+// touched partitions (commitLocks), the reads of their rows, of the
+// producers' state and of open transactions travel in one pipelined batch;
+// the file is sequenced (sequencer.Commit); the file, the extents, the new
+// next offsets, producer state, the transaction index, the commit
+// notification and COMMIT travel in a second. A partition that does not
+// exist costs one more round trip, and each transactional producer one,
+// for its transaction; a commit that appends nothing ends with a ROLLBACK.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
-	optimistic := true
 	results, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.BatchResult, error) {
-		rows := &commitRows{conn: conn, file: c, optimistic: optimistic, beforeWrite: s.beforeCommitWrite}
-		res, err := sequencer.Commit(ctx, rows, c)
-		if optimistic && err != nil && (retryable(err) || errors.Is(err, errOptimisticConflict)) {
-			optimistic = false
-			s.optimisticConflicts.Add(1)
-			if !errors.Is(err, errOptimisticConflict) {
-				err = fmt.Errorf("%w: %w", errOptimisticConflict, err)
-			}
-		}
-		return res, err
+		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c, beforeWrite: s.beforeCommitWrite}, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
 	}
 	return results, nil
 }
-
-// errOptimisticConflict fails an optimistic CommitFile attempt that found
-// a partition changed since its read; pipelinedCommit retries it, with
-// the row locks.
-var errOptimisticConflict = errors.New("a partition changed since the optimistic read")
 
 // CommitFiles implements metadata.Log in one transaction. The first round
 // trip begins it, locks every partition of every file in key order (the
@@ -132,8 +100,8 @@ func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([
 // itself by statements in its pipelined batches (pgx.Tx would cost a
 // round trip each), on one pooled connection, up to five times while it
 // fails as inTx retries (deadlocks and serialization failures, which the
-// lock order should prevent) or as an optimistic attempt that found its
-// rows changed (errOptimisticConflict).
+// lock order should prevent) or finds a partition moved by a writer that
+// does not take the commit locks (errPartitionMoved).
 func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.Context, *pgx.Conn) (T, error)) (T, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -142,9 +110,11 @@ func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.
 		err error
 	)
 	for range 5 {
-		if out, err = pipelinedAttempt(ctx, s, attempt); !retryable(err) && !errors.Is(err, errOptimisticConflict) {
+		out, err = pipelinedAttempt(ctx, s, attempt)
+		if !retryable(err) && !errors.Is(err, errPartitionMoved) {
 			break
 		}
+		s.commitRetries.Add(1)
 	}
 	return out, err
 }
@@ -170,6 +140,11 @@ func pipelinedAttempt[T any](ctx context.Context, s *Store, attempt func(context
 	}
 	return out, err
 }
+
+// errPartitionMoved fails a commit whose next-offset compare-and-set
+// found a partition moved since its read (by a writer that takes no
+// commit lock); pipelinedCommit retries it.
+var errPartitionMoved = errors.New("a partition moved since the commit read it")
 
 // errRecordedMeanwhile fails a group one of whose keys another commit
 // recorded after the group read the recorded keys: the unique violation
@@ -197,7 +172,8 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	// without producers never writes producer_states (groupWrites), and
 	// each file of a group with producers reads its rows' again, under
 	// this lock (commitRows.Read).
-	queueLockPartitions(first, union, nil, true)
+	queueCommitLocks(first, union)
+	queueReadPartitions(first, union, nil)
 	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -256,6 +232,9 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return nil, fmt.Errorf("write commit: %w", errRecordedMeanwhile)
+		}
+		if isCheckFailure(err) {
+			return nil, fmt.Errorf("write commit: %w: %w", errPartitionMoved, checkFailure(err))
 		}
 		return nil, fmt.Errorf("write commit: %w", checkFailure(err))
 	}
@@ -379,12 +358,8 @@ type commitRows struct {
 	// *wrote when it sends the file's writes.
 	group bool
 	wrote *bool
-	// optimistic: Read begins a REPEATABLE READ transaction and reads
-	// without locking (CommitFile), and Write's failures on rows changed
-	// since are errOptimisticConflict.
-	optimistic bool
 	// beforeWrite, when set (tests), runs before Write sends the writes.
-	beforeWrite func(optimistic bool)
+	beforeWrite func()
 	// inRow is, by index in Plan.Partitions, the producer state the
 	// partition's row holds (producerInRowMigration), as Read found it.
 	inRow [][]rowProducer
@@ -400,11 +375,7 @@ type commitRows struct {
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
 	if !r.group {
-		if r.optimistic {
-			reads.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ`)
-		} else {
-			reads.Queue(`BEGIN`)
-		}
+		reads.Queue(`BEGIN`)
 		// The commit's statements take column arrays, whose lengths a
 		// custom plan would be made for: PostgreSQL replanned each of
 		// them on every commit, which cost more than executing them for
@@ -412,12 +383,15 @@ func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 		// element) is the right one for every length.
 		reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	}
-	// In a group the rows are locked already (commitGroup), and this
-	// read, in the same transaction, sees the next offsets and
+	// In a group the partitions are locked already (commitGroup), and
+	// this read, in the same transaction, sees the next offsets and
 	// producer_states the group's earlier files wrote.
+	if !r.group {
+		queueCommitLocks(reads, p)
+	}
 	r.inRow = make([][]rowProducer, len(p.Partitions))
 	r.fromRow = make([]bool, len(p.Producers))
-	queueLockPartitions(reads, p, r, !r.optimistic)
+	queueReadPartitions(reads, p, r)
 	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
@@ -479,14 +453,14 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 		batch.Queue(`COMMIT`)
 	}
 	if r.beforeWrite != nil {
-		r.beforeWrite(r.optimistic)
+		r.beforeWrite()
 	}
 	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
 		}
-		if r.optimistic && (retryable(err) || isCheckFailure(err)) {
-			return fmt.Errorf("write commit: %w: %w", errOptimisticConflict, checkFailure(err))
+		if isCheckFailure(err) {
+			return fmt.Errorf("write commit: %w: %w", errPartitionMoved, checkFailure(err))
 		}
 		return fmt.Errorf("write commit: %w", checkFailure(err))
 	}
@@ -517,7 +491,6 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 		recent    []byte
 		notice    []metadata.TopicPartition
 		changed   = make([]bool, len(p.Partitions))
-		indexed   = make([]bool, len(p.Partitions))
 	)
 	for i := range p.Producers {
 		pr := &p.Producers[i]
@@ -532,29 +505,7 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 		r.inRow[pr.Part] = setRowProducer(r.inRow[pr.Part], rowProducer{id: pr.ProducerID, epoch: pr.Epoch, recent: string(recent), last: last})
 		changed[pr.Part] = true
 	}
-	// A partition whose transaction index the commit writes has its row
-	// written too, even if nothing else of it changed: an optimistic
-	// commit's write then fails if the row changed since its read
-	// (CommitFile).
-	for _, o := range p.OpenTxns {
-		if o.Upsert() || o.Delete() {
-			indexed[o.Part] = true
-		}
-	}
-	for _, a := range p.Aborted {
-		indexed[a.Part] = true
-	}
-	// The rows are updated in key order, the order the locking path
-	// locks them in: two optimistic commits never wait on each other in
-	// a cycle (a deadlock, detected only after deadlock_timeout).
-	order := make([]int, len(p.Partitions))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool {
-		return partLess(p.Partitions[order[a]].PartitionKey, p.Partitions[order[b]].PartitionKey)
-	})
-	for _, i := range order {
+	for i := range p.Partitions {
 		pc := &p.Partitions[i]
 		if !pc.Exists {
 			continue
@@ -563,7 +514,7 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 			// The notification names the partitions that got data, so
 			// other agents wake only the long polls waiting on them.
 			notice = append(notice, metadata.TopicPartition{Topic: pc.Topic, Partition: pc.Partition})
-		} else if !changed[i] && !indexed[i] {
+		} else if !changed[i] {
 			continue
 		}
 		var states []byte
@@ -578,8 +529,9 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 	}
 
 	// The compare-and-set on next_offset, checked in the statement, fails
-	// the commit loudly rather than write overlapping offsets should
-	// anything have moved a partition despite the row lock.
+	// the commit (errPartitionMoved: pipelinedCommit retries it) rather
+	// than write overlapping offsets should a writer that does not take
+	// the commit locks have moved a partition.
 	// producer_states changes only where the commit changed a producer's
 	// state (hs).
 	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
@@ -638,29 +590,78 @@ func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string)
 	c.set, c.states = append(c.set, set), append(c.states, states)
 }
 
-// queueLockPartitions queues the read of the partitions rows the plan
-// touches; with lock, a locking read in key order. With r (one file's
-// commit), it reads the producer state each row holds into r.inRow and
-// loads the state of the plan's producers from there (r.fromRow). Without
-// (the union lock of a CommitFiles group), it reads only the next offsets.
-func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows, lock bool) {
+// commitLockBuckets is how many commit locks there are: a partition's is
+// commitLockBucket's. Commits whose partitions share no bucket run at once;
+// a commit takes at most this many locks (PostgreSQL's shared lock table
+// holds max_locks_per_transaction × max_connections, 6,400 by default).
+const commitLockBuckets = 256
+
+// commitLockClass is the first key of the commit locks (two-int4 advisory
+// locks: a space apart from migrationLock's bigint key).
+const commitLockClass = 0x73636d74 // "scmt"
+
+// commitLockBucket returns the commit lock of a partition: FNV-1a of the
+// topic ID and the partition number, modulo commitLockBuckets. Every
+// binary that shares a database must compute the same one
+// (commitLockMigration).
+func commitLockBucket(k partKey) int32 {
+	h := uint32(2166136261)
+	for _, c := range k.Topic {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	for sh := 24; sh >= 0; sh -= 8 {
+		h = (h ^ uint32(byte(k.Partition>>sh))) * 16777619
+	}
+	return int32(h % commitLockBuckets)
+}
+
+// commitLockMigration changes no table: from it on, commits serialise on
+// the commit locks (queueCommitLocks) instead of the partitions rows'
+// locks, which older binaries still take, so they refuse the schema.
+const commitLockMigration = `COMMENT ON TABLE partitions IS
+	'commits hold the advisory lock (0x73636d74, FNV-1a(topic_id, partition) % 256) of each partition they write';`
+
+// queueCommitLocks queues the statement that takes, in ascending order,
+// the commit locks of the partitions the plan touches: transaction-level
+// advisory locks, one per bucket (commitLockBucket). Every commit of a
+// file or group takes them before it reads the partitions it writes, so
+// two commits that share a partition run one after the other, and taking
+// them in one order across commits cannot deadlock. They replace locking
+// the partitions rows (SELECT … FOR UPDATE in key order), which wrote a
+// WAL record per row (59 KB for 1,000 partitions) before the update wrote
+// another; an advisory lock is in memory only. The next-offset
+// compare-and-set stays as the guard against writers that take no commit
+// lock (deleting a topic).
+func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan) {
+	var seen [commitLockBuckets]bool
+	buckets := make([]int32, 0, min(len(p.Partitions), commitLockBuckets))
+	for i := range p.Partitions {
+		if b := commitLockBucket(p.Partitions[i].PartitionKey); !seen[b] {
+			seen[b] = true
+			buckets = append(buckets, b)
+		}
+	}
+	slices.Sort(buckets)
+	batch.Queue(`SELECT count(pg_advisory_xact_lock($1::int, b)) FROM unnest($2::int[]) AS b`, int32(commitLockClass), buckets)
+}
+
+// queueReadPartitions queues the read of the partitions rows the plan
+// touches, under the commit locks. With r (one file's commit), it reads
+// the producer state each row holds into r.inRow and loads the state of
+// the plan's producers from there (r.fromRow). Without (the union read of
+// a CommitFiles group), it reads only the next offsets.
+func queueReadPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
 	topicsArg := make([][16]byte, len(p.Partitions))
 	partsArg := make([]int32, len(p.Partitions))
 	for i := range p.Partitions {
 		topicsArg[i], partsArg[i] = p.Partitions[i].Topic, p.Partitions[i].Partition
 	}
-	// Rows are locked as the sorted result is produced, so every commit
-	// takes its locks in the same global order.
 	statesCol := `p.producer_states`
 	if r == nil {
 		statesCol = `NULL::text`
 	}
-	lockClause := ``
-	if lock {
-		lockClause = ` ORDER BY p.topic_id, p.partition FOR UPDATE OF p`
-	}
 	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
-		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition`+lockClause,
+		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition`,
 		topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
@@ -669,11 +670,11 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows, loc
 				states *string
 			)
 			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next, &states); err != nil {
-				return fmt.Errorf("lock partitions: %w", err)
+				return fmt.Errorf("read partitions: %w", err)
 			}
 			i, ok := p.PartitionIndex(pk)
 			if !ok {
-				return errors.New("lock partitions: unexpected row")
+				return errors.New("read partitions: unexpected row")
 			}
 			p.Partitions[i].Found(next)
 			if r == nil || states == nil {
@@ -681,20 +682,20 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows, loc
 			}
 			held, err := parseRowProducers(*states)
 			if err != nil {
-				return fmt.Errorf("lock partitions: %w", err)
+				return fmt.Errorf("read partitions: %w", err)
 			}
 			r.inRow[i] = held
 			for _, h := range held {
 				if j, ok := p.ProducerIndex(sequencer.Key{Topic: pk.Topic, Partition: pk.Partition, ProducerID: h.id}); ok {
 					if err := p.Producers[j].Load(h.epoch, []byte(h.recent)); err != nil {
-						return fmt.Errorf("lock partitions: read %w", err)
+						return fmt.Errorf("read partitions: read %w", err)
 					}
 					r.fromRow[j] = true
 				}
 			}
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock partitions: %w", err)
+			return fmt.Errorf("read partitions: %w", err)
 		}
 		return nil
 	})

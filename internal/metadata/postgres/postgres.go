@@ -132,6 +132,7 @@ var migrations = []string{
 	recentCompactMigration,
 	journalMarksMigration,
 	producerInRowMigration,
+	commitLockMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations
@@ -156,13 +157,11 @@ type Store struct {
 	// StageTxnOffsets over txnRows in transactions of inTx (inTxnTx).
 	txnWrites
 
-	// optimisticConflicts counts CommitFile attempts whose optimistic
-	// write found a partition changed since it read it, and that were
-	// retried with the row locks (CommitFile).
-	optimisticConflicts atomic.Int64
+	// commitRetries counts the commit attempts pipelinedCommit retried.
+	commitRetries atomic.Int64
 	// beforeCommitWrite, when set (tests only), runs before a CommitFile
-	// attempt sends its writes; optimistic tells which path it is on.
-	beforeCommitWrite func(optimistic bool)
+	// attempt sends its writes.
+	beforeCommitWrite func()
 }
 
 type txnWrites = sequencer.TxnWrites
