@@ -633,16 +633,37 @@ const commitLockMigration = `COMMENT ON TABLE partitions IS
 // compare-and-set stays as the guard against writers that take no commit
 // lock (deleting a topic).
 func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan) {
-	var seen [commitLockBuckets]bool
-	buckets := make([]int32, 0, min(len(p.Partitions), commitLockBuckets))
+	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
-		if b := commitLockBucket(p.Partitions[i].PartitionKey); !seen[b] {
+		keys[i] = p.Partitions[i].PartitionKey
+	}
+	batch.Queue(sqlCommitLocks, int32(commitLockClass), commitLocks(keys))
+}
+
+// sqlCommitLocks takes the commit locks $2 (ascending) of class $1.
+const sqlCommitLocks = `SELECT count(pg_advisory_xact_lock($1::int, b)) FROM unnest($2::int[]) AS b`
+
+// commitLocks returns the commit locks of partitions keys, ascending.
+func commitLocks(keys []partKey) []int32 {
+	var seen [commitLockBuckets]bool
+	buckets := make([]int32, 0, min(len(keys), commitLockBuckets))
+	for _, k := range keys {
+		if b := commitLockBucket(k); !seen[b] {
 			seen[b] = true
 			buckets = append(buckets, b)
 		}
 	}
 	slices.Sort(buckets)
-	batch.Queue(`SELECT count(pg_advisory_xact_lock($1::int, b)) FROM unnest($2::int[]) AS b`, int32(commitLockClass), buckets)
+	return buckets
+}
+
+// takeCommitLocks takes in tx the commit locks of partitions keys, as
+// every other writer of partitions rows (deleting a topic, moving a log
+// start, replacing extents) does before it locks them: those writers and
+// commits then never hold row locks another waits on in a cycle.
+func takeCommitLocks(ctx context.Context, tx pgx.Tx, keys []partKey) error {
+	_, err := tx.Exec(ctx, sqlCommitLocks, int32(commitLockClass), commitLocks(keys))
+	return err
 }
 
 // queueReadPartitions queues the read of the partitions rows the plan
