@@ -629,9 +629,10 @@ const commitLockMigration = `COMMENT ON TABLE partitions IS
 // them in one order across commits cannot deadlock. They replace locking
 // the partitions rows (SELECT … FOR UPDATE in key order), which wrote a
 // WAL record per row (59 KB for 1,000 partitions) before the update wrote
-// another; an advisory lock is in memory only. The next-offset
-// compare-and-set stays as the guard against writers that take no commit
-// lock (deleting a topic).
+// another; an advisory lock is in memory only. Every other writer of
+// partitions rows takes them too (takeCommitLocks); the next-offset
+// compare-and-set stays as the guard against any that does not (an
+// older binary, which the migration keeps out; a manual UPDATE).
 func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan) {
 	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
