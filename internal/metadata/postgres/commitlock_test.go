@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,5 +134,25 @@ func TestCommitLocks(t *testing.T) {
 	}
 	if st, err := a.PartitionState(ctx, tp.ID, 0); err != nil || st.HighWatermark != 16 {
 		t.Fatalf("partition state %+v, %v; want high watermark 16", st, err)
+	}
+}
+
+// TestCommitLockBucketStable pins commitLockBucket: agents of one cluster
+// must agree on every partition's commit lock, so a change to the hash
+// needs a migration (as commitLockMigration), not just a new binary.
+func TestCommitLockBucketStable(t *testing.T) {
+	topic := metadata.TopicID{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
+	got := []int32{}
+	for _, p := range []int32{0, 1, 2, 99, 1 << 20} {
+		got = append(got, commitLockBucket(partKey{Topic: topic, Partition: p}))
+	}
+	// FNV-1a (32 bits) of the 16 ID bytes and the partition's 4 bytes,
+	// big-endian, modulo 256.
+	if want := []int32{101, 210, 63, 12, 21}; !slices.Equal(got, want) {
+		t.Fatalf("commitLockBucket = %v, want %v", got, want)
+	}
+	keys := []partKey{{Topic: topic, Partition: 2}, {Topic: topic, Partition: 0}, {Topic: topic, Partition: 2}, {Topic: topic, Partition: 1}}
+	if l := commitLocks(keys); !slices.IsSorted(l) || len(l) > 3 {
+		t.Fatalf("commitLocks(%v) = %v, want ascending and without repeats", keys, l)
 	}
 }
