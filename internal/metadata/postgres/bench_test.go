@@ -251,6 +251,12 @@ func benchConcurrentCommits(b *testing.B, agents, topics int, partitions int32, 
 		sum += d
 	}
 	b.ReportMetric(float64(sum.Microseconds())/float64(len(took))/1000, "ms/commit")
+	var conflicts int64
+	for _, s := range stores {
+		conflicts += s.commitRetries.Load()
+	}
+	// Commit attempts retried (pipelinedCommit), per commit.
+	b.ReportMetric(float64(conflicts)/float64(len(took)), "retries/commit")
 	for _, q := range []struct {
 		unit string
 		q    float64

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,17 +54,17 @@ const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 	'recent batches: sequencer.AppendRecentCompact (older rows: JSON)';`
 
 // CommitFile implements metadata.Log. One transaction in two round trips
-// whatever the number of partitions: BEGIN, the lock of the touched
-// partitions rows in key order and the reads of the producers' state and
-// open transactions travel in one pipelined batch; the file is sequenced
-// (sequencer.Commit); the file, the extents, the new next offsets,
-// producer state, the transaction index, the commit notification and
-// COMMIT travel in a second. A partition that does not exist costs one
-// more round trip, and each transactional producer one, for its
-// transaction; a commit that appends nothing ends with a ROLLBACK.
+// whatever the number of partitions: BEGIN, the commit locks of the
+// touched partitions (commitLocks), the reads of their rows, of the
+// producers' state and of open transactions travel in one pipelined batch;
+// the file is sequenced (sequencer.Commit); the file, the extents, the new
+// next offsets, producer state, the transaction index, the commit
+// notification and COMMIT travel in a second. A partition that does not
+// exist costs one more round trip, and each transactional producer one,
+// for its transaction; a commit that appends nothing ends with a ROLLBACK.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	results, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.BatchResult, error) {
-		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c}, c)
+		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c, beforeWrite: s.beforeCommitWrite}, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
@@ -99,8 +99,9 @@ func (s *Store) CommitFiles(ctx context.Context, files []metadata.FileCommit) ([
 // pipelinedCommit runs attempt, a transaction that opens and commits
 // itself by statements in its pipelined batches (pgx.Tx would cost a
 // round trip each), on one pooled connection, up to five times while it
-// fails as inTx retries: deadlocks and serialization failures, which the
-// lock order should prevent.
+// fails as inTx retries (deadlocks and serialization failures, which the
+// lock order should prevent) or finds a partition moved by a writer that
+// does not take the commit locks (errPartitionMoved).
 func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.Context, *pgx.Conn) (T, error)) (T, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -109,9 +110,11 @@ func pipelinedCommit[T any](ctx context.Context, s *Store, attempt func(context.
 		err error
 	)
 	for range 5 {
-		if out, err = pipelinedAttempt(ctx, s, attempt); !retryable(err) {
+		out, err = pipelinedAttempt(ctx, s, attempt)
+		if !retryable(err) && !errors.Is(err, errPartitionMoved) {
 			break
 		}
+		s.commitRetries.Add(1)
 	}
 	return out, err
 }
@@ -137,6 +140,11 @@ func pipelinedAttempt[T any](ctx context.Context, s *Store, attempt func(context
 	}
 	return out, err
 }
+
+// errPartitionMoved fails a commit whose next-offset compare-and-set
+// found a partition moved since its read (by a writer that takes no
+// commit lock); pipelinedCommit retries it.
+var errPartitionMoved = errors.New("a partition moved since the commit read it")
 
 // errRecordedMeanwhile fails a group one of whose keys another commit
 // recorded after the group read the recorded keys: the unique violation
@@ -164,7 +172,8 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	// without producers never writes producer_states (groupWrites), and
 	// each file of a group with producers reads its rows' again, under
 	// this lock (commitRows.Read).
-	queueLockPartitions(first, union, nil)
+	queueCommitLocks(first, union)
+	queueReadPartitions(first, union, nil)
 	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -223,6 +232,9 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return nil, fmt.Errorf("write commit: %w", errRecordedMeanwhile)
+		}
+		if isCheckFailure(err) {
+			return nil, fmt.Errorf("write commit: %w: %w", errPartitionMoved, checkFailure(err))
 		}
 		return nil, fmt.Errorf("write commit: %w", checkFailure(err))
 	}
@@ -346,6 +358,8 @@ type commitRows struct {
 	// *wrote when it sends the file's writes.
 	group bool
 	wrote *bool
+	// beforeWrite, when set (tests), runs before Write sends the writes.
+	beforeWrite func()
 	// inRow is, by index in Plan.Partitions, the producer state the
 	// partition's row holds (producerInRowMigration), as Read found it.
 	inRow [][]rowProducer
@@ -369,12 +383,15 @@ func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 		// element) is the right one for every length.
 		reads.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	}
-	// In a group the rows are locked already (commitGroup), and this
-	// read, in the same transaction, sees the next offsets and
+	// In a group the partitions are locked already (commitGroup), and
+	// this read, in the same transaction, sees the next offsets and
 	// producer_states the group's earlier files wrote.
+	if !r.group {
+		queueCommitLocks(reads, p)
+	}
 	r.inRow = make([][]rowProducer, len(p.Partitions))
 	r.fromRow = make([]bool, len(p.Producers))
-	queueLockPartitions(reads, p, r)
+	queueReadPartitions(reads, p, r)
 	r.queueReadProducers(reads, p)
 	queueReadOpenTxns(reads, p)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
@@ -407,6 +424,12 @@ func failUnless(cond, msg string) string {
 	return `CASE WHEN ` + cond + ` THEN 0 ELSE ('` + checkPrefix + `' || ` + msg + `)::int END`
 }
 
+// isCheckFailure reports whether err is failUnless's.
+func isCheckFailure(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, checkPrefix)
+}
+
 // checkFailure turns failUnless's error into one that says what failed.
 func checkFailure(err error) error {
 	var pe *pgconn.PgError
@@ -429,9 +452,15 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	} else {
 		batch.Queue(`COMMIT`)
 	}
+	if r.beforeWrite != nil {
+		r.beforeWrite()
+	}
 	if err := r.conn.SendBatch(ctx, batch).Close(); err != nil {
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "files_key") {
 			return fmt.Errorf("write commit: %w", metadata.ErrFileCommitted)
+		}
+		if isCheckFailure(err) {
+			return fmt.Errorf("write commit: %w: %w", errPartitionMoved, checkFailure(err))
 		}
 		return fmt.Errorf("write commit: %w", checkFailure(err))
 	}
@@ -500,8 +529,9 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 	}
 
 	// The compare-and-set on next_offset, checked in the statement, fails
-	// the commit loudly rather than write overlapping offsets should
-	// anything have moved a partition despite the row lock.
+	// the commit (errPartitionMoved: pipelinedCommit retries it) rather
+	// than write overlapping offsets should a writer that does not take
+	// the commit locks have moved a partition.
 	// producer_states changes only where the commit changed a producer's
 	// state (hs).
 	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
@@ -560,31 +590,101 @@ func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string)
 	c.set, c.states = append(c.set, set), append(c.states, states)
 }
 
-// queueLockPartitions queues the locking read of the partitions rows the
-// plan touches, in key order. With r (one file's commit), it reads the
-// producer state each row holds into r.inRow and loads the state of the
-// plan's producers from there (r.fromRow). Without (the union lock of a
-// CommitFiles group), it reads only the next offsets.
-func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
+// commitLockBuckets is how many commit locks there are: a partition's is
+// commitLockBucket's. Commits whose partitions share no bucket run at once;
+// a commit takes at most this many locks (PostgreSQL's shared lock table
+// holds max_locks_per_transaction × max_connections, 6,400 by default).
+const commitLockBuckets = 256
+
+// commitLockClass is the first key of the commit locks (two-int4 advisory
+// locks: a space apart from migrationLock's bigint key).
+const commitLockClass = 0x73636d74 // "scmt"
+
+// commitLockBucket returns the commit lock of a partition: FNV-1a of the
+// topic ID and the partition number, modulo commitLockBuckets. Every
+// binary that shares a database must compute the same one
+// (commitLockMigration).
+func commitLockBucket(k partKey) int32 {
+	h := uint32(2166136261)
+	for _, c := range k.Topic {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	for sh := 24; sh >= 0; sh -= 8 {
+		h = (h ^ uint32(byte(k.Partition>>sh))) * 16777619
+	}
+	return int32(h % commitLockBuckets)
+}
+
+// commitLockMigration changes no table: from it on, commits serialise on
+// the commit locks (queueCommitLocks) instead of the partitions rows'
+// locks, which older binaries still take, so they refuse the schema.
+const commitLockMigration = `COMMENT ON TABLE partitions IS
+	'commits hold the advisory lock (0x73636d74, FNV-1a(topic_id, partition) % 256) of each partition they write';`
+
+// queueCommitLocks queues the statement that takes, in ascending order,
+// the commit locks of the partitions the plan touches: transaction-level
+// advisory locks, one per bucket (commitLockBucket). Every commit of a
+// file or group takes them before it reads the partitions it writes, so
+// two commits that share a partition run one after the other, and taking
+// them in one order across commits cannot deadlock. They replace locking
+// the partitions rows (SELECT … FOR UPDATE in key order), which wrote a
+// WAL record per row (59 KB for 1,000 partitions) before the update wrote
+// another; an advisory lock is in memory only. Every other writer of
+// partitions rows takes them too (takeCommitLocks); the next-offset
+// compare-and-set stays as the guard against any that does not (an
+// older binary, which the migration keeps out; a manual UPDATE).
+func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan) {
 	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
 		keys[i] = p.Partitions[i].PartitionKey
 	}
-	sort.Slice(keys, func(i, j int) bool { return partLess(keys[i], keys[j]) })
-	topicsArg := make([][16]byte, len(keys))
-	partsArg := make([]int32, len(keys))
-	for i, k := range keys {
-		topicsArg[i], partsArg[i] = k.Topic, k.Partition
+	batch.Queue(sqlCommitLocks, int32(commitLockClass), commitLocks(keys))
+}
+
+// sqlCommitLocks takes the commit locks $2 (ascending) of class $1.
+const sqlCommitLocks = `SELECT count(pg_advisory_xact_lock($1::int, b)) FROM unnest($2::int[]) AS b`
+
+// commitLocks returns the commit locks of partitions keys, ascending.
+func commitLocks(keys []partKey) []int32 {
+	var seen [commitLockBuckets]bool
+	buckets := make([]int32, 0, min(len(keys), commitLockBuckets))
+	for _, k := range keys {
+		if b := commitLockBucket(k); !seen[b] {
+			seen[b] = true
+			buckets = append(buckets, b)
+		}
 	}
-	// Rows are locked as the sorted result is produced, so every commit
-	// takes its locks in the same global order.
+	slices.Sort(buckets)
+	return buckets
+}
+
+// takeCommitLocks takes in tx the commit locks of partitions keys, as
+// every other writer of partitions rows (deleting a topic, moving a log
+// start, replacing extents) does before it locks them: those writers and
+// commits then never hold row locks another waits on in a cycle.
+func takeCommitLocks(ctx context.Context, tx pgx.Tx, keys []partKey) error {
+	_, err := tx.Exec(ctx, sqlCommitLocks, int32(commitLockClass), commitLocks(keys))
+	return err
+}
+
+// queueReadPartitions queues the read of the partitions rows the plan
+// touches, under the commit locks. With r (one file's commit), it reads
+// the producer state each row holds into r.inRow and loads the state of
+// the plan's producers from there (r.fromRow). Without (the union read of
+// a CommitFiles group), it reads only the next offsets.
+func queueReadPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
+	topicsArg := make([][16]byte, len(p.Partitions))
+	partsArg := make([]int32, len(p.Partitions))
+	for i := range p.Partitions {
+		topicsArg[i], partsArg[i] = p.Partitions[i].Topic, p.Partitions[i].Partition
+	}
 	statesCol := `p.producer_states`
 	if r == nil {
 		statesCol = `NULL::text`
 	}
 	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
-		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition
-		ORDER BY p.topic_id, p.partition FOR UPDATE OF p`, topicsArg, partsArg).Query(func(rows pgx.Rows) error {
+		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition`,
+		topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
 				pk     partKey
@@ -592,11 +692,11 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
 				states *string
 			)
 			if err := rows.Scan((*[16]byte)(&pk.Topic), &pk.Partition, &next, &states); err != nil {
-				return fmt.Errorf("lock partitions: %w", err)
+				return fmt.Errorf("read partitions: %w", err)
 			}
 			i, ok := p.PartitionIndex(pk)
 			if !ok {
-				return errors.New("lock partitions: unexpected row")
+				return errors.New("read partitions: unexpected row")
 			}
 			p.Partitions[i].Found(next)
 			if r == nil || states == nil {
@@ -604,20 +704,20 @@ func queueLockPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
 			}
 			held, err := parseRowProducers(*states)
 			if err != nil {
-				return fmt.Errorf("lock partitions: %w", err)
+				return fmt.Errorf("read partitions: %w", err)
 			}
 			r.inRow[i] = held
 			for _, h := range held {
 				if j, ok := p.ProducerIndex(sequencer.Key{Topic: pk.Topic, Partition: pk.Partition, ProducerID: h.id}); ok {
 					if err := p.Producers[j].Load(h.epoch, []byte(h.recent)); err != nil {
-						return fmt.Errorf("lock partitions: read %w", err)
+						return fmt.Errorf("read partitions: read %w", err)
 					}
 					r.fromRow[j] = true
 				}
 			}
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock partitions: %w", err)
+			return fmt.Errorf("read partitions: %w", err)
 		}
 		return nil
 	})

@@ -77,12 +77,15 @@ func checkLease(ctx context.Context, tx pgx.Tx, l metadata.Lease) error {
 	return sequencer.CheckLease(cur, l)
 }
 
-// AdvanceLogStart implements metadata.Lifecycle. The partition row is
-// locked as CommitFile locks it, so the move and concurrent commits
-// serialise.
+// AdvanceLogStart implements metadata.Lifecycle. It takes the
+// partition's commit lock (takeCommitLocks), so the move and concurrent
+// commits serialise, and locks the row.
 func (s *Store) AdvanceLogStart(ctx context.Context, topic metadata.TopicID, partition int32, offset int64) (metadata.PartitionState, error) {
 	var st metadata.PartitionState
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := takeCommitLocks(ctx, tx, []partKey{{Topic: topic, Partition: partition}}); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, `SELECT log_start, next_offset FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE`,
 			[16]byte(topic), partition).Scan(&st.LogStartOffset, &st.HighWatermark)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -114,8 +117,9 @@ func (s *Store) ExtentCounts(ctx context.Context, smallerThan int64, min, limit 
 		GROUP BY topic_id, partition HAVING count(*) >= $2 ORDER BY n DESC, topic_id, partition LIMIT $3`, smallerThan, min, limit)
 }
 
-// ReplaceExtents implements metadata.Lifecycle. It locks the lease row and
-// the partitions rows (in CommitFile's order) before checking and swapping.
+// ReplaceExtents implements metadata.Lifecycle. It locks the lease row,
+// the partitions' commit locks (takeCommitLocks) and the partitions rows
+// before checking and swapping.
 func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r metadata.Replacement) error {
 	if err := sequencer.ValidateReplacement(r); err != nil {
 		return err
@@ -126,6 +130,13 @@ func (s *Store) ReplaceExtents(ctx context.Context, lease metadata.Lease, r meta
 	})
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := checkLease(ctx, tx, lease); err != nil {
+			return err
+		}
+		keys := make([]partKey, len(parts))
+		for i, p := range parts {
+			keys[i] = partKey{Topic: p.TopicID, Partition: p.Partition}
+		}
+		if err := takeCommitLocks(ctx, tx, keys); err != nil {
 			return err
 		}
 		for _, p := range parts {

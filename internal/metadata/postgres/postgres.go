@@ -2,12 +2,14 @@
 // cluster connects to one PostgreSQL database (13 or later, or anything
 // speaking its protocol and SQL) through jackc/pgx.
 //
-// Concurrency. Agents commit files at the same time. CommitFile locks the
-// partitions rows it touches with SELECT … FOR UPDATE, in (topic ID,
-// partition) order so two commits never deadlock, and only then reads the
-// next offsets and the producers' sequence state; offsets of one partition
-// are therefore assigned by one transaction at a time, in commit order, with
-// no gaps. Group ownership is fenced by the owner epoch, checked under a row
+// Concurrency. Agents commit files at the same time. CommitFile takes the
+// commit locks of the partitions it touches (transaction-level advisory
+// locks, one per bucket of partitions, in ascending order so two commits
+// never deadlock; queueCommitLocks), and only then reads the next offsets
+// and the producers' sequence state; offsets of one partition are
+// therefore assigned by one transaction at a time, in commit order, with
+// no gaps, and a compare-and-set of each next offset guards against any
+// writer that does not take them. Group ownership is fenced by the owner epoch, checked under a row
 // lock in the same transaction as the write. Agents' heartbeats and
 // liveness use the database clock only, so agents' clock skew never matters.
 //
@@ -29,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -132,6 +135,7 @@ var migrations = []string{
 	recentCompactMigration,
 	journalMarksMigration,
 	producerInRowMigration,
+	commitLockMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations
@@ -155,6 +159,12 @@ type Store struct {
 	// txnWrites implements SaveTransaction, CompleteTransaction and
 	// StageTxnOffsets over txnRows in transactions of inTx (inTxnTx).
 	txnWrites
+
+	// commitRetries counts the commit attempts pipelinedCommit retried.
+	commitRetries atomic.Int64
+	// beforeCommitWrite, when set (tests only), runs before a CommitFile
+	// attempt sends its writes.
+	beforeCommitWrite func()
 }
 
 type txnWrites = sequencer.TxnWrites
@@ -397,8 +407,8 @@ func (s *Store) CreateTopics(ctx context.Context, specs []metadata.TopicSpec) ([
 	return res, nil
 }
 
-// DeleteTopic implements metadata.Topics. It locks the topic's partitions
-// first (in partition order, as CommitFile does), so a commit in flight
+// DeleteTopic implements metadata.Topics. It takes the commit locks of the
+// topic's partitions first (as CommitFile does), so a commit in flight
 // either finishes before the delete, whose statements then remove its
 // extents, or finds the partitions gone.
 func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, error) {
@@ -410,6 +420,13 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (metadata.Topic, e
 			return err
 		}
 		id := [16]byte(t.ID)
+		keys := make([]partKey, t.Partitions)
+		for i := range keys {
+			keys[i] = partKey{Topic: t.ID, Partition: int32(i)}
+		}
+		if err := takeCommitLocks(ctx, tx, keys); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM partitions WHERE topic_id = $1 ORDER BY partition FOR UPDATE`, id); err != nil {
 			return err
 		}

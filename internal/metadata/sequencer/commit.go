@@ -186,9 +186,14 @@ type batchRef struct{ part, prod, txn int32 }
 
 // NewPlan names the rows a commit of batches reads.
 func NewPlan(batches []metadata.BatchCommit) *Plan {
+	// The maps are sized for a row per batch, the common shape of a large
+	// flush (one batch per partition), rather than grown through every
+	// doubling (capped: a flush of many batches of few partitions would
+	// not use the room).
+	hint := min(len(batches), 1<<14)
 	p := &Plan{
 		refs:      make([]batchRef, len(batches)),
-		partIndex: make(map[PartitionKey]int),
+		partIndex: make(map[PartitionKey]int, hint),
 		Results:   make([]metadata.BatchResult, len(batches)),
 	}
 	// The first pass numbers the rows, the second fills them in, so every
@@ -198,7 +203,7 @@ func NewPlan(batches []metadata.BatchCommit) *Plan {
 		ref := batchRef{part: int32(index(p.partIndex, PartitionKey{b.TopicID, b.Partition})), prod: -1, txn: -1}
 		if k, ok := producerKey(b); ok {
 			if p.prodIndex == nil {
-				p.prodIndex = make(map[Key]int)
+				p.prodIndex = make(map[Key]int, hint)
 			}
 			ref.prod = int32(index(p.prodIndex, k))
 			if b.Marker != nil || b.Transactional {

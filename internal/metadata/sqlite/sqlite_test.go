@@ -48,3 +48,21 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("after reopen: cluster id %q→%q, state %+v, %v", id, id2, st, err)
 	}
 }
+
+// TestSharedConformance runs the cases of stores sharing a database on
+// two stores opened on one file.
+func TestSharedConformance(t *testing.T) {
+	metadatatest.RunShared(t, func(t *testing.T) (metadata.Store, metadata.Store) {
+		path := filepath.Join(t.TempDir(), "meta.db")
+		a, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(context.Background(), path)
+		if err != nil {
+			a.Close()
+			t.Fatal(err)
+		}
+		return a, b
+	})
+}
