@@ -73,6 +73,11 @@ type Config struct {
 	BlockSize int64
 	// MaxRunBlocks bounds how many blocks one GET fetches; 0 means 16.
 	MaxRunBlocks int
+	// Released, if set, is told the held bytes of each put file whose
+	// last block was evicted: the cache no longer refers to its buffers
+	// (readers still may). It is called with the cache's lock held and
+	// must not block.
+	Released func(held int64)
 }
 
 // DefaultBlockSize is the default cache block size.
@@ -667,6 +672,9 @@ func (c *Cache) removeLocked(e *entry) {
 			return
 		}
 		n = e.file.held
+		if c.cfg.Released != nil {
+			c.cfg.Released(n)
+		}
 	}
 	c.bytes -= n
 	c.metrics.bytes.Sub(float64(n))

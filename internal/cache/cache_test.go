@@ -636,3 +636,30 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 		t.Fatal("b or d was evicted")
 	}
 }
+
+// TestPutReleased: Released hears of a put file once, with its held bytes,
+// when its last block is evicted; blocks read from the source are not
+// put files.
+func TestPutReleased(t *testing.T) {
+	src := newMemSource()
+	var released []int64
+	c := New(src, Config{Size: 1000, BlockSize: 100, Released: func(n int64) { released = append(released, n) }}, nil)
+	defer c.Close()
+	a := src.add("a", 300)
+	b := src.add("b", 300)
+	if !c.Put("a", [][]byte{a}, 600) {
+		t.Fatal("Put refused")
+	}
+	r := src.add("r", 300)
+	mustRead(t, c, "r", r, Range{0, 300})
+	if len(released) != 0 {
+		t.Fatalf("released %v before any put file was evicted", released)
+	}
+	// b needs 600: r's read blocks (probation) go first, then a's three.
+	if !c.Put("b", [][]byte{b}, 600) {
+		t.Fatal("Put refused")
+	}
+	if len(released) != 1 || released[0] != 600 {
+		t.Fatalf("released %v, want [600]", released)
+	}
+}
