@@ -26,7 +26,6 @@ import (
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/adminapi"
 	"github.com/sluicehq/sluice/internal/auth"
-	"github.com/sluicehq/sluice/internal/bufpool"
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/console"
@@ -34,7 +33,6 @@ import (
 	"github.com/sluicehq/sluice/internal/events"
 	"github.com/sluicehq/sluice/internal/fetch"
 	"github.com/sluicehq/sluice/internal/groups"
-	"github.com/sluicehq/sluice/internal/hugemem"
 	"github.com/sluicehq/sluice/internal/jobs"
 	"github.com/sluicehq/sluice/internal/kafka"
 	"github.com/sluicehq/sluice/internal/metadata"
@@ -451,10 +449,8 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Help: "Live agents with the jobs role, as this agent last saw them; 0 means retention, compaction and file deletion run nowhere."},
 		func() float64 { return float64(a.registry.JobsAgents()) }))
 	cacheMetrics := cache.NewMetrics(a.metrics)
-	// Request bodies the cache keeps (cache.Put) come back to bodies once
-	// nothing refers to them; the evictions say when to look.
-	bodies := requestBodies(cfg.Cache.Size)
-	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize, Released: bodies.Released}, cacheMetrics)
+	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize,
+		CollectEvery: collectEvery(cfg.Cache)}, cacheMetrics)
 	a.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_http_peer_refused_total",
 		Help: "Zone peer cache requests refused for lacking the cluster secret or a client certificate."})
 	a.metrics.MustRegister(a.peerRefused)
@@ -563,7 +559,6 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Scram:        scram,
 		Events:       a.events,
 		Dynamic:      a.dyn,
-		Bodies:       bodies,
 	})
 	// An agent that cannot write to its bucket stops being advertised (when
 	// other agents can take its clients) until it can again.
@@ -670,11 +665,15 @@ func (a *Agent) emitJobRun(r jobs.Run) {
 	a.events.Emit(context.Background(), events.Event{Type: events.TypeJobRun, Subject: r.Job, Time: r.Started, Data: d})
 }
 
-// requestBodies is the recycler of the Kafka listeners' request bodies of
-// 256 KiB or more (produce requests): it keeps up to a quarter of the
-// cache's size, within [16, 256] MiB, of bodies nothing refers to any more.
-func requestBodies(cacheSize int64) *bufpool.Recycler {
-	return bufpool.NewRecycler(256<<10, min(max(cacheSize/4, 16<<20), 256<<20), hugemem.Alloc)
+// collectEvery is how many bytes of written files the cache evicts
+// between the garbage collections it starts (cache.Config.CollectEvery):
+// a sixteenth of its size, at least 16 MiB; none when it keeps no written
+// files.
+func collectEvery(cfg CacheConfig) int64 {
+	if !cfg.Produced || cfg.Size <= 0 {
+		return 0
+	}
+	return max(cfg.Size/16, 16<<20)
 }
 
 // peerAddrFor is the address zone peers fetch cached blocks from: the

@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -73,11 +74,10 @@ type Config struct {
 	BlockSize int64
 	// MaxRunBlocks bounds how many blocks one GET fetches; 0 means 16.
 	MaxRunBlocks int
-	// Released, if set, is told the held bytes of each put file whose
-	// last block was evicted: the cache no longer refers to its buffers
-	// (readers still may). It is called with the cache's lock held and
-	// must not block.
-	Released func(held int64)
+	// CollectEvery, if positive, runs the garbage collector in the
+	// background (one run at a time) each time put files holding this
+	// many bytes have been evicted since the last run; see collectLocked.
+	CollectEvery int64
 }
 
 // DefaultBlockSize is the default cache block size.
@@ -153,6 +153,13 @@ type Cache struct {
 	protBytes int64 // cached bytes in the protected segment
 	flights   map[blockKey]*flight
 	closed    bool
+	// released is the held bytes of put files evicted since the last
+	// collection began; collecting says one is running.
+	released   int64
+	collecting bool
+	collects   sync.WaitGroup
+	// collect runs the garbage collector (runtime.GC; tests count).
+	collect func()
 }
 
 // New returns a cache over src. m may be nil (metrics not registered).
@@ -170,7 +177,7 @@ func New(src Source, cfg Config, m *Metrics) *Cache {
 		m = NewMetrics(nil)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel,
+	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel, collect: runtime.GC,
 		entries: map[blockKey]*entry{}, unread: list.New(), probation: list.New(), protList: list.New(), flights: map[blockKey]*flight{}}
 }
 
@@ -189,6 +196,7 @@ func (c *Cache) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.fills.Wait()
+	c.collects.Wait()
 	if c.peers != nil {
 		c.peers.Close()
 	}
@@ -672,12 +680,41 @@ func (c *Cache) removeLocked(e *entry) {
 			return
 		}
 		n = e.file.held
-		if c.cfg.Released != nil {
-			c.cfg.Released(n)
-		}
+		c.collectLocked(n)
 	}
 	c.bytes -= n
 	c.metrics.bytes.Sub(float64(n))
+}
+
+// collectLocked counts n bytes of an evicted put file's buffers and, once
+// Config.CollectEvery of them were evicted since the last collection
+// began, starts one in the background (none while one runs).
+//
+// A put file's buffers are the producers' request bodies, live as long as
+// it is cached: with the cache full of them, the collector, left to
+// itself, lets the heap grow to twice the live bytes (about twice the
+// cache) before it frees evicted ones, so nearly every new request body
+// is fresh memory the kernel faults in and zeroes (most of the produce
+// CPU that keeping the files added, docs/performance.md). Collected soon
+// after eviction, their memory is what the next bodies are allocated in.
+func (c *Cache) collectLocked(n int64) {
+	if c.cfg.CollectEvery <= 0 {
+		return
+	}
+	c.released += n
+	if c.released < c.cfg.CollectEvery || c.collecting || c.closed {
+		return
+	}
+	c.released, c.collecting = 0, true
+	c.metrics.collections.Inc()
+	c.collects.Add(1)
+	go func() {
+		defer c.collects.Done()
+		c.collect()
+		c.mu.Lock()
+		c.collecting = false
+		c.mu.Unlock()
+	}()
 }
 
 // maxGapBlocks is the widest gap between needed blocks that a read fills

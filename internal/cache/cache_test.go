@@ -637,29 +637,41 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 	}
 }
 
-// TestPutReleased: Released hears of a put file once, with its held bytes,
-// when its last block is evicted; blocks read from the source are not
-// put files.
-func TestPutReleased(t *testing.T) {
+// TestPutCollects: evicting put files starts a garbage collection once
+// CollectEvery of their held bytes were evicted since the last one (not
+// per block, not for blocks read from the source), and Close waits for it.
+func TestPutCollects(t *testing.T) {
 	src := newMemSource()
-	var released []int64
-	c := New(src, Config{Size: 1000, BlockSize: 100, Released: func(n int64) { released = append(released, n) }}, nil)
-	defer c.Close()
-	a := src.add("a", 300)
-	b := src.add("b", 300)
-	if !c.Put("a", [][]byte{a}, 600) {
-		t.Fatal("Put refused")
+	c := New(src, Config{Size: 1000, BlockSize: 100, CollectEvery: 1000}, nil)
+	ran := make(chan struct{}, 10)
+	c.collect = func() { ran <- struct{}{} }
+	put := func(key string, held int64) {
+		t.Helper()
+		if !c.Put(key, [][]byte{src.add(key, 300)}, held) {
+			t.Fatal("Put refused")
+		}
 	}
+	put("a", 600)
 	r := src.add("r", 300)
 	mustRead(t, c, "r", r, Range{0, 300})
-	if len(released) != 0 {
-		t.Fatalf("released %v before any put file was evicted", released)
+	// b needs 600: r's read blocks (probation) go first, then a's three
+	// (600 held bytes, under CollectEvery).
+	put("b", 600)
+	// c evicts b: 1200 bytes evicted, one collection.
+	put("c", 600)
+	<-ran
+	if got := counterValue(c.metrics.collections); got != 1 {
+		t.Fatalf("collections %v, want 1", got)
 	}
-	// b needs 600: r's read blocks (probation) go first, then a's three.
-	if !c.Put("b", [][]byte{b}, 600) {
-		t.Fatal("Put refused")
+	// d evicts c: 600 since the last collection, none.
+	put("d", 600)
+	c.Close()
+	select {
+	case <-ran:
+		t.Fatal("collected before CollectEvery bytes were evicted")
+	default:
 	}
-	if len(released) != 1 || released[0] != 600 {
-		t.Fatalf("released %v, want [600]", released)
+	if got := counterValue(c.metrics.collections); got != 1 {
+		t.Fatalf("collections %v, want 1", got)
 	}
 }

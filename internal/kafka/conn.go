@@ -171,7 +171,10 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 		if err != nil {
 			return err
 		}
-		body := s.newBody(int(size))
+		// A produce request's body may be kept by the read cache after
+		// the response (its batches are the file's bytes): large ones are
+		// huge-page advised, since they are often fresh memory.
+		body := hugemem.Alloc(int(size))
 		if _, err := io.ReadFull(br, body); err != nil {
 			release()
 			return err
@@ -244,19 +247,6 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, ca *connAuth, src *pr
 			return errCloseConn
 		}
 	}
-}
-
-// newBody returns a buffer for a request body of n bytes, which the caller
-// overwrites. A produce request's body may be kept by the read cache after
-// the response (its batches are the file's bytes), so it is not recycled
-// here: large bodies come from the server's Recycler, which takes them back
-// once nothing refers to them; without one, large ones are huge-page
-// advised, since they are then often fresh memory.
-func (s *Server) newBody(n int) []byte {
-	if s.bodies != nil {
-		return s.bodies.Get(n)
-	}
-	return hugemem.Alloc(n)
 }
 
 // decode parses a request frame. For an ApiVersions request of a version

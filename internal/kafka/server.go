@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/acl"
 	"github.com/sluicehq/sluice/internal/auth"
-	"github.com/sluicehq/sluice/internal/bufpool"
 	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/dynconfig"
 	"github.com/sluicehq/sluice/internal/events"
@@ -236,8 +235,6 @@ type Server struct {
 	draining    chan struct{}
 	drainingSet bool
 	wg          sync.WaitGroup // connection goroutines
-
-	bodies *bufpool.Recycler // nil: request bodies are fresh allocations
 }
 
 // Deps are the server's collaborators.
@@ -277,11 +274,6 @@ type Deps struct {
 	// Dynamic holds the dynamic broker configs and client quotas shared
 	// through the metadata store (nil: kept in memory by this server).
 	Dynamic *dynconfig.Manager
-	// Bodies, if set, supplies request bodies of at least its minimum
-	// size (nil: each is a fresh allocation). The read cache keeps
-	// produce request bodies (cache.Put); recycled once nothing refers to
-	// them, the next bodies are memory already faulted in.
-	Bodies *bufpool.Recycler
 }
 
 // NewServer returns a Server; call Serve to accept connections.
@@ -326,7 +318,6 @@ func NewServer(cfg Config, d Deps) *Server {
 		schemas:     d.Schemas,
 		events:      d.Events,
 		draining:    make(chan struct{}),
-		bodies:      d.Bodies,
 	}
 }
 
