@@ -76,7 +76,8 @@ type Config struct {
 	MaxRunBlocks int
 	// CollectEvery, if positive, runs the garbage collector in the
 	// background (one run at a time) each time put files holding this
-	// many bytes have been evicted since the last run; see collectLocked.
+	// many bytes have been evicted, and half as many put, since the last
+	// run; see collectLocked.
 	CollectEvery int64
 }
 
@@ -153,9 +154,10 @@ type Cache struct {
 	protBytes int64 // cached bytes in the protected segment
 	flights   map[blockKey]*flight
 	closed    bool
-	// released is the held bytes of put files evicted since the last
-	// collection began; collecting says one is running.
+	// released and put are the held bytes of put files evicted and put
+	// since the last collection began; collecting says one is running.
 	released   int64
+	put        int64
 	collecting bool
 	collects   sync.WaitGroup
 	// collect runs the garbage collector (runtime.GC; tests count).
@@ -578,6 +580,7 @@ func (c *Cache) Put(key string, pieces [][]byte, held int64) bool {
 		return false
 	}
 	c.bytes += held
+	c.put += held
 	c.metrics.bytes.Add(float64(held))
 	c.metrics.written.Add(float64(size))
 	c.evictLocked()
@@ -687,8 +690,9 @@ func (c *Cache) removeLocked(e *entry) {
 }
 
 // collectLocked counts n bytes of an evicted put file's buffers and, once
-// Config.CollectEvery of them were evicted since the last collection
-// began, starts one in the background (none while one runs).
+// Config.CollectEvery of them were evicted and half as many put since the
+// last collection began, starts one in the background (none while one
+// runs).
 //
 // A put file's buffers are the producers' request bodies, live as long as
 // it is cached: with the cache full of them, the collector, left to
@@ -697,15 +701,18 @@ func (c *Cache) removeLocked(e *entry) {
 // is fresh memory the kernel faults in and zeroes (most of the produce
 // CPU that keeping the files added, docs/performance.md). Collected soon
 // after eviction, their memory is what the next bodies are allocated in.
+// Evictions without new files (consumers reading older data into the
+// cache) collect nothing: no new bodies wait for the memory, and the
+// collector's own pace serves the read path as before.
 func (c *Cache) collectLocked(n int64) {
 	if c.cfg.CollectEvery <= 0 {
 		return
 	}
 	c.released += n
-	if c.released < c.cfg.CollectEvery || c.collecting || c.closed {
+	if c.released < c.cfg.CollectEvery || c.put < c.cfg.CollectEvery/2 || c.collecting || c.closed {
 		return
 	}
-	c.released, c.collecting = 0, true
+	c.released, c.put, c.collecting = 0, 0, true
 	c.metrics.collections.Inc()
 	c.collects.Add(1)
 	go func() {

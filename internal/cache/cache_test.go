@@ -638,40 +638,54 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 }
 
 // TestPutCollects: evicting put files starts a garbage collection once
-// CollectEvery of their held bytes were evicted since the last one (not
-// per block, not for blocks read from the source), and Close waits for it.
+// CollectEvery of their held bytes were evicted, and half as many put,
+// since the last one: not per block, not while only reads evict them
+// (no new files wait for the memory). Close waits for it.
 func TestPutCollects(t *testing.T) {
 	src := newMemSource()
-	c := New(src, Config{Size: 1000, BlockSize: 100, CollectEvery: 1000}, nil)
+	c := New(src, Config{Size: 2000, BlockSize: 100, CollectEvery: 1000}, nil)
 	ran := make(chan struct{}, 10)
 	c.collect = func() { ran <- struct{}{} }
-	put := func(key string, held int64) {
+	collections := func(want float64) {
 		t.Helper()
-		if !c.Put(key, [][]byte{src.add(key, 300)}, held) {
+		if got := counterValue(c.metrics.collections); got != want {
+			t.Fatalf("collections %v, want %v", got, want)
+		}
+	}
+	files := map[string][]byte{}
+	put := func(key string) {
+		t.Helper()
+		files[key] = src.add(key, 300)
+		if !c.Put(key, [][]byte{files[key]}, 600) {
 			t.Fatal("Put refused")
 		}
 	}
-	put("a", 600)
-	r := src.add("r", 300)
-	mustRead(t, c, "r", r, Range{0, 300})
-	// b needs 600: r's read blocks (probation) go first, then a's three
-	// (600 held bytes, under CollectEvery).
-	put("b", 600)
-	// c evicts b: 1200 bytes evicted, one collection.
-	put("c", 600)
+	put("a")
+	put("b")
+	put("c")
+	put("d") // evicts a: 600 held bytes evicted
+	collections(0)
+	put("e") // evicts b: 1200
 	<-ran
-	if got := counterValue(c.metrics.collections); got != 1 {
-		t.Fatalf("collections %v, want 1", got)
+	collections(1)
+	// Reads alone evict c and d (1200 held bytes): no collection.
+	for _, k := range []string{"c", "d", "e"} {
+		mustRead(t, c, k, files[k], Range{0, 300})
 	}
-	// d evicts c: 600 since the last collection, none.
-	put("d", 600)
+	r := src.add("r", 1200)
+	mustRead(t, c, "r", r, Range{0, 1200})
+	if st := c.Stats(); st.Bytes != 1800 || st.Blocks != 15 { // e (600 held) and r
+		t.Fatalf("stats %+v: the reads did not evict c and d", st)
+	}
+	collections(1)
+	// A new file: evicted and put bytes both reach the bounds.
+	put("f")
+	<-ran
+	collections(2)
 	c.Close()
 	select {
 	case <-ran:
-		t.Fatal("collected before CollectEvery bytes were evicted")
+		t.Fatal("an extra collection")
 	default:
-	}
-	if got := counterValue(c.metrics.collections); got != 1 {
-		t.Fatalf("collections %v, want 1", got)
 	}
 }
