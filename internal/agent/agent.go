@@ -449,8 +449,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Help: "Live agents with the jobs role, as this agent last saw them; 0 means retention, compaction and file deletion run nowhere."},
 		func() float64 { return float64(a.registry.JobsAgents()) }))
 	cacheMetrics := cache.NewMetrics(a.metrics)
-	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize,
-		CollectEvery: collectEvery(cfg.Cache)}, cacheMetrics)
+	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize}, cacheMetrics)
 	a.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_http_peer_refused_total",
 		Help: "Zone peer cache requests refused for lacking the cluster secret or a client certificate."})
 	a.metrics.MustRegister(a.peerRefused)
@@ -663,17 +662,6 @@ func (a *Agent) emitJobRun(r jobs.Run) {
 		d.Status, d.Error = "FAILURE", r.Err.Error()
 	}
 	a.events.Emit(context.Background(), events.Event{Type: events.TypeJobRun, Subject: r.Job, Time: r.Started, Data: d})
-}
-
-// collectEvery is how many bytes of written files the cache evicts
-// between the garbage collections it starts (cache.Config.CollectEvery):
-// a sixteenth of its size, at least 16 MiB; none when it keeps no written
-// files.
-func collectEvery(cfg CacheConfig) int64 {
-	if !cfg.Produced || cfg.Size <= 0 {
-		return 0
-	}
-	return max(cfg.Size/16, 16<<20)
 }
 
 // peerAddrFor is the address zone peers fetch cached blocks from: the

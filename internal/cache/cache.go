@@ -35,7 +35,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -74,11 +73,6 @@ type Config struct {
 	BlockSize int64
 	// MaxRunBlocks bounds how many blocks one GET fetches; 0 means 16.
 	MaxRunBlocks int
-	// CollectEvery, if positive, runs the garbage collector in the
-	// background (one run at a time) each time put files holding this
-	// many bytes have been evicted, and half as many put, since the last
-	// run; see collectLocked.
-	CollectEvery int64
 }
 
 // DefaultBlockSize is the default cache block size.
@@ -154,14 +148,6 @@ type Cache struct {
 	protBytes int64 // cached bytes in the protected segment
 	flights   map[blockKey]*flight
 	closed    bool
-	// released and put are the held bytes of put files evicted and put
-	// since the last collection began; collecting says one is running.
-	released   int64
-	put        int64
-	collecting bool
-	collects   sync.WaitGroup
-	// collect runs the garbage collector (runtime.GC; tests count).
-	collect func()
 }
 
 // New returns a cache over src. m may be nil (metrics not registered).
@@ -179,7 +165,7 @@ func New(src Source, cfg Config, m *Metrics) *Cache {
 		m = NewMetrics(nil)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel, collect: runtime.GC,
+	return &Cache{src: src, cfg: cfg, metrics: m, protected: cfg.Size * 8 / 10, base: base, cancel: cancel,
 		entries: map[blockKey]*entry{}, unread: list.New(), probation: list.New(), protList: list.New(), flights: map[blockKey]*flight{}}
 }
 
@@ -198,7 +184,6 @@ func (c *Cache) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.fills.Wait()
-	c.collects.Wait()
 	if c.peers != nil {
 		c.peers.Close()
 	}
@@ -580,7 +565,6 @@ func (c *Cache) Put(key string, pieces [][]byte, held int64) bool {
 		return false
 	}
 	c.bytes += held
-	c.put += held
 	c.metrics.bytes.Add(float64(held))
 	c.metrics.written.Add(float64(size))
 	c.evictLocked()
@@ -683,45 +667,9 @@ func (c *Cache) removeLocked(e *entry) {
 			return
 		}
 		n = e.file.held
-		c.collectLocked(n)
 	}
 	c.bytes -= n
 	c.metrics.bytes.Sub(float64(n))
-}
-
-// collectLocked counts n bytes of an evicted put file's buffers and, once
-// Config.CollectEvery of them were evicted and half as many put since the
-// last collection began, starts one in the background (none while one
-// runs).
-//
-// A put file's buffers are the producers' request bodies, live as long as
-// it is cached: with the cache full of them, the collector, left to
-// itself, lets the heap grow to twice the live bytes (about twice the
-// cache) before it frees evicted ones, so nearly every new request body
-// is fresh memory the kernel faults in and zeroes (most of the produce
-// CPU that keeping the files added, docs/performance.md). Collected soon
-// after eviction, their memory is what the next bodies are allocated in.
-// Evictions without new files (consumers reading older data into the
-// cache) collect nothing: no new bodies wait for the memory, and the
-// collector's own pace serves the read path as before.
-func (c *Cache) collectLocked(n int64) {
-	if c.cfg.CollectEvery <= 0 {
-		return
-	}
-	c.released += n
-	if c.released < c.cfg.CollectEvery || c.put < c.cfg.CollectEvery/2 || c.collecting || c.closed {
-		return
-	}
-	c.released, c.put, c.collecting = 0, 0, true
-	c.metrics.collections.Inc()
-	c.collects.Add(1)
-	go func() {
-		defer c.collects.Done()
-		c.collect()
-		c.mu.Lock()
-		c.collecting = false
-		c.mu.Unlock()
-	}()
 }
 
 // maxGapBlocks is the widest gap between needed blocks that a read fills

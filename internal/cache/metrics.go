@@ -14,7 +14,6 @@ type Metrics struct {
 	peerServed           prometheus.Counter
 	peerServedBytes      prometheus.Counter
 	written              prometheus.Counter
-	collections          prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -34,11 +33,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		peerServed:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_total", Help: "Block runs this agent served to zone peers."}),
 		peerServedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_peer_served_bytes_total", Help: "Bytes this agent served to zone peers."}),
 		written:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_written_bytes_total", Help: "Bytes of files this agent wrote that were put into its cache as they were committed (--cache-produced)."}),
-		collections:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_cache_collections_total", Help: "Garbage collections the cache started so that the buffers of evicted written files are reused (--cache-produced)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.hits, m.misses, m.shared, m.evictions, m.bytes, m.blocks, m.bucketReads, m.bucketBytes,
-			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes, m.written, m.collections)
+			m.peerRequests, m.peerFallbacks, m.peerServed, m.peerServedBytes, m.written)
 	}
 	return m
 }
