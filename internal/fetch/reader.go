@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -151,6 +152,10 @@ type Result struct {
 	FirstOffset int64
 	// sizeHint is the buffer size to take for Records when copying.
 	sizeHint int
+	// keep keeps Shared Records valid (blocks mapped from a local file,
+	// see cache.Keep) as long as the Result, or a copy of it, is
+	// reachable: whoever holds Records holds the Result.
+	keep cache.Keep
 	// Offsets counts the offsets the returned batches span.
 	Offsets int64
 	// NextOffset is the offset after the last returned batch (the
@@ -167,7 +172,8 @@ func (res *Result) Own() {
 	b := append(takeRecords(max(res.sizeHint, len(res.Records))), res.Records...)
 	// The batches were walked when they were chosen, so this cannot fail.
 	records.PatchBaseOffsets(b, res.FirstOffset)
-	res.Records, res.Shared = b, false
+	runtime.KeepAlive(res.keep)
+	res.Records, res.Shared, res.keep = b, false, nil
 }
 
 // Request is one partition of a Fetch.
@@ -206,6 +212,23 @@ func (r *Reader) ReadFetch(ctx context.Context, reqs []Request, maxBytes int) []
 	bytesCtx, cancel := context.WithTimeout(ctx, r.cfg.ReadBudget)
 	defer cancel()
 	return r.read(ctx, bytesCtx, reqs, maxBytes, true, true)
+}
+
+// keeper collects the Keeps of one read's views (see cache.Keep); the
+// read holds it until its answers are assembled, and gives it to the
+// Shared ones.
+type keeper struct {
+	mu   sync.Mutex
+	keep cache.Keep
+}
+
+func (k *keeper) add(keep cache.Keep) {
+	if len(keep) == 0 {
+		return
+	}
+	k.mu.Lock()
+	k.keep = append(k.keep, keep...)
+	k.mu.Unlock()
 }
 
 // plan is one partition's resolved read: its log bounds and the extents it
@@ -263,7 +286,8 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 	}
 
 	// Read: the ranges of each file together, files in parallel.
-	r.readPlans(bytesCtx, plans)
+	kp := &keeper{}
+	r.readPlans(bytesCtx, plans, kp)
 
 	// Assemble in request order with exact byte accounting; a partition
 	// that needs more than was planned reads the rest extent by extent.
@@ -278,7 +302,7 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 		if limit <= 0 && !first {
 			continue
 		}
-		full, err := r.assemble(ctx, bytesCtx, &o.Result, &plans[i], q, limit, first, share)
+		full, err := r.assemble(ctx, bytesCtx, &o.Result, &plans[i], q, limit, first, share, kp)
 		if err != nil && outOfTime(ctx, bytesCtx, err) {
 			// What was read is answered; the rest is on its way into
 			// the cache. Later partitions may still have theirs.
@@ -286,7 +310,7 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 			full, err = false, nil
 		}
 		if err != nil {
-			full, err = r.reassemble(ctx, bytesCtx, o, q, limit, first, share, err)
+			full, err = r.reassemble(ctx, bytesCtx, o, q, limit, first, share, err, kp)
 		}
 		if err != nil {
 			o.Err = err
@@ -297,6 +321,17 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 			r.maybePrefetch(q, o.NextOffset)
 		}
 	}
+	// Shared answers keep the mappings their views lie in; the copies
+	// were made while kp held them.
+	kp.mu.Lock()
+	keep := kp.keep
+	kp.mu.Unlock()
+	for i := range out {
+		if out[i].Shared && len(keep) > 0 {
+			out[i].keep = keep
+		}
+	}
+	runtime.KeepAlive(kp)
 	return out
 }
 
@@ -320,7 +355,7 @@ func (r *Reader) partitionStates(ctx context.Context, reqs []Request) ([]metadat
 // compaction or retention may have deleted a file between the lookup and the
 // read once its grace period ran out (the partition is then resolved and
 // read once more). Other errors are returned as they are.
-func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request, limit int, first, share bool, err error) (bool, error) {
+func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request, limit int, first, share bool, err error, kp *keeper) (bool, error) {
 	st, serr := r.log.PartitionState(ctx, q.Topic, q.Partition)
 	if serr != nil {
 		return false, err
@@ -340,8 +375,8 @@ func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request
 	if _, err := r.resolve(ctx, &retry[0], q, st, limit); err != nil {
 		return false, err
 	}
-	r.readPlans(bytesCtx, retry)
-	full, err := r.assemble(ctx, bytesCtx, &o.Result, &retry[0], q, limit, first, share)
+	r.readPlans(bytesCtx, retry, kp)
+	full, err := r.assemble(ctx, bytesCtx, &o.Result, &retry[0], q, limit, first, share, kp)
 	if err != nil && outOfTime(ctx, bytesCtx, err) {
 		r.metrics.readsCut.Inc()
 		return false, nil
@@ -380,8 +415,9 @@ func (r *Reader) resolve(ctx context.Context, p *plan, q Request, st metadata.Pa
 	return bytes, nil
 }
 
-// readPlans reads every planned extent, one cache read per file.
-func (r *Reader) readPlans(ctx context.Context, plans []plan) {
+// readPlans reads every planned extent, one cache read per file, adding
+// what keeps the views valid to kp.
+func (r *Reader) readPlans(ctx context.Context, plans []plan, kp *keeper) {
 	type ref struct{ plan, extent int }
 	type file struct {
 		size   int64
@@ -413,7 +449,8 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			data, err := r.cache.ReadRangesViews(ctx, key, f.size, f.ranges)
+			data, keep, err := r.cache.ReadRangesViews(ctx, key, f.size, f.ranges)
+			kp.add(keep)
 			// Each ref is written by this goroutine only.
 			for k, rf := range f.refs {
 				if err != nil {
@@ -430,9 +467,9 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 // assemble appends the planned extents' batches to res, then reads further
 // extents one at a time while the budget allows. It reports whether the
 // budget stopped it. With share, res may be left Shared. Store lookups
-// take ctx, file reads bytesCtx; on an error res holds the batches before
-// it.
-func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool) (full bool, err error) {
+// take ctx, file reads bytesCtx (what keeps their views valid goes to
+// kp); on an error res holds the batches before it.
+func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool, kp *keeper) (full bool, err error) {
 	next := q.Offset
 	if len(p.extents) > 0 {
 		// Batches copied go into one buffer: size it once rather than grow
@@ -473,7 +510,8 @@ func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q
 			if e.BaseOffset > next {
 				return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
-			data, err := r.cache.ReadRangesViews(bytesCtx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			data, keep, err := r.cache.ReadRangesViews(bytesCtx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			kp.add(keep)
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
