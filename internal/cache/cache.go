@@ -68,6 +68,13 @@ type MapSource interface {
 	MapRange(ctx context.Context, key string, offset, length int64) (data []byte, keep any, err error)
 }
 
+// dropper is implemented by a MapSource's keep that can give a mapping's
+// pages back to the kernel without unmapping them (objstore's); the cache
+// calls Drop with a group's bytes when it evicts the group, so the pages
+// it no longer holds do not count in the agent's resident set until the
+// mapping is unmapped. Views of them stay valid.
+type dropper interface{ Drop(b []byte) }
+
 // Keep holds what keeps the views a read returned valid (the mappings
 // they lie in, see MapSource): the holder of a view must hold the Keep as
 // long as it uses the view (runtime.KeepAlive after the last use, or a
@@ -133,8 +140,10 @@ type entry struct {
 type putFile struct {
 	held int64
 	live int // its blocks still cached
-	// keep is what keeps a mapped group's bytes mapped (see MapSource).
-	keep any
+	// keep is what keeps a mapped group's bytes mapped (see MapSource),
+	// mapped those bytes.
+	keep   any
+	mapped []byte
 }
 
 // flight is a block being fetched; done is closed once data or err is set.
@@ -636,6 +645,9 @@ func (c *Cache) insertGroupLocked(key string, size int64, group []int64, blocks 
 		return
 	}
 	g := &putFile{held: held, keep: keep}
+	if keep != nil {
+		g.mapped = blocks[0][:held] // the views reach the group's end
+	}
 	for i, idx := range group {
 		k := blockKey{key, size, idx}
 		if _, ok := c.entries[k]; ok {
@@ -826,6 +838,9 @@ func (c *Cache) removeLocked(e *entry) {
 			return
 		}
 		n = e.file.held
+		if d, ok := e.file.keep.(dropper); ok {
+			d.Drop(e.file.mapped)
+		}
 	}
 	c.bytes -= n
 	c.metrics.bytes.Sub(float64(n))

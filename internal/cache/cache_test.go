@@ -669,3 +669,60 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 		t.Fatal("b or d was evicted")
 	}
 }
+
+// mapMemSource is a memSource that maps ranges (MapSource): a fresh copy
+// per mapping, with a keep of its own; with noMap set it answers as a
+// bucket that cannot map.
+type mapMemSource struct {
+	*memSource
+	noMap bool
+	maps  int
+}
+
+type testMapping struct{ key string }
+
+func (m *mapMemSource) MapRange(ctx context.Context, key string, off, length int64) ([]byte, any, error) {
+	if m.noMap {
+		return nil, nil, errors.New("cannot map")
+	}
+	m.mu.Lock()
+	data, ok := m.files[key]
+	m.maps++
+	m.mu.Unlock()
+	if !ok || off+length > int64(len(data)) {
+		return nil, nil, errors.New("no such range")
+	}
+	return append([]byte(nil), data[off:off+length]...), &testMapping{key}, nil
+}
+
+// TestMapSource: from a source that maps, a run of blocks is one mapping
+// and no GET; the blocks are views of it, charged as if read, and every
+// read of them returns the mapping's keep. A source that fails to map is
+// read instead.
+func TestMapSource(t *testing.T) {
+	src := &mapMemSource{memSource: newMemSource()}
+	data := src.add("f", 10*1024+17)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 1024}, nil)
+	defer c.Close()
+	for i := 0; i < 2; i++ { // mapped, then cached
+		views, keep, err := c.ReadRangesViews(ctxT(t), "f", int64(len(data)), []Range{{1000, 5000}, {7000, 17}})
+		if err != nil || len(views[0]) != 1 || !bytes.Equal(views[0][0], data[1000:6000]) || !bytes.Equal(views[1][0], data[7000:7017]) {
+			t.Fatalf("read %d: err %v, %d views", i, err, len(views[0]))
+		}
+		if len(keep) != 1 || keep[0].(*testMapping).key != "f" {
+			t.Fatalf("read %d: keep %v, want the mapping's", i, keep)
+		}
+	}
+	if gets, _ := src.count(); gets != 0 || src.maps != 1 {
+		t.Fatalf("%d GETs, %d mappings; want 0, 1", gets, src.maps)
+	}
+	if st := c.Stats(); st.Bytes != 7*1024 {
+		t.Fatalf("stats %+v, want the mapped %d bytes charged", st, 7*1024)
+	}
+	src.noMap = true
+	src.add("g", 3000)
+	mustRead(t, c, "g", src.files["g"], Range{0, 3000})
+	if gets, _ := src.count(); gets != 1 {
+		t.Fatalf("unmappable file: %d GETs, want 1", gets)
+	}
+}

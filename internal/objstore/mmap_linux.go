@@ -7,12 +7,31 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // mapping owns a mapped range; it is unmapped once unreachable.
 type mapping struct{ whole []byte }
+
+// Drop lets the kernel take back the pages of b, a slice of the mapping,
+// from this process (MADV_DONTNEED on the whole pages inside it): the
+// mapping holds page-cache pages, counted in the process's resident set,
+// until the garbage collector unmaps it. The bytes stay valid: a later
+// read faults them back in from the file, which never changes.
+func (m *mapping) Drop(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	start := (base+page-1)&^(page-1) - base
+	end := (base+uintptr(len(b)))&^(page-1) - base
+	if end > start {
+		_ = unix.Madvise(b[start:end], unix.MADV_DONTNEED) // advice: an error changes nothing
+	}
+}
 
 // MapRange maps a range of the object's file (see Mapper): the pages
 // from the one holding offset on, populated up front (MAP_POPULATE: the
