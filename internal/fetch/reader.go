@@ -554,8 +554,11 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 	}
 	base := e.BaseOffset
 	it := batchIter{views: views}
+	defer it.release()
 	for {
-		batch, err := it.next()
+		// A batch that straddles two views is gathered where it would be
+		// copied to: the free room at the end of res.Records.
+		batch, err := it.next(res.Records[len(res.Records):])
 		if err != nil {
 			return false, fmt.Errorf("%w: %s: %v", ErrStorage, e.FileKey, err)
 		}
@@ -574,7 +577,11 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 		if start == 0 {
 			res.FirstOffset = base
 		}
-		res.Records = append(res.Records, batch...)
+		if continues(res.Records, batch) {
+			res.Records = res.Records[:start+len(batch)] // gathered in place
+		} else {
+			res.Records = append(res.Records, batch...)
+		}
 		if _, err := records.PatchBaseOffsets(res.Records[start:], base); err != nil {
 			return false, err
 		}
@@ -657,11 +664,26 @@ func endsShared(res *Result, maxBytes int) bool {
 
 // batchIter walks the record batches of bytes split over views (the cache
 // blocks an extent spans). A batch inside one view is returned as a slice
-// of it; the few that straddle a block boundary are gathered into scratch,
-// so a range that spans blocks is not copied as a whole.
+// of it; the few that straddle a block boundary are gathered into the room
+// the caller offers (where it copies batches to), else into a pooled
+// scratch buffer, so a range that spans blocks is not copied as a whole.
+// release hands the scratch buffer back.
 type batchIter struct {
 	views   [][]byte
 	scratch []byte
+}
+
+func (it *batchIter) release() {
+	if it.scratch != nil {
+		ReleaseRecords(it.scratch)
+		it.scratch = nil
+	}
+}
+
+// continues reports whether b starts at the end of buf, within its
+// capacity: a batch batchIter gathered into buf's free room.
+func continues(buf, b []byte) bool {
+	return len(b) > 0 && cap(buf)-len(buf) >= len(b) && &buf[:len(buf)+1][len(buf)] == &b[0]
 }
 
 // batchLenAt is the offset of the batch length field in a record batch;
@@ -669,8 +691,10 @@ type batchIter struct {
 const batchLenAt = 8
 
 // next returns the next batch, nil at the end, or an error for bytes that
-// are not a whole batch.
-func (it *batchIter) next() ([]byte, error) {
+// are not a whole batch. A batch that straddles views is gathered into
+// room's capacity when it fits (room is empty; its free capacity may be
+// overwritten), else into the scratch buffer.
+func (it *batchIter) next(room []byte) ([]byte, error) {
 	for len(it.views) > 0 && len(it.views[0]) == 0 {
 		it.views = it.views[1:]
 	}
@@ -697,21 +721,25 @@ func (it *batchIter) next() ([]byte, error) {
 	if n < batchLenAt+4 || n > it.remaining() {
 		return nil, fmt.Errorf("record batch of %d bytes overruns its extent", n)
 	}
-	if int64(cap(it.scratch)) < n {
-		it.scratch = make([]byte, 0, n) // once, not grown by the appends below
+	dst := room[:0]
+	if int64(cap(dst)) < n {
+		if int64(cap(it.scratch)) < n {
+			it.release()
+			it.scratch = takeRecords(int(n)) // not grown by the appends below
+		}
+		dst = it.scratch[:0]
 	}
-	it.scratch = it.scratch[:0]
 	for need := n; need > 0; {
 		v := it.views[0]
 		take := min(need, int64(len(v)))
-		it.scratch = append(it.scratch, v[:take]...)
+		dst = append(dst, v[:take]...)
 		it.views[0] = v[take:]
 		if len(it.views[0]) == 0 {
 			it.views = it.views[1:]
 		}
 		need -= take
 	}
-	batch, rest, err := records.Next(it.scratch)
+	batch, rest, err := records.Next(dst)
 	if err != nil {
 		return nil, err
 	}
