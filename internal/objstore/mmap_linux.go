@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +14,17 @@ import (
 
 // mapping owns a mapped range; it is unmapped once unreachable.
 type mapping struct{ whole []byte }
+
+// maxMappings bounds the mappings alive at once; past it MapRange answers
+// ErrNotMappable (the cache then reads). Each mapping is a memory area of
+// its own, the kernel bounds them per process (vm.max_map_count, 65,530
+// by default) for Go's heap too, and a mapping ends only when the garbage
+// collector finds it unreachable, which a process that allocates little
+// may not do for a while.
+var maxMappings int64 = 8192
+
+// liveMappings counts the mappings not yet unmapped.
+var liveMappings atomic.Int64
 
 // Drop lets the kernel take back the pages of b, a slice of the mapping,
 // from this process (MADV_DONTNEED on the whole pages inside it): the
@@ -41,6 +53,9 @@ func (m *mapping) Drop(b []byte) {
 func (b *dirBucket) MapRange(ctx context.Context, key string, offset, length int64) ([]byte, any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	if liveMappings.Load() >= maxMappings {
+		return nil, nil, ErrNotMappable
 	}
 	if offset < 0 || length <= 0 {
 		return nil, nil, fmt.Errorf("objstore: map %s [%d,+%d): bad range", key, offset, length)
@@ -72,7 +87,11 @@ func (b *dirBucket) MapRange(ctx context.Context, key string, offset, length int
 	if err != nil {
 		return nil, nil, fmt.Errorf("objstore: map %s: %w", key, err)
 	}
+	liveMappings.Add(1)
 	m := &mapping{whole: whole}
-	runtime.AddCleanup(m, func(b []byte) { _ = unix.Munmap(b) }, whole)
+	runtime.AddCleanup(m, func(b []byte) {
+		_ = unix.Munmap(b)
+		liveMappings.Add(-1)
+	}, whole)
 	return whole[skip : skip+length : skip+length], m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // TestMapRange: a local bucket maps any range of an object, at offsets
@@ -69,5 +70,52 @@ func TestMapRange(t *testing.T) {
 		if _, _, err := b.(Mapper).MapRange(ctx, "x", 0, 1); !errors.Is(err, ErrNotMappable) {
 			t.Fatalf("%T over mem: %v, want ErrNotMappable", b, err)
 		}
+	}
+}
+
+// TestMapRangeBounded: past maxMappings alive, MapRange answers
+// ErrNotMappable; mappings nothing holds are unmapped by the garbage
+// collector, which makes room again.
+func TestMapRangeBounded(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mapping is Linux only")
+	}
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.Put(ctx, "f", make([]byte, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	// Let earlier tests' mappings go, then allow two more.
+	for i := 0; i < 100 && liveMappings.Load() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	old := maxMappings
+	maxMappings = liveMappings.Load() + 2
+	defer func() { maxMappings = old }()
+	m := dir.(Mapper)
+	var keeps []any
+	for i := 0; i < 2; i++ {
+		_, keep, err := m.MapRange(ctx, "f", 0, 100)
+		if err != nil {
+			t.Fatalf("mapping %d: %v", i, err)
+		}
+		keeps = append(keeps, keep)
+	}
+	if _, _, err := m.MapRange(ctx, "f", 0, 100); !errors.Is(err, ErrNotMappable) {
+		t.Fatalf("a mapping past the bound: %v, want ErrNotMappable", err)
+	}
+	runtime.KeepAlive(keeps)
+	for i := 0; ; i++ {
+		runtime.GC()
+		if _, _, err := m.MapRange(ctx, "f", 0, 100); err == nil {
+			break
+		} else if i == 200 {
+			t.Fatalf("mappings nothing holds were not unmapped: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
