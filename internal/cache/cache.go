@@ -13,6 +13,10 @@
 // peer.go), which reads the bucket at most once for the whole zone; a peer
 // that fails or is slow is skipped and the bucket read directly.
 //
+// On a local-directory bucket (a MapSource) runs are mapped rather than
+// read: the blocks are views of the page cache, valid while the Keep a
+// read returns beside them is held.
+//
 // Files are immutable and their keys never reused, so cached blocks never go
 // stale and there is nothing to invalidate; errors (a missing file) are never
 // cached. Block lengths are checked against the file size the metadata
@@ -141,7 +145,8 @@ type putFile struct {
 	held int64
 	live int // its blocks still cached
 	// keep is what keeps a mapped group's bytes mapped (see MapSource),
-	// mapped those bytes.
+	// nil for a buffer; mapped is the group's bytes, given back (Drop)
+	// when its last block is evicted.
 	keep   any
 	mapped []byte
 }
