@@ -13,6 +13,10 @@
 // peer.go), which reads the bucket at most once for the whole zone; a peer
 // that fails or is slow is skipped and the bucket read directly.
 //
+// On a local-directory bucket (a MapSource) runs are mapped rather than
+// read: the blocks are views of the page cache, valid while the Keep a
+// read returns beside them is held.
+//
 // Files are immutable and their keys never reused, so cached blocks never go
 // stale and there is nothing to invalidate; errors (a missing file) are never
 // cached. Block lengths are checked against the file size the metadata
@@ -35,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -57,6 +62,29 @@ type SplitSource interface {
 	Source
 	GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error
 }
+
+// MapSource is a Source that can map a range of a local file into memory
+// (objstore.Mapper: a local-directory bucket); the cache then keeps the
+// mapping's views as blocks, with no copy and no fresh memory. The bytes
+// stay mapped while keep is reachable; an error (ErrNotMappable from a
+// wrapper over a bucket that cannot) makes the cache read instead.
+type MapSource interface {
+	MapRange(ctx context.Context, key string, offset, length int64) (data []byte, keep any, err error)
+}
+
+// dropper is implemented by a MapSource's keep that can give a mapping's
+// pages back to the kernel without unmapping them (objstore's); the cache
+// calls Drop with a group's bytes when it evicts the group, so the pages
+// it no longer holds do not count in the agent's resident set until the
+// mapping is unmapped. Views of them stay valid.
+type dropper interface{ Drop(b []byte) }
+
+// Keep holds what keeps the views a read returned valid (the mappings
+// they lie in, see MapSource): the holder of a view must hold the Keep as
+// long as it uses the view (runtime.KeepAlive after the last use, or a
+// field beside the view). Views of memory the garbage collector manages
+// need none, and most Keeps are empty.
+type Keep []any
 
 // Range is a byte range of a file.
 type Range struct {
@@ -96,7 +124,8 @@ type entry struct {
 	// put file.
 	data [][]byte
 	n    int64 // the block's length
-	// file is the put file the block belongs to (nil: a block read).
+	// file is the put file or the group read in one allocation that the
+	// block belongs to (nil: a block read into its own allocation).
 	file *putFile
 	// protected and prefetched say which segment elem is in: protected,
 	// unread (prefetched), or probation (neither).
@@ -108,18 +137,25 @@ type entry struct {
 	elem       *list.Element
 }
 
-// putFile is a file handed over by Put: its blocks share its buffers,
-// whose held bytes are charged to the budget as long as one of its blocks
-// is cached (guarded by Cache.mu).
+// putFile is a file handed over by Put, or a group of blocks read into
+// one allocation (fetchRun): its blocks share its buffers, whose held
+// bytes are charged to the budget as long as one of its blocks is cached
+// (guarded by Cache.mu).
 type putFile struct {
 	held int64
 	live int // its blocks still cached
+	// keep is what keeps a mapped group's bytes mapped (see MapSource),
+	// nil for a buffer; mapped is the group's bytes, given back (Drop)
+	// when its last block is evicted.
+	keep   any
+	mapped []byte
 }
 
 // flight is a block being fetched; done is closed once data or err is set.
 type flight struct {
 	done chan struct{}
 	data []byte
+	keep any // what keeps data valid (a mapping), or nil
 	err  error
 }
 
@@ -208,8 +244,10 @@ func (c *Cache) Stats() Stats {
 // missing from the cache are fetched with one GET per run of consecutive
 // blocks, from the owning peer when there is one, else from the bucket.
 func (c *Cache) ReadRanges(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	views, err := c.read(ctx, key, size, ranges, true, false)
-	return flatten(views, ranges), err
+	views, keep, err := c.read(ctx, key, size, ranges, true, false)
+	out := flatten(views, ranges)
+	runtime.KeepAlive(keep)
+	return out, err
 }
 
 // flatten turns read's views into a fresh copy of each range.
@@ -230,9 +268,11 @@ func flatten(views [][][]byte, ranges []Range) [][]byte {
 
 // ReadRangesViews is ReadRanges without any copy: each range comes back
 // as views of the cached blocks it spans, in order (one view when it lies
-// in one block), shared with other readers. The caller must not modify
-// them (their capacity ends with the view, so appending to them copies).
-func (c *Cache) ReadRangesViews(ctx context.Context, key string, size int64, ranges []Range) ([][][]byte, error) {
+// in one block, or in blocks read together), shared with other readers.
+// The caller must not modify them (their capacity ends with the view, so
+// appending to them copies; mapped views are read-only memory), and must
+// hold keep as long as it uses them (see Keep).
+func (c *Cache) ReadRangesViews(ctx context.Context, key string, size int64, ranges []Range) ([][][]byte, Keep, error) {
 	return c.read(ctx, key, size, ranges, true, false)
 }
 
@@ -240,7 +280,7 @@ func (c *Cache) ReadRangesViews(ctx context.Context, key string, size int64, ran
 // returning them; it returns when they are cached or failed. Prefetched
 // blocks need two more uses to be protected from scans.
 func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []Range) error {
-	_, err := c.read(ctx, key, size, ranges, true, true)
+	_, _, err := c.read(ctx, key, size, ranges, true, true)
 	return err
 }
 
@@ -248,8 +288,10 @@ func (c *Cache) Prefetch(ctx context.Context, key string, size int64, ranges []R
 // from the bucket, never from another peer, so agents whose views of the
 // zone differ cannot bounce a request between them.
 func (c *Cache) readLocal(ctx context.Context, key string, size int64, ranges []Range) ([][]byte, error) {
-	views, err := c.read(ctx, key, size, ranges, false, false)
-	return flatten(views, ranges), err
+	views, keep, err := c.read(ctx, key, size, ranges, false, false)
+	out := flatten(views, ranges)
+	runtime.KeepAlive(keep)
+	return out, err
 }
 
 // blockLen is the length of block idx of a file of size bytes.
@@ -258,13 +300,14 @@ func (c *Cache) blockLen(size, idx int64) int64 {
 }
 
 // read returns each range as views of cached blocks, in order (nil for
-// prefetches). The views are shared with other readers.
-func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch bool) ([][][]byte, error) {
+// prefetches), and what keeps them valid. The views are shared with other
+// readers.
+func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range, viaPeers, prefetch bool) ([][][]byte, Keep, error) {
 	bs := c.cfg.BlockSize
 	var need []int64 // block indexes, ascending, unique
 	for _, r := range ranges {
 		if r.Off < 0 || r.Len < 0 || r.Off+r.Len > size {
-			return nil, fmt.Errorf("%w: %s [%d,+%d) of %d bytes", ErrRange, key, r.Off, r.Len, size)
+			return nil, nil, fmt.Errorf("%w: %s [%d,+%d) of %d bytes", ErrRange, key, r.Off, r.Len, size)
 		}
 		if r.Len == 0 {
 			continue
@@ -278,15 +321,19 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 	blocks := make(map[int64][][]byte, len(need))
 	waits := map[int64]*flight{}
 	var mine []int64
+	var keep Keep
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, errors.New("cache: closed")
+		return nil, nil, errors.New("cache: closed")
 	}
 	for _, idx := range need {
 		k := blockKey{key, size, idx}
 		if e := c.entries[k]; e != nil {
 			blocks[idx] = e.data
+			if e.file != nil && e.file.keep != nil {
+				keep = appendKeep(keep, e.file.keep)
+			}
 			c.touchLocked(e, prefetch)
 			continue
 		}
@@ -319,15 +366,18 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		if f.err != nil {
-			return nil, f.err
+			return nil, nil, f.err
 		}
 		blocks[idx] = [][]byte{f.data}
+		if f.keep != nil {
+			keep = appendKeep(keep, f.keep)
+		}
 	}
 	if prefetch {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out := make([][][]byte, len(ranges))
 	for i, r := range ranges {
@@ -341,7 +391,7 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 			if got == 0 {
 				// Impossible while block lengths are checked on fill and
 				// put; fail rather than loop or serve short data.
-				return nil, fmt.Errorf("cache: %s block %d is short of offset %d", key, idx, off)
+				return nil, nil, fmt.Errorf("cache: %s block %d is short of offset %d", key, idx, off)
 			}
 			n += got
 		}
@@ -350,7 +400,18 @@ func (c *Cache) read(ctx context.Context, key string, size int64, ranges []Range
 		}
 		out[i] = views
 	}
-	return out, nil
+	return out, keep, nil
+}
+
+// appendKeep appends k to keep unless it is there already (a read's
+// blocks mostly share one or two mappings).
+func appendKeep(keep Keep, k any) Keep {
+	for _, x := range keep {
+		if x == k {
+			return keep
+		}
+	}
+	return append(keep, k)
 }
 
 // appendViews appends to views the bytes of a block (given as its pieces)
@@ -405,8 +466,8 @@ func (c *Cache) fill(key string, size int64, blocks []int64, viaPeers, prefetch 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			blocks, err := c.fetchRun(key, size, run, owner)
-			c.complete(key, size, run, blocks, err, prefetch)
+			blocks, groups, keep, err := c.fetchRun(key, size, run, owner)
+			c.complete(key, size, run, blocks, groups, keep, err, prefetch)
 		}()
 	}
 	wg.Wait()
@@ -419,62 +480,137 @@ func (c *Cache) owner(key string, idx int64, viaPeers bool) string {
 	return c.peers.owner(key, idx)
 }
 
+// maxGroupBytes bounds the bytes of one allocation that several blocks
+// read together share: an eighth of the budget (at least a block), so a
+// block in use keeps at most that much charged after its neighbours are
+// evicted.
+func (c *Cache) maxGroupBytes() int64 {
+	return max(c.cfg.BlockSize, c.cfg.Size/8)
+}
+
+// groups cuts run (consecutive blocks) into groups of consecutive blocks
+// of at most maxGroupBytes together, and returns how many blocks each
+// holds.
+func (c *Cache) groups(size int64, run []int64) []int {
+	var out []int
+	var bytes int64
+	for _, idx := range run {
+		n := c.blockLen(size, idx)
+		if len(out) == 0 || bytes+n > c.maxGroupBytes() {
+			out = append(out, 0)
+			bytes = 0
+		}
+		out[len(out)-1]++
+		bytes += n
+	}
+	return out
+}
+
 // fetchRun reads the blocks of run (consecutive) from owner (a peer's
-// address) or, when owner is empty or fails, from the bucket. Each block
-// is its own allocation: blocks of one read are evicted at different
-// times, and the memory held must equal the bytes accounted.
-func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) ([][]byte, error) {
+// address) or, when owner is empty or fails, from the bucket. The blocks
+// of each group (see groups) are views of one allocation, each with the
+// capacity up to the group's end: a record batch across the boundary of
+// two of them is then one view (appendViews), which readers need not
+// gather into a copy. A group's allocation is charged to the budget
+// until its last block is evicted, as a put file is. From a MapSource the
+// run is mapped rather than read (keep holds the mapping), its groups
+// views of the mapping, charged as if read.
+func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) (blocks [][]byte, groups []int, keep any, err error) {
 	bs := c.cfg.BlockSize
 	off := run[0] * bs
 	length := run[len(run)-1]*bs + c.blockLen(size, run[len(run)-1]) - off
+	groups = c.groups(size, run)
 	if owner != "" {
 		data, err := c.peers.get(c.base, owner, key, size, off, length)
 		if err == nil {
-			return c.split(size, run, data), nil
+			return c.split(size, run, groups, data), groups, nil, nil
 		}
 		c.metrics.peerFallbacks.Inc()
 	}
-	var blocks [][]byte
-	if sg, ok := c.src.(SplitSource); ok {
-		// One GET read straight into the blocks: no copy.
-		blocks = make([][]byte, len(run))
-		for i, idx := range run {
-			blocks[i] = hugemem.Alloc(int(c.blockLen(size, idx)))
+	if ms, ok := c.src.(MapSource); ok {
+		data, keep, err := ms.MapRange(c.base, key, off, length)
+		if err == nil && int64(len(data)) == length {
+			c.metrics.bucketReads.Inc()
+			c.metrics.bucketBytes.Add(float64(length))
+			return c.cutGroup(nil, size, run, data), groups, keep, nil
 		}
-		if err := sg.GetRangeSplit(c.base, key, off, blocks); err != nil {
-			return nil, err
+		// Not mappable here (or a short mapping, which cannot happen):
+		// read instead, which reports a missing file as such.
+	}
+	if sg, ok := c.src.(SplitSource); ok {
+		// One GET read straight into the groups' buffers: no copy.
+		bufs := make([][]byte, len(groups))
+		i := 0
+		for g, nb := range groups {
+			var n int64
+			for _, idx := range run[i : i+nb] {
+				n += c.blockLen(size, idx)
+			}
+			bufs[g] = hugemem.Alloc(int(n))
+			i += nb
+		}
+		if err := sg.GetRangeSplit(c.base, key, off, bufs); err != nil {
+			return nil, nil, nil, err
+		}
+		blocks = make([][]byte, 0, len(run))
+		i = 0
+		for g, nb := range groups {
+			blocks = c.cutGroup(blocks, size, run[i:i+nb], bufs[g])
+			i += nb
 		}
 	} else {
 		data, err := c.src.GetRange(c.base, key, off, length)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if int64(len(data)) != length {
-			return nil, fmt.Errorf("cache: %s: bucket returned %d bytes of [%d,+%d)", key, len(data), off, length)
+			return nil, nil, nil, fmt.Errorf("cache: %s: bucket returned %d bytes of [%d,+%d)", key, len(data), off, length)
 		}
-		blocks = c.split(size, run, data)
+		blocks = c.split(size, run, groups, data)
 	}
 	c.metrics.bucketReads.Inc()
 	c.metrics.bucketBytes.Add(float64(length))
-	return blocks, nil
+	return blocks, groups, nil, nil
 }
 
-// split cuts the bytes of run (consecutive blocks, as one read returned
-// them, of the right length) into blocks: copies, unless there is one.
-func (c *Cache) split(size int64, run []int64, data []byte) [][]byte {
-	if len(run) == 1 {
-		return [][]byte{data}
-	}
-	bs := c.cfg.BlockSize
-	blocks := make([][]byte, len(run))
-	for i, idx := range run {
-		blocks[i] = append([]byte(nil), data[int64(i)*bs:int64(i)*bs+c.blockLen(size, idx)]...)
+// cutGroup appends to blocks the views of buf, which holds the blocks of
+// group (consecutive), each view's capacity reaching buf's end.
+func (c *Cache) cutGroup(blocks [][]byte, size int64, group []int64, buf []byte) [][]byte {
+	var at int64
+	for _, idx := range group {
+		n := c.blockLen(size, idx)
+		blocks = append(blocks, buf[at:at+n])
+		at += n
 	}
 	return blocks
 }
 
-// complete hands the run's blocks to their flights and caches them.
-func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, err error, prefetch bool) {
+// split cuts the bytes of run (consecutive blocks, as one read returned
+// them, of the right length) into blocks: views of data when it is one
+// group, else views of a copy per group.
+func (c *Cache) split(size int64, run []int64, groups []int, data []byte) [][]byte {
+	if len(groups) == 1 {
+		return c.cutGroup(nil, size, run, data)
+	}
+	blocks := make([][]byte, 0, len(run))
+	i := 0
+	for _, nb := range groups {
+		group := run[i : i+nb]
+		var n int64
+		for _, idx := range group {
+			n += c.blockLen(size, idx)
+		}
+		blocks = c.cutGroup(blocks, size, group, append([]byte(nil), data[:n]...))
+		data = data[n:]
+		i += nb
+	}
+	return blocks
+}
+
+// complete hands the run's blocks to their flights and caches them, the
+// blocks of each group (of groups' sizes) sharing their allocation; keep
+// is what keeps them valid (a mapping), or nil.
+func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, groups []int, keep any, err error, prefetch bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, idx := range run {
@@ -483,14 +619,54 @@ func (c *Cache) complete(key string, size int64, run []int64, blocks [][]byte, e
 		delete(c.flights, k)
 		if err != nil {
 			f.err = err
-			close(f.done)
+		} else {
+			f.data, f.keep = blocks[i], keep
+		}
+		close(f.done)
+	}
+	if err != nil {
+		return
+	}
+	i := 0
+	for _, nb := range groups {
+		if nb == 1 && keep == nil {
+			c.insertLocked(blockKey{key, size, run[i]}, blocks[i][:len(blocks[i]):len(blocks[i])], prefetch)
+		} else {
+			c.insertGroupLocked(key, size, run[i:i+nb], blocks[i:i+nb], keep, prefetch)
+		}
+		i += nb
+	}
+}
+
+// insertGroupLocked caches the blocks of one allocation read from a peer
+// or the bucket, or of a mapping (keep), charged as a whole (like a put
+// file) until the last of them is evicted, and evicts what no longer fits.
+func (c *Cache) insertGroupLocked(key string, size int64, group []int64, blocks [][]byte, keep any, prefetch bool) {
+	var held int64
+	for _, b := range blocks {
+		held += int64(len(b))
+	}
+	if held > c.cfg.Size || c.closed {
+		return
+	}
+	g := &putFile{held: held, keep: keep}
+	if keep != nil {
+		g.mapped = blocks[0][:held] // the views reach the group's end
+	}
+	for i, idx := range group {
+		k := blockKey{key, size, idx}
+		if _, ok := c.entries[k]; ok {
 			continue
 		}
-		b := blocks[i]
-		f.data = b
-		close(f.done)
-		c.insertLocked(k, b, prefetch)
+		c.addLocked(&entry{k: k, data: [][]byte{blocks[i]}, n: int64(len(blocks[i])), prefetched: prefetch, file: g})
+		g.live++
 	}
+	if g.live == 0 {
+		return
+	}
+	c.bytes += held
+	c.metrics.bytes.Add(float64(held))
+	c.evictLocked()
 }
 
 // Put caches a file this agent just wrote, so the consumers at the tail
@@ -667,6 +843,9 @@ func (c *Cache) removeLocked(e *entry) {
 			return
 		}
 		n = e.file.held
+		if d, ok := e.file.keep.(dropper); ok {
+			d.Drop(e.file.mapped)
+		}
 	}
 	c.bytes -= n
 	c.metrics.bytes.Sub(float64(n))

@@ -348,9 +348,10 @@ func (m *splitMemSource) GetRangeSplit(ctx context.Context, key string, off int6
 }
 
 // TestSplitSource: from a source that can read into split buffers, a run
-// of blocks is one read straight into the blocks, each its own
-// allocation (so evicting one frees its bytes); a single block is read
-// the same way, into a buffer of its own (hugemem.Alloc).
+// of blocks is one read straight into one allocation (hugemem.Alloc)
+// whose blocks are views, each reaching to the allocation's end (so a
+// range across a boundary is one view); a single block is read the same
+// way, into a buffer of its own.
 func TestSplitSource(t *testing.T) {
 	src := &splitMemSource{memSource: newMemSource()}
 	data := src.add("f", 10*1024+17)
@@ -363,11 +364,19 @@ func TestSplitSource(t *testing.T) {
 	}
 	c.mu.Lock()
 	for k, e := range c.entries {
-		if len(e.data) != 1 || cap(e.data[0]) != len(e.data[0]) || int64(len(e.data[0])) != c.blockLen(int64(len(data)), k.idx) {
-			t.Errorf("block %d: %d pieces, len %d cap %d", k.idx, len(e.data), len(e.data[0]), cap(e.data[0]))
+		want := int64(len(data)) - k.idx*1024 // to the end of the run
+		if len(e.data) != 1 || int64(cap(e.data[0])) != want || int64(len(e.data[0])) != c.blockLen(int64(len(data)), k.idx) {
+			t.Errorf("block %d: %d pieces, len %d cap %d (want cap %d)", k.idx, len(e.data), len(e.data[0]), cap(e.data[0]), want)
 		}
 	}
 	c.mu.Unlock()
+	views, _, err := c.ReadRangesViews(ctxT(t), "f", int64(len(data)), []Range{{1000, 5000}})
+	if err != nil || len(views[0]) != 1 || !bytes.Equal(views[0][0], data[1000:6000]) {
+		t.Fatalf("a range across blocks of one read: %d views, err %v; want one view of the right bytes", len(views[0]), err)
+	}
+	if st := c.Stats(); st.Bytes != int64(len(data)) {
+		t.Fatalf("stats %+v, want the run's %d bytes charged", st, len(data))
+	}
 	src.add("g", 1000)
 	mustRead(t, c, "g", src.files["g"], Range{10, 20})
 	if gets, _ := src.count(); gets != 2 || src.splits != 2 {
@@ -389,7 +398,10 @@ func testConcurrentRandom(t *testing.T, src interface {
 		k := fmt.Sprintf("f%d", i)
 		files[k] = src.add(k, 1000+rand.IntN(5000))
 	}
-	c := New(src, Config{Size: 6000, BlockSize: 512, MaxRunBlocks: 3}, nil)
+	// Blocks of 128 bytes, runs of up to 8: a run is read into groups of
+	// up to 5 blocks (750 bytes, an eighth of the budget) sharing one
+	// allocation.
+	c := New(src, Config{Size: 6000, BlockSize: 128, MaxRunBlocks: 8}, nil)
 	defer c.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -429,11 +441,22 @@ func testConcurrentRandom(t *testing.T, src interface {
 		t.Fatal(err)
 	}
 	var sum int64
+	groups := map[*putFile]int{}
 	c.mu.Lock()
 	for _, e := range c.entries {
+		if e.file != nil {
+			groups[e.file]++
+			continue
+		}
 		for _, d := range e.data {
 			sum += int64(len(d))
 		}
+	}
+	for g, live := range groups {
+		if live != g.live {
+			t.Errorf("a group counts %d live blocks, %d are cached", g.live, live)
+		}
+		sum += g.held
 	}
 	n := c.unread.Len() + c.probation.Len() + c.protList.Len()
 	c.mu.Unlock()
@@ -481,14 +504,19 @@ func FuzzReadRanges(f *testing.F) {
 }
 
 // TestReadRangesViews: a range comes back as views of the cached blocks
-// it spans, shared between reads, each with its capacity ending where the
+// it spans (one view across blocks read together, one per block read
+// apart), shared between reads, each with its capacity ending where the
 // view does (so an append cannot scribble on the block).
 func TestReadRangesViews(t *testing.T) {
 	src := newMemSource()
 	data := src.add("f", 1000)
 	c := New(src, Config{Size: 1 << 20, BlockSize: 100}, nil)
 	defer c.Close()
-	got, err := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
+	if _, _, err := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}}); err != nil {
+		t.Fatal(err)
+	}
+	// Block 1 is cached, block 2 is read now, apart from it.
+	got, _, err := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}, {190, 20}, {0, 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,12 +529,17 @@ func TestReadRangesViews(t *testing.T) {
 	if cap(got[0][0]) != 50 || cap(got[1][0]) != 10 {
 		t.Fatalf("view capacities %d, %d; want 50, 10", cap(got[0][0]), cap(got[1][0]))
 	}
-	again, _ := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}})
+	again, _, _ := c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{110, 50}})
 	if &again[0][0][0] != &got[0][0][0] {
 		t.Fatal("a second read of a cached range was copied")
 	}
 	_ = append(got[0][0], 'x') // must not touch the block
 	mustRead(t, c, "f", data, Range{100, 100})
+	// Blocks 4-6 read together: one view across both boundaries.
+	got, _, err = c.ReadRangesViews(ctxT(t), "f", 1000, []Range{{450, 200}})
+	if err != nil || len(got[0]) != 1 || !bytes.Equal(got[0][0], data[450:650]) || cap(got[0][0]) != 200 {
+		t.Fatalf("range across blocks read together: %d views, err %v", len(got[0]), err)
+	}
 }
 
 // TestPut: files put into the cache as they are written, one block or
@@ -555,7 +588,7 @@ func TestPut(t *testing.T) {
 	// piece only, across blocks 0 and 1, and comes back as one view;
 	// [130,+10) spans the second piece and the last, separate buffer, in
 	// block 1: two views. Their capacity ends with them.
-	views, err := c.ReadRangesViews(ctxT(t), "multi", 250, []Range{{95, 10}, {130, 10}})
+	views, _, err := c.ReadRangesViews(ctxT(t), "multi", 250, []Range{{95, 10}, {130, 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,5 +667,62 @@ func TestPutHeldUntilLastBlock(t *testing.T) {
 	mustRead(t, c, "b", b, Range{0, 300})
 	if g, _ := src.count(); g != gets {
 		t.Fatal("b or d was evicted")
+	}
+}
+
+// mapMemSource is a memSource that maps ranges (MapSource): a fresh copy
+// per mapping, with a keep of its own; with noMap set it answers as a
+// bucket that cannot map.
+type mapMemSource struct {
+	*memSource
+	noMap bool
+	maps  int
+}
+
+type testMapping struct{ key string }
+
+func (m *mapMemSource) MapRange(ctx context.Context, key string, off, length int64) ([]byte, any, error) {
+	if m.noMap {
+		return nil, nil, errors.New("cannot map")
+	}
+	m.mu.Lock()
+	data, ok := m.files[key]
+	m.maps++
+	m.mu.Unlock()
+	if !ok || off+length > int64(len(data)) {
+		return nil, nil, errors.New("no such range")
+	}
+	return append([]byte(nil), data[off:off+length]...), &testMapping{key}, nil
+}
+
+// TestMapSource: from a source that maps, a run of blocks is one mapping
+// and no GET; the blocks are views of it, charged as if read, and every
+// read of them returns the mapping's keep. A source that fails to map is
+// read instead.
+func TestMapSource(t *testing.T) {
+	src := &mapMemSource{memSource: newMemSource()}
+	data := src.add("f", 10*1024+17)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 1024}, nil)
+	defer c.Close()
+	for i := 0; i < 2; i++ { // mapped, then cached
+		views, keep, err := c.ReadRangesViews(ctxT(t), "f", int64(len(data)), []Range{{1000, 5000}, {7000, 17}})
+		if err != nil || len(views[0]) != 1 || !bytes.Equal(views[0][0], data[1000:6000]) || !bytes.Equal(views[1][0], data[7000:7017]) {
+			t.Fatalf("read %d: err %v, %d views", i, err, len(views[0]))
+		}
+		if len(keep) != 1 || keep[0].(*testMapping).key != "f" {
+			t.Fatalf("read %d: keep %v, want the mapping's", i, keep)
+		}
+	}
+	if gets, _ := src.count(); gets != 0 || src.maps != 1 {
+		t.Fatalf("%d GETs, %d mappings; want 0, 1", gets, src.maps)
+	}
+	if st := c.Stats(); st.Bytes != 7*1024 {
+		t.Fatalf("stats %+v, want the mapped %d bytes charged", st, 7*1024)
+	}
+	src.noMap = true
+	src.add("g", 3000)
+	mustRead(t, c, "g", src.files["g"], Range{0, 3000})
+	if gets, _ := src.count(); gets != 1 {
+		t.Fatalf("unmappable file: %d GETs, want 1", gets)
 	}
 }

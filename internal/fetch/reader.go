@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -151,6 +152,10 @@ type Result struct {
 	FirstOffset int64
 	// sizeHint is the buffer size to take for Records when copying.
 	sizeHint int
+	// keep keeps Shared Records valid (blocks mapped from a local file,
+	// see cache.Keep) as long as the Result, or a copy of it, is
+	// reachable: whoever holds Records holds the Result.
+	keep cache.Keep
 	// Offsets counts the offsets the returned batches span.
 	Offsets int64
 	// NextOffset is the offset after the last returned batch (the
@@ -167,7 +172,8 @@ func (res *Result) Own() {
 	b := append(takeRecords(max(res.sizeHint, len(res.Records))), res.Records...)
 	// The batches were walked when they were chosen, so this cannot fail.
 	records.PatchBaseOffsets(b, res.FirstOffset)
-	res.Records, res.Shared = b, false
+	runtime.KeepAlive(res.keep)
+	res.Records, res.Shared, res.keep = b, false, nil
 }
 
 // Request is one partition of a Fetch.
@@ -206,6 +212,23 @@ func (r *Reader) ReadFetch(ctx context.Context, reqs []Request, maxBytes int) []
 	bytesCtx, cancel := context.WithTimeout(ctx, r.cfg.ReadBudget)
 	defer cancel()
 	return r.read(ctx, bytesCtx, reqs, maxBytes, true, true)
+}
+
+// keeper collects the Keeps of one read's views (see cache.Keep); the
+// read holds it until its answers are assembled, and gives it to the
+// Shared ones.
+type keeper struct {
+	mu   sync.Mutex
+	keep cache.Keep
+}
+
+func (k *keeper) add(keep cache.Keep) {
+	if len(keep) == 0 {
+		return
+	}
+	k.mu.Lock()
+	k.keep = append(k.keep, keep...)
+	k.mu.Unlock()
 }
 
 // plan is one partition's resolved read: its log bounds and the extents it
@@ -263,7 +286,8 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 	}
 
 	// Read: the ranges of each file together, files in parallel.
-	r.readPlans(bytesCtx, plans)
+	kp := &keeper{}
+	r.readPlans(bytesCtx, plans, kp)
 
 	// Assemble in request order with exact byte accounting; a partition
 	// that needs more than was planned reads the rest extent by extent.
@@ -278,7 +302,7 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 		if limit <= 0 && !first {
 			continue
 		}
-		full, err := r.assemble(ctx, bytesCtx, &o.Result, &plans[i], q, limit, first, share)
+		full, err := r.assemble(ctx, bytesCtx, &o.Result, &plans[i], q, limit, first, share, kp)
 		if err != nil && outOfTime(ctx, bytesCtx, err) {
 			// What was read is answered; the rest is on its way into
 			// the cache. Later partitions may still have theirs.
@@ -286,7 +310,7 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 			full, err = false, nil
 		}
 		if err != nil {
-			full, err = r.reassemble(ctx, bytesCtx, o, q, limit, first, share, err)
+			full, err = r.reassemble(ctx, bytesCtx, o, q, limit, first, share, err, kp)
 		}
 		if err != nil {
 			o.Err = err
@@ -297,6 +321,17 @@ func (r *Reader) read(ctx, bytesCtx context.Context, reqs []Request, budget int,
 			r.maybePrefetch(q, o.NextOffset)
 		}
 	}
+	// Shared answers keep the mappings their views lie in; the copies
+	// were made while kp held them.
+	kp.mu.Lock()
+	keep := kp.keep
+	kp.mu.Unlock()
+	for i := range out {
+		if out[i].Shared && len(keep) > 0 {
+			out[i].keep = keep
+		}
+	}
+	runtime.KeepAlive(kp)
 	return out
 }
 
@@ -320,7 +355,7 @@ func (r *Reader) partitionStates(ctx context.Context, reqs []Request) ([]metadat
 // compaction or retention may have deleted a file between the lookup and the
 // read once its grace period ran out (the partition is then resolved and
 // read once more). Other errors are returned as they are.
-func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request, limit int, first, share bool, err error) (bool, error) {
+func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request, limit int, first, share bool, err error, kp *keeper) (bool, error) {
 	st, serr := r.log.PartitionState(ctx, q.Topic, q.Partition)
 	if serr != nil {
 		return false, err
@@ -340,8 +375,8 @@ func (r *Reader) reassemble(ctx, bytesCtx context.Context, o *Outcome, q Request
 	if _, err := r.resolve(ctx, &retry[0], q, st, limit); err != nil {
 		return false, err
 	}
-	r.readPlans(bytesCtx, retry)
-	full, err := r.assemble(ctx, bytesCtx, &o.Result, &retry[0], q, limit, first, share)
+	r.readPlans(bytesCtx, retry, kp)
+	full, err := r.assemble(ctx, bytesCtx, &o.Result, &retry[0], q, limit, first, share, kp)
 	if err != nil && outOfTime(ctx, bytesCtx, err) {
 		r.metrics.readsCut.Inc()
 		return false, nil
@@ -380,8 +415,9 @@ func (r *Reader) resolve(ctx context.Context, p *plan, q Request, st metadata.Pa
 	return bytes, nil
 }
 
-// readPlans reads every planned extent, one cache read per file.
-func (r *Reader) readPlans(ctx context.Context, plans []plan) {
+// readPlans reads every planned extent, one cache read per file, adding
+// what keeps the views valid to kp.
+func (r *Reader) readPlans(ctx context.Context, plans []plan, kp *keeper) {
 	type ref struct{ plan, extent int }
 	type file struct {
 		size   int64
@@ -413,7 +449,8 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			data, err := r.cache.ReadRangesViews(ctx, key, f.size, f.ranges)
+			data, keep, err := r.cache.ReadRangesViews(ctx, key, f.size, f.ranges)
+			kp.add(keep)
 			// Each ref is written by this goroutine only.
 			for k, rf := range f.refs {
 				if err != nil {
@@ -430,9 +467,9 @@ func (r *Reader) readPlans(ctx context.Context, plans []plan) {
 // assemble appends the planned extents' batches to res, then reads further
 // extents one at a time while the budget allows. It reports whether the
 // budget stopped it. With share, res may be left Shared. Store lookups
-// take ctx, file reads bytesCtx; on an error res holds the batches before
-// it.
-func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool) (full bool, err error) {
+// take ctx, file reads bytesCtx (what keeps their views valid goes to
+// kp); on an error res holds the batches before it.
+func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q Request, maxBytes int, minOne, share bool, kp *keeper) (full bool, err error) {
 	next := q.Offset
 	if len(p.extents) > 0 {
 		// Batches copied go into one buffer: size it once rather than grow
@@ -473,7 +510,8 @@ func (r *Reader) assemble(ctx, bytesCtx context.Context, res *Result, p *plan, q
 			if e.BaseOffset > next {
 				return false, fmt.Errorf("%w: index gap at offset %d (next extent starts at %d)", ErrStorage, next, e.BaseOffset)
 			}
-			data, err := r.cache.ReadRangesViews(bytesCtx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			data, keep, err := r.cache.ReadRangesViews(bytesCtx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+			kp.add(keep)
 			if err != nil {
 				return false, fmt.Errorf("%w: %w", ErrStorage, err)
 			}
@@ -516,8 +554,11 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 	}
 	base := e.BaseOffset
 	it := batchIter{views: views}
+	defer it.release()
 	for {
-		batch, err := it.next()
+		// A batch that straddles two views is gathered where it would be
+		// copied to: the free room at the end of res.Records.
+		batch, err := it.next(res.Records[len(res.Records):])
 		if err != nil {
 			return false, fmt.Errorf("%w: %s: %v", ErrStorage, e.FileKey, err)
 		}
@@ -536,7 +577,11 @@ func appendExtent(res *Result, e metadata.Extent, views [][]byte, maxBytes int, 
 		if start == 0 {
 			res.FirstOffset = base
 		}
-		res.Records = append(res.Records, batch...)
+		if continues(res.Records, batch) {
+			res.Records = res.Records[:start+len(batch)] // gathered in place
+		} else {
+			res.Records = append(res.Records, batch...)
+		}
 		if _, err := records.PatchBaseOffsets(res.Records[start:], base); err != nil {
 			return false, err
 		}
@@ -619,11 +664,26 @@ func endsShared(res *Result, maxBytes int) bool {
 
 // batchIter walks the record batches of bytes split over views (the cache
 // blocks an extent spans). A batch inside one view is returned as a slice
-// of it; the few that straddle a block boundary are gathered into scratch,
-// so a range that spans blocks is not copied as a whole.
+// of it; the few that straddle a block boundary are gathered into the room
+// the caller offers (where it copies batches to), else into a pooled
+// scratch buffer, so a range that spans blocks is not copied as a whole.
+// release hands the scratch buffer back.
 type batchIter struct {
 	views   [][]byte
 	scratch []byte
+}
+
+func (it *batchIter) release() {
+	if it.scratch != nil {
+		ReleaseRecords(it.scratch)
+		it.scratch = nil
+	}
+}
+
+// continues reports whether b starts at the end of buf, within its
+// capacity: a batch batchIter gathered into buf's free room.
+func continues(buf, b []byte) bool {
+	return len(b) > 0 && cap(buf)-len(buf) >= len(b) && &buf[:len(buf)+1][len(buf)] == &b[0]
 }
 
 // batchLenAt is the offset of the batch length field in a record batch;
@@ -631,8 +691,10 @@ type batchIter struct {
 const batchLenAt = 8
 
 // next returns the next batch, nil at the end, or an error for bytes that
-// are not a whole batch.
-func (it *batchIter) next() ([]byte, error) {
+// are not a whole batch. A batch that straddles views is gathered into
+// room's capacity when it fits (room is empty; its free capacity may be
+// overwritten), else into the scratch buffer.
+func (it *batchIter) next(room []byte) ([]byte, error) {
 	for len(it.views) > 0 && len(it.views[0]) == 0 {
 		it.views = it.views[1:]
 	}
@@ -659,21 +721,25 @@ func (it *batchIter) next() ([]byte, error) {
 	if n < batchLenAt+4 || n > it.remaining() {
 		return nil, fmt.Errorf("record batch of %d bytes overruns its extent", n)
 	}
-	if int64(cap(it.scratch)) < n {
-		it.scratch = make([]byte, 0, n) // once, not grown by the appends below
+	dst := room[:0]
+	if int64(cap(dst)) < n {
+		if int64(cap(it.scratch)) < n {
+			it.release()
+			it.scratch = takeRecords(int(n)) // not grown by the appends below
+		}
+		dst = it.scratch[:0]
 	}
-	it.scratch = it.scratch[:0]
 	for need := n; need > 0; {
 		v := it.views[0]
 		take := min(need, int64(len(v)))
-		it.scratch = append(it.scratch, v[:take]...)
+		dst = append(dst, v[:take]...)
 		it.views[0] = v[take:]
 		if len(it.views[0]) == 0 {
 			it.views = it.views[1:]
 		}
 		need -= take
 	}
-	batch, rest, err := records.Next(it.scratch)
+	batch, rest, err := records.Next(dst)
 	if err != nil {
 		return nil, err
 	}

@@ -119,9 +119,11 @@ func TestReadFetchShares(t *testing.T) {
 		}
 	}
 	// Blocks of two and a half batches: partition 0's first extent has its
-	// third batch straddling a block boundary. The batches before it are
-	// shared when they fill half the budget, else everything is copied.
-	r, _, topic = readerFixtureBlocks(t, 1<<20, batchLen*5/2)
+	// third batch straddling a block boundary. In a cache of eight blocks
+	// each block read is its own allocation (see cache.Config), so the
+	// batches before the boundary are shared when they fill half the
+	// budget, else everything is copied.
+	r, _, topic = readerFixtureBlocks(t, 8*(batchLen*5/2), batchLen*5/2)
 	for _, tc := range []struct {
 		maxBytes int
 		shared   bool
@@ -135,6 +137,12 @@ func TestReadFetchShares(t *testing.T) {
 		if got := fmt.Sprint(bases(t, o.Records)); got != tc.want {
 			t.Fatalf("budget %d: batches at %s, want %s", tc.maxBytes, got, tc.want)
 		}
+	}
+	// In a larger cache, blocks read together share one allocation: the
+	// straddling batch is in the same view, and shared too.
+	r, _, topic = readerFixtureBlocks(t, 1<<20, batchLen*5/2)
+	if o := r.ReadFetch(ctx, []Request{{topic, 0, 0, 3 * batchLen}}, 1<<30)[0]; o.Err != nil || !o.Shared || o.NextOffset != 30 {
+		t.Fatalf("blocks read together: err %v shared %v next %d; want shared up to 30", o.Err, o.Shared, o.NextOffset)
 	}
 	// Read keeps returning copies with committed offsets.
 	res, err := r.Read(ctx, topic, 2, 35, 1<<20, true)

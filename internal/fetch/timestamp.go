@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,11 +30,13 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topic metadata.TopicID,
 	}
 	from := max(e.BaseOffset, st.LogStartOffset)
 	res := Result{State: st, NextOffset: from}
-	raw, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
+	raw, keep, err := r.cache.ReadRangesViews(ctx, e.FileKey, e.FileSize, []cache.Range{{Off: e.ByteOffset, Len: e.ByteLength}})
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if _, err := appendExtent(&res, e, raw[0], int(e.ByteLength), true, false); err != nil {
+	_, err = appendExtent(&res, e, raw[0], int(e.ByteLength), true, false) // a copy
+	runtime.KeepAlive(keep)
+	if err != nil {
 		return 0, 0, false, err
 	}
 	data := res.Records

@@ -9,8 +9,9 @@ import (
 )
 
 // TestBatchIter: batches split over views at every pair of cut points come
-// out whole and in order, the same as from the contiguous bytes; bytes
-// that end inside a batch are an error.
+// out whole and in order, the same as from the contiguous bytes, gathered
+// into the room offered when they straddle views and fit it; bytes that
+// end inside a batch are an error.
 func TestBatchIter(t *testing.T) {
 	var data []byte
 	for _, payload := range []int{0, 40, 7} {
@@ -27,8 +28,26 @@ func TestBatchIter(t *testing.T) {
 	for i := 0; i <= len(data); i++ {
 		for j := i; j <= len(data); j += 5 {
 			it := batchIter{views: [][]byte{data[:i], data[i:j], data[j:]}}
+			room := make([]byte, 0, 512) // more than any batch here
 			for k := 0; ; k++ {
-				b, err := it.next()
+				straddles := false
+				for _, v := range it.views {
+					if len(v) > 0 {
+						straddles = k < len(want) && len(v) < len(want[k])
+						break
+					}
+				}
+				offer := room[:0]
+				if k%2 == 1 {
+					offer = nil // no room: the scratch buffer
+				}
+				b, err := it.next(offer)
+				if straddles && offer != nil && b != nil && &b[0] != &room[:1][0] {
+					t.Fatalf("cuts %d,%d: batch %d straddles views but was not gathered into the room", i, j, k)
+				}
+				if !straddles && b != nil && &b[0] == &room[:1][0] {
+					t.Fatalf("cuts %d,%d: batch %d lies in one view but was copied", i, j, k)
+				}
 				if err != nil {
 					t.Fatalf("cuts %d,%d: batch %d: %v", i, j, k, err)
 				}
@@ -48,7 +67,7 @@ func TestBatchIter(t *testing.T) {
 		it := batchIter{views: [][]byte{data[:cut], data[cut : len(data)-1]}}
 		var err error
 		for b := []byte{0}; err == nil && b != nil; {
-			b, err = it.next()
+			b, err = it.next(nil)
 		}
 		if err == nil {
 			t.Fatalf("cut %d: bytes ending inside a batch read without error", cut)

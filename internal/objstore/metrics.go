@@ -87,6 +87,21 @@ func (b Instrumented) GetRangeSplit(ctx context.Context, key string, offset int6
 	return err
 }
 
+// MapRange maps through the wrapped bucket's MapRange when it has one,
+// counted as a get.
+func (b Instrumented) MapRange(ctx context.Context, key string, offset, length int64) ([]byte, any, error) {
+	m, ok := b.Bucket.(Mapper)
+	if !ok {
+		return nil, nil, ErrNotMappable
+	}
+	start := time.Now()
+	data, keep, err := m.MapRange(ctx, key, offset, length)
+	if !errors.Is(err, ErrNotMappable) {
+		b.observe("get", start, err)
+	}
+	return data, keep, err
+}
+
 func (b Instrumented) Delete(ctx context.Context, key string) error {
 	start := time.Now()
 	err := b.Bucket.Delete(ctx, key)

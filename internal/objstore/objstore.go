@@ -49,6 +49,24 @@ type SplitGetter interface {
 	GetRangeSplit(ctx context.Context, key string, offset int64, bufs [][]byte) error
 }
 
+// Mapper is implemented by buckets whose objects are local files (a local
+// directory): a range is mapped into memory read-only instead of copied
+// out of the page cache, so a reader that keeps it (the block cache)
+// costs no copy, no fresh memory and no page faults of its own.
+// Wrappers implement it whether or not what they wrap does; they return
+// ErrNotMappable then.
+type Mapper interface {
+	// MapRange maps length (> 0) bytes of key from offset on. The bytes
+	// stay mapped as long as keep is reachable and no longer: whoever
+	// holds data, or a slice of it, must hold keep too. The mapping is
+	// read-only: a write into data faults. A missing object is
+	// ErrNotFound, a shorter one an error.
+	MapRange(ctx context.Context, key string, offset, length int64) (data []byte, keep any, err error)
+}
+
+// ErrNotMappable is MapRange's error for a bucket that cannot map.
+var ErrNotMappable = errors.New("objstore: bucket cannot map objects")
+
 // SplitPutter is implemented by buckets that can store an object given in
 // pieces without joining them first (a local directory writes them with
 // one gathering write), so a caller that holds a file in pieces (the

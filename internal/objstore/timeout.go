@@ -70,6 +70,17 @@ func (t Timeout) GetRangeSplit(ctx context.Context, key string, offset int64, bu
 	return nil
 }
 
+// MapRange maps through the wrapped bucket's MapRange when it has one.
+func (t Timeout) MapRange(ctx context.Context, key string, offset, length int64) ([]byte, any, error) {
+	m, ok := t.Bucket.(Mapper)
+	if !ok {
+		return nil, nil, ErrNotMappable
+	}
+	ctx, cancel := t.bound(ctx, t.Op)
+	defer cancel()
+	return m.MapRange(ctx, key, offset, length)
+}
+
 func (t Timeout) Delete(ctx context.Context, key string) error {
 	ctx, cancel := t.bound(ctx, t.Op)
 	defer cancel()
