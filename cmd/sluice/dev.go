@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +71,32 @@ Press Ctrl-C to stop.
 	return cmd
 }
 
+// invertedBool is a boolean flag stored negated, for a setting on by
+// default whose config field is the zero-value-safe "No…" form.
+type invertedBool struct{ no *bool }
+
+func (b invertedBool) String() string {
+	if b.no == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*b.no)
+}
+
+func (b invertedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.no = !v
+	return nil
+}
+
+func (invertedBool) Type() string { return "bool" }
+
+// IsBoolFlag lets the flag be given without a value (pflag reads it
+// through NoOptDefVal, set where the flag is registered).
+func (invertedBool) IsBoolFlag() bool { return true }
+
 // devBatchTimeout is sluice dev's default --batch-timeout.
 const devBatchTimeout = 5 * time.Millisecond
 
@@ -106,6 +133,8 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int64Var(&cfg.Cache.BlockSize, "cache-block-size", 4<<20, "unit in which files are cached and fetched from the bucket and zone peers; agents of a zone should agree")
 	f.Int64Var(&cfg.Cache.PrefetchBytes, "prefetch-bytes", 4<<20, "how many bytes past a sequential consumer's position to read ahead into the cache (0 disables)")
 	f.BoolVar(&cfg.Cache.Produced, "cache-produced", true, "put each file this agent writes into its cache as it is committed, so consumers at the tail read it without a GET")
+	f.Var(invertedBool{&cfg.Cache.NoMap}, "cache-map-files", "on Linux, map the files of a local-directory bucket (file://) into the block cache instead of reading them: no copy and no fresh memory; a disk error on a mapped page then ends the agent (SIGBUS) instead of failing the fetch")
+	f.Lookup("cache-map-files").NoOptDefVal = "true"
 	f.BoolVar(&cfg.Cache.Peers, "peer-cache", true, "share the block cache with the agents of this zone over the HTTP listener, so each block is read from the bucket about once per zone")
 	f.StringVar(&cfg.Cache.PeerAdvertiseAddr, "peer-advertise-addr", "", "host:port other agents of the zone reach this agent's HTTP listener on (default: the advertised Kafka host with the --http-addr port)")
 	f.DurationVar(&cfg.Cache.PeerTimeout, "peer-timeout", 2*time.Second, "bound on a block request to a zone peer; a peer that fails or is slower is skipped for a while and the bucket read directly")

@@ -181,6 +181,9 @@ type CacheConfig struct {
 	// Produced puts every file this agent writes into its cache as it is
 	// committed, so tail consumers read it without a GET.
 	Produced bool
+	// NoMap reads a local-directory bucket's files into the cache
+	// instead of mapping them (see cache.Config.NoMap).
+	NoMap bool
 }
 
 // EventsConfig configures what the agent records in its internal event
@@ -449,7 +452,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Help: "Live agents with the jobs role, as this agent last saw them; 0 means retention, compaction and file deletion run nowhere."},
 		func() float64 { return float64(a.registry.JobsAgents()) }))
 	cacheMetrics := cache.NewMetrics(a.metrics)
-	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize}, cacheMetrics)
+	a.cache = cache.New(a.bucket, cache.Config{Size: cfg.Cache.Size, BlockSize: cfg.Cache.BlockSize, NoMap: cfg.Cache.NoMap}, cacheMetrics)
 	a.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_http_peer_refused_total",
 		Help: "Zone peer cache requests refused for lacking the cluster secret or a client certificate."})
 	a.metrics.MustRegister(a.peerRefused)

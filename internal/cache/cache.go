@@ -99,6 +99,10 @@ type Config struct {
 	// BlockSize is the unit of caching and of peer ownership; every agent
 	// of a zone should use the same. 0 means DefaultBlockSize.
 	BlockSize int64
+	// NoMap makes the cache read a MapSource's files instead of mapping
+	// them (a disk error on a mapped page ends the process with SIGBUS,
+	// where a read fails only the fetch).
+	NoMap bool
 	// MaxRunBlocks bounds how many blocks one GET fetches; 0 means 16.
 	MaxRunBlocks int
 }
@@ -527,7 +531,7 @@ func (c *Cache) fetchRun(key string, size int64, run []int64, owner string) (blo
 		}
 		c.metrics.peerFallbacks.Inc()
 	}
-	if ms, ok := c.src.(MapSource); ok {
+	if ms, ok := c.src.(MapSource); ok && !c.cfg.NoMap {
 		data, keep, err := ms.MapRange(c.base, key, off, length)
 		if err == nil && int64(len(data)) == length {
 			c.metrics.bucketReads.Inc()

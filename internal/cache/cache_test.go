@@ -726,3 +726,15 @@ func TestMapSource(t *testing.T) {
 		t.Fatalf("unmappable file: %d GETs, want 1", gets)
 	}
 }
+
+// TestMapSourceNoMap: with NoMap the cache reads a MapSource's files.
+func TestMapSourceNoMap(t *testing.T) {
+	src := &mapMemSource{memSource: newMemSource()}
+	data := src.add("f", 3000)
+	c := New(src, Config{Size: 1 << 20, BlockSize: 1024, NoMap: true}, nil)
+	defer c.Close()
+	mustRead(t, c, "f", data, Range{0, 3000})
+	if gets, _ := src.count(); gets != 1 || src.maps != 0 {
+		t.Fatalf("%d GETs, %d mappings; want 1, 0", gets, src.maps)
+	}
+}
