@@ -132,7 +132,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.Int64Var(&cfg.Cache.Size, "cache-size", 256<<20, "bytes of file blocks the read path keeps in memory (0 disables the cache)")
 	f.Int64Var(&cfg.Cache.BlockSize, "cache-block-size", 4<<20, "unit in which files are cached and fetched from the bucket and zone peers; agents of a zone should agree")
 	f.Int64Var(&cfg.Cache.PrefetchBytes, "prefetch-bytes", 4<<20, "how many bytes past a sequential consumer's position to read ahead into the cache (0 disables)")
-	f.BoolVar(&cfg.Cache.Produced, "cache-produced", true, "put each file this agent writes into its cache as it is committed, so consumers at the tail read it without a GET")
+	f.BoolVar(&cfg.Cache.Produced, "cache-produced", true, "put each file this agent writes into its cache as it is committed, so consumers at the tail read it without a GET (not on a file:// bucket the cache maps: its files are in the page cache already)")
 	f.Var(invertedBool{&cfg.Cache.NoMap}, "cache-map-files", "on Linux, map the files of a local-directory bucket (file://) into the block cache instead of reading them: no copy and no fresh memory; a disk error on a mapped page then ends the agent (SIGBUS) instead of failing the fetch")
 	f.Lookup("cache-map-files").NoOptDefVal = "true"
 	f.BoolVar(&cfg.Cache.Peers, "peer-cache", true, "share the block cache with the agents of this zone over the HTTP listener, so each block is read from the bucket about once per zone")

@@ -527,7 +527,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		Agent: cfg.Produce.Agent, Generation: a.batcher.Generation(),
 		Interval: leaseTTL / 3, LeaseTTL: leaseTTL, AckBound: cfg.Produce.JournalAckBound,
 	}, a.store, a.bucket, notifier.Notify, produceMetrics, a.logger)
-	if cfg.Cache.Produced {
+	// A bucket whose files the cache maps has them in the page cache
+	// once written: keeping the produce requests' buffers as well would
+	// only cost memory (and, in a fresh agent, the kernel's zeroing of
+	// every new request buffer).
+	if cfg.Cache.Produced && (cfg.Cache.NoMap || !objstore.Maps(a.bucket)) {
 		a.batcher.OnWritten(a.cache.Put)
 	}
 	a.events.Start(a.batcher)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/cluster"
 	"github.com/sluicehq/sluice/internal/jobs"
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sqlite"
@@ -572,4 +573,57 @@ func TestProducedFilesCached(t *testing.T) {
 	if w := metricValue(t, c.agents[0], "sluice_cache_written_bytes_total"); w <= 0 {
 		t.Fatalf("sluice_cache_written_bytes_total = %v", w)
 	}
+}
+
+// TestProducedFilesOnMappedBucket: on a local-directory bucket the cache
+// maps, written files are not kept in the cache (the page cache holds
+// them) and a tail consumer reads them mapped; with mapping off they are
+// kept as on an object store.
+func TestProducedFilesOnMappedBucket(t *testing.T) {
+	if !objstore.Maps(mustOpenDir(t)) {
+		t.Skip("this platform does not map local files")
+	}
+	for _, noMap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nomap=%v", noMap), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			bucket, meta, err := DataDirURLs(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Start(ctx, Config{BucketURL: bucket, MetadataURL: meta, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+				Roles: cluster.Roles{Proxy: true}, Cache: CacheConfig{Size: 64 << 20, Produced: true, NoMap: noMap}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(context.Background())
+			produceFiles(t, ctx, a, "tail", 2, 3, 1000)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(a.KafkaAddr()), kgo.ConsumeTopics("tail"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			for got := 0; got < 2*3; {
+				fs := cl.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					t.Fatal(err)
+				}
+				got += fs.NumRecords()
+			}
+			written := metricValue(t, a, "sluice_cache_written_bytes_total")
+			if noMap != (written > 0) {
+				t.Fatalf("mapping off %v: %v bytes of written files entered the cache", noMap, written)
+			}
+		})
+	}
+}
+
+func mustOpenDir(t *testing.T) objstore.Bucket {
+	t.Helper()
+	b, err := objstore.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

@@ -87,6 +87,8 @@ func (b Instrumented) GetRangeSplit(ctx context.Context, key string, offset int6
 	return err
 }
 
+func (b Instrumented) maps() bool { return Maps(b.Bucket) }
+
 // MapRange maps through the wrapped bucket's MapRange when it has one,
 // counted as a get.
 func (b Instrumented) MapRange(ctx context.Context, key string, offset, length int64) ([]byte, any, error) {

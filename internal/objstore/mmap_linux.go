@@ -44,6 +44,8 @@ func (m *mapping) Drop(b []byte) {
 	}
 }
 
+func (b *dirBucket) maps() bool { return true }
+
 // MapRange maps a range of the object's file (see Mapper): the pages
 // from the one holding offset on, populated up front (MAP_POPULATE: the
 // page tables are filled in one call rather than by a fault per 4 KiB

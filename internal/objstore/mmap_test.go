@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestMapRange: a local bucket maps any range of an object, at offsets
@@ -117,5 +119,23 @@ func TestMapRangeBounded(t *testing.T) {
 			t.Fatalf("mappings nothing holds were not unmapped: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMaps: a local directory maps on Linux, through the wrappers; a
+// bucket that is not one does not.
+func TestMaps(t *testing.T) {
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	want := runtime.GOOS == "linux"
+	wrapped := Instrumented{Bucket: Timeout{Bucket: dir, Op: time.Second}, M: NewMetrics(prometheus.NewRegistry())}
+	if Maps(dir) != want || Maps(wrapped) != want {
+		t.Fatalf("Maps(dir) = %v, Maps(wrapped dir) = %v; want %v", Maps(dir), Maps(wrapped), want)
+	}
+	if Maps(&Faulty{Bucket: dir}) || Maps(Timeout{Bucket: &Faulty{Bucket: dir}}) {
+		t.Fatal("a bucket without MapRange maps")
 	}
 }

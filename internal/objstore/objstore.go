@@ -64,6 +64,15 @@ type Mapper interface {
 	MapRange(ctx context.Context, key string, offset, length int64) (data []byte, keep any, err error)
 }
 
+// Maps reports whether b maps its objects (MapRange works on this
+// platform): a local-directory bucket on Linux, through the package's
+// wrappers. A bucket that maps has its files in the page cache already,
+// so the agent does not keep written files in its block cache too.
+func Maps(b Bucket) bool {
+	m, ok := b.(interface{ maps() bool })
+	return ok && m.maps()
+}
+
 // ErrNotMappable is MapRange's error for a bucket that cannot map.
 var ErrNotMappable = errors.New("objstore: bucket cannot map objects")
 

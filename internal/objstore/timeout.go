@@ -70,6 +70,8 @@ func (t Timeout) GetRangeSplit(ctx context.Context, key string, offset int64, bu
 	return nil
 }
 
+func (t Timeout) maps() bool { return Maps(t.Bucket) }
+
 // MapRange maps through the wrapped bucket's MapRange when it has one.
 func (t Timeout) MapRange(ctx context.Context, key string, offset, length int64) ([]byte, any, error) {
 	m, ok := t.Bucket.(Mapper)
