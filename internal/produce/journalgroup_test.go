@@ -224,10 +224,11 @@ type gatedReads struct {
 	objstore.Bucket
 	keys map[string]bool
 
-	mu       sync.Mutex // guards inflight and max
+	mu       sync.Mutex // guards inflight, max and closed
 	inflight int
 	max      int
-	joined   chan struct{} // closed when a second read is in flight
+	closed   bool          // joined is closed
+	joined   chan struct{} // closed when a second read is first in flight
 }
 
 func (g *gatedReads) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
@@ -237,7 +238,8 @@ func (g *gatedReads) GetRange(ctx context.Context, key string, off, length int64
 	g.mu.Lock()
 	g.inflight++
 	g.max = max(g.max, g.inflight)
-	if g.inflight == 2 {
+	if g.inflight == 2 && !g.closed {
+		g.closed = true
 		close(g.joined)
 	}
 	g.mu.Unlock()
