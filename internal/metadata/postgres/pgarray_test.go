@@ -137,7 +137,7 @@ func checkAgainstPgx(t testing.TB, c arrayCols) {
 			t.Fatal(err)
 		}
 		if text.String != string(theirText) {
-			t.Fatalf("column %d: text %q, pgx %q", i, text, theirText)
+			t.Fatalf("column %d: text %q, pgx %q", i, text.String, theirText)
 		}
 	}
 }
