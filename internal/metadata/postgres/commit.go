@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sluicehq/sluice/internal/metadata"
 	"github.com/sluicehq/sluice/internal/metadata/sequencer"
@@ -64,7 +65,7 @@ const recentCompactMigration = `COMMENT ON COLUMN producers.recent IS
 // for its transaction; a commit that appends nothing ends with a ROLLBACK.
 func (s *Store) CommitFile(ctx context.Context, c metadata.FileCommit) ([]metadata.BatchResult, error) {
 	results, err := pipelinedCommit(ctx, s, func(ctx context.Context, conn *pgx.Conn) ([]metadata.BatchResult, error) {
-		return sequencer.Commit(ctx, &commitRows{conn: conn, file: c, beforeWrite: s.beforeCommitWrite}, c)
+		return sequencer.Commit(ctx, &commitRows{conn: conn, arena: arenaFor(conn), file: c, beforeWrite: s.beforeCommitWrite}, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit file %s: %w", c.Key, err)
@@ -172,8 +173,8 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, files []metadata.FileCommi
 	// without producers never writes producer_states (groupWrites), and
 	// each file of a group with producers reads its rows' again, under
 	// this lock (commitRows.Read).
-	queueCommitLocks(first, union)
-	queueReadPartitions(first, union, nil)
+	queueCommitLocks(first, union, nil)
+	queueReadPartitions(first, union, nil, nil)
 	first.Queue(`SELECT key FROM files WHERE key = ANY($1::text[])`, keys).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -353,7 +354,10 @@ func (w *groupWrites) queue() *pgx.Batch {
 // no BEGIN and Write no COMMIT, and Write sets *wrote.
 type commitRows struct {
 	conn *pgx.Conn
-	file metadata.FileCommit
+	// arena holds the column arrays of the batches (nil: each column its
+	// own buffer; a group's files do not use the connection's arena).
+	arena *colArena
+	file  metadata.FileCommit
 	// group: the file is one of a CommitFiles group (above); Write sets
 	// *wrote when it sends the file's writes.
 	group bool
@@ -374,6 +378,7 @@ type commitRows struct {
 // it.
 func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	reads := &pgx.Batch{}
+	r.arena.reset()
 	if !r.group {
 		reads.Queue(`BEGIN`)
 		// The commit's statements take column arrays, whose lengths a
@@ -387,13 +392,13 @@ func (r *commitRows) Read(ctx context.Context, p *sequencer.Plan) error {
 	// this read, in the same transaction, sees the next offsets and
 	// producer_states the group's earlier files wrote.
 	if !r.group {
-		queueCommitLocks(reads, p)
+		queueCommitLocks(reads, p, r.arena)
 	}
 	r.inRow = make([][]rowProducer, len(p.Partitions))
 	r.fromRow = make([]bool, len(p.Producers))
-	queueReadPartitions(reads, p, r)
+	queueReadPartitions(reads, p, r, r.arena)
 	r.queueReadProducers(reads, p)
-	queueReadOpenTxns(reads, p)
+	queueReadOpenTxns(reads, p, r.arena)
 	if err := r.conn.SendBatch(ctx, reads).Close(); err != nil {
 		return err
 	}
@@ -446,6 +451,7 @@ func checkFailure(err error) error {
 // group, without: commitGroup commits after the last file).
 func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 	batch := &pgx.Batch{}
+	r.arena.reset()
 	r.queueWrites(batch, p)
 	if r.group {
 		*r.wrote = true
@@ -470,24 +476,26 @@ func (r *commitRows) Write(ctx context.Context, p *sequencer.Plan) error {
 // queueWrites queues the writes of the file's sequenced plan p, with the
 // producer state Read found in the partitions rows (r.inRow).
 func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
-	var (
-		eTopic          [][16]byte
-		ePart, eBatches []int32
-		eBase, eEnd     []int64
-		eOff, eLen, eTS []int64
-	)
+	a := r.arena
+	eTopic, ePart, eBase, eEnd := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int8ArrayOID)
+	eOff, eLen, eBatches, eTS := a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID)
 	for _, e := range p.Extents {
 		pc := &p.Partitions[e.Part]
-		eTopic, ePart = append(eTopic, pc.Topic), append(ePart, pc.Partition)
-		eBase, eEnd, eOff, eLen = append(eBase, e.BaseOffset), append(eEnd, e.EndOffset), append(eOff, e.ByteOffset), append(eLen, e.ByteLength)
-		eBatches, eTS = append(eBatches, e.Batches), append(eTS, e.MaxTimestamp)
+		eTopic.appendUUID(pc.Topic)
+		ePart.appendInt4(pc.Partition)
+		eBase.appendInt8(e.BaseOffset)
+		eEnd.appendInt8(e.EndOffset)
+		eOff.appendInt8(e.ByteOffset)
+		eLen.appendInt8(e.ByteLength)
+		eBatches.appendInt4(e.Batches)
+		eTS.appendInt8(e.MaxTimestamp)
 	}
 	// Every producer whose state changed is saved in its partition's
 	// row; the producers a row then holds too many of move to the
 	// producers table, upserted over any outdated row they have there.
 	var (
-		displaced producerColumns
-		rows      partitionColumns
+		displaced = newProducerColumns(a)
+		rows      = newPartitionColumns(a)
 		recent    []byte
 		notice    []metadata.TopicPartition
 		changed   = make([]bool, len(p.Partitions))
@@ -525,7 +533,7 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 			}
 			states = appendRowProducers(recent[:0], kept)
 		}
-		rows.add(pc, changed[i], string(states))
+		rows.add(pc, changed[i], states)
 	}
 
 	// The compare-and-set on next_offset, checked in the statement, fails
@@ -534,60 +542,69 @@ func (r *commitRows) queueWrites(batch *pgx.Batch, p *sequencer.Plan) {
 	// the commit locks have moved a partition.
 	// producer_states changes only where the commit changed a producer's
 	// state (hs).
-	batch.Queue(`WITH moved AS (UPDATE partitions p SET next_offset = u.next,
+	queueArrays(batch, `WITH moved AS (UPDATE partitions p SET next_offset = u.next,
 			producer_states = CASE WHEN u.hs THEN u.st ELSE p.producer_states END
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bool[], $6::text[]) AS u(topic_id, partition, next, start, hs, st)
 		WHERE p.topic_id = u.topic_id AND p.partition = u.partition AND p.next_offset = u.start
 		RETURNING 1)
 		SELECT `+failUnless(`count(*) = $7`, `($7 - count(*)) || ' of ' || $7 || ' partitions moved during commit'`)+` FROM moved`,
-		rows.topic, rows.part, rows.next, rows.start, rows.set, rows.states, int64(len(rows.topic)))
+		rows.topic, rows.part, rows.next, rows.start, rows.set, rows.states, int64(rows.topic.n))
 	// The file row and its extents in one statement: the CTE's insert
 	// runs even when no extent is indexed.
-	batch.Queue(`WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
+	queueArrays(batch, `WITH f AS (INSERT INTO files(key, size, committed_at) VALUES ($9, $10, now()) RETURNING id)
 		INSERT INTO extents(topic_id, partition, base_offset, end_offset, file_id, byte_offset, byte_length, batches, max_timestamp, committed_at)
 		SELECT t, p, b, e, f.id, o, l, n, ts, now()
 		FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[]) AS u(t, p, b, e, o, l, n, ts)
 		CROSS JOIN f`,
 		eTopic, ePart, eBase, eEnd, eOff, eLen, eBatches, eTS, r.file.Key, r.file.Size)
-	if len(displaced.topic) > 0 {
-		batch.Queue(`INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
+	if displaced.topic.n > 0 {
+		queueArrays(batch, `INSERT INTO producers(topic_id, partition, producer_id, epoch, recent, updated_at)
 			SELECT t, p, id, ep, r, now() FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::smallint[], $5::text[]) AS u(t, p, id, ep, r)
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`,
 			displaced.topic, displaced.part, displaced.id, displaced.epoch, displaced.state)
 	}
-	queueTxnIndexWrites(batch, p)
+	queueTxnIndexWrites(batch, p, a)
 	batch.Queue(`SELECT pg_notify($1, $2)`, commitChannel, metadata.EncodeCommitNotice(notice))
 	queueMarkJournal(batch, r.file.Journal)
 }
 
 // producerColumns are the column arrays of producer state rows to write.
 type producerColumns struct {
-	topic [][16]byte
-	part  []int32
-	id    []int64
-	epoch []int16
-	state []string
+	topic, part, id, epoch, state *arrayCol
+}
+
+func newProducerColumns(a *colArena) producerColumns {
+	return producerColumns{topic: a.col(pgtype.UUIDArrayOID), part: a.col(pgtype.Int4ArrayOID), id: a.col(pgtype.Int8ArrayOID),
+		epoch: a.col(pgtype.Int2ArrayOID), state: a.col(pgtype.TextArrayOID)}
 }
 
 func (c *producerColumns) add(topic metadata.TopicID, part int32, id int64, epoch int16, recent string) {
-	c.topic, c.part, c.id = append(c.topic, topic), append(c.part, part), append(c.id, id)
-	c.epoch, c.state = append(c.epoch, epoch), append(c.state, recent)
+	c.topic.appendUUID(topic)
+	c.part.appendInt4(part)
+	c.id.appendInt8(id)
+	c.epoch.appendInt2(epoch)
+	c.state.appendText(recent)
 }
 
 // partitionColumns are the column arrays of the partitions update: the
 // next offset, compared with the start, and where set is, the row's new
 // producer_states.
 type partitionColumns struct {
-	topic       [][16]byte
-	part        []int32
-	next, start []int64
-	set         []bool
-	states      []string
+	topic, part, next, start, set, states *arrayCol
 }
 
-func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states string) {
-	c.topic, c.part, c.next, c.start = append(c.topic, pc.Topic), append(c.part, pc.Partition), append(c.next, pc.Next), append(c.start, pc.Start)
-	c.set, c.states = append(c.set, set), append(c.states, states)
+func newPartitionColumns(a *colArena) partitionColumns {
+	return partitionColumns{topic: a.col(pgtype.UUIDArrayOID), part: a.col(pgtype.Int4ArrayOID), next: a.col(pgtype.Int8ArrayOID),
+		start: a.col(pgtype.Int8ArrayOID), set: a.col(pgtype.BoolArrayOID), states: a.col(pgtype.TextArrayOID)}
+}
+
+func (c *partitionColumns) add(pc *sequencer.Partition, set bool, states []byte) {
+	c.topic.appendUUID(pc.Topic)
+	c.part.appendInt4(pc.Partition)
+	c.next.appendInt8(pc.Next)
+	c.start.appendInt8(pc.Start)
+	c.set.appendBool(set)
+	c.states.appendTextBytes(states)
 }
 
 // commitLockBuckets is how many commit locks there are: a partition's is
@@ -633,12 +650,16 @@ const commitLockMigration = `COMMENT ON TABLE partitions IS
 // partitions rows takes them too (takeCommitLocks); the next-offset
 // compare-and-set stays as the guard against any that does not (an
 // older binary, which the migration keeps out; a manual UPDATE).
-func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan) {
+func queueCommitLocks(batch *pgx.Batch, p *sequencer.Plan, a *colArena) {
 	keys := make([]partKey, len(p.Partitions))
 	for i := range p.Partitions {
 		keys[i] = p.Partitions[i].PartitionKey
 	}
-	batch.Queue(sqlCommitLocks, int32(commitLockClass), commitLocks(keys))
+	buckets := a.col(pgtype.Int4ArrayOID)
+	for _, b := range commitLocks(keys) {
+		buckets.appendInt4(b)
+	}
+	queueArrays(batch, sqlCommitLocks, int32(commitLockClass), buckets)
 }
 
 // sqlCommitLocks takes the commit locks $2 (ascending) of class $1.
@@ -672,17 +693,17 @@ func takeCommitLocks(ctx context.Context, tx pgx.Tx, keys []partKey) error {
 // the producer state each row holds into r.inRow and loads the state of
 // the plan's producers from there (r.fromRow). Without (the union read of
 // a CommitFiles group), it reads only the next offsets.
-func queueReadPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows) {
-	topicsArg := make([][16]byte, len(p.Partitions))
-	partsArg := make([]int32, len(p.Partitions))
+func queueReadPartitions(batch *pgx.Batch, p *sequencer.Plan, r *commitRows, a *colArena) {
+	topicsArg, partsArg := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID)
 	for i := range p.Partitions {
-		topicsArg[i], partsArg[i] = p.Partitions[i].Topic, p.Partitions[i].Partition
+		topicsArg.appendUUID(p.Partitions[i].Topic)
+		partsArg.appendInt4(p.Partitions[i].Partition)
 	}
 	statesCol := `p.producer_states`
 	if r == nil {
 		statesCol = `NULL::text`
 	}
-	batch.Queue(`SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
+	queueArrays(batch, `SELECT p.topic_id, p.partition, p.next_offset, `+statesCol+` FROM partitions p
 		JOIN unnest($1::uuid[], $2::int[]) AS k(topic_id, partition) ON p.topic_id = k.topic_id AND p.partition = k.partition`,
 		topicsArg, partsArg).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -768,13 +789,15 @@ func (r *commitRows) queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
 	if len(p.Producers) == 0 {
 		return
 	}
-	topicsArg := make([][16]byte, len(p.Producers))
-	partsArg := make([]int32, len(p.Producers))
-	idsArg := make([]int64, len(p.Producers))
-	for i, pr := range p.Producers {
-		topicsArg[i], partsArg[i], idsArg[i] = pr.Topic, pr.Partition, pr.ProducerID
+	a := r.arena
+	topicsArg, partsArg, idsArg := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID)
+	for i := range p.Producers {
+		pr := &p.Producers[i]
+		topicsArg.appendUUID(pr.Topic)
+		partsArg.appendInt4(pr.Partition)
+		idsArg.appendInt8(pr.ProducerID)
 	}
-	batch.Queue(`SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
+	queueArrays(batch, `SELECT pr.topic_id, pr.partition, pr.producer_id, pr.epoch, pr.recent FROM producers pr
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 		ON pr.topic_id = k.topic_id AND pr.partition = k.partition AND pr.producer_id = k.producer_id`,
 		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
@@ -806,17 +829,18 @@ func (r *commitRows) queueReadProducers(batch *pgx.Batch, p *sequencer.Plan) {
 }
 
 // queueReadOpenTxns queues the read of the txn_open rows the plan names.
-func queueReadOpenTxns(batch *pgx.Batch, p *sequencer.Plan) {
+func queueReadOpenTxns(batch *pgx.Batch, p *sequencer.Plan, a *colArena) {
 	if len(p.OpenTxns) == 0 {
 		return
 	}
-	topicsArg := make([][16]byte, len(p.OpenTxns))
-	partsArg := make([]int32, len(p.OpenTxns))
-	idsArg := make([]int64, len(p.OpenTxns))
-	for i, o := range p.OpenTxns {
-		topicsArg[i], partsArg[i], idsArg[i] = o.Topic, o.Partition, o.ProducerID
+	topicsArg, partsArg, idsArg := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID)
+	for i := range p.OpenTxns {
+		o := &p.OpenTxns[i]
+		topicsArg.appendUUID(o.Topic)
+		partsArg.appendInt4(o.Partition)
+		idsArg.appendInt8(o.ProducerID)
 	}
-	batch.Queue(`SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
+	queueArrays(batch, `SELECT o.topic_id, o.partition, o.producer_id, o.first_offset FROM txn_open o
 		JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 		ON o.topic_id = k.topic_id AND o.partition = k.partition AND o.producer_id = k.producer_id`,
 		topicsArg, partsArg, idsArg).Query(func(rows pgx.Rows) error {
@@ -843,38 +867,46 @@ func queueReadOpenTxns(batch *pgx.Batch, p *sequencer.Plan) {
 
 // queueTxnIndexWrites queues the set-based writes of the open
 // transactions and aborted ranges.
-func queueTxnIndexWrites(batch *pgx.Batch, p *sequencer.Plan) {
-	var (
-		upT, delT, abT       [][16]byte
-		upP, delP, abP       []int32
-		upID, delID, abID    []int64
-		upFirst, abFirst, ab []int64
-	)
-	for _, o := range p.OpenTxns {
-		switch {
-		case o.Upsert():
-			upT, upP, upID, upFirst = append(upT, o.Topic), append(upP, o.Partition), append(upID, o.ProducerID), append(upFirst, o.First)
-		case o.Delete():
-			delT, delP, delID = append(delT, o.Topic), append(delP, o.Partition), append(delID, o.ProducerID)
+func queueTxnIndexWrites(batch *pgx.Batch, p *sequencer.Plan, a *colArena) {
+	if len(p.OpenTxns) > 0 {
+		upT, upP, upID, upFirst := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int8ArrayOID)
+		delT, delP, delID := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID)
+		for i := range p.OpenTxns {
+			switch o := &p.OpenTxns[i]; {
+			case o.Upsert():
+				upT.appendUUID(o.Topic)
+				upP.appendInt4(o.Partition)
+				upID.appendInt8(o.ProducerID)
+				upFirst.appendInt8(o.First)
+			case o.Delete():
+				delT.appendUUID(o.Topic)
+				delP.appendInt4(o.Partition)
+				delID.appendInt8(o.ProducerID)
+			}
 		}
-	}
-	for _, a := range p.Aborted {
-		abT, abP, abID = append(abT, a.Topic), append(abP, a.Partition), append(abID, a.ProducerID)
-		abFirst, ab = append(abFirst, a.First), append(ab, a.Last)
-	}
-	if len(upT) > 0 {
-		batch.Queue(`INSERT INTO txn_open(topic_id, partition, producer_id, first_offset)
+		if upT.n > 0 {
+			queueArrays(batch, `INSERT INTO txn_open(topic_id, partition, producer_id, first_offset)
 			SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[])
 			ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET first_offset = excluded.first_offset`,
-			upT, upP, upID, upFirst)
-	}
-	if len(delT) > 0 {
-		batch.Queue(`DELETE FROM txn_open o USING unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
+				upT, upP, upID, upFirst)
+		}
+		if delT.n > 0 {
+			queueArrays(batch, `DELETE FROM txn_open o USING unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(topic_id, partition, producer_id)
 			WHERE o.topic_id = k.topic_id AND o.partition = k.partition AND o.producer_id = k.producer_id`,
-			delT, delP, delID)
+				delT, delP, delID)
+		}
 	}
-	if len(abT) > 0 {
-		batch.Queue(`INSERT INTO txn_aborted(topic_id, partition, last_offset, producer_id, first_offset)
+	if len(p.Aborted) > 0 {
+		abT, abP, ab, abID, abFirst := a.col(pgtype.UUIDArrayOID), a.col(pgtype.Int4ArrayOID), a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int8ArrayOID), a.col(pgtype.Int8ArrayOID)
+		for i := range p.Aborted {
+			ar := &p.Aborted[i]
+			abT.appendUUID(ar.Topic)
+			abP.appendInt4(ar.Partition)
+			ab.appendInt8(ar.Last)
+			abID.appendInt8(ar.ProducerID)
+			abFirst.appendInt8(ar.First)
+		}
+		queueArrays(batch, `INSERT INTO txn_aborted(topic_id, partition, last_offset, producer_id, first_offset)
 			SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])`,
 			abT, abP, ab, abID, abFirst)
 	}

@@ -201,6 +201,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	cfg.MaxConnIdleTime = time.Minute
 	cfg.HealthCheckPeriod = 10 * time.Second
 	cfg.ConnConfig.Tracer = tracer{}
+	// Commits send their column arrays pre-encoded (arrayCol), in
+	// buffers each connection reuses.
+	cfg.AfterConnect, cfg.BeforeClose = afterConnect, beforeClose
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
