@@ -43,6 +43,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(or $(FUZZTIME),15000x) ./internal/kafka
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommitNotice$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/metadata
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecent$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/metadata/sequencer
+	$(GO) test -run '^$$' -fuzz '^FuzzArrayCol$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/metadata/postgres
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAvro$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/schemaregistry/schema
 	$(GO) test -run '^$$' -fuzz '^FuzzParseProtobuf$$' -fuzztime $(or $(FUZZTIME),10000x) ./internal/schemaregistry/schema
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(or $(FUZZTIME),20000x) ./internal/schemaregistry/schema
