@@ -3,11 +3,12 @@ package objstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // BenchmarkLocalPut times Puts of 32 KiB into one directory of a local
@@ -58,13 +59,5 @@ func benchmarkLocalPut(b *testing.B, writers int) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	if len(took) == 0 {
-		return
-	}
-	slices.Sort(took)
-	at := func(q float64) float64 {
-		return float64(took[min(len(took)-1, int(q*float64(len(took))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(at(0.5), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
+	testutil.ReportLatencyQuantiles(b, took)
 }

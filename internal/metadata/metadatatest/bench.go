@@ -3,12 +3,11 @@ package metadatatest
 import (
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/metadata"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // BenchmarkCommitFile measures CommitFile of flushes of one file each that
@@ -72,11 +71,5 @@ func BenchmarkCommitFile(b *testing.B, s metadata.Store, topics int, partitions 
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/commit")
 	// The commit target is a p99 (issue #24): quantiles of single
 	// commits, nearest rank.
-	slices.Sort(took)
-	for _, q := range []struct {
-		unit string
-		q    float64
-	}{{"p50-ms", 0.50}, {"p99-ms", 0.99}} {
-		b.ReportMetric(float64(took[max(0, int(math.Ceil(q.q*float64(len(took))))-1)].Microseconds())/1000, q.unit)
-	}
+	testutil.ReportLatencyQuantiles(b, took)
 }

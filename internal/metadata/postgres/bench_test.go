@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -257,10 +256,5 @@ func benchConcurrentCommits(b *testing.B, agents, topics int, partitions int32, 
 	}
 	// Commit attempts retried (pipelinedCommit), per commit.
 	b.ReportMetric(float64(conflicts)/float64(len(took)), "retries/commit")
-	for _, q := range []struct {
-		unit string
-		q    float64
-	}{{"p50-ms", 0.50}, {"p99-ms", 0.99}} {
-		b.ReportMetric(float64(took[max(0, int(math.Ceil(q.q*float64(len(took))))-1)].Microseconds())/1000, q.unit)
-	}
+	testutil.ReportLatencyQuantiles(b, took)
 }
