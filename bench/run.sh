@@ -27,6 +27,14 @@
 #   BASE_BIN=""            another sluice binary: adds target "sluice-base",
 #                          run like "sluice" (produce, consume, 250ms e2e)
 #   KFAKE=1                0 leaves kfake out
+#   SETTLE=0               seconds to wait after each server stops, before
+#                          the next starts: on a VM that hands freed memory
+#                          back to its host (free page reporting, e.g.
+#                          Firecracker), memory freed just before a run is
+#                          ~10x cheaper to write than memory freed longer
+#                          ago, so the target after a big free gets cheap
+#                          page cache; SETTLE=10 gives every target the
+#                          same, reported, memory (docs/performance.md)
 #   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
 # Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
 set -euo pipefail
@@ -50,6 +58,7 @@ PPROF_SECONDS=${PPROF_SECONDS:-0}
 KLITE_BIN=${KLITE_BIN:-}
 BASE_BIN=${BASE_BIN:-}
 KFAKE=${KFAKE:-1}
+SETTLE=${SETTLE:-0}
 OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
 
 mkdir -p "$OUT/bin"
@@ -176,6 +185,14 @@ stop_server() {
 	fi
 	# Data dirs hold every produced byte: drop them unless KEEP_DATA=1.
 	if [[ ${KEEP_DATA:-0} != 1 ]]; then rm -rf "$OUT"/data-*; fi
+	if [[ $SETTLE != 0 ]]; then sleep "$SETTLE"; fi
+}
+
+# reported_kib prints how much freed memory the kernel has handed back to
+# the hypervisor so far (free page reporting), or 0 where it does not.
+REPORTED=/sys/module/page_reporting/parameters/reported_kib
+reported_kib() {
+	cat "$REPORTED" 2>/dev/null || echo 0
 }
 
 # server_cpu prints the server's user and system CPU seconds so far.
@@ -189,8 +206,9 @@ bench() {
 	local target=$1 round=$2 mode=$3
 	shift 3
 	echo "bench: round $round $target $mode" >&2
-	local line u0 s0 u1 s1
+	local line u0 s0 u1 s1 r0
 	read -r u0 s0 < <(server_cpu)
+	r0=$(reported_kib)
 	if ! line=$("$SLUICE" bench "$mode" --brokers "$BROKER" --partitions "$PARTITIONS" \
 		--producers "$PRODUCERS" --record-size "$RECORD_SIZE" --linger "$LINGER" --acks "$ACKS" \
 		--idempotent="$IDEMPOTENT" "$@" 2>>"$OUT/progress.log"); then
@@ -202,7 +220,8 @@ bench() {
 	line=$(echo "$line" | jq -c --arg t "$target" --argjson r "$round" \
 		--argjson u "$(awk -v a="$u1" -v b="$u0" 'BEGIN {printf "%.2f", a - b}')" \
 		--argjson s "$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.2f", a - b}')" \
-		'. + {target: $t, round: $r, server_user_s: $u, server_sys_s: $s}')
+		--argjson rep "$(( ($(reported_kib) - r0) / 1024 ))" \
+		'. + {target: $t, round: $r, server_user_s: $u, server_sys_s: $s, reported_mib: $rep}')
 	echo "$line" >>"$RESULTS"
 	echo "$line" | jq -c '{mode, records, mb_per_s, records_per_s, p99_produce: .produce_latency.p99_ms, p99_e2e: .e2e_latency.p99_ms, server_user_s, server_sys_s, ok}' >&2
 }
@@ -259,6 +278,7 @@ workload() {
 	echo "go: $(go version)"
 	echo "latency variants: ${LATENCY_VARIANTS:-none}"
 	echo "bucket: $BUCKET"
+	echo "free page reporting: $([[ -r $REPORTED ]] && echo "on, order $(cat /sys/module/page_reporting/parameters/page_reporting_order)" || echo off), settle ${SETTLE}s"
 	echo "targets: sluice${BASE_BIN:+ sluice-base ($BASE_BIN)}$([[ $KFAKE == 1 ]] && echo " kfake")${KLITE_BIN:+ klite ($KLITE_BIN)}"
 	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
 } | tee "$OUT/env.txt" >&2
