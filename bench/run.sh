@@ -24,6 +24,8 @@
 #   KLITE_BIN=""           a klite binary (docs/performance.md says how to
 #                          build it): adds target "klite", fresh data dir,
 #                          on the same disk as the sluice data dirs
+#   SLUICE_BIN=""          a sluice binary to run (agent and benchmark
+#                          client) instead of building this tree
 #   BASE_BIN=""            another sluice binary: adds target "sluice-base",
 #                          run like "sluice" (produce, consume, 250ms e2e)
 #   KFAKE=1                0 leaves kfake out
@@ -66,7 +68,11 @@ OUT=$(cd "$OUT" && pwd)
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 echo "bench: building into $OUT/bin" >&2
-go build -o "$OUT/bin/sluice" ./cmd/sluice
+if [[ -n ${SLUICE_BIN:-} ]]; then
+	cp "$SLUICE_BIN" "$OUT/bin/sluice"
+else
+	go build -o "$OUT/bin/sluice" ./cmd/sluice
+fi
 go build -o "$OUT/bin/kfake" ./bench/kfake
 SLUICE=$OUT/bin/sluice
 if [[ -n $KLITE_BIN ]]; then
