@@ -76,17 +76,23 @@ func writev(f *os.File, pieces [][]byte) error {
 			})
 			started = written
 		}
-		for n > 0 {
-			if n >= len(bufs[0]) {
-				n -= len(bufs[0])
-				bufs = bufs[1:]
-			} else {
-				bufs[0] = bufs[0][n:]
-				n = 0
-			}
-		}
+		bufs = skip(bufs, n)
 	}
 	return nil
+}
+
+// skip drops the first n bytes of bufs, which a write has written.
+func skip(bufs [][]byte, n int) [][]byte {
+	for n > 0 {
+		if n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		} else {
+			bufs[0] = bufs[0][n:]
+			n = 0
+		}
+	}
+	return bufs
 }
 
 // nextCall appends to call the pieces of one writev call: the first

@@ -35,16 +35,7 @@ func TestNextCallBoundsWrites(t *testing.T) {
 		if size > writeChunk || len(call) > maxIOV || size == 0 {
 			t.Fatalf("call %d: %d bytes in %d pieces", calls, size, len(call))
 		}
-		// Advance as writev's caller does after a full write.
-		for size > 0 {
-			if size >= len(bufs[0]) {
-				size -= len(bufs[0])
-				bufs = bufs[1:]
-			} else {
-				bufs[0] = bufs[0][size:]
-				size = 0
-			}
-		}
+		bufs = skip(bufs, size) // as writev does after a full write
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("calls wrote %d bytes, want the %d bytes of the pieces in order", len(got), len(want))
@@ -54,7 +45,8 @@ func TestNextCallBoundsWrites(t *testing.T) {
 	}
 }
 
-// TestPutSplitLargePieces writes pieces larger than a writev call takes
+// TestPutSplitLargePieces writes pieces larger than a writev call takes,
+// and more bytes than writebackEvery (so writeback is started twice),
 // through a local bucket and reads them back.
 func TestPutSplitLargePieces(t *testing.T) {
 	b, err := OpenDir(t.TempDir())
@@ -62,7 +54,7 @@ func TestPutSplitLargePieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pieces [][]byte
-	for i, n := range []int{3*writeChunk + 5, 1, writeChunk, 100} {
+	for i, n := range []int{3*writeChunk + 5, 1, writeChunk, 100, 2*writebackEvery + 3} {
 		pieces = append(pieces, bytes.Repeat([]byte{byte(i + 1)}, n))
 	}
 	if err := PutSplit(context.Background(), b, "k", pieces); err != nil {
