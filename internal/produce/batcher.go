@@ -106,7 +106,8 @@ type Config struct {
 	// turn it is to commit takes along the acknowledged flushes that
 	// follow it in seal order, up to this many files and batches
 	// (defaults 64 and 16384), in one Log.CommitFiles. 1 file commits
-	// each journaled flush on its own.
+	// each journaled flush on its own. They bound the groups of classic
+	// flushes waiting for their turn as well (see group.go).
 	JournalCommitMaxFiles   int
 	JournalCommitMaxBatches int
 }
@@ -257,6 +258,11 @@ type Batcher struct {
 	// started: the flush whose turn it is takes the ones that follow it
 	// into its store transaction (see commitJournaled).
 	ready map[uint64]*flush
+	// waitingClassic holds, by seq, the uploaded classic flushes (without
+	// ripcord) waiting for their turn to commit: the flush whose turn it
+	// is takes the ones that follow it into its store transaction (see
+	// commitClassicGroup).
+	waitingClassic map[uint64]*flush
 	// markerPut is set once this process's journal generation marker is
 	// in the bucket (see internal/journal) while the journal lease was
 	// surely held, markerLapses the lease's lapse count then.
@@ -307,6 +313,11 @@ type flush struct {
 	// the file). Guarded by Batcher.mu.
 	grouped  bool
 	groupRes []metadata.BatchResult
+	// groupErr is a classic flush's commit error when an earlier flush
+	// committed it in its group; file is what it commits (classic
+	// flushes waiting for their turn only). Guarded by Batcher.mu.
+	groupErr error
+	file     metadata.FileCommit
 	// committed is closed (endTurn) once the flush has finished
 	// committing, by its run goroutine or, for a flush an earlier one
 	// committed in its group, by that one: the next flush's turn then
@@ -347,10 +358,11 @@ func New(cfg Config, log metadata.Log, bucket objstore.Bucket, onCommit func(com
 		uploads:   semaphore.NewWeighted(int64(cfg.MaxInFlight)),
 		space:     semaphore.NewWeighted(cfg.MaxBufferedBytes),
 		ctx:       ctx, cancel: cancel,
-		lastCommitted: done,
-		ripcord:       make(chan struct{}),
-		journal:       make(map[*flush]time.Time),
-		ready:         make(map[uint64]*flush),
+		lastCommitted:  done,
+		ripcord:        make(chan struct{}),
+		journal:        make(map[*flush]time.Time),
+		ready:          make(map[uint64]*flush),
+		waitingClassic: make(map[uint64]*flush),
 	}
 	m.watchJournal(b)
 	return b

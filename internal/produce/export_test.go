@@ -17,3 +17,11 @@ func SetRecoverReadAhead(n int) (restore func()) {
 	recoverReadAhead = n
 	return func() { recoverReadAhead = old }
 }
+
+// WaitingClassic returns how many uploaded classic flushes wait for
+// their turn to commit.
+func (b *Batcher) WaitingClassic() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.waitingClassic)
+}

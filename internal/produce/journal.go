@@ -366,30 +366,15 @@ func (b *Batcher) groupOf(f *flush) []*flush {
 // one store transaction, and returns each file's results (nil for a file
 // recovery had committed).
 func (b *Batcher) commitGroup(ctx context.Context, group []*flush) ([][]metadata.BatchResult, error) {
-	out := make([][]metadata.BatchResult, len(group))
-	if len(group) == 1 {
-		c := group[0].commit
-		res, err := b.commit(ctx, c.Key, c.Size, c.Batches, c.Journal)
-		if err != nil && !errors.Is(err, metadata.ErrFileCommitted) {
-			return nil, err
-		}
-		b.metrics.journalCommitFiles.Observe(1)
-		out[0] = res
-		return out, nil
-	}
 	files := make([]metadata.FileCommit, len(group))
 	for i, g := range group {
 		files[i] = *g.commit
 	}
-	start := time.Now()
-	res, err := b.log.CommitFiles(ctx, files)
-	b.metrics.commitLatency.Observe(time.Since(start).Seconds())
-	if err == nil && len(res) != len(files) {
-		err = fmt.Errorf("store answered %d results for %d files", len(res), len(files))
-	}
+	res, err := b.commitFiles(ctx, files)
 	if err != nil {
 		return nil, err
 	}
+	out := make([][]metadata.BatchResult, len(group))
 	for i, r := range res {
 		switch {
 		case errors.Is(r.Err, metadata.ErrFileCommitted):
@@ -440,8 +425,7 @@ func (b *Batcher) settleGroup(group []*flush, results [][]metadata.BatchResult) 
 // waits, makes it a journaled flush.
 func (b *Batcher) commitClassic(f *flush, key string, size int64, commits []metadata.BatchCommit, prev <-chan struct{}) ([]metadata.BatchResult, error) {
 	if !b.cfg.Ripcord || b.cfg.Agent == "" {
-		<-prev
-		return b.commit(b.ctx, key, size, commits, nil)
+		return b.commitClassicGroup(f, metadata.FileCommit{Key: key, Size: size, Batches: commits}, prev)
 	}
 	b.mu.Lock()
 	rc := b.ripcord

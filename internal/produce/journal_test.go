@@ -37,6 +37,8 @@ type faultyLog struct {
 	txns    atomic.Int64
 	// largest is the most files one CommitFiles call committed.
 	largest atomic.Int64
+	// calls counts the calls of CommitFile and CommitFiles, failed or not.
+	calls atomic.Int64
 }
 
 func (l *faultyLog) set(fail error, hold chan struct{}) {
@@ -47,6 +49,7 @@ func (l *faultyLog) set(fail error, hold chan struct{}) {
 
 // fault waits while the store is held and returns its failure.
 func (l *faultyLog) fault(ctx context.Context) error {
+	l.calls.Add(1)
 	l.mu.Lock()
 	fail, hold := l.fail, l.hold
 	l.mu.Unlock()

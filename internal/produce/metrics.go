@@ -34,6 +34,9 @@ type Metrics struct {
 	// journalCommitFiles is the number of files each store transaction
 	// that sequences this agent's journal commits (Batcher.commitGroup).
 	journalCommitFiles prometheus.Histogram
+	// commitFiles is the number of classic files each store transaction
+	// of the write path commits (commitClassicGroup).
+	commitFiles        prometheus.Histogram
 	ripcordFlushes     prometheus.Counter
 	ripcordActivations prometheus.Counter
 	recovered          *prometheus.CounterVec
@@ -56,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		flushLatency:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_flush_seconds", Help: "Time from a file's first batch to its commit.", Buckets: latency}),
 		uploadLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_upload_seconds", Help: "Object storage PUT latency of flushed files.", Buckets: latency}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_seconds", Help: "Metadata store commit latency of flushed files.", Buckets: latency}),
-		commitBySize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Help: "Metadata store commit latency of flushed files, by the partitions the file holds: 1-9, 10-99, 100-999, 1000+.",
+		commitBySize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_commit_by_partitions_seconds", Help: "Metadata store commit latency of flushed files, by the partitions the commit touches: 1-9, 10-99, 100-999, 1000+.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 48)}, []string{"partitions"}),
 		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_produce_ack_seconds", Help: "Time from a file's seal to its producers' acknowledgement, by path: classic (file durable and committed) or journaled (file durable in the journal; lightning topics, ripcord).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 1.25, 40)}, []string{"path"}),
@@ -64,6 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		batchesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_batches_total", Help: "Record batches committed."}),
 		recordsIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_records_total", Help: "Records (offsets) committed."}),
 		bytesIn:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_bytes_total", Help: "Record batch bytes committed."}),
+		commitFiles:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_commit_files", Help: "Files each metadata store transaction of the write path commits: files uploaded while an earlier one commits wait for it, then commit together.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_duplicate_batches_total", Help: "Retried batches of idempotent producers answered with their original offsets."}),
 	}
 	m.journalRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_journal_refused_total", Help: "Batches refused because the journal passed --ripcord-max-bytes or --ripcord-max-age, and acknowledged batches the store refused at commit (their topic or partition was deleted)."})
@@ -94,7 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.journalRefused, m.journalRetries, m.journalCommitFiles, m.ripcordFlushes, m.ripcordActivations, m.recovered)
 		reg.MustRegister(gauges...)
-		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
+		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.commitFiles, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
 }
