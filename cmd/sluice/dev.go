@@ -118,6 +118,7 @@ func addAgentFlags(cmd *cobra.Command, cfg *agent.Config) {
 	f.IntVar(&cfg.Produce.BatchMaxBytes, "batch-max-bytes", 8<<20, "flush a file as soon as it holds this many bytes")
 	f.IntVar(&cfg.Produce.MaxInFlight, "max-inflight-flushes", 4, "files uploading at once")
 	f.BoolVar(&cfg.Produce.EarlySeal, "batch-early-seal", true, "flush a file before --batch-timeout when it cannot grow: every connection that wrote to the previous file waits on this one and none pipelines produce requests (files stay at least --batch-timeout apart)")
+	f.DurationVar(&cfg.Produce.IdleSeal, "batch-idle-seal", 10*time.Millisecond, "flush a file before --batch-timeout once nothing was added to it for this long, unless a file not full was flushed less than --batch-timeout ago (files flushed full do not count; 0 disables)")
 	f.StringVar(&cfg.Kafka.DefaultTopicType, "default-topic-type", "classic", "sluice.topic.type of topics created without one: classic, or lightning (acknowledged once durable in the bucket, sequenced right after; docs/lightning.md)")
 	f.BoolVar(&cfg.Produce.Ripcord, "ripcord", false, "while the metadata store fails or stalls, journal produce to existing topics in the bucket and acknowledge it without offsets, sequencing it when the store is back (docs/lightning.md)")
 	f.Int64Var(&cfg.Produce.JournalMaxBytes, "ripcord-max-bytes", 1<<30, "bytes of acknowledged, unsequenced files (lightning topics and ripcord) an agent holds before produce bound for its journal gets retriable errors")

@@ -63,6 +63,16 @@ type Config struct {
 	// known producer can send more until this file commits. Seals stay at
 	// least BatchTimeout apart, so the PUT rate bound is unchanged.
 	EarlySeal bool
+	// IdleSeal, if positive, seals the open file before BatchTimeout once
+	// nothing has been added to it for this long, unless a file was
+	// sealed before it was full (by its timer, EarlySeal or IdleSeal)
+	// less than BatchTimeout ago. Files sealed full do not count, so PUTs
+	// stay at most one per BatchTimeout plus one per BatchMaxBytes
+	// produced: the bound of a batcher that writes a file after
+	// BatchTimeout or BatchMaxBytes, whichever comes first. It ends a
+	// burst's wait for its last file, which the window of the full file
+	// sealed before it (windowEnd) would make wait up to BatchTimeout.
+	IdleSeal time.Duration
 
 	// Agent is this agent's journal name (node-<id>), the prefix of its
 	// journal. Empty disables journaling: lightning batches are
@@ -239,8 +249,11 @@ type Batcher struct {
 	lastCommitted chan struct{}
 	closed        bool
 	// lastSeal is when the previous flush was sealed; seals stay at least
-	// BatchTimeout apart unless a file fills up.
+	// BatchTimeout apart unless a file fills up (or IdleSeal seals it).
 	lastSeal time.Time
+	// lastPartial is when the last flush sealed before it was full was
+	// sealed: IdleSeal seals at least BatchTimeout after it.
+	lastPartial time.Time
 	// prevSources are the connections that wrote to the last sealed flush.
 	prevSources map[*Source]struct{}
 	// seq numbers sealed flushes, in seal (= commit) order.
@@ -329,6 +342,10 @@ type flush struct {
 	sources   map[*Source]int
 	anonymous int
 	early     bool // its timer was moved forward by EarlySeal
+	// lastAdd is when a Submit last added to it and idle its IdleSeal
+	// timer (nil without IdleSeal). Guarded by Batcher.mu.
+	lastAdd time.Time
+	idle    *time.Timer
 }
 
 // endTurn closes f.committed, once.
@@ -531,6 +548,12 @@ func (b *Batcher) SubmitFrom(ctx context.Context, src *Source, batches []Batch) 
 				f.timer.Reset(wait)
 			}
 		}
+		if b.cfg.IdleSeal > 0 && b.cur[lane] == f {
+			f.lastAdd = time.Now()
+			if f.idle == nil {
+				f.idle = time.AfterFunc(b.cfg.IdleSeal, func() { b.idleSeal(f) })
+			}
+		}
 	}
 	b.mu.Unlock()
 	b.metrics.bufferedBytes.Add(float64(size))
@@ -595,6 +618,33 @@ func (b *Batcher) Forget(src *Source) {
 	b.mu.Unlock()
 }
 
+// idleSeal seals f, an open flush whose IdleSeal timer fired, if nothing
+// was added to it for IdleSeal and no flush was sealed before it was
+// full within the last BatchTimeout; otherwise it sets the timer for the
+// next time that could hold, if that comes before f's deadline.
+func (b *Batcher) idleSeal(f *flush) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for lane := range b.cur {
+		if b.cur[lane] != f {
+			continue
+		}
+		now := time.Now()
+		at := f.lastAdd.Add(b.cfg.IdleSeal)
+		if budget := b.lastPartial.Add(b.cfg.BatchTimeout); budget.After(at) {
+			at = budget
+		}
+		if at.After(now) {
+			if at.Before(f.deadline) {
+				f.idle.Reset(at.Sub(now))
+			}
+			return
+		}
+		b.metrics.idleSeals.Inc()
+		b.sealLocked(lane)
+	}
+}
+
 // sealIf seals f if it is still an open flush (its timer fired).
 func (b *Batcher) sealIf(f *flush) {
 	b.mu.Lock()
@@ -613,10 +663,16 @@ func (b *Batcher) sealLocked(lane int) {
 	f := b.cur[lane]
 	b.cur[lane] = nil
 	f.timer.Stop()
+	if f.idle != nil {
+		f.idle.Stop()
+	}
 	f.sealed = time.Now() // under b.mu: seal times follow seal (and commit) order
 	b.seq++
 	f.seq = b.seq
 	b.lastSeal = f.sealed
+	if f.bytes < b.cfg.BatchMaxBytes {
+		b.lastPartial = f.sealed
+	}
 	// The next file waits for the connections that wrote to this one. A
 	// file that also held anonymous batches (transaction markers) says
 	// little about who produces, so the previous set is kept as well.

@@ -6,7 +6,7 @@ import "time"
 // since the previous seal, so tests of EarlySeal need not sleep.
 func (b *Batcher) ForgetLastSeal() {
 	b.mu.Lock()
-	b.lastSeal = time.Time{}
+	b.lastSeal, b.lastPartial = time.Time{}, time.Time{}
 	b.mu.Unlock()
 }
 

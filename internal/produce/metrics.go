@@ -12,6 +12,7 @@ type Metrics struct {
 	flushes       prometheus.Counter
 	flushErrors   prometheus.Counter
 	earlySeals    prometheus.Counter
+	idleSeals     prometheus.Counter
 	flushBytes    prometheus.Histogram
 	flushLatency  prometheus.Histogram
 	uploadLatency prometheus.Histogram
@@ -55,6 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		flushes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_flushes_total", Help: "Files flushed and committed."}),
 		flushErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_flush_errors_total", Help: "Flushes that failed to upload or commit."}),
 		earlySeals:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_early_seals_total", Help: "Files sealed before --batch-timeout because no known producer could add to them (--batch-early-seal)."}),
+		idleSeals:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_produce_idle_seals_total", Help: "Files sealed before --batch-timeout because nothing was added to them for --batch-idle-seal."}),
 		flushBytes:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_flush_bytes", Help: "Size of flushed files.", Buckets: prometheus.ExponentialBuckets(1024, 4, 10)}),
 		flushLatency:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_flush_seconds", Help: "Time from a file's first batch to its commit.", Buckets: latency}),
 		uploadLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_produce_upload_seconds", Help: "Object storage PUT latency of flushed files.", Buckets: latency}),
@@ -98,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.journalRefused, m.journalRetries, m.journalCommitFiles, m.ripcordFlushes, m.ripcordActivations, m.recovered)
 		reg.MustRegister(gauges...)
-		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.commitFiles, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
+		reg.MustRegister(m.flushes, m.flushErrors, m.earlySeals, m.idleSeals, m.flushBytes, m.flushLatency, m.uploadLatency, m.commitLatency, m.commitBySize, m.commitFiles, m.ackLatency, m.bufferedBytes, m.batchesIn, m.recordsIn, m.bytesIn, m.duplicates)
 	}
 	return m
 }
