@@ -37,6 +37,10 @@
 #                          ago, so the target after a big free gets cheap
 #                          page cache; SETTLE=10 gives every target the
 #                          same, reported, memory (docs/performance.md)
+#   WARMUP=0               rounds run first and left out of the results
+#                          (warmup.jsonl): on a VM with free page
+#                          reporting the first round after a quiet spell
+#                          pays 2-3x the system time on every target
 #   OUT=bench-out/<time>   where logs, JSON lines, profiles and the summary go
 # Quick run: RECORDS=50000 E2E_DURATION=5s ROUNDS=1 bench/run.sh
 set -euo pipefail
@@ -61,6 +65,7 @@ KLITE_BIN=${KLITE_BIN:-}
 BASE_BIN=${BASE_BIN:-}
 KFAKE=${KFAKE:-1}
 SETTLE=${SETTLE:-0}
+WARMUP=${WARMUP:-0}
 OUT=${OUT:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}
 
 mkdir -p "$OUT/bin"
@@ -286,7 +291,7 @@ workload() {
 	echo "bucket: $BUCKET"
 	echo "free page reporting: $([[ -r $REPORTED ]] && echo "on, order $(cat /sys/module/page_reporting/parameters/page_reporting_order)" || echo off), settle ${SETTLE}s"
 	echo "targets: sluice${BASE_BIN:+ sluice-base ($BASE_BIN)}$([[ $KFAKE == 1 ]] && echo " kfake")${KLITE_BIN:+ klite ($KLITE_BIN)}"
-	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS"
+	echo "workload: RECORDS=$RECORDS RECORD_SIZE=$RECORD_SIZE PARTITIONS=$PARTITIONS PRODUCERS=$PRODUCERS LINGER=$LINGER ACKS=$ACKS IDEMPOTENT=$IDEMPOTENT E2E_RATE=$E2E_RATE E2E_DURATION=$E2E_DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP"
 } | tee "$OUT/env.txt" >&2
 
 # Each round rotates the target order by one, so every target runs first,
@@ -296,6 +301,12 @@ targets=(sluice)
 [[ $KFAKE == 1 ]] && targets+=(kfake)
 [[ -n $KLITE_BIN ]] && targets+=(klite)
 status=0
+for w in $(seq "$WARMUP"); do
+	echo "warm-up round $w of $WARMUP (not counted)" | tee -a "$OUT/env.txt" >&2
+	for target in "${targets[@]}"; do
+		RESULTS=$OUT/warmup.jsonl workload "$target" 0 || status=1
+	done
+done
 for round in $(seq "$ROUNDS"); do
 	order=()
 	for i in "${!targets[@]}"; do

@@ -147,8 +147,10 @@ func kafkaModel(zones, rf int, p Prices) KafkaModel {
 }
 
 // Design is the seeds' cost model for a run: one PUT per agent per batch
-// window (or per --batch-max-bytes of data, when files fill first), and
-// about one GET per cached block per zone.
+// window (or per --batch-max-bytes of data, when files fill first; an
+// agent writes at most one file that is not full per window, so its PUTs
+// stay under the sum of the two bounds), and about one GET per cached
+// block per zone.
 type Design struct {
 	// PutsWindowBound is agents × produce seconds / batch window: the
 	// PUTs of agents that each flush once a window.
