@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -223,7 +225,16 @@ func TestClusterTxnKillDuringEndTxn(t *testing.T) {
 
 	select {
 	case err := <-ended:
-		if err != nil {
+		var netErr *net.OpError
+		switch {
+		case err == nil:
+		case errors.As(err, &netErr):
+			// franz-go may give up on the dead coordinator's address
+			// (a refused dial) before the cluster names the new one:
+			// the outcome is then unknown to the client, not wrong.
+			// What follows checks it: committed, and readable.
+			t.Logf("EndTxn after the coordinator was killed: %v (outcome unknown to the client; checked below)", err)
+		default:
 			t.Fatalf("EndTxn after the coordinator was killed: %v", err)
 		}
 	case <-ctx.Done():
