@@ -292,12 +292,17 @@ func TestClusterObjectStorageOutage(t *testing.T) {
 		}
 		return worst
 	}
-	// outage runs fault for d while sampling the agents' heap.
+	// outage runs fault for at least d, and until a flush has failed
+	// (bounded): producers that were backing off when it began send
+	// nothing to fail, so a fixed d alone may not exercise it. It samples
+	// the agents' heap meanwhile.
 	outage := func(name string, d time.Duration, start, end func()) (peak float64) {
 		errsBefore := c.flushErrors(t)
 		start()
-		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		minEnd, maxEnd := time.Now().Add(d), time.Now().Add(d+30*time.Second)
+		for now := time.Now(); now.Before(minEnd) || (now.Before(maxEnd) && c.flushErrors(t) == errsBefore); now = time.Now() {
 			peak = max(peak, heap())
+			time.Sleep(200 * time.Millisecond)
 		}
 		end()
 		at := load.acked.Load()
