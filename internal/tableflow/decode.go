@@ -87,12 +87,19 @@ type jsonSource interface {
 }
 
 // decodeJSON decodes one JSON object.
-func decodeJSON(value []byte) (map[string]any, error) {
+func decodeJSON(value []byte) (m map[string]any, err error) {
+	// goccy/go-json's stream decoder (v0.10.6) can panic on malformed
+	// input (FuzzJSONDirect found an index out of range in its readBuf):
+	// such a value is a bad record, not a reason to stop the agent.
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("%w: not a JSON object: decoder failed: %v", errIncompatible, r)
+		}
+	}()
 	// goccy/go-json (already linked by arrow-go) decodes maps about twice
 	// as fast as encoding/json; numbers stay json.Number either way.
 	dec := gojson.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
-	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON object: %v", errIncompatible, err)
 	}
